@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * Copyright (C) 2026 The cmek developers.
+ *
+ * Documentation
+ * =============
+ *
+ * dm-cmek is a device-mapper target ("cmek") that encrypts every sector with
+ * AES-XTS (on-disk identical to dm-crypt's aes-xts-plain64). Its volume keys
+ * never appear in a dm table. Each mapping names a volume UUID, and the key
+ * for that UUID is pushed into, and revoked from, an in-kernel key table over
+ * the generic netlink family described here:
+ *
+ *     family name:            "cmek"      (CMEK_GENL_NAME)
+ *     family version:         1           (CMEK_GENL_VERSION)
+ *     multicast group:        "events"    (CMEK_GENL_MCGRP_EVENTS)
+ *
+ * Every command, and joining the events group, requires CAP_SYS_ADMIN. The
+ * family exists in the initial network namespace only. Attributes are
+ * validated strictly: unknown attributes, wrong lengths and unknown flag bits
+ * are rejected with EINVAL and an extended-ack message that names the
+ * offending attribute.
+ *
+ * Volume UUIDs travel as 16 raw bytes (CMEK_A_UUID), the binary form of the
+ * RFC 4122 string that appears in the dm table.
+ *
+ * Key table
+ * ---------
+ *
+ * The table holds one entry per volume UUID. An entry exists while a key is
+ * set for it or while at least one mapping names it, so a key may be pushed
+ * before or after the mapping is created, and several mappings may share one
+ * entry. An entry is in one of three states (enum cmek_key_state):
+ *
+ *     CMEK_KEY_MISSING   no key has been set since the entry was created
+ *     CMEK_KEY_PRESENT   a key is installed and I/O is served
+ *     CMEK_KEY_REVOKED   the key was revoked; I/O fails (or is held)
+ *
+ * Each successful CMEK_CMD_SET_KEY installs a new key instance with a
+ * generation number: the one given in CMEK_A_GENERATION, or else the previous
+ * generation plus one (starting at 1).
+ *
+ * Commands
+ * --------
+ *
+ * CMEK_CMD_SET_KEY
+ *     Install a key. Request attributes:
+ *
+ *         CMEK_A_UUID         binary[16], required
+ *         CMEK_A_KEY          binary[32|64], required: AES-128-XTS or
+ *                             AES-256-XTS key, the same bytes dm-crypt takes
+ *                             for aes-xts-plain64
+ *         CMEK_A_GENERATION   u64, optional
+ *         CMEK_A_FLAGS        u32, optional, CMEK_SET_F_*:
+ *             CMEK_SET_F_REPLACE  replace a key that is already present
+ *                                 (without it, setting a present key fails
+ *                                 with EEXIST)
+ *
+ *     The kernel wipes CMEK_A_KEY in the received message after use. On
+ *     success it multicasts CMEK_CMD_EVENT_KEY_SET and replies with no
+ *     payload. Errors: EINVAL (bad attributes), EEXIST (key present and no
+ *     REPLACE), ENOMEM, or the crypto API's error for the key.
+ *
+ * CMEK_CMD_REVOKE_KEY
+ *     Revoke one key, or all keys. Request attributes:
+ *
+ *         CMEK_A_UUID         binary[16], required unless CMEK_REVOKE_F_ALL
+ *         CMEK_A_FLAGS        u32, optional, CMEK_REVOKE_F_*:
+ *             CMEK_REVOKE_F_ALL   revoke every present key (CMEK_A_UUID
+ *                                 must then be absent)
+ *
+ *     Revocation is synchronous: when the reply arrives the raw key and the
+ *     expanded key schedule are wiped and freed, no request is encrypted or
+ *     decrypted with the key afterwards, the page cache of every mapping
+ *     using the key has been invalidated, and in-flight I/O that still needed
+ *     the key has completed (with an error). Later I/O fails, or is held if
+ *     the mapping was loaded with key_wait_ms. On success the kernel
+ *     multicasts CMEK_CMD_EVENT_KEY_REVOKED for each key revoked.
+ *     Errors: ENOENT (no entry for the UUID), ENOKEY (entry has no key
+ *     present), EINVAL (bad attributes).
+ *
+ * CMEK_CMD_GET_KEY
+ *     Without NLM_F_DUMP: report the entry named by CMEK_A_UUID (required).
+ *     With NLM_F_DUMP: report every entry, one message each. A report
+ *     carries, and never carries key bytes:
+ *
+ *         CMEK_A_UUID         binary[16]
+ *         CMEK_A_STATE        u32, enum cmek_key_state
+ *         CMEK_A_GENERATION   u64, generation of the present or last key
+ *                             (0 if never set)
+ *         CMEK_A_KEY_SIZE     u32, size in bytes of the present or last key
+ *                             (0 if never set)
+ *         CMEK_A_USERS        u32, number of mappings naming this UUID
+ *         CMEK_A_READS        u64, read bios completed across the mappings
+ *         CMEK_A_WRITES       u64, write bios completed
+ *         CMEK_A_ERRORS       u64, bios failed by the target, including
+ *                             for want of a key
+ *
+ *     Errors: ENOENT (no entry for the UUID).
+ *
+ * Events
+ * ------
+ *
+ * Sent to the "events" multicast group with the command number below:
+ *
+ * CMEK_CMD_EVENT_KEY_NEEDED
+ *     A mapping was loaded or resumed, or I/O arrived, while no key was
+ *     present. Sent once per mapping per transition to "needs a key", not per
+ *     bio. Attributes: CMEK_A_UUID, CMEK_A_DM_NAME (string, the dm device
+ *     name), CMEK_A_DM_DEV (u32, the mapped device's dev_t in the kernel's
+ *     new_encode_dev() format, i.e. userspace makedev()-compatible),
+ *     CMEK_A_STATE.
+ *
+ * CMEK_CMD_EVENT_KEY_SET
+ *     A key was installed. Attributes: CMEK_A_UUID, CMEK_A_GENERATION,
+ *     CMEK_A_USERS.
+ *
+ * CMEK_CMD_EVENT_KEY_REVOKED
+ *     A key was revoked and wiped. Attributes: CMEK_A_UUID,
+ *     CMEK_A_GENERATION, CMEK_A_USERS.
+ *
+ * Device-mapper table
+ * -------------------
+ *
+ *     <start> <len> cmek <volume-uuid> <device> <offset> [<#opts> <opt>...]
+ *
+ * <offset> is the start of the encrypted data on <device> in 512-byte
+ * sectors. Options: sector_size:<512|1024|2048|4096>, iv_large_sectors,
+ * iv_offset:<sectors>, allow_discards, key_wait_ms:<ms> (hold I/O that finds
+ * no key for up to <ms> milliseconds, at most CMEK_MAX_KEY_WAIT_MS, instead
+ * of failing it at once). See Documentation/admin-guide/dm-cmek.rst.
+ */
+
+#ifndef _UAPI_LINUX_DM_CMEK_H
+#define _UAPI_LINUX_DM_CMEK_H
+
+#include <linux/types.h>
+
+#define CMEK_GENL_NAME		"cmek"
+#define CMEK_GENL_VERSION	1
+#define CMEK_GENL_MCGRP_EVENTS	"events"
+
+#define CMEK_UUID_LEN		16
+#define CMEK_KEY_SIZE_128	32	/* AES-128-XTS: two 16-byte keys */
+#define CMEK_KEY_SIZE_256	64	/* AES-256-XTS: two 32-byte keys */
+#define CMEK_MAX_KEY_WAIT_MS	600000
+#define CMEK_DM_NAME_MAX	128
+
+enum cmek_cmd {
+	CMEK_CMD_UNSPEC,
+	CMEK_CMD_SET_KEY,
+	CMEK_CMD_REVOKE_KEY,
+	CMEK_CMD_GET_KEY,
+	CMEK_CMD_EVENT_KEY_NEEDED,
+	CMEK_CMD_EVENT_KEY_SET,
+	CMEK_CMD_EVENT_KEY_REVOKED,
+	__CMEK_CMD_MAX
+};
+#define CMEK_CMD_MAX (__CMEK_CMD_MAX - 1)
+
+enum cmek_attr {
+	CMEK_A_UNSPEC,
+	CMEK_A_UUID,
+	CMEK_A_KEY,
+	CMEK_A_GENERATION,
+	CMEK_A_FLAGS,
+	CMEK_A_STATE,
+	CMEK_A_KEY_SIZE,
+	CMEK_A_USERS,
+	CMEK_A_READS,
+	CMEK_A_WRITES,
+	CMEK_A_ERRORS,
+	CMEK_A_DM_NAME,
+	CMEK_A_DM_DEV,
+	CMEK_A_PAD,
+	__CMEK_A_MAX
+};
+#define CMEK_A_MAX (__CMEK_A_MAX - 1)
+
+enum cmek_key_state {
+	CMEK_KEY_MISSING,
+	CMEK_KEY_PRESENT,
+	CMEK_KEY_REVOKED,
+	__CMEK_KEY_STATE_MAX
+};
+
+enum cmek_set_flag {
+	CMEK_SET_F_REPLACE = 1U << 0,
+	__CMEK_SET_F_ALL = CMEK_SET_F_REPLACE
+};
+
+enum cmek_revoke_flag {
+	CMEK_REVOKE_F_ALL = 1U << 0,
+	__CMEK_REVOKE_F_ALL = CMEK_REVOKE_F_ALL
+};
+
+#endif /* _UAPI_LINUX_DM_CMEK_H */

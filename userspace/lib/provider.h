@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Key providers: the one interface between cmekd/cmekctl and a KMS.
+ *
+ * A provider wraps and unwraps a volume's data encryption key (DEK) with a
+ * customer key held in a KMS (or, for "local", a key-encryption key file).
+ * Every wrap is bound to the volume (struct cmek_binding) so that a wrapped
+ * DEK copied into another volume's header does not unwrap there.
+ *
+ * Plaintext DEKs are only ever written into caller-provided buffers, which the
+ * caller allocates from locked memory (secmem.h) and wipes after use.
+ * Providers wipe any intermediate copy (OpenSSL_cleanse / explicit_bzero),
+ * including decoded HTTP response bodies that held a plaintext.
+ */
+#ifndef CMEK_PROVIDER_H
+#define CMEK_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CMEK_DEK_MAX		64
+#define CMEK_ERRMSG_MAX		512
+
+/*
+ * How a failure must be treated. The lock logic in cmekd depends on this
+ * classification, so every provider documents its mapping from KMS error
+ * codes and HTTP statuses in Documentation/admin-guide/cmek-providers.rst.
+ */
+enum cmek_err_class {
+	CMEK_ERR_NONE = 0,
+	/* Key disabled, revoked, pending deletion, deleted or access denied:
+	 * the volume must lock. */
+	CMEK_ERR_DEFINITIVE,
+	/* Network error, timeout, 5xx, throttling: retry with backoff. */
+	CMEK_ERR_TRANSIENT,
+	/* Bad configuration, bad key reference, wrapped key that fails to
+	 * authenticate (wrong volume, corrupted): neither locks nor retries. */
+	CMEK_ERR_INVALID,
+};
+
+struct cmek_error {
+	enum cmek_err_class cls;
+	char msg[CMEK_ERRMSG_MAX];	/* never contains secrets */
+};
+
+/* State of a customer key as the KMS reports it. */
+enum cmek_kms_key_state {
+	CMEK_KMS_ENABLED,
+	CMEK_KMS_DISABLED,
+	CMEK_KMS_PENDING_DELETION,
+	CMEK_KMS_DELETED,
+	CMEK_KMS_ACCESS_DENIED,
+	CMEK_KMS_UNKNOWN,	/* could not be determined (transient) */
+};
+
+/*
+ * Binds a wrapped DEK to one volume. Providers that take a byte string
+ * (AAD) use cmek_binding_aad(); those that take a string map (AWS
+ * EncryptionContext) use {"cmek:volume": volume_uuid}.
+ */
+struct cmek_binding {
+	char volume_uuid[37];		/* RFC 4122 string, lower case */
+};
+
+struct cmek_provider;
+
+struct cmek_provider_ops {
+	const char *name;		/* "local", "aws-kms", ... */
+
+	/* Allocate p->priv; called once before any configure(). */
+	int (*init)(struct cmek_provider *p, struct cmek_error *err);
+	/* One "key = value" line of the provider's cmekd.conf section. */
+	int (*configure)(struct cmek_provider *p, const char *key,
+			 const char *value, struct cmek_error *err);
+
+	/*
+	 * Make a fresh DEK of dek_len bytes in @dek and wrap it under
+	 * @key_ref. *wrapped is malloc()ed and owned by the caller. Providers
+	 * whose KMS generates keys (AWS GenerateDataKey, transit datakey) let
+	 * it do so; the rest use RAND_priv_bytes() and wrap().
+	 */
+	int (*generate)(struct cmek_provider *p, const char *key_ref,
+			const struct cmek_binding *b, uint8_t *dek,
+			size_t dek_len, uint8_t **wrapped, size_t *wrapped_len,
+			struct cmek_error *err);
+	int (*wrap)(struct cmek_provider *p, const char *key_ref,
+		    const struct cmek_binding *b, const uint8_t *dek,
+		    size_t dek_len, uint8_t **wrapped, size_t *wrapped_len,
+		    struct cmek_error *err);
+	/* @dek has room for CMEK_DEK_MAX bytes. */
+	int (*unwrap)(struct cmek_provider *p, const char *key_ref,
+		      const struct cmek_binding *b, const uint8_t *wrapped,
+		      size_t wrapped_len, uint8_t *dek, size_t *dek_len,
+		      struct cmek_error *err);
+	/*
+	 * Re-encrypt under @new_key_ref (which may equal @key_ref: then under
+	 * the key's current version) without exposing the plaintext where
+	 * the KMS allows it. May be NULL: callers then unwrap() and wrap().
+	 */
+	int (*rewrap)(struct cmek_provider *p, const char *key_ref,
+		      const char *new_key_ref, const struct cmek_binding *b,
+		      const uint8_t *wrapped, size_t wrapped_len,
+		      uint8_t **new_wrapped, size_t *new_wrapped_len,
+		      struct cmek_error *err);
+	int (*key_state)(struct cmek_provider *p, const char *key_ref,
+			 enum cmek_kms_key_state *state,
+			 struct cmek_error *err);
+	void (*destroy)(struct cmek_provider *p);
+};
+
+struct cmek_provider {
+	const struct cmek_provider_ops *ops;
+	void *priv;
+};
+
+/* The registry of built-in providers (providers/registry.c). */
+const struct cmek_provider_ops *cmek_provider_lookup(const char *name);
+/* NULL-terminated list, for "cmekctl providers" and error messages. */
+extern const struct cmek_provider_ops *const cmek_providers[];
+
+/* Allocate and init() a provider by name; NULL with err set on failure. */
+struct cmek_provider *cmek_provider_new(const char *name,
+					struct cmek_error *err);
+void cmek_provider_free(struct cmek_provider *p);
+
+/* "cmek-dek-v1:<uuid>": the AAD every byte-string provider binds to. */
+size_t cmek_binding_aad(const struct cmek_binding *b, char *buf, size_t len);
+
+/* Fill err and return -1; for providers' one-line error paths. */
+int cmek_error_set(struct cmek_error *err, enum cmek_err_class cls,
+		   const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+const char *cmek_kms_key_state_name(enum cmek_kms_key_state s);
+
+#endif /* CMEK_PROVIDER_H */

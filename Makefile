@@ -77,6 +77,7 @@ $(B)/unit/%: $(B)/san/tests/unit/%.o $(LIB_SAN)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
 
 -include $(LIB_OBJ:.o=.d) $(LIB_SAN_OBJ:.o=.d)
+-include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d)
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* cmekctl: requests to cmekd (daemon.c). */
+#ifndef CMEKCTL_DAEMON_H
+#define CMEKCTL_DAEMON_H
+
+#include <stdbool.h>
+#include <json-c/json.h>
+
+/*
+ * Send @req, get *@reply (caller puts it, even on error). Returns 0 when
+ * cmekd said ok; -ECONNREFUSED when cmekd is not running (message unless
+ * @quiet_down); otherwise prints cmekd's or the transport's error and
+ * returns -errno.
+ */
+int daemon_call(struct json_object *req, struct json_object **reply,
+		bool quiet_down);
+struct json_object *daemon_req(const char *op);
+void jadd_str(struct json_object *o, const char *k, const char *v);
+const char *jget_str(struct json_object *o, const char *k);
+
+#endif

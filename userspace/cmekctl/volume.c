@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cmekctl volume commands that go through cmekd: format, open, close,
+ * shred, rewrap, check, ping; and revoke, which falls back to talking to
+ * the kernel directly when cmekd does not answer.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmekctl.h"
+#include "daemon.h"
+
+/* Parse options common to volume commands; returns -1 on usage error. */
+struct vopts {
+	const char *provider, *key, *header;
+	int64_t sector_size, data_offset;
+	bool force, yes, all, json;
+};
+
+enum { O_PROVIDER = 'p', O_KEY = 'k', O_HEADER = 'H', O_SECTOR = 's',
+       O_OFFSET = 'o', O_FORCE = 'f', O_YES = 'y', O_ALL = 'a',
+       O_JSON = 'j', O_HELP = 'h' };
+
+static int parse_num(const char *s, int64_t *v)
+{
+	char *end;
+	long long x;
+
+	errno = 0;
+	x = strtoll(s, &end, 0);
+	if (errno || end == s || x < 0)
+		return -1;
+	/* K/M/G suffixes (binary) for offsets. */
+	if (*end == 'K' || *end == 'k')
+		x <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		x <<= 20, end++;
+	else if (*end == 'G' || *end == 'g')
+		x <<= 30, end++;
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	if (*end)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/*
+ * @allowed: the option letters this command takes. Returns the number of
+ * positional arguments (moved to argv[optind..]) or -1/-2 (usage / help).
+ */
+static int vparse(const char *cmd, int argc, char **argv, const char *allowed,
+		  struct vopts *o)
+{
+	static const struct option opts[] = {
+		{ "provider", required_argument, NULL, O_PROVIDER },
+		{ "key", required_argument, NULL, O_KEY },
+		{ "header", required_argument, NULL, O_HEADER },
+		{ "sector-size", required_argument, NULL, O_SECTOR },
+		{ "data-offset", required_argument, NULL, O_OFFSET },
+		{ "force", no_argument, NULL, O_FORCE },
+		{ "yes", no_argument, NULL, O_YES },
+		{ "all", no_argument, NULL, O_ALL },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, idx;
+
+	memset(o, 0, sizeof(*o));
+	o->sector_size = -1;
+	o->data_offset = -1;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, &idx)) != -1) {
+		if (c == O_HELP) {
+			print_cmd_usage(cmd, 1);
+			return -2;
+		}
+		if (c == '?' || c == ':' || !strchr(allowed, c)) {
+			usage_error(cmd, "unknown option or missing argument "
+				    "(%s)", optind > 0 && optind <= argc ?
+				    argv[optind - 1] : "?");
+			return -1;
+		}
+		switch (c) {
+		case O_PROVIDER: o->provider = optarg; break;
+		case O_KEY: o->key = optarg; break;
+		case O_HEADER: o->header = optarg; break;
+		case O_SECTOR:
+			if (parse_num(optarg, &o->sector_size) < 0) {
+				usage_error(cmd, "invalid --sector-size '%s'",
+					    optarg);
+				return -1;
+			}
+			break;
+		case O_OFFSET:
+			if (parse_num(optarg, &o->data_offset) < 0) {
+				usage_error(cmd, "invalid --data-offset '%s'",
+					    optarg);
+				return -1;
+			}
+			break;
+		case O_FORCE: o->force = true; break;
+		case O_YES: o->yes = true; break;
+		case O_ALL: o->all = true; break;
+		case O_JSON: o->json = true; break;
+		}
+	}
+	return argc - optind;
+}
+
+/* Permute options anywhere: re-run getopt without '+' semantics. */
+#define VPARSE(cmd, allowed, o) \
+	vparse_any(cmd, argc, argv, allowed, o)
+
+static int vparse_any(const char *cmd, int argc, char **argv,
+		      const char *allowed, struct vopts *o)
+{
+	/* Move positionals after options ourselves: GNU getopt with a
+	 * leading '+' stops at the first non-option, so collect them. */
+	char *pos[16], *opt[32];
+	int np = 0, no = 0, i, n;
+
+	opt[no++] = argv[0];
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			for (i++; i < argc && np < 16; i++)
+				pos[np++] = argv[i];
+			break;
+		}
+		if (argv[i][0] == '-' && argv[i][1]) {
+			if (no >= 31)
+				return usage_error(cmd, "too many options"), -1;
+			opt[no++] = argv[i];
+			/* options with a separate argument */
+			if (argv[i][1] == '-' && !strchr(argv[i], '=') &&
+			    (!strcmp(argv[i], "--provider") ||
+			     !strcmp(argv[i], "--key") ||
+			     !strcmp(argv[i], "--header") ||
+			     !strcmp(argv[i], "--sector-size") ||
+			     !strcmp(argv[i], "--data-offset")) &&
+			    i + 1 < argc)
+				opt[no++] = argv[++i];
+			continue;
+		}
+		if (np >= 16)
+			return usage_error(cmd, "too many arguments"), -1;
+		pos[np++] = argv[i];
+	}
+	n = vparse(cmd, no, opt, allowed, o);
+	if (n < 0)
+		return n;
+	if (n > 0) {
+		usage_error(cmd, "unexpected argument '%s'", opt[optind]);
+		return -1;
+	}
+	/* Positionals land in argv[1..np]. */
+	for (i = 0; i < np; i++)
+		argv[1 + i] = pos[i];
+	optind = 1;
+	return np;
+}
+
+static int vexit(int n)
+{
+	return n == -2 ? EXIT_OK : EXIT_USAGE;
+}
+
+/* Absolute path for the daemon, whose cwd is not ours. */
+static char *abspath(const char *p, char *buf)
+{
+	if (realpath(p, buf))
+		return buf;
+	snprintf(buf, PATH_MAX, "%s", p);
+	return buf;
+}
+
+int cmd_format(int argc, char **argv)
+{
+	struct json_object *req, *reply = NULL;
+	char dev[PATH_MAX], hdr[PATH_MAX];
+	struct vopts o;
+	int n = VPARSE("format", "pkHsof", &o);
+
+	if (n < 0)
+		return vexit(n);
+	if (n != 1)
+		return usage_error("format", "give one device");
+	if (!o.provider)
+		o.provider = "local";
+	if (!o.key)
+		return usage_error("format", "missing --key KEYREF (for the "
+				   "local provider: a KEK name from "
+				   "'cmekctl kek list')");
+	if (o.sector_size >= 0 &&
+	    (o.sector_size < 512 || o.sector_size > 4096 ||
+	     (o.sector_size & (o.sector_size - 1))))
+		return usage_error("format", "--sector-size must be 512, 1024, "
+				   "2048 or 4096");
+	req = daemon_req("format");
+	jadd_str(req, "device", abspath(argv[1], dev));
+	if (o.header)
+		jadd_str(req, "header", abspath(o.header, hdr));
+	jadd_str(req, "provider", o.provider);
+	jadd_str(req, "key", o.key);
+	if (o.sector_size >= 0)
+		json_object_object_add(req, "sector_size",
+				       json_object_new_int64(o.sector_size));
+	if (o.data_offset >= 0)
+		json_object_object_add(req, "data_offset",
+				       json_object_new_int64(o.data_offset));
+	if (o.force)
+		json_object_object_add(req, "force",
+				       json_object_new_boolean(1));
+	n = daemon_call(req, &reply, false);
+	if (!n) {
+		const char *u = jget_str(reply, "uuid");
+
+		info_msg("formatted %s: volume %s, key %s:%s", dev,
+			 u ? u : "(uuid not reported)", o.provider, o.key);
+	}
+	json_object_put(req);
+	json_object_put(reply);
+	return n ? EXIT_ERR : EXIT_OK;
+}
+
+int cmd_open(int argc, char **argv)
+{
+	struct json_object *req, *reply = NULL;
+	char dev[PATH_MAX], hdr[PATH_MAX];
+	struct vopts o;
+	int n = VPARSE("open", "H", &o);
+
+	if (n < 0)
+		return vexit(n);
+	if (n != 2)
+		return usage_error("open", "give the device and a name");
+	if (strchr(argv[2], '/') || strlen(argv[2]) >= CMEK_DM_NAME_MAX)
+		return usage_error("open", "invalid name '%s': a device-mapper "
+				   "name, without '/'", argv[2]);
+	req = daemon_req("open");
+	jadd_str(req, "device", abspath(argv[1], dev));
+	jadd_str(req, "name", argv[2]);
+	if (o.header)
+		jadd_str(req, "header", abspath(o.header, hdr));
+	n = daemon_call(req, &reply, false);
+	if (!n) {
+		const char *path = jget_str(reply, "path");
+		const char *u = jget_str(reply, "uuid");
+		char def[256];
+
+		snprintf(def, sizeof(def), "/dev/mapper/%s", argv[2]);
+		info_msg("opened %s as %s%s%s", dev, path ? path : def,
+			 u ? ", volume " : "", u ? u : "");
+	}
+	json_object_put(req);
+	json_object_put(reply);
+	return n ? EXIT_ERR : EXIT_OK;
+}
+
+/* Commands that take exactly NAME and send {"op", "name"}. */
+static int simple_name_op(const char *cmd, const char *op, int argc,
+			  char **argv, const char *done_fmt)
+{
+	struct json_object *req, *reply = NULL;
+	struct vopts o;
+	int n = vparse_any(cmd, argc, argv, "", &o);
+
+	if (n < 0)
+		return vexit(n);
+	if (n != 1)
+		return usage_error(cmd, "give one volume name");
+	req = daemon_req(op);
+	jadd_str(req, "name", argv[1]);
+	n = daemon_call(req, &reply, false);
+	if (!n)
+		info_msg(done_fmt, argv[1]);
+	json_object_put(req);
+	json_object_put(reply);
+	return n ? EXIT_ERR : EXIT_OK;
+}
+
+int cmd_close(int argc, char **argv)
+{
+	return simple_name_op("close", "close", argc, argv, "closed %s");
+}
+
+int cmd_rewrap(int argc, char **argv)
+{
+	return simple_name_op("rewrap", "rewrap", argc, argv,
+			      "rewrapped the key slots of %s under the KMS "
+			      "key's current version");
+}
+
+int cmd_ping(int argc, char **argv)
+{
+	struct json_object *req, *reply = NULL;
+	int n;
+
+	if (argc > 1)
+		return usage_error("ping", "takes no arguments");
+	req = daemon_req("ping");
+	n = daemon_call(req, &reply, false);
+	if (!n)
+		info_msg("cmekd is running (%s)", daemon_socket());
+	json_object_put(req);
+	json_object_put(reply);
+	return n ? EXIT_ERR : EXIT_OK;
+}
+
+int cmd_check(int argc, char **argv)
+{
+	struct json_object *req, *reply = NULL;
+	struct vopts o;
+	int n = VPARSE("check", "j", &o);
+
+	if (n < 0)
+		return vexit(n);
+	if (n > 1)
+		return usage_error("check", "give at most one volume name");
+	req = daemon_req("check");
+	if (n == 1)
+		jadd_str(req, "name", argv[1]);
+	n = daemon_call(req, &reply, false);
+	if (!n) {
+		if (o.json) {
+			json_print(reply);
+		} else {
+			struct json_object *vols, *v;
+			size_t i;
+
+			if (json_object_object_get_ex(reply, "volumes", &vols) &&
+			    json_object_is_type(vols, json_type_array)) {
+				for (i = 0; i < json_object_array_length(vols); i++) {
+					const char *s;
+
+					v = json_object_array_get_idx(vols, i);
+					s = jget_str(v, "kms_state");
+					printf("%-16s %-10s %s\n",
+					       jget_str(v, "name") ?: "-",
+					       jget_str(v, "state") ?: "-",
+					       s ? s : "");
+				}
+			} else {
+				info_msg("check done");
+			}
+		}
+	}
+	json_object_put(req);
+	json_object_put(reply);
+	return n ? EXIT_ERR : EXIT_OK;
+}
+
+/*
+ * Revoke straight through the kernel: resolve NAME to its volume uuid
+ * through the dm table, then CMEK_CMD_REVOKE_KEY, which returns only once
+ * the key is wiped.
+ */
+static int revoke_direct(const char *name, bool all, bool after_daemon)
+{
+	struct cmek_nl *nl;
+	struct dm_cmek_dev d = { .uuid = "" };
+	uint8_t uuid[CMEK_UUID_LEN];
+	int ret;
+
+	if (!all) {
+		ret = dm_cmek_lookup(name, &d);
+		if (ret == -ENOENT) {
+			err_msg("revoke: no device-mapper device '%s' (see "
+				"'cmekctl list')", name);
+			return -1;
+		}
+		if (ret == -EINVAL) {
+			err_msg("revoke: '%s' is not a cmek mapping", name);
+			return -1;
+		}
+		if (ret == -ENODEV) {
+			err_msg("revoke: device-mapper is not available in this "
+				"kernel: run modprobe dm-mod");
+			return -1;
+		}
+		if (ret == -EPERM || ret == -EACCES) {
+			err_msg("revoke: permission denied: device-mapper "
+				"needs root");
+			return -1;
+		}
+		if (ret) {
+			err_msg("revoke: cannot read the table of '%s': %s",
+				name, strerror(-ret));
+			return -1;
+		}
+		if (cmek_uuid_parse(d.uuid, uuid)) {
+			err_msg("revoke: '%s' has a malformed volume uuid in "
+				"its table", name);
+			return -1;
+		}
+	}
+	if (nl_open_or_explain(&nl))
+		return -1;
+	ret = cmek_nl_revoke(nl, all ? NULL : uuid, all ? CMEK_REVOKE_F_ALL : 0);
+	if (ret == -ENOKEY && (all || after_daemon)) {
+		/* cmekd already wiped it (or, for --all, nothing is left) */
+		ret = 0;
+	} else if (ret == -ENOKEY) {
+		info_msg("%s: no key present in the kernel (already revoked)",
+			 name);
+		ret = 0;
+		goto out;
+	}
+	if (ret) {
+		nl_explain("revoke", nl, ret, all ? "(all)" : d.uuid);
+	} else if (all) {
+		info_msg("all keys revoked and wiped from the kernel");
+	} else {
+		info_msg("%s: key revoked and wiped from the kernel (volume %s)",
+			 name, d.uuid);
+	}
+out:
+	cmek_nl_close(nl);
+	return ret ? -1 : 0;
+}
+
+int cmd_revoke(int argc, char **argv)
+{
+	struct json_object *req, *reply = NULL;
+	struct vopts o;
+	int n = VPARSE("revoke", "a", &o);
+
+	if (n < 0)
+		return vexit(n);
+	if (o.all ? n != 0 : n != 1)
+		return usage_error("revoke", "give one volume name or --all");
+	req = daemon_req("revoke");
+	if (o.all)
+		json_object_object_add(req, "all", json_object_new_boolean(1));
+	else
+		jadd_str(req, "name", argv[1]);
+	n = daemon_call(req, &reply, true);
+	json_object_put(req);
+	json_object_put(reply);
+	if (n == 0) {
+		/* cmekd did it; confirm with the kernel ourselves. */
+		return revoke_direct(o.all ? NULL : argv[1], o.all, true) ?
+			EXIT_ERR : EXIT_OK;
+	}
+	if (n == -ECONNREFUSED)
+		fprintf(stderr, "cmekctl: cmekd is not running: revoking "
+			"directly in the kernel\n");
+	else
+		fprintf(stderr, "cmekctl: cmekd could not revoke: revoking "
+			"directly in the kernel\n");
+	return revoke_direct(o.all ? NULL : argv[1], o.all, false) ?
+		EXIT_ERR : EXIT_OK;
+}
+
+int cmd_shred(int argc, char **argv)
+{
+	struct json_object *req, *reply = NULL;
+	char prompt[256];
+	struct vopts o;
+	int n = VPARSE("shred", "y", &o);
+
+	if (n < 0)
+		return vexit(n);
+	if (n != 1)
+		return usage_error("shred", "give one volume name");
+	if (!o.yes) {
+		snprintf(prompt, sizeof(prompt),
+			 "Shred %s? Its key is revoked and every wrapped copy "
+			 "destroyed: the data can never be read again.",
+			 argv[1]);
+		if (!confirm(prompt)) {
+			err_msg("shred: not confirmed, nothing done (pass "
+				"--yes to skip the question)");
+			return EXIT_ERR;
+		}
+	}
+	req = daemon_req("shred");
+	jadd_str(req, "name", argv[1]);
+	n = daemon_call(req, &reply, false);
+	if (!n)
+		info_msg("%s: shredded: key revoked, every key slot "
+			 "overwritten", argv[1]);
+	json_object_put(req);
+	json_object_put(reply);
+	return n ? EXIT_ERR : EXIT_OK;
+}

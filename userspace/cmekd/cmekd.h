@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cmekd internals: the key daemon. One file per concern:
+ *   main.c        options, hardening, start-up and the poll loop
+ *   server.c      the control socket (ipc.h protocol), peer checks
+ *   events.c      the netlink event group (key needed / set / revoked)
+ *   volume_ops.c  format, open, close, revoke, shred, rewrap, status, check
+ *   watch.c       the KMS key-state watch loop (lock / unlock)
+ *   dm.c          device-mapper through libdevmapper
+ *   state.c       known volumes, persisted in <state_dir>/volumes
+ *   audit.c       the audit trail of key operations
+ */
+#ifndef CMEKD_H
+#define CMEKD_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <json-c/json.h>
+
+#include "config.h"
+#include "nl.h"
+#include "provider.h"
+
+#define CMEKD_VERSION		"0.1"
+#define CMEKD_NAME_MAX		CMEK_DM_NAME_MAX
+#define CMEKD_KEYREF_MAX	1024
+#define CMEKD_PROV_MAX		64
+
+/* A volume cmekd knows: opened through it (or adopted on a key-needed event). */
+struct vol {
+	char name[CMEKD_NAME_MAX];	/* dm name */
+	char uuid[37];
+	uint8_t uuid_bin[CMEK_UUID_LEN];
+	char device[PATH_MAX];		/* backing device */
+	char header[PATH_MAX];		/* detached header file, "" = on device */
+	char provider[CMEKD_PROV_MAX];	/* of the slot that opened it */
+	char key_ref[CMEKD_KEYREF_MAX];
+	int slot;			/* header slot index used */
+	uint64_t generation;		/* last generation we pushed */
+	/* why the key is not pushed on key-needed events */
+	bool revoked;			/* by an admin (revoke/shred) */
+	bool shredded;
+	bool locked;			/* by the watch loop (KMS said no) */
+	char lock_reason[160];
+	/* watch loop, not persisted */
+	int kms_state;			/* enum cmek_kms_key_state, -1 unknown */
+	time_t unreachable_since;	/* 0 = reachable */
+	char kms_error[CMEK_ERRMSG_MAX];
+};
+
+struct daemon {
+	struct cmek_config cfg;
+	const char *config_path;
+	int lfd;			/* listening socket */
+	struct cmek_nl *nl;		/* commands */
+	struct cmek_nl *ev;		/* events */
+	struct vol *vols;
+	size_t nvols;
+	char state_path[PATH_MAX];
+	bool udev;			/* udev is running: let it make nodes */
+	volatile bool stop;
+	time_t next_check;
+	pid_t peer_pid;			/* of the request being served */
+};
+
+extern struct daemon *D;
+
+/* main.c */
+int daemon_nl_ready(struct daemon *d);	/* (re)open netlink; 0 or -errno */
+
+/* server.c */
+int server_start(struct daemon *d);
+void server_stop(struct daemon *d);
+/* Add the server's fds to @pfd; returns how many were added. */
+size_t server_pollfds(struct daemon *d, struct pollfd *pfd, size_t max);
+void server_handle(struct daemon *d, struct pollfd *pfd, size_t n);
+
+/* events.c */
+int events_start(struct daemon *d);
+void events_handle(struct daemon *d);
+
+/* volume_ops.c: the ops of the socket protocol */
+struct json_object *op_ping(struct json_object *req, void *ctx);
+struct json_object *op_format(struct json_object *req, void *ctx);
+struct json_object *op_open(struct json_object *req, void *ctx);
+struct json_object *op_close(struct json_object *req, void *ctx);
+struct json_object *op_revoke(struct json_object *req, void *ctx);
+struct json_object *op_shred(struct json_object *req, void *ctx);
+struct json_object *op_rewrap(struct json_object *req, void *ctx);
+struct json_object *op_status(struct json_object *req, void *ctx);
+struct json_object *op_list(struct json_object *req, void *ctx);
+struct json_object *op_check(struct json_object *req, void *ctx);
+/*
+ * Unwrap the volume's DEK (one provider call) and push it with REPLACE.
+ * @why goes to the audit log ("open", "key-needed", "unlock"). 0 or -errno
+ * with @msg filled; *@cls gets the provider's error class.
+ */
+int vol_push_key(struct daemon *d, struct vol *v, const char *why,
+		 char *msg, size_t msglen, enum cmek_err_class *cls);
+/* Adopt a mapping named in a key-needed event: read its table's device's
+ * header. Returns the new vol or NULL. */
+struct vol *vol_adopt(struct daemon *d, const char *dm_name,
+		      const uint8_t uuid[CMEK_UUID_LEN]);
+/*
+ * Compare known volumes with the kernel's key table: push keys that are
+ * missing for volumes that are neither revoked nor locked, note keys revoked
+ * behind our back, forget volumes whose mapping is gone.
+ */
+void daemon_resync(struct daemon *d);
+/* Revoke the kernel key (ENOKEY/ENOENT count as done). 0 or -errno. */
+int vol_revoke_key(struct daemon *d, struct vol *v, const char *why);
+
+/* watch.c */
+void watch_run(struct daemon *d, const char *only_name,
+	       struct json_object *out);
+void watch_tick(struct daemon *d);
+
+/* dm.c */
+void dm_setup(bool udev_running);
+int dm_create(const char *name, const char *dm_uuid, uint64_t len_sectors,
+	      const char *params, char *err, size_t errlen);
+int dm_remove(const char *name, char *err, size_t errlen);
+/* 0 if a mapping @name exists: its cmek table's volume uuid and device. */
+int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
+		char *params, size_t plen);
+/* Status line of the mapping, "" if none. */
+int dm_get_status(const char *name, char *out, size_t len);
+/* Count cmek mappings (other than @except) whose table names @uuid. */
+int dm_count_users(const char *uuid, const char *except);
+
+/* state.c */
+struct vol *state_find_name(struct daemon *d, const char *name);
+struct vol *state_find_uuid(struct daemon *d, const uint8_t uuid[16],
+			    struct vol *after);
+struct vol *state_add(struct daemon *d, const struct vol *v);
+void state_del(struct daemon *d, struct vol *v);
+int state_save(struct daemon *d);
+int state_load(struct daemon *d);
+struct json_object *vol_to_json(const struct vol *v);
+
+/* audit.c */
+void audit_op(struct daemon *d, const char *op, const struct vol *v,
+	      const char *provider, const char *key_ref, const char *uuid,
+	      int result, const char *fmt, ...)
+	__attribute__((format(printf, 8, 9)));
+
+#endif /* CMEKD_H */

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Device-mapper through libdevmapper: create and remove cmek mappings, read
+ * their tables and status. Without udev (the test VM, early boot) libdm is
+ * told not to wait for udev and creates the /dev/mapper nodes itself.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libdevmapper.h>
+
+#include "cmekd.h"
+#include "log.h"
+
+static char dm_last_err[512];
+
+static void dm_log_fn(int level, const char *file, int line, int dm_errno,
+		      const char *f, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (level > 3 /* _LOG_ERR */)
+		return;
+	va_start(ap, f);
+	vsnprintf(msg, sizeof(msg), f, ap);
+	va_end(ap);
+	snprintf(dm_last_err, sizeof(dm_last_err), "%s", msg);
+	log_debug("libdevmapper: %s", msg);
+}
+
+static bool dm_udev;
+
+void dm_setup(bool udev_running)
+{
+	dm_udev = udev_running;
+	dm_log_with_errno_init(dm_log_fn);
+	if (!udev_running)
+		dm_udev_set_sync_support(0);
+}
+
+static int run(struct dm_task *dmt, bool cookie, char *err, size_t errlen,
+	       const char *what)
+{
+	uint32_t ck = 0;
+	int ret = 0, e;
+
+	dm_last_err[0] = '\0';
+	if (cookie && !dm_task_set_cookie(dmt, &ck, 0)) {
+		snprintf(err, errlen, "%s: cannot set udev cookie", what);
+		return -EIO;
+	}
+	if (!dm_task_run(dmt)) {
+		e = dm_task_get_errno(dmt);
+		ret = e > 0 ? -e : -EIO;
+		if (err)
+			snprintf(err, errlen, "%s: %s", what,
+				 dm_last_err[0] ? dm_last_err :
+				 strerror(-ret));
+	}
+	if (cookie) {
+		dm_udev_wait(ck);
+		if (!dm_udev)
+			dm_task_update_nodes();
+	}
+	return ret;
+}
+
+int dm_create(const char *name, const char *dm_uuid, uint64_t len_sectors,
+	      const char *params, char *err, size_t errlen)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
+	int ret;
+
+	if (!dmt)
+		return -ENOMEM;
+	if (!dm_task_set_name(dmt, name) ||
+	    (dm_uuid && !dm_task_set_uuid(dmt, dm_uuid)) ||
+	    !dm_task_add_target(dmt, 0, len_sectors, "cmek", params)) {
+		snprintf(err, errlen, "cannot prepare the device-mapper "
+			 "request for %s", name);
+		dm_task_destroy(dmt);
+		return -EINVAL;
+	}
+	dm_task_set_add_node(dmt, DM_ADD_NODE_ON_CREATE);
+	ret = run(dmt, true, err, errlen, "device-mapper create");
+	dm_task_destroy(dmt);
+	return ret;
+}
+
+int dm_remove(const char *name, char *err, size_t errlen)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_REMOVE);
+	int ret;
+
+	if (!dmt)
+		return -ENOMEM;
+	if (!dm_task_set_name(dmt, name)) {
+		dm_task_destroy(dmt);
+		return -EINVAL;
+	}
+	dm_task_retry_remove(dmt);
+	ret = run(dmt, true, err, errlen, "device-mapper remove");
+	dm_task_destroy(dmt);
+	return ret;
+}
+
+/* Run a TABLE or STATUS task for @name; returns the task or NULL (-errno). */
+static struct dm_task *query(int type, const char *name, int *ret)
+{
+	struct dm_task *dmt = dm_task_create(type);
+	struct dm_info info;
+
+	*ret = -ENOMEM;
+	if (!dmt)
+		return NULL;
+	*ret = -EINVAL;
+	if (!dm_task_set_name(dmt, name))
+		goto fail;
+	*ret = run(dmt, false, NULL, 0, "query");
+	if (*ret)
+		goto fail;
+	if (!dm_task_get_info(dmt, &info) || !info.exists) {
+		*ret = -ENOENT;
+		goto fail;
+	}
+	return dmt;
+fail:
+	dm_task_destroy(dmt);
+	return NULL;
+}
+
+int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
+		char *params, size_t plen)
+{
+	uint64_t start, len;
+	char *type = NULL, *p = NULL;
+	struct dm_task *dmt;
+	char u[64], dev[4096];
+	int ret;
+
+	dmt = query(DM_DEVICE_TABLE, name, &ret);
+	if (!dmt)
+		return ret;
+	dm_get_next_target(dmt, NULL, &start, &len, &type, &p);
+	if (!type || strcmp(type, "cmek") || !p ||
+	    sscanf(p, "%63s %4095s", u, dev) != 2) {
+		dm_task_destroy(dmt);
+		return -EMEDIUMTYPE;
+	}
+	if (uuid)
+		snprintf(uuid, 37, "%s", u);
+	if (device)
+		snprintf(device, devlen, "%s", dev);
+	if (params)
+		snprintf(params, plen, "%s", p);
+	dm_task_destroy(dmt);
+	return 0;
+}
+
+int dm_get_status(const char *name, char *out, size_t len)
+{
+	uint64_t start, l;
+	char *type = NULL, *p = NULL;
+	struct dm_task *dmt;
+	int ret;
+
+	out[0] = '\0';
+	dmt = query(DM_DEVICE_STATUS, name, &ret);
+	if (!dmt)
+		return ret;
+	dm_get_next_target(dmt, NULL, &start, &l, &type, &p);
+	snprintf(out, len, "%s", p ? p : "");
+	dm_task_destroy(dmt);
+	return 0;
+}
+
+int dm_count_users(const char *uuid, const char *except)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_LIST);
+	struct dm_names *n;
+	unsigned int next = 0;
+	int count = 0;
+
+	if (!dmt)
+		return -ENOMEM;
+	if (!dm_task_run(dmt)) {
+		dm_task_destroy(dmt);
+		return -EIO;
+	}
+	n = dm_task_get_names(dmt);
+	if (n && n->dev) {
+		do {
+			char u[37];
+
+			n = (struct dm_names *)((char *)n + next);
+			if ((!except || strcmp(n->name, except)) &&
+			    !dm_get_cmek(n->name, u, NULL, 0, NULL, 0) &&
+			    !strcasecmp(u, uuid))
+				count++;
+			next = n->next;
+		} while (next);
+	}
+	dm_task_destroy(dmt);
+	return count;
+}

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kernel's "events" multicast group:
+ *   KEY_NEEDED   a mapping needs a key: if the volume is known (or its
+ *                mapping's device carries a cmek header we can adopt), and it
+ *                is neither revoked by an admin nor locked by the watch loop,
+ *                unwrap and push the key.
+ *   KEY_REVOKED  someone revoked a key: remember it, so that a key-needed
+ *                event does not undo an admin's revoke.
+ *   KEY_SET      logged; a key set by someone else clears "revoked".
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmekd.h"
+#include "log.h"
+
+int events_start(struct daemon *d)
+{
+	int ret;
+
+	if (d->ev)
+		return 0;
+	ret = cmek_nl_open(&d->ev);
+	if (ret)
+		return ret;
+	ret = cmek_nl_subscribe(d->ev);
+	if (ret) {
+		log_err("cannot join the cmek events group: %s",
+			strerror(-ret));
+		cmek_nl_close(d->ev);
+		d->ev = NULL;
+	}
+	return ret;
+}
+
+static void key_needed(struct daemon *d, const struct cmek_event *ev,
+		       const char *u)
+{
+	struct vol *v = state_find_uuid(d, ev->uuid, NULL);
+	enum cmek_err_class cls;
+	char msg[CMEK_ERRMSG_MAX + 128];
+
+	if (!v && ev->dm_name[0]) {
+		v = vol_adopt(d, ev->dm_name, ev->uuid);
+		if (!v)
+			return;
+	}
+	if (!v) {
+		log_info("key needed for unknown volume %s: ignored", u);
+		return;
+	}
+	if (v->shredded || v->revoked || v->locked) {
+		log_notice("key needed for %s (%s) but it is %s: not pushing "
+			   "(open it again to restore the key)", v->name,
+			   v->uuid, v->shredded ? "shredded" : v->locked ?
+			   "locked by the KMS key-state watch" : "revoked");
+		return;
+	}
+	if (vol_push_key(d, v, "key-needed", msg, sizeof(msg), &cls))
+		log_err("key needed for %s (%s): %s", v->name, v->uuid, msg);
+}
+
+static void on_event(const struct cmek_event *ev, void *data)
+{
+	struct daemon *d = data;
+	struct vol *v;
+	char u[37];
+
+	cmek_uuid_unparse(ev->uuid, u);
+	switch (ev->cmd) {
+	case CMEK_CMD_EVENT_KEY_NEEDED:
+		log_info("event: key needed uuid=%s dm=%s state=%s", u,
+			 ev->dm_name[0] ? ev->dm_name : "-",
+			 cmek_key_state_name(ev->state));
+		key_needed(d, ev, u);
+		break;
+	case CMEK_CMD_EVENT_KEY_REVOKED:
+		log_info("event: key revoked uuid=%s generation=%llu", u,
+			 (unsigned long long)ev->generation);
+		for (v = state_find_uuid(d, ev->uuid, NULL); v;
+		     v = state_find_uuid(d, ev->uuid, v)) {
+			if (v->revoked || v->locked || v->shredded)
+				continue;
+			v->revoked = true;
+			audit_op(d, "revoke", v, NULL, NULL, NULL, 0,
+				 "by=kernel-event (revoked outside cmekd)");
+			state_save(d);
+		}
+		break;
+	case CMEK_CMD_EVENT_KEY_SET:
+		log_info("event: key set uuid=%s generation=%llu users=%u", u,
+			 (unsigned long long)ev->generation, ev->users);
+		for (v = state_find_uuid(d, ev->uuid, NULL); v;
+		     v = state_find_uuid(d, ev->uuid, v)) {
+			if (v->generation == ev->generation)
+				continue;
+			v->generation = ev->generation;
+			if (v->revoked && !v->shredded) {
+				v->revoked = false;
+				log_notice("%s (%s): key set outside cmekd, no "
+					   "longer revoked", v->name, u);
+				state_save(d);
+			}
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+void events_handle(struct daemon *d)
+{
+	int ret;
+
+	if (!d->ev)
+		return;
+	do
+		ret = cmek_nl_read_events(d->ev, on_event, d);
+	while (ret >= 0);
+	if (ret == -ENOBUFS) {
+		log_warn("netlink events overflowed: resynchronising with "
+			 "the kernel's key table");
+		daemon_resync(d);
+		return;
+	}
+	if (ret != -EAGAIN && ret != -EINTR) {
+		log_err("netlink events: %s; reconnecting", strerror(-ret));
+		cmek_nl_close(d->ev);
+		d->ev = NULL;
+	}
+}

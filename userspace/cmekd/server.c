@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The control socket (userspace/lib/ipc.h). Root-only: the peer's uid
+ * (SO_PEERCRED) is checked on every connection; a non-root peer gets one
+ * EPERM error reply to its first request, an audit line, and is closed.
+ * Requests are served one at a time, in the daemon's single thread.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cmekd.h"
+#include "ipc.h"
+#include "log.h"
+
+#define MAX_CLIENTS 64
+
+struct client {
+	int fd;
+	uid_t uid;
+	pid_t pid;
+	bool refused;
+};
+
+static struct client clients[MAX_CLIENTS];
+static size_t nclients;
+
+static const struct cmek_ipc_op ops[] = {
+	{ "ping", op_ping },
+	{ "format", op_format },
+	{ "open", op_open },
+	{ "close", op_close },
+	{ "revoke", op_revoke },
+	{ "shred", op_shred },
+	{ "rewrap", op_rewrap },
+	{ "status", op_status },
+	{ "list", op_list },
+	{ "check", op_check },
+	{ NULL, NULL },
+};
+
+int server_start(struct daemon *d)
+{
+	d->lfd = cmek_ipc_listen(d->cfg.socket);
+	if (d->lfd == -EADDRINUSE) {
+		log_err("another cmekd answers on %s: stop it first",
+			d->cfg.socket);
+		return -EADDRINUSE;
+	}
+	if (d->lfd < 0) {
+		log_err("cannot listen on %s: %s", d->cfg.socket,
+			strerror(-d->lfd));
+		return d->lfd;
+	}
+	log_info("listening on %s", d->cfg.socket);
+	return 0;
+}
+
+void server_stop(struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < nclients; i++)
+		close(clients[i].fd);
+	nclients = 0;
+	if (d->lfd >= 0) {
+		close(d->lfd);
+		unlink(d->cfg.socket);
+		d->lfd = -1;
+	}
+}
+
+size_t server_pollfds(struct daemon *d, struct pollfd *pfd, size_t max)
+{
+	size_t i, n = 0;
+
+	if (d->lfd >= 0 && n < max)
+		pfd[n++] = (struct pollfd){ .fd = d->lfd, .events = POLLIN };
+	for (i = 0; i < nclients && n < max; i++)
+		pfd[n++] = (struct pollfd){ .fd = clients[i].fd,
+					    .events = POLLIN };
+	return n;
+}
+
+static void accept_one(struct daemon *d)
+{
+	struct client *c;
+	int fd;
+
+	fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (nclients == MAX_CLIENTS) {
+		struct json_object *r = cmek_ipc_err(EBUSY,
+			"cmekd has %d connections open; try again", MAX_CLIENTS);
+
+		cmek_ipc_send(fd, r);
+		json_object_put(r);
+		close(fd);
+		return;
+	}
+	c = &clients[nclients++];
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	if (cmek_ipc_peer(fd, &c->uid, &c->pid)) {
+		c->uid = (uid_t)-1;
+		c->pid = 0;
+	}
+	if (c->uid != 0) {
+		c->refused = true;
+		cmek_audit("op=connect result=refused peer_uid=%d peer_pid=%d "
+			   "reason=\"not root\"", (int)c->uid, (int)c->pid);
+	}
+}
+
+static void drop(size_t i)
+{
+	close(clients[i].fd);
+	clients[i] = clients[--nclients];
+}
+
+/* Serve one message; false when the client must be dropped. */
+static bool serve(struct daemon *d, struct client *c)
+{
+	struct json_object *req = NULL, *err = NULL, *reply;
+	int ret;
+
+	ret = cmek_ipc_recv_request(c->fd, &req, &err);
+	if (ret == -EAGAIN)
+		return true;
+	if (ret == 0)
+		return false;
+	if (c->refused) {
+		reply = cmek_ipc_err(EPERM,
+			"permission denied: cmekd serves root only (your uid "
+			"is %d); run the command as root", (int)c->uid);
+		json_object_put(req);
+		json_object_put(err);
+		cmek_ipc_send(c->fd, reply);
+		json_object_put(reply);
+		return false;
+	}
+	if (ret < 0) {
+		if (err) {
+			log_warn("bad request from pid %d: %s", (int)c->pid,
+				 cmek_json_str(err, "error"));
+			cmek_ipc_send(c->fd, err);
+			json_object_put(err);
+			return true;
+		}
+		return false;
+	}
+	d->peer_pid = c->pid;
+	log_debug("request op=%s from pid %d", cmek_json_str(req, "op"),
+		  (int)c->pid);
+	reply = cmek_ipc_dispatch(ops, req, d);
+	d->peer_pid = 0;
+	ret = cmek_ipc_send(c->fd, reply);
+	if (ret)
+		log_warn("cannot reply to pid %d: %s", (int)c->pid,
+			 strerror(-ret));
+	json_object_put(reply);
+	json_object_put(req);
+	return ret == 0;
+}
+
+void server_handle(struct daemon *d, struct pollfd *pfd, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		if (!pfd[i].revents)
+			continue;
+		if (pfd[i].fd == d->lfd) {
+			accept_one(d);
+			continue;
+		}
+		for (j = 0; j < nclients; j++) {
+			if (clients[j].fd != pfd[i].fd)
+				continue;
+			if ((pfd[i].revents & POLLIN) && serve(d, &clients[j]))
+				break;
+			drop(j);
+			break;
+		}
+	}
+}

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Known volumes, persisted in <state_dir>/volumes (JSON, 0600, replaced
+ * atomically) so that a restarted cmekd knows the volumes it opened. The
+ * file holds no secrets: names, uuids, devices, provider and key reference.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmekd.h"
+#include "ipc.h"
+#include "log.h"
+
+struct vol *state_find_name(struct daemon *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < d->nvols; i++)
+		if (!strcmp(d->vols[i].name, name))
+			return &d->vols[i];
+	return NULL;
+}
+
+struct vol *state_find_uuid(struct daemon *d, const uint8_t uuid[16],
+			    struct vol *after)
+{
+	size_t i = after ? (size_t)(after - d->vols) + 1 : 0;
+
+	for (; i < d->nvols; i++)
+		if (!memcmp(d->vols[i].uuid_bin, uuid, 16))
+			return &d->vols[i];
+	return NULL;
+}
+
+struct vol *state_add(struct daemon *d, const struct vol *v)
+{
+	struct vol *n = realloc(d->vols, (d->nvols + 1) * sizeof(*n));
+
+	if (!n)
+		return NULL;
+	d->vols = n;
+	n[d->nvols] = *v;
+	return &n[d->nvols++];
+}
+
+void state_del(struct daemon *d, struct vol *v)
+{
+	size_t i = (size_t)(v - d->vols);
+
+	if (i >= d->nvols)
+		return;
+	memmove(&d->vols[i], &d->vols[i + 1],
+		(d->nvols - i - 1) * sizeof(*v));
+	d->nvols--;
+}
+
+struct json_object *vol_to_json(const struct vol *v)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(v->name));
+	json_object_object_add(o, "uuid", json_object_new_string(v->uuid));
+	json_object_object_add(o, "device", json_object_new_string(v->device));
+	if (v->header[0])
+		json_object_object_add(o, "header",
+				       json_object_new_string(v->header));
+	json_object_object_add(o, "provider",
+			       json_object_new_string(v->provider));
+	json_object_object_add(o, "key", json_object_new_string(v->key_ref));
+	json_object_object_add(o, "slot", json_object_new_int(v->slot));
+	json_object_object_add(o, "dm_name", json_object_new_string(v->name));
+	json_object_object_add(o, "revoked", json_object_new_boolean(v->revoked));
+	json_object_object_add(o, "shredded",
+			       json_object_new_boolean(v->shredded));
+	json_object_object_add(o, "locked", json_object_new_boolean(v->locked));
+	if (v->locked)
+		json_object_object_add(o, "lock_reason",
+				       json_object_new_string(v->lock_reason));
+	return o;
+}
+
+static void copy_str(char *dst, size_t len, struct json_object *o,
+		     const char *k)
+{
+	const char *s = cmek_json_str(o, k);
+
+	snprintf(dst, len, "%s", s ? s : "");
+}
+
+static int vol_from_json(struct json_object *o, struct vol *v)
+{
+	long long slot = 0;
+
+	memset(v, 0, sizeof(*v));
+	copy_str(v->name, sizeof(v->name), o, "name");
+	copy_str(v->uuid, sizeof(v->uuid), o, "uuid");
+	copy_str(v->device, sizeof(v->device), o, "device");
+	copy_str(v->header, sizeof(v->header), o, "header");
+	copy_str(v->provider, sizeof(v->provider), o, "provider");
+	copy_str(v->key_ref, sizeof(v->key_ref), o, "key");
+	copy_str(v->lock_reason, sizeof(v->lock_reason), o, "lock_reason");
+	cmek_json_int64(o, "slot", &slot);
+	v->slot = (int)slot;
+	v->revoked = cmek_json_bool(o, "revoked", 0);
+	v->shredded = cmek_json_bool(o, "shredded", 0);
+	v->locked = cmek_json_bool(o, "locked", 0);
+	v->kms_state = -1;
+	if (!v->name[0] || !v->device[0] ||
+	    cmek_uuid_parse(v->uuid, v->uuid_bin))
+		return -EINVAL;
+	return 0;
+}
+
+int state_save(struct daemon *d)
+{
+	struct json_object *arr = json_object_new_array(), *root;
+	char tmp[PATH_MAX + 8];
+	const char *s;
+	size_t i, len;
+	int fd, ret = 0;
+
+	for (i = 0; i < d->nvols; i++)
+		json_object_array_add(arr, vol_to_json(&d->vols[i]));
+	root = json_object_new_object();
+	json_object_object_add(root, "version", json_object_new_int(1));
+	json_object_object_add(root, "volumes", arr);
+	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+	len = strlen(s);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->state_path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (write(fd, s, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) < 0) {
+		ret = errno ? -errno : -EIO;
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	close(fd);
+	if (rename(tmp, d->state_path) < 0) {
+		ret = -errno;
+		unlink(tmp);
+	}
+out:
+	if (ret)
+		log_err("cannot save state to %s: %s", d->state_path,
+			strerror(-ret));
+	json_object_put(root);
+	return ret;
+}
+
+int state_load(struct daemon *d)
+{
+	struct json_object *root, *arr;
+	size_t i;
+
+	if (access(d->state_path, F_OK) < 0)
+		return 0;
+	root = json_object_from_file(d->state_path);
+	if (!root || !json_object_object_get_ex(root, "volumes", &arr) ||
+	    !json_object_is_type(arr, json_type_array)) {
+		log_err("state file %s is unreadable or corrupt; starting with "
+			"no known volumes (open mappings keep working; reopen "
+			"them or wait for key-needed events)", d->state_path);
+		json_object_put(root);
+		return -EINVAL;
+	}
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		struct vol v;
+
+		if (vol_from_json(json_object_array_get_idx(arr, i), &v)) {
+			log_warn("state file %s: entry %zu is invalid, skipped",
+				 d->state_path, i);
+			continue;
+		}
+		if (state_find_name(d, v.name))
+			continue;
+		state_add(d, &v);
+	}
+	json_object_put(root);
+	return 0;
+}

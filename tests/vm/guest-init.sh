@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# PID 1 inside the guest, in the host's root. Load the modules the tests
+# need, run the job the host wrote, and report its exit status on the third
+# serial port (ttyS2): the host trusts only that line, never the console,
+# because a panicking guest still makes QEMU exit 0.
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=dumb LANG=C.UTF-8
+
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	cmek.job=*) job=${arg#cmek.job=} ;;
+	cmek.repo=*) repo=${arg#cmek.repo=} ;;
+	esac
+done
+
+out=/dev/ttyS1
+stty -F $out raw -echo 2>/dev/null
+stty -F /dev/ttyS2 raw -echo 2>/dev/null
+
+report() {
+	echo "CMEK-VM-RESULT $1" > /dev/ttyS2
+	sync
+	echo o > /proc/sysrq-trigger
+	sleep 30
+}
+
+mount -t configfs none /sys/kernel/config 2>/dev/null
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+hostname cmek-vm
+
+# Explicit loads: the tests must not depend on request_module() timing.
+for m in dm-mod dm-crypt dm-flakey dm-delay dm-log-writes brd aesni-intel xts; do
+	if ! modprobe "$m" 2>>/tmp/modprobe.err; then
+		echo "cmek-vm: modprobe $m failed: $(cat /tmp/modprobe.err)" > $out
+		report 125
+	fi
+done
+if [ -f "$repo/dm-cmek.ko" ] && ! grep -q '^dm_cmek ' /proc/modules; then
+	if ! insmod "$repo/dm-cmek.ko" 2>/tmp/insmod.err; then
+		echo "cmek-vm: insmod dm-cmek.ko failed: $(cat /tmp/insmod.err)" > $out
+		report 125
+	fi
+fi
+
+cd "$repo" || report 125
+setsid bash "$job" < /dev/null > $out 2>&1
+report $?

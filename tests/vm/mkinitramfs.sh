@@ -1,0 +1,35 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the guest's initramfs: a static busybox and just the modules needed
+# to mount the host's root over virtio-9p. Everything else (dmsetup, fio,
+# cryptsetup, the project's own builds, the rest of the Debian modules) is
+# used from the host root the guest switches into.
+#
+#	mkinitramfs.sh KERNELRELEASE OUTPUT
+set -euo pipefail
+
+krel=$1
+out=$2
+here=$(cd "$(dirname "$0")" && pwd)
+mods="virtio_pci 9pnet_virtio 9p"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+mkdir -p "$work"/{bin,dev,proc,sys,mnt,lib/modules}
+cp /bin/busybox "$work/bin/busybox"
+cp "$here/initramfs-init" "$work/init"
+chmod 755 "$work/init"
+
+# Resolve dependencies on the host, in load order, once.
+: > "$work/modules.list"
+for m in $mods; do
+	modprobe -S "$krel" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
+done | awk '!seen[$0]++' | while read -r ko; do
+	cp "$ko" "$work/lib/modules/"
+	basename "$ko" >> "$work/modules.list"
+done
+
+(cd "$work" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 > "$out.tmp"
+mv "$out.tmp" "$out"

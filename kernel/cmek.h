@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Copyright (C) 2026 The cmek developers.
+ */
+#ifndef _DM_CMEK_H
+#define _DM_CMEK_H
+
+#include <linux/bio.h>
+#include <linux/device-mapper.h>
+#include <linux/mempool.h>
+#include <linux/netlink.h>
+#include <linux/percpu-refcount.h>
+#include <linux/scatterlist.h>
+#include <linux/workqueue.h>
+#include <crypto/skcipher.h>
+#include <linux/dm-cmek.h>
+
+#define DM_MSG_PREFIX "cmek"
+
+/*
+ * One installed key: a keyed xts(aes) transform. I/O takes a reference for
+ * the duration of one bio's crypto and never takes a lock; revocation kills
+ * the reference and waits for it to drain before freeing the transform, so
+ * "revoked" means no request is in the cipher with this key any more.
+ */
+struct cmek_key {
+	struct percpu_ref ref;
+	struct completion released;
+	struct crypto_skcipher *tfm;
+	u64 generation;
+	unsigned int key_size;
+};
+
+/*
+ * Key table entry, one per volume UUID. It lives while a key is present or a
+ * mapping names it. All fields but @key are protected by cmek_keys_lock.
+ */
+struct cmek_entry {
+	struct list_head node;
+	u8 uuid[CMEK_UUID_LEN];
+	struct cmek_key __rcu *key;
+	enum cmek_key_state state;
+	u64 generation;
+	unsigned int key_size;
+	unsigned int users;
+	struct list_head targets;
+};
+
+struct cmek_stats {
+	atomic64_t reads;
+	atomic64_t writes;
+	atomic64_t errors;
+};
+
+struct cmek_args;
+
+struct cmek_target {
+	struct dm_target *ti;
+	struct dm_dev *dev;
+	struct cmek_entry *entry;
+	struct list_head entry_node;	/* entry->targets, cmek_keys_lock */
+
+	sector_t start;
+	u64 iv_offset;
+	unsigned int sector_size;
+	unsigned int sector_shift;	/* log2(sector_size / 512) */
+	unsigned int key_wait_ms;
+	bool iv_large_sectors;
+	bool allow_discards;
+	unsigned int reqsize;
+
+	struct workqueue_struct *wq;
+	struct bio_set bs;
+	mempool_t page_pool;
+
+	/* Bios waiting for a key (key_wait_ms), oldest first. */
+	spinlock_t hold_lock;
+	struct bio_list held;
+	struct delayed_work hold_work;
+	bool suspended;
+
+	/* One KEY_NEEDED event per transition to "needs a key". */
+	atomic_t key_needed_sent;
+	struct work_struct event_work;
+
+	struct cmek_stats stats;
+	struct cmek_args *args;
+};
+
+/* Per-bio state, in the dm clone's per_io_data, followed by the request. */
+struct cmek_io {
+	struct cmek_target *ct;
+	struct bio *base_bio;
+	struct bio *clone;
+	struct cmek_key *key;
+	struct work_struct work;
+	struct bvec_iter iter_in;	/* base bio: plaintext or ciphertext */
+	struct bvec_iter iter_out;	/* where the result goes */
+	u64 iv_sector;			/* 512-byte units, iv_offset included */
+	unsigned long deadline;		/* jiffies, held bios only */
+	blk_status_t error;
+	struct scatterlist sg_in, sg_out;
+	__le64 iv[2];
+	/* struct skcipher_request follows, ct->reqsize bytes */
+};
+
+/* keys.c */
+extern struct mutex cmek_keys_lock;
+void cmek_keys_exit(void);
+struct cmek_entry *cmek_entry_attach(const u8 *uuid, struct cmek_target *ct);
+void cmek_entry_detach(struct cmek_target *ct);
+struct cmek_key *cmek_key_get(struct cmek_entry *e);
+void cmek_key_put(struct cmek_key *key);
+int cmek_key_set(const u8 *uuid, const u8 *key, unsigned int key_size,
+		 u64 generation, bool has_generation, bool replace,
+		 struct netlink_ext_ack *extack);
+int cmek_key_revoke(const u8 *uuid, struct netlink_ext_ack *extack);
+int cmek_key_revoke_all(void);
+struct cmek_entry *cmek_entry_find(const u8 *uuid);
+void cmek_entry_sum_stats(struct cmek_entry *e, u64 *reads, u64 *writes,
+			  u64 *errors);
+struct cmek_entry *cmek_entry_nth(unsigned int n);
+
+/* netlink.c */
+int cmek_genl_init(void);
+void cmek_genl_exit(void);
+void cmek_notify(u8 cmd, struct cmek_entry *e);
+void cmek_notify_key_needed(struct cmek_target *ct);
+
+/* crypt.c */
+int cmek_map_rw(struct cmek_target *ct, struct bio *bio);
+void cmek_release_held(struct cmek_target *ct, bool fail);
+void cmek_hold_timeout(struct work_struct *work);
+size_t cmek_io_size(unsigned int reqsize);
+
+/* target.c */
+int cmek_target_register(void);
+void cmek_target_unregister(void);
+void cmek_target_key_changed(struct cmek_target *ct, bool present);
+
+#endif /* _DM_CMEK_H */

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Copyright (C) 2026 The cmek developers.
+ *
+ * The "cmek" generic netlink family; the protocol is documented in
+ * include/uapi/linux/dm-cmek.h.
+ */
+
+#include <linux/capability.h>
+#include <linux/kdev_t.h>
+#include <net/genetlink.h>
+#include "cmek.h"
+
+static struct genl_family cmek_family;
+
+static int cmek_validate_key(const struct nlattr *attr,
+			     struct netlink_ext_ack *extack)
+{
+	int len = nla_len(attr);
+
+	if (len == CMEK_KEY_SIZE_128 || len == CMEK_KEY_SIZE_256)
+		return 0;
+	NL_SET_ERR_MSG_ATTR(extack, attr, "key must be 32 or 64 bytes");
+	return -EINVAL;
+}
+
+static const struct nla_policy cmek_policy[CMEK_A_MAX + 1] = {
+	[CMEK_A_UUID]		= NLA_POLICY_EXACT_LEN(CMEK_UUID_LEN),
+	[CMEK_A_KEY]		= NLA_POLICY_VALIDATE_FN(NLA_BINARY,
+							 cmek_validate_key,
+							 CMEK_KEY_SIZE_256),
+	[CMEK_A_GENERATION]	= { .type = NLA_U64 },
+	[CMEK_A_FLAGS]		= NLA_POLICY_MASK(NLA_U32, __CMEK_SET_F_ALL |
+						  __CMEK_REVOKE_F_ALL),
+};
+
+/*
+ * GENL_ADMIN_PERM would ask for CAP_NET_ADMIN; key management is a storage
+ * administration task, so every command asks for CAP_SYS_ADMIN instead.
+ */
+static int cmek_pre_doit(const struct genl_ops *ops, struct sk_buff *skb,
+			 struct genl_info *info)
+{
+	if (!netlink_capable(skb, CAP_SYS_ADMIN))
+		return -EPERM;
+	return 0;
+}
+
+static int cmek_set_key(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *key_attr = info->attrs[CMEK_A_KEY];
+	u32 flags = 0;
+	u64 gen = 0;
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, CMEK_A_UUID) ||
+	    GENL_REQ_ATTR_CHECK(info, CMEK_A_KEY))
+		return -EINVAL;
+	if (info->attrs[CMEK_A_FLAGS])
+		flags = nla_get_u32(info->attrs[CMEK_A_FLAGS]);
+	if (flags & ~__CMEK_SET_F_ALL) {
+		GENL_SET_ERR_MSG(info, "unknown set-key flags");
+		err = -EINVAL;
+		goto out;
+	}
+	if (info->attrs[CMEK_A_GENERATION])
+		gen = nla_get_u64(info->attrs[CMEK_A_GENERATION]);
+
+	err = cmek_key_set(nla_data(info->attrs[CMEK_A_UUID]),
+			   nla_data(key_attr), nla_len(key_attr), gen,
+			   !!info->attrs[CMEK_A_GENERATION],
+			   flags & CMEK_SET_F_REPLACE, info->extack);
+out:
+	/* The request skb is ours; leave no copy of the key in it. */
+	memzero_explicit(nla_data(key_attr), nla_len(key_attr));
+	return err;
+}
+
+static int cmek_revoke_key(struct sk_buff *skb, struct genl_info *info)
+{
+	u32 flags = 0;
+
+	if (info->attrs[CMEK_A_FLAGS])
+		flags = nla_get_u32(info->attrs[CMEK_A_FLAGS]);
+	if (flags & ~__CMEK_REVOKE_F_ALL) {
+		GENL_SET_ERR_MSG(info, "unknown revoke flags");
+		return -EINVAL;
+	}
+	if (flags & CMEK_REVOKE_F_ALL) {
+		if (info->attrs[CMEK_A_UUID]) {
+			GENL_SET_ERR_MSG(info, "REVOKE_F_ALL takes no UUID");
+			return -EINVAL;
+		}
+		return cmek_key_revoke_all();
+	}
+	if (GENL_REQ_ATTR_CHECK(info, CMEK_A_UUID))
+		return -EINVAL;
+	return cmek_key_revoke(nla_data(info->attrs[CMEK_A_UUID]),
+			       info->extack);
+}
+
+/* Called with cmek_keys_lock held. */
+static int cmek_fill_entry(struct sk_buff *skb, struct cmek_entry *e, u8 cmd,
+			   u32 portid, u32 seq, int flags)
+{
+	u64 reads, writes, errors;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, portid, seq, &cmek_family, flags, cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	cmek_entry_sum_stats(e, &reads, &writes, &errors);
+	if (nla_put(skb, CMEK_A_UUID, CMEK_UUID_LEN, e->uuid) ||
+	    nla_put_u32(skb, CMEK_A_STATE, e->state) ||
+	    nla_put_u64_64bit(skb, CMEK_A_GENERATION, e->generation,
+			      CMEK_A_PAD) ||
+	    nla_put_u32(skb, CMEK_A_KEY_SIZE, e->key_size) ||
+	    nla_put_u32(skb, CMEK_A_USERS, e->users) ||
+	    nla_put_u64_64bit(skb, CMEK_A_READS, reads, CMEK_A_PAD) ||
+	    nla_put_u64_64bit(skb, CMEK_A_WRITES, writes, CMEK_A_PAD) ||
+	    nla_put_u64_64bit(skb, CMEK_A_ERRORS, errors, CMEK_A_PAD)) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+static int cmek_get_key(struct sk_buff *skb, struct genl_info *info)
+{
+	struct cmek_entry *e;
+	struct sk_buff *msg;
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, CMEK_A_UUID))
+		return -EINVAL;
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+
+	mutex_lock(&cmek_keys_lock);
+	e = cmek_entry_find(nla_data(info->attrs[CMEK_A_UUID]));
+	if (!e) {
+		GENL_SET_ERR_MSG(info, "no key table entry for this volume");
+		err = -ENOENT;
+	} else {
+		err = cmek_fill_entry(msg, e, CMEK_CMD_GET_KEY, info->snd_portid,
+				      info->snd_seq, 0);
+	}
+	mutex_unlock(&cmek_keys_lock);
+	if (err) {
+		nlmsg_free(msg);
+		return err;
+	}
+	return genlmsg_reply(msg, info);
+}
+
+static int cmek_dump_start(struct netlink_callback *cb)
+{
+	if (!netlink_capable(cb->skb, CAP_SYS_ADMIN))
+		return -EPERM;
+	return 0;
+}
+
+static int cmek_dump_keys(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	unsigned int idx = cb->args[0];
+	struct cmek_entry *e;
+	int err = 0;
+
+	mutex_lock(&cmek_keys_lock);
+	for (; (e = cmek_entry_nth(idx)); idx++) {
+		err = cmek_fill_entry(skb, e, CMEK_CMD_GET_KEY,
+				      NETLINK_CB(cb->skb).portid,
+				      cb->nlh->nlmsg_seq, NLM_F_MULTI);
+		if (err)
+			break;
+	}
+	mutex_unlock(&cmek_keys_lock);
+	cb->args[0] = idx;
+	/* A full skb is not an error: netlink calls us again for the rest. */
+	if (err == -EMSGSIZE && skb->len)
+		return skb->len;
+	return err ?: skb->len;
+}
+
+static const struct genl_ops cmek_ops[] = {
+	{
+		.cmd = CMEK_CMD_SET_KEY,
+		.doit = cmek_set_key,
+	},
+	{
+		.cmd = CMEK_CMD_REVOKE_KEY,
+		.doit = cmek_revoke_key,
+	},
+	{
+		.cmd = CMEK_CMD_GET_KEY,
+		.doit = cmek_get_key,
+		.start = cmek_dump_start,
+		.dumpit = cmek_dump_keys,
+	},
+};
+
+static const struct genl_multicast_group cmek_mcgrps[] = {
+	{ .name = CMEK_GENL_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_SYS_ADMIN },
+};
+
+static struct genl_family cmek_family __ro_after_init = {
+	.name = CMEK_GENL_NAME,
+	.version = CMEK_GENL_VERSION,
+	.maxattr = CMEK_A_MAX,
+	.policy = cmek_policy,
+	.pre_doit = cmek_pre_doit,
+	.netnsok = false,
+	.module = THIS_MODULE,
+	.ops = cmek_ops,
+	.n_ops = ARRAY_SIZE(cmek_ops),
+	.resv_start_op = CMEK_CMD_MAX + 1,
+	.mcgrps = cmek_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(cmek_mcgrps),
+};
+
+/* Called with cmek_keys_lock held. */
+void cmek_notify(u8 cmd, struct cmek_entry *e)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	if (!genl_has_listeners(&cmek_family, &init_net, 0))
+		return;
+	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!skb)
+		return;
+	hdr = genlmsg_put(skb, 0, 0, &cmek_family, 0, cmd);
+	if (!hdr ||
+	    nla_put(skb, CMEK_A_UUID, CMEK_UUID_LEN, e->uuid) ||
+	    nla_put_u64_64bit(skb, CMEK_A_GENERATION, e->generation,
+			      CMEK_A_PAD) ||
+	    nla_put_u32(skb, CMEK_A_USERS, e->users)) {
+		nlmsg_free(skb);
+		return;
+	}
+	genlmsg_end(skb, hdr);
+	genlmsg_multicast(&cmek_family, skb, 0, 0, GFP_KERNEL);
+}
+
+/* Process context (the target's event work). */
+void cmek_notify_key_needed(struct cmek_target *ct)
+{
+	struct mapped_device *md = dm_table_get_md(ct->ti->table);
+	struct sk_buff *skb;
+	void *hdr;
+
+	if (!genl_has_listeners(&cmek_family, &init_net, 0))
+		return;
+	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!skb)
+		return;
+	hdr = genlmsg_put(skb, 0, 0, &cmek_family, 0,
+			  CMEK_CMD_EVENT_KEY_NEEDED);
+	if (!hdr ||
+	    nla_put(skb, CMEK_A_UUID, CMEK_UUID_LEN, ct->entry->uuid) ||
+	    nla_put_string(skb, CMEK_A_DM_NAME, dm_device_name(md)) ||
+	    nla_put_u32(skb, CMEK_A_DM_DEV,
+			new_encode_dev(disk_devt(dm_disk(md)))) ||
+	    nla_put_u32(skb, CMEK_A_STATE, READ_ONCE(ct->entry->state))) {
+		nlmsg_free(skb);
+		return;
+	}
+	genlmsg_end(skb, hdr);
+	genlmsg_multicast(&cmek_family, skb, 0, 0, GFP_KERNEL);
+}
+
+int __init cmek_genl_init(void)
+{
+	return genl_register_family(&cmek_family);
+}
+
+void cmek_genl_exit(void)
+{
+	genl_unregister_family(&cmek_family);
+}

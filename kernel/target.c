@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Copyright (C) 2026 The cmek developers.
+ *
+ * The "cmek" device-mapper target: table parsing, status, messages and the
+ * life cycle of a mapping. The table carries no key, only the volume UUID
+ * under which the key is looked up in the key table (keys.c).
+ *
+ *   <start> <len> cmek <volume-uuid> <device> <offset> [<#opts> <opt>...]
+ */
+
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uuid.h>
+#include "cmek.h"
+
+#define CMEK_MAX_OPTS 5
+#define CMEK_OPTS_LEN 128
+
+struct cmek_args {
+	char uuid_str[UUID_STRING_LEN + 1];
+	u8 uuid[CMEK_UUID_LEN];
+	char opts[CMEK_OPTS_LEN];	/* as given, for the table line */
+	unsigned int nr_opts;
+};
+
+static const char *const cmek_state_names[] = {
+	[CMEK_KEY_MISSING] = "missing",
+	[CMEK_KEY_PRESENT] = "present",
+	[CMEK_KEY_REVOKED] = "revoked",
+};
+
+static int cmek_parse_opt(struct cmek_target *ct, const char *opt,
+			  unsigned long *seen, char **error)
+{
+	unsigned long long ull;
+	unsigned int val, bit;
+	char dummy;
+
+	if (!strcmp(opt, "iv_large_sectors")) {
+		bit = 0;
+		ct->iv_large_sectors = true;
+	} else if (!strcmp(opt, "allow_discards")) {
+		bit = 1;
+		ct->allow_discards = true;
+	} else if (!strncmp(opt, "sector_size:", 12)) {
+		bit = 2;
+		if (sscanf(opt + 12, "%u%c", &val, &dummy) != 1 ||
+		    val < SECTOR_SIZE || val > 4096 || !is_power_of_2(val)) {
+			*error = "Invalid sector_size (512, 1024, 2048 or 4096)";
+			return -EINVAL;
+		}
+		ct->sector_size = val;
+		ct->sector_shift = __ffs(val) - SECTOR_SHIFT;
+	} else if (!strncmp(opt, "iv_offset:", 10)) {
+		bit = 3;
+		if (sscanf(opt + 10, "%llu%c", &ull, &dummy) != 1) {
+			*error = "Invalid iv_offset";
+			return -EINVAL;
+		}
+		ct->iv_offset = ull;
+	} else if (!strncmp(opt, "key_wait_ms:", 12)) {
+		bit = 4;
+		if (sscanf(opt + 12, "%u%c", &val, &dummy) != 1 ||
+		    val > CMEK_MAX_KEY_WAIT_MS) {
+			*error = "Invalid key_wait_ms (0 to 600000)";
+			return -EINVAL;
+		}
+		ct->key_wait_ms = val;
+	} else {
+		*error = "Unknown option";
+		return -EINVAL;
+	}
+	if (__test_and_set_bit(bit, seen)) {
+		*error = "Duplicate option";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int cmek_parse_opts(struct dm_target *ti, struct cmek_target *ct,
+			   struct dm_arg_set *as, struct cmek_args *args)
+{
+	static const struct dm_arg _args[] = {
+		{0, CMEK_MAX_OPTS, "Invalid number of options"},
+	};
+	unsigned long seen = 0;
+	size_t used = 0;
+	int err;
+
+	if (!as->argc)
+		return 0;
+	err = dm_read_arg_group(_args, as, &args->nr_opts, &ti->error);
+	if (err)
+		return err;
+	for (unsigned int i = 0; i < args->nr_opts; i++) {
+		const char *opt = dm_shift_arg(as);
+		int n;
+
+		err = cmek_parse_opt(ct, opt, &seen, &ti->error);
+		if (err)
+			return err;
+		n = snprintf(args->opts + used, sizeof(args->opts) - used,
+			     "%s%s", i ? " " : "", opt);
+		if (n >= sizeof(args->opts) - used) {
+			ti->error = "Options too long";
+			return -EINVAL;
+		}
+		used += n;
+	}
+	if (as->argc) {
+		ti->error = "Too many arguments";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* dm-crypt's constraints, so that a table valid here is valid there. */
+static int cmek_check_geometry(struct dm_target *ti, struct cmek_target *ct)
+{
+	sector_t mask = (ct->sector_size >> SECTOR_SHIFT) - 1;
+
+	if (ti->len & mask) {
+		ti->error = "Device size is not a multiple of sector_size";
+		return -EINVAL;
+	}
+	if (ct->iv_offset & mask) {
+		ti->error = "iv_offset is not a multiple of sector_size";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The transform's request size fixes the per-bio data size. */
+static int cmek_probe_cipher(struct dm_target *ti, struct cmek_target *ct)
+{
+	struct crypto_skcipher *tfm = crypto_alloc_skcipher("xts(aes)", 0, 0);
+
+	if (IS_ERR(tfm)) {
+		ti->error = "Cannot allocate xts(aes) cipher";
+		return PTR_ERR(tfm);
+	}
+	ct->reqsize = crypto_skcipher_reqsize(tfm);
+	crypto_free_skcipher(tfm);
+	ti->per_io_data_size = cmek_io_size(ct->reqsize);
+	return 0;
+}
+
+static void cmek_event_work(struct work_struct *work)
+{
+	cmek_notify_key_needed(container_of(work, struct cmek_target,
+					    event_work));
+}
+
+static int cmek_parse_args(struct dm_target *ti, struct cmek_target *ct,
+			   unsigned int argc, char **argv,
+			   struct cmek_args *args)
+{
+	struct dm_arg_set as = { .argc = argc - 3, .argv = argv + 3 };
+	unsigned long long ull;
+	uuid_t uuid;
+	char dummy;
+
+	if (strlen(argv[0]) != UUID_STRING_LEN || uuid_parse(argv[0], &uuid)) {
+		ti->error = "Invalid volume UUID";
+		return -EINVAL;
+	}
+	strscpy(args->uuid_str, argv[0], sizeof(args->uuid_str));
+	export_uuid(args->uuid, &uuid);
+
+	if (sscanf(argv[2], "%llu%c", &ull, &dummy) != 1 ||
+	    ull != (sector_t)ull) {
+		ti->error = "Invalid device offset";
+		return -EINVAL;
+	}
+	ct->start = ull;
+	return cmek_parse_opts(ti, ct, &as, args);
+}
+
+static void cmek_free(struct cmek_target *ct)
+{
+	if (ct->wq)
+		destroy_workqueue(ct->wq);
+	mempool_exit(&ct->page_pool);
+	bioset_exit(&ct->bs);
+	if (ct->dev)
+		dm_put_device(ct->ti, ct->dev);
+	kfree(ct);
+}
+
+static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+{
+	struct cmek_target *ct;
+	struct cmek_args *args;
+	int err;
+
+	if (argc < 3) {
+		ti->error = "Not enough arguments: <volume-uuid> <device> <offset> [<#opts> <opt>...]";
+		return -EINVAL;
+	}
+	ct = kzalloc(sizeof(*ct), GFP_KERNEL);
+	args = kzalloc(sizeof(*args), GFP_KERNEL);
+	if (!ct || !args) {
+		ti->error = "Cannot allocate target";
+		err = -ENOMEM;
+		goto err;
+	}
+	ct->ti = ti;
+	ct->sector_size = SECTOR_SIZE;
+	spin_lock_init(&ct->hold_lock);
+	bio_list_init(&ct->held);
+	INIT_DELAYED_WORK(&ct->hold_work, cmek_hold_timeout);
+	INIT_WORK(&ct->event_work, cmek_event_work);
+
+	err = cmek_parse_args(ti, ct, argc, argv, args);
+	if (!err)
+		err = cmek_check_geometry(ti, ct);
+	if (!err)
+		err = cmek_probe_cipher(ti, ct);
+	if (err)
+		goto err;
+
+	err = dm_get_device(ti, argv[1], dm_table_get_mode(ti->table),
+			    &ct->dev);
+	if (err) {
+		ti->error = "Device lookup failed";
+		goto err;
+	}
+	err = bioset_init(&ct->bs, BIO_POOL_SIZE, 0, BIOSET_NEED_BVECS);
+	if (!err)
+		err = mempool_init_page_pool(&ct->page_pool, BIO_MAX_VECS, 0);
+	if (err) {
+		ti->error = "Cannot allocate mempools";
+		goto err;
+	}
+	ct->wq = alloc_workqueue("kcmekd/%s", WQ_MEM_RECLAIM | WQ_HIGHPRI |
+				 WQ_CPU_INTENSIVE, 0,
+				 dm_table_device_name(ti->table));
+	if (!ct->wq) {
+		ti->error = "Cannot allocate workqueue";
+		err = -ENOMEM;
+		goto err;
+	}
+	ct->entry = cmek_entry_attach(args->uuid, ct);
+	if (!ct->entry) {
+		ti->error = "Cannot allocate key table entry";
+		err = -ENOMEM;
+		goto err;
+	}
+	/* The table line is kept as given, so "dmsetup table" round-trips. */
+	ti->private = ct;
+	ct->args = args;
+	ti->num_flush_bios = 1;
+	ti->num_discard_bios = ct->allow_discards ? 1 : 0;
+	/* Zeroes must be encrypted like any data: no write-zeroes offload. */
+	ti->num_write_zeroes_bios = 0;
+	ti->accounts_remapped_io = true;
+	return 0;
+
+err:
+	kfree(args);
+	if (ct)
+		cmek_free(ct);
+	return err;
+}
+
+static void cmek_dtr(struct dm_target *ti)
+{
+	struct cmek_target *ct = ti->private;
+
+	cancel_delayed_work_sync(&ct->hold_work);
+	cmek_release_held(ct, true);
+	cancel_work_sync(&ct->event_work);
+	cmek_entry_detach(ct);
+	kfree(ct->args);
+	cmek_free(ct);
+}
+
+static int cmek_map(struct dm_target *ti, struct bio *bio)
+{
+	struct cmek_target *ct = ti->private;
+
+	/* Empty flushes and discards carry no data to encrypt. */
+	if (unlikely(bio->bi_opf & REQ_PREFLUSH ||
+		     bio_op(bio) == REQ_OP_DISCARD)) {
+		bio_set_dev(bio, ct->dev->bdev);
+		if (bio_sectors(bio))
+			bio->bi_iter.bi_sector = ct->start +
+				dm_target_offset(ti, bio->bi_iter.bi_sector);
+		return DM_MAPIO_REMAPPED;
+	}
+	if (unlikely(bio_op(bio) != REQ_OP_READ &&
+		     bio_op(bio) != REQ_OP_WRITE))
+		return DM_MAPIO_KILL;
+	return cmek_map_rw(ct, bio);
+}
+
+static void cmek_status(struct dm_target *ti, status_type_t type,
+			unsigned int status_flags, char *result,
+			unsigned int maxlen)
+{
+	struct cmek_target *ct = ti->private;
+	struct cmek_entry *e = ct->entry;
+	unsigned int sz = 0;
+
+	switch (type) {
+	case STATUSTYPE_INFO:
+		DMEMIT("%s %llu %lld %lld %lld",
+		       cmek_state_names[READ_ONCE(e->state)],
+		       READ_ONCE(e->generation),
+		       atomic64_read(&ct->stats.reads),
+		       atomic64_read(&ct->stats.writes),
+		       atomic64_read(&ct->stats.errors));
+		break;
+	case STATUSTYPE_TABLE:
+		DMEMIT("%s %s %llu", ct->args->uuid_str, ct->dev->name,
+		       (unsigned long long)ct->start);
+		if (ct->args->nr_opts)
+			DMEMIT(" %u %s", ct->args->nr_opts, ct->args->opts);
+		break;
+	case STATUSTYPE_IMA:
+		DMEMIT_TARGET_NAME_VERSION(ti->type);
+		DMEMIT(",volume_uuid=%s,sector_size=%u,iv_large_sectors=%c;",
+		       ct->args->uuid_str, ct->sector_size,
+		       ct->iv_large_sectors ? 'y' : 'n');
+		break;
+	}
+}
+
+static int cmek_message(struct dm_target *ti, unsigned int argc, char **argv,
+			char *result, unsigned int maxlen)
+{
+	struct cmek_target *ct = ti->private;
+
+	if (argc == 1 && !strcasecmp(argv[0], "key_needed")) {
+		if (rcu_access_pointer(ct->entry->key))
+			return 0;
+		atomic_set(&ct->key_needed_sent, 1);
+		schedule_work(&ct->event_work);
+		return 0;
+	}
+	DMWARN("unrecognised message received");
+	return -EINVAL;
+}
+
+static int cmek_iterate_devices(struct dm_target *ti,
+				iterate_devices_callout_fn fn, void *data)
+{
+	struct cmek_target *ct = ti->private;
+
+	return fn(ti, ct->dev, ct->start, ti->len, data);
+}
+
+static void cmek_io_hints(struct dm_target *ti, struct queue_limits *limits)
+{
+	struct cmek_target *ct = ti->private;
+	unsigned int ss = ct->sector_size;
+
+	limits->logical_block_size = max_t(unsigned int,
+					   limits->logical_block_size, ss);
+	limits->physical_block_size = max_t(unsigned int,
+					    limits->physical_block_size, ss);
+	limits->io_min = max_t(unsigned int, limits->io_min, ss);
+	limits->dma_alignment = limits->logical_block_size - 1;
+}
+
+/* Held bios must not keep a suspend waiting until they time out. */
+static void cmek_presuspend(struct dm_target *ti)
+{
+	struct cmek_target *ct = ti->private;
+
+	spin_lock_irq(&ct->hold_lock);
+	ct->suspended = true;
+	spin_unlock_irq(&ct->hold_lock);
+	cancel_delayed_work_sync(&ct->hold_work);
+	cmek_release_held(ct, true);
+}
+
+static void cmek_resume(struct dm_target *ti)
+{
+	struct cmek_target *ct = ti->private;
+
+	spin_lock_irq(&ct->hold_lock);
+	ct->suspended = false;
+	spin_unlock_irq(&ct->hold_lock);
+	if (!rcu_access_pointer(ct->entry->key) &&
+	    !atomic_xchg(&ct->key_needed_sent, 1))
+		schedule_work(&ct->event_work);
+}
+
+/* Called with cmek_keys_lock held when the entry's key comes or goes. */
+void cmek_target_key_changed(struct cmek_target *ct, bool present)
+{
+	atomic_set(&ct->key_needed_sent, 0);
+	if (present)
+		mod_delayed_work(ct->wq, &ct->hold_work, 0);
+}
+
+static struct target_type cmek_target = {
+	.name = "cmek",
+	.version = {1, 0, 0},
+	.module = THIS_MODULE,
+	.ctr = cmek_ctr,
+	.dtr = cmek_dtr,
+	.map = cmek_map,
+	.status = cmek_status,
+	.message = cmek_message,
+	.iterate_devices = cmek_iterate_devices,
+	.io_hints = cmek_io_hints,
+	.presuspend = cmek_presuspend,
+	.resume = cmek_resume,
+};
+
+int __init cmek_target_register(void)
+{
+	return dm_register_target(&cmek_target);
+}
+
+void cmek_target_unregister(void)
+{
+	dm_unregister_target(&cmek_target);
+}

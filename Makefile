@@ -22,7 +22,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS ?= -O2 -g
 WFLAGS := -Wall -Wextra -Werror -Wno-unused-parameter
-CPPFLAGS += -Iinclude/uapi -Iuserspace/lib -D_GNU_SOURCE
+CPPFLAGS += -Iinclude/uapi -Iuserspace/lib -Iuserspace/providers -D_GNU_SOURCE
 ALL_CFLAGS = $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(PKG_CFLAGS) -std=gnu11 -MMD -MP
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -41,7 +41,7 @@ PROGS := $(if $(CMEKCTL_SRC),$(B)/cmekctl) $(if $(CMEKD_SRC),$(B)/cmekd)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 KSFT_BIN := $(KSFT_SRC:tests/kselftest/%.c=$(B)/kselftest/%)
 
-.PHONY: all module userspace tests check demo bench clean
+.PHONY: all module userspace tests unit kselftest check demo bench clean
 all: module userspace
 
 module:
@@ -76,8 +76,51 @@ $(B)/unit/%: $(B)/san/tests/unit/%.o $(LIB_SAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
 
+# The kselftest harness and checkpatch come from Debian's linux-source-6.1,
+# extracted on demand; no kernel source is kept in this tree.
+KSRC_TAR ?= $(firstword $(wildcard /usr/src/linux-source-6.1.tar.xz))
+KSFT_HDRS := $(B)/ksft/kselftest_harness.h $(B)/ksft/kselftest.h
+LINT := $(B)/lint/scripts/checkpatch.pl
+
+$(KSFT_HDRS):
+	@test -n "$(KSRC_TAR)" || { echo "linux-source-6.1 is not installed" >&2; exit 1; }
+	@mkdir -p $(B)/ksft
+	tar -xJf $(KSRC_TAR) -C $(B)/ksft --strip-components=4 \
+		linux-source-6.1/tools/testing/selftests/kselftest_harness.h \
+		linux-source-6.1/tools/testing/selftests/kselftest.h
+	@touch $(KSFT_HDRS)
+
+$(LINT):
+	@test -n "$(KSRC_TAR)" || { echo "linux-source-6.1 is not installed" >&2; exit 1; }
+	@mkdir -p $(B)/lint
+	tar -xJf $(KSRC_TAR) -C $(B)/lint --strip-components=1 \
+		linux-source-6.1/scripts/checkpatch.pl \
+		linux-source-6.1/scripts/spelling.txt \
+		linux-source-6.1/scripts/const_structs.checkpatch
+	@touch $@
+
+# Kernel-facing tests: run in the VM, not sanitized (the guest is slow enough).
+$(B)/kselftest/%: tests/kselftest/%.c $(KSFT_HDRS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -I$(B)/ksft $(CFLAGS) $(PKG_CFLAGS) -Wall -Wextra -Werror \
+		-Wno-unused-parameter -o $@ $< $(LIB) $(PKG_LIBS) -lpthread
+
+unit: $(UNIT_BIN)
+kselftest: $(KSFT_BIN)
+tests: unit kselftest $(LINT)
+
+check: all tests
+	tests/check.sh
+
+demo: all
+	@test -x tests/demo.sh || { echo "tests/demo.sh is missing" >&2; exit 1; }
+	tests/vm/run --timeout 600 -- tests/demo.sh
+
+bench: all
+	tests/vm/run --timeout 1800 -- tests/bench/run.sh
+
 -include $(LIB_OBJ:.o=.d) $(LIB_SAN_OBJ:.o=.d)
--include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d)
+-include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SRC:%.c=$(B)/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d)
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean

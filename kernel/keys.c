@@ -13,6 +13,7 @@
 #include <linux/string.h>
 #include "cmek.h"
 
+/* Serialises the control plane; the I/O path never takes it. */
 DEFINE_MUTEX(cmek_keys_lock);
 static LIST_HEAD(cmek_entries);
 

@@ -195,7 +195,7 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	int err;
 
 	if (argc < 3) {
-		ti->error = "Not enough arguments: <volume-uuid> <device> <offset> [<#opts> <opt>...]";
+		ti->error = "Not enough arguments: <uuid> <device> <offset> [<#opts> <opt>...]";
 		return -EINVAL;
 	}
 	ct = kzalloc(sizeof(*ct), GFP_KERNEL);

@@ -24,8 +24,9 @@ const struct cmd cmekctl_cmds[] = {
 	  "wipe the volume key from the kernel now (works without cmekd)" },
 	{ "shred", cmd_shred, "NAME [--yes]",
 	  "revoke and destroy every wrapped key: the data is gone for good" },
-	{ "rewrap", cmd_rewrap, "NAME",
-	  "re-encrypt the wrapped keys under the KMS key's current version" },
+	{ "rewrap", cmd_rewrap, "NAME [--provider NAME --key KEYREF]",
+	  "re-encrypt the wrapped keys under the KMS key's current version "
+	  "(or another key)" },
 	{ "check", cmd_check, "[NAME] [--json]",
 	  "ask cmekd to check the KMS keys of the volumes now" },
 	{ "dump", cmd_dump, "DEV [--header FILE] [--json]",

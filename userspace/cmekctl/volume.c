@@ -293,9 +293,32 @@ int cmd_close(int argc, char **argv)
 
 int cmd_rewrap(int argc, char **argv)
 {
-	return simple_name_op("rewrap", "rewrap", argc, argv,
-			      "rewrapped the key slots of %s under the KMS "
-			      "key's current version");
+	struct json_object *req, *reply = NULL;
+	struct vopts o;
+	int n = VPARSE("rewrap", "pk", &o);
+
+	if (n < 0)
+		return vexit(n);
+	if (n != 1)
+		return usage_error("rewrap", "give one volume name");
+	req = daemon_req("rewrap");
+	jadd_str(req, "name", argv[1]);
+	jadd_str(req, "provider", o.provider);
+	jadd_str(req, "key", o.key);
+	n = daemon_call(req, &reply, false);
+	if (!n) {
+		struct json_object *sl = json_object_object_get(reply, "slots");
+
+		info_msg("%s: key slots rewrapped under %s:%s%s%s", argv[1],
+			 jget_str(reply, "provider") ?: o.provider ?: "?",
+			 jget_str(reply, "key") ?: o.key ?: "?",
+			 sl ? ", slots " : "",
+			 sl ? json_object_to_json_string_ext(sl,
+				JSON_C_TO_STRING_PLAIN) : "");
+	}
+	json_object_put(req);
+	json_object_put(reply);
+	return n ? EXIT_ERR : EXIT_OK;
 }
 
 int cmd_ping(int argc, char **argv)
@@ -486,7 +509,9 @@ int cmd_shred(int argc, char **argv)
 	n = daemon_call(req, &reply, false);
 	if (!n)
 		info_msg("%s: shredded: key revoked, every key slot "
-			 "overwritten", argv[1]);
+			 "overwritten%s", argv[1],
+			 json_object_get_boolean(json_object_object_get(reply,
+				"mapping_removed")) ? ", mapping removed" : "");
 	json_object_put(req);
 	json_object_put(reply);
 	return n ? EXIT_ERR : EXIT_OK;

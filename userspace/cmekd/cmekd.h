@@ -14,6 +14,7 @@
 #define CMEKD_H
 
 #include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,7 @@ struct vol {
 	bool shredded;
 	bool locked;			/* by the watch loop (KMS said no) */
 	char lock_reason[160];
+	bool need_push;			/* a key-needed push failed: retry */
 	/* watch loop, not persisted */
 	int kms_state;			/* enum cmek_kms_key_state, -1 unknown */
 	time_t unreachable_since;	/* 0 = reachable */
@@ -81,6 +83,8 @@ void server_handle(struct daemon *d, struct pollfd *pfd, size_t n);
 /* events.c */
 int events_start(struct daemon *d);
 void events_handle(struct daemon *d);
+/* Retry failed key-needed pushes; true if some are still pending. */
+bool events_retry(struct daemon *d);
 
 /* volume_ops.c: the ops of the socket protocol */
 struct json_object *op_ping(struct json_object *req, void *ctx);
@@ -113,6 +117,49 @@ void daemon_resync(struct daemon *d);
 /* Revoke the kernel key (ENOKEY/ENOENT count as done). 0 or -errno. */
 int vol_revoke_key(struct daemon *d, struct vol *v, const char *why);
 
+/* hdr.c: the volume header, through userspace/lib/volume.h */
+#define HDR_SLOTS_MAX	8
+struct hdr_slot {
+	int index;
+	char provider[CMEKD_PROV_MAX];
+	char key_ref[CMEKD_KEYREF_MAX];
+	uint8_t *wrapped;		/* malloc()ed */
+	size_t wrapped_len;
+};
+struct hdr_info {
+	char uuid[37];
+	uint8_t uuid_bin[CMEK_UUID_LEN];
+	unsigned int sector_size;	/* bytes */
+	uint64_t data_offset;		/* bytes from the start of the device */
+	uint64_t data_size;		/* bytes, 0 = to the end */
+	unsigned int key_size;		/* DEK bytes: 32 or 64 */
+	bool iv_large_sectors;
+	uint64_t iv_offset;		/* sectors */
+	int nslots;
+	struct hdr_slot slots[HDR_SLOTS_MAX];
+};
+void hdr_info_free(struct hdr_info *h);
+/* Read the header of @device (or the detached @header file). 0 or -errno. */
+int hdr_read(const char *device, const char *header, struct hdr_info *h,
+	     char *err, size_t errlen);
+/* Write a fresh header with one slot. h->uuid etc. filled by the caller. */
+int hdr_format(const char *device, const char *header,
+	       const struct hdr_info *h, bool force, char *err, size_t errlen);
+/* Replace slot @index (crash-safe: both copies, sequence numbers). */
+int hdr_update_slot(const char *device, const char *header, int index,
+		    const char *provider, const char *key_ref,
+		    const uint8_t *wrapped, size_t wrapped_len,
+		    char *err, size_t errlen);
+/* 1 with @what set if @device holds a file system, LUKS, cmek header,
+ * partition table...; 0 if not; -errno. */
+int hdr_probe(const char *device, char *what, size_t len);
+/* Overwrite every key slot in both copies. */
+int hdr_shred(const char *device, const char *header, char *err,
+	      size_t errlen);
+/* Locked, wiped-on-free buffer for a DEK. */
+uint8_t *dek_alloc(void);
+void dek_free(uint8_t *dek);
+
 /* watch.c */
 void watch_run(struct daemon *d, const char *only_name,
 	       struct json_object *out);
@@ -128,6 +175,9 @@ int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
 		char *params, size_t plen);
 /* Status line of the mapping, "" if none. */
 int dm_get_status(const char *name, char *out, size_t len);
+/* Call @cb for each cmek mapping (stops on non-zero); count or -errno. */
+int dm_for_each_cmek(int (*cb)(const char *name, const char *uuid,
+				void *data), void *data);
 /* Count cmek mappings (other than @except) whose table names @uuid. */
 int dm_count_users(const char *uuid, const char *except);
 

@@ -16,7 +16,7 @@
 
 static char dm_last_err[512];
 
-static void dm_log_fn(int level, const char *file, int line, int dm_errno,
+static void cmekd_dm_log(int level, const char *file, int line, int dm_errno,
 		      const char *f, ...)
 {
 	char msg[512];
@@ -36,7 +36,7 @@ static bool dm_udev;
 void dm_setup(bool udev_running)
 {
 	dm_udev = udev_running;
-	dm_log_with_errno_init(dm_log_fn);
+	dm_log_with_errno_init(cmekd_dm_log);
 	if (!udev_running)
 		dm_udev_set_sync_support(0);
 }
@@ -151,7 +151,7 @@ int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
 		return -EMEDIUMTYPE;
 	}
 	if (uuid)
-		snprintf(uuid, 37, "%s", u);
+		snprintf(uuid, 37, "%.36s", u);
 	if (device)
 		snprintf(device, devlen, "%s", dev);
 	if (params)
@@ -177,7 +177,8 @@ int dm_get_status(const char *name, char *out, size_t len)
 	return 0;
 }
 
-int dm_count_users(const char *uuid, const char *except)
+int dm_for_each_cmek(int (*cb)(const char *name, const char *uuid,
+				void *data), void *data)
 {
 	struct dm_task *dmt = dm_task_create(DM_DEVICE_LIST);
 	struct dm_names *n;
@@ -196,13 +197,37 @@ int dm_count_users(const char *uuid, const char *except)
 			char u[37];
 
 			n = (struct dm_names *)((char *)n + next);
-			if ((!except || strcmp(n->name, except)) &&
-			    !dm_get_cmek(n->name, u, NULL, 0, NULL, 0) &&
-			    !strcasecmp(u, uuid))
+			if (!dm_get_cmek(n->name, u, NULL, 0, NULL, 0)) {
 				count++;
+				if (cb(n->name, u, data))
+					break;
+			}
 			next = n->next;
 		} while (next);
 	}
 	dm_task_destroy(dmt);
 	return count;
+}
+
+struct count_ctx {
+	const char *uuid, *except;
+	int n;
+};
+
+static int count_cb(const char *name, const char *uuid, void *data)
+{
+	struct count_ctx *c = data;
+
+	if ((!c->except || strcmp(name, c->except)) &&
+	    !strcasecmp(uuid, c->uuid))
+		c->n++;
+	return 0;
+}
+
+int dm_count_users(const char *uuid, const char *except)
+{
+	struct count_ctx c = { uuid, except, 0 };
+	int ret = dm_for_each_cmek(count_cb, &c);
+
+	return ret < 0 ? ret : c.n;
 }

@@ -58,8 +58,42 @@ static void key_needed(struct daemon *d, const struct cmek_event *ev,
 			   "locked by the KMS key-state watch" : "revoked");
 		return;
 	}
-	if (vol_push_key(d, v, "key-needed", msg, sizeof(msg), &cls))
-		log_err("key needed for %s (%s): %s", v->name, v->uuid, msg);
+	if (vol_push_key(d, v, "key-needed", msg, sizeof(msg), &cls)) {
+		log_err("key needed for %s (%s): %s%s", v->name, v->uuid, msg,
+			cls == CMEK_ERR_TRANSIENT ? " (will retry)" : "");
+		v->need_push = cls == CMEK_ERR_TRANSIENT;
+	} else {
+		v->need_push = false;
+	}
+}
+
+bool events_retry(struct daemon *d)
+{
+	enum cmek_err_class cls;
+	char msg[CMEK_ERRMSG_MAX + 128];
+	bool pending = false;
+	size_t i;
+
+	for (i = 0; i < d->nvols; i++) {
+		struct vol *v = &d->vols[i];
+
+		if (!v->need_push)
+			continue;
+		if (v->revoked || v->locked || v->shredded) {
+			v->need_push = false;
+			continue;
+		}
+		if (vol_push_key(d, v, "key-needed-retry", msg, sizeof(msg),
+				 &cls)) {
+			v->need_push = cls == CMEK_ERR_TRANSIENT;
+			log_warn("%s (%s): retry failed: %s", v->name, v->uuid,
+				 msg);
+		} else {
+			v->need_push = false;
+		}
+		pending |= v->need_push;
+	}
+	return pending;
 }
 
 static void on_event(const struct cmek_event *ev, void *data)

@@ -140,7 +140,8 @@ int main(int argc, char **argv)
 	struct pollfd pfd[80];
 	sigset_t mask;
 	int c, errors = 0, ret, sfd;
-	time_t next_nl_retry = 0;
+	time_t next_nl_retry = 0, next_push_retry = 0;
+	bool push_pending = false;
 
 	while ((c = getopt_long(argc, argv, "c:s:vfVh", lopts, NULL)) != -1) {
 		switch (c) {
@@ -265,7 +266,10 @@ int main(int argc, char **argv)
 		if (d.next_check)
 			timeout = d.next_check > now ?
 				  (int)(d.next_check - now) * 1000 : 0;
-		if (!d.nl || !d.ev) {
+		push_pending = false;
+		for (size_t i = 0; i < d.nvols; i++)
+			push_pending |= d.vols[i].need_push;
+		if (!d.nl || !d.ev || push_pending) {
 			if (timeout < 0 || timeout > 5000)
 				timeout = 5000;
 		}
@@ -295,6 +299,10 @@ int main(int argc, char **argv)
 			next_nl_retry = now + 5;
 			if (!daemon_nl_ready(&d))
 				log_notice("cmek netlink family is available");
+		}
+		if (push_pending && now >= next_push_retry) {
+			next_push_retry = now + 5;
+			events_retry(&d);
 		}
 		if (d.next_check && now >= d.next_check) {
 			watch_tick(&d);

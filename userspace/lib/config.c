@@ -293,7 +293,8 @@ static void section_header(struct parser *p, char *s)
 		p->sec = SEC_DAEMON;
 		return;
 	}
-	if (strncmp(inner, "provider", 8) || !isspace((unsigned char)inner[8])) {
+	if (strncmp(inner, "provider", 8) ||
+	    (inner[8] && !isspace((unsigned char)inner[8]))) {
 		perr(p, "unknown section [%s]: expected [daemon] or "
 		     "[provider NAME]", inner);
 		return;
@@ -338,7 +339,7 @@ static void section_header(struct parser *p, char *s)
 enum daemon_key {
 	DK_SOCKET, DK_STATE_DIR, DK_KEY_DIR, DK_CHECK_INTERVAL,
 	DK_UNREACHABLE_GRACE, DK_LOG_LEVEL, DK_KEY_WAIT_MS, DK_ALLOW_DISCARDS,
-	DK_AUTO_REWRAP, DK__MAX
+	DK__MAX
 };
 
 static const char *const daemon_keys[DK__MAX] = {
@@ -350,7 +351,6 @@ static const char *const daemon_keys[DK__MAX] = {
 	[DK_LOG_LEVEL] = "log_level",
 	[DK_KEY_WAIT_MS] = "key_wait_ms",
 	[DK_ALLOW_DISCARDS] = "allow_discards",
-	[DK_AUTO_REWRAP] = "auto_rewrap",
 };
 
 static int set_path(struct parser *p, char **dst, const char *key,
@@ -378,7 +378,7 @@ static void daemon_line(struct parser *p, const char *key, const char *v)
 	if (i == DK__MAX) {
 		perr(p, "unknown key '%s' in [daemon] (known: socket, "
 		     "state_dir, key_dir, check_interval, unreachable_grace, "
-		     "log_level, key_wait_ms, allow_discards, auto_rewrap)",
+		     "log_level, key_wait_ms, allow_discards)",
 		     key);
 		return;
 	}
@@ -431,14 +431,11 @@ static void daemon_line(struct parser *p, const char *key, const char *v)
 			c->key_wait_ms = (unsigned int)secs;
 		break;
 	case DK_ALLOW_DISCARDS:
-	case DK_AUTO_REWRAP:
 		if (cmek_parse_bool(v, &b))
 			perr(p, "%s '%s' is not a boolean (yes/no, true/false, "
 			     "on/off, 1/0)", key, v);
-		else if (i == DK_ALLOW_DISCARDS)
-			c->allow_discards = b;
 		else
-			c->auto_rewrap = b;
+			c->allow_discards = b;
 		break;
 	}
 }

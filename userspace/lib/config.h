@@ -45,7 +45,6 @@ struct cmek_config {
 	int log_level;			/* syslog priority; default LOG_INFO */
 	unsigned int key_wait_ms;	/* table option for mappings; default 0 */
 	bool allow_discards;		/* table option; default false */
-	bool auto_rewrap;		/* rewrap when a key rotates; default false */
 	/* [provider NAME] sections, in file order */
 	struct cmek_config_provider *providers;
 	size_t nproviders;

@@ -17,20 +17,24 @@
  *         or  {"ok": false, "errno": N, "error": "what is wrong and what to do"}
  *
  * Ops (arguments; results):
- *   ping                                         ; {"version", "pid"}
- *   format  {device, header?, provider, key, sector_size?, data_offset?,
- *            force?}                             ; {uuid, device, header?}
- *   open    {device, name, header?}              ; {uuid, name, path, generation}
+ *   ping                                         ; {version, protocol, pid,
+ *                                                   volumes, kernel}
+ *   format  {device, header?, provider, key, sector_size?, data_offset?
+ *            (bytes), force?}                    ; {uuid, device, header?}
+ *   open    {device, name, header?, key_wait_ms?, allow_discards?}
+ *                                                ; {uuid, name, path,
+ *                                                   generation, provider, key}
  *   close   {name}                               ; {}
  *   revoke  {name} | {all: true}                 ; {revoked: [uuid...]}
- *   shred   {name}                               ; {uuid}
- *   rewrap  {name}                               ; {uuid, slots}
+ *   shred   {name}                               ; {uuid, mapping_removed}
+ *   rewrap  {name, provider?, key?}              ; {uuid, slots, provider, key}
  *   status  {name?}                              ; {volumes: [VOL...]}
  *   list                                         ; {volumes: [VOL...]}
  *   check   {name?}                              ; {volumes: [VOL + kms_state]}
  *
- * VOL = {name, uuid, device, header?, provider, key, state, generation,
- *        dm_name, key_size, users, reads, writes, errors, kms_state?}
+ * VOL = {name, uuid, device, header?, provider, key, slot, state, generation,
+ *        dm_name, key_size, users, reads, writes, errors, dm_status,
+ *        revoked, shredded, locked, lock_reason?, kms_state, kms_error?}
  * where state is the kernel's key state ("present", "missing", "revoked")
  * or "unknown" when the kernel has no entry for the uuid.
  */

@@ -156,6 +156,7 @@ enum cmek_cmd {
 	CMEK_CMD_EVENT_KEY_REVOKED,
 	__CMEK_CMD_MAX
 };
+
 #define CMEK_CMD_MAX (__CMEK_CMD_MAX - 1)
 
 enum cmek_attr {
@@ -175,6 +176,7 @@ enum cmek_attr {
 	CMEK_A_PAD,
 	__CMEK_A_MAX
 };
+
 #define CMEK_A_MAX (__CMEK_A_MAX - 1)
 
 enum cmek_key_state {

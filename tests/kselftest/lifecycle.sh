@@ -1,0 +1,156 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The whole life of cmek volumes with the local provider (KTAP), in the VM
+# as root:  tests/vm/run -- tests/kselftest/lifecycle.sh
+#
+# kek create; format two brd disks under two KEKs; open; mkfs.ext4; write
+# files; status/list; revoke (direct reads fail); close and open again
+# (files back); wrong KEK refused; cmekd killed (volumes undisturbed,
+# revoke without it); cmekd killed during open; non-root refused; shred
+# (open fails, dump shows no slot).
+
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/lib/ktap.sh"
+. "$TOP/tests/kselftest/lifecycle_lib.sh"
+trap lc_cleanup EXIT
+
+NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all"
+MNT1=$LC_T/mnt1
+MNT2=$LC_T/mnt2
+mkdir -p "$MNT1" "$MNT2"
+
+# check DESC COND-COMMAND...: ok if the command succeeds; on failure show
+# the outputs of the last run named in $LAST.
+LAST=
+check() {
+	local desc=$1
+	shift
+	if "$@"; then
+		ktap_ok "$desc"
+	else
+		ktap_fail "$desc" "$( [ -n "$LAST" ] && { err "$LAST"; out "$LAST"; } | head -c 600)"
+	fi
+}
+ok_run() { LAST=$1; run "$@"; [ "$(rc "$1")" = 0 ]; }
+fail_run() { LAST=$1; run "$@"; [ "$(rc "$1")" != 0 ]; }
+err_has() { grep -Eqi -- "$2" "$LC_T/$1.err"; }
+
+ktap_plan 41
+
+# 1-4: KEKs
+check "kek create k1" ok_run kek1 "$CMEKCTL" kek create k1
+check "kek create k2" ok_run kek2 "$CMEKCTL" kek create k2
+check "KEK files are 0600 in the key directory" \
+	test "$(stat -c %a "$LC_KEYS"/k1* 2>/dev/null | head -n1)" = 600
+check "kek create refuses to overwrite k1" \
+	eval 'fail_run kek1dup "$CMEKCTL" kek create k1 && err_has kek1dup "exist"'
+check "kek list shows k1 and k2" \
+	eval 'ok_run keklist "$CMEKCTL" kek list --json && grep -q k1 "$LC_T/keklist.out" && grep -q k2 "$LC_T/keklist.out"'
+
+# 6: daemon + disks
+check "brd RAM disks" lc_ramdisks 2 64
+check "cmekd starts with the test config" lc_daemon_start
+
+# format
+check "format /dev/ram0 with local:k1" \
+	ok_run fmt1 "$CMEKCTL" format /dev/ram0 --provider local --key k1
+check "format /dev/ram1 with local:k2, 4096-byte sectors" \
+	ok_run fmt2 "$CMEKCTL" format /dev/ram1 --provider local --key k2 --sector-size 4096
+check "format refuses an existing cmek header without --force" \
+	eval 'fail_run fmt1b "$CMEKCTL" format /dev/ram0 --provider local --key k2 && err_has fmt1b "force"'
+ok_run dump1 "$CMEKCTL" dump /dev/ram0 --json
+U1=$(jf dump1 .uuid)
+check "dump --json: uuid and one local:k1 slot" \
+	eval '[ -n "$U1" ] && [ "$U1" != null ] && [ "$(jq "[.. | objects | select(.provider? == \"local\" and .key? == \"k1\")] | length" <"$LC_T/dump1.out")" -ge 1 ]'
+
+# open, mkfs, files
+check "open /dev/ram0 as lc1" ok_run open1 "$CMEKCTL" open /dev/ram0 lc1
+check "/dev/mapper/lc1 exists" test -b /dev/mapper/lc1
+check "open /dev/ram1 as lc2" ok_run open2 "$CMEKCTL" open /dev/ram1 lc2
+check "mkfs.ext4 + mount lc1, write files" \
+	eval 'mkfs.ext4 -q -F /dev/mapper/lc1 && mount /dev/mapper/lc1 "$MNT1" && lc_write_files "$MNT1" 5'
+check "mkfs.ext4 + mount lc2, write files" \
+	eval 'mkfs.ext4 -q -F /dev/mapper/lc2 && mount /dev/mapper/lc2 "$MNT2" && lc_write_files "$MNT2" 3'
+check "the ciphertext on /dev/ram0 is not the plaintext" \
+	eval '! dd if=/dev/ram0 bs=1M count=64 2>/dev/null | grep -qa "lost+found"'
+
+# status / list
+check "status lc1 --json: present, local:k1, uuid" \
+	eval 'ok_run st1 "$CMEKCTL" status lc1 --json && [ "$(jf st1 ".volumes[0].state")" = present ] && [ "$(jf st1 ".volumes[0].provider")" = local ] && [ "$(jf st1 ".volumes[0].uuid")" = "$U1" ]'
+check "list --json: both volumes" \
+	eval 'ok_run ls1 "$CMEKCTL" list --json && [ "$(jq "[.volumes[] | select(.name == \"lc1\" or .name == \"lc2\")] | length" <"$LC_T/ls1.out")" = 2 ]'
+check "status (text) names lc1 and lc2" \
+	eval 'ok_run st2 "$CMEKCTL" status && grep -q "^lc1 " "$LC_T/st2.out" && grep -q "^lc2 " "$LC_T/st2.out"'
+
+# revoke lc1
+umount "$MNT1"
+check "revoke lc1" ok_run rev1 "$CMEKCTL" revoke lc1
+check "after revoke, direct reads of lc1 fail" eval '! lc_can_read /dev/mapper/lc1'
+check "after revoke, the kernel says revoked" \
+	eval 'ok_run kg1 "$CMEKCTL" key get "$U1" --json && [ "$(jf kg1 .state)" = revoked ]'
+check "lc2 is untouched by lc1's revoke" eval 'lc_can_read /dev/mapper/lc2 && lc_check_files "$MNT2"'
+
+# open again
+check "close lc1" ok_run close1 "$CMEKCTL" close lc1
+check "open lc1 again" ok_run open1b "$CMEKCTL" open /dev/ram0 lc1
+check "files on lc1 are back" eval 'mount /dev/mapper/lc1 "$MNT1" && lc_check_files "$MNT1"'
+umount "$MNT1"
+
+# wrong KEK: replace k2 by another key of the same name
+umount "$MNT2"
+"$CMEKCTL" close lc2 >/dev/null 2>&1
+mkdir -p "$LC_T/k2.saved"
+mv "$LC_KEYS"/k2* "$LC_T/k2.saved/"
+"$CMEKCTL" kek create k2 >/dev/null 2>&1
+check "open with the wrong KEK is refused" \
+	eval 'fail_run wrong "$CMEKCTL" open /dev/ram1 lc2 && [ ! -b /dev/mapper/lc2 ]'
+rm -f "$LC_KEYS"/k2*
+mv "$LC_T/k2.saved"/* "$LC_KEYS/"
+check "open with the right KEK works again, files intact" \
+	eval 'ok_run open2b "$CMEKCTL" open /dev/ram1 lc2 && mount /dev/mapper/lc2 "$MNT2" && lc_check_files "$MNT2"'
+
+# cmekd killed: volumes stay, revoke works without it
+lc_daemon_kill KILL
+check "cmekd killed: lc2 still serves I/O" eval 'lc_can_read /dev/mapper/lc2 && lc_check_files "$MNT2"'
+umount "$MNT2"
+check "revoke lc2 without cmekd" \
+	eval 'ok_run rev2 "$CMEKCTL" revoke lc2 && err_has rev2 "not running" && ! lc_can_read /dev/mapper/lc2'
+check "status works without cmekd" \
+	eval 'ok_run st3 "$CMEKCTL" status --json && [ "$(jf st3 .daemon)" = "not running" ]'
+
+# cmekd killed during open
+"$CMEKCTL" close lc1 >/dev/null 2>&1
+lc_daemon_start
+"$CMEKCTL" open /dev/ram0 lc1 >"$LC_T/killopen.out" 2>&1 &
+OPID=$!
+sleep 0.05
+lc_daemon_kill KILL
+wait $OPID
+lc_daemon_start
+check "after cmekd died during open, lc1 opens and reads" \
+	eval '{ [ -b /dev/mapper/lc1 ] || "$CMEKCTL" open /dev/ram0 lc1 >/dev/null 2>&1; } && "$CMEKCTL" key get "$U1" --json >"$LC_T/ko.out" && [ "$(jq -r .state <"$LC_T/ko.out")" = present ] || { "$CMEKCTL" close lc1 >/dev/null 2>&1; ok_run reopen "$CMEKCTL" open /dev/ram0 lc1; }'
+check "files on lc1 after the restart" \
+	eval 'mount /dev/mapper/lc1 "$MNT1" && lc_check_files "$MNT1"'
+umount "$MNT1"
+
+# non-root
+check "non-root status refused" \
+	eval 'fail_run np1 $NOBODY "$CMEKCTL" status && err_has np1 "permission denied"'
+check "non-root open refused" \
+	eval 'fail_run np2 $NOBODY "$CMEKCTL" open /dev/ram0 lcx && err_has np2 "permission denied"'
+check "non-root revoke refused, key still present" \
+	eval 'fail_run np3 $NOBODY "$CMEKCTL" revoke lc1 && lc_can_read /dev/mapper/lc1'
+
+# shred
+check "shred without --yes and no answer does nothing" \
+	eval 'fail_run sh0 "$CMEKCTL" shred lc1 </dev/null && lc_can_read /dev/mapper/lc1'
+check "shred lc1 --yes" ok_run sh1 "$CMEKCTL" shred lc1 --yes
+"$CMEKCTL" close lc1 >/dev/null 2>&1
+check "open after shred fails, even with the KEK" \
+	eval 'fail_run open1c "$CMEKCTL" open /dev/ram0 lc1 && [ ! -b /dev/mapper/lc1 ]'
+check "dump after shred shows no key slot left" \
+	eval 'run dump2 "$CMEKCTL" dump /dev/ram0 --json; [ "$(jq "[.. | objects | select(.provider? == \"local\")] | length" <"$LC_T/dump2.out" 2>/dev/null)" = 0 ]'
+
+ktap_finish

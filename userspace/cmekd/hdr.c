@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cmekd's view of the volume header, on top of userspace/lib/volume.h:
+ * read it into a struct hdr_info (active slots only), format, replace one
+ * slot, shred. Every update goes through volume.h's crash-safe write.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmekd.h"
+#include "volume.h"
+
+void hdr_info_free(struct hdr_info *h)
+{
+	int i;
+
+	for (i = 0; i < h->nslots && i < HDR_SLOTS_MAX; i++) {
+		free(h->slots[i].wrapped);
+		h->slots[i].wrapped = NULL;
+	}
+}
+
+static struct cmek_vol_hdr *hdr_new(void)
+{
+	return calloc(1, sizeof(struct cmek_vol_hdr));
+}
+
+static void hdr_put(struct cmek_vol_hdr *vh)
+{
+	if (vh) {
+		explicit_bzero(vh, sizeof(*vh));
+		free(vh);
+	}
+}
+
+int hdr_read(const char *device, const char *header, struct hdr_info *h,
+	     char *err, size_t errlen)
+{
+	const char *path = header ? header : device;
+	struct cmek_vol_dev *dev;
+	struct cmek_vol_hdr *vh;
+	int i, ret;
+
+	memset(h, 0, sizeof(*h));
+	ret = cmek_vol_dev_open(path, false, false, &dev, err, errlen);
+	if (ret)
+		return ret < 0 ? ret : -EIO;
+	vh = hdr_new();
+	if (!vh) {
+		cmek_vol_dev_close(dev);
+		return -ENOMEM;
+	}
+	ret = cmek_vol_read(dev, vh, NULL, err, errlen);
+	cmek_vol_dev_close(dev);
+	if (ret) {
+		hdr_put(vh);
+		return ret < 0 ? ret : -EIO;
+	}
+	memcpy(h->uuid_bin, vh->uuid, CMEK_UUID_LEN);
+	cmek_uuid_unparse(h->uuid_bin, h->uuid);
+	h->sector_size = vh->sector_size;
+	h->data_offset = vh->data_offset;
+	h->data_size = vh->data_size;
+	h->key_size = vh->key_size;
+	h->iv_large_sectors = vh->flags & CMEK_VOL_F_IV_LARGE_SECTORS;
+	h->iv_offset = vh->iv_offset;
+	for (i = 0; i < CMEK_VOL_SLOTS && h->nslots < HDR_SLOTS_MAX; i++) {
+		const struct cmek_vol_slot *s = &vh->slots[i];
+		struct hdr_slot *d = &h->slots[h->nslots];
+
+		if (s->state != CMEK_SLOT_ACTIVE || !s->wrapped_len ||
+		    s->wrapped_len > CMEK_VOL_WRAPPED_MAX)
+			continue;
+		d->index = i;
+		snprintf(d->provider, sizeof(d->provider), "%.*s",
+			 (int)strnlen(s->provider, CMEK_VOL_PROVIDER_MAX),
+			 s->provider);
+		snprintf(d->key_ref, sizeof(d->key_ref), "%.*s",
+			 (int)strnlen(s->key_ref, CMEK_VOL_KEYREF_MAX - 1),
+			 s->key_ref);
+		d->wrapped = malloc(s->wrapped_len);
+		if (!d->wrapped) {
+			hdr_info_free(h);
+			hdr_put(vh);
+			return -ENOMEM;
+		}
+		memcpy(d->wrapped, s->wrapped, s->wrapped_len);
+		d->wrapped_len = s->wrapped_len;
+		h->nslots++;
+	}
+	hdr_put(vh);
+	return 0;
+}
+
+int hdr_format(const char *device, const char *header,
+	       const struct hdr_info *h, bool force, char *err, size_t errlen)
+{
+	struct cmek_vol_dev *dev;
+	struct cmek_vol_hdr *vh;
+	int i, ret;
+
+	vh = hdr_new();
+	if (!vh)
+		return -ENOMEM;
+	cmek_vol_hdr_init(vh);
+	memcpy(vh->uuid, h->uuid_bin, CMEK_UUID_LEN);
+	vh->sector_size = h->sector_size;
+	vh->key_size = h->key_size;
+	if (h->data_offset != (uint64_t)-1)
+		vh->data_offset = h->data_offset;
+	else
+		vh->data_offset = header ? 0 : CMEK_VOL_DEFAULT_DATA_OFFSET;
+	for (i = 0; i < h->nslots; i++) {
+		ret = cmek_vol_slot_add(vh, h->slots[i].provider,
+					h->slots[i].key_ref,
+					h->slots[i].wrapped,
+					h->slots[i].wrapped_len);
+		if (ret < 0) {
+			snprintf(err, errlen, "cannot add key slot: %s",
+				 strerror(-ret));
+			hdr_put(vh);
+			return ret;
+		}
+	}
+	ret = cmek_vol_dev_open(header ? header : device, true, header != NULL,
+				&dev, err, errlen);
+	if (ret) {
+		hdr_put(vh);
+		return ret < 0 ? ret : -EIO;
+	}
+	if (!header && cmek_vol_dev_size(dev) <= vh->data_offset) {
+		snprintf(err, errlen, "%s is too small: the data would start "
+			 "at byte %llu", device,
+			 (unsigned long long)vh->data_offset);
+		ret = -ENOSPC;
+	} else {
+		ret = cmek_vol_format(dev, vh, force, err, errlen);
+	}
+	cmek_vol_dev_close(dev);
+	hdr_put(vh);
+	return ret < 0 ? ret : ret ? -EIO : 0;
+}
+
+int hdr_update_slot(const char *device, const char *header, int index,
+		    const char *provider, const char *key_ref,
+		    const uint8_t *wrapped, size_t wrapped_len,
+		    char *err, size_t errlen)
+{
+	struct cmek_vol_dev *dev;
+	struct cmek_vol_hdr *vh;
+	int ret;
+
+	ret = cmek_vol_dev_open(header ? header : device, true, false, &dev,
+				err, errlen);
+	if (ret)
+		return ret < 0 ? ret : -EIO;
+	vh = hdr_new();
+	if (!vh) {
+		cmek_vol_dev_close(dev);
+		return -ENOMEM;
+	}
+	ret = cmek_vol_read(dev, vh, NULL, err, errlen);
+	if (!ret) {
+		ret = cmek_vol_slot_set(vh, index, provider, key_ref, wrapped,
+					wrapped_len);
+		if (ret < 0)
+			snprintf(err, errlen, "cannot set key slot %d: %s",
+				 index, strerror(-ret));
+		else
+			ret = cmek_vol_write(dev, vh, err, errlen);
+	}
+	cmek_vol_dev_close(dev);
+	hdr_put(vh);
+	return ret < 0 ? ret : ret ? -EIO : 0;
+}
+
+int hdr_shred(const char *device, const char *header, char *err,
+	      size_t errlen)
+{
+	struct cmek_vol_dev *dev;
+	int ret;
+
+	ret = cmek_vol_dev_open(header ? header : device, true, false, &dev,
+				err, errlen);
+	if (ret)
+		return ret < 0 ? ret : -EIO;
+	ret = cmek_vol_shred(dev, err, errlen);
+	cmek_vol_dev_close(dev);
+	return ret < 0 ? ret : ret ? -EIO : 0;
+}
+
+int hdr_probe(const char *device, char *what, size_t len)
+{
+	struct cmek_vol_dev *dev;
+	char err[256];
+	int ret;
+
+	ret = cmek_vol_dev_open(device, false, false, &dev, err, sizeof(err));
+	if (ret)
+		return ret < 0 ? ret : -EIO;
+	ret = cmek_vol_probe(dev, what, len);
+	cmek_vol_dev_close(dev);
+	return ret;
+}

@@ -1,0 +1,1039 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The operations of the control socket: format, open, close, revoke, shred,
+ * rewrap, status, list, check, ping; and the two key paths the event loop
+ * and the watch use (push a key, revoke a key).
+ *
+ * Key hygiene: a DEK exists in plaintext only in a dek_alloc() buffer
+ * (locked, not dumpable), from the provider's unwrap until the netlink push
+ * returns, then it is wiped. It is never logged or sent over the socket.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <openssl/rand.h>
+
+#include "cmekd.h"
+#include "ipc.h"
+#include "log.h"
+
+#define ERR(e, ...)	cmek_ipc_err((e), __VA_ARGS__)
+
+struct json_object *op_ping(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct json_object *r = cmek_ipc_ok();
+
+	json_object_object_add(r, "version",
+			       json_object_new_string(CMEKD_VERSION));
+	json_object_object_add(r, "protocol",
+			       json_object_new_int(CMEK_IPC_VERSION));
+	json_object_object_add(r, "pid", json_object_new_int(getpid()));
+	json_object_object_add(r, "volumes",
+			       json_object_new_int((int)d->nvols));
+	json_object_object_add(r, "kernel",
+			       json_object_new_boolean(d->nl != NULL));
+	return r;
+}
+
+static bool valid_name(const char *n)
+{
+	size_t i;
+
+	if (!n || !*n || strlen(n) >= CMEKD_NAME_MAX || !strcmp(n, ".") ||
+	    !strcmp(n, ".."))
+		return false;
+	for (i = 0; n[i]; i++)
+		if (n[i] == '/' || (unsigned char)n[i] < 0x21 ||
+		    (unsigned char)n[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* @p must be an absolute path to an existing block device or file. */
+static struct json_object *check_path(const char *what, const char *p,
+				      bool must_exist)
+{
+	struct stat st;
+
+	if (!p || !*p)
+		return ERR(EINVAL, "missing \"%s\"", what);
+	if (p[0] != '/')
+		return ERR(EINVAL, "%s '%s' must be an absolute path", what, p);
+	if (strlen(p) >= PATH_MAX)
+		return ERR(ENAMETOOLONG, "%s path too long", what);
+	if (must_exist && stat(p, &st) < 0)
+		return ERR(errno, "%s %s: %s", what, p, strerror(errno));
+	if (must_exist && !S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
+		return ERR(EINVAL, "%s %s is neither a block device nor a "
+			   "regular file", what, p);
+	return NULL;
+}
+
+static int device_size(const char *dev, uint64_t *bytes)
+{
+	struct stat st;
+	int fd, ret = 0;
+
+	fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		ret = -errno;
+	else if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, bytes) < 0)
+			ret = -errno;
+	} else {
+		*bytes = (uint64_t)st.st_size;
+	}
+	close(fd);
+	return ret;
+}
+
+static int nl_need(struct daemon *d, char *msg, size_t len)
+{
+	int ret = daemon_nl_ready(d);
+
+	if (ret)
+		snprintf(msg, len, "the dm-cmek kernel module is not "
+			 "available (%s): load it with 'modprobe dm-cmek'",
+			 strerror(-ret));
+	return ret;
+}
+
+/* ---- the two key paths ------------------------------------------------ */
+
+static int push_from_header(struct daemon *d, struct vol *v,
+			    const struct hdr_info *h, const char *why,
+			    char *msg, size_t msglen, enum cmek_err_class *cls)
+{
+	struct cmek_binding b;
+	struct cmek_error err = { 0 };
+	const struct hdr_slot *s = NULL, *first = NULL;
+	struct cmek_key_info ki;
+	struct cmek_provider *p;
+	size_t dek_len = 0;
+	uint8_t *dek;
+	int i, ret = -ENOKEY;
+
+	*cls = CMEK_ERR_NONE;
+	ret = nl_need(d, msg, msglen);
+	if (ret)
+		return ret;
+	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h->uuid);
+	dek = dek_alloc();
+	if (!dek) {
+		snprintf(msg, msglen, "cannot allocate locked memory");
+		return -ENOMEM;
+	}
+	ret = -ENOKEY;
+	snprintf(msg, msglen, "the header of %s has no key slot", v->device);
+	/* Try the slot used last time first, then the others in order. One
+	 * unwrap when the first choice works. */
+	for (i = -1; i < h->nslots; i++) {
+		const struct hdr_slot *c;
+
+		if (i < 0) {
+			int j;
+
+			for (j = 0, c = NULL; j < h->nslots && !c; j++)
+				if (h->slots[j].index == v->slot &&
+				    v->provider[0] &&
+				    !strcmp(h->slots[j].provider, v->provider))
+					c = &h->slots[j];
+			if (!c)
+				continue;
+			first = c;
+		} else {
+			c = &h->slots[i];
+			if (c == first)
+				continue;
+		}
+		s = c;
+		p = cmek_config_provider(&d->cfg, c->provider, &err);
+		if (!p) {
+			snprintf(msg, msglen, "slot %d: %s", c->index, err.msg);
+			*cls = CMEK_ERR_INVALID;
+			ret = -ENOPROTOOPT;
+			continue;
+		}
+		memset(&err, 0, sizeof(err));
+		dek_len = 0;
+		if (p->ops->unwrap(p, c->key_ref, &b, c->wrapped,
+				   c->wrapped_len, dek, &dek_len, &err)) {
+			*cls = err.cls;
+			ret = err.cls == CMEK_ERR_TRANSIENT ? -EAGAIN :
+			      err.cls == CMEK_ERR_DEFINITIVE ? -EKEYREVOKED :
+			      -EKEYREJECTED;
+			snprintf(msg, msglen, "slot %d (%s:%.200s): unwrap failed: %.400s",
+				 c->index, c->provider, c->key_ref,
+				 err.msg[0] ? err.msg : "provider error");
+			audit_op(d, "unwrap", v, c->provider, c->key_ref,
+				 h->uuid, ret, "why=%s slot=%d error=\"%s\"",
+				 why, c->index, err.msg);
+			continue;
+		}
+		if (dek_len != CMEK_KEY_SIZE_128 && dek_len != CMEK_KEY_SIZE_256) {
+			explicit_bzero(dek, CMEK_DEK_MAX);
+			snprintf(msg, msglen, "slot %d: unwrapped key has %zu "
+				 "bytes, not 32 or 64", c->index, dek_len);
+			ret = -EKEYREJECTED;
+			*cls = CMEK_ERR_INVALID;
+			continue;
+		}
+		ret = 0;
+		break;
+	}
+	if (ret) {
+		dek_free(dek);
+		return ret;
+	}
+	ret = cmek_nl_set_key(d->nl, h->uuid_bin, dek, dek_len, 0, false,
+			      CMEK_SET_F_REPLACE);
+	dek_free(dek);		/* wiped right after the push */
+	if (ret) {
+		snprintf(msg, msglen, "the kernel refused the key: %s%s%s",
+			 strerror(-ret), cmek_nl_errmsg(d->nl)[0] ? ": " : "",
+			 cmek_nl_errmsg(d->nl));
+		audit_op(d, "push", v, s->provider, s->key_ref, h->uuid, ret,
+			 "why=%s slot=%d error=\"%s\"", why, s->index, msg);
+		return ret;
+	}
+	if (!cmek_nl_get(d->nl, h->uuid_bin, &ki))
+		v->generation = ki.generation;
+	v->slot = s->index;
+	snprintf(v->provider, sizeof(v->provider), "%s", s->provider);
+	snprintf(v->key_ref, sizeof(v->key_ref), "%s", s->key_ref);
+	audit_op(d, "push", v, NULL, NULL, h->uuid, 0,
+		 "why=%s slot=%d generation=%" PRIu64 " key_bits=%zu", why,
+		 s->index, v->generation, dek_len * 4);
+	return 0;
+}
+
+int vol_push_key(struct daemon *d, struct vol *v, const char *why,
+		 char *msg, size_t msglen, enum cmek_err_class *cls)
+{
+	struct hdr_info h;
+	int ret;
+
+	*cls = CMEK_ERR_NONE;
+	ret = hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
+		       msglen);
+	if (ret) {
+		*cls = CMEK_ERR_INVALID;
+		return ret;
+	}
+	if (strcmp(h.uuid, v->uuid)) {
+		snprintf(msg, msglen, "the header on %s now belongs to volume "
+			 "%s, not %s", v->device, h.uuid, v->uuid);
+		hdr_info_free(&h);
+		*cls = CMEK_ERR_INVALID;
+		return -ESTALE;
+	}
+	ret = push_from_header(d, v, &h, why, msg, msglen, cls);
+	hdr_info_free(&h);
+	return ret;
+}
+
+int vol_revoke_key(struct daemon *d, struct vol *v, const char *why)
+{
+	char msg[256];
+	int ret = nl_need(d, msg, sizeof(msg));
+
+	if (ret)
+		return ret;
+	ret = cmek_nl_revoke(d->nl, v->uuid_bin, 0);
+	if (ret == -ENOKEY || ret == -ENOENT)
+		ret = 0;	/* nothing to wipe: already gone */
+	audit_op(d, "revoke", v, NULL, NULL, NULL, ret, "why=%s%s%s", why,
+		 ret ? " error=" : "", ret ? strerror(-ret) : "");
+	return ret;
+}
+
+struct vol *vol_adopt(struct daemon *d, const char *dm_name,
+		      const uint8_t uuid[CMEK_UUID_LEN])
+{
+	char u[37], dev[PATH_MAX], msg[512];
+	struct hdr_info h;
+	struct vol v = { .kms_state = -1, .slot = -1 };
+	struct vol *nv;
+
+	cmek_uuid_unparse(uuid, u);
+	if (dm_get_cmek(dm_name, NULL, dev, sizeof(dev), NULL, 0)) {
+		log_info("key needed for unknown volume %s (%s): no such "
+			 "cmek mapping", u, dm_name);
+		return NULL;
+	}
+	if (hdr_read(dev, NULL, &h, msg, sizeof(msg))) {
+		log_notice("key needed for unknown volume %s on %s (mapping "
+			   "%s): no cmek header there (%s); open it with "
+			   "'cmekctl open --header FILE' instead", u, dev,
+			   dm_name, msg);
+		return NULL;
+	}
+	if (memcmp(h.uuid_bin, uuid, CMEK_UUID_LEN) || !h.nslots) {
+		log_notice("mapping %s names volume %s but the header on %s "
+			   "is volume %s: not adopted", dm_name, u, dev,
+			   h.uuid);
+		hdr_info_free(&h);
+		return NULL;
+	}
+	snprintf(v.name, sizeof(v.name), "%s", dm_name);
+	snprintf(v.uuid, sizeof(v.uuid), "%s", h.uuid);
+	memcpy(v.uuid_bin, h.uuid_bin, CMEK_UUID_LEN);
+	snprintf(v.device, sizeof(v.device), "%s", dev);
+	snprintf(v.provider, sizeof(v.provider), "%s", h.slots[0].provider);
+	snprintf(v.key_ref, sizeof(v.key_ref), "%s", h.slots[0].key_ref);
+	v.slot = h.slots[0].index;
+	hdr_info_free(&h);
+	nv = state_add(d, &v);
+	if (nv) {
+		audit_op(d, "adopt", nv, NULL, NULL, NULL, 0,
+			 "why=key-needed device=%s", dev);
+		state_save(d);
+	}
+	return nv;
+}
+
+static int adopt_cb(const char *name, const char *uuid, void *data)
+{
+	struct daemon *d = data;
+	uint8_t u[CMEK_UUID_LEN];
+
+	if (state_find_name(d, name) || cmek_uuid_parse(uuid, u))
+		return 0;
+	if (vol_adopt(d, name, u))
+		log_notice("found cmek mapping %s (volume %s) that cmekd did "
+			   "not know: adopted", name, uuid);
+	return 0;
+}
+
+void daemon_resync(struct daemon *d)
+{
+	size_t i = 0;
+
+	if (!d->nl)
+		return;
+	/* Mappings made while cmekd was away (or whose state was lost). */
+	dm_for_each_cmek(adopt_cb, d);
+	while (i < d->nvols) {
+		struct vol *v = &d->vols[i];
+		struct cmek_key_info ki;
+		enum cmek_err_class cls;
+		char u[37], msg[CMEK_ERRMSG_MAX + 128];
+		int ret;
+
+		ret = dm_get_cmek(v->name, u, NULL, 0, NULL, 0);
+		if (ret || strcasecmp(u, v->uuid)) {
+			log_notice("%s (%s): mapping is gone; forgetting it",
+				   v->name, v->uuid);
+			state_del(d, v);
+			state_save(d);
+			continue;
+		}
+		ret = cmek_nl_get(d->nl, v->uuid_bin, &ki);
+		if (!ret && ki.state == CMEK_KEY_MISSING && !v->revoked &&
+		    !v->locked && !v->shredded) {
+			if (vol_push_key(d, v, "resync", msg, sizeof(msg), &cls))
+				log_err("%s (%s): %s", v->name, v->uuid, msg);
+		} else if (!ret && ki.state == CMEK_KEY_REVOKED && !v->revoked &&
+			   !v->locked && !v->shredded) {
+			v->revoked = true;
+			log_notice("%s (%s): key was revoked while cmekd was "
+				   "away; not pushing it again", v->name,
+				   v->uuid);
+			state_save(d);
+		} else if (!ret) {
+			v->generation = ki.generation;
+		}
+		i++;
+	}
+}
+
+/* ---- format ------------------------------------------------------------ */
+
+static void new_uuid(uint8_t u[16])
+{
+	if (RAND_bytes(u, 16) != 1) {
+		int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || read(fd, u, 16) != 16)
+			abort();
+		close(fd);
+	}
+	u[6] = (u[6] & 0x0f) | 0x40;	/* version 4 */
+	u[8] = (u[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+}
+
+static struct vol *vol_by_device(struct daemon *d, const char *dev)
+{
+	size_t i;
+
+	for (i = 0; i < d->nvols; i++)
+		if (!strcmp(d->vols[i].device, dev))
+			return &d->vols[i];
+	return NULL;
+}
+
+struct json_object *op_format(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *dev = cmek_json_str(req, "device");
+	const char *hdrf = cmek_json_str(req, "header");
+	const char *prov = cmek_json_str(req, "provider");
+	const char *key = cmek_json_str(req, "key");
+	bool force = cmek_json_bool(req, "force", 0);
+	long long ss = 512, off = -1;
+	struct cmek_error err = { 0 };
+	struct cmek_binding b;
+	struct hdr_info h, old;
+	struct cmek_provider *p;
+	struct json_object *r;
+	uint8_t *dek, *wrapped = NULL;
+	size_t wrapped_len = 0;
+	uint64_t size;
+	char msg[512], what[256];
+	struct vol *busy;
+	int ret;
+
+	if ((r = check_path("device", dev, true)))
+		return r;
+	if (hdrf && (r = check_path("header", hdrf, false)))
+		return r;
+	if (!prov || !*prov)
+		prov = "local";
+	if (!key || !*key)
+		return ERR(EINVAL, "missing \"key\": the KMS key reference "
+			   "(for the local provider a KEK name)");
+	if (strlen(key) >= CMEKD_KEYREF_MAX || strlen(prov) >= CMEKD_PROV_MAX)
+		return ERR(ENAMETOOLONG, "provider or key reference too long");
+	ret = cmek_json_int64(req, "sector_size", &ss);
+	if (ret == -EINVAL || ss < 512 || ss > 4096 || (ss & (ss - 1)))
+		return ERR(EINVAL, "sector_size must be 512, 1024, 2048 or 4096");
+	ret = cmek_json_int64(req, "data_offset", &off);
+	if (ret == -EINVAL || (ret == 0 && (off < 0 || off % 4096)))
+		return ERR(EINVAL, "data_offset must be a number of bytes, a "
+			   "multiple of 4096");
+	busy = vol_by_device(d, dev);
+	if (busy)
+		return ERR(EBUSY, "%s is open as %s: close it first", dev,
+			   busy->name);
+	if (!force) {
+		if (!hdr_read(dev, hdrf, &old, msg, sizeof(msg))) {
+			r = ERR(EEXIST, "%s already holds cmek volume %s: "
+				"formatting destroys it; add --force to do so",
+				hdrf ? hdrf : dev, old.uuid);
+			hdr_info_free(&old);
+			return r;
+		}
+		if (hdr_probe(dev, what, sizeof(what)) > 0)
+			return ERR(EEXIST, "%s holds %s: formatting destroys it; "
+				   "add --force to do so", dev, what);
+	}
+	ret = device_size(dev, &size);
+	if (ret)
+		return ERR(-ret, "cannot size %s: %s", dev, strerror(-ret));
+
+	p = cmek_config_provider(&d->cfg, prov, &err);
+	if (!p)
+		return ERR(ENOPROTOOPT, "%s", err.msg);
+
+	memset(&h, 0, sizeof(h));
+	new_uuid(h.uuid_bin);
+	cmek_uuid_unparse(h.uuid_bin, h.uuid);
+	h.sector_size = (unsigned int)ss;
+	h.data_offset = off >= 0 ? (uint64_t)off : (uint64_t)-1;
+	h.key_size = CMEK_KEY_SIZE_256;
+	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h.uuid);
+
+	dek = dek_alloc();
+	if (!dek)
+		return ERR(ENOMEM, "cannot allocate locked memory");
+	if (p->ops->generate)
+		ret = p->ops->generate(p, key, &b, dek, h.key_size, &wrapped,
+				       &wrapped_len, &err);
+	else if (RAND_priv_bytes(dek, (int)h.key_size) != 1)
+		ret = cmek_error_set(&err, CMEK_ERR_INVALID,
+				     "no randomness for a new key");
+	else
+		ret = p->ops->wrap(p, key, &b, dek, h.key_size, &wrapped,
+				   &wrapped_len, &err);
+	dek_free(dek);		/* format never needs the plaintext */
+	if (ret) {
+		audit_op(d, "format", NULL, prov, key, h.uuid, -EIO,
+			 "device=%s error=\"%s\"", dev, err.msg);
+		return ERR(err.cls == CMEK_ERR_TRANSIENT ? EAGAIN :
+			   err.cls == CMEK_ERR_DEFINITIVE ? EKEYREVOKED :
+			   EINVAL, "%s: cannot make a data key under %s: %s",
+			   prov, key, err.msg);
+	}
+	h.nslots = 1;
+	h.slots[0].index = 0;
+	snprintf(h.slots[0].provider, sizeof(h.slots[0].provider), "%s", prov);
+	snprintf(h.slots[0].key_ref, sizeof(h.slots[0].key_ref), "%s", key);
+	h.slots[0].wrapped = wrapped;
+	h.slots[0].wrapped_len = wrapped_len;
+	ret = hdr_format(dev, hdrf, &h, force, msg, sizeof(msg));
+	hdr_info_free(&h);
+	audit_op(d, "format", NULL, prov, key, h.uuid, ret,
+		 "device=%s%s%s sector_size=%lld%s%s", dev,
+		 hdrf ? " header=" : "", hdrf ? hdrf : "", ss,
+		 ret ? " error=" : "", ret ? msg : "");
+	if (ret)
+		return ERR(-ret, "%s", msg);
+	r = cmek_ipc_ok();
+	json_object_object_add(r, "uuid", json_object_new_string(h.uuid));
+	json_object_object_add(r, "device", json_object_new_string(dev));
+	if (hdrf)
+		json_object_object_add(r, "header",
+				       json_object_new_string(hdrf));
+	return r;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static void table_params(struct daemon *d, const struct hdr_info *h,
+			 const char *dev, struct json_object *req,
+			 char *out, size_t len)
+{
+	char opts[256] = "";
+	int n = 0;
+	size_t o = 0;
+	long long kw = d->cfg.key_wait_ms;
+	bool discards = cmek_json_bool(req, "allow_discards",
+				       d->cfg.allow_discards);
+
+	cmek_json_int64(req, "key_wait_ms", &kw);
+	if (kw < 0)
+		kw = 0;
+	if (kw > CMEK_MAX_KEY_WAIT_MS)
+		kw = CMEK_MAX_KEY_WAIT_MS;
+	if (h->sector_size != 512) {
+		o += snprintf(opts + o, sizeof(opts) - o, " sector_size:%u",
+			      h->sector_size);
+		n++;
+	}
+	if (h->iv_large_sectors) {
+		o += snprintf(opts + o, sizeof(opts) - o, " iv_large_sectors");
+		n++;
+	}
+	if (h->iv_offset) {
+		o += snprintf(opts + o, sizeof(opts) - o, " iv_offset:%" PRIu64,
+			      h->iv_offset);
+		n++;
+	}
+	if (discards) {
+		o += snprintf(opts + o, sizeof(opts) - o, " allow_discards");
+		n++;
+	}
+	if (kw) {
+		o += snprintf(opts + o, sizeof(opts) - o, " key_wait_ms:%lld",
+			      kw);
+		n++;
+	}
+	if (n)
+		snprintf(out, len, "%s %s %" PRIu64 " %d%s", h->uuid, dev,
+			 h->data_offset / 512, n, opts);
+	else
+		snprintf(out, len, "%s %s %" PRIu64, h->uuid, dev,
+			 h->data_offset / 512);
+}
+
+static struct json_object *open_reply(const struct vol *v)
+{
+	struct json_object *r = cmek_ipc_ok();
+	char path[CMEKD_NAME_MAX + 16];
+
+	snprintf(path, sizeof(path), "/dev/mapper/%s", v->name);
+	json_object_object_add(r, "uuid", json_object_new_string(v->uuid));
+	json_object_object_add(r, "name", json_object_new_string(v->name));
+	json_object_object_add(r, "path", json_object_new_string(path));
+	json_object_object_add(r, "generation",
+			       json_object_new_uint64(v->generation));
+	json_object_object_add(r, "provider",
+			       json_object_new_string(v->provider));
+	json_object_object_add(r, "key", json_object_new_string(v->key_ref));
+	return r;
+}
+
+static int errno_of(int ret, enum cmek_err_class cls)
+{
+	if (ret == -EAGAIN || cls == CMEK_ERR_TRANSIENT)
+		return EAGAIN;
+	return ret < 0 ? -ret : EIO;
+}
+
+struct json_object *op_open(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *dev = cmek_json_str(req, "device");
+	const char *name = cmek_json_str(req, "name");
+	const char *hdrf = cmek_json_str(req, "header");
+	struct vol v = { .kms_state = -1, .slot = -1 }, *kv;
+	enum cmek_err_class cls;
+	char msg[CMEK_ERRMSG_MAX + 256], params[PATH_MAX + 512];
+	char u[37], dm_uuid[160];
+	struct hdr_info h;
+	struct json_object *r;
+	uint64_t size, len;
+	int ret;
+
+	if (!valid_name(name))
+		return ERR(EINVAL, "invalid or missing \"name\": a "
+			   "device-mapper name (printable, no '/', < %d bytes)",
+			   CMEKD_NAME_MAX);
+	if ((r = check_path("device", dev, true)))
+		return r;
+	if (hdrf && (r = check_path("header", hdrf, true)))
+		return r;
+	ret = hdr_read(dev, hdrf, &h, msg, sizeof(msg));
+	if (ret)
+		return ERR(-ret, "%s", msg);
+
+	kv = state_find_name(d, name);
+	if (kv || !dm_get_cmek(name, u, NULL, 0, NULL, 0)) {
+		/* Already open: same volume? Then restore its key. */
+		if (!kv || strcmp(kv->uuid, h.uuid) ||
+		    strcmp(kv->device, dev)) {
+			hdr_info_free(&h);
+			return ERR(EEXIST, "a device-mapper device named %s "
+				   "already exists%s: choose another name or "
+				   "close it first", name,
+				   kv ? " for another volume" : "");
+		}
+		ret = push_from_header(d, kv, &h, "reopen", msg, sizeof(msg),
+				       &cls);
+		hdr_info_free(&h);
+		if (ret)
+			return ERR(errno_of(ret, cls), "%s", msg);
+		kv->revoked = false;
+		kv->locked = false;
+		kv->lock_reason[0] = '\0';
+		state_save(d);
+		audit_op(d, "open", kv, NULL, NULL, NULL, 0,
+			 "device=%s mapping=existing", dev);
+		return open_reply(kv);
+	}
+	kv = vol_by_device(d, dev);
+	if (kv) {
+		hdr_info_free(&h);
+		return ERR(EBUSY, "%s is already open as %s", dev, kv->name);
+	}
+
+	ret = device_size(dev, &size);
+	if (ret) {
+		hdr_info_free(&h);
+		return ERR(-ret, "cannot size %s: %s", dev, strerror(-ret));
+	}
+	if (hdrf == NULL && h.data_offset == 0) {
+		hdr_info_free(&h);
+		return ERR(EINVAL, "header on %s says data starts at 0, over "
+			   "the header itself", dev);
+	}
+	len = size > h.data_offset ? (size - h.data_offset) / 512 : 0;
+	if (h.data_size && h.data_size / 512 < len)
+		len = h.data_size / 512;
+	len -= len % (h.sector_size / 512);
+	if (!len) {
+		hdr_info_free(&h);
+		return ERR(ENOSPC, "%s has no room for data after the header "
+			   "(data offset %" PRIu64 " bytes, device %" PRIu64
+			   " bytes)", dev, h.data_offset, size);
+	}
+
+	snprintf(v.name, sizeof(v.name), "%s", name);
+	snprintf(v.uuid, sizeof(v.uuid), "%s", h.uuid);
+	memcpy(v.uuid_bin, h.uuid_bin, CMEK_UUID_LEN);
+	snprintf(v.device, sizeof(v.device), "%s", dev);
+	if (hdrf)
+		snprintf(v.header, sizeof(v.header), "%s", hdrf);
+
+	/* One unwrap, push (wiped right after), then the mapping. */
+	ret = push_from_header(d, &v, &h, "open", msg, sizeof(msg), &cls);
+	if (ret) {
+		hdr_info_free(&h);
+		audit_op(d, "open", &v, NULL, NULL, NULL, ret, "device=%s "
+			 "error=\"%s\"", dev, msg);
+		return ERR(errno_of(ret, cls), "%s", msg);
+	}
+	table_params(d, &h, dev, req, params, sizeof(params));
+	hdr_info_free(&h);
+	snprintf(dm_uuid, sizeof(dm_uuid), "CMEK-%s-%s", v.uuid, name);
+	ret = dm_create(name, dm_uuid, len, params, msg, sizeof(msg));
+	if (ret) {
+		if (dm_count_users(v.uuid, NULL) == 0)
+			vol_revoke_key(d, &v, "open-failed");
+		audit_op(d, "open", &v, NULL, NULL, NULL, ret, "device=%s "
+			 "error=\"%s\"", dev, msg);
+		return ERR(-ret, "%s (table: 0 %" PRIu64 " cmek %s)", msg, len,
+			   params);
+	}
+	kv = state_add(d, &v);
+	if (!kv)
+		return ERR(ENOMEM, "out of memory");
+	state_save(d);
+	audit_op(d, "open", kv, NULL, NULL, NULL, 0, "device=%s table=\"0 %"
+		 PRIu64 " cmek %s\"", dev, len, params);
+	return open_reply(kv);
+}
+
+/* Find a volume by name: known, or a cmek mapping we can describe. */
+static struct vol *lookup(struct daemon *d, const char *name, struct vol *tmp)
+{
+	struct vol *v = state_find_name(d, name);
+	char u[37];
+
+	if (v)
+		return v;
+	memset(tmp, 0, sizeof(*tmp));
+	if (!name || dm_get_cmek(name, u, tmp->device, sizeof(tmp->device),
+				 NULL, 0))
+		return NULL;
+	if (cmek_uuid_parse(u, tmp->uuid_bin))
+		return NULL;
+	snprintf(tmp->name, sizeof(tmp->name), "%s", name);
+	cmek_uuid_unparse(tmp->uuid_bin, tmp->uuid);
+	tmp->kms_state = -1;
+	return tmp;
+}
+
+struct json_object *op_close(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *name = cmek_json_str(req, "name");
+	char msg[512];
+	struct vol tmp, *v;
+	bool revoked = false;
+	int ret, users;
+
+	if (!valid_name(name))
+		return ERR(EINVAL, "invalid or missing \"name\"");
+	v = lookup(d, name, &tmp);
+	if (!v)
+		return ERR(ENOENT, "no cmek volume named %s is open", name);
+	ret = dm_remove(name, msg, sizeof(msg));
+	if (ret && ret != -ENXIO && ret != -ENOENT) {
+		audit_op(d, "close", v, NULL, NULL, NULL, ret, "error=\"%s\"",
+			 msg);
+		return ERR(-ret, "%s%s", msg, ret == -EBUSY ?
+			   ": the device is in use (mounted or open); unmount "
+			   "it first" : "");
+	}
+	users = dm_count_users(v->uuid, name);
+	if (users == 0) {
+		ret = vol_revoke_key(d, v, "close");
+		revoked = ret == 0;
+	}
+	audit_op(d, "close", v, NULL, NULL, NULL, 0, "key=%s",
+		 revoked ? "revoked" : users > 0 ? "kept (other mappings)" :
+		 "revoke failed");
+	if (v != &tmp) {
+		state_del(d, v);
+		state_save(d);
+	}
+	return cmek_ipc_ok();
+}
+
+/* ---- revoke / shred ---------------------------------------------------- */
+
+struct json_object *op_revoke(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *name = cmek_json_str(req, "name");
+	struct json_object *r, *arr;
+	char msg[256];
+	struct vol tmp, *v;
+	size_t i;
+	int ret;
+
+	if (cmek_json_bool(req, "all", 0)) {
+		if (name)
+			return ERR(EINVAL, "give either \"name\" or \"all\"");
+		ret = nl_need(d, msg, sizeof(msg));
+		if (ret)
+			return ERR(-ret, "%s", msg);
+		for (i = 0; i < d->nvols; i++)
+			d->vols[i].revoked = true;
+		state_save(d);
+		ret = cmek_nl_revoke(d->nl, NULL, CMEK_REVOKE_F_ALL);
+		audit_op(d, "revoke-all", NULL, NULL, NULL, NULL, ret,
+			 "volumes_known=%zu%s%s", d->nvols,
+			 ret ? " error=" : "", ret ? strerror(-ret) : "");
+		if (ret)
+			return ERR(-ret, "revoking every key failed: %s%s%s",
+				   strerror(-ret), cmek_nl_errmsg(d->nl)[0] ?
+				   ": " : "", cmek_nl_errmsg(d->nl));
+		r = cmek_ipc_ok();
+		arr = json_object_new_array();
+		for (i = 0; i < d->nvols; i++)
+			json_object_array_add(arr,
+				json_object_new_string(d->vols[i].uuid));
+		json_object_object_add(r, "revoked", arr);
+		return r;
+	}
+	if (!valid_name(name))
+		return ERR(EINVAL, "give \"name\" or \"all\": true");
+	v = lookup(d, name, &tmp);
+	if (!v)
+		return ERR(ENOENT, "no cmek volume named %s", name);
+	v->revoked = true;
+	if (v != &tmp)
+		state_save(d);
+	ret = vol_revoke_key(d, v, "admin");
+	if (ret)
+		return ERR(-ret, "revoking the key of %s failed: %s", name,
+			   strerror(-ret));
+	r = cmek_ipc_ok();
+	arr = json_object_new_array();
+	json_object_array_add(arr, json_object_new_string(v->uuid));
+	json_object_object_add(r, "revoked", arr);
+	return r;
+}
+
+struct json_object *op_shred(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *name = cmek_json_str(req, "name");
+	struct json_object *r;
+	char msg[512];
+	struct vol tmp, *v;
+	bool removed;
+	int ret;
+
+	if (!valid_name(name))
+		return ERR(EINVAL, "invalid or missing \"name\"");
+	v = lookup(d, name, &tmp);
+	if (!v)
+		return ERR(ENOENT, "no cmek volume named %s", name);
+	v->revoked = true;
+	ret = vol_revoke_key(d, v, "shred");
+	if (ret)
+		return ERR(-ret, "shred %s: revoking the kernel key failed "
+			   "(%s); nothing was shredded", name, strerror(-ret));
+	ret = hdr_shred(v->device, v->header[0] ? v->header : NULL, msg,
+			sizeof(msg));
+	audit_op(d, "shred", v, NULL, NULL, NULL, ret, "device=%s%s%s%s%s",
+		 v->device, v->header[0] ? " header=" : "", v->header,
+		 ret ? " error=" : "", ret ? msg : "");
+	if (ret) {
+		if (v != &tmp)
+			state_save(d);
+		return ERR(-ret, "shred %s: the key is revoked but the key "
+			   "slots could not be destroyed: %s", name, msg);
+	}
+	v->shredded = true;
+	removed = dm_remove(name, msg, sizeof(msg)) == 0;
+	r = cmek_ipc_ok();
+	json_object_object_add(r, "uuid", json_object_new_string(v->uuid));
+	json_object_object_add(r, "mapping_removed",
+			       json_object_new_boolean(removed));
+	if (v != &tmp) {
+		if (removed)
+			state_del(d, v);
+		state_save(d);
+	}
+	return r;
+}
+
+/* ---- rewrap ------------------------------------------------------------ */
+
+struct json_object *op_rewrap(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *name = cmek_json_str(req, "name");
+	const char *nprov = cmek_json_str(req, "provider");
+	const char *nkey = cmek_json_str(req, "key");
+	struct cmek_error err = { 0 };
+	struct cmek_binding b;
+	struct json_object *r;
+	struct hdr_info h;
+	char msg[CMEK_ERRMSG_MAX + 256];
+	struct vol *v;
+	int i, ret, done = 0;
+
+	if (!valid_name(name))
+		return ERR(EINVAL, "invalid or missing \"name\"");
+	v = state_find_name(d, name);
+	if (!v)
+		return ERR(ENOENT, "cmekd does not know a volume named %s: "
+			   "open it with cmekctl first", name);
+	if (v->shredded)
+		return ERR(EKEYREVOKED, "%s was shredded", name);
+	ret = hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
+		       sizeof(msg));
+	if (ret)
+		return ERR(-ret, "%s", msg);
+	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h.uuid);
+
+	for (i = 0; i < h.nslots; i++) {
+		struct hdr_slot *s = &h.slots[i];
+		const char *to_prov = s->provider, *to_key = s->key_ref;
+		struct cmek_provider *p, *np;
+		uint8_t *nw = NULL;
+		size_t nwl = 0;
+
+		/* Moving to another key: only the slot cmekd opened with. */
+		if (nprov || nkey) {
+			if (s->index != v->slot)
+				continue;
+			to_prov = nprov ? nprov : s->provider;
+			to_key = nkey ? nkey : s->key_ref;
+		}
+		p = cmek_config_provider(&d->cfg, s->provider, &err);
+		np = p && strcmp(to_prov, s->provider) ?
+		     cmek_config_provider(&d->cfg, to_prov, &err) : p;
+		if (!p || !np) {
+			ret = -ENOPROTOOPT;
+			snprintf(msg, sizeof(msg), "slot %d: %s", s->index,
+				 err.msg);
+			break;
+		}
+		memset(&err, 0, sizeof(err));
+		if (np == p && p->ops->rewrap) {
+			ret = p->ops->rewrap(p, s->key_ref, to_key, &b,
+					     s->wrapped, s->wrapped_len, &nw,
+					     &nwl, &err);
+		} else {
+			uint8_t *dek = dek_alloc();
+			size_t dl = 0;
+
+			if (!dek) {
+				ret = -ENOMEM;
+				snprintf(msg, sizeof(msg), "no locked memory");
+				break;
+			}
+			ret = p->ops->unwrap(p, s->key_ref, &b, s->wrapped,
+					     s->wrapped_len, dek, &dl, &err);
+			if (!ret)
+				ret = np->ops->wrap(np, to_key, &b, dek, dl,
+						    &nw, &nwl, &err);
+			dek_free(dek);
+		}
+		if (ret) {
+			ret = err.cls == CMEK_ERR_TRANSIENT ? -EAGAIN :
+			      err.cls == CMEK_ERR_DEFINITIVE ? -EKEYREVOKED :
+			      -EKEYREJECTED;
+			snprintf(msg, sizeof(msg), "slot %d (%s:%.200s): %.400s",
+				 s->index, s->provider, s->key_ref, err.msg);
+			audit_op(d, "rewrap", v, s->provider, s->key_ref, NULL,
+				 ret, "slot=%d error=\"%s\"", s->index,
+				 err.msg);
+			break;
+		}
+		ret = hdr_update_slot(v->device, v->header[0] ? v->header :
+				      NULL, s->index, to_prov, to_key, nw, nwl,
+				      msg, sizeof(msg));
+		free(nw);
+		audit_op(d, "rewrap", v, to_prov, to_key, NULL, ret,
+			 "slot=%d from=%s:%s%s%s", s->index, s->provider,
+			 s->key_ref, ret ? " error=" : "", ret ? msg : "");
+		if (ret)
+			break;
+		if (s->index == v->slot) {
+			snprintf(v->provider, sizeof(v->provider), "%s",
+				 to_prov);
+			snprintf(v->key_ref, sizeof(v->key_ref), "%s", to_key);
+		}
+		done++;
+	}
+	hdr_info_free(&h);
+	if (done)
+		state_save(d);
+	if (ret)
+		return ERR(-ret, "rewrap %s: %s%s", name, msg, done ?
+			   " (earlier slots were rewrapped)" : "");
+	if (!done)
+		return ERR(ENOENT, "rewrap %s: no key slot to rewrap", name);
+	r = cmek_ipc_ok();
+	json_object_object_add(r, "uuid", json_object_new_string(v->uuid));
+	json_object_object_add(r, "slots", json_object_new_int(done));
+	json_object_object_add(r, "provider",
+			       json_object_new_string(v->provider));
+	json_object_object_add(r, "key", json_object_new_string(v->key_ref));
+	return r;
+}
+
+/* ---- status / list / check --------------------------------------------- */
+
+static struct json_object *vol_status(struct daemon *d, const struct vol *v)
+{
+	struct json_object *o = vol_to_json(v);
+	struct cmek_key_info ki;
+	char st[512];
+
+	if (d->nl && !cmek_nl_get(d->nl, v->uuid_bin, &ki)) {
+		json_object_object_add(o, "state", json_object_new_string(
+			cmek_key_state_name(ki.state)));
+		json_object_object_add(o, "generation",
+				       json_object_new_uint64(ki.generation));
+		json_object_object_add(o, "key_size",
+				       json_object_new_int((int)ki.key_size));
+		json_object_object_add(o, "users",
+				       json_object_new_int((int)ki.users));
+		json_object_object_add(o, "reads",
+				       json_object_new_uint64(ki.reads));
+		json_object_object_add(o, "writes",
+				       json_object_new_uint64(ki.writes));
+		json_object_object_add(o, "errors",
+				       json_object_new_uint64(ki.errors));
+	} else {
+		json_object_object_add(o, "state",
+				       json_object_new_string("unknown"));
+		json_object_object_add(o, "generation",
+				       json_object_new_uint64(v->generation));
+	}
+	if (!dm_get_status(v->name, st, sizeof(st)))
+		json_object_object_add(o, "dm_status",
+				       json_object_new_string(st));
+	json_object_object_add(o, "kms_state", json_object_new_string(
+		v->kms_state < 0 ? "unknown" :
+		cmek_kms_key_state_name(v->kms_state)));
+	return o;
+}
+
+struct json_object *op_status(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *name = cmek_json_str(req, "name");
+	struct json_object *r = cmek_ipc_ok(), *arr = json_object_new_array();
+	size_t i;
+
+	daemon_nl_ready(d);
+	for (i = 0; i < d->nvols; i++)
+		if (!name || !strcmp(d->vols[i].name, name))
+			json_object_array_add(arr, vol_status(d, &d->vols[i]));
+	json_object_object_add(r, "volumes", arr);
+	return r;
+}
+
+struct json_object *op_list(struct json_object *req, void *ctx)
+{
+	struct json_object *q = json_object_new_object(), *r;
+
+	r = op_status(q, ctx);
+	json_object_put(q);
+	return r;
+}
+
+struct json_object *op_check(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *name = cmek_json_str(req, "name");
+	struct json_object *r, *arr;
+
+	if (name && !state_find_name(d, name))
+		return ERR(ENOENT, "cmekd does not know a volume named %s",
+			   name);
+	arr = json_object_new_array();
+	watch_run(d, name, arr);
+	r = cmek_ipc_ok();
+	json_object_object_add(r, "volumes", arr);
+	return r;
+}

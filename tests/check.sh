@@ -1,0 +1,181 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The whole test suite, as `make check` runs it (after building):
+#
+#   1. static checks: a warning-free build, checkpatch.pl --strict and
+#      sparse on kernel/ and include/
+#   2. host unit tests (build/unit/*, ASan + UBSan)
+#   3. rig self-tests (tests/rig/*.sh, on the host, booting the VM)
+#   4. VM tests: every build/kselftest/* program and tests/kselftest/*.sh,
+#      each in its own VM boot so that a panic fails only that file
+#
+# Every TAP line counts; a file that crashes, misses its plan or exits
+# non-zero without saying why counts as one more failure. Ends with exactly
+# one line "N passed, N failed" and exits non-zero on any failure or if
+# nothing ran at all.
+#
+#   tests/check.sh [-k PATTERN]    run only files whose name matches PATTERN
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+repo=$PWD
+logs=build/logs
+mkdir -p "$logs"
+pattern=${CHECK_ONLY:-}
+[ "${1:-}" = "-k" ] && pattern=$2
+
+passed=0
+failed=0
+skipped=0
+failures=()
+
+# count FILE-LABEL LOG RC: add a file's TAP results to the totals.
+count() {
+	local label=$1 log=$2 rc=$3
+	local ok notok skip plan ran
+
+	ok=$(grep -E -c '^ *ok [0-9]+' "$log")
+	notok=$(grep -E -c '^ *not ok [0-9]+' "$log")
+	skip=$(grep -E -c '^ *ok [0-9]+.*# *(SKIP|skip)' "$log")
+	ok=$((ok - skip))
+	# Only top-level plans: kselftest subtests are indented or prefixed.
+	plan=$(grep -E -m1 '^1\.\.[0-9]+' "$log" | cut -d. -f3)
+	ran=$(grep -E -c '^(not )?ok [0-9]+' "$log")
+	passed=$((passed + ok))
+	failed=$((failed + notok))
+	skipped=$((skipped + skip))
+	if [ "$notok" -gt 0 ]; then
+		failures+=("$label: $notok failed (see $log)")
+	fi
+	if [ -n "$plan" ] && [ "$plan" -ne "$ran" ]; then
+		failed=$((failed + 1))
+		failures+=("$label: planned $plan, ran $ran (see $log)")
+	elif [ -z "$plan" ] && [ "$ran" -eq 0 ]; then
+		failed=$((failed + 1))
+		failures+=("$label: no TAP output (see $log)")
+	elif [ "$rc" -ne 0 ] && [ "$notok" -eq 0 ]; then
+		failed=$((failed + 1))
+		failures+=("$label: exited $rc (see $log)")
+	fi
+	printf '%-44s %3d ok %3d not ok %s\n' "$label" "$ok" "$notok" \
+		"$([ "$rc" -ne 0 ] && echo "(exit $rc)")"
+}
+
+# A single pass/fail line for checks that are not TAP programs.
+result() {
+	local label=$1 rc=$2 log=$3
+
+	if [ "$rc" -eq 0 ]; then
+		passed=$((passed + 1))
+		printf '%-44s ok\n' "$label"
+	else
+		failed=$((failed + 1))
+		failures+=("$label (see $log)")
+		printf '%-44s FAILED\n' "$label"
+	fi
+}
+
+selected() {
+	[ -z "$pattern" ] || [[ "$1" == *$pattern* ]]
+}
+
+static_checks() {
+	local log f rc
+
+	echo "== static checks"
+	log=$logs/build-module.log
+	rm -f dm-cmek.ko kernel/*.o
+	make -s module > "$log" 2>&1
+	rc=$?
+	if [ $rc -eq 0 ] && grep -E -q 'warning:|error:' "$log"; then rc=1; fi
+	result "module builds without warnings" $rc "$log"
+
+	log=$logs/sparse.log
+	make -s -C "$KDIR" M="$repo" C=2 modules > "$log" 2>&1
+	rc=$?
+	if grep -E -q '^[^ ]+:[0-9]+:[0-9]+: (warning|error):' "$log"; then rc=1; fi
+	result "sparse (make C=2) is clean" $rc "$log"
+
+	for f in kernel/*.c kernel/*.h include/uapi/linux/*.h; do
+		log=$logs/checkpatch-$(basename "$f").log
+		perl build/lint/scripts/checkpatch.pl --no-tree --strict \
+			--terse -q -f "$f" > "$log" 2>&1
+		rc=$?
+		[ -s "$log" ] && rc=1
+		result "checkpatch --strict $f" $rc "$log"
+	done
+}
+
+unit_tests() {
+	local t log rc
+
+	echo "== host unit tests (ASan + UBSan)"
+	for t in build/unit/*; do
+		[ -x "$t" ] || continue
+		selected "$t" || continue
+		log=$logs/unit-$(basename "$t").log
+		timeout 300 "$t" > "$log" 2>&1
+		rc=$?
+		count "$(basename "$t")" "$log" $rc
+	done
+}
+
+rig_tests() {
+	local t log rc
+
+	echo "== rig self-tests"
+	for t in tests/rig/*.sh; do
+		[ -f "$t" ] || continue
+		selected "$t" || continue
+		log=$logs/rig-$(basename "$t").log
+		bash "$t" > "$log" 2>&1
+		rc=$?
+		count "$(basename "$t")" "$log" $rc
+	done
+}
+
+vm_tests() {
+	local t log rc name
+
+	echo "== VM tests (Debian $KERNELRELEASE under QEMU)"
+	# CHECK_VM_TESTS replaces the list (the rig's self-test uses it).
+	for t in ${CHECK_VM_TESTS:-build/kselftest/* tests/kselftest/*.sh}; do
+		[ -f "$t" ] || continue
+		[[ "$t" == build/* ]] && [ ! -x "$t" ] && continue
+		selected "$t" || continue
+		name=$(basename "$t")
+		log=$logs/vm-$name.log
+		tests/vm/run --timeout "${VM_TIMEOUT:-600}" \
+			--log "$logs/vm-$name.console" -- "$t" > "$log" 2>&1
+		rc=$?
+		count "$name" "$log" $rc
+	done
+}
+
+export KERNELRELEASE=${KERNELRELEASE:-$(make -s -f /dev/null -f Makefile \
+	--eval 'print-krel: ; @echo $(KERNELRELEASE)' print-krel)}
+export KDIR=${KDIR:-/lib/modules/$KERNELRELEASE/build}
+
+start=$(date +%s)
+[ -z "$pattern" ] && static_checks
+unit_tests
+[ -z "$pattern" ] && rig_tests
+vm_tests
+
+echo
+echo "== $(( $(date +%s) - start )) s"
+for f in "${failures[@]}"; do
+	echo "FAILED: $f"
+done
+total=$((passed + failed))
+if [ "$total" -eq 0 ]; then
+	echo "no tests ran"
+	failed=1
+fi
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]

@@ -109,7 +109,9 @@ unit: $(UNIT_BIN)
 kselftest: $(KSFT_BIN)
 tests: unit kselftest $(LINT)
 
-check: all tests
+# The build itself is the suite's first test, so a broken build still ends
+# with the "N passed, N failed" line.
+check:
 	tests/check.sh
 
 demo: all

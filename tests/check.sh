@@ -80,6 +80,16 @@ selected() {
 	[ -z "$pattern" ] || [[ "$1" == *$pattern* ]]
 }
 
+build_all() {
+	local log=$logs/build.log rc
+
+	echo "== build"
+	make -j2 all tests > "$log" 2>&1
+	rc=$?
+	result "make all tests (-Werror userspace)" $rc "$log"
+	[ $rc -eq 0 ] || tail -n 30 "$log"
+}
+
 static_checks() {
 	local log f rc
 
@@ -158,6 +168,7 @@ export KERNELRELEASE=${KERNELRELEASE:-$(make -s -f /dev/null -f Makefile \
 export KDIR=${KDIR:-/lib/modules/$KERNELRELEASE/build}
 
 start=$(date +%s)
+build_all
 [ -z "$pattern" ] && static_checks
 unit_tests
 [ -z "$pattern" ] && rig_tests

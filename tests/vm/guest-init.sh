@@ -27,6 +27,11 @@ report() {
 	sleep 30
 }
 
+# devtmpfs has no /dev/fd; udev would make these links on a real system.
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 mount -t configfs none /sys/kernel/config 2>/dev/null
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 hostname cmek-vm

@@ -8,7 +8,7 @@
 # XTS-AES vectors end to end and an fio verify run.
 cd "$(dirname "$0")/../.."
 . tests/lib/ktap.sh
-. tests/kselftest/lib.sh
+. tests/lib/dm.sh
 
 cases=(
 	# sector_size iv_large offset iv_offset keybytes

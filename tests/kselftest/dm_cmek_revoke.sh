@@ -7,7 +7,7 @@
 # waits for the key up to its bound, then fails.
 cd "$(dirname "$0")/../.."
 . tests/lib/ktap.sh
-. tests/kselftest/lib.sh
+. tests/lib/dm.sh
 
 LOOPS=${LOOPS:-50}
 ktap_plan 12

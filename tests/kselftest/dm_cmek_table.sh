@@ -7,7 +7,7 @@
 # resume and reload work, and the module cannot go while mapped.
 cd "$(dirname "$0")/../.."
 . tests/lib/ktap.sh
-. tests/kselftest/lib.sh
+. tests/lib/dm.sh
 
 ktap_plan 39
 setup_ram 8

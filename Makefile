@@ -103,7 +103,7 @@ $(LINT):
 $(B)/kselftest/%: tests/kselftest/%.c $(KSFT_HDRS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -I$(B)/ksft $(CFLAGS) $(PKG_CFLAGS) -Wall -Wextra -Werror \
-		-Wno-unused-parameter -o $@ $< $(LIB) $(PKG_LIBS) -lpthread
+		-Wno-unused-parameter -Wno-sign-compare -o $@ $< $(LIB) $(PKG_LIBS) -lpthread
 
 unit: $(UNIT_BIN)
 kselftest: $(KSFT_BIN)

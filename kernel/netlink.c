@@ -53,9 +53,15 @@ static int cmek_set_key(struct sk_buff *skb, struct genl_info *info)
 	u64 gen = 0;
 	int err;
 
-	if (GENL_REQ_ATTR_CHECK(info, CMEK_A_UUID) ||
-	    GENL_REQ_ATTR_CHECK(info, CMEK_A_KEY))
+	if (!key_attr) {
+		GENL_SET_ERR_MSG(info, "the key (CMEK_A_KEY) is required");
 		return -EINVAL;
+	}
+	if (!info->attrs[CMEK_A_UUID]) {
+		GENL_SET_ERR_MSG(info, "the volume UUID (CMEK_A_UUID) is required");
+		err = -EINVAL;
+		goto out;
+	}
 	if (info->attrs[CMEK_A_FLAGS])
 		flags = nla_get_u32(info->attrs[CMEK_A_FLAGS]);
 	if (flags & ~__CMEK_SET_F_ALL) {
@@ -93,8 +99,10 @@ static int cmek_revoke_key(struct sk_buff *skb, struct genl_info *info)
 		}
 		return cmek_key_revoke_all();
 	}
-	if (GENL_REQ_ATTR_CHECK(info, CMEK_A_UUID))
+	if (!info->attrs[CMEK_A_UUID]) {
+		GENL_SET_ERR_MSG(info, "the volume UUID (CMEK_A_UUID) is required");
 		return -EINVAL;
+	}
 	return cmek_key_revoke(nla_data(info->attrs[CMEK_A_UUID]),
 			       info->extack);
 }
@@ -132,8 +140,10 @@ static int cmek_get_key(struct sk_buff *skb, struct genl_info *info)
 	struct sk_buff *msg;
 	int err;
 
-	if (GENL_REQ_ATTR_CHECK(info, CMEK_A_UUID))
+	if (!info->attrs[CMEK_A_UUID]) {
+		GENL_SET_ERR_MSG(info, "the volume UUID (CMEK_A_UUID) is required");
 		return -EINVAL;
+	}
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
@@ -248,9 +258,13 @@ void cmek_notify(u8 cmd, struct cmek_entry *e)
 void cmek_notify_key_needed(struct cmek_target *ct)
 {
 	struct mapped_device *md = dm_table_get_md(ct->ti->table);
+	char name[DM_NAME_LEN];
 	struct sk_buff *skb;
 	void *hdr;
 
+	/* dm_device_name() is the internal "major:minor"; users know names. */
+	if (dm_copy_name_and_uuid(md, name, NULL))
+		strscpy(name, dm_device_name(md), sizeof(name));
 	if (!genl_has_listeners(&cmek_family, &init_net, 0))
 		return;
 	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
@@ -260,7 +274,7 @@ void cmek_notify_key_needed(struct cmek_target *ct)
 			  CMEK_CMD_EVENT_KEY_NEEDED);
 	if (!hdr ||
 	    nla_put(skb, CMEK_A_UUID, CMEK_UUID_LEN, ct->entry->uuid) ||
-	    nla_put_string(skb, CMEK_A_DM_NAME, dm_device_name(md)) ||
+	    nla_put_string(skb, CMEK_A_DM_NAME, name) ||
 	    nla_put_u32(skb, CMEK_A_DM_DEV,
 			new_encode_dev(disk_devt(dm_disk(md)))) ||
 	    nla_put_u32(skb, CMEK_A_STATE, READ_ONCE(ct->entry->state))) {

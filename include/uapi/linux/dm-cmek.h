@@ -17,9 +17,10 @@
  *
  * Every command, and joining the events group, requires CAP_SYS_ADMIN. The
  * family exists in the initial network namespace only. Attributes are
- * validated strictly: unknown attributes, wrong lengths and unknown flag bits
- * are rejected with EINVAL and an extended-ack message that names the
- * offending attribute.
+ * validated strictly: unknown attributes, attributes that only appear in
+ * replies, missing required attributes and unknown flag bits are rejected
+ * with EINVAL, attributes of the wrong length with ERANGE (EINVAL for a key
+ * that is neither 32 nor 64 bytes), each with an extended-ack message.
  *
  * Volume UUIDs travel as 16 raw bytes (CMEK_A_UUID), the binary form of the
  * RFC 4122 string that appears in the dm table.

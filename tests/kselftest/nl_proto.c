@@ -1,0 +1,643 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The cmek generic netlink family against the real kernel: strict attribute
+ * validation with extended-ack messages, the key table's semantics, events,
+ * CAP_SYS_ADMIN on every command and on the events group, init netns only,
+ * and no key bytes in any reply.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <libmnl/libmnl.h>
+#include <linux/capability.h>
+#include <linux/genetlink.h>
+#include <linux/dm-cmek.h>
+
+#include "kselftest_harness.h"
+
+struct reply {
+	char errmsg[256];
+	int nr;			/* messages seen */
+	uint32_t state;
+	uint64_t generation;
+	uint32_t key_size, users;
+	bool has_key_attr;
+	bool key_bytes_seen;
+	const uint8_t *key;	/* bytes that must never come back */
+	size_t key_len;
+	uint8_t want_uuid[16];
+	bool found;
+};
+
+struct conn {
+	struct mnl_socket *nl;
+	uint16_t family;
+	uint32_t mcgrp;
+	unsigned int seq;
+};
+
+static int ctrl_attr_cb(const struct nlattr *attr, void *data)
+{
+	struct conn *c = data;
+
+	if (mnl_attr_get_type(attr) == CTRL_ATTR_FAMILY_ID)
+		c->family = mnl_attr_get_u16(attr);
+	if (mnl_attr_get_type(attr) == CTRL_ATTR_MCAST_GROUPS) {
+		struct nlattr *grp, *a;
+
+		mnl_attr_for_each_nested(grp, attr)
+			mnl_attr_for_each_nested(a, grp)
+				if (mnl_attr_get_type(a) == CTRL_ATTR_MCAST_GRP_ID)
+					c->mcgrp = mnl_attr_get_u32(a);
+	}
+	return MNL_CB_OK;
+}
+
+static int ctrl_cb(const struct nlmsghdr *nlh, void *data)
+{
+	return mnl_attr_parse(nlh, sizeof(struct genlmsghdr), ctrl_attr_cb, data);
+}
+
+static int conn_open(struct conn *c)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	struct genlmsghdr *g;
+	int one = 1, n;
+
+	memset(c, 0, sizeof(*c));
+	c->nl = mnl_socket_open(NETLINK_GENERIC);
+	if (!c->nl || mnl_socket_bind(c->nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		return -errno;
+	mnl_socket_setsockopt(c->nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = GENL_ID_CTRL;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = ++c->seq;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->cmd = CTRL_CMD_GETFAMILY;
+	g->version = 1;
+	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, CMEK_GENL_NAME);
+	if (mnl_socket_sendto(c->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	while ((n = mnl_socket_recvfrom(c->nl, buf, sizeof(buf))) > 0) {
+		n = mnl_cb_run(buf, n, c->seq, 0, ctrl_cb, c);
+		if (n <= 0)
+			break;
+	}
+	return c->family ? 0 : -ENOENT;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->nl)
+		mnl_socket_close(c->nl);
+}
+
+static int reply_attr_cb(const struct nlattr *attr, void *data)
+{
+	struct reply *r = data;
+	const uint8_t *p = mnl_attr_get_payload(attr);
+	size_t len = mnl_attr_get_payload_len(attr);
+
+	if (r->key && len >= 16 && memmem(p, len, r->key, 16))
+		r->key_bytes_seen = true;
+	switch (mnl_attr_get_type(attr)) {
+	case CMEK_A_UUID:
+		if (len == 16 && !memcmp(p, r->want_uuid, 16))
+			r->found = true;
+		break;
+	case CMEK_A_KEY:
+		r->has_key_attr = true;
+		break;
+	case CMEK_A_STATE:
+		r->state = mnl_attr_get_u32(attr);
+		break;
+	case CMEK_A_GENERATION:
+		r->generation = mnl_attr_get_u64(attr);
+		break;
+	case CMEK_A_KEY_SIZE:
+		r->key_size = mnl_attr_get_u32(attr);
+		break;
+	case CMEK_A_USERS:
+		r->users = mnl_attr_get_u32(attr);
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+static int reply_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct reply *r = data;
+	struct reply one = *r;
+
+	one.found = false;
+	r->nr++;
+	mnl_attr_parse(nlh, sizeof(struct genlmsghdr), reply_attr_cb, &one);
+	r->key_bytes_seen |= one.key_bytes_seen;
+	r->has_key_attr |= one.has_key_attr;
+	if (one.found || !memcmp(r->want_uuid, (uint8_t[16]){0}, 16)) {
+		r->found |= one.found;
+		r->state = one.state;
+		r->generation = one.generation;
+		r->key_size = one.key_size;
+		r->users = one.users;
+	}
+	return MNL_CB_OK;
+}
+
+/* Pull the extack message out of an error reply. */
+static void extack_msg(const char *buf, int len, struct reply *r)
+{
+	const struct nlmsghdr *nlh = (const void *)buf;
+	const struct nlmsgerr *e;
+	struct nlattr *attr;
+	size_t off;
+
+	if (!mnl_nlmsg_ok(nlh, len) || nlh->nlmsg_type != NLMSG_ERROR)
+		return;
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return;
+	e = mnl_nlmsg_get_payload(nlh);
+	off = sizeof(*e);
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += mnl_nlmsg_get_payload_len(&e->msg);
+	mnl_attr_for_each_payload((void *)((char *)e + off),
+				  mnl_nlmsg_get_payload_len(nlh) - off) {
+		if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG)
+			snprintf(r->errmsg, sizeof(r->errmsg), "%s",
+				 mnl_attr_get_str(attr));
+	}
+}
+
+/*
+ * Send @nlh and collect the answer into @r. Returns 0 or -errno. The
+ * message is built by the caller so tests can make it as wrong as needed.
+ */
+static int conn_call(struct conn *c, struct nlmsghdr *nlh, struct reply *r)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	int n, ret = 0;
+
+	r->errmsg[0] = '\0';
+	nlh->nlmsg_seq = ++c->seq;
+	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	if (mnl_socket_sendto(c->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	while ((n = mnl_socket_recvfrom(c->nl, buf, sizeof(buf))) > 0) {
+		extack_msg(buf, n, r);
+		ret = mnl_cb_run(buf, n, c->seq, 0, reply_cb, r);
+		if (ret <= 0)
+			break;
+	}
+	return ret < 0 ? -errno : 0;
+}
+
+static struct nlmsghdr *msg(struct conn *c, char *buf, uint8_t cmd)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct genlmsghdr *g;
+
+	nlh->nlmsg_type = c->family;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->cmd = cmd;
+	g->version = CMEK_GENL_VERSION;
+	return nlh;
+}
+
+static void rand_bytes(void *p, size_t n)
+{
+	FILE *f = fopen("/dev/urandom", "r");
+
+	if (!f || fread(p, 1, n, f) != n)
+		abort();
+	fclose(f);
+}
+
+static int set_key(struct conn *c, const uint8_t *uuid, const uint8_t *key,
+		   size_t len, uint32_t flags, struct reply *r)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = msg(c, buf, CMEK_CMD_SET_KEY);
+
+	mnl_attr_put(nlh, CMEK_A_UUID, 16, uuid);
+	mnl_attr_put(nlh, CMEK_A_KEY, len, key);
+	if (flags)
+		mnl_attr_put_u32(nlh, CMEK_A_FLAGS, flags);
+	return conn_call(c, nlh, r);
+}
+
+static int simple(struct conn *c, uint8_t cmd, const uint8_t *uuid,
+		  uint32_t flags, struct reply *r)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = msg(c, buf, cmd);
+
+	if (uuid)
+		mnl_attr_put(nlh, CMEK_A_UUID, 16, uuid);
+	if (flags)
+		mnl_attr_put_u32(nlh, CMEK_A_FLAGS, flags);
+	return conn_call(c, nlh, r);
+}
+
+FIXTURE(nl) {
+	struct conn c;
+	uint8_t uuid[16];
+	uint8_t key[64];
+	struct reply r;
+};
+
+FIXTURE_SETUP(nl)
+{
+	ASSERT_EQ(0, conn_open(&self->c));
+	rand_bytes(self->uuid, sizeof(self->uuid));
+	rand_bytes(self->key, sizeof(self->key));
+	memset(&self->r, 0, sizeof(self->r));
+	memcpy(self->r.want_uuid, self->uuid, 16);
+	self->r.key = self->key;
+}
+
+FIXTURE_TEARDOWN(nl)
+{
+	struct reply r = { 0 };
+
+	simple(&self->c, CMEK_CMD_REVOKE_KEY, self->uuid, 0, &r);
+	conn_close(&self->c);
+}
+
+TEST_F(nl, set_get_revoke)
+{
+	struct reply *r = &self->r;
+
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key, 64, 0, r));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_TRUE(r->found);
+	EXPECT_EQ(CMEK_KEY_PRESENT, r->state);
+	EXPECT_EQ(1, r->generation);
+	EXPECT_EQ(64, r->key_size);
+	EXPECT_EQ(0, r->users);
+	EXPECT_FALSE(r->has_key_attr);
+	EXPECT_FALSE(r->key_bytes_seen);
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_REVOKE_KEY, self->uuid, 0, r));
+	/* No mapping and no key: the entry is gone. */
+	EXPECT_EQ(-ENOENT, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+}
+
+TEST_F(nl, dump_has_no_key_bytes)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	struct reply *r = &self->r;
+
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key, 32, 0, r));
+	nlh = msg(&self->c, buf, CMEK_CMD_GET_KEY);
+	nlh->nlmsg_flags = NLM_F_DUMP;
+	ASSERT_EQ(0, conn_call(&self->c, nlh, r));
+	EXPECT_TRUE(r->found);
+	EXPECT_EQ(32, r->key_size);
+	EXPECT_FALSE(r->has_key_attr);
+	EXPECT_FALSE(r->key_bytes_seen);
+}
+
+TEST_F(nl, duplicate_set_needs_replace)
+{
+	struct reply *r = &self->r;
+
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key, 64, 0, r));
+	EXPECT_EQ(-EEXIST, set_key(&self->c, self->uuid, self->key, 64, 0, r));
+	EXPECT_NE(NULL, strstr(r->errmsg, "already set"));
+	EXPECT_EQ(0, set_key(&self->c, self->uuid, self->key, 64,
+			     CMEK_SET_F_REPLACE, r));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(2, r->generation);
+}
+
+TEST_F(nl, explicit_generation)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = msg(&self->c, buf, CMEK_CMD_SET_KEY);
+	struct reply *r = &self->r;
+
+	mnl_attr_put(nlh, CMEK_A_UUID, 16, self->uuid);
+	mnl_attr_put(nlh, CMEK_A_KEY, 64, self->key);
+	mnl_attr_put_u64(nlh, CMEK_A_GENERATION, 1234567);
+	ASSERT_EQ(0, conn_call(&self->c, nlh, r));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(1234567, r->generation);
+}
+
+/* Malformed requests: each is refused with EINVAL and says why. */
+FIXTURE(bad) {
+	struct conn c;
+	uint8_t uuid[16];
+	uint8_t key[64];
+	struct reply r;
+};
+
+FIXTURE_SETUP(bad)
+{
+	ASSERT_EQ(0, conn_open(&self->c));
+	rand_bytes(self->key, sizeof(self->key));
+	memset(&self->r, 0, sizeof(self->r));
+}
+
+FIXTURE_TEARDOWN(bad)
+{
+	struct reply r = { 0 };
+
+	simple(&self->c, CMEK_CMD_REVOKE_KEY, self->uuid, 0, &r);
+	conn_close(&self->c);
+}
+
+FIXTURE_VARIANT(bad)
+{
+	const char *what;
+	int uuid_len;		/* -1: omit */
+	int key_len;		/* -1: omit */
+	uint32_t flags;
+	int extra_attr;		/* attribute type to add, 0: none */
+	const char *msg;	/* expected in the extack message */
+	int err;		/* expected errno, 0: EINVAL */
+};
+
+FIXTURE_VARIANT_ADD(bad, ok)
+{ "valid", 16, 64, 0, 0, NULL, 0 };
+FIXTURE_VARIANT_ADD(bad, no_uuid)
+{ "no uuid", -1, 64, 0, 0, "UUID (CMEK_A_UUID) is required", 0 };
+FIXTURE_VARIANT_ADD(bad, short_uuid)
+{ "15-byte uuid", 15, 64, 0, 0, "out of range", ERANGE };
+FIXTURE_VARIANT_ADD(bad, long_uuid)
+{ "17-byte uuid", 17, 64, 0, 0, "out of range", ERANGE };
+FIXTURE_VARIANT_ADD(bad, no_key)
+{ "no key", 16, -1, 0, 0, "key (CMEK_A_KEY) is required", 0 };
+FIXTURE_VARIANT_ADD(bad, key_48)
+{ "48-byte key", 16, 48, 0, 0, "32 or 64", 0 };
+FIXTURE_VARIANT_ADD(bad, key_65)
+{ "65-byte key", 16, 65, 0, 0, "policy", ERANGE };
+FIXTURE_VARIANT_ADD(bad, key_0)
+{ "empty key", 16, 0, 0, 0, "32 or 64", 0 };
+FIXTURE_VARIANT_ADD(bad, bad_flags)
+{ "unknown flag", 16, 64, 0x80, 0, "reserved bit", 0 };
+FIXTURE_VARIANT_ADD(bad, unknown_attr)
+{ "unknown attribute", 16, 64, 0, CMEK_A_MAX + 5, "Unknown attribute", 0 };
+FIXTURE_VARIANT_ADD(bad, reply_only_attr)
+{ "reply-only attribute in a request", 16, 64, 0, CMEK_A_USERS, "Unsupported attribute", 0 };
+
+TEST_F(bad, malformed_set)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = msg(&self->c, buf, CMEK_CMD_SET_KEY);
+	uint8_t big[80];
+	int ret;
+
+	memset(big, 0xab, sizeof(big));
+	memcpy(big, self->key, 64);
+	if (variant->uuid_len >= 0)
+		mnl_attr_put(nlh, CMEK_A_UUID, variant->uuid_len, big);
+	if (variant->key_len >= 0)
+		mnl_attr_put(nlh, CMEK_A_KEY, variant->key_len, big);
+	if (variant->flags)
+		mnl_attr_put_u32(nlh, CMEK_A_FLAGS, variant->flags);
+	if (variant->extra_attr)
+		mnl_attr_put_u32(nlh, variant->extra_attr, 1);
+	memcpy(self->uuid, big, 16);
+	ret = conn_call(&self->c, nlh, &self->r);
+	if (!variant->msg) {
+		EXPECT_EQ(0, ret);
+		return;
+	}
+	TH_LOG("%s: %s", variant->what, self->r.errmsg);
+	EXPECT_EQ(-(variant->err ?: EINVAL), ret);
+	EXPECT_NE(0, strlen(self->r.errmsg));
+	EXPECT_NE(NULL, strstr(self->r.errmsg, variant->msg));
+}
+
+TEST_F(nl, revoke_errors)
+{
+	struct reply *r = &self->r;
+
+	EXPECT_EQ(-ENOENT, simple(&self->c, CMEK_CMD_REVOKE_KEY, self->uuid, 0, r));
+	EXPECT_NE(NULL, strstr(r->errmsg, "no key table entry"));
+	EXPECT_EQ(-EINVAL, simple(&self->c, CMEK_CMD_REVOKE_KEY, NULL, 0, r));
+	EXPECT_EQ(-EINVAL, simple(&self->c, CMEK_CMD_REVOKE_KEY, self->uuid,
+				  CMEK_REVOKE_F_ALL, r));
+	EXPECT_EQ(-EINVAL, simple(&self->c, CMEK_CMD_REVOKE_KEY, self->uuid, 2, r));
+	EXPECT_EQ(-ENOENT, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(-EINVAL, simple(&self->c, CMEK_CMD_GET_KEY, NULL, 0, r));
+}
+
+static void uuid_str(const uint8_t *u, char *s)
+{
+	sprintf(s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
+		u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+static int sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+/* A mapping without a key: ENOKEY on revoke; REVOKE_F_ALL takes them all. */
+TEST_F(nl, mapping_entry_and_revoke_all)
+{
+	uint8_t uuid2[16];
+	struct reply *r = &self->r;
+	char us[37];
+
+	uuid_str(self->uuid, us);
+	ASSERT_EQ(0, sh("dmsetup --noudevsync create nlt --table '0 8 cmek %s /dev/ram0 0'", us));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(CMEK_KEY_MISSING, r->state);
+	EXPECT_EQ(1, r->users);
+	EXPECT_EQ(-ENOKEY, simple(&self->c, CMEK_CMD_REVOKE_KEY, self->uuid, 0, r));
+	EXPECT_NE(NULL, strstr(r->errmsg, "no key is present"));
+
+	rand_bytes(uuid2, 16);
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key, 64, 0, r));
+	ASSERT_EQ(0, set_key(&self->c, uuid2, self->key, 64, 0, r));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_REVOKE_KEY, NULL,
+			    CMEK_REVOKE_F_ALL, r));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(CMEK_KEY_REVOKED, r->state);
+	EXPECT_EQ(-ENOENT, simple(&self->c, CMEK_CMD_GET_KEY, uuid2, 0, r));
+	EXPECT_EQ(0, sh("dmsetup --noudevsync remove nlt"));
+}
+
+/* Drop CAP_SYS_ADMIN (keep the rest of root) and try everything. */
+static int drop_sys_admin(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -1;
+	d[0].effective &= ~(1U << CAP_SYS_ADMIN);
+	d[0].permitted &= ~(1U << CAP_SYS_ADMIN);
+	d[0].inheritable &= ~(1U << CAP_SYS_ADMIN);
+	return syscall(SYS_capset, &h, d);
+}
+
+TEST_F(nl, needs_cap_sys_admin)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	struct reply *r = &self->r;
+	int status, grp;
+	pid_t pid;
+
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key, 64, 0, r));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		struct conn c;
+		int fails = 0;
+
+		if (drop_sys_admin() || conn_open(&c))
+			_exit(100);
+		fails += set_key(&c, self->uuid, self->key, 64,
+				 CMEK_SET_F_REPLACE, r) != -EPERM;
+		fails += simple(&c, CMEK_CMD_REVOKE_KEY, self->uuid, 0, r) != -EPERM;
+		fails += simple(&c, CMEK_CMD_GET_KEY, self->uuid, 0, r) != -EPERM;
+		nlh = msg(&c, buf, CMEK_CMD_GET_KEY);
+		nlh->nlmsg_flags = NLM_F_DUMP;
+		fails += conn_call(&c, nlh, r) != -EPERM;
+		grp = c.mcgrp;
+		fails += !(mnl_socket_setsockopt(c.nl, NETLINK_ADD_MEMBERSHIP,
+						 &grp, sizeof(grp)) < 0 &&
+			   errno == EPERM);
+		_exit(fails);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* And the key is still there. */
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(CMEK_KEY_PRESENT, r->state);
+}
+
+TEST_F(nl, init_netns_only)
+{
+	int status;
+	pid_t pid = fork();
+
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		struct conn c;
+
+		if (unshare(CLONE_NEWNET))
+			_exit(100);
+		_exit(conn_open(&c) == -ENOENT ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+struct event {
+	uint8_t cmd;
+	struct reply r;
+	char dm_name[64];
+	uint32_t dev;
+};
+
+static int event_attr_cb(const struct nlattr *attr, void *data)
+{
+	struct event *e = data;
+
+	if (mnl_attr_get_type(attr) == CMEK_A_DM_NAME)
+		snprintf(e->dm_name, sizeof(e->dm_name), "%s",
+			 mnl_attr_get_str(attr));
+	if (mnl_attr_get_type(attr) == CMEK_A_DM_DEV)
+		e->dev = mnl_attr_get_u32(attr);
+	return reply_attr_cb(attr, &e->r);
+}
+
+/* Wait up to 5 s for an event of type @cmd for the fixture's uuid. */
+static int wait_event(struct conn *c, uint8_t cmd, const uint8_t *uuid,
+		      struct event *e)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct timeval tv = { 1, 0 };
+	time_t end = time(NULL) + 5;
+
+	setsockopt(mnl_socket_get_fd(c->nl), SOL_SOCKET, SO_RCVTIMEO, &tv,
+		   sizeof(tv));
+	while (time(NULL) < end) {
+		int n = mnl_socket_recvfrom(c->nl, buf, sizeof(buf));
+		struct nlmsghdr *nlh = (void *)buf;
+
+		if (n <= 0)
+			continue;
+		for (; mnl_nlmsg_ok(nlh, n); nlh = mnl_nlmsg_next(nlh, &n)) {
+			struct genlmsghdr *g = mnl_nlmsg_get_payload(nlh);
+
+			memset(e, 0, sizeof(*e));
+			memcpy(e->r.want_uuid, uuid, 16);
+			e->cmd = g->cmd;
+			mnl_attr_parse(nlh, sizeof(*g), event_attr_cb, e);
+			if (e->cmd == cmd && e->r.found)
+				return 0;
+		}
+	}
+	return -ETIMEDOUT;
+}
+
+TEST_F(nl, events)
+{
+	struct conn ev;
+	struct event e;
+	struct reply *r = &self->r;
+	char us[37], devno[32];
+	int grp;
+
+	ASSERT_EQ(0, conn_open(&ev));
+	grp = ev.mcgrp;
+	ASSERT_EQ(0, mnl_socket_setsockopt(ev.nl, NETLINK_ADD_MEMBERSHIP,
+					   &grp, sizeof(grp)));
+	uuid_str(self->uuid, us);
+
+	ASSERT_EQ(0, sh("dmsetup --noudevsync create nlev --table '0 8 cmek %s /dev/ram0 0'", us));
+	ASSERT_EQ(0, wait_event(&ev, CMEK_CMD_EVENT_KEY_NEEDED, self->uuid, &e));
+	EXPECT_STREQ("nlev", e.dm_name);
+	EXPECT_EQ(CMEK_KEY_MISSING, e.r.state);
+	snprintf(devno, sizeof(devno), "%u:%u", (e.dev >> 8) & 0xfff,
+		 (e.dev & 0xff) | ((e.dev >> 12) & 0xfff00));
+	EXPECT_EQ(0, sh("test \"$(dmsetup info -c --noheadings -o major,minor --separator : nlev)\" = %s", devno));
+
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key, 64, 0, r));
+	ASSERT_EQ(0, wait_event(&ev, CMEK_CMD_EVENT_KEY_SET, self->uuid, &e));
+	EXPECT_EQ(1, e.r.generation);
+	EXPECT_EQ(1, e.r.users);
+	EXPECT_FALSE(e.r.key_bytes_seen);
+
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_REVOKE_KEY, self->uuid, 0, r));
+	ASSERT_EQ(0, wait_event(&ev, CMEK_CMD_EVENT_KEY_REVOKED, self->uuid, &e));
+	EXPECT_EQ(1, e.r.generation);
+
+	/* I/O without a key asks again. */
+	sh("dd if=/dev/mapper/nlev of=/dev/null bs=512 count=1 iflag=direct 2>/dev/null || "
+	   "dd if=/dev/dm-$(dmsetup info -c --noheadings -o minor nlev) of=/dev/null bs=512 count=1 iflag=direct 2>/dev/null");
+	ASSERT_EQ(0, wait_event(&ev, CMEK_CMD_EVENT_KEY_NEEDED, self->uuid, &e));
+	EXPECT_EQ(CMEK_KEY_REVOKED, e.r.state);
+	/* ... and so does the "key_needed" message. */
+	ASSERT_EQ(0, sh("dmsetup message nlev 0 key_needed"));
+	ASSERT_EQ(0, wait_event(&ev, CMEK_CMD_EVENT_KEY_NEEDED, self->uuid, &e));
+	EXPECT_NE(0, sh("dmsetup message nlev 0 no_such_message 2>/dev/null"));
+	EXPECT_EQ(0, sh("dmsetup --noudevsync remove nlev"));
+	conn_close(&ev);
+}
+
+TEST_HARNESS_MAIN

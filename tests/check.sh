@@ -112,7 +112,7 @@ static_checks() {
 		perl build/lint/scripts/checkpatch.pl --no-tree --strict \
 			--terse -q -f "$f" > "$log" 2>&1
 		rc=$?
-		[ -s "$log" ] && rc=1
+		grep -E -q ': (ERROR|WARNING|CHECK):' "$log" && rc=1
 		result "checkpatch --strict $f" $rc "$log"
 	done
 }

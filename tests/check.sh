@@ -169,7 +169,7 @@ export KERNELRELEASE=${KERNELRELEASE:-$(make -s -f /dev/null -f Makefile \
 export KDIR=${KDIR:-/lib/modules/$KERNELRELEASE/build}
 
 start=$(date +%s)
-build_all
+[ -z "$pattern" ] && build_all
 [ -z "$pattern" ] && static_checks
 unit_tests
 [ -z "$pattern" ] && rig_tests

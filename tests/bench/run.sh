@@ -1,0 +1,97 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# dm-cmek against dm-crypt and the raw device, in one guest, same key size
+# (512-bit) and sector size, alternating configurations (A B C D A B C D ...)
+# so that drift on a noisy host hits all of them alike. Runs in the VM:
+#
+#	make bench                       (tests/vm/run -- tests/bench/run.sh)
+#	BENCH_TIME=3 BENCH_REPS=3        seconds per run, repetitions
+#
+# Writes build/bench/results.md, results.csv and results.png.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PATH=$PWD/build:$PATH
+. tests/lib/dm.sh
+
+T=${BENCH_TIME:-3}
+REPS=${BENCH_REPS:-3}
+SIZE_MB=${BENCH_SIZE_MB:-256}
+out=build/bench
+mkdir -p $out
+csv=$out/results.csv
+: > $csv
+
+configs=(raw crypt crypt-nowq cmek)
+workloads=(
+	"seq-read read 1M 4"
+	"seq-write write 1M 4"
+	"rand-read-qd1 randread 4k 1"
+	"rand-write-qd1 randwrite 4k 1"
+	"rand-read-qd32 randread 4k 32"
+	"rand-write-qd32 randwrite 4k 32"
+)
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+setup_ram $SIZE_MB || die "cannot create the RAM disk"
+raw=/dev/ram0
+sz=$(blockdev --getsz $raw)
+key=$(new_key 64)
+uuid=$(new_uuid)
+set_key "$uuid" "$key" || die "cannot set the cmek key (is dm-cmek loaded?)"
+
+# map CONFIG SECTOR_SIZE: create the mapping, print the device to test.
+map() {
+	local opts=(sector_size:$2)
+	dmsetup --noudevsync remove_all > /dev/null 2>&1
+	case $1 in
+	raw) echo $raw; return 0 ;;
+	crypt) crypt_create b "$key" $raw 0 $sz 0 "${opts[@]}" ;;
+	crypt-nowq) crypt_create b "$key" $raw 0 $sz 0 "${opts[@]}" no_read_workqueue no_write_workqueue ;;
+	cmek) cmek_create b "$uuid" $raw 0 $sz "${opts[@]}" ;;
+	esac || return 1
+	dmdev b
+}
+
+# run DEV RW BS QD: one fio run; prints "MiB/s IOPS p50_us p99_us".
+run() {
+	local dev=$1 rw=$2 bs=$3 qd=$4 j dir
+	j=$(fio --name=b --filename=$dev --direct=1 --ioengine=libaio --rw=$rw \
+		--bs=$bs --iodepth=$qd --time_based --runtime=$T --ramp_time=1 \
+		--size=$((SIZE_MB - 8))M --randrepeat=0 --norandommap \
+		--output-format=json 2>/dev/null) || return 1
+	case $rw in *read) dir=read ;; *) dir=write ;; esac
+	echo "$j" | jq -r ".jobs[0].$dir | \"\(.bw_bytes / 1048576) \(.iops) \(.clat_ns.percentile[\"50.000000\"] / 1000) \(.clat_ns.percentile[\"99.000000\"] / 1000)\""
+}
+
+# Precondition: write the whole device once per config so reads decrypt
+# real ciphertext, not brd's unallocated zero pages.
+echo "# cipher ceiling"
+cb=$(cryptsetup benchmark -c aes-xts-plain64 -s 512 2>/dev/null | awk '/aes-xts/ { print $3, $5 }')
+[ -n "$cb" ] || die "cryptsetup benchmark failed"
+echo "cipher enc_MiBs dec_MiBs: $cb"
+echo "cipher,$cb" >> $csv
+
+for ss in 512 4096; do
+	for rep in $(seq $REPS); do
+		for w in "${workloads[@]}"; do
+			set -- $w
+			for c in "${configs[@]}"; do
+				dev=$(map $c $ss) || die "cannot map $c (sector $ss)"
+				if [ $rep = 1 ] && [ "$1" = seq-read ]; then
+					dd if=/dev/zero of=$dev bs=1M oflag=direct status=none 2>/dev/null
+				fi
+				r=$(run $dev $2 $3 $4) || die "fio failed: $c $1 sector $ss"
+				echo "$ss,$1,$c,$rep,${r// /,}" | tee -a $csv
+			done
+		done
+	done
+done
+dmsetup --noudevsync remove_all
+
+tests/bench/report.sh $csv > $out/results.md || die "report failed"
+cat $out/results.md

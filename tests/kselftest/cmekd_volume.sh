@@ -28,7 +28,7 @@ LOOPS=
 
 cleanup() {
 	local m l
-	for m in cv1 cv2 cvx cvy; do
+	for m in cv1 cv2 cvx cvy cvh cva cvb; do
 		dmsetup --noudevsync remove "$m" >/dev/null 2>&1
 	done
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
@@ -82,7 +82,7 @@ same_data() {	# same_data DEV: the first MiB is what we wrote
 	[ "$(dd if="$1" bs=1M count=1 iflag=direct 2>/dev/null | sha256sum)" = "$SUM" ]
 }
 
-ktap_plan 33
+ktap_plan 43
 
 modprobe loop 2>/dev/null
 mkdir -p "$T/keys" "$T/state"
@@ -106,8 +106,13 @@ D0=$1
 D1=$2
 
 # --- set-up -------------------------------------------------------------
-ktap_check "kek create k1 (local provider, CMEK_KEY_DIR)" \
-	"$CMEKCTL" kek create k1
+# A local-provider KEK file (userspace/providers/local.h): "CMEKKEK1" and
+# 32 random bytes, 0600, NAME.kek; disabled = NAME.kek.disabled.
+mkkek() {
+	{ printf CMEKKEK1; head -c 32 /dev/urandom; } >"$T/keys/$1.kek" &&
+	chmod 600 "$T/keys/$1.kek"
+}
+ktap_check "KEK k1 in a temporary CMEK_KEY_DIR" mkkek k1
 ktap_check "cmekd starts" start
 
 # --- format -------------------------------------------------------------
@@ -132,8 +137,9 @@ call open '{"op":"open","device":"'"$D0"'","name":"cv1"}'
 ktap_check "open $D0 as cv1" sh -c "[ $(cat "$T/open.rc") = 0 ] && [ \"\$(jq -r .path <'$T/open.json')\" = /dev/mapper/cv1 ]"
 ktap_check "/dev/mapper/cv1 is a block device" test -b /dev/mapper/cv1
 TABLE=$(dmsetup table cv1 2>/dev/null)
-ktap_check "dm table names the volume, not a key" \
-	sh -c "echo '$TABLE' | grep -q ' cmek $U $D0 '"
+MM=$(printf '%d:%d' 0x$(stat -c %t "$D0") 0x$(stat -c %T "$D0"))
+ktap_check "dm table names the volume and device, not a key" \
+	test "$TABLE" = "0 98304 cmek $U $MM 32768"
 ktap_check "dm uuid is CMEK-<uuid>-cv1" \
 	test "$(dmsetup info -c --noheadings -o uuid cv1 2>/dev/null)" = "CMEK-$U-cv1"
 head -c 1M /dev/urandom >"$T/data"
@@ -165,6 +171,7 @@ ktap_check "close cv1: mapping gone, key revoked" \
 	sh -c "[ $(cat "$T/close.rc") = 0 ] && ! dmsetup info cv1 >/dev/null 2>&1 && [ \"\$($CMEKCTL key get $U --json 2>/dev/null | jq -r .state)\" != present ]"
 T0=${TABLE%% cmek *}
 dmsetup --noudevsync create cvx --table "$TABLE" >/dev/null 2>&1
+dmsetup mknodes cvx >/dev/null 2>&1	# no udev in the VM
 ktap_check "a mapping loaded with dmsetup gets its key from cmekd (key-needed)" \
 	wait_until 10 same_data /dev/mapper/cvx
 ktap_check "the mapping was adopted and audit-logged" \
@@ -176,6 +183,7 @@ dmsetup --noudevsync remove cvx >/dev/null 2>&1
 "$CMEKCTL" key revoke "$U" >/dev/null 2>&1
 dmsetup --noudevsync remove cvy >/dev/null 2>&1
 dmsetup --noudevsync create cvy --table "$TABLE" >/dev/null 2>&1
+dmsetup mknodes cvy >/dev/null 2>&1
 ktap_check "a mapping loaded while cmekd is down has no key" not can_read /dev/mapper/cvy
 start
 ktap_check "... and gets it when cmekd starts (resync)" wait_until 10 same_data /dev/mapper/cvy
@@ -195,14 +203,53 @@ ktap_check "status after reopen: not revoked" \
 	sh -c "$CALL '$SOCK' '{\"op\":\"status\",\"name\":\"cvy\"}' | jq -e '.volumes[0].revoked == false and .volumes[0].state == \"present\"' >/dev/null"
 
 # --- KMS key state watch: local KEK disabled / enabled --------------------------
-"$CMEKCTL" kek disable k1 >/dev/null 2>&1
+mv "$T/keys/k1.kek" "$T/keys/k1.kek.disabled"
 call chk1 '{"op":"check","name":"cvy"}'
 ktap_check "check with k1 disabled locks cvy (reads fail)" \
 	sh -c "[ \"\$(jq -r '.volumes[0].locked' <'$T/chk1.json')\" = true ] && ! dd if=/dev/mapper/cvy of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null"
-"$CMEKCTL" kek enable k1 >/dev/null 2>&1
+mv "$T/keys/k1.kek.disabled" "$T/keys/k1.kek"
 call chk2 '{"op":"check","name":"cvy"}'
 ktap_check "check with k1 enabled again unlocks cvy (data back)" \
 	sh -c "[ \"\$(jq -r '.volumes[0].locked' <'$T/chk2.json')\" = false ]" && same_data /dev/mapper/cvy
+
+# --- held I/O (key_wait_ms): a lock and unlock inside the window is invisible --
+call openh '{"op":"open","device":"'"$D1"'","name":"cvh","key_wait_ms":20000}'
+ktap_check "open $D1 as cvh with key_wait_ms 20000 (4096-byte sectors)" \
+	sh -c "[ $(cat "$T/openh.rc") = 0 ] && dmsetup table cvh | grep -q ' 2 sector_size:4096 key_wait_ms:20000\$'"
+dd if="$T/data" of=/dev/mapper/cvh bs=1M oflag=direct 2>/dev/null
+mv "$T/keys/k1.kek" "$T/keys/k1.kek.disabled"
+call chk3 '{"op":"check","name":"cvh"}'
+dd if=/dev/mapper/cvh bs=1M count=1 iflag=direct of="$T/held" 2>"$T/held.err" &
+DDPID=$!
+sleep 2
+HELD=no
+kill -0 $DDPID 2>/dev/null && HELD=yes
+mv "$T/keys/k1.kek.disabled" "$T/keys/k1.kek"
+call chk4 '{"op":"check","name":"cvh"}'
+wait $DDPID
+DDRC=$?
+ktap_check "a read during the lock is held, not failed" \
+	sh -c "[ \"\$(jq -r '.volumes[0].locked' <'$T/chk3.json')\" = true ] && [ $HELD = yes ]"
+ktap_check "after the unlock the held read completes with the right data" \
+	sh -c "[ $DDRC = 0 ] && [ \"\$(sha256sum <'$T/held')\" = '$SUM' ]"
+call closeh '{"op":"close","name":"cvh"}'
+
+# --- rewrap, and move to another KEK ------------------------------------------
+call rw1 '{"op":"rewrap","name":"cvy"}'
+ktap_check "rewrap cvy under the same KEK" \
+	sh -c "[ $(cat "$T/rw1.rc") = 0 ] && [ \"\$(jq -r .slots <'$T/rw1.json')\" = 1 ]"
+mkkek k2
+call rw2 '{"op":"rewrap","name":"cvy","provider":"local","key":"k2"}'
+ktap_check "rewrap cvy to local:k2" \
+	sh -c "[ $(cat "$T/rw2.rc") = 0 ] && [ \"\$(jq -r .key <'$T/rw2.json')\" = k2 ]"
+ktap_check "rewrap audit-logged" \
+	grep -q "audit: op=rewrap uuid=$U name=cvy provider=local key=k2 result=ok.*from=local:k1" "$T/log"
+mv "$T/keys/k1.kek" "$T/keys/k1.kek.disabled"
+call close3 '{"op":"close","name":"cvy"}'
+call open5 '{"op":"open","device":"'"$D0"'","name":"cvy"}'
+ktap_check "with k1 disabled, cvy opens with k2, data intact" \
+	sh -c "[ $(cat "$T/open5.rc") = 0 ] && [ \"\$(jq -r .key <'$T/open5.json')\" = k2 ]" && same_data /dev/mapper/cvy
+mv "$T/keys/k1.kek.disabled" "$T/keys/k1.kek"
 
 # --- close, shred ----------------------------------------------------------------
 call close2 '{"op":"close","name":"cvy"}'
@@ -214,6 +261,33 @@ ktap_check "shred cv1: key revoked, mapping removed" \
 call open4 '{"op":"open","device":"'"$D0"'","name":"cv1"}'
 ktap_check "open after shred fails, even with the KEK" \
 	sh -c "[ $(cat "$T/open4.rc") = 1 ] && ! dmsetup info cv1 >/dev/null 2>&1"
+
+# --- the automatic watch: one KMS call per key per interval; lock, unlock ------
+call fmt6 '{"op":"format","device":"'"$D0"'","provider":"local","key":"k1","force":true}'
+call opa '{"op":"open","device":"'"$D1"'","name":"cva"}'
+call opb '{"op":"open","device":"'"$D0"'","name":"cvb"}'
+kill_daemon TERM
+sed -i 's/^check_interval = off/check_interval = 1s/' "$T/cmekd.conf"
+N0=$(wc -l <"$T/log")
+start
+sleep 3.5
+tail -n +$((N0 + 1)) "$T/log" >"$T/log.watch"	# one snapshot for both counts
+TICKS=$(grep -c 'watch: tick, 2 known volumes' "$T/log.watch")
+ASKS=$(grep -c 'key state local:k1 = enabled' "$T/log.watch")
+ktap_check "watch asks local:k1 once per interval for its 2 volumes ($ASKS asks, $TICKS ticks)" \
+	sh -c "[ $TICKS -ge 2 ] && [ $ASKS = $TICKS ]"
+t0=$(date +%s%N)
+mv "$T/keys/k1.kek" "$T/keys/k1.kek.disabled"
+wait_until 5 sh -c "! dd if=/dev/mapper/cva of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null && ! dd if=/dev/mapper/cvb of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null"
+rc=$?
+ktap_check "KEK disabled: both volumes lock by themselves ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" test $rc = 0
+t0=$(date +%s%N)
+mv "$T/keys/k1.kek.disabled" "$T/keys/k1.kek"
+wait_until 5 sh -c "dd if=/dev/mapper/cvb of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null" && same_data /dev/mapper/cva
+rc=$?
+ktap_check "KEK enabled: both resume by themselves ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" test $rc = 0
+call closea '{"op":"close","name":"cva"}'
+call closeb '{"op":"close","name":"cvb"}'
 
 if [ "$KTAP_FAILED" -ne 0 ]; then
 	ktap_diag "cmekd log (tail):"

@@ -15,7 +15,7 @@
 #include "ipc.h"
 
 int daemon_call(struct json_object *req, struct json_object **reply,
-		bool quiet_down)
+		int quiet)
 {
 	const char *sock = daemon_socket();
 	const char *op = json_object_get_string(
@@ -26,19 +26,22 @@ int daemon_call(struct json_object *req, struct json_object **reply,
 	*reply = NULL;
 	ret = cmek_ipc_call(sock, req, reply);
 	if (ret == -ENOENT || ret == -ECONNREFUSED) {
-		if (!quiet_down)
+		if (!quiet)
 			err_msg("%s: cmekd is not running (no answer on %s): "
 				"start it with 'systemctl start cmekd' or "
 				"'cmekd'", op, sock);
 		return -ECONNREFUSED;
 	}
-	if (ret == -EACCES || ret == -EPERM) {
+	if ((ret == -EACCES || ret == -EPERM) && !(quiet & DC_QUIET_ALL)) {
 		err_msg("%s: permission denied on %s: talking to cmekd needs "
 			"root", op, sock);
 		return ret;
 	}
+	if (ret == -EACCES || ret == -EPERM)
+		return ret;
 	if (ret) {
-		err_msg("%s: cannot talk to cmekd on %s: %s", op, sock,
+		if (!(quiet & DC_QUIET_ALL))
+			err_msg("%s: cannot talk to cmekd on %s: %s", op, sock,
 			strerror(-ret));
 		return ret;
 	}
@@ -50,7 +53,8 @@ int daemon_call(struct json_object *req, struct json_object **reply,
 	if (ret <= 0)
 		ret = EIO;
 	e = json_object_object_get(*reply, "error");
-	err_msg("%s: %s", op, e ? json_object_get_string(e) :
+	if (!(quiet & DC_QUIET_ALL))
+		err_msg("%s: %s", op, e ? json_object_get_string(e) :
 		"cmekd refused the request without saying why");
 	return -ret;
 }

@@ -12,8 +12,10 @@
  * @quiet_down); otherwise prints cmekd's or the transport's error and
  * returns -errno.
  */
+#define DC_QUIET_DOWN	1	/* no message when cmekd is not running */
+#define DC_QUIET_ALL	2	/* no message at all */
 int daemon_call(struct json_object *req, struct json_object **reply,
-		bool quiet_down);
+		int quiet);
 struct json_object *daemon_req(const char *op);
 void jadd_str(struct json_object *o, const char *k, const char *v);
 const char *jget_str(struct json_object *o, const char *k);

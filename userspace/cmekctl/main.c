@@ -31,7 +31,8 @@ const struct cmd cmekctl_cmds[] = {
 	  "ask cmekd to check the KMS keys of the volumes now" },
 	{ "dump", cmd_dump, "DEV [--header FILE] [--json]",
 	  "print the volume header (never key bytes)" },
-	{ "kek", cmd_kek, "create NAME [--force] | list [--json]",
+	{ "kek", cmd_kek, "create NAME | list [--json] | disable|enable NAME | "
+	  "delete NAME [--yes]  (each with [--key-dir DIR])",
 	  "local key-encryption keys in /etc/cmek/keys" },
 	{ "key", cmd_key,
 	  "set UUID [--key-file F] [--hex] [--generation N] [--replace] | "

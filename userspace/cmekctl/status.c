@@ -208,7 +208,7 @@ static int run_view(const char *cmd, const char *only, bool json)
 	req = daemon_req(only ? "status" : "list");
 	if (only)
 		jadd_str(req, "name", only);
-	ret = daemon_call(req, &reply, true);
+	ret = daemon_call(req, &reply, DC_QUIET_ALL);
 	json_object_put(req);
 	if (ret == 0) {
 		daemon = "running";

@@ -218,7 +218,7 @@ int cmd_format(int argc, char **argv)
 	if (o.force)
 		json_object_object_add(req, "force",
 				       json_object_new_boolean(1));
-	n = daemon_call(req, &reply, false);
+	n = daemon_call(req, &reply, 0);
 	if (!n) {
 		const char *u = jget_str(reply, "uuid");
 
@@ -249,7 +249,7 @@ int cmd_open(int argc, char **argv)
 	jadd_str(req, "name", argv[2]);
 	if (o.header)
 		jadd_str(req, "header", abspath(o.header, hdr));
-	n = daemon_call(req, &reply, false);
+	n = daemon_call(req, &reply, 0);
 	if (!n) {
 		const char *path = jget_str(reply, "path");
 		const char *u = jget_str(reply, "uuid");
@@ -278,7 +278,7 @@ static int simple_name_op(const char *cmd, const char *op, int argc,
 		return usage_error(cmd, "give one volume name");
 	req = daemon_req(op);
 	jadd_str(req, "name", argv[1]);
-	n = daemon_call(req, &reply, false);
+	n = daemon_call(req, &reply, 0);
 	if (!n)
 		info_msg(done_fmt, argv[1]);
 	json_object_put(req);
@@ -305,7 +305,7 @@ int cmd_rewrap(int argc, char **argv)
 	jadd_str(req, "name", argv[1]);
 	jadd_str(req, "provider", o.provider);
 	jadd_str(req, "key", o.key);
-	n = daemon_call(req, &reply, false);
+	n = daemon_call(req, &reply, 0);
 	if (!n) {
 		struct json_object *sl = json_object_object_get(reply, "slots");
 
@@ -329,7 +329,7 @@ int cmd_ping(int argc, char **argv)
 	if (argc > 1)
 		return usage_error("ping", "takes no arguments");
 	req = daemon_req("ping");
-	n = daemon_call(req, &reply, false);
+	n = daemon_call(req, &reply, 0);
 	if (!n)
 		info_msg("cmekd is running (%s)", daemon_socket());
 	json_object_put(req);
@@ -350,7 +350,7 @@ int cmd_check(int argc, char **argv)
 	req = daemon_req("check");
 	if (n == 1)
 		jadd_str(req, "name", argv[1]);
-	n = daemon_call(req, &reply, false);
+	n = daemon_call(req, &reply, 0);
 	if (!n) {
 		if (o.json) {
 			json_print(reply);
@@ -449,6 +449,55 @@ out:
 	return ret ? -1 : 0;
 }
 
+/*
+ * cmekd answered {"revoked": [uuid...]}: check each in the kernel, and
+ * revoke directly any key still present.
+ */
+static int confirm_revoked(const char *name, struct json_object *uuids)
+{
+	struct cmek_key_info ki;
+	struct cmek_nl *nl;
+	size_t i, n = json_object_array_length(uuids);
+	int ret = 0;
+
+	if (nl_open_or_explain(&nl))
+		return -1;
+	for (i = 0; i < n; i++) {
+		const char *us = json_object_get_string(
+			json_object_array_get_idx(uuids, i));
+		uint8_t u[CMEK_UUID_LEN];
+		int r;
+
+		if (!us || cmek_uuid_parse(us, u)) {
+			err_msg("revoke: cmekd reported a malformed uuid");
+			ret = -1;
+			continue;
+		}
+		r = cmek_nl_get(nl, u, &ki);
+		if (r == -ENOENT || (!r && ki.state != CMEK_KEY_PRESENT)) {
+			info_msg("%s: key revoked and wiped from the kernel "
+				 "(volume %s)", name, us);
+			continue;
+		}
+		if (r) {
+			nl_explain("revoke: cannot confirm", nl, r, us);
+			ret = -1;
+			continue;
+		}
+		err_msg("revoke: cmekd said revoked but the kernel still has "
+			"the key of %s: revoking directly", us);
+		r = cmek_nl_revoke(nl, u, 0);
+		if (r && r != -ENOKEY) {
+			nl_explain("revoke", nl, r, us);
+			ret = -1;
+		}
+	}
+	if (!n)
+		info_msg("%s: no key was present", name);
+	cmek_nl_close(nl);
+	return ret;
+}
+
 int cmd_revoke(int argc, char **argv)
 {
 	struct json_object *req, *reply = NULL;
@@ -464,14 +513,23 @@ int cmd_revoke(int argc, char **argv)
 		json_object_object_add(req, "all", json_object_new_boolean(1));
 	else
 		jadd_str(req, "name", argv[1]);
-	n = daemon_call(req, &reply, true);
+	n = daemon_call(req, &reply, DC_QUIET_DOWN);
 	json_object_put(req);
-	json_object_put(reply);
 	if (n == 0) {
 		/* cmekd did it; confirm with the kernel ourselves. */
+		struct json_object *rv = NULL;
+
+		if (json_object_object_get_ex(reply, "revoked", &rv) &&
+		    json_object_is_type(rv, json_type_array) && !o.all) {
+			n = confirm_revoked(argv[1], rv);
+			json_object_put(reply);
+			return n ? EXIT_ERR : EXIT_OK;
+		}
+		json_object_put(reply);
 		return revoke_direct(o.all ? NULL : argv[1], o.all, true) ?
 			EXIT_ERR : EXIT_OK;
 	}
+	json_object_put(reply);
 	if (n == -ECONNREFUSED)
 		fprintf(stderr, "cmekctl: cmekd is not running: revoking "
 			"directly in the kernel\n");
@@ -506,7 +564,7 @@ int cmd_shred(int argc, char **argv)
 	}
 	req = daemon_req("shred");
 	jadd_str(req, "name", argv[1]);
-	n = daemon_call(req, &reply, false);
+	n = daemon_call(req, &reply, 0);
 	if (!n)
 		info_msg("%s: shredded: key revoked, every key slot "
 			 "overwritten%s", argv[1],

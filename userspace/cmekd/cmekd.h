@@ -173,6 +173,10 @@ int dm_remove(const char *name, char *err, size_t errlen);
 /* 0 if a mapping @name exists: its cmek table's volume uuid and device. */
 int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
 		char *params, size_t plen);
+/* "7:0" -> "/dev/loop0" (a /dev path for a table's device field). */
+void dm_resolve_dev(const char *in, char *out, size_t len);
+/* Name of the mapping whose dev_t is @dev; 0 or -ENOENT. */
+int dm_name_of_dev(uint32_t dev, char *name, size_t len);
 /* Status line of the mapping, "" if none. */
 int dm_get_status(const char *name, char *out, size_t len);
 /* Call @cb for each cmek mapping (stops on non-zero); count or -errno. */

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <libdevmapper.h>
 
 #include "cmekd.h"
@@ -132,6 +134,63 @@ fail:
 	return NULL;
 }
 
+/*
+ * Tables name devices as MAJOR:MINOR. Turn that into a /dev path: the
+ * kernel's name from /sys/dev/block/M:m/uevent, checked against the node's
+ * rdev; else /dev/block/M:m (udev's link). Other strings are kept.
+ */
+void dm_resolve_dev(const char *in, char *out, size_t len)
+{
+	unsigned int maj, min;
+	char path[300], line[256], extra;
+	struct stat st;
+	FILE *f;
+
+	snprintf(out, len, "%s", in);
+	if (sscanf(in, "%u:%u%c", &maj, &min, &extra) != 2)
+		return;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent", maj, min);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "DEVNAME=", 8))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(path, sizeof(path), "/dev/%s", line + 8);
+		if (!stat(path, &st) && S_ISBLK(st.st_mode) &&
+		    major(st.st_rdev) == maj && minor(st.st_rdev) == min) {
+			snprintf(out, len, "%s", path);
+			fclose(f);
+			return;
+		}
+	}
+	if (f)
+		fclose(f);
+	snprintf(out, len, "/dev/block/%u:%u", maj, min);
+}
+
+/* Name of the mapping with device number @dev (makedev() style). */
+int dm_name_of_dev(uint32_t dev, char *name, size_t len)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
+	struct dm_info info;
+	const char *n;
+	int ret = -ENOENT;
+
+	if (!dmt)
+		return -ENOMEM;
+	if (!dm_task_set_major(dmt, major(dev)) ||
+	    !dm_task_set_minor(dmt, minor(dev)) || !dm_task_run(dmt))
+		goto out;
+	if (dm_task_get_info(dmt, &info) && info.exists &&
+	    (n = dm_task_get_name(dmt)) && *n) {
+		snprintf(name, len, "%s", n);
+		ret = 0;
+	}
+out:
+	dm_task_destroy(dmt);
+	return ret;
+}
+
 int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
 		char *params, size_t plen)
 {
@@ -153,7 +212,7 @@ int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
 	if (uuid)
 		snprintf(uuid, 37, "%.36s", u);
 	if (device)
-		snprintf(device, devlen, "%s", dev);
+		dm_resolve_dev(dev, device, devlen);
 	if (params)
 		snprintf(params, plen, "%s", p);
 	dm_task_destroy(dmt);

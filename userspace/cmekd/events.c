@@ -42,8 +42,16 @@ static void key_needed(struct daemon *d, const struct cmek_event *ev,
 	enum cmek_err_class cls;
 	char msg[CMEK_ERRMSG_MAX + 128];
 
-	if (!v && ev->dm_name[0]) {
-		v = vol_adopt(d, ev->dm_name, ev->uuid);
+	if (!v) {
+		char name[CMEK_DM_NAME_MAX] = "";
+
+		/* The dm name in the event, or the device number's. */
+		if (ev->dm_dev && dm_name_of_dev(ev->dm_dev, name, sizeof(name)))
+			name[0] = '\0';
+		if (!name[0])
+			snprintf(name, sizeof(name), "%s", ev->dm_name);
+		if (name[0])
+			v = vol_adopt(d, name, ev->uuid);
 		if (!v)
 			return;
 	}

@@ -35,29 +35,43 @@ static void hdr_put(struct cmek_vol_hdr *vh)
 	}
 }
 
+/* Open the header's device or file and read it: 0 with *@dev, *@vh. */
+static int hdr_load(const char *device, const char *header, bool writable,
+		    struct cmek_vol_dev **dev, struct cmek_vol_hdr **vh,
+		    char *err, size_t errlen)
+{
+	int ret;
+
+	ret = cmek_vol_dev_open(header ? header : device, writable, false, dev,
+				err, errlen);
+	if (ret)
+		return ret < 0 ? ret : -EIO;
+	*vh = hdr_new();
+	if (!*vh) {
+		cmek_vol_dev_close(*dev);
+		return -ENOMEM;
+	}
+	ret = cmek_vol_read(*dev, *vh, NULL, err, errlen);
+	if (ret) {
+		cmek_vol_dev_close(*dev);
+		hdr_put(*vh);
+		return ret < 0 ? ret : -EIO;
+	}
+	return 0;
+}
+
 int hdr_read(const char *device, const char *header, struct hdr_info *h,
 	     char *err, size_t errlen)
 {
-	const char *path = header ? header : device;
 	struct cmek_vol_dev *dev;
 	struct cmek_vol_hdr *vh;
 	int i, ret;
 
 	memset(h, 0, sizeof(*h));
-	ret = cmek_vol_dev_open(path, false, false, &dev, err, errlen);
+	ret = hdr_load(device, header, false, &dev, &vh, err, errlen);
 	if (ret)
-		return ret < 0 ? ret : -EIO;
-	vh = hdr_new();
-	if (!vh) {
-		cmek_vol_dev_close(dev);
-		return -ENOMEM;
-	}
-	ret = cmek_vol_read(dev, vh, NULL, err, errlen);
+		return ret;
 	cmek_vol_dev_close(dev);
-	if (ret) {
-		hdr_put(vh);
-		return ret < 0 ? ret : -EIO;
-	}
 	memcpy(h->uuid_bin, vh->uuid, CMEK_UUID_LEN);
 	cmek_uuid_unparse(h->uuid_bin, h->uuid);
 	h->sector_size = vh->sector_size;
@@ -152,25 +166,16 @@ int hdr_update_slot(const char *device, const char *header, int index,
 	struct cmek_vol_hdr *vh;
 	int ret;
 
-	ret = cmek_vol_dev_open(header ? header : device, true, false, &dev,
-				err, errlen);
+	ret = hdr_load(device, header, true, &dev, &vh, err, errlen);
 	if (ret)
-		return ret < 0 ? ret : -EIO;
-	vh = hdr_new();
-	if (!vh) {
-		cmek_vol_dev_close(dev);
-		return -ENOMEM;
-	}
-	ret = cmek_vol_read(dev, vh, NULL, err, errlen);
-	if (!ret) {
-		ret = cmek_vol_slot_set(vh, index, provider, key_ref, wrapped,
-					wrapped_len);
-		if (ret < 0)
-			snprintf(err, errlen, "cannot set key slot %d: %s",
-				 index, strerror(-ret));
-		else
-			ret = cmek_vol_write(dev, vh, err, errlen);
-	}
+		return ret;
+	ret = cmek_vol_slot_set(vh, index, provider, key_ref, wrapped,
+				wrapped_len);
+	if (ret < 0)
+		snprintf(err, errlen, "cannot set key slot %d: %s", index,
+			 strerror(-ret));
+	else
+		ret = cmek_vol_write(dev, vh, err, errlen);
 	cmek_vol_dev_close(dev);
 	hdr_put(vh);
 	return ret < 0 ? ret : ret ? -EIO : 0;

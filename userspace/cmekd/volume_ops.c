@@ -110,6 +110,13 @@ static int nl_need(struct daemon *d, char *msg, size_t len)
 
 /* ---- the two key paths ------------------------------------------------ */
 
+/* A provider failure as an errno: retry later / KMS said no / bad input. */
+static int cls_errno(enum cmek_err_class cls)
+{
+	return cls == CMEK_ERR_TRANSIENT ? EAGAIN :
+	       cls == CMEK_ERR_DEFINITIVE ? EKEYREVOKED : EKEYREJECTED;
+}
+
 static int push_from_header(struct daemon *d, struct vol *v,
 			    const struct hdr_info *h, const char *why,
 			    char *msg, size_t msglen, enum cmek_err_class *cls)
@@ -169,9 +176,7 @@ static int push_from_header(struct daemon *d, struct vol *v,
 		if (p->ops->unwrap(p, c->key_ref, &b, c->wrapped,
 				   c->wrapped_len, dek, &dek_len, &err)) {
 			*cls = err.cls;
-			ret = err.cls == CMEK_ERR_TRANSIENT ? -EAGAIN :
-			      err.cls == CMEK_ERR_DEFINITIVE ? -EKEYREVOKED :
-			      -EKEYREJECTED;
+			ret = -cls_errno(err.cls);
 			snprintf(msg, msglen, "slot %d (%s:%.200s): unwrap failed: %.400s",
 				 c->index, c->provider, c->key_ref,
 				 err.msg[0] ? err.msg : "provider error");
@@ -469,9 +474,8 @@ struct json_object *op_format(struct json_object *req, void *ctx)
 	if (ret) {
 		audit_op(d, "format", NULL, prov, key, h.uuid, -EIO,
 			 "device=%s error=\"%s\"", dev, err.msg);
-		return ERR(err.cls == CMEK_ERR_TRANSIENT ? EAGAIN :
-			   err.cls == CMEK_ERR_DEFINITIVE ? EKEYREVOKED :
-			   EINVAL, "%s: cannot make a data key under %s: %s",
+		return ERR(cls_errno(err.cls), "%s: cannot make a data key "
+			   "under %s: %s",
 			   prov, key, err.msg);
 	}
 	h.nslots = 1;
@@ -917,9 +921,7 @@ struct json_object *op_rewrap(struct json_object *req, void *ctx)
 			dek_free(dek);
 		}
 		if (ret) {
-			ret = err.cls == CMEK_ERR_TRANSIENT ? -EAGAIN :
-			      err.cls == CMEK_ERR_DEFINITIVE ? -EKEYREVOKED :
-			      -EKEYREJECTED;
+			ret = -cls_errno(err.cls);
 			snprintf(msg, sizeof(msg), "slot %d (%s:%.200s): %.400s",
 				 s->index, s->provider, s->key_ref, err.msg);
 			audit_op(d, "rewrap", v, s->provider, s->key_ref, NULL,

@@ -183,6 +183,9 @@ void watch_run(struct daemon *d, const char *only, struct json_object *out)
 
 void watch_tick(struct daemon *d)
 {
-	if (d->nvols)
-		watch_run(d, NULL, NULL);
+	if (!d->nvols)
+		return;
+	log_debug("watch: tick, %zu known volume%s", d->nvols,
+		  d->nvols == 1 ? "" : "s");
+	watch_run(d, NULL, NULL);
 }

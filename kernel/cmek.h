@@ -69,7 +69,9 @@ struct cmek_target {
 	bool allow_discards;
 	unsigned int reqsize;
 
+	/* Unbound: conversions under load, hard-irq reads, held bios. */
 	struct workqueue_struct *wq;
+	atomic_t inflight;		/* bios between map and completion */
 	struct bio_set bs;
 	mempool_t page_pool;
 

@@ -5,15 +5,19 @@
  * The data path: AES-XTS with plain64 IVs, byte-compatible with dm-crypt's
  * aes-xts-plain64.
  *
- * Crypto runs in the context that already has the data: writes are encrypted
- * in the submitter's context (map) into bounce pages, reads are decrypted in
- * place in the completion context. That is dm-crypt's no_write_workqueue /
- * no_read_workqueue mode, which Cloudflare measured to be the fastest on
- * CPUs with AES instructions; the only exception is a completion in hard-irq
- * context, which is handed to the target's workqueue because the SIMD unit
- * is not usable there. The transform may still be asynchronous (the x86 simd
- * wrapper defers to cryptd when the FPU is busy), so the per-sector loop
- * continues from the completion callback and never sleeps.
+ * Where the crypto runs adapts to the load. A bio that is alone in the
+ * mapping is converted in the context that already has the data: a write in
+ * the submitter's context (map) into bounce pages, a read in place in its
+ * completion context. That is dm-crypt's no_write_workqueue /
+ * no_read_workqueue mode, which Cloudflare measured to give the lowest
+ * latency: no workqueue hop. When other bios are in flight, the CPU that
+ * submits them is the bottleneck, so the conversion goes to the mapping's
+ * unbound workqueue and runs on every CPU, as dm-crypt's default mode does,
+ * but without its second hop through a write thread. A completion in
+ * hard-irq context, where the SIMD unit is unusable, always goes to the
+ * workqueue. The transform may still be asynchronous (the x86 simd wrapper
+ * defers to cryptd when the FPU is busy), so the per-sector loop continues
+ * from the completion callback and never sleeps.
  */
 
 #include <linux/blkdev.h>
@@ -44,8 +48,23 @@ static void cmek_complete(struct cmek_io *io, blk_status_t status)
 		atomic64_inc(&ct->stats.reads);
 	if (status)
 		atomic64_inc(&ct->stats.errors);
+	atomic_dec(&ct->inflight);
 	bio->bi_status = status;
 	bio_endio(bio);
+}
+
+/*
+ * Convert this bio on the workqueue rather than here? Yes when another bio
+ * of the mapping is in flight (the submitting CPU is the bottleneck), and
+ * for large bios, whose conversion dwarfs the cost of the hop and which
+ * fast devices complete synchronously, so the in-flight count never grows.
+ */
+#define CMEK_OFFLOAD_BYTES	(64 * 1024)
+
+static bool cmek_offload(struct cmek_io *io)
+{
+	return atomic_read(&io->ct->inflight) > 1 ||
+	       io->iter_in.bi_size >= CMEK_OFFLOAD_BYTES;
 }
 
 static void cmek_need_key(struct cmek_target *ct)
@@ -274,12 +293,29 @@ static void cmek_read_endio(struct bio *clone)
 		cmek_complete(io, status);
 		return;
 	}
-	if (in_hardirq() || irqs_disabled()) {
+	if (in_hardirq() || irqs_disabled() || cmek_offload(io)) {
 		INIT_WORK(&io->work, cmek_read_work);
 		queue_work(io->ct->wq, &io->work);
 		return;
 	}
 	cmek_read_decrypt(io);
+}
+
+static void cmek_write(struct cmek_io *io)
+{
+	io->key = cmek_key_get(io->ct->entry);
+	if (!io->key) {
+		cmek_no_key(io);
+		return;
+	}
+	io->clone = cmek_alloc_write_clone(io);
+	io->iter_out = io->clone->bi_iter;
+	cmek_crypt_run(io);
+}
+
+static void cmek_write_work(struct work_struct *work)
+{
+	cmek_write(container_of(work, struct cmek_io, work));
 }
 
 static void cmek_submit_read(struct cmek_io *io)
@@ -308,14 +344,12 @@ static void cmek_process(struct cmek_io *io)
 		return;
 	}
 
-	io->key = cmek_key_get(io->ct->entry);
-	if (!io->key) {
-		cmek_no_key(io);
+	if (cmek_offload(io)) {
+		INIT_WORK(&io->work, cmek_write_work);
+		queue_work(io->ct->wq, &io->work);
 		return;
 	}
-	io->clone = cmek_alloc_write_clone(io);
-	io->iter_out = io->clone->bi_iter;
-	cmek_crypt_run(io);
+	cmek_write(io);
 }
 
 int cmek_map_rw(struct cmek_target *ct, struct bio *bio)
@@ -337,6 +371,7 @@ int cmek_map_rw(struct cmek_target *ct, struct bio *bio)
 		return DM_MAPIO_KILL;
 	}
 
+	atomic_inc(&ct->inflight);
 	io->ct = ct;
 	io->base_bio = bio;
 	io->key = NULL;

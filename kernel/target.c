@@ -234,7 +234,7 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto err;
 	}
 	ct->wq = alloc_workqueue("kcmekd/%s", WQ_MEM_RECLAIM | WQ_HIGHPRI |
-				 WQ_CPU_INTENSIVE, 0,
+				 WQ_UNBOUND, num_online_cpus(),
 				 dm_table_device_name(ti->table));
 	if (!ct->wq) {
 		ti->error = "Cannot allocate workqueue";

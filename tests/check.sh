@@ -60,6 +60,12 @@ count() {
 	fi
 	printf '%-44s %3d ok %3d not ok %s\n' "$label" "$ok" "$notok" \
 		"$([ "$rc" -ne 0 ] && echo "(exit $rc)")"
+	# CI keeps only the console: show what failed, not just how many.
+	if [ "$notok" -gt 0 ]; then
+		grep -E -B4 -A2 '^ *not ok [0-9]+' "$log" | head -40 | sed 's/^/    | /'
+	elif [ "$rc" -ne 0 ] || { [ -n "$plan" ] && [ "$plan" -ne "$ran" ]; }; then
+		tail -n 15 "$log" | sed 's/^/    | /'
+	fi
 }
 
 # A single pass/fail line for checks that are not TAP programs.
@@ -73,6 +79,7 @@ result() {
 		failed=$((failed + 1))
 		failures+=("$label (see $log)")
 		printf '%-44s FAILED\n' "$label"
+		tail -n 15 "$log" | sed 's/^/    | /'
 	fi
 }
 

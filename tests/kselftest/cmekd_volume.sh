@@ -6,8 +6,10 @@
 # keeps working, a restart recovers the state); key-needed events (a
 # mapping loaded with dmsetup gets its key pushed, also when it appeared
 # while cmekd was down); revoke is not undone by key-needed events; reopen
-# restores the key; KEK disabled -> locked by the watch, enabled -> unlocked;
-# close; shred. Local provider, KEK in a temporary CMEK_KEY_DIR, loop devices
+# restores the key; KEK disabled -> locked by the watch, enabled -> unlocked
+# (on demand, with I/O held by key_wait_ms across the lock, and by the
+# automatic watch, which asks once per KEK however many volumes use it);
+# rewrap and move to another KEK; close; shred. Local provider, KEK in a temporary CMEK_KEY_DIR, loop devices
 # on tmpfs. Runs in the VM as root with dm-cmek loaded:
 #     tests/vm/run -- tests/kselftest/cmekd_volume.sh
 #
@@ -271,11 +273,13 @@ sed -i 's/^check_interval = off/check_interval = 1s/' "$T/cmekd.conf"
 N0=$(wc -l <"$T/log")
 start
 sleep 3.5
-tail -n +$((N0 + 1)) "$T/log" >"$T/log.watch"	# one snapshot for both counts
+# One snapshot for both counts; it may end between a tick and its ask, so
+# asks = ticks or ticks - 1 (asking per volume would give 2 asks a tick).
+tail -n +$((N0 + 1)) "$T/log" >"$T/log.watch"
 TICKS=$(grep -c 'watch: tick, 2 known volumes' "$T/log.watch")
 ASKS=$(grep -c 'key state local:k1 = enabled' "$T/log.watch")
 ktap_check "watch asks local:k1 once per interval for its 2 volumes ($ASKS asks, $TICKS ticks)" \
-	sh -c "[ $TICKS -ge 2 ] && [ $ASKS = $TICKS ]"
+	sh -c "[ $TICKS -ge 2 ] && [ $ASKS -le $TICKS ] && [ $ASKS -ge $((TICKS - 1)) ]"
 t0=$(date +%s%N)
 mv "$T/keys/k1.kek" "$T/keys/k1.kek.disabled"
 wait_until 5 sh -c "! dd if=/dev/mapper/cva of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null && ! dd if=/dev/mapper/cvb of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null"

@@ -119,7 +119,7 @@ demo: all
 	tests/vm/run --timeout 600 -- tests/demo.sh
 
 bench: all
-	tests/vm/run --timeout 1800 -- tests/bench/run.sh
+	tests/bench/bench.sh
 
 -include $(LIB_OBJ:.o=.d) $(LIB_SAN_OBJ:.o=.d)
 -include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SRC:%.c=$(B)/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d)

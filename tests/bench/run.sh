@@ -8,7 +8,9 @@
 #	make bench                       (tests/vm/run -- tests/bench/run.sh)
 #	BENCH_TIME=3 BENCH_REPS=3        seconds per run, repetitions
 #
-# Writes build/bench/results.md, results.csv and results.png.
+# The guest sees the tree read-only: results go to stdout as "CSV ..." lines,
+# and tests/bench/bench.sh (the host side of make bench) turns them into
+# build/bench/results.{csv,md,png}.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH=$PWD/build:$PATH
@@ -17,10 +19,6 @@ export PATH=$PWD/build:$PATH
 T=${BENCH_TIME:-3}
 REPS=${BENCH_REPS:-3}
 SIZE_MB=${BENCH_SIZE_MB:-256}
-out=build/bench
-mkdir -p $out
-csv=$out/results.csv
-: > $csv
 
 configs=(raw crypt crypt-nowq cmek)
 workloads=(
@@ -74,7 +72,7 @@ echo "# cipher ceiling"
 cb=$(cryptsetup benchmark -c aes-xts-plain64 -s 512 2>/dev/null | awk '/aes-xts/ { print $3, $5 }')
 [ -n "$cb" ] || die "cryptsetup benchmark failed"
 echo "cipher enc_MiBs dec_MiBs: $cb"
-echo "cipher,$cb" >> $csv
+echo "CSV cipher,$cb"
 
 for ss in 512 4096; do
 	for rep in $(seq $REPS); do
@@ -86,12 +84,10 @@ for ss in 512 4096; do
 					dd if=/dev/zero of=$dev bs=1M oflag=direct status=none 2>/dev/null
 				fi
 				r=$(run $dev $2 $3 $4) || die "fio failed: $c $1 sector $ss"
-				echo "$ss,$1,$c,$rep,${r// /,}" | tee -a $csv
+				echo "CSV $ss,$1,$c,$rep,${r// /,}"
 			done
 		done
 	done
 done
 dmsetup --noudevsync remove_all
-
-tests/bench/report.sh $csv > $out/results.md || die "report failed"
-cat $out/results.md
+echo "BENCH-DONE"

@@ -72,6 +72,7 @@ struct cmek_target {
 	/* Unbound: conversions under load, hard-irq reads, held bios. */
 	struct workqueue_struct *wq;
 	atomic_t inflight;		/* bios between map and completion */
+	atomic_t probe, burst;		/* see cmek_offload() */
 	struct bio_set bs;
 	mempool_t page_pool;
 

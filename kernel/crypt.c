@@ -56,15 +56,32 @@ static void cmek_complete(struct cmek_io *io, blk_status_t status)
 /*
  * Convert this bio on the workqueue rather than here? Yes when another bio
  * of the mapping is in flight (the submitting CPU is the bottleneck), and
- * for large bios, whose conversion dwarfs the cost of the hop and which
- * fast devices complete synchronously, so the in-flight count never grows.
+ * for large bios, whose conversion dwarfs the cost of the hop.
+ *
+ * A device that completes in the submitter's context (brd, a fast NVMe
+ * polled queue) hides the queue depth: converted inline, each bio is done
+ * before the next is submitted, so the in-flight count stays at one even
+ * under fio --iodepth=32. So one bio in CMEK_PROBE_EVERY goes to the
+ * workqueue anyway: if the submitter had more to send, the count then
+ * grows, and the mapping stays on the workqueue until CMEK_BURST bios in a
+ * row found nothing else in flight; a submitter that waits for each bio
+ * costs one hop in CMEK_PROBE_EVERY.
  */
 #define CMEK_OFFLOAD_BYTES	(64 * 1024)
+#define CMEK_PROBE_EVERY	64
+#define CMEK_BURST		32
 
 static bool cmek_offload(struct cmek_io *io)
 {
-	return atomic_read(&io->ct->inflight) > 1 ||
-	       io->iter_in.bi_size >= CMEK_OFFLOAD_BYTES;
+	struct cmek_target *ct = io->ct;
+
+	if (atomic_read(&ct->inflight) > 1) {
+		atomic_set(&ct->burst, CMEK_BURST);
+		return true;
+	}
+	return io->iter_in.bi_size >= CMEK_OFFLOAD_BYTES ||
+	       atomic_dec_if_positive(&ct->burst) >= 0 ||
+	       !(atomic_inc_return(&ct->probe) % CMEK_PROBE_EVERY);
 }
 
 static void cmek_need_key(struct cmek_target *ct)

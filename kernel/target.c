@@ -233,7 +233,7 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Cannot allocate mempools";
 		goto err;
 	}
-	ct->wq = alloc_workqueue("kcmekd/%s", WQ_MEM_RECLAIM | WQ_HIGHPRI |
+	ct->wq = alloc_workqueue("kcmekd/%s", WQ_MEM_RECLAIM | WQ_CPU_INTENSIVE |
 				 WQ_UNBOUND, num_online_cpus(),
 				 dm_table_device_name(ti->table));
 	if (!ct->wq) {

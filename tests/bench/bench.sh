@@ -7,7 +7,9 @@ cd "$(dirname "$0")/../.."
 out=build/bench
 mkdir -p $out
 tests/vm/run --timeout 3000 -- env BENCH_TIME="${BENCH_TIME:-3}" \
-	BENCH_REPS="${BENCH_REPS:-3}" tests/bench/run.sh | tee $out/run.log
+	BENCH_REPS="${BENCH_REPS:-3}" BENCH_CONFIGS="${BENCH_CONFIGS:-}" \
+	BENCH_WORKLOADS="${BENCH_WORKLOADS:-}" BENCH_SECTORS="${BENCH_SECTORS:-}" \
+	tests/bench/run.sh | tee $out/run.log
 rc=${PIPESTATUS[0]}
 if [ $rc -ne 0 ] || ! grep -q '^BENCH-DONE' $out/run.log; then
 	echo "bench: the run failed (exit $rc); see $out/run.log" >&2

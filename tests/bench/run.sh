@@ -7,6 +7,9 @@
 #
 #	make bench                       (tests/vm/run -- tests/bench/run.sh)
 #	BENCH_TIME=3 BENCH_REPS=3        seconds per run, repetitions
+#	BENCH_CONFIGS="crypt cmek"       a subset, for quick A/B runs (also
+#	BENCH_WORKLOADS="seq-read"       BENCH_SECTORS="4096"); make bench
+#	                                 itself always runs everything
 #
 # The guest sees the tree read-only: results go to stdout as "CSV ..." lines,
 # and tests/bench/bench.sh (the host side of make bench) turns them into
@@ -20,7 +23,7 @@ T=${BENCH_TIME:-3}
 REPS=${BENCH_REPS:-3}
 SIZE_MB=${BENCH_SIZE_MB:-256}
 
-configs=(raw crypt crypt-nowq cmek)
+configs=(${BENCH_CONFIGS:-raw crypt crypt-nowq cmek})
 workloads=(
 	"seq-read read 1M 4"
 	"seq-write write 1M 4"
@@ -74,13 +77,22 @@ cb=$(cryptsetup benchmark -c aes-xts-plain64 -s 512 2>/dev/null | awk '/aes-xts/
 echo "cipher enc_MiBs dec_MiBs: $cb"
 echo "CSV cipher,$cb"
 
-for ss in 512 4096; do
+# The first selected workload of the first repetition preconditions.
+first=
+for w in "${workloads[@]}"; do
+	set -- $w
+	[[ " ${BENCH_WORKLOADS:-$1} " == *" $1 "* ]] && { first=$1; break; }
+done
+[ -n "$first" ] || die "no workload selected (BENCH_WORKLOADS=${BENCH_WORKLOADS:-})"
+
+for ss in ${BENCH_SECTORS:-512 4096}; do
 	for rep in $(seq $REPS); do
 		for w in "${workloads[@]}"; do
 			set -- $w
+			[[ " ${BENCH_WORKLOADS:-$1} " == *" $1 "* ]] || continue
 			for c in "${configs[@]}"; do
 				dev=$(map $c $ss) || die "cannot map $c (sector $ss)"
-				if [ $rep = 1 ] && [ "$1" = seq-read ]; then
+				if [ $rep = 1 ] && [ "$1" = "$first" ]; then
 					dd if=/dev/zero of=$dev bs=1M oflag=direct status=none 2>/dev/null
 				fi
 				r=$(run $dev $2 $3 $4) || die "fio failed: $c $1 sector $ss"

@@ -31,6 +31,8 @@ CMEKCTL_SRC := $(wildcard userspace/cmekctl/*.c)
 CMEKD_SRC := $(wildcard userspace/cmekd/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 KSFT_SRC := $(wildcard tests/kselftest/*.c)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 LIB_SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
@@ -40,8 +42,10 @@ LIB_SAN := $(B)/libcmek-san.a
 PROGS := $(if $(CMEKCTL_SRC),$(B)/cmekctl) $(if $(CMEKD_SRC),$(B)/cmekd)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 KSFT_BIN := $(KSFT_SRC:tests/kselftest/%.c=$(B)/kselftest/%)
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(B)/helpers/%)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
-.PHONY: all module userspace tests unit kselftest check demo bench clean
+.PHONY: all module userspace tests unit kselftest fuzz check demo bench clean
 all: module userspace
 
 module:
@@ -100,14 +104,39 @@ $(LINT):
 	@touch $@
 
 # Kernel-facing tests: run in the VM, not sanitized (the guest is slow enough).
-$(B)/kselftest/%: tests/kselftest/%.c $(KSFT_HDRS) $(LIB)
+$(B)/kselftest/%: tests/kselftest/%.c $(wildcard tests/kselftest/*.h) $(KSFT_HDRS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -I$(B)/ksft $(CFLAGS) $(PKG_CFLAGS) -Wall -Wextra -Werror \
 		-Wno-unused-parameter -Wno-sign-compare -o $@ $< $(LIB) $(PKG_LIBS) -lpthread
 
+# Programs the VM tests call (never installed: cmek_unwrap prints a DEK).
+.SECONDARY: $(HELPER_SRC:%.c=$(B)/obj/%.o)
+$(B)/helpers/%: $(B)/obj/tests/helpers/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# libFuzzer targets (clang): the header decoder and the config parser.
+FUZZ_CC ?= clang
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -g -O1
+FUZZ_LIB := $(B)/fuzz/libcmek.a
+
+$(B)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(WFLAGS) $(PKG_CFLAGS) -std=gnu11 -MMD -MP \
+		$(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_LIB): $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/fuzz/%: $(B)/fuzz/obj/tests/fuzz/%.o $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+.SECONDARY: $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.o)
+
 unit: $(UNIT_BIN)
-kselftest: $(KSFT_BIN)
-tests: unit kselftest $(LINT)
+kselftest: $(KSFT_BIN) $(HELPER_BIN)
+fuzz: $(FUZZ_BIN)
+tests: unit kselftest fuzz $(LINT)
 
 # The build itself is the suite's first test, so a broken build still ends
 # with the "N passed, N failed" line.
@@ -122,7 +151,8 @@ bench: all
 	tests/bench/bench.sh
 
 -include $(LIB_OBJ:.o=.d) $(LIB_SAN_OBJ:.o=.d)
--include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SRC:%.c=$(B)/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d)
+-include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SRC:%.c=$(B)/obj/%.d) $(HELPER_SRC:%.c=$(B)/obj/%.d) \
+	$(LIB_SRC:%.c=$(B)/fuzz/obj/%.d) $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d)
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean

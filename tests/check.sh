@@ -5,7 +5,8 @@
 #
 #   1. static checks: a warning-free build, checkpatch.pl --strict and
 #      sparse on kernel/ and include/
-#   2. host unit tests (build/unit/*, ASan + UBSan)
+#   2. host unit tests (build/unit/*, ASan + UBSan), then each libFuzzer
+#      target (build/fuzz/*) for FUZZ_SECONDS (30) from its corpus
 #   3. rig self-tests (tests/rig/*.sh, on the host, booting the VM)
 #   4. VM tests: every build/kselftest/* program and tests/kselftest/*.sh,
 #      each in its own VM boot so that a panic fails only that file
@@ -138,6 +139,29 @@ unit_tests() {
 	done
 }
 
+# Each libFuzzer target runs for a bounded time from the committed corpus
+# (tests/fuzz/corpus/NAME); a crash, leak or failed property is a failure
+# and leaves the input in build/fuzz/.
+fuzz_tests() {
+	local t name log rc work
+
+	echo "== fuzzing (libFuzzer, ${FUZZ_SECONDS:-30} s each)"
+	for t in build/fuzz/fuzz_*; do
+		[ -x "$t" ] || continue
+		name=${t##*/fuzz_}
+		selected "$t" || continue
+		log=$logs/fuzz-$name.log
+		work=build/fuzz/work-$name
+		mkdir -p "$work"
+		timeout $(( ${FUZZ_SECONDS:-30} + 60 )) "$t" \
+			-max_total_time="${FUZZ_SECONDS:-30}" -timeout=10 \
+			-artifact_prefix=build/fuzz/ "$work" "tests/fuzz/corpus/$name" \
+			> "$log" 2>&1
+		rc=$?
+		result "fuzz $name: $(grep -o 'Done [0-9]* runs' "$log" | tail -n1 || true)" $rc "$log"
+	done
+}
+
 rig_tests() {
 	local t log rc
 
@@ -179,6 +203,7 @@ start=$(date +%s)
 [ -z "$pattern" ] && build_all
 [ -z "$pattern" ] && static_checks
 unit_tests
+fuzz_tests
 [ -z "$pattern" ] && rig_tests
 vm_tests
 

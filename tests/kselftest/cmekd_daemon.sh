@@ -12,7 +12,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib/ktap.sh"
 CMEKD=${CMEKD:-$TOP/build/cmekd}
-CALL="/usr/bin/python3 $TOP/tests/kselftest/cmekd_call.py"
+CALL="$TOP/build/helpers/cmekd_call"
 T=$(mktemp -d /tmp/cmekd_daemon.XXXXXX)
 SOCK=$T/run/cmekd.sock
 PID=

@@ -20,7 +20,7 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib/ktap.sh"
 CMEKD=${CMEKD:-$TOP/build/cmekd}
 CMEKCTL=${CMEKCTL:-$TOP/build/cmekctl}
-CALL="/usr/bin/python3 $TOP/tests/kselftest/cmekd_call.py"
+CALL="$TOP/build/helpers/cmekd_call"
 T=$(mktemp -d /tmp/cmekd_volume.XXXXXX)
 SOCK=$T/cmekd.sock
 export CMEK_SOCKET=$SOCK

@@ -8,7 +8,8 @@
 # files; status/list; revoke (direct reads fail); close and open again
 # (files back); wrong KEK refused; cmekd killed (volumes undisturbed,
 # revoke without it); cmekd killed during open; non-root refused; shred
-# (open fails, dump shows no slot).
+# (open fails, dump shows no slot); plain dm-crypt with the DEK unwrapped
+# by a test helper reads the data (escape hatch); a damaged header copy.
 
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,7 +38,7 @@ ok_run() { LAST=$1; run "$@"; [ "$(rc "$1")" = 0 ]; }
 fail_run() { LAST=$1; run "$@"; [ "$(rc "$1")" != 0 ]; }
 err_has() { grep -Eqi -- "$2" "$LC_T/$1.err"; }
 
-ktap_plan 46
+ktap_plan 51
 
 # 1-4: KEKs
 check "kek create k1" ok_run kek1 "$CMEKCTL" kek create k1
@@ -111,6 +112,36 @@ check "close lc1" ok_run close1 "$CMEKCTL" close lc1
 check "open lc1 again" ok_run open1b "$CMEKCTL" open /dev/ram0 lc1
 check "files on lc1 are back" eval 'mount /dev/mapper/lc1 "$MNT1" && lc_check_files "$MNT1"'
 umount "$MNT1"
+
+# The escape hatch: with the DEK unwrapped by a test helper, plain dm-crypt
+# (aes-xts-plain64) reads what cmek wrote. The product never prints a DEK.
+"$CMEKCTL" close lc1 >/dev/null 2>&1
+read -r DEK OFF SS IVL < <("$TOP/build/helpers/cmek_unwrap" /dev/ram0 2>"$LC_T/unwrap.err")
+check "test helper unwraps lc1's 64-byte DEK from the header with k1" \
+	eval '[ ${#DEK} = 128 ] || { LAST=unwrap; false; }'
+escape_open() {
+	local opt=(sector_size:$SS)
+	[ "$IVL" = 1 ] && opt+=(iv_large_sectors)
+	dmsetup --noudevsync create lcesc --readonly --table \
+		"0 $(( $(blockdev --getsz /dev/ram0) - OFF )) crypt aes-xts-plain64 $DEK 0 /dev/ram0 $OFF ${#opt[@]} ${opt[*]}" &&
+	mount -o ro "/dev/dm-$(dmsetup info -c --noheadings -o minor lcesc)" "$MNT1" &&
+	lc_check_files "$MNT1"
+}
+check "dm-crypt with that DEK reads lc1's files (data offset $OFF sectors)" escape_open
+umount "$MNT1" 2>/dev/null
+dmsetup --noudevsync remove lcesc >/dev/null 2>&1
+unset DEK
+
+# A damaged header copy: the other one is used, and the next update
+# rewrites both.
+dd if=/dev/urandom of=/dev/ram0 bs=512 seek=1 count=2 conv=notrunc status=none
+check "damaged copy 0: dump says so and uses copy 1" \
+	eval 'ok_run dumpc "$CMEKCTL" dump /dev/ram0 --json && [ "$(jf dumpc ".copies[0].valid")" = false ] && [ "$(jf dumpc ".copies[1].in_use")" = true ]'
+check "lc1 opens from copy 1, files intact" \
+	eval 'ok_run open1d "$CMEKCTL" open /dev/ram0 lc1 && mount /dev/mapper/lc1 "$MNT1" && lc_check_files "$MNT1"'
+umount "$MNT1"
+check "the next header update (rewrap) repairs copy 0" \
+	eval 'ok_run rw1c "$CMEKCTL" rewrap lc1 && ok_run dumpd "$CMEKCTL" dump /dev/ram0 --json && [ "$(jf dumpd ".copies[0].valid")" = true ] && [ "$(jf dumpd ".copies[1].valid")" = true ]'
 
 # wrong KEK: replace k2 by another key of the same name
 umount "$MNT2"

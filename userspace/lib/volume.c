@@ -157,6 +157,13 @@ static bool terminated(const uint8_t *p, size_t len)
 	return memchr(p, '\0', len) != NULL;
 }
 
+/* A terminated string field; bytes after its NUL are not part of it. */
+static void get_str(char *dst, const uint8_t *src, size_t len)
+{
+	memset(dst, 0, len);
+	memcpy(dst, src, strnlen((const char *)src, len));
+}
+
 static int decode_slot(const uint8_t *p, struct cmek_vol_slot *s, int i,
 		       char *err, size_t errlen)
 {
@@ -173,8 +180,8 @@ static int decode_slot(const uint8_t *p, struct cmek_vol_slot *s, int i,
 	    !terminated(p + SOFF_KEYREF, CMEK_VOL_KEYREF_MAX))
 		return ERR(-EINVAL, "slot %d: unterminated provider or key reference",
 			   i);
-	memcpy(s->provider, p + SOFF_PROVIDER, CMEK_VOL_PROVIDER_MAX);
-	memcpy(s->key_ref, p + SOFF_KEYREF, CMEK_VOL_KEYREF_MAX);
+	get_str(s->provider, p + SOFF_PROVIDER, CMEK_VOL_PROVIDER_MAX);
+	get_str(s->key_ref, p + SOFF_KEYREF, CMEK_VOL_KEYREF_MAX);
 	memcpy(s->wrapped, p + SOFF_WRAPPED, CMEK_VOL_WRAPPED_MAX);
 	if (s->state == CMEK_SLOT_ACTIVE && (!s->provider[0] || !s->key_ref[0]))
 		return ERR(-EINVAL, "slot %d: active but has no provider or key", i);
@@ -204,7 +211,7 @@ int cmek_vol_decode(const uint8_t *buf, struct cmek_vol_hdr *h, char *err,
 	memcpy(h->uuid, buf + OFF_UUID, 16);
 	if (!terminated(buf + OFF_CIPHER, 32))
 		return ERR(-EINVAL, "unterminated cipher name");
-	memcpy(h->cipher, buf + OFF_CIPHER, 32);
+	get_str(h->cipher, buf + OFF_CIPHER, 32);
 	h->key_size = get32(buf + OFF_KEYSIZE);
 	h->sector_size = ss = get32(buf + OFF_SECSIZE);
 	h->flags = get32(buf + OFF_FLAGS);

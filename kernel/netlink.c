@@ -35,76 +35,109 @@ static const struct nla_policy cmek_policy[CMEK_A_MAX + 1] = {
 };
 
 /*
+ * The family declares no policy, so genetlink hands every request to us
+ * unparsed: a malformed request that carries a key must still reach code
+ * of ours that wipes the key from it, which a failed parse in the core
+ * would skip. Each handler parses strictly with cmek_policy itself.
+ */
+static int cmek_parse(struct genl_info *info, struct nlattr **tb)
+{
+	return nlmsg_parse(info->nlhdr, GENL_HDRLEN, tb, CMEK_A_MAX,
+			   cmek_policy, info->extack);
+}
+
+/* The request skb is ours; leave no copy of a key in it. */
+static void cmek_wipe_keys(struct genl_info *info)
+{
+	struct nlattr *attr;
+	int rem;
+
+	nlmsg_for_each_attr(attr, info->nlhdr, GENL_HDRLEN, rem)
+		if (nla_type(attr) == CMEK_A_KEY)
+			memzero_explicit(nla_data(attr), nla_len(attr));
+}
+
+/*
  * GENL_ADMIN_PERM would ask for CAP_NET_ADMIN; key management is a storage
  * administration task, so every command asks for CAP_SYS_ADMIN instead.
  */
 static int cmek_pre_doit(const struct genl_ops *ops, struct sk_buff *skb,
 			 struct genl_info *info)
 {
-	if (!netlink_capable(skb, CAP_SYS_ADMIN))
+	if (!netlink_capable(skb, CAP_SYS_ADMIN)) {
+		cmek_wipe_keys(info);	/* post_doit is not called */
 		return -EPERM;
+	}
 	return 0;
+}
+
+/* Whatever the command and its outcome. */
+static void cmek_post_doit(const struct genl_ops *ops, struct sk_buff *skb,
+			   struct genl_info *info)
+{
+	cmek_wipe_keys(info);
 }
 
 static int cmek_set_key(struct sk_buff *skb, struct genl_info *info)
 {
-	struct nlattr *key_attr = info->attrs[CMEK_A_KEY];
+	struct nlattr *tb[CMEK_A_MAX + 1];
 	u32 flags = 0;
 	u64 gen = 0;
 	int err;
 
-	if (!key_attr) {
+	err = cmek_parse(info, tb);
+	if (err)
+		return err;
+	if (!tb[CMEK_A_KEY]) {
 		GENL_SET_ERR_MSG(info, "the key (CMEK_A_KEY) is required");
 		return -EINVAL;
 	}
-	if (!info->attrs[CMEK_A_UUID]) {
+	if (!tb[CMEK_A_UUID]) {
 		GENL_SET_ERR_MSG(info, "the volume UUID (CMEK_A_UUID) is required");
-		err = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	if (info->attrs[CMEK_A_FLAGS])
-		flags = nla_get_u32(info->attrs[CMEK_A_FLAGS]);
+	if (tb[CMEK_A_FLAGS])
+		flags = nla_get_u32(tb[CMEK_A_FLAGS]);
 	if (flags & ~__CMEK_SET_F_ALL) {
 		GENL_SET_ERR_MSG(info, "unknown set-key flags");
-		err = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	if (info->attrs[CMEK_A_GENERATION])
-		gen = nla_get_u64(info->attrs[CMEK_A_GENERATION]);
+	if (tb[CMEK_A_GENERATION])
+		gen = nla_get_u64(tb[CMEK_A_GENERATION]);
 
-	err = cmek_key_set(nla_data(info->attrs[CMEK_A_UUID]),
-			   nla_data(key_attr), nla_len(key_attr), gen,
-			   !!info->attrs[CMEK_A_GENERATION],
-			   flags & CMEK_SET_F_REPLACE, info->extack);
-out:
-	/* The request skb is ours; leave no copy of the key in it. */
-	memzero_explicit(nla_data(key_attr), nla_len(key_attr));
-	return err;
+	return cmek_key_set(nla_data(tb[CMEK_A_UUID]), nla_data(tb[CMEK_A_KEY]),
+			    nla_len(tb[CMEK_A_KEY]), gen,
+			    !!tb[CMEK_A_GENERATION],
+			    flags & CMEK_SET_F_REPLACE, info->extack);
 }
 
 static int cmek_revoke_key(struct sk_buff *skb, struct genl_info *info)
 {
+	struct nlattr *tb[CMEK_A_MAX + 1];
 	u32 flags = 0;
+	int err;
 
-	if (info->attrs[CMEK_A_FLAGS])
-		flags = nla_get_u32(info->attrs[CMEK_A_FLAGS]);
+	err = cmek_parse(info, tb);
+	if (err)
+		return err;
+	if (tb[CMEK_A_FLAGS])
+		flags = nla_get_u32(tb[CMEK_A_FLAGS]);
 	if (flags & ~__CMEK_REVOKE_F_ALL) {
 		GENL_SET_ERR_MSG(info, "unknown revoke flags");
 		return -EINVAL;
 	}
 	if (flags & CMEK_REVOKE_F_ALL) {
-		if (info->attrs[CMEK_A_UUID]) {
+		if (tb[CMEK_A_UUID]) {
 			GENL_SET_ERR_MSG(info, "REVOKE_F_ALL takes no UUID");
 			return -EINVAL;
 		}
 		return cmek_key_revoke_all();
 	}
-	if (!info->attrs[CMEK_A_UUID]) {
+	if (!tb[CMEK_A_UUID]) {
 		GENL_SET_ERR_MSG(info, "the volume UUID (CMEK_A_UUID) is required");
 		return -EINVAL;
 	}
-	return cmek_key_revoke(nla_data(info->attrs[CMEK_A_UUID]),
-			       info->extack);
+	return cmek_key_revoke(nla_data(tb[CMEK_A_UUID]), info->extack);
 }
 
 /* Called with cmek_keys_lock held. */
@@ -136,11 +169,15 @@ static int cmek_fill_entry(struct sk_buff *skb, struct cmek_entry *e, u8 cmd,
 
 static int cmek_get_key(struct sk_buff *skb, struct genl_info *info)
 {
+	struct nlattr *tb[CMEK_A_MAX + 1];
 	struct cmek_entry *e;
 	struct sk_buff *msg;
 	int err;
 
-	if (!info->attrs[CMEK_A_UUID]) {
+	err = cmek_parse(info, tb);
+	if (err)
+		return err;
+	if (!tb[CMEK_A_UUID]) {
 		GENL_SET_ERR_MSG(info, "the volume UUID (CMEK_A_UUID) is required");
 		return -EINVAL;
 	}
@@ -149,7 +186,7 @@ static int cmek_get_key(struct sk_buff *skb, struct genl_info *info)
 		return -ENOMEM;
 
 	mutex_lock(&cmek_keys_lock);
-	e = cmek_entry_find(nla_data(info->attrs[CMEK_A_UUID]));
+	e = cmek_entry_find(nla_data(tb[CMEK_A_UUID]));
 	if (!e) {
 		GENL_SET_ERR_MSG(info, "no key table entry for this volume");
 		err = -ENOENT;
@@ -218,9 +255,9 @@ static const struct genl_multicast_group cmek_mcgrps[] = {
 static struct genl_family cmek_family __ro_after_init = {
 	.name = CMEK_GENL_NAME,
 	.version = CMEK_GENL_VERSION,
-	.maxattr = CMEK_A_MAX,
-	.policy = cmek_policy,
+	/* No .maxattr/.policy: see cmek_parse(). */
 	.pre_doit = cmek_pre_doit,
+	.post_doit = cmek_post_doit,
 	.netnsok = false,
 	.module = THIS_MODULE,
 	.ops = cmek_ops,

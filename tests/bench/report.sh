@@ -23,7 +23,7 @@ function median(arr, n,   i, j, t) {
 		if (arr[j] < arr[i]) { t = arr[i]; arr[i] = arr[j]; arr[j] = t }
 	return n % 2 ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
 }
-$1 != "cipher" {
+$1 ~ /^[0-9]+$/ {
 	k = $1 SUBSEP $2
 	if (!(k in seen)) { seen[k] = 1; order[++n] = k }
 	bw[k, $3, $4] = $5; iops[k, $3, $4] = $6; p50[k, $3, $4] = $7; p99[k, $3, $4] = $8
@@ -57,8 +57,20 @@ END {
 	}
 }' "$csv"
 
+if grep -q '^latency,' "$csv"; then
+	echo
+	echo "| key path (tests/bench/latency.sh) | p50 ms | p99 ms | samples |"
+	echo "| --- | --- | --- | --- |"
+	awk -F, '$1 == "latency" { printf "| %s | %s | %s | %s |\n", $2, $3, $4, $5 }' "$csv"
+fi
+if grep -q '^footprint,cmekd,' "$csv"; then
+	IFS=, read -r _ _ rss0 rss1 lck < <(grep '^footprint,cmekd,' "$csv")
+	echo
+	echo "cmekd: VmRSS $rss0 KiB idle, $rss1 KiB with one volume open; VmLck $lck KiB."
+fi
+
 if command -v gnuplot > /dev/null; then
-	awk -F, '$1 != "cipher" { k = $1 " " $2; s[k, $3] += $5; c[k, $3]++; if (!(k in seen)) { seen[k]; o[++n] = k } }
+	awk -F, '$1 ~ /^[0-9]+$/ { k = $1 " " $2; s[k, $3] += $5; c[k, $3]++; if (!(k in seen)) { seen[k]; o[++n] = k } }
 		END { for (i = 1; i <= n; i++) printf "\"%s\" %f %f %f %f\n", o[i],
 			s[o[i], "raw"] / c[o[i], "raw"], s[o[i], "crypt"] / c[o[i], "crypt"],
 			s[o[i], "crypt-nowq"] / c[o[i], "crypt-nowq"], s[o[i], "cmek"] / c[o[i], "cmek"] }' "$csv" > "$dir/plot.dat"

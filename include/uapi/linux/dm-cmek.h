@@ -57,7 +57,8 @@
  *                                 (without it, setting a present key fails
  *                                 with EEXIST)
  *
- *     The kernel wipes CMEK_A_KEY in the received message after use. On
+ *     The kernel wipes every CMEK_A_KEY in the received message after use,
+ *     also when it refuses the message (bad attributes, no permission). On
  *     success it multicasts CMEK_CMD_EVENT_KEY_SET and replies with no
  *     payload. Errors: EINVAL (bad attributes), EEXIST (key present and no
  *     REPLACE), ENOMEM, or the crypto API's error for the key.

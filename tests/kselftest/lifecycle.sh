@@ -7,7 +7,8 @@
 # kek create; format two brd disks under two KEKs; open; mkfs.ext4; write
 # files; status/list; revoke (direct reads fail); close and open again
 # (files back); wrong KEK refused; cmekd killed (volumes undisturbed,
-# revoke without it); cmekd killed during open; non-root refused; shred
+# revoke without it); cmekd killed during open and during rewrap; no DEK
+# left in cmekd's memory after a push; non-root refused; shred
 # (open fails, dump shows no slot); plain dm-crypt with the DEK unwrapped
 # by a test helper reads the data (escape hatch); a damaged header copy.
 
@@ -38,7 +39,7 @@ ok_run() { LAST=$1; run "$@"; [ "$(rc "$1")" = 0 ]; }
 fail_run() { LAST=$1; run "$@"; [ "$(rc "$1")" != 0 ]; }
 err_has() { grep -Eqi -- "$2" "$LC_T/$1.err"; }
 
-ktap_plan 51
+ktap_plan 54
 
 # 1-4: KEKs
 check "kek create k1" ok_run kek1 "$CMEKCTL" kek create k1
@@ -130,7 +131,6 @@ escape_open() {
 check "dm-crypt with that DEK reads lc1's files (data offset $OFF sectors)" escape_open
 umount "$MNT1" 2>/dev/null
 dmsetup --noudevsync remove lcesc >/dev/null 2>&1
-unset DEK
 
 # A damaged header copy: the other one is used, and the next update
 # rewrites both.
@@ -140,6 +140,13 @@ check "damaged copy 0: dump says so and uses copy 1" \
 check "lc1 opens from copy 1, files intact" \
 	eval 'ok_run open1d "$CMEKCTL" open /dev/ram0 lc1 && mount /dev/mapper/lc1 "$MNT1" && lc_check_files "$MNT1"'
 umount "$MNT1"
+# cmekd unwrapped the DEK for that open and pushed it: no copy of either
+# XTS half may remain anywhere in its memory (it is wiped right after the
+# push). The scanner must find what is there: cmekd's socket path.
+SOCKHEX=$(printf %s "$CMEK_SOCKET" | od -An -tx1 -v | tr -d ' \n')
+check "cmekd's memory holds no copy of the DEK after the push" \
+	eval '[ ${#DEK} = 128 ] && "$TOP/build/helpers/memscan" "$LC_PID" "$SOCKHEX" >/dev/null && ! "$TOP/build/helpers/memscan" "$LC_PID" "${DEK:0:64}" && ! "$TOP/build/helpers/memscan" "$LC_PID" "${DEK:64:64}"'
+unset DEK
 check "the next header update (rewrap) repairs copy 0" \
 	eval 'ok_run rw1c "$CMEKCTL" rewrap lc1 && ok_run dumpd "$CMEKCTL" dump /dev/ram0 --json && [ "$(jf dumpd ".copies[0].valid")" = true ] && [ "$(jf dumpd ".copies[1].valid")" = true ]'
 
@@ -195,6 +202,18 @@ check "after cmekd died during open: consistent, lc1 usable" killed_open_ok
 check "files on lc1 after the restart" \
 	eval 'mount /dev/mapper/lc1 "$MNT1" && lc_check_files "$MNT1"'
 umount "$MNT1"
+
+# cmekd killed during a rewrap: the header still opens with one active
+# slot (old or new wrap), the mapping keeps its key, a new rewrap works.
+"$CMEKCTL" rewrap lc1 >/dev/null 2>&1 &
+OPID=$!
+sleep 0.1
+lc_daemon_kill KILL
+wait $OPID
+lc_daemon_start
+check "after cmekd died during rewrap: header opens, one slot, lc1 readable" \
+	eval 'ok_run dumpk "$CMEKCTL" dump /dev/ram0 --json && [ "$(jf dumpk .active_slots)" = 1 ] && lc_can_read /dev/mapper/lc1'
+check "and the next rewrap succeeds" ok_run rwk "$CMEKCTL" rewrap lc1
 
 # non-root
 check "non-root status refused" \

@@ -45,7 +45,8 @@ KSFT_BIN := $(KSFT_SRC:tests/kselftest/%.c=$(B)/kselftest/%)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(B)/helpers/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
-.PHONY: all module userspace tests unit kselftest fuzz check demo bench clean
+.PHONY: all module userspace tests unit kselftest fuzz check demo bench clean \
+	install dkms-install
 all: module userspace
 
 module:
@@ -153,6 +154,44 @@ bench: all
 -include $(LIB_OBJ:.o=.d) $(LIB_SAN_OBJ:.o=.d)
 -include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SRC:%.c=$(B)/obj/%.d) $(HELPER_SRC:%.c=$(B)/obj/%.d) \
 	$(LIB_SRC:%.c=$(B)/fuzz/obj/%.d) $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d)
+
+# make install [DESTDIR=] [PREFIX=/usr/local] [SBINDIR=] ...: the programs,
+# udev rules, systemd units, man pages, and /etc/cmek/cmekd.conf unless one
+# exists. Documentation/admin-guide/cmek-host.rst.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+
+install: userspace
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UDEVRULESDIR) \
+		$(DESTDIR)$(SYSTEMDUNITDIR)
+	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/cmek
+	install -m 0755 $(B)/cmekctl $(B)/cmekd $(DESTDIR)$(SBINDIR)/
+	sed 's|/usr/sbin/cmekctl|$(SBINDIR)/cmekctl|g' udev/61-cmek.rules \
+		>$(DESTDIR)$(UDEVRULESDIR)/61-cmek.rules
+	for u in systemd/*.service; do \
+		sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u \
+			>$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; \
+	done
+	chmod 0644 $(DESTDIR)$(UDEVRULESDIR)/61-cmek.rules $(DESTDIR)$(SYSTEMDUNITDIR)/*.service
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0600 etc/cmekd.conf $(DESTDIR)$(SYSCONFDIR)/cmek/cmekd.conf.example
+	test -e $(DESTDIR)$(SYSCONFDIR)/cmek/cmekd.conf || \
+		install -m 0600 etc/cmekd.conf $(DESTDIR)$(SYSCONFDIR)/cmek/cmekd.conf
+
+# DKMS: sources to /usr/src/dm-cmek-VERSION, then add, build, install.
+dkms-install:
+	install -d $(DESTDIR)/usr/src/dm-cmek-$(DKMS_VERSION)/include/uapi/linux
+	cp -r Kbuild kernel dkms.conf $(DESTDIR)/usr/src/dm-cmek-$(DKMS_VERSION)/
+	cp include/uapi/linux/dm-cmek.h $(DESTDIR)/usr/src/dm-cmek-$(DKMS_VERSION)/include/uapi/linux/
+	test -n "$(DESTDIR)" || { dkms add dm-cmek/$(DKMS_VERSION) && \
+		dkms build dm-cmek/$(DKMS_VERSION) && dkms install dm-cmek/$(DKMS_VERSION); }
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean

@@ -162,6 +162,22 @@ fuzz_tests() {
 	done
 }
 
+# Host-side shell tests (tests/host/*.sh, executable, TAP): install
+# layout, systemd units, man pages.
+host_tests() {
+	local t log rc
+
+	echo "== host tests"
+	for t in tests/host/*.sh; do
+		[ -x "$t" ] || continue
+		selected "$t" || continue
+		log=$logs/host-$(basename "$t").log
+		timeout 300 "$t" > "$log" 2>&1
+		rc=$?
+		count "$(basename "$t")" "$log" $rc
+	done
+}
+
 rig_tests() {
 	local t log rc
 
@@ -203,6 +219,7 @@ start=$(date +%s)
 [ -z "$pattern" ] && build_all
 [ -z "$pattern" ] && static_checks
 unit_tests
+host_tests
 fuzz_tests
 [ -z "$pattern" ] && rig_tests
 vm_tests

@@ -107,5 +107,7 @@ int cmd_check(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_kek(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_open_listed(int argc, char **argv);
 
 #endif /* CMEKCTL_H */

@@ -31,6 +31,12 @@ const struct cmd cmekctl_cmds[] = {
 	  "ask cmekd to check the KMS keys of the volumes now" },
 	{ "dump", cmd_dump, "DEV [--header FILE] [--json]",
 	  "print the volume header (never key bytes)" },
+	{ "probe", cmd_probe, "[--export] DEV",
+	  "is DEV a cmek volume? udev properties with --export "
+	  "(exit 0 yes, 3 no)" },
+	{ "open-listed", cmd_open_listed, "[--quiet] --all | DEV...",
+	  "open the volumes of /etc/cmek/volumes ($CMEK_VOLUMES) whose "
+	  "device is present" },
 	{ "kek", cmd_kek, "create NAME | list [--json] | disable|enable NAME | "
 	  "delete NAME [--yes]  (each with [--key-dir DIR])",
 	  "local key-encryption keys in /etc/cmek/keys" },

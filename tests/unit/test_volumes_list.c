@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Host unit tests of the /etc/cmek/volumes parser (userspace/lib/volumes.c):
+ * good lines, each kind of bad line reported as FILE:LINE and skipped,
+ * duplicates, comments, a missing file, $CMEK_VOLUMES.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "volumes.h"
+#include "../lib/tap.h"
+
+static char msgs[16][1400];
+static int nmsgs;
+
+static void report(void *ctx, const char *msg)
+{
+	if (nmsgs < 16)
+		snprintf(msgs[nmsgs], sizeof(msgs[0]), "%s", msg);
+	nmsgs++;
+}
+
+static int parse(const char *text, struct cmek_volumes *vl)
+{
+	nmsgs = 0;
+	memset(msgs, 0, sizeof(msgs));
+	return cmek_volumes_parse(vl, "vols", text, report, NULL);
+}
+
+/* One bad line: exactly one error, at "vols:LINE:", containing @what. */
+static void bad(const char *text, int line, const char *what)
+{
+	struct cmek_volumes vl;
+	char pfx[32];
+	int r = parse(text, &vl);
+
+	snprintf(pfx, sizeof(pfx), "vols:%d: ", line);
+	tap_ok(r == 1 && nmsgs == 1 && !strncmp(msgs[0], pfx, strlen(pfx)) &&
+	       strstr(msgs[0], what) && vl.n == 0,
+	       "bad line reported: %s", what);
+	if (nmsgs)
+		tap_diag("%s", msgs[0]);
+	cmek_volumes_free(&vl);
+}
+
+int main(void)
+{
+	struct cmek_volumes vl;
+	char path[64];
+	FILE *f;
+	int r;
+
+	tap_plan(23);
+
+	r = parse("# volumes\n\n"
+		  "data  UUID=0F6C1E2A-1111-2222-3333-444455556666  nofail,hold=5000\n"
+		  "  scratch\t/dev/disk/by-id/ata-X   discard,header=/etc/cmek/h.img # c\n"
+		  "plain /dev/ram0\n"
+		  "dash  /dev/ram1 -\n", &vl);
+	tap_ok(r == 0 && nmsgs == 0 && vl.n == 4, "good file: 4 entries, no error");
+	tap_ok(vl.n == 4 && !strcmp(vl.v[0].name, "data") && !vl.v[0].device &&
+	       !strcmp(vl.v[0].uuid, "0f6c1e2a-1111-2222-3333-444455556666") &&
+	       vl.v[0].nofail && vl.v[0].has_hold && vl.v[0].hold_ms == 5000 &&
+	       !vl.v[0].discard && !vl.v[0].header && vl.v[0].line == 3,
+	       "UUID= entry, lower-cased, nofail, hold, line number");
+	tap_ok(vl.n == 4 && !strcmp(vl.v[1].device, "/dev/disk/by-id/ata-X") &&
+	       !vl.v[1].uuid[0] && vl.v[1].discard && !vl.v[1].nofail &&
+	       vl.v[1].header && !strcmp(vl.v[1].header, "/etc/cmek/h.img"),
+	       "path entry with discard, header and a trailing comment");
+	tap_ok(vl.n == 4 && !vl.v[2].nofail && !vl.v[2].has_hold &&
+	       !vl.v[3].discard, "no options, and '-' for none");
+	cmek_volumes_free(&vl);
+
+	bad("a\n", 1, "missing device");
+	bad("\nx /dev/a nofail extra\n", 2, "too many fields");
+	bad("a/b /dev/a\n", 1, "invalid name");
+	bad("control /dev/a\n", 1, "invalid name");
+	bad("a dev/a\n", 1, "invalid device");
+	bad("a UUID=1234\n", 1, "invalid uuid");
+	bad("a /dev/a frobnicate\n", 1, "unknown option 'frobnicate'");
+	bad("a /dev/a hold=abc\n", 1, "hold: expected milliseconds");
+	bad("a /dev/a hold=999999999\n", 1, "hold: expected milliseconds");
+	bad("a /dev/a hold=\n", 1, "hold: expected milliseconds");
+	bad("a /dev/a header=rel.img\n", 1, "header: expected an absolute path");
+	bad("a /dev/a nofail=1\n", 1, "takes no value");
+
+	r = parse("a /dev/a\nb /dev/b bogus\na /dev/c\nc /dev/c\n", &vl);
+	tap_ok(r == 2 && vl.n == 2 && !strcmp(vl.v[1].name, "c") &&
+	       strstr(msgs[0], "vols:2: ") && strstr(msgs[1], "vols:3: ") &&
+	       strstr(msgs[1], "already listed on line 1"),
+	       "every bad line reported, good lines kept, duplicate name");
+	cmek_volumes_free(&vl);
+
+	r = parse("a /dev/a,", &vl);
+	tap_ok(r == 0 && vl.n == 1 && !strcmp(vl.v[0].device, "/dev/a,"),
+	       "no final newline");
+	cmek_volumes_free(&vl);
+
+	r = cmek_volumes_load(&vl, "/nonexistent/cmek/volumes", false, report,
+			      NULL);
+	tap_ok(r == 0 && vl.n == 0, "missing file is an empty list");
+	nmsgs = 0;
+	r = cmek_volumes_load(&vl, "/nonexistent/cmek/volumes", true, report,
+			      NULL);
+	tap_ok(r == -ENOENT && nmsgs == 1 &&
+	       strstr(msgs[0], "/nonexistent/cmek/volumes: "),
+	       "missing file is an error when it must exist");
+
+	snprintf(path, sizeof(path), "/tmp/test_volumes.%d", (int)getpid());
+	f = fopen(path, "w");
+	if (!f)
+		return 1;
+	fputs("x /dev/x nofail\ny\n", f);
+	fclose(f);
+	nmsgs = 0;
+	r = cmek_volumes_load(&vl, path, true, report, NULL);
+	tap_ok(r == 1 && vl.n == 1 && vl.v[0].nofail && nmsgs == 1 &&
+	       strstr(msgs[0], ":2: missing device"), "load from a file");
+	cmek_volumes_free(&vl);
+	unlink(path);
+
+	setenv("CMEK_VOLUMES", "/tmp/v", 1);
+	tap_ok(!strcmp(cmek_volumes_path(), "/tmp/v"), "$CMEK_VOLUMES overrides");
+	unsetenv("CMEK_VOLUMES");
+	tap_ok(!strcmp(cmek_volumes_path(), "/etc/cmek/volumes"), "default path");
+	return tap_done();
+}

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cmekctl open-listed [--quiet] --all | DEV...: open, through cmekd, the
+ * volumes of /etc/cmek/volumes ($CMEK_VOLUMES) whose device is present.
+ * udev runs it with the device that just appeared (61-cmek.rules); boot
+ * runs it with --all (cmek-volumes.service).
+ *
+ * A DEV that no line lists is left alone (exit 0, and silent with
+ * --quiet). A listed volume whose mapping already exists is not opened
+ * again. With --all, an absent device is an error unless the line says
+ * nofail. Exit status: 0 all good, 1 some open failed or a listed device
+ * is missing (without nofail) or the file has bad lines, 2 usage.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmekctl.h"
+#include "daemon.h"
+#include "volume.h"
+#include "volumes.h"
+
+static bool quiet;
+
+static void report(void *ctx, const char *msg)
+{
+	fprintf(stderr, "cmekctl: %s\n", msg);
+}
+
+/* The volume uuid in @dev's header, "" if none. */
+static void dev_uuid(const char *dev, char out[37])
+{
+	struct cmek_vol_dev *d = NULL;
+	struct cmek_vol_read_info ri;
+	struct cmek_vol_hdr *h;
+	char err[256];
+
+	out[0] = '\0';
+	if (cmek_vol_dev_open(dev, false, false, &d, err, sizeof(err)) < 0)
+		return;
+	h = calloc(1, sizeof(*h));
+	if (h && !cmek_vol_read(d, h, &ri, err, sizeof(err)))
+		cmek_vol_uuid_str(h->uuid, out);
+	free(h);
+	cmek_vol_dev_close(d);
+}
+
+static bool same_dev(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (stat(a, &sa) || stat(b, &sb))
+		return false;
+	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
+		return sa.st_rdev == sb.st_rdev;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Where the entry's device is now, or false when absent. */
+static bool entry_dev(const struct cmek_volume_entry *e, char *out)
+{
+	char link[128];
+
+	if (e->device)
+		return realpath(e->device, out) != NULL;
+	snprintf(link, sizeof(link), "/dev/disk/by-cmek-uuid/%s", e->uuid);
+	if (realpath(link, out))
+		return true;
+	return false;
+}
+
+static int open_one(const struct cmek_volume_entry *e, const char *dev)
+{
+	struct json_object *req, *reply = NULL;
+	struct dm_cmek_dev d;
+	char hdr[PATH_MAX];
+	int n;
+
+	dm_setup();
+	if (!dm_cmek_lookup(e->name, &d)) {
+		if (!quiet)
+			info_msg("%s is already open", e->name);
+		return 0;
+	}
+	if (e->uuid[0] && !e->header) {
+		char u[37];
+
+		dev_uuid(dev, u);
+		if (strcmp(u, e->uuid)) {
+			err_msg("open-listed: %s: %s holds volume %s, not %s",
+				e->name, dev, u[0] ? u : "(none)", e->uuid);
+			return -1;
+		}
+	}
+	req = daemon_req("open");
+	jadd_str(req, "device", dev);
+	jadd_str(req, "name", e->name);
+	if (e->header)
+		jadd_str(req, "header", realpath(e->header, hdr) ? hdr : e->header);
+	if (e->discard)
+		json_object_object_add(req, "allow_discards",
+				       json_object_new_boolean(1));
+	if (e->has_hold)
+		json_object_object_add(req, "key_wait_ms",
+				       json_object_new_int64(e->hold_ms));
+	n = daemon_call(req, &reply, 0);
+	if (!n && !quiet)
+		info_msg("opened %s as /dev/mapper/%s", dev, e->name);
+	json_object_put(req);
+	json_object_put(reply);
+	return n ? -1 : 0;
+}
+
+int cmd_open_listed(int argc, char **argv)
+{
+	struct cmek_volumes vl;
+	bool all = false;
+	char dev[PATH_MAX], u[37];
+	int i, nd = 0, bad = 0;
+	size_t k;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--all"))
+			all = true;
+		else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
+			quiet = true;
+		else if (argv[i][0] == '-')
+			return usage_error("open-listed", "unknown option '%s'",
+					   argv[i]);
+		else
+			nd++;
+	}
+	if (all == (nd > 0))
+		return usage_error("open-listed", "give --all or devices");
+
+	bad = cmek_volumes_load(&vl, cmek_volumes_path(), all, report, NULL);
+	if (bad < 0)
+		return EXIT_ERR;
+
+	if (all) {
+		for (k = 0; k < vl.n; k++) {
+			if (!entry_dev(&vl.v[k], dev)) {
+				if (vl.v[k].nofail) {
+					if (!quiet)
+						info_msg("%s: device absent (nofail)",
+							 vl.v[k].name);
+					continue;
+				}
+				err_msg("open-listed: %s: device %s%s is absent",
+					vl.v[k].name, vl.v[k].device ? "" : "UUID=",
+					vl.v[k].device ? vl.v[k].device : vl.v[k].uuid);
+				bad++;
+				continue;
+			}
+			if (open_one(&vl.v[k], dev))
+				bad++;
+		}
+	}
+	for (i = 1; i < argc; i++) {
+		if (argv[i][0] == '-')
+			continue;
+		if (!realpath(argv[i], dev)) {
+			err_msg("open-listed: %s: %s", argv[i], strerror(errno));
+			bad++;
+			continue;
+		}
+		dev_uuid(dev, u);
+		for (k = 0; k < vl.n; k++) {
+			const struct cmek_volume_entry *e = &vl.v[k];
+
+			if ((e->uuid[0] && !strcmp(e->uuid, u)) ||
+			    (e->device && same_dev(e->device, dev)))
+				break;
+		}
+		if (k == vl.n)
+			continue;	/* not listed: not ours to open */
+		if (open_one(&vl.v[k], dev))
+			bad++;
+	}
+	cmek_volumes_free(&vl);
+	return bad ? EXIT_ERR : EXIT_OK;
+}

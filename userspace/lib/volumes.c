@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /etc/cmek/volumes parser (userspace/lib/volumes.h).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "volumes.h"
+
+struct pctx {
+	const char *path;
+	int line;
+	int errors;
+	cmek_volumes_report_fn report;
+	void *ctx;
+};
+
+static __attribute__((format(printf, 2, 3)))
+void perr(struct pctx *p, const char *fmt, ...)
+{
+	char msg[512], full[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (p->line)
+		snprintf(full, sizeof(full), "%s:%d: %s", p->path, p->line, msg);
+	else
+		snprintf(full, sizeof(full), "%s: %s", p->path, msg);
+	p->errors++;
+	if (p->report)
+		p->report(p->ctx, full);
+}
+
+static bool valid_uuid(const char *s)
+{
+	int i;
+
+	if (strlen(s) != 36)
+		return false;
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool valid_name(const char *s)
+{
+	const char *c;
+
+	if (!*s || strlen(s) > CMEK_VOLUMES_NAME_MAX || !strcmp(s, ".") ||
+	    !strcmp(s, "..") || !strcmp(s, "control"))
+		return false;
+	for (c = s; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("-_.+#@:", *c))
+			return false;
+	return true;
+}
+
+static void entry_free(struct cmek_volume_entry *e)
+{
+	free(e->name);
+	free(e->device);
+	free(e->header);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Parse "a,b=c" into @e; false (reported) on a bad option. */
+static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
+{
+	char *save = NULL, *o;
+	bool ok = true;
+
+	if (!strcmp(opts, "-") || !strcmp(opts, "none"))
+		return true;
+	for (o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(o, '=');
+
+		if (v)
+			*v++ = '\0';
+		if (!strcmp(o, "nofail") && !v) {
+			e->nofail = true;
+		} else if (!strcmp(o, "discard") && !v) {
+			e->discard = true;
+		} else if (!strcmp(o, "hold")) {
+			char *end;
+			unsigned long ms;
+
+			errno = 0;
+			ms = v && *v && isdigit((unsigned char)*v) ?
+				strtoul(v, &end, 10) : 0;
+			if (!v || !*v || !isdigit((unsigned char)*v) || errno ||
+			    *end || ms > CMEK_VOLUMES_HOLD_MAX) {
+				perr(p, "hold: expected milliseconds 0..%d, got '%s'",
+				     CMEK_VOLUMES_HOLD_MAX, v ? v : "");
+				ok = false;
+				continue;
+			}
+			e->has_hold = true;
+			e->hold_ms = (unsigned int)ms;
+		} else if (!strcmp(o, "header")) {
+			if (!v || v[0] != '/') {
+				perr(p, "header: expected an absolute path, got '%s'",
+				     v ? v : "");
+				ok = false;
+				continue;
+			}
+			free(e->header);
+			e->header = strdup(v);
+		} else if (!*o) {
+			perr(p, "empty option");
+			ok = false;
+		} else if (v && (!strcmp(o, "nofail") || !strcmp(o, "discard"))) {
+			perr(p, "option '%s' takes no value", o);
+			ok = false;
+		} else {
+			perr(p, "unknown option '%s' (known: nofail, discard, "
+			     "hold=MS, header=FILE)", o);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static void parse_line(struct pctx *p, char *line, struct cmek_volumes *vl)
+{
+	struct cmek_volume_entry e = { .line = p->line };
+	char *f[4], *save = NULL, *t, *hash;
+	int nf = 0;
+	size_t i;
+
+	hash = strchr(line, '#');
+	if (hash && (hash == line || isspace((unsigned char)hash[-1])))
+		*hash = '\0';
+	for (t = strtok_r(line, " \t\r\n", &save); t;
+	     t = strtok_r(NULL, " \t\r\n", &save)) {
+		if (nf == 3) {
+			perr(p, "too many fields: expected NAME DEVICE [OPTIONS]");
+			return;
+		}
+		f[nf++] = t;
+	}
+	if (!nf)
+		return;
+	if (nf < 2) {
+		perr(p, "missing device: expected NAME DEVICE [OPTIONS]");
+		return;
+	}
+	if (!valid_name(f[0])) {
+		perr(p, "invalid name '%s': letters, digits and -_.+#@: only, "
+		     "at most %d", f[0], CMEK_VOLUMES_NAME_MAX);
+		return;
+	}
+	for (i = 0; i < vl->n; i++)
+		if (!strcmp(vl->v[i].name, f[0])) {
+			perr(p, "name '%s' already listed on line %d", f[0],
+			     vl->v[i].line);
+			return;
+		}
+	if (!strncasecmp(f[1], "UUID=", 5)) {
+		if (!valid_uuid(f[1] + 5)) {
+			perr(p, "invalid uuid '%s'", f[1] + 5);
+			return;
+		}
+		for (i = 0; i < 36; i++)
+			e.uuid[i] = (char)tolower((unsigned char)f[1][5 + i]);
+	} else if (f[1][0] == '/') {
+		e.device = strdup(f[1]);
+	} else {
+		perr(p, "invalid device '%s': an absolute path or UUID=<uuid>",
+		     f[1]);
+		return;
+	}
+	e.name = strdup(f[0]);
+	if ((nf == 3 && !parse_opts(p, f[2], &e)) || !e.name ||
+	    (!e.uuid[0] && !e.device)) {
+		entry_free(&e);
+		return;
+	}
+	t = realloc(vl->v, (vl->n + 1) * sizeof(*vl->v));
+	if (!t) {
+		perr(p, "out of memory");
+		entry_free(&e);
+		return;
+	}
+	vl->v = (struct cmek_volume_entry *)t;
+	vl->v[vl->n++] = e;
+}
+
+int cmek_volumes_parse(struct cmek_volumes *vl, const char *path,
+		       const char *text, cmek_volumes_report_fn report,
+		       void *ctx)
+{
+	struct pctx p = { .path = path, .report = report, .ctx = ctx };
+	const char *s = text;
+
+	memset(vl, 0, sizeof(*vl));
+	while (*s) {
+		const char *nl = strchr(s, '\n');
+		size_t len = nl ? (size_t)(nl - s) : strlen(s);
+		char *line = strndup(s, len);
+
+		p.line++;
+		if (!line) {
+			perr(&p, "out of memory");
+			break;
+		}
+		if (len > 4096)
+			perr(&p, "line too long");
+		else
+			parse_line(&p, line, vl);
+		free(line);
+		s += len + (nl ? 1 : 0);
+	}
+	return p.errors;
+}
+
+int cmek_volumes_load(struct cmek_volumes *vl, const char *path,
+		      bool must_exist, cmek_volumes_report_fn report, void *ctx)
+{
+	struct pctx p = { .path = path, .report = report, .ctx = ctx };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f, *m;
+	int r, c;
+
+	memset(vl, 0, sizeof(*vl));
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		if (r == -ENOENT && !must_exist)
+			return 0;
+		perr(&p, "%s", strerror(-r));
+		return r;
+	}
+	m = open_memstream(&buf, &len);
+	if (!m) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	while ((c = fgetc(f)) != EOF)
+		fputc(c == '\0' ? 0x01 : c, m);
+	fclose(f);
+	fclose(m);
+	r = cmek_volumes_parse(vl, path, buf, report, ctx);
+	free(buf);
+	return r;
+}
+
+void cmek_volumes_free(struct cmek_volumes *vl)
+{
+	size_t i;
+
+	for (i = 0; i < vl->n; i++)
+		entry_free(&vl->v[i]);
+	free(vl->v);
+	memset(vl, 0, sizeof(*vl));
+}
+
+const char *cmek_volumes_path(void)
+{
+	const char *e = getenv("CMEK_VOLUMES");
+
+	return e && *e ? e : CMEK_VOLUMES_DEFAULT_PATH;
+}

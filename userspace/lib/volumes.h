@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * /etc/cmek/volumes: the volumes to open when their device appears, one a
+ * line, like crypttab(5). Documentation/admin-guide/cmek-host.rst.
+ *
+ *   # name   device                         options
+ *   data     UUID=0f6c...-...               nofail,hold=5000
+ *   scratch  /dev/disk/by-id/ata-XYZ        discard,header=/etc/cmek/h.img
+ *
+ * Options (comma-separated, optional, "-" or "none" for none): nofail,
+ * discard, hold=MS (key_wait_ms: hold I/O up to MS while no key),
+ * header=FILE (detached header). Every bad line is reported as
+ * "FILE:LINE: message" and skipped; parsing goes on.
+ */
+#ifndef CMEK_VOLUMES_H
+#define CMEK_VOLUMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CMEK_VOLUMES_DEFAULT_PATH	"/etc/cmek/volumes"
+#define CMEK_VOLUMES_NAME_MAX		127
+#define CMEK_VOLUMES_HOLD_MAX		600000	/* ms */
+
+struct cmek_volume_entry {
+	char *name;		/* device-mapper name */
+	char *device;		/* a path, or NULL when by uuid */
+	char uuid[37];		/* lower-case volume uuid, "" when by path */
+	char *header;		/* detached header file, or NULL */
+	bool nofail;
+	bool discard;
+	bool has_hold;
+	unsigned int hold_ms;
+	int line;
+};
+
+struct cmek_volumes {
+	struct cmek_volume_entry *v;
+	size_t n;
+};
+
+typedef void (*cmek_volumes_report_fn)(void *ctx, const char *msg);
+
+/*
+ * Read @path into @vl. A missing file is no error (an empty list) unless
+ * @must_exist. Returns the number of errors reported; good lines are kept.
+ * -errno only when the file cannot be read at all (also reported).
+ */
+int cmek_volumes_load(struct cmek_volumes *vl, const char *path,
+		      bool must_exist, cmek_volumes_report_fn report, void *ctx);
+/* Same, from a string (tests); @path names it in messages. */
+int cmek_volumes_parse(struct cmek_volumes *vl, const char *path,
+		       const char *text, cmek_volumes_report_fn report,
+		       void *ctx);
+void cmek_volumes_free(struct cmek_volumes *vl);
+/* The path to use: $CMEK_VOLUMES or the default. */
+const char *cmek_volumes_path(void);
+
+#endif /* CMEK_VOLUMES_H */

@@ -33,6 +33,9 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 KSFT_SRC := $(wildcard tests/kselftest/*.c)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+# Test-only KMS servers (tests/kms/), linked into every host unit test.
+KMS_SRC := $(wildcard tests/kms/*.c)
+KMS_SAN_OBJ := $(KMS_SRC:%.c=$(B)/san/%.o)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 LIB_SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
@@ -77,9 +80,9 @@ $(B)/cmekd: $(CMEKD_SRC:%.c=$(B)/obj/%.o) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Host unit tests: ASan + UBSan, one binary per tests/unit/test_*.c.
-$(B)/unit/%: $(B)/san/tests/unit/%.o $(LIB_SAN)
+$(B)/unit/%: $(B)/san/tests/unit/%.o $(KMS_SAN_OBJ) $(LIB_SAN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 # The kselftest harness and checkpatch come from Debian's linux-source-6.1,
 # extracted on demand; no kernel source is kept in this tree.
@@ -153,7 +156,8 @@ bench: all
 
 -include $(LIB_OBJ:.o=.d) $(LIB_SAN_OBJ:.o=.d)
 -include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SRC:%.c=$(B)/obj/%.d) $(HELPER_SRC:%.c=$(B)/obj/%.d) \
-	$(LIB_SRC:%.c=$(B)/fuzz/obj/%.d) $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d)
+	$(LIB_SRC:%.c=$(B)/fuzz/obj/%.d) $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d) \
+	$(KMS_SAN_OBJ:.o=.d)
 
 # make install [DESTDIR=] [PREFIX=/usr/local] [SBINDIR=] ...: the programs,
 # udev rules, systemd units, man pages, and /etc/cmek/cmekd.conf unless one

@@ -11,7 +11,8 @@
  * every key must leave no entry behind: entries that leaked a reference
  * would stay in the dump.
  *
- * CMEK_FUZZ_N sets the number of messages (default 200000).
+ * CMEK_FUZZ_N sets the number of messages (default 200000), CMEK_FUZZ_SEED
+ * replays the run whose seed a failure printed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,12 @@
 #include "nl_conn.h"
 
 #define POOL	4
+/*
+ * Room for the largest message build() makes (6 attributes of 1000 bytes).
+ * Not MNL_SOCKET_BUFFER_SIZE: that is one page, and overflowing it on the
+ * stack is how this test once crashed itself.
+ */
+#define BUF_SIZE	16384
 
 static uint8_t pool[POOL][16];
 static uint64_t rng_state;
@@ -108,6 +115,8 @@ static size_t build(struct conn *c, char *buf, unsigned int seq)
 			put_random_attr(nlh);
 	}
 	len = nlh->nlmsg_len;
+	if (len > BUF_SIZE)
+		abort();
 	/* Flip a few bytes after nlmsg_len, sometimes in the headers. */
 	if (rnd() % 3 == 0) {
 		n = 1 + rnd() % 4;
@@ -205,15 +214,19 @@ FIXTURE_TEARDOWN(fuzz)
 /* Emulated CPUs are slow: allow 10 minutes, report the rate. */
 TEST_F_TIMEOUT(fuzz, then_healthy, 600)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	const char *env = getenv("CMEK_FUZZ_N");
-	long i, n = env ? atol(env) : 200000;
+	char buf[BUF_SIZE];
+	const char *env;
+	long i, n;
 	struct timespec t0, t1;
 	struct conn c;
 	uint8_t key[64], uuid[16];
 	long sent = 0;
 
-	rng_state = (uint64_t)time(NULL) * 2654435761u | 1;
+	env = getenv("CMEK_FUZZ_SEED");
+	rng_state = env ? strtoull(env, NULL, 0) :
+		    (uint64_t)time(NULL) * 2654435761u | 1;
+	env = getenv("CMEK_FUZZ_N");
+	n = env ? atol(env) : 200000;
 	TH_LOG("seed %llu, %ld messages", (unsigned long long)rng_state, n);
 	rnd_fill(pool, sizeof(pool));
 	ASSERT_EQ(0, conn_open(&c));

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The HTTPS layer the cloud providers share (userspace/lib/http.c) and the
+ * base64 coders, against the test server in tests/kms/fakesrv.c: TLS
+ * verification, status handling, the retry policy with its backoff, the
+ * bounds on time and size, and the configuration keys.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "b64.h"
+#include "http.h"
+#include "../kms/fakesrv.h"
+#include "../lib/tap.h"
+
+static char dir[] = "/tmp/cmek-test-http-XXXXXX";
+
+static void echo(struct fakesrv *s, const struct fake_req *rq,
+		 struct fake_resp *rs)
+{
+	const char *h = fake_header(rq, "X-Test");
+	char *big;
+
+	if (!strcmp(rq->path, "/big")) {
+		big = malloc(CMEK_HTTP_BODY_MAX + 2);
+		memset(big, 'a', CMEK_HTTP_BODY_MAX + 1);
+		big[CMEK_HTTP_BODY_MAX + 1] = '\0';
+		fake_reply(rs, 200, "\"%s\"", big);
+		free(big);
+		return;
+	}
+
+	fake_reply(rs, 200, "{\"method\":\"%s\",\"path\":\"%s\",\"len\":%zu,\"x\":\"%s\"}",
+		   rq->method, rq->path, rq->body_len, h ? h : "");
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 +
+	       (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void test_b64(void)
+{
+	static const uint8_t bin[] = { 0xfb, 0xff, 0xbf, 0x00, 0x01 };
+	uint8_t *d;
+	size_t n = 0;
+	char *e;
+
+	e = cmek_b64_encode(bin, sizeof(bin), false);
+	tap_ok(e && !strcmp(e, "+/+/AAE="), "base64 encode: %s", e ? e : "(null)");
+	d = e ? cmek_b64_decode(e, strlen(e), false, &n) : NULL;
+	tap_ok(d && n == sizeof(bin) && !memcmp(d, bin, n),
+	       "base64 round trip (%zu bytes)", n);
+	free(d);
+	free(e);
+	e = cmek_b64_encode(bin, sizeof(bin), true);
+	tap_ok(e && !strcmp(e, "-_-_AAE"), "base64url encode, no padding: %s", e ? e : "(null)");
+	d = e ? cmek_b64_decode(e, strlen(e), true, &n) : NULL;
+	tap_ok(d && n == sizeof(bin) && !memcmp(d, bin, n),
+	       "base64url round trip");
+	free(d);
+	free(e);
+	d = cmek_b64_decode("AAECAw==", 8, false, &n);
+	tap_ok(d && n == 4 && d[3] == 3, "padded input decodes to 4 bytes");
+	free(d);
+	tap_ok(!cmek_b64_decode("AAE", 3, false, &n) &&
+	       !cmek_b64_decode("AA=E", 4, false, &n) &&
+	       !cmek_b64_decode("AA E", 4, false, &n) &&
+	       !cmek_b64_decode("-_-_", 4, false, &n) &&
+	       !cmek_b64_decode("+/+/", 4, true, &n) &&
+	       !cmek_b64_decode("A", 1, true, &n),
+	       "malformed base64 refused (length, '=' inside, space, wrong alphabet)");
+}
+
+static void test_config(void)
+{
+	struct cmek_http_opts o;
+	struct cmek_error err = { 0 };
+
+	cmek_http_opts_init(&o);
+	tap_ok(cmek_http_configure(&o, "timeout", "250ms", &err) == 1 &&
+	       o.timeout_ms == 250 &&
+	       cmek_http_configure(&o, "deadline", "2m", &err) == 1 &&
+	       o.deadline_ms == 120000 &&
+	       cmek_http_configure(&o, "retries", "0", &err) == 1 &&
+	       o.retries == 0 &&
+	       cmek_http_configure(&o, "ca_file", "/x/ca.pem", &err) == 1 &&
+	       !strcmp(o.ca_file, "/x/ca.pem"),
+	       "timeout, deadline, retries, ca_file parsed");
+	tap_ok(cmek_http_configure(&o, "region", "x", &err) == 0,
+	       "a provider's own key is left to the provider");
+	tap_ok(cmek_http_configure(&o, "timeout", "0", &err) < 0 &&
+	       strstr(err.msg, "timeout '0'") &&
+	       cmek_http_configure(&o, "timeout", "2h", &err) < 0 &&
+	       cmek_http_configure(&o, "connect_timeout", "5x", &err) < 0 &&
+	       cmek_http_configure(&o, "retries", "11", &err) < 0 &&
+	       cmek_http_configure(&o, "retries", "-1", &err) < 0 &&
+	       err.cls == CMEK_ERR_INVALID,
+	       "bad values refused: %s", err.msg);
+	tap_ok(cmek_http_endpoint_valid("http://127.0.0.1:1", &err) < 0 &&
+	       strstr(err.msg, "TLS") &&
+	       cmek_http_endpoint_valid("https://u:p@kms.example", &err) < 0 &&
+	       cmek_http_endpoint_valid("https://kms.example/?q", &err) < 0 &&
+	       cmek_http_endpoint_valid("https://", &err) < 0 &&
+	       cmek_http_endpoint_valid("https://kms.example:8200/v1", NULL) == 0,
+	       "endpoints: https only, no credentials or query");
+	cmek_http_opts_free(&o);
+
+	cmek_http_opts_init(&o);
+	o.backoff_ms = 100;
+	o.backoff_max_ms = 400;
+	long mx[4] = { 0 };
+	for (int a = 0; a < 4; a++)
+		for (int i = 0; i < 200; i++) {
+			long b = cmek_http_backoff_ms(&o, a);
+
+			if (b > mx[a])
+				mx[a] = b;
+			if (b < 1)
+				mx[a] = 100000;
+		}
+	tap_ok(mx[0] <= 100 && mx[0] > 50 && mx[1] <= 200 && mx[1] > 100 &&
+	       mx[2] <= 400 && mx[2] > 200 && mx[3] <= 400,
+	       "backoff: jittered below 100, 200, 400, 400 ms (max seen %ld %ld %ld %ld)",
+	       mx[0], mx[1], mx[2], mx[3]);
+}
+
+int main(void)
+{
+	struct cmek_http_resp resp = { 0 };
+	struct cmek_error err = { 0 };
+	struct cmek_http_opts o;
+	struct cmek_http_req r = { .method = "POST" };
+	struct fake_faults f = { 0 };
+	struct fakesrv s;
+	struct timespec t0;
+	char url[128], hdr[64], seen[64];
+	unsigned long before;
+	long ms;
+	int ret;
+
+	tap_plan(26);
+	test_b64();
+	test_config();
+	if (!mkdtemp(dir) || fakesrv_start(&s, dir, echo, NULL))
+		return 1;
+
+	cmek_http_opts_init(&o);
+	o.backoff_ms = 20;
+	o.timeout_ms = 2000;
+	snprintf(url, sizeof(url), "%s/v1/echo?x=1", s.url);
+	r.url = url;
+	r.body = "{\"a\":1}";
+	r.body_len = 7;
+	cmek_http_header(&r, hdr, sizeof(hdr), "X-Test: %s", "yes");
+
+	tap_ok(cmek_http_do(&o, &r, &resp, &err) < 0 &&
+	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "certificate"),
+	       "untrusted server certificate: no retry, invalid: %s", err.msg);
+
+	o.ca_file = strdup(s.ca_file);
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) == 0 && resp.status == 200 &&
+	       strstr(resp.body, "\"path\":\"/v1/echo\"") &&
+	       strstr(resp.body, "\"len\":7") && strstr(resp.body, "\"x\":\"yes\"") &&
+	       strstr(resp.content_type, "json") && resp.attempts == 1,
+	       "request with the run's CA: method, path, body, header arrive");
+	fakesrv_last_header(&s, "Content-Length", seen, sizeof(seen));
+	tap_ok(!strcmp(seen, "7"), "Content-Length sent: %s", seen);
+
+	f.status = 503;
+	f.count = 2;
+	fakesrv_faults(&s, &f);
+	before = fakesrv_requests(&s);
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) == 0 && resp.status == 200 &&
+	       resp.attempts == 3 && fakesrv_requests(&s) - before == 3,
+	       "two 503s then 200: retried, %u attempts", resp.attempts);
+
+	f.status = 429;
+	f.count = 10;
+	fakesrv_faults(&s, &f);
+	before = fakesrv_requests(&s);
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) == 0 && resp.status == 429 &&
+	       resp.attempts == 4 && fakesrv_requests(&s) - before == 4,
+	       "429 throughout: 1 + 3 retries, then the 429 is the caller's");
+
+	f.status = 400;
+	f.count = 1;
+	fakesrv_faults(&s, &f);
+	before = fakesrv_requests(&s);
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) == 0 && resp.status == 400 &&
+	       fakesrv_requests(&s) - before == 1 && strstr(resp.body, "injected"),
+	       "400 is not retried");
+
+	f.status = 503;
+	f.count = 1;
+	snprintf(f.retry_after, sizeof(f.retry_after), "1");
+	fakesrv_faults(&s, &f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = cmek_http_call(&o, &r, &resp, &err);
+	ms = ms_since(&t0);
+	tap_ok(ret == 0 && resp.status == 200 && ms >= 1000 && ms < 3000,
+	       "Retry-After: 1 honoured (%ld ms)", ms);
+	f.retry_after[0] = '\0';
+
+	f.count = 0;
+	f.hang = true;
+	fakesrv_faults(&s, &f);
+	o.timeout_ms = 300;
+	o.retries = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = cmek_http_call(&o, &r, &resp, &err);
+	ms = ms_since(&t0);
+	tap_ok(ret < 0 && err.cls == CMEK_ERR_TRANSIENT && ms >= 600 &&
+	       ms < 1500, "server that never answers: transient after 2 x 300 ms (%ld ms): %s",
+	       ms, err.msg);
+	fakesrv_faults(&s, NULL);
+
+	o.deadline_ms = 500;
+	o.retries = 10;
+	f.hang = false;
+	f.status = 503;
+	f.count = 100;
+	fakesrv_faults(&s, &f);
+	o.backoff_ms = 100;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = cmek_http_call(&o, &r, &resp, &err);
+	ms = ms_since(&t0);
+	tap_ok(ret == 0 && resp.status == 503 && ms < 1000 &&
+	       resp.attempts >= 2 && resp.attempts < 10,
+	       "deadline bounds the retries: %u attempts in %ld ms (status %ld)",
+	       resp.attempts, ms, resp.status);
+	fakesrv_faults(&s, NULL);
+	o.deadline_ms = 30000;
+	o.timeout_ms = 2000;
+
+	memset(&f, 0, sizeof(f));
+	f.close_early = true;
+	fakesrv_faults(&s, &f);
+	o.retries = 0;
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) < 0 &&
+	       err.cls == CMEK_ERR_TRANSIENT,
+	       "connection closed without an answer: transient: %s", err.msg);
+	fakesrv_faults(&s, NULL);
+
+	snprintf(url, sizeof(url), "%s/big", s.url);
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) < 0 &&
+	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "larger than"),
+	       "an answer over 1 MiB is refused: %s", err.msg);
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:1/v1");
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) < 0 &&
+	       err.cls == CMEK_ERR_TRANSIENT,
+	       "connection refused: transient: %s", err.msg);
+	snprintf(url, sizeof(url), "https://localhost:%d/v1", s.port);
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) == 0 && resp.status == 200,
+	       "host name verified against the certificate's DNS name");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1", s.port);
+	before = fakesrv_requests(&s);
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) < 0 &&
+	       err.cls == CMEK_ERR_INVALID && fakesrv_requests(&s) == before,
+	       "plain http refused before any request: %s", err.msg);
+
+	cmek_http_resp_free(&resp);
+	tap_ok(resp.body == NULL && resp.len == 0, "response freed");
+	cmek_http_opts_free(&o);
+	fakesrv_stop(&s);
+	return tap_done();
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * HTTPS for the cloud KMS providers, on libcurl.
+ *
+ * One request, one answer: cmek_http_do() returns 0 as soon as any HTTP
+ * response arrived, whatever its status, and leaves the judgement of the
+ * status and body to the provider, because "403" means "key disabled" to
+ * one KMS and "bad credentials" to another. It returns -1 only when no
+ * answer came (DNS, connect, TLS, timeout), classified in @err.
+ *
+ * cmek_http_call() adds the retry policy every provider shares: transient
+ * failures (no answer, 408, 429, 5xx) are retried with capped exponential
+ * backoff and full jitter, honouring Retry-After, within a bound on the
+ * whole call. Anything else is returned at once.
+ *
+ * TLS peer and host verification are always on; a private endpoint may
+ * name its own CA bundle (ca_file). Response bodies may hold plaintext
+ * keys: they live in a buffer that cmek_http_resp_free() wipes.
+ */
+#ifndef CMEK_HTTP_H
+#define CMEK_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "provider.h"
+
+#define CMEK_HTTP_BODY_MAX	(1 << 20)	/* larger answers are refused */
+#define CMEK_HTTP_HEADERS_MAX	16
+
+struct cmek_http_opts {
+	char *ca_file;			/* NULL: the system's bundle */
+	long timeout_ms;		/* one attempt, connect included */
+	long connect_timeout_ms;
+	unsigned int retries;		/* extra attempts after the first */
+	long backoff_ms;		/* first backoff; doubles, jittered */
+	long backoff_max_ms;
+	long deadline_ms;		/* whole cmek_http_call(), retries included */
+};
+
+struct cmek_http_req {
+	const char *method;		/* "GET", "POST", "PUT", ... */
+	const char *url;
+	/* "Name: value" lines, counted by nheaders */
+	const char *headers[CMEK_HTTP_HEADERS_MAX];
+	size_t nheaders;
+	const char *body;		/* may hold key bytes: caller wipes */
+	size_t body_len;
+	/* AWS SigV4 through libcurl: "aws:amz:REGION:SERVICE" and the
+	 * credentials as "ACCESS_KEY_ID:SECRET". NULL: not signed. */
+	const char *aws_sigv4;
+	const char *userpwd;
+};
+
+struct cmek_http_resp {
+	long status;
+	char *body;			/* NUL-terminated; wiped on free */
+	size_t len;
+	size_t cap;
+	char content_type[128];
+	long retry_after_ms;		/* from Retry-After, -1 if none */
+	unsigned int attempts;		/* cmek_http_call(): requests sent */
+};
+
+/* Timeouts 10 s, connect 5 s, 3 retries from 200 ms up to 5 s, 30 s in all. */
+void cmek_http_opts_init(struct cmek_http_opts *o);
+void cmek_http_opts_free(struct cmek_http_opts *o);
+
+/*
+ * The configuration keys every HTTP provider shares: ca_file, timeout,
+ * connect_timeout, retries, deadline (durations as cmek_parse_duration()
+ * reads them: "10", "10s", "2m"), retry_backoff.
+ * Returns 1 if @key was one of them, 0 if not, -1 with @err on a bad value.
+ */
+int cmek_http_configure(struct cmek_http_opts *o, const char *key,
+			const char *value, struct cmek_error *err);
+
+/* Add a header line, formatted; -1 if the request is full. */
+int cmek_http_header(struct cmek_http_req *r, char *buf, size_t len,
+		     const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+int cmek_http_do(const struct cmek_http_opts *o, const struct cmek_http_req *r,
+		 struct cmek_http_resp *resp, struct cmek_error *err);
+int cmek_http_call(const struct cmek_http_opts *o,
+		   const struct cmek_http_req *r, struct cmek_http_resp *resp,
+		   struct cmek_error *err);
+void cmek_http_resp_free(struct cmek_http_resp *resp);
+
+/* 408, 429 and 5xx: worth another attempt. */
+bool cmek_http_status_transient(long status);
+
+/*
+ * Retry-After for @attempt (0-based): min(max, base << attempt), then a
+ * uniformly random point below it ("full jitter"), never below 1 ms.
+ */
+long cmek_http_backoff_ms(const struct cmek_http_opts *o, unsigned int attempt);
+
+/* "https://host[:port][/path]" with no query or user info: plain HTTP is
+ * refused even for tests, which run their servers with TLS. */
+int cmek_http_endpoint_valid(const char *url, struct cmek_error *err);
+
+#endif /* CMEK_HTTP_H */

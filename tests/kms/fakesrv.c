@@ -207,8 +207,27 @@ static void req_copy(struct fake_req *dst, const struct fake_req *src)
 	dst->body_len = src->body_len;
 }
 
+/* One connection, with or without TLS. */
+struct fconn {
+	SSL *ssl;
+	int fd;
+};
+
+static int conn_read(struct fconn *c, void *buf, int n)
+{
+	return c->ssl ? SSL_read(c->ssl, buf, n) : (int)read(c->fd, buf, n);
+}
+
+static void conn_write(struct fconn *c, const void *buf, int n)
+{
+	if (c->ssl)
+		SSL_write(c->ssl, buf, n);
+	else if (write(c->fd, buf, n) < 0)
+		return;
+}
+
 /* Read up to the end of the headers; the rest stays in @buf. */
-static int read_head(SSL *ssl, char *buf, size_t size, size_t *got,
+static int read_head(struct fconn *ssl, char *buf, size_t size, size_t *got,
 		     char **end)
 {
 	int n;
@@ -217,7 +236,7 @@ static int read_head(SSL *ssl, char *buf, size_t size, size_t *got,
 	for (;;) {
 		if (*got + 1 >= size)
 			return -1;
-		n = SSL_read(ssl, buf + *got, (int)(size - 1 - *got));
+		n = conn_read(ssl, buf + *got, (int)(size - 1 - *got));
 		if (n <= 0)
 			return -1;
 		*got += (size_t)n;
@@ -258,7 +277,7 @@ static int parse_head(struct fake_req *rq, char *head)
 	return 0;
 }
 
-static int read_request(SSL *ssl, struct fake_req *rq)
+static int read_request(struct fconn *ssl, struct fake_req *rq)
 {
 	char buf[16384], *end;
 	const char *cl;
@@ -284,7 +303,7 @@ static int read_request(SSL *ssl, struct fake_req *rq)
 		have = want;
 	memcpy(rq->body, end, have);
 	while (have < want) {
-		n = SSL_read(ssl, rq->body + have, (int)(want - have));
+		n = conn_read(ssl, rq->body + have, (int)(want - have));
 		if (n <= 0)
 			return -1;
 		have += (size_t)n;
@@ -312,7 +331,7 @@ static const char *reason(int status)
 	return "Status";
 }
 
-static void send_resp(SSL *ssl, const struct fake_resp *rs)
+static void send_resp(struct fconn *ssl, const struct fake_resp *rs)
 {
 	char head[1024];
 	int n;
@@ -323,9 +342,9 @@ static void send_resp(SSL *ssl, const struct fake_resp *rs)
 		     rs->status, reason(rs->status), rs->content_type,
 		     rs->body_len, rs->headers);
 	if (n > 0 && (size_t)n < sizeof(head))
-		SSL_write(ssl, head, n);
+		conn_write(ssl, head, n);
 	if (rs->body_len)
-		SSL_write(ssl, rs->body, (int)rs->body_len);
+		conn_write(ssl, rs->body, (int)rs->body_len);
 }
 
 static void sleep_ms(int ms)
@@ -361,13 +380,13 @@ static bool take_fault(struct fakesrv *s, struct fake_faults *f,
 	return true;
 }
 
-static void serve(struct fakesrv *s, SSL *ssl)
+static void serve(struct fakesrv *s, struct fconn *ssl)
 {
 	struct fake_req rq = { 0 };
 	struct fake_resp rs = { 0 };
 	struct fake_faults f;
 
-	if (SSL_accept(ssl) != 1 || read_request(ssl, &rq))
+	if ((ssl->ssl && SSL_accept(ssl->ssl) != 1) || read_request(ssl, &rq))
 		goto out;
 	pthread_mutex_lock(&s->lock);
 	s->requests++;
@@ -392,7 +411,8 @@ static void serve(struct fakesrv *s, SSL *ssl)
 	if (f.delay_ms)
 		sleep_ms(f.delay_ms);
 	send_resp(ssl, &rs);
-	SSL_shutdown(ssl);
+	if (ssl->ssl)
+		SSL_shutdown(ssl->ssl);
 out:
 	free(rs.body);
 	req_free(&rq);
@@ -403,7 +423,7 @@ static void *server_thread(void *arg)
 	struct fakesrv *s = arg;
 	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
 	struct timeval tv = { 5, 0 };
-	SSL *ssl;
+	struct fconn fc;
 	int c;
 
 	while (!s->stop) {
@@ -413,12 +433,13 @@ static void *server_thread(void *arg)
 		if (c < 0)
 			continue;
 		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		ssl = SSL_new(s->ctx);
-		if (ssl) {
-			SSL_set_fd(ssl, c);
-			serve(s, ssl);
-			SSL_free(ssl);
-		}
+		fc.fd = c;
+		fc.ssl = s->plain ? NULL : SSL_new(s->ctx);
+		if (fc.ssl)
+			SSL_set_fd(fc.ssl, c);
+		if (fc.ssl || s->plain)
+			serve(s, &fc);
+		SSL_free(fc.ssl);
 		close(c);
 	}
 	return NULL;
@@ -458,12 +479,13 @@ static int listen_loopback(struct fakesrv *s)
 	    getsockname(s->fd, (struct sockaddr *)&a, &alen))
 		return -1;
 	s->port = ntohs(a.sin_port);
-	snprintf(s->url, sizeof(s->url), "https://127.0.0.1:%d", s->port);
+	snprintf(s->url, sizeof(s->url), "%s://127.0.0.1:%d",
+		 s->plain ? "http" : "https", s->port);
 	return 0;
 }
 
-int fakesrv_start(struct fakesrv *s, const char *dir, fake_handler_fn h,
-		  void *data)
+static int start(struct fakesrv *s, const char *dir, fake_handler_fn h,
+		 void *data, bool plain)
 {
 	/* A client that timed out must not kill the test on our write. */
 	signal(SIGPIPE, SIG_IGN);
@@ -472,8 +494,9 @@ int fakesrv_start(struct fakesrv *s, const char *dir, fake_handler_fn h,
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	s->handler = h;
 	s->data = data;
+	s->plain = plain;
 	pthread_mutex_init(&s->lock, NULL);
-	if (tls_setup(s) || listen_loopback(s) ||
+	if ((!plain && tls_setup(s)) || listen_loopback(s) ||
 	    pthread_create(&s->thread, NULL, server_thread, s)) {
 		fprintf(stderr, "fakesrv: cannot start: %s\n", strerror(errno));
 		ERR_print_errors_fp(stderr);
@@ -483,6 +506,18 @@ int fakesrv_start(struct fakesrv *s, const char *dir, fake_handler_fn h,
 		return -1;
 	}
 	return 0;
+}
+
+int fakesrv_start(struct fakesrv *s, const char *dir, fake_handler_fn h,
+		  void *data)
+{
+	return start(s, dir, h, data, false);
+}
+
+int fakesrv_start_plain(struct fakesrv *s, const char *dir,
+			fake_handler_fn h, void *data)
+{
+	return start(s, dir, h, data, true);
 }
 
 void fakesrv_stop(struct fakesrv *s)

@@ -58,7 +58,7 @@ struct fake_faults {
 struct fakesrv {
 	char dir[256];		/* the run's files: CA and server keys */
 	char ca_file[300];	/* PEM of the CA that signed the server */
-	char url[64];		/* "https://127.0.0.1:PORT" */
+	char url[64];		/* "https://127.0.0.1:PORT" (http:// if plain) */
 	int port;
 
 	fake_handler_fn handler;
@@ -68,6 +68,8 @@ struct fakesrv {
 	struct fake_faults faults;
 	unsigned long requests;	/* requests read, faulted ones included */
 	struct fake_req last;	/* copy of the last request, for asserts */
+
+	bool plain;		/* fakesrv_start_plain(): no TLS */
 
 	/* private */
 	int fd;
@@ -79,6 +81,9 @@ struct fakesrv {
 /* Make the CA and server certificate in @dir and start serving. */
 int fakesrv_start(struct fakesrv *s, const char *dir, fake_handler_fn h,
 		  void *data);
+/* The same without TLS, for instance metadata services (plain HTTP). */
+int fakesrv_start_plain(struct fakesrv *s, const char *dir,
+			fake_handler_fn h, void *data);
 void fakesrv_stop(struct fakesrv *s);
 
 /* Under s->lock: set, or clear with NULL, the faults for what follows. */

@@ -145,7 +145,7 @@ int main(void)
 	long ms;
 	int ret;
 
-	tap_plan(26);
+	tap_plan(30);
 	test_b64();
 	test_config();
 	if (!mkdtemp(dir) || fakesrv_start(&s, dir, echo, NULL))
@@ -265,6 +265,30 @@ int main(void)
 	tap_ok(cmek_http_call(&o, &r, &resp, &err) < 0 &&
 	       err.cls == CMEK_ERR_INVALID && fakesrv_requests(&s) == before,
 	       "plain http refused before any request: %s", err.msg);
+
+	/* Instance metadata: plain HTTP, to link-local or loopback only. */
+	fakesrv_stop(&s);
+	if (fakesrv_start_plain(&s, dir, echo, NULL))
+		return 1;
+	snprintf(url, sizeof(url), "%s/latest/api/token", s.url);
+	r.metadata = false;
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) < 0 &&
+	       err.cls == CMEK_ERR_INVALID,
+	       "plain http refused without the metadata flag");
+	r.metadata = true;
+	r.method = "PUT";
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) == 0 && resp.status == 200 &&
+	       strstr(resp.body, "\"method\":\"PUT\"") &&
+	       strstr(resp.body, "/latest/api/token"),
+	       "metadata request over plain http to loopback");
+	snprintf(url, sizeof(url), "http://kms.example.com/latest");
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) < 0 &&
+	       err.cls == CMEK_ERR_INVALID,
+	       "metadata flag does not open plain http to other hosts");
+	snprintf(url, sizeof(url), "http://169.254.169.254.evil.example/latest");
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) < 0 &&
+	       err.cls == CMEK_ERR_INVALID,
+	       "nor to a host that only starts like the metadata address");
 
 	cmek_http_resp_free(&resp);
 	tap_ok(resp.body == NULL && resp.len == 0, "response freed");

@@ -200,6 +200,26 @@ int cmek_http_endpoint_valid(const char *url, struct cmek_error *err)
 	return 0;
 }
 
+static bool metadata_url_ok(const char *url)
+{
+	static const char *const hosts[] = {
+		"169.254.169.254", "[fd00:ec2::254]", "metadata.google.internal",
+		"127.0.0.1", "localhost", "[::1]",
+	};
+	size_t i, n;
+
+	if (strncmp(url, "http://", 7))
+		return false;
+	url += 7;
+	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		n = strlen(hosts[i]);
+		if (!strncmp(url, hosts[i], n) &&
+		    (url[n] == '/' || url[n] == ':' || !url[n]))
+			return true;
+	}
+	return false;
+}
+
 /*
  * No answer: DNS, connect and timeouts are the network's fault and pass;
  * a certificate that does not verify is a configuration error that a
@@ -239,7 +259,9 @@ static CURLcode setup(CURL *c, const struct cmek_http_opts *o,
 
 #define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val); } while (0)
 	SET(CURLOPT_URL, r->url);
-	SET(CURLOPT_PROTOCOLS_STR, "https");
+	SET(CURLOPT_PROTOCOLS_STR, r->metadata ? "http,https" : "https");
+	if (r->metadata)
+		SET(CURLOPT_NOPROXY, "*");
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	if (o->ca_file)
@@ -283,7 +305,8 @@ int cmek_http_do(const struct cmek_http_opts *o, const struct cmek_http_req *r,
 	resp_reset(resp);
 	resp->attempts++;
 	/* libcurl is limited to https too; this says why in plain words. */
-	if (strncmp(r->url, "https://", 8))
+	if (strncmp(r->url, "https://", 8) &&
+	    !(r->metadata && metadata_url_ok(r->url)))
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "'%s' is not an https:// URL (TLS is always required)",
 				      r->url);

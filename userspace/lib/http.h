@@ -50,6 +50,14 @@ struct cmek_http_req {
 	 * credentials as "ACCESS_KEY_ID:SECRET". NULL: not signed. */
 	const char *aws_sigv4;
 	const char *userpwd;
+	/*
+	 * An instance metadata service (AWS IMDS, GCP metadata server, Azure
+	 * IMDS): these speak plain HTTP on a link-local address by design, so
+	 * http:// is allowed here, to 169.254.169.254, [fd00:ec2::254] and
+	 * metadata.google.internal only (and loopback, for tests), never
+	 * through a proxy.
+	 */
+	bool metadata;
 };
 
 struct cmek_http_resp {

@@ -189,13 +189,18 @@ install: userspace
 	test -e $(DESTDIR)$(SYSCONFDIR)/cmek/cmekd.conf || \
 		install -m 0600 etc/cmekd.conf $(DESTDIR)$(SYSCONFDIR)/cmek/cmekd.conf
 
-# DKMS: sources to /usr/src/dm-cmek-VERSION, then add, build, install.
+# DKMS: sources to /usr/src/dm-cmek-VERSION, then add, build, install for
+# KERNELRELEASE (the running kernel may have no headers, as on the build
+# hosts; DKMS's own autoinstall takes care of kernels installed later).
 dkms-install:
 	install -d $(DESTDIR)/usr/src/dm-cmek-$(DKMS_VERSION)/include/uapi/linux
 	cp -r Kbuild kernel dkms.conf $(DESTDIR)/usr/src/dm-cmek-$(DKMS_VERSION)/
 	cp include/uapi/linux/dm-cmek.h $(DESTDIR)/usr/src/dm-cmek-$(DKMS_VERSION)/include/uapi/linux/
-	test -n "$(DESTDIR)" || { dkms add dm-cmek/$(DKMS_VERSION) && \
-		dkms build dm-cmek/$(DKMS_VERSION) && dkms install dm-cmek/$(DKMS_VERSION); }
+	test -n "$(DESTDIR)" || { \
+		{ dkms status dm-cmek/$(DKMS_VERSION) | grep -q . || \
+		  dkms add dm-cmek/$(DKMS_VERSION); } && \
+		dkms build -k $(KERNELRELEASE) dm-cmek/$(DKMS_VERSION) && \
+		dkms install -k $(KERNELRELEASE) dm-cmek/$(DKMS_VERSION); }
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean

@@ -81,7 +81,7 @@ int main(void)
 	bool b;
 	int n;
 
-	tap_plan(48);
+	tap_plan(53);
 	snprintf(dir, sizeof(dir), "/tmp/cmek-test-config.XXXXXX");
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
@@ -134,6 +134,17 @@ int main(void)
 	       "valid config: provider section recorded");
 	cmek_config_free(&c);
 
+	/* slot_policy: default any; any/all (any case) accepted. */
+	cmek_config_init(&c);
+	tap_ok(c.slot_policy == CMEK_SLOT_POLICY_ANY, "slot_policy defaults to any");
+	cmek_config_free(&c);
+	n = load("[daemon]\nslot_policy = all\n", 0600, false, &c);
+	tap_ok(n == 0 && c.slot_policy == CMEK_SLOT_POLICY_ALL, "slot_policy = all");
+	cmek_config_free(&c);
+	n = load("[daemon]\nslot_policy = \"ANY\"\n", 0600, false, &c);
+	tap_ok(n == 0 && c.slot_policy == CMEK_SLOT_POLICY_ANY, "slot_policy = \"ANY\"");
+	cmek_config_free(&c);
+
 	n = load("[daemon]\ncheck_interval = off\n", 0644, false, &c);
 	tap_ok(n == 0 && c.check_interval == 0, "check_interval off, config 0644 is fine");
 	cmek_config_free(&c);
@@ -156,6 +167,10 @@ int main(void)
 	bad("[daemon]\nkey_wait_ms = 1000000\n", 2, "key_wait_ms", "key_wait_ms out of range");
 	bad("[daemon]\nallow_discards = perhaps\n", 2, "not a boolean", "bad boolean");
 	bad("[daemon]\nbad key = 1\n", 2, "bad key name", "bad key name");
+	bad("[daemon]\nslot_policy = some\n", 2, "slot_policy 'some' is not 'any'",
+	    "bad slot_policy");
+	bad("[daemon]\nslot_policy = any\nslot_policy = all\n", 3, "set twice",
+	    "slot_policy given twice");
 	bad("[provider]\n", 1, "bad provider section", "provider section without a name");
 
 	/* Lines after a bad section header are not reported again. */

@@ -105,6 +105,8 @@ int cmd_shred(int argc, char **argv);
 int cmd_rewrap(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
+int cmd_slot(int argc, char **argv);
+int cmd_slot_list(int argc, char **argv);	/* dump.c */
 int cmd_kek(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_probe(int argc, char **argv);

@@ -3,7 +3,8 @@
  * cmekctl dump DEV [--header FILE] [--json]: print a volume header, read
  * directly from the device or the detached header file
  * (userspace/lib/volume.h). Never prints key bytes: a wrapped key is shown
- * by its length only.
+ * by its length only. "cmekctl slot list" prints the same slots, with what
+ * cmekd's watch last saw of each slot's key when cmekd runs.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 
 #include "cmekctl.h"
+#include "daemon.h"
 #include "volume.h"
 
 static const char *fmt_time(uint64_t t, char *buf, size_t len)
@@ -24,6 +26,67 @@ static const char *fmt_time(uint64_t t, char *buf, size_t len)
 		return "-";
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return buf;
+}
+
+/* Every slot that is not empty; shared by dump and "slot list". */
+static struct json_object *slots_json(const struct cmek_vol_hdr *h)
+{
+	struct json_object *a = json_object_new_array();
+	char tb[32];
+	int i;
+
+	for (i = 0; i < CMEK_VOL_SLOTS; i++) {
+		const struct cmek_vol_slot *s = &h->slots[i];
+		struct json_object *so;
+
+		if (s->state == CMEK_SLOT_EMPTY)
+			continue;
+		so = json_object_new_object();
+		json_object_object_add(so, "slot", json_object_new_int(i));
+		json_object_object_add(so, "state", json_object_new_string(
+					       cmek_vol_slot_state_name(s->state)));
+		if (s->state == CMEK_SLOT_ACTIVE) {
+			json_object_object_add(so, "provider",
+					       json_object_new_string(s->provider));
+			json_object_object_add(so, "key",
+					       json_object_new_string(s->key_ref));
+			json_object_object_add(so, "wrapped_len",
+					       json_object_new_int(s->wrapped_len));
+		}
+		json_object_object_add(so, "created", json_object_new_string(
+					       fmt_time(s->created, tb, sizeof(tb))));
+		json_object_array_add(a, so);
+	}
+	return a;
+}
+
+/* One line per non-empty slot; @kms: kms_state per slot index, or NULL. */
+static void print_slots(const struct cmek_vol_hdr *h,
+			const char *const kms[CMEK_VOL_SLOTS])
+{
+	char tb[32];
+	int i, n = 0;
+
+	for (i = 0; i < CMEK_VOL_SLOTS; i++) {
+		const struct cmek_vol_slot *s = &h->slots[i];
+
+		if (s->state == CMEK_SLOT_EMPTY)
+			continue;
+		n++;
+		if (s->state == CMEK_SLOT_ACTIVE)
+			printf("    slot %d: %s, %s:%s, wrapped key %u bytes, "
+			       "created %s%s%s\n", i,
+			       cmek_vol_slot_state_name(s->state), s->provider,
+			       s->key_ref, s->wrapped_len,
+			       fmt_time(s->created, tb, sizeof(tb)),
+			       kms && kms[i] ? ", KMS key " : "",
+			       kms && kms[i] ? kms[i] : "");
+		else
+			printf("    slot %d: %s\n", i,
+			       cmek_vol_slot_state_name(s->state));
+	}
+	if (!n)
+		printf("    (none)\n");
 }
 
 static struct json_object *hdr_json(const char *dev, const char *hfile,
@@ -78,30 +141,7 @@ static struct json_object *hdr_json(const char *dev, const char *hfile,
 
 	json_object_object_add(o, "active_slots",
 			       json_object_new_int(cmek_vol_active_slots(h)));
-	a = json_object_new_array();
-	for (i = 0; i < CMEK_VOL_SLOTS; i++) {
-		const struct cmek_vol_slot *s = &h->slots[i];
-		struct json_object *so;
-
-		if (s->state == CMEK_SLOT_EMPTY)
-			continue;
-		so = json_object_new_object();
-		json_object_object_add(so, "slot", json_object_new_int(i));
-		json_object_object_add(so, "state", json_object_new_string(
-					       cmek_vol_slot_state_name(s->state)));
-		if (s->state == CMEK_SLOT_ACTIVE) {
-			json_object_object_add(so, "provider",
-					       json_object_new_string(s->provider));
-			json_object_object_add(so, "key",
-					       json_object_new_string(s->key_ref));
-			json_object_object_add(so, "wrapped_len",
-					       json_object_new_int(s->wrapped_len));
-		}
-		json_object_object_add(so, "created", json_object_new_string(
-					       fmt_time(s->created, tb, sizeof(tb))));
-		json_object_array_add(a, so);
-	}
-	json_object_object_add(o, "slots", a);
+	json_object_object_add(o, "slots", slots_json(h));
 	return o;
 }
 
@@ -110,7 +150,7 @@ static void print_human(const struct cmek_vol_hdr *h,
 			const char *hfile)
 {
 	char u[37], tb[32], sz[32];
-	int i, n = 0;
+	int i;
 
 	cmek_vol_uuid_str(h->uuid, u);
 	printf("cmek volume header (version %d)\n", CMEK_VOL_VERSION);
@@ -139,83 +179,96 @@ static void print_human(const struct cmek_vol_hdr *h,
 		       ri->used_copy == i ? " (in use)" : "",
 		       ri->copy_problem[i][0] ? ": " : "", ri->copy_problem[i]);
 	printf("  key slots:    %d active\n", cmek_vol_active_slots(h));
-	for (i = 0; i < CMEK_VOL_SLOTS; i++) {
-		const struct cmek_vol_slot *s = &h->slots[i];
-
-		if (s->state == CMEK_SLOT_EMPTY)
-			continue;
-		n++;
-		if (s->state == CMEK_SLOT_ACTIVE)
-			printf("    slot %d: %s, %s:%s, wrapped key %u bytes, "
-			       "created %s\n", i,
-			       cmek_vol_slot_state_name(s->state), s->provider,
-			       s->key_ref, s->wrapped_len,
-			       fmt_time(s->created, tb, sizeof(tb)));
-		else
-			printf("    slot %d: %s\n", i,
-			       cmek_vol_slot_state_name(s->state));
-	}
-	if (!n)
-		printf("    (none)\n");
+	print_slots(h, NULL);
 }
 
-int cmd_dump(int argc, char **argv)
+/* Parse "DEV [--header FILE] [--json]" for dump and "slot list". */
+static int parse_dev_args(const char *cmd, int argc, char **argv,
+			  const char **dev, const char **hfile, bool *json)
 {
-	const char *dev = NULL, *hfile = NULL;
-	struct cmek_vol_read_info ri;
-	struct cmek_vol_dev *vd;
-	struct cmek_vol_hdr *h;
-	char err[256] = "";
-	bool json = false;
-	int i, ret;
+	int i;
 
+	*dev = *hfile = NULL;
+	*json = false;
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
-			json = true;
+			*json = true;
 		} else if (!strcmp(argv[i], "--header") && i + 1 < argc) {
-			hfile = argv[++i];
+			*hfile = argv[++i];
 		} else if (!strncmp(argv[i], "--header=", 9)) {
-			hfile = argv[i] + 9;
+			*hfile = argv[i] + 9;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			print_cmd_usage("dump", 1);
-			return EXIT_OK;
+			print_cmd_usage(cmd, 1);
+			return -2;
 		} else if (argv[i][0] == '-') {
-			return usage_error("dump", "unknown option '%s'", argv[i]);
-		} else if (!dev) {
-			dev = argv[i];
+			return usage_error(cmd, "unknown option '%s'", argv[i]),
+			       -1;
+		} else if (!*dev) {
+			*dev = argv[i];
 		} else {
-			return usage_error("dump", "unexpected argument '%s'",
-					   argv[i]);
+			return usage_error(cmd, "unexpected argument '%s'",
+					   argv[i]), -1;
 		}
 	}
-	if (!dev)
-		return usage_error("dump", "give the device");
+	if (!*dev)
+		return usage_error(cmd, "give the device"), -1;
+	return 0;
+}
+
+/* Read the header of @dev (or @hfile) into a malloc()ed *@h. */
+static int read_hdr(const char *cmd, const char *dev, const char *hfile,
+		    struct cmek_vol_hdr **h, struct cmek_vol_read_info *ri)
+{
+	struct cmek_vol_dev *vd;
+	char err[256] = "";
+	int ret;
 
 	ret = cmek_vol_dev_open(hfile ? hfile : dev, false, false, &vd, err,
 				sizeof(err));
 	if (ret) {
-		err_msg("dump: %s", err[0] ? err : strerror(-ret));
-		return EXIT_ERR;
+		err_msg("%s: %s", cmd, err[0] ? err : strerror(-ret));
+		return -1;
 	}
-	h = calloc(1, sizeof(*h));
-	if (!h) {
+	*h = calloc(1, sizeof(**h));
+	if (!*h) {
 		cmek_vol_dev_close(vd);
-		err_msg("dump: out of memory");
-		return EXIT_ERR;
+		err_msg("%s: out of memory", cmd);
+		return -1;
 	}
-	memset(&ri, 0, sizeof(ri));
-	ret = cmek_vol_read(vd, h, &ri, err, sizeof(err));
+	memset(ri, 0, sizeof(*ri));
+	ret = cmek_vol_read(vd, *h, ri, err, sizeof(err));
 	cmek_vol_dev_close(vd);
-	if (ret) {
-		if (err[0])
-			err_msg("dump: %s", err);
-		else
-			err_msg("dump: %s: %s", hfile ? hfile : dev,
-				ret == -ENOENT ? "no cmek header" :
-				strerror(-ret));
-		free(h);
+	if (!ret)
+		return 0;
+	if (err[0])
+		err_msg("%s: %s", cmd, err);
+	else
+		err_msg("%s: %s: %s", cmd, hfile ? hfile : dev,
+			ret == -ENOENT ? "no cmek header" : strerror(-ret));
+	free(*h);
+	*h = NULL;
+	return -1;
+}
+
+static void put_hdr(struct cmek_vol_hdr *h)
+{
+	explicit_bzero(h, sizeof(*h));
+	free(h);
+}
+
+int cmd_dump(int argc, char **argv)
+{
+	const char *dev, *hfile;
+	struct cmek_vol_read_info ri;
+	struct cmek_vol_hdr *h;
+	bool json;
+	int ret;
+
+	ret = parse_dev_args("dump", argc, argv, &dev, &hfile, &json);
+	if (ret)
+		return ret == -2 ? EXIT_OK : EXIT_USAGE;
+	if (read_hdr("dump", dev, hfile, &h, &ri))
 		return EXIT_ERR;
-	}
 	if (json) {
 		struct json_object *o = hdr_json(dev, hfile, h, &ri);
 
@@ -224,7 +277,119 @@ int cmd_dump(int argc, char **argv)
 	} else {
 		print_human(h, &ri, dev, hfile);
 	}
-	explicit_bzero(h, sizeof(*h));
-	free(h);
+	put_hdr(h);
+	return EXIT_OK;
+}
+
+/*
+ * What cmekd's watch last saw of each slot's key, if cmekd runs and knows
+ * the volume: {slot index -> {kms_state, verdict, kms_error?}} from the
+ * "status" reply. NULL otherwise; never an error.
+ */
+static struct json_object *daemon_slot_states(const char *uuid,
+					      const char **policy)
+{
+	struct json_object *req, *reply = NULL, *vols, *v, *sl, *e, *out;
+	struct json_object *ping = NULL;
+	size_t i, j;
+
+	*policy = NULL;
+	req = daemon_req("status");
+	if (daemon_call(req, &reply, DC_QUIET_ALL)) {
+		json_object_put(req);
+		json_object_put(reply);
+		return NULL;
+	}
+	json_object_put(req);
+	out = json_object_new_object();
+	if (json_object_object_get_ex(reply, "volumes", &vols) &&
+	    json_object_is_type(vols, json_type_array)) {
+		for (i = 0; i < json_object_array_length(vols); i++) {
+			v = json_object_array_get_idx(vols, i);
+			if (strcmp(jget_str(v, "uuid") ?: "", uuid) ||
+			    !json_object_object_get_ex(v, "slots", &sl))
+				continue;
+			for (j = 0; j < json_object_array_length(sl); j++) {
+				e = json_object_array_get_idx(sl, j);
+				json_object_object_add(out,
+					jget_str(e, "slot") ?: "-",
+					json_object_get(e));
+			}
+			break;
+		}
+	}
+	json_object_put(reply);
+	req = daemon_req("ping");
+	if (!daemon_call(req, &ping, DC_QUIET_ALL)) {
+		static char pol[16];
+
+		snprintf(pol, sizeof(pol), "%s",
+			 jget_str(ping, "slot_policy") ?: "");
+		*policy = pol[0] ? pol : NULL;
+	}
+	json_object_put(req);
+	json_object_put(ping);
+	return out;
+}
+
+int cmd_slot_list(int argc, char **argv)
+{
+	const char *dev, *hfile, *policy = NULL, *kms[CMEK_VOL_SLOTS] = { 0 };
+	struct json_object *states, *a, *e, *st;
+	struct cmek_vol_read_info ri;
+	struct cmek_vol_hdr *h;
+	char u[37], idx[16];
+	bool json;
+	size_t i;
+	int ret;
+
+	ret = parse_dev_args("slot", argc, argv, &dev, &hfile, &json);
+	if (ret)
+		return ret == -2 ? EXIT_OK : EXIT_USAGE;
+	if (read_hdr("slot list", dev, hfile, &h, &ri))
+		return EXIT_ERR;
+	cmek_vol_uuid_str(h->uuid, u);
+	states = daemon_slot_states(u, &policy);
+	a = slots_json(h);
+	for (i = 0; i < json_object_array_length(a); i++) {
+		e = json_object_array_get_idx(a, i);
+		snprintf(idx, sizeof(idx), "%s", jget_str(e, "slot") ?: "");
+		if (!states || !json_object_object_get_ex(states, idx, &st))
+			continue;
+		json_object_object_add(e, "kms_state", json_object_get(
+			json_object_object_get(st, "kms_state")));
+		json_object_object_add(e, "verdict", json_object_get(
+			json_object_object_get(st, "verdict")));
+		if (json_object_object_get(st, "kms_error"))
+			json_object_object_add(e, "kms_error", json_object_get(
+				json_object_object_get(st, "kms_error")));
+		ret = atoi(idx);
+		if (ret >= 0 && ret < CMEK_VOL_SLOTS)
+			kms[ret] = jget_str(e, "kms_state");
+	}
+	if (json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "device", json_object_new_string(dev));
+		json_object_object_add(o, "header", hfile ?
+				       json_object_new_string(hfile) : NULL);
+		json_object_object_add(o, "uuid", json_object_new_string(u));
+		json_object_object_add(o, "slot_policy", policy ?
+				       json_object_new_string(policy) : NULL);
+		json_object_object_add(o, "active_slots", json_object_new_int(
+					       cmek_vol_active_slots(h)));
+		json_object_object_add(o, "slots", json_object_get(a));
+		json_print(o);
+		json_object_put(o);
+	} else {
+		printf("volume %s: %d active key slot%s%s%s\n", u,
+		       cmek_vol_active_slots(h),
+		       cmek_vol_active_slots(h) == 1 ? "" : "s",
+		       policy ? ", cmekd slot_policy " : "", policy ?: "");
+		print_slots(h, kms);
+	}
+	json_object_put(a);
+	json_object_put(states);
+	put_hdr(h);
 	return EXIT_OK;
 }

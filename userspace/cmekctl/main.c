@@ -31,6 +31,11 @@ const struct cmd cmekctl_cmds[] = {
 	  "ask cmekd to check the KMS keys of the volumes now" },
 	{ "dump", cmd_dump, "DEV [--header FILE] [--json]",
 	  "print the volume header (never key bytes)" },
+	{ "slot", cmd_slot,
+	  "add DEV --provider NAME --key KEYREF [--header FILE] [--json] | "
+	  "remove DEV SLOT [--header FILE] [--json] | "
+	  "list DEV [--header FILE] [--json]",
+	  "key slots: the data key wrapped under more KMS keys (redundancy)" },
 	{ "probe", cmd_probe, "[--export] DEV",
 	  "is DEV a cmek volume? udev properties with --export "
 	  "(exit 0 yes, 3 no)" },

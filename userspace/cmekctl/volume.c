@@ -574,3 +574,93 @@ int cmd_shred(int argc, char **argv)
 	json_object_put(reply);
 	return n ? EXIT_ERR : EXIT_OK;
 }
+
+static int slot_add(int argc, char **argv)
+{
+	struct json_object *req, *reply = NULL;
+	char dev[PATH_MAX], hdr[PATH_MAX];
+	struct vopts o;
+	int n = VPARSE("slot", "pkHj", &o);
+
+	if (n < 0)
+		return vexit(n);
+	if (n != 1)
+		return usage_error("slot", "add: give one device");
+	if (!o.key)
+		return usage_error("slot", "add: missing --key KEYREF (the KMS "
+				   "key to wrap the data key under; for the "
+				   "local provider a KEK name)");
+	req = daemon_req("slot_add");
+	jadd_str(req, "device", abspath(argv[1], dev));
+	if (o.header)
+		jadd_str(req, "header", abspath(o.header, hdr));
+	jadd_str(req, "provider", o.provider ? o.provider : "local");
+	jadd_str(req, "key", o.key);
+	n = daemon_call(req, &reply, 0);
+	if (!n && o.json)
+		json_print(reply);
+	else if (!n)
+		info_msg("%s: added key slot %s (%s:%s), data key unwrapped "
+			 "from slot %s; %s active slots", dev,
+			 jget_str(reply, "slot") ?: "?",
+			 o.provider ? o.provider : "local", o.key,
+			 jget_str(reply, "from_slot") ?: "?",
+			 jget_str(reply, "active_slots") ?: "?");
+	json_object_put(req);
+	json_object_put(reply);
+	return n ? EXIT_ERR : EXIT_OK;
+}
+
+static int slot_remove(int argc, char **argv)
+{
+	struct json_object *req, *reply = NULL;
+	char dev[PATH_MAX], hdr[PATH_MAX], *end;
+	struct vopts o;
+	long idx;
+	int n = VPARSE("slot", "Hj", &o);
+
+	if (n < 0)
+		return vexit(n);
+	if (n != 2)
+		return usage_error("slot", "remove: give the device and a slot "
+				   "number");
+	errno = 0;
+	idx = strtol(argv[2], &end, 10);
+	if (errno || end == argv[2] || *end || idx < 0 || idx > 7)
+		return usage_error("slot", "remove: invalid slot '%s': a slot "
+				   "number from 0 to 7 (see 'cmekctl slot "
+				   "list %s')", argv[2], argv[1]);
+	req = daemon_req("slot_remove");
+	jadd_str(req, "device", abspath(argv[1], dev));
+	if (o.header)
+		jadd_str(req, "header", abspath(o.header, hdr));
+	json_object_object_add(req, "slot", json_object_new_int((int)idx));
+	n = daemon_call(req, &reply, 0);
+	if (!n && o.json)
+		json_print(reply);
+	else if (!n)
+		info_msg("%s: key slot %ld removed, its wrapped key overwritten "
+			 "in both header copies; %s active slot(s) left", dev,
+			 idx, jget_str(reply, "active_slots") ?: "?");
+	json_object_put(req);
+	json_object_put(reply);
+	return n ? EXIT_ERR : EXIT_OK;
+}
+
+int cmd_slot(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("slot", "give add, remove or list");
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		print_cmd_usage("slot", 1);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "add"))
+		return slot_add(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "remove"))
+		return slot_remove(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "list"))
+		return cmd_slot_list(argc - 1, argv + 1);
+	return usage_error("slot", "unknown subcommand '%s': add, remove or "
+			   "list", argv[1]);
+}

@@ -30,6 +30,16 @@
 #define CMEKD_KEYREF_MAX	1024
 #define CMEKD_PROV_MAX		64
 
+/* hdr.c reads at most this many active slots (the header has 8). */
+#define HDR_SLOTS_MAX	8
+
+/* One key slot of a volume, as its header last said (no key material). */
+struct vol_slot {
+	int index;			/* in the header, 0..7 */
+	char provider[CMEKD_PROV_MAX];
+	char key_ref[CMEKD_KEYREF_MAX];
+};
+
 /* A volume cmekd knows: opened through it (or adopted on a key-needed event). */
 struct vol {
 	char name[CMEKD_NAME_MAX];	/* dm name */
@@ -45,12 +55,31 @@ struct vol {
 	bool revoked;			/* by an admin (revoke/shred) */
 	bool shredded;
 	bool locked;			/* by the watch loop (KMS said no) */
-	char lock_reason[160];
+	char lock_reason[512];
 	bool need_push;			/* a key-needed push failed: retry */
-	/* watch loop, not persisted */
+	/* active key slots of the header, refreshed on every header read */
+	int nslots;
+	struct vol_slot slots[HDR_SLOTS_MAX];
+	/* watch loop, not persisted: the policy's summary over the slots */
 	int kms_state;			/* enum cmek_kms_key_state, -1 unknown */
-	time_t unreachable_since;	/* 0 = reachable */
 	char kms_error[CMEK_ERRMSG_MAX];
+};
+
+/*
+ * What the KMS last said about one (provider, key reference). One entry per
+ * distinct key however many slots of however many volumes use it: the
+ * watch asks each once per interval.
+ */
+struct kms_key {
+	char provider[CMEKD_PROV_MAX];
+	char key_ref[CMEKD_KEYREF_MAX];
+	bool answered;			/* asked at least once */
+	bool failed;			/* key_state() returned an error */
+	int state;			/* enum cmek_kms_key_state if !failed */
+	enum cmek_err_class cls;	/* if failed */
+	time_t unreachable_since;	/* 0 = reachable */
+	bool asked_now;			/* in the current watch run */
+	char error[CMEK_ERRMSG_MAX];
 };
 
 struct daemon {
@@ -66,6 +95,8 @@ struct daemon {
 	volatile bool stop;
 	time_t next_check;
 	pid_t peer_pid;			/* of the request being served */
+	struct kms_key *keys;		/* the watch's answers, per KMS key */
+	size_t nkeys;
 };
 
 extern struct daemon *D;
@@ -97,6 +128,8 @@ struct json_object *op_rewrap(struct json_object *req, void *ctx);
 struct json_object *op_status(struct json_object *req, void *ctx);
 struct json_object *op_list(struct json_object *req, void *ctx);
 struct json_object *op_check(struct json_object *req, void *ctx);
+struct json_object *op_slot_add(struct json_object *req, void *ctx);
+struct json_object *op_slot_remove(struct json_object *req, void *ctx);
 /*
  * Unwrap the volume's DEK (one provider call) and push it with REPLACE.
  * @why goes to the audit log ("open", "key-needed", "unlock"). 0 or -errno
@@ -118,7 +151,6 @@ void daemon_resync(struct daemon *d);
 int vol_revoke_key(struct daemon *d, struct vol *v, const char *why);
 
 /* hdr.c: the volume header, through userspace/lib/volume.h */
-#define HDR_SLOTS_MAX	8
 struct hdr_slot {
 	int index;
 	char provider[CMEKD_PROV_MAX];
@@ -150,6 +182,25 @@ int hdr_update_slot(const char *device, const char *header, int index,
 		    const char *provider, const char *key_ref,
 		    const uint8_t *wrapped, size_t wrapped_len,
 		    char *err, size_t errlen);
+/*
+ * Add a slot (the first empty one) to the header of volume @uuid; its index
+ * in *@index. -ENOSPC when every slot is in use, -ESTALE when the header
+ * now belongs to another volume.
+ */
+int hdr_add_slot(const char *device, const char *header,
+		 const uint8_t uuid[CMEK_UUID_LEN], const char *provider,
+		 const char *key_ref, const uint8_t *wrapped,
+		 size_t wrapped_len, int *index, char *err, size_t errlen);
+/*
+ * Remove active slot @index of volume @uuid: the slot, wrapped key
+ * included, is zeroed in both copies. Refuses (-EBUSY) to remove the last
+ * active slot; -ENOENT if @index is not an active slot.
+ */
+int hdr_remove_slot(const char *device, const char *header,
+		    const uint8_t uuid[CMEK_UUID_LEN], int index,
+		    char *err, size_t errlen);
+/* @v's slot list from a header just read. */
+void vol_set_slots(struct vol *v, const struct hdr_info *h);
 /* 1 with @what set if @device holds a file system, LUKS, cmek header,
  * partition table...; 0 if not; -errno. */
 int hdr_probe(const char *device, char *what, size_t len);
@@ -164,6 +215,21 @@ void dek_free(uint8_t *dek);
 void watch_run(struct daemon *d, const char *only_name,
 	       struct json_object *out);
 void watch_tick(struct daemon *d);
+/* The entry for (@provider, @key_ref); NULL if none and !@create. */
+struct kms_key *kms_key_get(struct daemon *d, const char *provider,
+			    const char *key_ref, bool create);
+/* Ask the KMS for the key's state (one provider call) and record it. */
+void kms_key_ask(struct daemon *d, struct kms_key *k, time_t now);
+/* What the last answer for @k means for a slot (slot_policy.h). */
+enum cmek_slot_verdict kms_key_verdict(const struct daemon *d,
+				       const struct kms_key *k, time_t now);
+/* "KMS key is disabled", "KMS refused: ...", "KMS unreachable for ...". */
+void kms_key_describe(const struct daemon *d, const struct kms_key *k,
+		      time_t now, char *buf, size_t len);
+/* Add the watch's view (kms_state, kms_error, per slot too) to a VOL. */
+void watch_annotate(struct daemon *d, const struct vol *v,
+		    struct json_object *o);
+void watch_free(struct daemon *d);
 
 /* dm.c */
 void dm_setup(bool udev_running);

@@ -181,6 +181,116 @@ int hdr_update_slot(const char *device, const char *header, int index,
 	return ret < 0 ? ret : ret ? -EIO : 0;
 }
 
+/* The header we are about to change must still be the volume we read. */
+static int same_volume(const struct cmek_vol_hdr *vh,
+		       const uint8_t uuid[CMEK_UUID_LEN], char *err,
+		       size_t errlen)
+{
+	char u[37];
+
+	if (!memcmp(vh->uuid, uuid, CMEK_UUID_LEN))
+		return 0;
+	cmek_uuid_unparse(vh->uuid, u);
+	snprintf(err, errlen, "the header now belongs to volume %s", u);
+	return -ESTALE;
+}
+
+int hdr_add_slot(const char *device, const char *header,
+		 const uint8_t uuid[CMEK_UUID_LEN], const char *provider,
+		 const char *key_ref, const uint8_t *wrapped,
+		 size_t wrapped_len, int *index, char *err, size_t errlen)
+{
+	struct cmek_vol_dev *dev;
+	struct cmek_vol_hdr *vh;
+	int ret;
+
+	ret = hdr_load(device, header, true, &dev, &vh, err, errlen);
+	if (ret)
+		return ret;
+	ret = same_volume(vh, uuid, err, errlen);
+	if (ret)
+		goto out;
+	ret = cmek_vol_slot_add(vh, provider, key_ref, wrapped, wrapped_len);
+	if (ret == -ENOSPC) {
+		snprintf(err, errlen, "every one of the %d key slots is in "
+			 "use: remove one first", CMEK_VOL_SLOTS);
+		goto out;
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot add a key slot: %s",
+			 strerror(-ret));
+		goto out;
+	}
+	*index = ret;
+	ret = cmek_vol_write(dev, vh, err, errlen);
+out:
+	cmek_vol_dev_close(dev);
+	hdr_put(vh);
+	return ret < 0 ? ret : ret ? -EIO : 0;
+}
+
+int hdr_remove_slot(const char *device, const char *header,
+		    const uint8_t uuid[CMEK_UUID_LEN], int index,
+		    char *err, size_t errlen)
+{
+	struct cmek_vol_dev *dev;
+	struct cmek_vol_hdr *vh;
+	int ret;
+
+	if (index < 0 || index >= CMEK_VOL_SLOTS) {
+		snprintf(err, errlen, "slot %d does not exist: slots are "
+			 "numbered 0 to %d", index, CMEK_VOL_SLOTS - 1);
+		return -EINVAL;
+	}
+	ret = hdr_load(device, header, true, &dev, &vh, err, errlen);
+	if (ret)
+		return ret;
+	ret = same_volume(vh, uuid, err, errlen);
+	if (ret)
+		goto out;
+	if (vh->slots[index].state != CMEK_SLOT_ACTIVE) {
+		snprintf(err, errlen, "slot %d is %s, not an active key slot",
+			 index, cmek_vol_slot_state_name(vh->slots[index].state));
+		ret = -ENOENT;
+		goto out;
+	}
+	if (cmek_vol_active_slots(vh) == 1) {
+		snprintf(err, errlen, "slot %d is the last active key slot: "
+			 "without it the data can never be read again (to do "
+			 "that on purpose, use 'cmekctl shred')", index);
+		ret = -EBUSY;
+		goto out;
+	}
+	/*
+	 * Zeroes over the wrapped key; the crash-safe write puts them in both
+	 * copies (the stale copy first), so no copy of it is left once this
+	 * returns 0.
+	 */
+	ret = cmek_vol_slot_remove(vh, index);
+	if (!ret)
+		ret = cmek_vol_write(dev, vh, err, errlen);
+out:
+	cmek_vol_dev_close(dev);
+	hdr_put(vh);
+	return ret < 0 ? ret : ret ? -EIO : 0;
+}
+
+void vol_set_slots(struct vol *v, const struct hdr_info *h)
+{
+	int i;
+
+	v->nslots = 0;
+	for (i = 0; i < h->nslots && i < HDR_SLOTS_MAX; i++) {
+		struct vol_slot *s = &v->slots[v->nslots++];
+
+		s->index = h->slots[i].index;
+		snprintf(s->provider, sizeof(s->provider), "%s",
+			 h->slots[i].provider);
+		snprintf(s->key_ref, sizeof(s->key_ref), "%s",
+			 h->slots[i].key_ref);
+	}
+}
+
 int hdr_shred(const char *device, const char *header, char *err,
 	      size_t errlen)
 {

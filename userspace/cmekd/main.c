@@ -316,6 +316,7 @@ int main(int argc, char **argv)
 	if (d.nl)
 		cmek_nl_close(d.nl);
 	free(d.vols);
+	watch_free(&d);
 	cmek_config_free(&d.cfg);
 	return 0;
 }

@@ -40,6 +40,8 @@ static const struct cmek_ipc_op ops[] = {
 	{ "status", op_status },
 	{ "list", op_list },
 	{ "check", op_check },
+	{ "slot_add", op_slot_add },
+	{ "slot_remove", op_slot_remove },
 	{ NULL, NULL },
 };
 

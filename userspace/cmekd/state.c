@@ -59,6 +59,58 @@ void state_del(struct daemon *d, struct vol *v)
 	d->nvols--;
 }
 
+static void copy_str(char *dst, size_t len, struct json_object *o,
+		     const char *k)
+{
+	const char *s = cmek_json_str(o, k);
+
+	snprintf(dst, len, "%s", s ? s : "");
+}
+
+static struct json_object *slots_to_json(const struct vol *v)
+{
+	struct json_object *a = json_object_new_array(), *o;
+	int i;
+
+	for (i = 0; i < v->nslots; i++) {
+		o = json_object_new_object();
+		json_object_object_add(o, "slot",
+				       json_object_new_int(v->slots[i].index));
+		json_object_object_add(o, "provider",
+			json_object_new_string(v->slots[i].provider));
+		json_object_object_add(o, "key",
+			json_object_new_string(v->slots[i].key_ref));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+/* A state file without "slots" (older cmekd) leaves nslots 0. */
+static void slots_from_json(struct json_object *o, struct vol *v)
+{
+	struct json_object *a;
+	size_t i, n;
+
+	if (!json_object_object_get_ex(o, "slots", &a) ||
+	    !json_object_is_type(a, json_type_array))
+		return;
+	n = json_object_array_length(a);
+	for (i = 0; i < n && v->nslots < HDR_SLOTS_MAX; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+		struct vol_slot *s = &v->slots[v->nslots];
+		long long idx = -1;
+
+		if (cmek_json_int64(e, "slot", &idx) || idx < 0 ||
+		    idx >= HDR_SLOTS_MAX || !cmek_json_str(e, "provider") ||
+		    !cmek_json_str(e, "key"))
+			continue;
+		s->index = (int)idx;
+		copy_str(s->provider, sizeof(s->provider), e, "provider");
+		copy_str(s->key_ref, sizeof(s->key_ref), e, "key");
+		v->nslots++;
+	}
+}
+
 struct json_object *vol_to_json(const struct vol *v)
 {
 	struct json_object *o = json_object_new_object();
@@ -81,15 +133,8 @@ struct json_object *vol_to_json(const struct vol *v)
 	if (v->locked)
 		json_object_object_add(o, "lock_reason",
 				       json_object_new_string(v->lock_reason));
+	json_object_object_add(o, "slots", slots_to_json(v));
 	return o;
-}
-
-static void copy_str(char *dst, size_t len, struct json_object *o,
-		     const char *k)
-{
-	const char *s = cmek_json_str(o, k);
-
-	snprintf(dst, len, "%s", s ? s : "");
 }
 
 static int vol_from_json(struct json_object *o, struct vol *v)
@@ -109,6 +154,7 @@ static int vol_from_json(struct json_object *o, struct vol *v)
 	v->revoked = cmek_json_bool(o, "revoked", 0);
 	v->shredded = cmek_json_bool(o, "shredded", 0);
 	v->locked = cmek_json_bool(o, "locked", 0);
+	slots_from_json(o, v);
 	v->kms_state = -1;
 	if (!v->name[0] || !v->device[0] ||
 	    cmek_uuid_parse(v->uuid, v->uuid_bin))

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "cmekd.h"
@@ -40,6 +42,8 @@ struct json_object *op_ping(struct json_object *req, void *ctx)
 			       json_object_new_int((int)d->nvols));
 	json_object_object_add(r, "kernel",
 			       json_object_new_boolean(d->nl != NULL));
+	json_object_object_add(r, "slot_policy", json_object_new_string(
+		cmek_slot_policy_name(d->cfg.slot_policy)));
 	return r;
 }
 
@@ -117,89 +121,263 @@ static int cls_errno(enum cmek_err_class cls)
 	       cls == CMEK_ERR_DEFINITIVE ? EKEYREVOKED : EKEYREJECTED;
 }
 
+static __attribute__((format(printf, 3, 4)))
+void msg_add(char *msg, size_t len, const char *fmt, ...)
+{
+	size_t o = strlen(msg);
+	va_list ap;
+
+	if (o + 2 >= len)
+		return;
+	if (o) {
+		memcpy(msg + o, "; ", 3);
+		o += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg + o, len - o, fmt, ap);
+	va_end(ap);
+}
+
+/* How hard a push checks the other key slots (slot_policy any). */
+enum push_mode {
+	/* key-needed, resync, unlock: what the watch last saw, no KMS call */
+	PUSH_CACHED,
+	/* open: ask the KMS about every other slot's key now */
+	PUSH_VERIFY,
+};
+
+/* The slot @v used last time first, then the others in header order. */
+static void slot_order(const struct vol *v, const struct hdr_info *h,
+		       int order[HDR_SLOTS_MAX])
+{
+	int i, n = 0, pref = -1;
+
+	for (i = 0; i < h->nslots; i++)
+		if (h->slots[i].index == v->slot && v->provider[0] &&
+		    !strcmp(h->slots[i].provider, v->provider))
+			pref = i;
+	if (pref >= 0)
+		order[n++] = pref;
+	for (i = 0; i < h->nslots; i++)
+		if (i != pref)
+			order[n++] = i;
+}
+
+/*
+ * Under slot_policy any, refuse when the watch last found one of the
+ * slots' keys revoked: a revocation is not worked around through another
+ * slot. Returns -EKEYREVOKED with @msg set, or 0.
+ */
+static int cached_refusal(struct daemon *d, const struct hdr_info *h,
+			  char *msg, size_t msglen)
+{
+	time_t now = time(NULL);
+	char what[320];
+	int i, ret = 0;
+
+	if (d->cfg.slot_policy != CMEK_SLOT_POLICY_ANY)
+		return 0;
+	for (i = 0; i < h->nslots; i++) {
+		const struct hdr_slot *s = &h->slots[i];
+		const struct kms_key *k = kms_key_get(d, s->provider,
+						      s->key_ref, false);
+
+		if (kms_key_verdict(d, k, now) != CMEK_SLOT_BAD)
+			continue;
+		kms_key_describe(d, k, now, what, sizeof(what));
+		msg_add(msg, msglen, "slot %d (%s:%.200s): %s at the last "
+			"check", s->index, s->provider, s->key_ref, what);
+		ret = -EKEYREVOKED;
+	}
+	if (ret)
+		msg_add(msg, msglen, "slot_policy any refuses the key while "
+			"one key slot's key is revoked (re-enable it, remove "
+			"the slot, or set slot_policy = all)");
+	return ret;
+}
+
+/*
+ * Unwrap @h's DEK into @dek from the first slot that works, in
+ * slot_order(). A transient or invalid failure moves on to the next slot;
+ * so does a definitive one under slot_policy all, where a slot the watch
+ * found revoked is not even asked. Under "any" a definitive failure stops
+ * everything. On failure @msg holds every slot's error and *@cls the most
+ * hopeful class (transient if any slot may work later).
+ */
+static int unwrap_dek(struct daemon *d, struct vol *v,
+		      const struct hdr_info *h, const char *why,
+		      enum push_mode mode, uint8_t *dek, size_t *dek_len,
+		      int *used, char *msg, size_t msglen,
+		      enum cmek_err_class *cls)
+{
+	bool any = d->cfg.slot_policy == CMEK_SLOT_POLICY_ANY;
+	bool transient = false, definitive = false;
+	int order[HDR_SLOTS_MAX], i, ret;
+	struct cmek_binding b;
+	time_t now = time(NULL);
+
+	msg[0] = '\0';
+	*cls = CMEK_ERR_INVALID;
+	if (!h->nslots) {
+		snprintf(msg, msglen, "the header of %s has no key slot",
+			 v->device);
+		return -ENOKEY;
+	}
+	if (mode == PUSH_CACHED && cached_refusal(d, h, msg, msglen)) {
+		*cls = CMEK_ERR_DEFINITIVE;
+		return -EKEYREVOKED;
+	}
+	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h->uuid);
+	slot_order(v, h, order);
+	for (i = 0; i < h->nslots; i++) {
+		const struct hdr_slot *c = &h->slots[order[i]];
+		struct cmek_error err = { 0 };
+		struct cmek_provider *p;
+
+		if (!any && mode == PUSH_CACHED &&
+		    kms_key_verdict(d, kms_key_get(d, c->provider, c->key_ref,
+						   false), now) ==
+		    CMEK_SLOT_BAD) {
+			msg_add(msg, msglen, "slot %d (%s:%.200s): skipped, "
+				"its key was revoked at the last check",
+				c->index, c->provider, c->key_ref);
+			definitive = true;
+			continue;
+		}
+		p = cmek_config_provider(&d->cfg, c->provider, &err);
+		if (!p) {
+			msg_add(msg, msglen, "slot %d: %.400s", c->index,
+				err.msg);
+			continue;
+		}
+		*dek_len = 0;
+		if (p->ops->unwrap(p, c->key_ref, &b, c->wrapped,
+				   c->wrapped_len, dek, dek_len, &err)) {
+			explicit_bzero(dek, CMEK_DEK_MAX);
+			ret = -cls_errno(err.cls);
+			msg_add(msg, msglen, "slot %d (%s:%.200s): unwrap "
+				"failed: %.400s", c->index, c->provider,
+				c->key_ref, err.msg[0] ? err.msg :
+				"provider error");
+			audit_op(d, "unwrap", v, c->provider, c->key_ref,
+				 h->uuid, ret, "why=%s slot=%d error=\"%s\"",
+				 why, c->index, err.msg);
+			transient |= err.cls == CMEK_ERR_TRANSIENT;
+			if (err.cls != CMEK_ERR_DEFINITIVE)
+				continue;
+			definitive = true;
+			if (!any)
+				continue;
+			if (i + 1 < h->nslots)
+				msg_add(msg, msglen, "slot_policy any does not "
+					"try the other key slots when the KMS "
+					"refuses one");
+			break;
+		}
+		if (*dek_len != h->key_size ||
+		    (*dek_len != CMEK_KEY_SIZE_128 &&
+		     *dek_len != CMEK_KEY_SIZE_256)) {
+			explicit_bzero(dek, CMEK_DEK_MAX);
+			msg_add(msg, msglen, "slot %d: unwrapped key has %zu "
+				"bytes, the header says %u", c->index,
+				*dek_len, h->key_size);
+			continue;
+		}
+		*used = order[i];
+		*cls = CMEK_ERR_NONE;
+		return 0;
+	}
+	*cls = transient ? CMEK_ERR_TRANSIENT :
+	       definitive ? CMEK_ERR_DEFINITIVE : CMEK_ERR_INVALID;
+	return -cls_errno(*cls);
+}
+
+/*
+ * Open under slot_policy any: the slot that unwrapped is fine, but the
+ * customer may have revoked another slot's key. Ask the KMS (once per
+ * distinct key) before the key reaches the kernel. An unreachable KMS
+ * does not refuse an open; the watch deals with it as with any volume.
+ */
+static int verify_slots(struct daemon *d, const struct hdr_info *h,
+			int used, char *msg, size_t msglen)
+{
+	const struct hdr_slot *u = &h->slots[used];
+	time_t now = time(NULL);
+	char what[320];
+	int i, j, ret = 0;
+
+	if (d->cfg.slot_policy != CMEK_SLOT_POLICY_ANY)
+		return 0;
+	msg[0] = '\0';
+	for (i = 0; i < h->nslots; i++) {
+		const struct hdr_slot *s = &h->slots[i];
+		struct kms_key *k;
+		bool seen = !strcmp(s->provider, u->provider) &&
+			    !strcmp(s->key_ref, u->key_ref);
+
+		for (j = 0; j < i && !seen; j++)
+			seen = !strcmp(s->provider, h->slots[j].provider) &&
+			       !strcmp(s->key_ref, h->slots[j].key_ref);
+		if (seen)
+			continue;
+		k = kms_key_get(d, s->provider, s->key_ref, true);
+		if (!k) {
+			snprintf(msg, msglen, "out of memory");
+			return -ENOMEM;
+		}
+		kms_key_ask(d, k, now);
+		if (kms_key_verdict(d, k, now) != CMEK_SLOT_BAD)
+			continue;
+		kms_key_describe(d, k, now, what, sizeof(what));
+		msg_add(msg, msglen, "slot %d (%s:%.200s): %s", s->index,
+			s->provider, s->key_ref, what);
+		ret = -EKEYREVOKED;
+	}
+	if (ret)
+		msg_add(msg, msglen, "slot_policy any refuses to open a volume "
+			"while one key slot's key is revoked (re-enable it, "
+			"remove the slot, or set slot_policy = all)");
+	return ret;
+}
+
 static int push_from_header(struct daemon *d, struct vol *v,
 			    const struct hdr_info *h, const char *why,
-			    char *msg, size_t msglen, enum cmek_err_class *cls)
+			    enum push_mode mode, char *msg, size_t msglen,
+			    enum cmek_err_class *cls)
 {
-	struct cmek_binding b;
-	struct cmek_error err = { 0 };
-	const struct hdr_slot *s = NULL, *first = NULL;
+	const struct hdr_slot *s;
 	struct cmek_key_info ki;
-	struct cmek_provider *p;
 	size_t dek_len = 0;
 	uint8_t *dek;
-	int i, ret = -ENOKEY;
+	int used = -1, ret;
 
 	*cls = CMEK_ERR_NONE;
 	ret = nl_need(d, msg, msglen);
 	if (ret)
 		return ret;
-	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h->uuid);
+	vol_set_slots(v, h);
 	dek = dek_alloc();
 	if (!dek) {
 		snprintf(msg, msglen, "cannot allocate locked memory");
 		return -ENOMEM;
 	}
-	ret = -ENOKEY;
-	snprintf(msg, msglen, "the header of %s has no key slot", v->device);
-	/* Try the slot used last time first, then the others in order. One
-	 * unwrap when the first choice works. */
-	for (i = -1; i < h->nslots; i++) {
-		const struct hdr_slot *c;
-
-		if (i < 0) {
-			int j;
-
-			for (j = 0, c = NULL; j < h->nslots && !c; j++)
-				if (h->slots[j].index == v->slot &&
-				    v->provider[0] &&
-				    !strcmp(h->slots[j].provider, v->provider))
-					c = &h->slots[j];
-			if (!c)
-				continue;
-			first = c;
-		} else {
-			c = &h->slots[i];
-			if (c == first)
-				continue;
+	ret = unwrap_dek(d, v, h, why, mode, dek, &dek_len, &used, msg,
+			 msglen, cls);
+	if (!ret && mode == PUSH_VERIFY) {
+		ret = verify_slots(d, h, used, msg, msglen);
+		if (ret) {
+			*cls = CMEK_ERR_DEFINITIVE;
+			audit_op(d, "push", v, h->slots[used].provider,
+				 h->slots[used].key_ref, h->uuid, ret,
+				 "why=%s slot=%d error=\"%s\"", why,
+				 h->slots[used].index, msg);
 		}
-		s = c;
-		p = cmek_config_provider(&d->cfg, c->provider, &err);
-		if (!p) {
-			snprintf(msg, msglen, "slot %d: %s", c->index, err.msg);
-			*cls = CMEK_ERR_INVALID;
-			ret = -ENOPROTOOPT;
-			continue;
-		}
-		memset(&err, 0, sizeof(err));
-		dek_len = 0;
-		if (p->ops->unwrap(p, c->key_ref, &b, c->wrapped,
-				   c->wrapped_len, dek, &dek_len, &err)) {
-			*cls = err.cls;
-			ret = -cls_errno(err.cls);
-			snprintf(msg, msglen, "slot %d (%s:%.200s): unwrap failed: %.400s",
-				 c->index, c->provider, c->key_ref,
-				 err.msg[0] ? err.msg : "provider error");
-			audit_op(d, "unwrap", v, c->provider, c->key_ref,
-				 h->uuid, ret, "why=%s slot=%d error=\"%s\"",
-				 why, c->index, err.msg);
-			continue;
-		}
-		if (dek_len != CMEK_KEY_SIZE_128 && dek_len != CMEK_KEY_SIZE_256) {
-			explicit_bzero(dek, CMEK_DEK_MAX);
-			snprintf(msg, msglen, "slot %d: unwrapped key has %zu "
-				 "bytes, not 32 or 64", c->index, dek_len);
-			ret = -EKEYREJECTED;
-			*cls = CMEK_ERR_INVALID;
-			continue;
-		}
-		ret = 0;
-		break;
 	}
 	if (ret) {
 		dek_free(dek);
 		return ret;
 	}
+	s = &h->slots[used];
 	ret = cmek_nl_set_key(d->nl, h->uuid_bin, dek, dek_len, 0, false,
 			      CMEK_SET_F_REPLACE);
 	dek_free(dek);		/* wiped right after the push */
@@ -242,7 +420,7 @@ int vol_push_key(struct daemon *d, struct vol *v, const char *why,
 		*cls = CMEK_ERR_INVALID;
 		return -ESTALE;
 	}
-	ret = push_from_header(d, v, &h, why, msg, msglen, cls);
+	ret = push_from_header(d, v, &h, why, PUSH_CACHED, msg, msglen, cls);
 	hdr_info_free(&h);
 	return ret;
 }
@@ -297,6 +475,7 @@ struct vol *vol_adopt(struct daemon *d, const char *dm_name,
 	snprintf(v.provider, sizeof(v.provider), "%s", h.slots[0].provider);
 	snprintf(v.key_ref, sizeof(v.key_ref), "%s", h.slots[0].key_ref);
 	v.slot = h.slots[0].index;
+	vol_set_slots(&v, &h);
 	hdr_info_free(&h);
 	nv = state_add(d, &v);
 	if (nv) {
@@ -582,7 +761,7 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	const char *hdrf = cmek_json_str(req, "header");
 	struct vol v = { .kms_state = -1, .slot = -1 }, *kv;
 	enum cmek_err_class cls;
-	char msg[CMEK_ERRMSG_MAX + 256], params[PATH_MAX + 512];
+	char msg[4096], params[PATH_MAX + 512];
 	char u[37], dm_uuid[160];
 	struct hdr_info h;
 	struct json_object *r;
@@ -612,8 +791,8 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 				   "close it first", name,
 				   kv ? " for another volume" : "");
 		}
-		ret = push_from_header(d, kv, &h, "reopen", msg, sizeof(msg),
-				       &cls);
+		ret = push_from_header(d, kv, &h, "reopen", PUSH_VERIFY, msg,
+				       sizeof(msg), &cls);
 		hdr_info_free(&h);
 		if (ret)
 			return ERR(errno_of(ret, cls), "%s", msg);
@@ -660,7 +839,8 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 		snprintf(v.header, sizeof(v.header), "%s", hdrf);
 
 	/* One unwrap, push (wiped right after), then the mapping. */
-	ret = push_from_header(d, &v, &h, "open", msg, sizeof(msg), &cls);
+	ret = push_from_header(d, &v, &h, "open", PUSH_VERIFY, msg,
+			       sizeof(msg), &cls);
 	if (ret) {
 		hdr_info_free(&h);
 		audit_op(d, "open", &v, NULL, NULL, NULL, ret, "device=%s "
@@ -848,6 +1028,20 @@ struct json_object *op_shred(struct json_object *req, void *ctx)
 
 /* ---- rewrap ------------------------------------------------------------ */
 
+/* @v's slot list as its header says now (after cmekd changed it). */
+static void refresh_vol_slots(struct vol *v)
+{
+	char msg[512];
+	struct hdr_info h;
+
+	if (hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
+		     sizeof(msg)))
+		return;
+	if (!strcmp(h.uuid, v->uuid))
+		vol_set_slots(v, &h);
+	hdr_info_free(&h);
+}
+
 struct json_object *op_rewrap(struct json_object *req, void *ctx)
 {
 	struct daemon *d = ctx;
@@ -946,8 +1140,10 @@ struct json_object *op_rewrap(struct json_object *req, void *ctx)
 		done++;
 	}
 	hdr_info_free(&h);
-	if (done)
+	if (done) {
+		refresh_vol_slots(v);
 		state_save(d);
+	}
 	if (ret)
 		return ERR(-ret, "rewrap %s: %s%s", name, msg, done ?
 			   " (earlier slots were rewrapped)" : "");
@@ -994,9 +1190,7 @@ static struct json_object *vol_status(struct daemon *d, const struct vol *v)
 	if (!dm_get_status(v->name, st, sizeof(st)))
 		json_object_object_add(o, "dm_status",
 				       json_object_new_string(st));
-	json_object_object_add(o, "kms_state", json_object_new_string(
-		v->kms_state < 0 ? "unknown" :
-		cmek_kms_key_state_name(v->kms_state)));
+	watch_annotate(d, v, o);
 	return o;
 }
 
@@ -1037,5 +1231,238 @@ struct json_object *op_check(struct json_object *req, void *ctx)
 	watch_run(d, name, arr);
 	r = cmek_ipc_ok();
 	json_object_object_add(r, "volumes", arr);
+	return r;
+}
+
+/* ---- key slots ----------------------------------------------------------- */
+
+/*
+ * Check a wrap before it goes into the header: a key that may encrypt but
+ * not decrypt (a KMS policy that allows only Encrypt) would make a slot
+ * that never opens the volume.
+ */
+static int wrap_checked(struct cmek_provider *p, const char *key,
+			const struct cmek_binding *b, const uint8_t *dek,
+			size_t dek_len, uint8_t **wrapped, size_t *wl,
+			struct cmek_error *err)
+{
+	uint8_t *back;
+	size_t back_len = 0;
+	int ret;
+
+	ret = p->ops->wrap(p, key, b, dek, dek_len, wrapped, wl, err);
+	if (ret)
+		return ret;
+	back = dek_alloc();
+	if (!back)
+		ret = cmek_error_set(err, CMEK_ERR_TRANSIENT,
+				     "cannot allocate locked memory");
+	else if (p->ops->unwrap(p, key, b, *wrapped, *wl, back, &back_len,
+				err))
+		ret = -1;
+	else if (back_len != dek_len || CRYPTO_memcmp(back, dek, dek_len))
+		ret = cmek_error_set(err, CMEK_ERR_INVALID, "the new slot "
+				     "does not unwrap to the data key");
+	dek_free(back);
+	if (ret) {
+		free(*wrapped);
+		*wrapped = NULL;
+	}
+	return ret;
+}
+
+/* The volume cmekd knows on @dev, if its header is the one just read. */
+static struct vol *known_vol(struct daemon *d, const char *dev,
+			     const char *uuid)
+{
+	struct vol *v = vol_by_device(d, dev);
+
+	return v && !strcmp(v->uuid, uuid) ? v : NULL;
+}
+
+/* A detached header defaults to the one the open volume on @dev uses. */
+static const char *default_header(struct daemon *d, const char *dev,
+				  const char *hdrf)
+{
+	struct vol *v = vol_by_device(d, dev);
+
+	if (!hdrf && v && v->header[0])
+		return v->header;
+	return hdrf;
+}
+
+struct json_object *op_slot_add(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *dev = cmek_json_str(req, "device");
+	const char *hdrf = cmek_json_str(req, "header");
+	const char *prov = cmek_json_str(req, "provider");
+	const char *key = cmek_json_str(req, "key");
+	struct vol tmp = { .kms_state = -1, .slot = -1 }, *v;
+	struct cmek_error err = { 0 };
+	enum cmek_err_class cls;
+	struct cmek_binding b;
+	struct cmek_provider *np;
+	struct json_object *r;
+	struct hdr_info h;
+	uint8_t *dek, *wrapped = NULL;
+	size_t dek_len = 0, wl = 0;
+	int i, used = -1, idx = -1, ret;
+	char msg[4096];
+
+	if ((r = check_path("device", dev, true)))
+		return r;
+	if (hdrf && (r = check_path("header", hdrf, true)))
+		return r;
+	if (!prov || !*prov)
+		prov = "local";
+	if (!key || !*key)
+		return ERR(EINVAL, "missing \"key\": the KMS key reference "
+			   "to wrap the data key under (for the local "
+			   "provider a KEK name)");
+	if (strlen(key) >= CMEKD_KEYREF_MAX)
+		return ERR(ENAMETOOLONG, "key reference too long (at most "
+			   "%d bytes)", CMEKD_KEYREF_MAX - 1);
+	np = cmek_config_provider(&d->cfg, prov, &err);
+	if (!np)
+		return ERR(ENOPROTOOPT, "%s", err.msg);
+	hdrf = default_header(d, dev, hdrf);
+	ret = hdr_read(dev, hdrf, &h, msg, sizeof(msg));
+	if (ret)
+		return ERR(-ret, "%s", msg);
+	for (i = 0; i < h.nslots; i++) {
+		if (strcmp(h.slots[i].provider, prov) ||
+		    strcmp(h.slots[i].key_ref, key))
+			continue;
+		r = ERR(EEXIST, "slot %d already wraps the data key of %s "
+			"under %s:%s", h.slots[i].index, h.uuid, prov, key);
+		hdr_info_free(&h);
+		return r;
+	}
+	if (h.nslots >= HDR_SLOTS_MAX) {
+		hdr_info_free(&h);
+		return ERR(ENOSPC, "every one of the %d key slots of %s is in "
+			   "use: remove one first", HDR_SLOTS_MAX, dev);
+	}
+	v = known_vol(d, dev, h.uuid);
+	if (!v) {
+		v = &tmp;
+		snprintf(tmp.uuid, sizeof(tmp.uuid), "%s", h.uuid);
+		snprintf(tmp.device, sizeof(tmp.device), "%s", dev);
+	}
+	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h.uuid);
+
+	/* The DEK from a working slot, wrapped again: generate() never. */
+	dek = dek_alloc();
+	if (!dek) {
+		hdr_info_free(&h);
+		return ERR(ENOMEM, "cannot allocate locked memory");
+	}
+	ret = unwrap_dek(d, v, &h, "slot-add", PUSH_CACHED, dek, &dek_len,
+			 &used, msg, sizeof(msg), &cls);
+	if (ret) {
+		dek_free(dek);
+		hdr_info_free(&h);
+		return ERR(errno_of(ret, cls), "no key slot of %s unwraps "
+			   "the data key, so no slot can be added: %s",
+			   dev, msg);
+	}
+	ret = wrap_checked(np, key, &b, dek, dek_len, &wrapped, &wl, &err);
+	dek_free(dek);		/* wiped: the header only needs the wrap */
+	if (ret) {
+		audit_op(d, "slot-add", v, prov, key, h.uuid, -EIO,
+			 "device=%s error=\"%s\"", dev, err.msg);
+		hdr_info_free(&h);
+		return ERR(cls_errno(err.cls), "cannot wrap the data key "
+			   "under %s:%s: %s", prov, key, err.msg);
+	}
+	ret = hdr_add_slot(dev, hdrf, h.uuid_bin, prov, key, wrapped, wl,
+			   &idx, msg, sizeof(msg));
+	free(wrapped);
+	audit_op(d, "slot-add", v, prov, key, h.uuid, ret,
+		 "device=%s%s%s slot=%d from_slot=%d%s%s", dev,
+		 hdrf ? " header=" : "", hdrf ? hdrf : "", idx,
+		 h.slots[used].index, ret ? " error=" : "", ret ? msg : "");
+	if (ret) {
+		hdr_info_free(&h);
+		return ERR(-ret, "%s", msg);
+	}
+	if (v != &tmp) {
+		refresh_vol_slots(v);
+		state_save(d);
+	}
+	r = cmek_ipc_ok();
+	json_object_object_add(r, "uuid", json_object_new_string(h.uuid));
+	json_object_object_add(r, "slot", json_object_new_int(idx));
+	json_object_object_add(r, "provider", json_object_new_string(prov));
+	json_object_object_add(r, "key", json_object_new_string(key));
+	json_object_object_add(r, "from_slot",
+			       json_object_new_int(h.slots[used].index));
+	json_object_object_add(r, "active_slots",
+			       json_object_new_int(h.nslots + 1));
+	hdr_info_free(&h);
+	return r;
+}
+
+struct json_object *op_slot_remove(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *dev = cmek_json_str(req, "device");
+	const char *hdrf = cmek_json_str(req, "header");
+	struct vol tmp = { .kms_state = -1, .slot = -1 }, *v;
+	struct json_object *r;
+	struct hdr_info h;
+	char msg[1024], was[CMEKD_PROV_MAX + CMEKD_KEYREF_MAX + 2] = "";
+	long long idx = -1;
+	int i, ret;
+
+	if ((r = check_path("device", dev, true)))
+		return r;
+	if (hdrf && (r = check_path("header", hdrf, true)))
+		return r;
+	if (cmek_json_int64(req, "slot", &idx) || idx < 0 ||
+	    idx >= HDR_SLOTS_MAX)
+		return ERR(EINVAL, "\"slot\" must be a slot number from 0 to "
+			   "%d (see 'cmekctl slot list')", HDR_SLOTS_MAX - 1);
+	hdrf = default_header(d, dev, hdrf);
+	ret = hdr_read(dev, hdrf, &h, msg, sizeof(msg));
+	if (ret)
+		return ERR(-ret, "%s", msg);
+	for (i = 0; i < h.nslots; i++)
+		if (h.slots[i].index == idx)
+			snprintf(was, sizeof(was), "%s:%s", h.slots[i].provider,
+				 h.slots[i].key_ref);
+	v = known_vol(d, dev, h.uuid);
+	if (!v) {
+		v = &tmp;
+		snprintf(tmp.uuid, sizeof(tmp.uuid), "%s", h.uuid);
+	}
+	ret = hdr_remove_slot(dev, hdrf, h.uuid_bin, (int)idx, msg,
+			      sizeof(msg));
+	audit_op(d, "slot-remove", v, NULL, NULL, h.uuid, ret,
+		 "device=%s slot=%lld was=%s%s%s", dev, idx,
+		 was[0] ? was : "-", ret ? " error=" : "", ret ? msg : "");
+	if (ret) {
+		hdr_info_free(&h);
+		return ERR(-ret, "%s: %s", dev, msg);
+	}
+	if (v != &tmp) {
+		refresh_vol_slots(v);
+		/* Opened with the removed slot: the next push uses another. */
+		if (v->slot == idx && v->nslots) {
+			v->slot = v->slots[0].index;
+			snprintf(v->provider, sizeof(v->provider), "%s",
+				 v->slots[0].provider);
+			snprintf(v->key_ref, sizeof(v->key_ref), "%s",
+				 v->slots[0].key_ref);
+		}
+		state_save(d);
+	}
+	r = cmek_ipc_ok();
+	json_object_object_add(r, "uuid", json_object_new_string(h.uuid));
+	json_object_object_add(r, "slot", json_object_new_int((int)idx));
+	json_object_object_add(r, "active_slots",
+			       json_object_new_int(h.nslots - 1));
+	hdr_info_free(&h);
 	return r;
 }

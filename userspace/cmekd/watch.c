@@ -1,29 +1,136 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The KMS key-state watch (issue 6). Every check_interval, and on demand
- * ("check" op), ask each distinct (provider, key reference) of the known
- * volumes once -- however many volumes share it, KMS calls cost money -- and:
- *   - definitive "no" (disabled, pending deletion, deleted, access denied,
- *     or a CMEK_ERR_DEFINITIVE error): lock its volumes (revoke the kernel
- *     key; key-needed events no longer push it), audit why;
- *   - unreachable (CMEK_ERR_TRANSIENT, or state unknown): keep going; lock
- *     only once unreachable for longer than unreachable_grace (never by
- *     default);
- *   - enabled again: unlock, unwrap and push the key (one unwrap a volume),
- *     so I/O resumes without reopening.
+ * ("check" op):
+ *   1. re-read the key slots of each known volume from its header;
+ *   2. ask each distinct (provider, key reference) among those slots once
+ *      -- however many slots of however many volumes share it: KMS calls
+ *      cost money -- and keep the answer in d->keys;
+ *   3. turn each slot's answer into a verdict (ok / bad / unknown) and let
+ *      [daemon] slot_policy decide (slot_policy.h): lock the volume (revoke
+ *      the kernel key; key-needed events no longer push it; audit why), or
+ *      unlock it (unwrap and push again, so I/O resumes without reopening),
+ *      or leave it as it is.
+ * "bad" is a definitive no from the KMS (disabled, pending deletion,
+ * deleted, access denied, CMEK_ERR_DEFINITIVE) or a KMS unreachable for
+ * longer than unreachable_grace (never by default).
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cmekd.h"
 #include "log.h"
 
-static bool state_is_definitive(enum cmek_kms_key_state s)
+struct kms_key *kms_key_get(struct daemon *d, const char *provider,
+			    const char *key_ref, bool create)
 {
-	return s == CMEK_KMS_DISABLED || s == CMEK_KMS_PENDING_DELETION ||
-	       s == CMEK_KMS_DELETED || s == CMEK_KMS_ACCESS_DENIED;
+	struct kms_key *n;
+	size_t i;
+
+	for (i = 0; i < d->nkeys; i++)
+		if (!strcmp(d->keys[i].provider, provider) &&
+		    !strcmp(d->keys[i].key_ref, key_ref))
+			return &d->keys[i];
+	if (!create)
+		return NULL;
+	n = realloc(d->keys, (d->nkeys + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	d->keys = n;
+	n = &d->keys[d->nkeys++];
+	memset(n, 0, sizeof(*n));
+	snprintf(n->provider, sizeof(n->provider), "%s", provider);
+	snprintf(n->key_ref, sizeof(n->key_ref), "%s", key_ref);
+	n->state = CMEK_KMS_UNKNOWN;
+	return n;
+}
+
+void kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
+{
+	enum cmek_kms_key_state st = CMEK_KMS_UNKNOWN;
+	struct cmek_error err = { 0 };
+	struct cmek_provider *p;
+	bool unreachable;
+	int ret;
+
+	p = cmek_config_provider(&d->cfg, k->provider, &err);
+	if (!p) {
+		ret = -EINVAL;
+	} else if (!p->ops->key_state) {
+		ret = -EOPNOTSUPP;
+		cmek_error_set(&err, CMEK_ERR_INVALID,
+			       "provider %s cannot report key state",
+			       k->provider);
+	} else {
+		ret = p->ops->key_state(p, k->key_ref, &st, &err) ? -EIO : 0;
+	}
+	log_debug("key state %s:%s = %s%s%s", k->provider, k->key_ref,
+		  ret ? "error" : cmek_kms_key_state_name(st),
+		  ret ? ": " : "", ret ? err.msg : "");
+	k->answered = true;
+	k->failed = ret != 0;
+	k->state = ret ? CMEK_KMS_UNKNOWN : st;
+	k->cls = ret ? err.cls : CMEK_ERR_NONE;
+	snprintf(k->error, sizeof(k->error), "%s", ret ? err.msg : "");
+	unreachable = ret ? err.cls == CMEK_ERR_TRANSIENT :
+		      st == CMEK_KMS_UNKNOWN;
+	if (!unreachable)
+		k->unreachable_since = 0;
+	else if (!k->unreachable_since)
+		k->unreachable_since = now;
+}
+
+static long unreachable_for(const struct kms_key *k, time_t now)
+{
+	return k->unreachable_since ? (long)(now - k->unreachable_since) : 0;
+}
+
+enum cmek_slot_verdict kms_key_verdict(const struct daemon *d,
+				       const struct kms_key *k, time_t now)
+{
+	if (!k || !k->answered)
+		return CMEK_SLOT_UNKNOWN;
+	return cmek_slot_verdict(k->failed, k->state, k->cls,
+				 unreachable_for(k, now),
+				 d->cfg.unreachable_grace);
+}
+
+void kms_key_describe(const struct daemon *d, const struct kms_key *k,
+		      time_t now, char *buf, size_t len)
+{
+	if (!k || !k->answered)
+		snprintf(buf, len, "not checked yet");
+	else if (k->failed && k->cls == CMEK_ERR_DEFINITIVE)
+		snprintf(buf, len, "KMS refused: %.200s", k->error);
+	else if (k->unreachable_since && d->cfg.unreachable_grace < 0)
+		snprintf(buf, len, "KMS unreachable for %lds "
+			 "(unreachable_grace never): %.160s",
+			 unreachable_for(k, now),
+			 k->failed ? k->error : "state unknown");
+	else if (k->unreachable_since)
+		snprintf(buf, len, "KMS unreachable for %lds "
+			 "(unreachable_grace %lds): %.160s",
+			 unreachable_for(k, now), d->cfg.unreachable_grace,
+			 k->failed ? k->error : "state unknown");
+	else if (k->failed)
+		snprintf(buf, len, "key state check failed: %.200s", k->error);
+	else
+		snprintf(buf, len, "KMS key is %s",
+			 cmek_kms_key_state_name(k->state));
+}
+
+/* The kms_state a key's last answer shows in status and check replies. */
+static int shown_state(const struct kms_key *k)
+{
+	if (!k || !k->answered)
+		return -1;
+	if (k->failed)
+		return k->cls == CMEK_ERR_DEFINITIVE ?
+		       (int)CMEK_KMS_ACCESS_DENIED : -1;
+	return k->state;
 }
 
 static void lock_vol(struct daemon *d, struct vol *v, const char *reason)
@@ -33,15 +140,17 @@ static void lock_vol(struct daemon *d, struct vol *v, const char *reason)
 	v->locked = true;
 	snprintf(v->lock_reason, sizeof(v->lock_reason), "%s", reason);
 	ret = vol_revoke_key(d, v, "lock");
-	audit_op(d, "lock", v, NULL, NULL, NULL, ret, "reason=\"%s\"%s%s",
-		 reason, ret ? " error=" : "", ret ? strerror(-ret) : "");
+	audit_op(d, "lock", v, NULL, NULL, NULL, ret,
+		 "slot_policy=%s reason=\"%s\"%s%s",
+		 cmek_slot_policy_name(d->cfg.slot_policy), reason,
+		 ret ? " error=" : "", ret ? strerror(-ret) : "");
 	state_save(d);
 }
 
 static void unlock_vol(struct daemon *d, struct vol *v)
 {
 	enum cmek_err_class cls = CMEK_ERR_NONE;
-	char msg[CMEK_ERRMSG_MAX + 128];
+	char msg[2048];
 	int ret;
 
 	if (v->revoked || v->shredded) {
@@ -52,14 +161,15 @@ static void unlock_vol(struct daemon *d, struct vol *v)
 	}
 	ret = vol_push_key(d, v, "unlock", msg, sizeof(msg), &cls);
 	if (ret) {
-		log_warn("%s (%s): KMS key is enabled again but the key could "
-			 "not be pushed: %s", v->name, v->uuid, msg);
+		log_warn("%s (%s): the KMS keys allow it again but the key "
+			 "could not be pushed: %s", v->name, v->uuid, msg);
 		return;
 	}
 	v->locked = false;
 	v->lock_reason[0] = '\0';
 	audit_op(d, "unlock", v, NULL, NULL, NULL, 0,
-		 "reason=\"KMS key enabled again\"");
+		 "slot_policy=%s reason=\"KMS key enabled again\"",
+		 cmek_slot_policy_name(d->cfg.slot_policy));
 	state_save(d);
 }
 
@@ -68,100 +178,196 @@ static bool selected(const struct vol *v, const char *only)
 	return !only || !strcmp(v->name, only);
 }
 
+/* Slots as the header says now; the last known list if it cannot be read. */
+static void refresh_slots(struct vol *v)
+{
+	char msg[512];
+	struct hdr_info h;
+
+	if (!hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
+		      sizeof(msg))) {
+		if (!strcmp(h.uuid, v->uuid) && h.nslots)
+			vol_set_slots(v, &h);
+		hdr_info_free(&h);
+	} else {
+		log_debug("%s (%s): cannot re-read the header (%s); using the "
+			  "key slots it had", v->name, v->uuid, msg);
+	}
+	if (!v->nslots && v->provider[0]) {
+		/* A state file from before slots were kept, and no header. */
+		v->nslots = 1;
+		v->slots[0].index = v->slot;
+		snprintf(v->slots[0].provider, sizeof(v->slots[0].provider),
+			 "%s", v->provider);
+		snprintf(v->slots[0].key_ref, sizeof(v->slots[0].key_ref),
+			 "%s", v->key_ref);
+	}
+}
+
+/* Append "; slot N (p:k): what" to @buf. */
+static void add_reason(char *buf, size_t len, const struct vol_slot *s,
+		       const char *what)
+{
+	size_t o = strlen(buf);
+
+	if (o < len)
+		snprintf(buf + o, len - o, "%sslot %d (%s:%.100s): %s",
+			 o ? "; " : "", s->index, s->provider, s->key_ref,
+			 what);
+}
+
+static void decide(struct daemon *d, struct vol *v, time_t now)
+{
+	enum cmek_slot_verdict vd[HDR_SLOTS_MAX];
+	enum cmek_slot_action act;
+	char bad[512] = "", reason[512], what[320];
+	int i, first_bad = -1, first_unknown = -1;
+
+	for (i = 0; i < v->nslots; i++) {
+		const struct vol_slot *s = &v->slots[i];
+		const struct kms_key *k = kms_key_get(d, s->provider,
+						      s->key_ref, false);
+
+		vd[i] = kms_key_verdict(d, k, now);
+		kms_key_describe(d, k, now, what, sizeof(what));
+		if (vd[i] == CMEK_SLOT_BAD) {
+			add_reason(bad, sizeof(bad), s, what);
+			if (first_bad < 0)
+				first_bad = i;
+		} else if (vd[i] == CMEK_SLOT_UNKNOWN) {
+			if (first_unknown < 0)
+				first_unknown = i;
+			if (k && k->answered)
+				log_warn("%s (%s): slot %d (%s:%s): %s",
+					 v->name, v->uuid, s->index,
+					 s->provider, s->key_ref, what);
+		}
+	}
+	/* The summary status shows: the slot that counts against it. */
+	i = first_bad >= 0 ? first_bad : first_unknown;
+	if (i >= 0) {
+		const struct kms_key *k = kms_key_get(d, v->slots[i].provider,
+						      v->slots[i].key_ref,
+						      false);
+
+		v->kms_state = shown_state(k);
+		snprintf(v->kms_error, sizeof(v->kms_error), "%s",
+			 k && k->failed ? k->error : "");
+	} else {
+		v->kms_state = v->nslots ? (int)CMEK_KMS_ENABLED : -1;
+		v->kms_error[0] = '\0';
+	}
+
+	act = cmek_slot_decide(d->cfg.slot_policy, vd, (size_t)v->nslots,
+			       v->locked);
+	if (act == CMEK_SLOT_LOCK) {
+		if (d->cfg.slot_policy == CMEK_SLOT_POLICY_ALL || v->nslots == 1)
+			snprintf(reason, sizeof(reason), "%s", bad);
+		else
+			snprintf(reason, sizeof(reason), "%s (slot_policy any: "
+				 "one revoked key slot locks the volume)", bad);
+		lock_vol(d, v, reason);
+	} else if (act == CMEK_SLOT_UNLOCK) {
+		unlock_vol(d, v);
+	}
+}
+
+/* Forget answers for keys no known volume uses any more. */
+static void prune_keys(struct daemon *d)
+{
+	size_t i = 0, j;
+	int s;
+
+	while (i < d->nkeys) {
+		bool used = false;
+
+		for (j = 0; j < d->nvols && !used; j++)
+			for (s = 0; s < d->vols[j].nslots && !used; s++)
+				used = !strcmp(d->vols[j].slots[s].provider,
+					       d->keys[i].provider) &&
+				       !strcmp(d->vols[j].slots[s].key_ref,
+					       d->keys[i].key_ref);
+		if (used) {
+			i++;
+			continue;
+		}
+		d->keys[i] = d->keys[--d->nkeys];
+	}
+}
+
+void watch_annotate(struct daemon *d, const struct vol *v,
+		    struct json_object *o)
+{
+	struct json_object *a, *so;
+	time_t now = time(NULL);
+	char what[320];
+	int i;
+
+	json_object_object_add(o, "kms_state", json_object_new_string(
+		v->kms_state < 0 ? "unknown" :
+		cmek_kms_key_state_name(v->kms_state)));
+	if (v->kms_error[0])
+		json_object_object_add(o, "kms_error",
+				       json_object_new_string(v->kms_error));
+	if (!json_object_object_get_ex(o, "slots", &a) ||
+	    !json_object_is_type(a, json_type_array))
+		return;
+	for (i = 0; i < v->nslots && i < (int)json_object_array_length(a);
+	     i++) {
+		const struct kms_key *k = kms_key_get(d, v->slots[i].provider,
+						      v->slots[i].key_ref,
+						      false);
+		int st = shown_state(k);
+
+		so = json_object_array_get_idx(a, i);
+		json_object_object_add(so, "kms_state", json_object_new_string(
+			st < 0 ? "unknown" : cmek_kms_key_state_name(st)));
+		json_object_object_add(so, "verdict", json_object_new_string(
+			cmek_slot_verdict_name(kms_key_verdict(d, k, now))));
+		if (k && k->answered && (k->failed || k->unreachable_since)) {
+			kms_key_describe(d, k, now, what, sizeof(what));
+			json_object_object_add(so, "kms_error",
+					       json_object_new_string(what));
+		}
+	}
+}
+
 void watch_run(struct daemon *d, const char *only, struct json_object *out)
 {
 	time_t now = time(NULL);
-	size_t i, j;
+	size_t i;
+	int s;
 
+	for (i = 0; i < d->nkeys; i++)
+		d->keys[i].asked_now = false;
+	for (i = 0; i < d->nvols; i++)
+		if (selected(&d->vols[i], only) && !d->vols[i].shredded)
+			refresh_slots(&d->vols[i]);
+	/* One question per distinct key, however many slots share it. */
 	for (i = 0; i < d->nvols; i++) {
-		struct vol *g = &d->vols[i];
-		enum cmek_kms_key_state st = CMEK_KMS_UNKNOWN;
-		struct cmek_error err = { 0 };
-		struct cmek_provider *p;
-		bool seen = false, definitive, unreachable;
-		char reason[160];
-		int ret;
+		struct vol *v = &d->vols[i];
 
-		if (!selected(g, only) || g->shredded)
+		if (!selected(v, only) || v->shredded)
 			continue;
-		/* First volume of its (provider, key) group? */
-		for (j = 0; j < i && !seen; j++)
-			seen = selected(&d->vols[j], only) &&
-			       !d->vols[j].shredded &&
-			       !strcmp(d->vols[j].provider, g->provider) &&
-			       !strcmp(d->vols[j].key_ref, g->key_ref);
-		if (seen)
-			continue;
+		for (s = 0; s < v->nslots; s++) {
+			struct kms_key *k = kms_key_get(d, v->slots[s].provider,
+							v->slots[s].key_ref,
+							true);
 
-		p = cmek_config_provider(&d->cfg, g->provider, &err);
-		if (!p) {
-			ret = -EINVAL;
-		} else if (!p->ops->key_state) {
-			ret = -EOPNOTSUPP;
-			cmek_error_set(&err, CMEK_ERR_INVALID,
-				       "provider %s cannot report key state",
-				       g->provider);
-		} else {
-			ret = p->ops->key_state(p, g->key_ref, &st, &err) ?
-			      -EIO : 0;
-		}
-		log_debug("key state %s:%s = %s%s%s", g->provider, g->key_ref,
-			  ret ? "error" : cmek_kms_key_state_name(st),
-			  ret ? ": " : "", ret ? err.msg : "");
-		definitive = ret ? err.cls == CMEK_ERR_DEFINITIVE :
-			     state_is_definitive(st);
-		unreachable = ret ? err.cls == CMEK_ERR_TRANSIENT :
-			      st == CMEK_KMS_UNKNOWN;
-		if (ret && definitive)
-			snprintf(reason, sizeof(reason), "KMS refused: %.120s",
-				 err.msg);
-		else
-			snprintf(reason, sizeof(reason), "KMS key is %s",
-				 cmek_kms_key_state_name(st));
-
-		for (j = i; j < d->nvols; j++) {
-			struct vol *v = &d->vols[j];
-
-			if (!selected(v, only) || v->shredded ||
-			    strcmp(v->provider, g->provider) ||
-			    strcmp(v->key_ref, g->key_ref))
+			if (!k) {
+				log_err("out of memory in the key-state watch");
 				continue;
-			v->kms_state = ret ? (definitive ?
-				(int)CMEK_KMS_ACCESS_DENIED : -1) : (int)st;
-			snprintf(v->kms_error, sizeof(v->kms_error), "%s",
-				 ret ? err.msg : "");
-			if (definitive) {
-				v->unreachable_since = 0;
-				if (!v->locked)
-					lock_vol(d, v, reason);
-			} else if (unreachable) {
-				if (!v->unreachable_since)
-					v->unreachable_since = now;
-				if (d->cfg.unreachable_grace >= 0 &&
-				    now - v->unreachable_since >=
-				    d->cfg.unreachable_grace && !v->locked) {
-					snprintf(reason, sizeof(reason),
-						 "KMS unreachable for %lds "
-						 "(unreachable_grace %lds)",
-						 (long)(now - v->unreachable_since),
-						 d->cfg.unreachable_grace);
-					lock_vol(d, v, reason);
-				} else {
-					log_warn("%s (%s): KMS unreachable for "
-						 "%lds: %s", v->name, v->uuid,
-						 (long)(now - v->unreachable_since),
-						 ret ? err.msg : "state unknown");
-				}
-			} else if (!ret && st == CMEK_KMS_ENABLED) {
-				v->unreachable_since = 0;
-				if (v->locked)
-					unlock_vol(d, v);
-			} else if (ret) {
-				log_warn("%s (%s): key state check failed: %s",
-					 v->name, v->uuid, err.msg);
+			}
+			if (!k->asked_now) {
+				kms_key_ask(d, k, now);
+				k->asked_now = true;
 			}
 		}
 	}
+	for (i = 0; i < d->nvols; i++)
+		if (selected(&d->vols[i], only) && !d->vols[i].shredded)
+			decide(d, &d->vols[i], now);
+	prune_keys(d);
 	if (!out)
 		return;
 	for (i = 0; i < d->nvols; i++) {
@@ -171,12 +377,7 @@ void watch_run(struct daemon *d, const char *only, struct json_object *out)
 		if (!selected(v, only))
 			continue;
 		o = vol_to_json(v);
-		json_object_object_add(o, "kms_state", json_object_new_string(
-			v->kms_state < 0 ? "unknown" :
-			cmek_kms_key_state_name(v->kms_state)));
-		if (v->kms_error[0])
-			json_object_object_add(o, "kms_error",
-				json_object_new_string(v->kms_error));
+		watch_annotate(d, v, o);
 		json_object_array_add(out, o);
 	}
 }
@@ -188,4 +389,11 @@ void watch_tick(struct daemon *d)
 	log_debug("watch: tick, %zu known volume%s", d->nvols,
 		  d->nvols == 1 ? "" : "s");
 	watch_run(d, NULL, NULL);
+}
+
+void watch_free(struct daemon *d)
+{
+	free(d->keys);
+	d->keys = NULL;
+	d->nkeys = 0;
 }

@@ -339,7 +339,7 @@ static void section_header(struct parser *p, char *s)
 enum daemon_key {
 	DK_SOCKET, DK_STATE_DIR, DK_KEY_DIR, DK_CHECK_INTERVAL,
 	DK_UNREACHABLE_GRACE, DK_LOG_LEVEL, DK_KEY_WAIT_MS, DK_ALLOW_DISCARDS,
-	DK__MAX
+	DK_SLOT_POLICY, DK__MAX
 };
 
 static const char *const daemon_keys[DK__MAX] = {
@@ -351,6 +351,7 @@ static const char *const daemon_keys[DK__MAX] = {
 	[DK_LOG_LEVEL] = "log_level",
 	[DK_KEY_WAIT_MS] = "key_wait_ms",
 	[DK_ALLOW_DISCARDS] = "allow_discards",
+	[DK_SLOT_POLICY] = "slot_policy",
 };
 
 static int set_path(struct parser *p, char **dst, const char *key,
@@ -378,7 +379,7 @@ static void daemon_line(struct parser *p, const char *key, const char *v)
 	if (i == DK__MAX) {
 		perr(p, "unknown key '%s' in [daemon] (known: socket, "
 		     "state_dir, key_dir, check_interval, unreachable_grace, "
-		     "log_level, key_wait_ms, allow_discards)",
+		     "log_level, key_wait_ms, allow_discards, slot_policy)",
 		     key);
 		return;
 	}
@@ -436,6 +437,12 @@ static void daemon_line(struct parser *p, const char *key, const char *v)
 			     "on/off, 1/0)", key, v);
 		else
 			c->allow_discards = b;
+		break;
+	case DK_SLOT_POLICY:
+		if (cmek_slot_policy_parse(v, &c->slot_policy))
+			perr(p, "slot_policy '%s' is not 'any' (lock when any "
+			     "key slot's key is revoked, the default) or 'all' "
+			     "(lock only when every slot's key is)", v);
 		break;
 	}
 }

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "provider.h"
+#include "slot_policy.h"
 
 #define CMEK_CONFIG_DEFAULT_PATH	"/etc/cmek/cmekd.conf"
 #define CMEK_CONFIG_DEFAULT_KEY_DIR	"/etc/cmek/keys"
@@ -45,6 +46,7 @@ struct cmek_config {
 	int log_level;			/* syslog priority; default LOG_INFO */
 	unsigned int key_wait_ms;	/* table option for mappings; default 0 */
 	bool allow_discards;		/* table option; default false */
+	enum cmek_slot_policy slot_policy; /* lock across key slots; default any */
 	/* [provider NAME] sections, in file order */
 	struct cmek_config_provider *providers;
 	size_t nproviders;

@@ -18,7 +18,8 @@
  *
  * Ops (arguments; results):
  *   ping                                         ; {version, protocol, pid,
- *                                                   volumes, kernel}
+ *                                                   volumes, kernel,
+ *                                                   slot_policy}
  *   format  {device, header?, provider, key, sector_size?, data_offset?
  *            (bytes), force?}                    ; {uuid, device, header?}
  *   open    {device, name, header?, key_wait_ms?, allow_discards?}
@@ -31,10 +32,14 @@
  *   status  {name?}                              ; {volumes: [VOL...]}
  *   list                                         ; {volumes: [VOL...]}
  *   check   {name?}                              ; {volumes: [VOL + kms_state]}
+ *   slot_add {device, header?, provider?, key}   ; {uuid, slot, provider, key,
+ *                                                   from_slot, active_slots}
+ *   slot_remove {device, header?, slot}          ; {uuid, slot, active_slots}
  *
  * VOL = {name, uuid, device, header?, provider, key, slot, state, generation,
  *        dm_name, key_size, users, reads, writes, errors, dm_status,
- *        revoked, shredded, locked, lock_reason?, kms_state, kms_error?}
+ *        revoked, shredded, locked, lock_reason?, kms_state, kms_error?,
+ *        slots: [{slot, provider, key, kms_state, verdict, kms_error?}]}
  * where state is the kernel's key state ("present", "missing", "revoked")
  * or "unknown" when the kernel has no entry for the uuid.
  */

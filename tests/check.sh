@@ -123,6 +123,14 @@ static_checks() {
 		grep -E -q ': (ERROR|WARNING|CHECK):' "$log" && rc=1
 		result "checkpatch --strict $f" $rc "$log"
 	done
+
+	# The admin guide must render without a docutils warning.
+	for f in Documentation/admin-guide/*.rst; do
+		log=$logs/rst-$(basename "$f").log
+		"$(command -v rst2html || command -v rst2html.py || echo rst2html)" \
+			--halt=warning --report=2 "$f" /dev/null > "$log" 2>&1
+		result "docutils renders $f cleanly" $? "$log"
+	done
 }
 
 unit_tests() {

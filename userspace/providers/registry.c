@@ -7,8 +7,18 @@
 #include "provider.h"
 
 extern const struct cmek_provider_ops cmek_local_ops;
+extern const struct cmek_provider_ops cmek_aws_kms_ops;
+extern const struct cmek_provider_ops cmek_gcp_kms_ops;
+extern const struct cmek_provider_ops cmek_azure_kv_ops;
+extern const struct cmek_provider_ops cmek_vault_transit_ops;
+extern const struct cmek_provider_ops cmek_kmip_ops;
 
 const struct cmek_provider_ops *const cmek_providers[] = {
 	&cmek_local_ops,
+	&cmek_aws_kms_ops,
+	&cmek_gcp_kms_ops,
+	&cmek_azure_kv_ops,
+	&cmek_vault_transit_ops,
+	&cmek_kmip_ops,
 	NULL,
 };

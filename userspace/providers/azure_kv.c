@@ -1,0 +1,1394 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The "azure-kv" provider: Azure Key Vault and Managed HSM keys through the
+ * Key Vault REST API (api-version 7.4: wrapkey, unwrapkey, get key), with
+ * Microsoft Entra ID access tokens from client credentials or from the
+ * instance metadata service (managed identity). Formats: azure_kv.h;
+ * configuration and the error table: the azure-kv section of
+ * Documentation/admin-guide/cmek-providers.rst.
+ *
+ * Binding. Key Vault's RSA-OAEP-256 takes no label and no AAD, so the volume
+ * is bound inside the plaintext: DEK || SHA-256("cmek-dek-v1:<uuid>"),
+ * checked in constant time on unwrap. OAEP is non-malleable (IND-CCA2):
+ * without the private key nobody turns a ciphertext of DEK || H(volume A)
+ * into one of DEK || H(volume B), so a blob copied into another volume's
+ * header fails the check there. Anyone can encrypt a key of their own
+ * choosing under the public key, but that only plants a key the attacker
+ * already knows, which write access to the header gives anyway.
+ *
+ * Rewrap. Key Vault has no re-encrypt: rewrap is unwrap + wrap here, with
+ * the DEK in a locked, non-dumpable page that is wiped at once.
+ *
+ * Plaintext hygiene: request bodies that carry a DEK, decoded buffers, the
+ * JSON tokener's buffer and the json-c strings that held a key or a token
+ * are wiped before they are freed (json_parse_secret()).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "azure_kv.h"
+#include "b64.h"
+#include "http.h"
+
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+
+#define AKV_AUTHORITY		"https://login.microsoftonline.com"
+#define AKV_IMDS		"http://169.254.169.254"
+#define AKV_IMDS_API		"2018-02-01"
+#define AKV_VERSION_LEN		32	/* Key Vault versions: 32 hex digits */
+#define AKV_NAME_MAX		127
+#define AKV_TOKEN_MAX		8192
+#define AKV_SECRET_MAX		1024
+#define AKV_URL_MAX		2048
+#define AKV_CT_MIN		256	/* RSA-2048 */
+#define AKV_CT_MAX		512	/* RSA-4096 */
+#define AKV_PAYLOAD_MAX		(CMEK_DEK_MAX + CMEK_AZURE_KV_BIND_LEN)
+#define AKV_MSG_MAX		200	/* of a KMS message quoted in errors */
+
+/* Vault DNS suffixes and the token audience (resource) each one wants. */
+static const struct {
+	const char *suffix;
+	const char *resource;
+} akv_clouds[] = {
+	{ ".vault.azure.net", "https://vault.azure.net" },
+	{ ".managedhsm.azure.net", "https://managedhsm.azure.net" },
+	{ ".vault.azure.cn", "https://vault.azure.cn" },
+	{ ".managedhsm.azure.cn", "https://managedhsm.azure.cn" },
+	{ ".vault.usgovcloudapi.net", "https://vault.usgovcloudapi.net" },
+	{ ".managedhsm.usgovcloudapi.net",
+	  "https://managedhsm.usgovcloudapi.net" },
+};
+
+struct akv_ref {
+	char host[128];			/* lower case, "v.vault.azure.net" */
+	char name[AKV_NAME_MAX + 1];
+	char version[AKV_VERSION_LEN + 1];	/* "" = the current one */
+	size_t cloud;			/* index in akv_clouds */
+};
+
+enum akv_cred { AKV_CRED_AUTO, AKV_CRED_SECRET, AKV_CRED_MI };
+
+struct akv_token {
+	char *value;			/* wiped on free */
+	long refresh_ms;		/* CLOCK_MONOTONIC: fetch anew after */
+};
+
+struct akv_priv {
+	struct cmek_http_opts http;
+	char endpoint[256];		/* "" = https://<vault host> */
+	char authority[256];		/* "" = $AZURE_AUTHORITY_HOST or default */
+	char imds[128];
+	char tenant[128];		/* "" = $AZURE_TENANT_ID */
+	char client[128];		/* "" = $AZURE_CLIENT_ID */
+	char *secret;			/* inline client_secret, wiped */
+	char secret_file[512];
+	enum akv_cred cred;
+	pthread_mutex_t lock;		/* over tok[] */
+	struct akv_token tok[ARRAY_SIZE(akv_clouds)];
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/* ---- key identifiers ---- */
+
+/* Vault and HSM names: 3-24 of a-z 0-9 -, a letter first, no "--". */
+static bool vault_name_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n < 3 || n > 24 || !islower((unsigned char)s[0]) ||
+	    s[n - 1] == '-')
+		return false;
+	for (i = 0; i < n; i++) {
+		if (!islower((unsigned char)s[i]) &&
+		    !isdigit((unsigned char)s[i]) && s[i] != '-')
+			return false;
+		if (s[i] == '-' && s[i + 1] == '-')
+			return false;
+	}
+	return true;
+}
+
+static bool hex_version_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n != AKV_VERSION_LEN)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]) &&
+		    !(s[i] >= 'a' && s[i] <= 'f'))
+			return false;
+	return true;
+}
+
+static int parse_ref(const char *ref, struct akv_ref *r, bool need_version,
+		     struct cmek_error *err)
+{
+	static const char name_chars[] = "abcdefghijklmnopqrstuvwxyz"
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-";
+	const char *p, *slash;
+	size_t n, i, k, sl = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (strncmp(ref, "https://", 8))
+		goto bad;
+	p = ref + 8;
+	slash = strchr(p, '/');
+	if (!slash || (size_t)(slash - p) >= sizeof(r->host))
+		goto bad;
+	n = (size_t)(slash - p);
+	for (i = 0; i < n; i++)
+		r->host[i] = (char)tolower((unsigned char)p[i]);
+	for (k = 0; k < ARRAY_SIZE(akv_clouds); k++) {
+		sl = strlen(akv_clouds[k].suffix);
+		if (n > sl && !strcmp(r->host + n - sl, akv_clouds[k].suffix))
+			break;
+	}
+	if (k == ARRAY_SIZE(akv_clouds) || !vault_name_ok(r->host, n - sl))
+		goto bad;
+	r->cloud = k;
+	if (strncmp(slash, "/keys/", 6))
+		goto bad;
+	p = slash + 6;
+	n = strspn(p, name_chars);
+	if (!n || n > AKV_NAME_MAX)
+		goto bad;
+	memcpy(r->name, p, n);
+	p += n;
+	if (*p == '/') {
+		n = strlen(++p);
+		if (!hex_version_ok(p, n))
+			goto bad;
+		memcpy(r->version, p, n);
+	} else if (*p) {
+		goto bad;
+	}
+	if (need_version && !r->version[0])
+		goto bad;
+	return 0;
+bad:
+	return cmek_error_set(err, CMEK_ERR_INVALID,
+			      "'%.300s' is not an Azure Key Vault key identifier (https://VAULT.vault.azure.net/keys/NAME[/VERSION], or HSM.managedhsm.azure.net)",
+			      ref);
+}
+
+/* ---- JSON ---- */
+
+/*
+ * Parse an answer that may hold a secret (an unwrapped key, a token).
+ * json-c copies every string through its tokener's buffer and grows that
+ * with realloc(), which would leave pieces of the secret in freed heap:
+ * sized for the whole body up front it never moves, and it is wiped before
+ * the tokener goes. Strings read out of the tree are the caller's to wipe
+ * (json_wipe()) before json_object_put(). Trailing garbage is refused.
+ */
+static struct json_object *json_parse_secret(const char *body, size_t len)
+{
+	struct json_tokener *tok;
+	struct json_object *o = NULL;
+	size_t end;
+
+	if (len > CMEK_HTTP_BODY_MAX)
+		return NULL;
+	tok = json_tokener_new();
+	if (!tok)
+		return NULL;
+	if (printbuf_memset(tok->pb, 0, 0, (int)len + 16) < 0)
+		goto out;
+	printbuf_reset(tok->pb);
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	end = json_tokener_get_parse_end(tok);
+	while (o && end < len && isspace((unsigned char)body[end]))
+		end++;
+	if (o && end != len) {
+		json_object_put(o);
+		o = NULL;
+	}
+out:
+	OPENSSL_cleanse(tok->pb->buf, (size_t)tok->pb->size);
+	json_tokener_free(tok);
+	return o;
+}
+
+static struct json_object *jget(struct json_object *o, const char *key,
+				enum json_type type)
+{
+	struct json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, type))
+		return NULL;
+	return v;
+}
+
+static const char *jstr(struct json_object *o, const char *key, size_t *len)
+{
+	struct json_object *v = jget(o, key, json_type_string);
+
+	if (!v)
+		return NULL;
+	if (len)
+		*len = (size_t)json_object_get_string_len(v);
+	return json_object_get_string(v);
+}
+
+/* Wipe a string member in place (it held a key or a token). */
+static void json_wipe(struct json_object *o, const char *key)
+{
+	struct json_object *v = jget(o, key, json_type_string);
+
+	if (v)
+		OPENSSL_cleanse((char *)json_object_get_string(v),
+				(size_t)json_object_get_string_len(v));
+}
+
+/* An integer that may come as a JSON number or a decimal string (IMDS). */
+static long long jint(struct json_object *o, const char *key, bool *ok)
+{
+	struct json_object *v;
+	const char *s;
+	long long n;
+	char *end;
+
+	*ok = false;
+	if (!o || !json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (json_object_is_type(v, json_type_int)) {
+		*ok = true;
+		return (long long)json_object_get_int64(v);
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return 0;
+	s = json_object_get_string(v);
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	*ok = !errno && end != s && !*end;
+	return n;
+}
+
+/* A KMS message quoted in an error: one line, printable, bounded. */
+static void clean_msg(char *dst, size_t len, const char *src)
+{
+	size_t i = 0;
+
+	for (; src && *src && *src != '\r' && *src != '\n' && i + 1 < len;
+	     src++)
+		dst[i++] = isprint((unsigned char)*src) ? *src : '?';
+	while (i && dst[i - 1] == ' ')
+		i--;
+	dst[i] = '\0';
+}
+
+/* Put "@prefix: " before the message a lower layer left in @err. */
+static void err_prefix(struct cmek_error *err, const char *prefix)
+{
+	size_t pl = strlen(prefix), ml;
+
+	if (!err || pl + 2 >= sizeof(err->msg))
+		return;
+	ml = strlen(err->msg);
+	if (pl + 2 + ml >= sizeof(err->msg))
+		ml = sizeof(err->msg) - 1 - pl - 2;
+	memmove(err->msg + pl + 2, err->msg, ml);
+	memcpy(err->msg, prefix, pl);
+	memcpy(err->msg + pl, ": ", 2);
+	err->msg[pl + 2 + ml] = '\0';
+}
+
+/* ---- Microsoft Entra ID tokens ---- */
+
+static void token_drop(struct akv_token *t)
+{
+	if (t->value) {
+		OPENSSL_cleanse(t->value, strlen(t->value));
+		free(t->value);
+	}
+	t->value = NULL;
+	t->refresh_ms = 0;
+}
+
+/* Tenant (GUID or domain) and client (GUID) ids go into URLs and forms. */
+static bool id_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n && n <= max &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789-._") == n && s[0] != '.';
+}
+
+static void form_escape(char *dst, const char *src)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char c;
+
+	for (; *src; src++) {
+		c = (unsigned char)*src;
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+			*dst++ = (char)c;
+		} else {
+			*dst++ = '%';
+			*dst++ = hex[c >> 4];
+			*dst++ = hex[c & 15];
+		}
+	}
+	*dst = '\0';
+}
+
+static int read_secret_file(const char *path, char *buf, size_t len,
+			    struct cmek_error *err)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "cannot open client_secret_file %s: %s",
+				      path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+		close(fd);
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "client_secret_file %s must be a regular file with mode 0600 or 0400",
+				      path);
+	}
+	n = read(fd, buf, len);
+	close(fd);
+	if (n < 0 || (size_t)n >= len) {
+		OPENSSL_cleanse(buf, len);
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "cannot read client_secret_file %s (or larger than %zu bytes)",
+				      path, len - 1);
+	}
+	while (n && isspace((unsigned char)buf[n - 1]))
+		n--;
+	buf[n] = '\0';
+	if (!n)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "client_secret_file %s is empty", path);
+	return 0;
+}
+
+/*
+ * A token answer, from Entra ID ({"token_type", "expires_in": 3599,
+ * "access_token"}) or IMDS (the same with numbers as strings). The token
+ * goes into an HTTP header: printable ASCII only, so an answer cannot
+ * inject header lines. Refreshed ahead of expiry by a tenth of its life,
+ * at most 5 minutes.
+ */
+static int token_parse(struct akv_token *t, const struct cmek_http_resp *resp,
+		       const char *who, struct cmek_error *err)
+{
+	struct json_object *o = json_parse_secret(resp->body, resp->len);
+	const char *at, *type;
+	long long life;
+	size_t len = 0, i;
+	bool ok = false;
+	int ret = -1;
+
+	at = jstr(o, "access_token", &len);
+	type = jstr(o, "token_type", NULL);
+	life = jint(o, "expires_in", &ok);
+	if (!o || !at || !len || len > AKV_TOKEN_MAX || !type ||
+	    strcasecmp(type, "Bearer") || !ok || life <= 0 ||
+	    life > 7 * 86400) {
+		cmek_error_set(err, CMEK_ERR_INVALID,
+			       "%s: malformed token answer (want access_token, token_type Bearer, expires_in)",
+			       who);
+		goto out;
+	}
+	for (i = 0; i < len; i++)
+		if (at[i] <= ' ' || at[i] > '~')
+			break;
+	if (i != len) {
+		cmek_error_set(err, CMEK_ERR_INVALID,
+			       "%s: access token holds characters that cannot go into a header",
+			       who);
+		goto out;
+	}
+	t->value = strndup(at, len);
+	if (!t->value) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+		goto out;
+	}
+	t->refresh_ms = now_ms() + life * 1000 -
+			(life * 100 < 300000 ? life * 100 : 300000);
+	ret = 0;
+out:
+	json_wipe(o, "access_token");
+	json_object_put(o);
+	return ret;
+}
+
+/* Entra ID: {"error": "invalid_client", "error_description": "AADSTS..."}. */
+static int token_fail(const struct cmek_http_resp *resp, const char *who,
+		      bool imds, struct cmek_error *err)
+{
+	struct json_object *o = json_parse_secret(resp->body, resp->len);
+	char code[64], desc[AKV_MSG_MAX];
+	enum cmek_err_class cls = CMEK_ERR_INVALID;
+	long st = resp->status;
+
+	clean_msg(code, sizeof(code), jstr(o, "error", NULL));
+	clean_msg(desc, sizeof(desc), jstr(o, "error_description", NULL));
+	json_object_put(o);
+	/* IMDS: 404 while it updates, 410 while it starts: retry later. */
+	if (cmek_http_status_transient(st) || (imds && (st == 404 || st == 410)))
+		cls = CMEK_ERR_TRANSIENT;
+	return cmek_error_set(err, cls,
+			      "%s refused the token request: HTTP %ld%s%s%s%s",
+			      who, st, *code ? " " : "", code,
+			      *desc ? ": " : "", desc);
+}
+
+static int token_from_secret(struct akv_priv *ap, const char *tenant,
+			     const char *client, const char *resource,
+			     struct akv_token *t, struct cmek_error *err)
+{
+	struct cmek_http_req rq = { .method = "POST" };
+	struct cmek_http_resp resp = { 0 };
+	char secret[AKV_SECRET_MAX], scope[128], url[AKV_URL_MAX], who[160];
+	const char *authority = ap->authority, *env;
+	char *form = NULL;
+	size_t flen = 0;
+	int ret = -1;
+
+	secret[0] = '\0';
+	env = getenv("AZURE_AUTHORITY_HOST");
+	if (!*authority && env && *env) {
+		if (cmek_http_endpoint_valid(env, err))
+			return -1;
+		authority = env;
+	}
+	if (!*authority)
+		authority = AKV_AUTHORITY;
+	if (ap->secret) {
+		snprintf(secret, sizeof(secret), "%s", ap->secret);
+	} else if (ap->secret_file[0]) {
+		if (read_secret_file(ap->secret_file, secret, sizeof(secret),
+				     err))
+			goto out;
+	} else {
+		env = getenv("AZURE_CLIENT_SECRET");
+		if (!env || strlen(env) >= sizeof(secret)) {
+			cmek_error_set(err, CMEK_ERR_INVALID,
+				       "AZURE_CLIENT_SECRET is unset or too long");
+			goto out;
+		}
+		snprintf(secret, sizeof(secret), "%s", env);
+	}
+	snprintf(scope, sizeof(scope), "%s/.default", resource);
+	snprintf(who, sizeof(who), "Microsoft Entra ID (tenant %.100s)", tenant);
+	if (snprintf(url, sizeof(url), "%.*s/%s/oauth2/v2.0/token",
+		     (int)(strlen(authority) -
+			   (authority[strlen(authority) - 1] == '/')),
+		     authority, tenant) >= (int)sizeof(url)) {
+		cmek_error_set(err, CMEK_ERR_INVALID, "authority URL too long");
+		goto out;
+	}
+	flen = 96 + 3 * (strlen(client) + strlen(secret) + strlen(scope));
+	form = malloc(flen);
+	if (!form) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+		goto out;
+	}
+	strcpy(form, "grant_type=client_credentials&client_id=");
+	form_escape(form + strlen(form), client);
+	strcat(form, "&client_secret=");
+	form_escape(form + strlen(form), secret);
+	strcat(form, "&scope=");
+	form_escape(form + strlen(form), scope);
+	rq.url = url;
+	rq.body = form;
+	rq.body_len = strlen(form);
+	rq.headers[rq.nheaders++] =
+		"Content-Type: application/x-www-form-urlencoded";
+	rq.headers[rq.nheaders++] = "Accept: application/json";
+	if (cmek_http_call(&ap->http, &rq, &resp, err))
+		goto out;
+	if (resp.status != 200)
+		token_fail(&resp, who, false, err);
+	else
+		ret = token_parse(t, &resp, who, err);
+out:
+	OPENSSL_cleanse(secret, sizeof(secret));
+	if (form) {
+		OPENSSL_cleanse(form, flen);
+		free(form);
+	}
+	cmek_http_resp_free(&resp);
+	return ret;
+}
+
+/* Managed identity: GET .../metadata/identity/oauth2/token, "Metadata: true". */
+static int token_from_imds(struct akv_priv *ap, const char *client,
+			   const char *resource, struct akv_token *t,
+			   struct cmek_error *err)
+{
+	struct cmek_http_req rq = { .method = "GET", .metadata = true };
+	struct cmek_http_resp resp = { 0 };
+	char res[128], cid[3 * 128 + 1], url[AKV_URL_MAX], who[256];
+	int ret = -1;
+
+	form_escape(res, resource);
+	cid[0] = '\0';
+	if (client)
+		form_escape(cid, client);
+	snprintf(url, sizeof(url),
+		 "%s/metadata/identity/oauth2/token?api-version=" AKV_IMDS_API
+		 "&resource=%s%s%s", ap->imds, res, *cid ? "&client_id=" : "",
+		 cid);
+	snprintf(who, sizeof(who),
+		 "instance metadata service %s (managed identity%s%.40s)",
+		 ap->imds, client ? " " : "", client ? client : "");
+	rq.url = url;
+	rq.headers[rq.nheaders++] = "Metadata: true";
+	rq.headers[rq.nheaders++] = "Accept: application/json";
+	if (cmek_http_call(&ap->http, &rq, &resp, err)) {
+		/* Not on Azure, or IMDS down: say which credential was tried. */
+		err_prefix(err, "no client secret configured and the instance metadata service does not answer");
+		goto out;
+	}
+	if (resp.status != 200)
+		token_fail(&resp, who, true, err);
+	else
+		ret = token_parse(t, &resp, who, err);
+out:
+	cmek_http_resp_free(&resp);
+	return ret;
+}
+
+static int token_fetch(struct akv_priv *ap, size_t cloud, struct akv_token *t,
+		       struct cmek_error *err)
+{
+	const char *tenant = *ap->tenant ? ap->tenant : getenv("AZURE_TENANT_ID");
+	const char *client = *ap->client ? ap->client : getenv("AZURE_CLIENT_ID");
+	const char *resource = akv_clouds[cloud].resource;
+	const char *env = getenv("AZURE_CLIENT_SECRET");
+	bool secret = ap->secret || ap->secret_file[0] || (env && *env);
+	enum akv_cred cred = ap->cred;
+
+	if (tenant && !*tenant)
+		tenant = NULL;
+	if (client && !*client)
+		client = NULL;
+	if ((tenant && !id_ok(tenant, 100)) || (client && !id_ok(client, 64)))
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "tenant or client id (from the config or AZURE_TENANT_ID/AZURE_CLIENT_ID) is not a GUID or domain");
+	if (cred == AKV_CRED_AUTO)
+		cred = tenant && client && secret ? AKV_CRED_SECRET :
+						    AKV_CRED_MI;
+	if (cred == AKV_CRED_MI)
+		return token_from_imds(ap, client, resource, t, err);
+	if (!tenant || !client || !secret)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "credential client_secret needs tenant_id, client_id and client_secret_file (or AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET)");
+	return token_from_secret(ap, tenant, client, resource, t, err);
+}
+
+/* "Authorization: Bearer <token>" into @hdr; @fresh after a 401. */
+static int auth_header(struct akv_priv *ap, const struct akv_ref *r,
+		       bool fresh, char *hdr, size_t len,
+		       struct cmek_error *err)
+{
+	struct akv_token *t = &ap->tok[r->cloud];
+	int ret = 0;
+
+	pthread_mutex_lock(&ap->lock);
+	if (fresh || !t->value || now_ms() >= t->refresh_ms) {
+		token_drop(t);
+		ret = token_fetch(ap, r->cloud, t, err);
+	}
+	if (!ret && snprintf(hdr, len, "Authorization: Bearer %s", t->value) >=
+		    (int)len)
+		ret = cmek_error_set(err, CMEK_ERR_INVALID,
+				     "access token too long");
+	pthread_mutex_unlock(&ap->lock);
+	return ret;
+}
+
+/* Defence in depth: no message leaves with a secret or a token in it. */
+static int scrub(struct akv_priv *ap, int ret, struct cmek_error *err)
+{
+	const char *env = getenv("AZURE_CLIENT_SECRET");
+	const char *s[ARRAY_SIZE(akv_clouds) + 2];
+	size_t i, n = 0;
+
+	if (!ret || !err)
+		return ret;
+	s[n++] = ap->secret;
+	s[n++] = env;
+	pthread_mutex_lock(&ap->lock);
+	for (i = 0; i < ARRAY_SIZE(akv_clouds); i++)
+		s[n++] = ap->tok[i].value;
+	for (i = 0; i < n; i++)
+		if (s[i] && strlen(s[i]) >= 4 && strstr(err->msg, s[i]))
+			snprintf(err->msg, sizeof(err->msg),
+				 "(error message withheld: it quoted a credential)");
+	pthread_mutex_unlock(&ap->lock);
+	return ret;
+}
+
+/* ---- Key Vault calls ---- */
+
+static int kv_url(const struct akv_priv *ap, const struct akv_ref *r,
+		  const char *coll, const char *version, const char *op,
+		  char *url, size_t len, struct cmek_error *err)
+{
+	int n;
+
+	n = snprintf(url, len, "%s%s/%s/%s%s%s%s%s?api-version="
+		     CMEK_AZURE_KV_API_VERSION,
+		     *ap->endpoint ? "" : "https://",
+		     *ap->endpoint ? ap->endpoint : r->host, coll, r->name,
+		     version && *version ? "/" : "", version ? version : "",
+		     op ? "/" : "", op ? op : "");
+	if (n < 0 || (size_t)n >= len)
+		return cmek_error_set(err, CMEK_ERR_INVALID, "URL too long");
+	return 0;
+}
+
+/*
+ * One Key Vault request with a bearer token. A 401 means the token expired
+ * or was revoked early: fetch a new one and try once more. Returns 0 with
+ * whatever answer came (the caller classifies it), -1 with @err if none.
+ */
+static int kv_call(struct akv_priv *ap, const struct akv_ref *r,
+		   const char *method, const char *url, const char *body,
+		   struct cmek_http_resp *resp, struct cmek_error *err)
+{
+	char auth[AKV_TOKEN_MAX + 32];
+	struct cmek_http_req rq;
+	int ret = -1, i;
+
+	for (i = 0; i < 2; i++) {
+		ret = auth_header(ap, r, i > 0, auth, sizeof(auth), err);
+		if (ret)
+			break;
+		memset(&rq, 0, sizeof(rq));
+		rq.method = method;
+		rq.url = url;
+		rq.headers[rq.nheaders++] = auth;
+		rq.headers[rq.nheaders++] = "Accept: application/json";
+		if (body) {
+			rq.body = body;
+			rq.body_len = strlen(body);
+			rq.headers[rq.nheaders++] =
+				"Content-Type: application/json";
+		}
+		ret = cmek_http_call(&ap->http, &rq, resp, err);
+		OPENSSL_cleanse(auth, sizeof(auth));
+		if (ret || resp->status != 401)
+			break;
+	}
+	return ret;
+}
+
+/* Key Vault errors: {"error": {"code", "message", "innererror": {"code"}}}. */
+struct kv_err {
+	char code[64];
+	char inner[64];
+	char msg[AKV_MSG_MAX];
+};
+
+static bool kv_err_parse(const struct cmek_http_resp *resp, struct kv_err *e)
+{
+	struct json_object *o = json_parse_secret(resp->body, resp->len);
+	struct json_object *er = jget(o, "error", json_type_object);
+	struct json_object *in = jget(er, "innererror", json_type_object);
+
+	clean_msg(e->code, sizeof(e->code), jstr(er, "code", NULL));
+	clean_msg(e->inner, sizeof(e->inner), jstr(in, "code", NULL));
+	clean_msg(e->msg, sizeof(e->msg), jstr(er, "message", NULL));
+	json_object_put(o);
+	return e->code[0] != '\0';
+}
+
+static int kv_fail(const struct cmek_http_resp *resp, const struct akv_ref *r,
+		   const char *what, struct cmek_error *err)
+{
+	enum cmek_err_class cls = CMEK_ERR_INVALID;
+	const char *why = "request refused";
+	long st = resp->status;
+	struct kv_err e;
+	bool kv = kv_err_parse(resp, &e);
+
+	if (st == 403) {
+		cls = CMEK_ERR_DEFINITIVE;
+		if (!strcmp(e.inner, "KeyDisabled"))
+			why = "key disabled";
+		else if (!strncmp(e.inner, "ForbiddenBy", 11) ||
+			 !strcmp(e.inner, "AccessDenied"))
+			why = "access denied";
+		else
+			why = "use of the key refused";
+	} else if (st == 404 && kv) {
+		cls = CMEK_ERR_DEFINITIVE;
+		why = "key or version not found (deleted?)";
+	} else if (st == 404) {
+		why = "not a Key Vault answer (check endpoint)";
+	} else if (st == 401) {
+		why = "token refused after a refresh (wrong tenant or resource?)";
+	} else if (st == 409 || cmek_http_status_transient(st)) {
+		cls = CMEK_ERR_TRANSIENT;
+		why = st == 429 ? "throttled" : "Key Vault busy or unavailable";
+	}
+	return cmek_error_set(err, cls,
+			      "Key Vault %s %s/keys/%s: %s (HTTP %ld%s%s%s%s): %s",
+			      what, r->host, r->name, why, st,
+			      *e.code ? " " : "", e.code,
+			      *e.inner ? "/" : "", e.inner,
+			      *e.msg ? e.msg : "no message");
+}
+
+/* Transport failures come back as "URL: detail"; say what was asked. */
+static int kv_transport(const struct akv_ref *r, const char *what,
+			struct cmek_error *err)
+{
+	char prefix[CMEK_ERRMSG_MAX];
+
+	snprintf(prefix, sizeof(prefix), "Key Vault %s %.127s/keys/%.127s",
+		 what, r->host, r->name);
+	err_prefix(err, prefix);
+	return -1;
+}
+
+/* A "kid" from an answer: the same vault and key, with a version. */
+static int kid_check(const char *kid, const struct akv_ref *r, char *version,
+		     struct cmek_error *err)
+{
+	struct akv_ref k;
+
+	if (!kid || parse_ref(kid, &k, true, NULL) ||
+	    strcmp(k.host, r->host) || strcasecmp(k.name, r->name))
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "Key Vault answer for %s/keys/%s names another key: '%.200s'",
+				      r->host, r->name, kid ? kid : "(none)");
+	memcpy(version, k.version, sizeof(k.version));
+	return 0;
+}
+
+/* GET keys/{name}: the current version, and that it is an RSA key. */
+static int kv_current_version(struct akv_priv *ap, const struct akv_ref *r,
+			      char *version, struct cmek_error *err)
+{
+	struct cmek_http_resp resp = { 0 };
+	struct json_object *o = NULL, *key;
+	char url[AKV_URL_MAX];
+	const char *kty;
+	int ret = -1;
+
+	if (kv_url(ap, r, "keys", NULL, NULL, url, sizeof(url), err))
+		return -1;
+	if (kv_call(ap, r, "GET", url, NULL, &resp, err)) {
+		kv_transport(r, "get", err);
+		goto out;
+	}
+	if (resp.status != 200) {
+		kv_fail(&resp, r, "get", err);
+		goto out;
+	}
+	o = json_parse_secret(resp.body, resp.len);
+	key = jget(o, "key", json_type_object);
+	kty = jstr(key, "kty", NULL);
+	if (kid_check(jstr(key, "kid", NULL), r, version, err))
+		goto out;
+	if (!kty || (strcmp(kty, "RSA") && strcmp(kty, "RSA-HSM"))) {
+		cmek_error_set(err, CMEK_ERR_INVALID,
+			       "Key Vault key %s/keys/%s is of type '%.20s', not RSA or RSA-HSM: it cannot wrap with "
+			       CMEK_AZURE_KV_ALG, r->host, r->name,
+			       kty ? kty : "(none)");
+		goto out;
+	}
+	ret = 0;
+out:
+	json_object_put(o);
+	cmek_http_resp_free(&resp);
+	return ret;
+}
+
+/* {"alg": "RSA-OAEP-256", "value": base64url}; may hold a key: caller wipes. */
+static char *op_body(const uint8_t *in, size_t len, size_t *blen)
+{
+	char *b64 = cmek_b64_encode(in, len, true), *body;
+	size_t n;
+
+	if (!b64)
+		return NULL;
+	n = strlen(b64);
+	*blen = n + 64;
+	body = malloc(*blen);
+	if (body)
+		snprintf(body, *blen, "{\"alg\":\"" CMEK_AZURE_KV_ALG
+			 "\",\"value\":\"%s\"}", b64);
+	OPENSSL_cleanse(b64, n);
+	free(b64);
+	return body;
+}
+
+/* Wrap @pt under @r (its pinned version, or the current one) into a blob. */
+static int kv_wrap_payload(struct akv_priv *ap, const struct akv_ref *r,
+			   const uint8_t *pt, size_t pt_len, uint8_t **blob,
+			   size_t *blob_len, struct cmek_error *err)
+{
+	char url[AKV_URL_MAX], version[AKV_VERSION_LEN + 1], kidv[sizeof(version)];
+	struct cmek_http_resp resp = { 0 };
+	struct json_object *o = NULL;
+	uint8_t *ct = NULL, *out;
+	size_t blen = 0, ct_len = 0, vlen;
+	const char *v;
+	char *body = NULL;
+	int ret = -1;
+
+	if (r->version[0])
+		memcpy(version, r->version, sizeof(version));
+	else if (kv_current_version(ap, r, version, err))
+		return -1;
+	if (kv_url(ap, r, "keys", version, "wrapkey", url, sizeof(url), err))
+		return -1;
+	body = op_body(pt, pt_len, &blen);
+	if (!body)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+	if (kv_call(ap, r, "POST", url, body, &resp, err)) {
+		kv_transport(r, "wrapkey", err);
+		goto out;
+	}
+	if (resp.status != 200) {
+		kv_fail(&resp, r, "wrapkey", err);
+		goto out;
+	}
+	o = json_parse_secret(resp.body, resp.len);
+	if (kid_check(jstr(o, "kid", NULL), r, kidv, err))
+		goto out;
+	v = jstr(o, "value", &vlen);
+	ct = v ? cmek_b64_decode(v, vlen, true, &ct_len) : NULL;
+	if (!ct || ct_len < AKV_CT_MIN || ct_len > AKV_CT_MAX ||
+	    strcmp(kidv, version)) {
+		cmek_error_set(err, CMEK_ERR_INVALID,
+			       "Key Vault wrapkey %s/keys/%s: malformed answer (value not base64url of %d-%d bytes, or another version)",
+			       r->host, r->name, AKV_CT_MIN, AKV_CT_MAX);
+		goto out;
+	}
+	out = malloc(2 + AKV_VERSION_LEN + ct_len);
+	if (!out) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+		goto out;
+	}
+	out[0] = CMEK_AZURE_KV_BLOB_V1;
+	out[1] = AKV_VERSION_LEN;
+	memcpy(out + 2, version, AKV_VERSION_LEN);
+	memcpy(out + 2 + AKV_VERSION_LEN, ct, ct_len);
+	*blob = out;
+	*blob_len = 2 + AKV_VERSION_LEN + ct_len;
+	ret = 0;
+out:
+	OPENSSL_cleanse(body, blen);
+	free(body);
+	free(ct);
+	json_object_put(o);
+	cmek_http_resp_free(&resp);
+	return ret;
+}
+
+static int blob_parse(const uint8_t *w, size_t len, char *version,
+		      const uint8_t **ct, size_t *ct_len,
+		      struct cmek_error *err)
+{
+	if (len < 2 + AKV_VERSION_LEN + AKV_CT_MIN ||
+	    len > 2 + AKV_VERSION_LEN + AKV_CT_MAX ||
+	    w[0] != CMEK_AZURE_KV_BLOB_V1 || w[1] != AKV_VERSION_LEN ||
+	    !hex_version_ok((const char *)w + 2, AKV_VERSION_LEN))
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "wrapped key is not an azure-kv v1 blob");
+	memcpy(version, w + 2, AKV_VERSION_LEN);
+	version[AKV_VERSION_LEN] = '\0';
+	*ct = w + 2 + AKV_VERSION_LEN;
+	*ct_len = len - 2 - AKV_VERSION_LEN;
+	return 0;
+}
+
+static int bind_hash(const struct cmek_binding *b, uint8_t *out,
+		     struct cmek_error *err)
+{
+	char aad[96];
+	size_t n;
+
+	if (strnlen(b->volume_uuid, sizeof(b->volume_uuid)) != 36)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "binding has no volume UUID");
+	n = cmek_binding_aad(b, aad, sizeof(aad));
+	if (!n || n >= sizeof(aad) ||
+	    !EVP_Digest(aad, n, out, NULL, EVP_sha256(), NULL))
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "cannot hash the volume binding");
+	return 0;
+}
+
+/* unwrapkey with the version the blob records; check the binding. */
+static int kv_unwrap_payload(struct akv_priv *ap, const struct akv_ref *r,
+			     const struct cmek_binding *b,
+			     const uint8_t *wrapped, size_t wrapped_len,
+			     uint8_t *dek, size_t *dek_len,
+			     struct cmek_error *err)
+{
+	char url[AKV_URL_MAX], version[AKV_VERSION_LEN + 1], kidv[sizeof(version)];
+	uint8_t h[CMEK_AZURE_KV_BIND_LEN], *pt = NULL;
+	struct cmek_http_resp resp = { 0 };
+	struct json_object *o = NULL;
+	size_t blen = 0, pt_len = 0, vlen, ct_len = 0;
+	const uint8_t *ct = NULL;
+	const char *v;
+	char *body = NULL;
+	int ret = -1;
+
+	if (blob_parse(wrapped, wrapped_len, version, &ct, &ct_len, err) ||
+	    bind_hash(b, h, err) ||
+	    kv_url(ap, r, "keys", version, "unwrapkey", url, sizeof(url), err))
+		return -1;
+	body = op_body(ct, ct_len, &blen);
+	if (!body)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+	if (kv_call(ap, r, "POST", url, body, &resp, err)) {
+		kv_transport(r, "unwrapkey", err);
+		goto out;
+	}
+	if (resp.status != 200) {
+		kv_fail(&resp, r, "unwrapkey", err);
+		goto out;
+	}
+	o = json_parse_secret(resp.body, resp.len);
+	v = jstr(o, "value", &vlen);
+	pt = v && vlen <= 4 * AKV_PAYLOAD_MAX ?
+	     cmek_b64_decode(v, vlen, true, &pt_len) : NULL;
+	if (!pt || pt_len <= CMEK_AZURE_KV_BIND_LEN ||
+	    pt_len > AKV_PAYLOAD_MAX) {
+		cmek_error_set(err, CMEK_ERR_INVALID,
+			       "Key Vault unwrapkey %s/keys/%s: malformed answer (value is not base64url of a DEK and binding, %zu bytes)",
+			       r->host, r->name, pt_len);
+		goto out;
+	}
+	if (kid_check(jstr(o, "kid", NULL), r, kidv, err))
+		goto out;
+	if (CRYPTO_memcmp(pt + pt_len - CMEK_AZURE_KV_BIND_LEN, h,
+			  CMEK_AZURE_KV_BIND_LEN)) {
+		cmek_error_set(err, CMEK_ERR_INVALID,
+			       "wrapped key does not belong to volume %s (binding check failed: a header from another volume?)",
+			       b->volume_uuid);
+		goto out;
+	}
+	*dek_len = pt_len - CMEK_AZURE_KV_BIND_LEN;
+	memcpy(dek, pt, *dek_len);
+	ret = 0;
+out:
+	if (pt) {
+		OPENSSL_cleanse(pt, pt_len);
+		free(pt);
+	}
+	json_wipe(o, "value");
+	json_object_put(o);
+	OPENSSL_cleanse(body, blen);
+	free(body);
+	cmek_http_resp_free(&resp);
+	return ret;
+}
+
+/* ---- provider operations ---- */
+
+/* A locked, non-dumpable page for the DEK while rewrap holds it. */
+static uint8_t *secret_page(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	mlock(p, 4096);
+	madvise(p, 4096, MADV_DONTDUMP);
+	return p;
+}
+
+static void secret_page_free(uint8_t *p)
+{
+	OPENSSL_cleanse(p, 4096);
+	munlock(p, 4096);
+	munmap(p, 4096);
+}
+
+static int wrap_ref(struct akv_priv *ap, const struct akv_ref *r,
+		    const struct cmek_binding *b, const uint8_t *dek,
+		    size_t dek_len, uint8_t **wrapped, size_t *wrapped_len,
+		    struct cmek_error *err)
+{
+	uint8_t pt[AKV_PAYLOAD_MAX];
+	int ret = -1;
+
+	if (!dek_len || dek_len > CMEK_DEK_MAX)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "DEK length %zu is not 1-%d", dek_len,
+				      CMEK_DEK_MAX);
+	memcpy(pt, dek, dek_len);
+	if (!bind_hash(b, pt + dek_len, err))
+		ret = kv_wrap_payload(ap, r, pt, dek_len +
+				      CMEK_AZURE_KV_BIND_LEN, wrapped,
+				      wrapped_len, err);
+	OPENSSL_cleanse(pt, sizeof(pt));
+	return ret;
+}
+
+static int akv_wrap(struct cmek_provider *p, const char *key_ref,
+		    const struct cmek_binding *b, const uint8_t *dek,
+		    size_t dek_len, uint8_t **wrapped, size_t *wrapped_len,
+		    struct cmek_error *err)
+{
+	struct akv_ref r;
+
+	if (parse_ref(key_ref, &r, false, err))
+		return -1;
+	return scrub(p->priv, wrap_ref(p->priv, &r, b, dek, dek_len, wrapped,
+				       wrapped_len, err), err);
+}
+
+static int akv_generate(struct cmek_provider *p, const char *key_ref,
+			const struct cmek_binding *b, uint8_t *dek,
+			size_t dek_len, uint8_t **wrapped, size_t *wrapped_len,
+			struct cmek_error *err)
+{
+	if (!dek_len || dek_len > CMEK_DEK_MAX)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "DEK length %zu is not 1-%d", dek_len,
+				      CMEK_DEK_MAX);
+	if (RAND_priv_bytes(dek, (int)dek_len) != 1)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "RNG failure");
+	if (akv_wrap(p, key_ref, b, dek, dek_len, wrapped, wrapped_len, err)) {
+		OPENSSL_cleanse(dek, dek_len);
+		return -1;
+	}
+	return 0;
+}
+
+static int akv_unwrap(struct cmek_provider *p, const char *key_ref,
+		      const struct cmek_binding *b, const uint8_t *wrapped,
+		      size_t wrapped_len, uint8_t *dek, size_t *dek_len,
+		      struct cmek_error *err)
+{
+	struct akv_ref r;
+
+	if (parse_ref(key_ref, &r, false, err))
+		return -1;
+	return scrub(p->priv, kv_unwrap_payload(p->priv, &r, b, wrapped,
+						wrapped_len, dek, dek_len,
+						err), err);
+}
+
+/*
+ * Key Vault has no re-encrypt: unwrap and wrap here, the DEK held in a
+ * locked page. To the same key_ref: the key's current version (rotation);
+ * to another: its pinned version, or its current one.
+ */
+static int akv_rewrap(struct cmek_provider *p, const char *key_ref,
+		      const char *new_key_ref, const struct cmek_binding *b,
+		      const uint8_t *wrapped, size_t wrapped_len,
+		      uint8_t **new_wrapped, size_t *new_wrapped_len,
+		      struct cmek_error *err)
+{
+	struct akv_ref r, nr;
+	size_t dek_len = 0;
+	uint8_t *dek;
+	int ret;
+
+	if (parse_ref(key_ref, &r, false, err) ||
+	    parse_ref(new_key_ref, &nr, false, err))
+		return -1;
+	if (!strcmp(key_ref, new_key_ref))
+		nr.version[0] = '\0';
+	dek = secret_page();
+	if (!dek)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+	ret = kv_unwrap_payload(p->priv, &r, b, wrapped, wrapped_len, dek,
+				&dek_len, err);
+	if (!ret)
+		ret = wrap_ref(p->priv, &nr, b, dek, dek_len, new_wrapped,
+			       new_wrapped_len, err);
+	secret_page_free(dek);
+	return scrub(p->priv, ret, err);
+}
+
+/* Soft-deleted keys answer 404 on keys/; deletedkeys/ tells them apart. */
+static enum cmek_kms_key_state kv_deleted_state(struct akv_priv *ap,
+						const struct akv_ref *r)
+{
+	struct cmek_http_resp resp = { 0 };
+	enum cmek_kms_key_state st = CMEK_KMS_DELETED;
+	char url[AKV_URL_MAX];
+
+	if (!kv_url(ap, r, "deletedkeys", NULL, NULL, url, sizeof(url), NULL) &&
+	    !kv_call(ap, r, "GET", url, NULL, &resp, NULL) &&
+	    resp.status == 200)
+		st = CMEK_KMS_PENDING_DELETION;
+	cmek_http_resp_free(&resp);
+	return st;
+}
+
+/* attributes.enabled, and the nbf/exp window (Unix seconds). */
+static int key_attr_state(const struct cmek_http_resp *resp,
+			  const struct akv_ref *r,
+			  enum cmek_kms_key_state *state,
+			  struct cmek_error *err)
+{
+	struct json_object *o = json_parse_secret(resp->body, resp->len);
+	struct json_object *a = jget(o, "attributes", json_type_object);
+	struct json_object *en = jget(a, "enabled", json_type_boolean);
+	long long now = (long long)time(NULL), t;
+	bool ok;
+	int ret = 0;
+
+	if (!en || !jget(o, "key", json_type_object)) {
+		ret = cmek_error_set(err, CMEK_ERR_INVALID,
+				     "Key Vault get %s/keys/%s: malformed answer (no key or attributes.enabled)",
+				     r->host, r->name);
+		goto out;
+	}
+	*state = json_object_get_boolean(en) ? CMEK_KMS_ENABLED :
+					       CMEK_KMS_DISABLED;
+	t = jint(a, "exp", &ok);
+	if (ok && t <= now)
+		*state = CMEK_KMS_DISABLED;
+	t = jint(a, "nbf", &ok);
+	if (ok && t > now)
+		*state = CMEK_KMS_DISABLED;
+out:
+	json_object_put(o);
+	return ret;
+}
+
+static int akv_key_state(struct cmek_provider *p, const char *key_ref,
+			 enum cmek_kms_key_state *state,
+			 struct cmek_error *err)
+{
+	struct akv_priv *ap = p->priv;
+	struct cmek_http_resp resp = { 0 };
+	char url[AKV_URL_MAX];
+	struct kv_err e;
+	struct akv_ref r;
+	int ret = -1;
+
+	*state = CMEK_KMS_UNKNOWN;
+	if (parse_ref(key_ref, &r, false, err) ||
+	    kv_url(ap, &r, "keys", r.version, NULL, url, sizeof(url), err))
+		return -1;
+	if (kv_call(ap, &r, "GET", url, NULL, &resp, err)) {
+		kv_transport(&r, "get", err);
+		goto out;
+	}
+	if (resp.status == 200) {
+		ret = key_attr_state(&resp, &r, state, err);
+	} else if (resp.status == 403) {
+		kv_err_parse(&resp, &e);
+		*state = !strcmp(e.inner, "KeyDisabled") ? CMEK_KMS_DISABLED :
+			 CMEK_KMS_ACCESS_DENIED;
+		ret = 0;
+	} else if (resp.status == 404 && kv_err_parse(&resp, &e)) {
+		*state = kv_deleted_state(ap, &r);
+		ret = 0;
+	} else {
+		kv_fail(&resp, &r, "get", err);
+	}
+out:
+	if (ret)
+		*state = CMEK_KMS_UNKNOWN;
+	cmek_http_resp_free(&resp);
+	return scrub(ap, ret, err);
+}
+
+/* ---- configuration ---- */
+
+/* IMDS speaks plain HTTP on the link-local address (loopback for tests). */
+static bool imds_url_ok(const char *url)
+{
+	static const char *const hosts[] = {
+		"169.254.169.254", "127.0.0.1", "localhost", "[::1]",
+	};
+	const char *p;
+	size_t i, n;
+
+	if (strncmp(url, "http://", 7))
+		return false;
+	url += 7;
+	for (i = 0; i < ARRAY_SIZE(hosts); i++) {
+		n = strlen(hosts[i]);
+		if (strncmp(url, hosts[i], n))
+			continue;
+		p = url + n;
+		if (*p == ':') {
+			p++;
+			n = strspn(p, "0123456789");
+			if (!n || n > 5)
+				return false;
+			p += n;
+		}
+		return !*p;
+	}
+	return false;
+}
+
+static int set_url(char *dst, size_t len, const char *key, const char *value,
+		   struct cmek_error *err)
+{
+	size_t n = strlen(value);
+
+	if (cmek_http_endpoint_valid(value, err))
+		return -1;
+	while (n > 8 && value[n - 1] == '/')
+		n--;
+	if (n >= len)
+		return cmek_error_set(err, CMEK_ERR_INVALID, "%s too long",
+				      key);
+	memcpy(dst, value, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+static int set_id(char *dst, size_t len, const char *key, const char *value,
+		  size_t max, struct cmek_error *err)
+{
+	if (!id_ok(value, max) || strlen(value) >= len)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "%s '%.80s' is not a GUID or domain name",
+				      key, value);
+	snprintf(dst, len, "%s", value);
+	return 0;
+}
+
+static int akv_configure(struct cmek_provider *p, const char *key,
+			 const char *value, struct cmek_error *err)
+{
+	struct akv_priv *ap = p->priv;
+	int ret = cmek_http_configure(&ap->http, key, value, err);
+
+	if (ret)
+		return ret < 0 ? -1 : 0;
+	if (!strcmp(key, "endpoint"))
+		return set_url(ap->endpoint, sizeof(ap->endpoint), key, value,
+			       err);
+	if (!strcmp(key, "authority_host"))
+		return set_url(ap->authority, sizeof(ap->authority), key,
+			       value, err);
+	if (!strcmp(key, "tenant_id"))
+		return set_id(ap->tenant, sizeof(ap->tenant), key, value, 100,
+			      err);
+	if (!strcmp(key, "client_id"))
+		return set_id(ap->client, sizeof(ap->client), key, value, 64,
+			      err);
+	if (!strcmp(key, "imds_endpoint")) {
+		if (!imds_url_ok(value) || strlen(value) >= sizeof(ap->imds))
+			return cmek_error_set(err, CMEK_ERR_INVALID,
+					      "imds_endpoint must be http://169.254.169.254[:PORT] (or a loopback address, for tests)");
+		snprintf(ap->imds, sizeof(ap->imds), "%s", value);
+		return 0;
+	}
+	if (!strcmp(key, "client_secret_file")) {
+		if (value[0] != '/' ||
+		    strlen(value) >= sizeof(ap->secret_file))
+			return cmek_error_set(err, CMEK_ERR_INVALID,
+					      "client_secret_file must be an absolute path");
+		snprintf(ap->secret_file, sizeof(ap->secret_file), "%s",
+			 value);
+		return 0;
+	}
+	if (!strcmp(key, "client_secret")) {
+		if (ap->secret) {
+			OPENSSL_cleanse(ap->secret, strlen(ap->secret));
+			free(ap->secret);
+		}
+		ap->secret = strlen(value) < AKV_SECRET_MAX ? strdup(value) :
+			     NULL;
+		if (!ap->secret)
+			return cmek_error_set(err, CMEK_ERR_INVALID,
+					      "client_secret too long");
+		return 0;
+	}
+	if (!strcmp(key, "credential")) {
+		if (!strcmp(value, "auto"))
+			ap->cred = AKV_CRED_AUTO;
+		else if (!strcmp(value, "client_secret"))
+			ap->cred = AKV_CRED_SECRET;
+		else if (!strcmp(value, "managed_identity"))
+			ap->cred = AKV_CRED_MI;
+		else
+			return cmek_error_set(err, CMEK_ERR_INVALID,
+					      "credential '%.40s' is not auto, client_secret or managed_identity",
+					      value);
+		return 0;
+	}
+	return cmek_error_set(err, CMEK_ERR_INVALID,
+			      "unknown azure-kv setting '%.60s' (known: endpoint, authority_host, tenant_id, client_id, client_secret_file, client_secret, credential, imds_endpoint, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
+			      key);
+}
+
+static int akv_init(struct cmek_provider *p, struct cmek_error *err)
+{
+	struct akv_priv *ap = calloc(1, sizeof(*ap));
+
+	if (!ap)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+	cmek_http_opts_init(&ap->http);
+	snprintf(ap->imds, sizeof(ap->imds), "%s", AKV_IMDS);
+	pthread_mutex_init(&ap->lock, NULL);
+	p->priv = ap;
+	return 0;
+}
+
+static void akv_destroy(struct cmek_provider *p)
+{
+	struct akv_priv *ap = p->priv;
+	size_t i;
+
+	if (!ap)
+		return;
+	for (i = 0; i < ARRAY_SIZE(ap->tok); i++)
+		token_drop(&ap->tok[i]);
+	if (ap->secret) {
+		OPENSSL_cleanse(ap->secret, strlen(ap->secret));
+		free(ap->secret);
+	}
+	cmek_http_opts_free(&ap->http);
+	pthread_mutex_destroy(&ap->lock);
+	OPENSSL_cleanse(ap, sizeof(*ap));
+	free(ap);
+	p->priv = NULL;
+}
+
+const struct cmek_provider_ops cmek_azure_kv_ops = {
+	.name = "azure-kv",
+	.init = akv_init,
+	.configure = akv_configure,
+	.generate = akv_generate,
+	.wrap = akv_wrap,
+	.unwrap = akv_unwrap,
+	.rewrap = akv_rewrap,
+	.key_state = akv_key_state,
+	.destroy = akv_destroy,
+};

@@ -25,6 +25,7 @@
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib/ktap.sh"
+. "$TOP/tests/kselftest/cmekd_lib.sh"
 CMEKD=${CMEKD:-$TOP/build/cmekd}
 CMEKCTL=${CMEKCTL:-$TOP/build/cmekctl}
 CALL=${CMEKD_CALL:-$TOP/build/helpers/cmekd_call}
@@ -60,67 +61,10 @@ conf() {
 	chmod 600 "$T/cmekd.conf"
 }
 
-start() {
-	"$CMEKD" -c "$T/cmekd.conf" --no-syslog >>"$T/log" 2>&1 &
-	PID=$!
-	local i
-	for i in $(seq 100); do
-		$CALL "$SOCK" '{"op":"ping"}' >/dev/null 2>&1 && return 0
-		kill -0 "$PID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-stop() {
-	kill -TERM "$PID" 2>/dev/null
-	wait "$PID" 2>/dev/null
-	PID=
-}
-
-# run NAME CMD...: stdout, stderr and exit status in $T/NAME.{out,err,rc}
-run() {
-	local n=$1
-	shift
-	"$@" >"$T/$n.out" 2>"$T/$n.err"
-	echo $? >"$T/$n.rc"
-}
-rc_is() { [ "$(cat "$T/$1.rc")" = "$2" ]; }
-jf() { jq -r "$2" <"$T/$1.out" 2>/dev/null; }
-# jq_ok NAME EXPR: EXPR is true of $T/NAME.out
-jq_ok() { jq -e "$2" <"$T/$1.out" >/dev/null 2>&1; }
-out_has() { grep -q -- "$2" "$T/$1.out"; }
-err_has() { grep -q -- "$2" "$T/$1.err"; }
-
-not() { ! "$@"; }
-can_read() { dd if="$1" of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null; }
 same_data() {
 	[ "$(dd if="$1" bs=1M count=1 iflag=direct 2>/dev/null | sha256sum)" = "$SUM" ]
 }
-# wait_until SECONDS CMD...: poll every 0.1 s
-wait_until() {
-	local n=$(($1 * 10))
-	shift
-	while [ $n -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# The kernel's key table, as "cmekctl key list" dumps it.
-kstate() {
-	"$CMEKCTL" key list --json 2>/dev/null |
-		jq -r --arg u "$1" '.keys[] | select(.uuid == $u) | .state'
-}
 locked() { not can_read "$1" && [ "$(kstate "$2")" != present ]; }
-mkkek() {
-	{ printf CMEKKEK1; head -c 32 /dev/urandom; } >"$T/keys/$1.kek" &&
-	chmod 600 "$T/keys/$1.kek"
-}
-disable() { mv "$T/keys/$1.kek" "$T/keys/$1.kek.disabled"; }
-enable() { mv "$T/keys/$1.kek.disabled" "$T/keys/$1.kek"; }
 
 # Header bytes: both copies (the first 1 MiB + 64 KiB).
 hdr_sum() { dd if="$1" bs=64K count=17 2>/dev/null | sha256sum; }

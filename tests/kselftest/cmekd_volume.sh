@@ -18,6 +18,7 @@
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib/ktap.sh"
+. "$TOP/tests/kselftest/cmekd_lib.sh"
 CMEKD=${CMEKD:-$TOP/build/cmekd}
 CMEKCTL=${CMEKCTL:-$TOP/build/cmekctl}
 CALL="$TOP/build/helpers/cmekd_call"
@@ -39,18 +40,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start() {
-	"$CMEKD" -c "$T/cmekd.conf" --no-syslog >>"$T/log" 2>&1 &
-	PID=$!
-	local i
-	for i in $(seq 100); do
-		$CALL "$SOCK" '{"op":"ping"}' >/dev/null 2>&1 && return 0
-		kill -0 "$PID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
 kill_daemon() {
 	kill "-$1" "$PID" 2>/dev/null
 	wait "$PID" 2>/dev/null
@@ -66,19 +55,6 @@ ok() { [ "$(cat "$T/$1.rc")" = 0 ]; }
 j() { jq -r "$2" <"$T/$1.json" 2>/dev/null; }
 errno_is() { [ "$(j "$1" .errno)" = "$2" ]; }
 
-not() { ! "$@"; }
-can_read() { dd if="$1" of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null; }
-# wait_until SECONDS CMD...: poll every 0.1 s
-wait_until() {
-	local n=$(($1 * 10))
-	shift
-	while [ $n -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
 kstate() { "$CMEKCTL" key get "$1" --json 2>/dev/null | jq -r .state; }
 same_data() {	# same_data DEV: the first MiB is what we wrote
 	[ "$(dd if="$1" bs=1M count=1 iflag=direct 2>/dev/null | sha256sum)" = "$SUM" ]
@@ -109,11 +85,8 @@ D1=$2
 
 # --- set-up -------------------------------------------------------------
 # A local-provider KEK file (userspace/providers/local.h): "CMEKKEK1" and
-# 32 random bytes, 0600, NAME.kek; disabled = NAME.kek.disabled.
-mkkek() {
-	{ printf CMEKKEK1; head -c 32 /dev/urandom; } >"$T/keys/$1.kek" &&
-	chmod 600 "$T/keys/$1.kek"
-}
+# 32 random bytes, 0600, NAME.kek; disabled = NAME.kek.disabled (mkkek in
+# cmekd_lib.sh).
 ktap_check "KEK k1 in a temporary CMEK_KEY_DIR" mkkek k1
 ktap_check "cmekd starts" start
 

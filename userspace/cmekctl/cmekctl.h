@@ -103,6 +103,7 @@ int cmd_list(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 int cmd_shred(int argc, char **argv);
 int cmd_rewrap(int argc, char **argv);
+int cmd_rekey_kek(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_slot(int argc, char **argv);

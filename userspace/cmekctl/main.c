@@ -27,6 +27,9 @@ const struct cmd cmekctl_cmds[] = {
 	{ "rewrap", cmd_rewrap, "NAME [--provider NAME --key KEYREF]",
 	  "re-encrypt the wrapped keys under the KMS key's current version "
 	  "(or another key)" },
+	{ "rekey-kek", cmd_rekey_kek, "NAME --key KEYREF [--provider NAME]",
+	  "move the volume to another KMS key or provider, online "
+	  "(the data key stays, its wrapping changes)" },
 	{ "check", cmd_check, "[NAME] [--json]",
 	  "ask cmekd to check the KMS keys of the volumes now" },
 	{ "dump", cmd_dump, "DEV [--header FILE] [--json]",

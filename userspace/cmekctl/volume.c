@@ -291,16 +291,24 @@ int cmd_close(int argc, char **argv)
 	return simple_name_op("close", "close", argc, argv, "closed %s");
 }
 
-int cmd_rewrap(int argc, char **argv)
+/*
+ * rewrap and rekey-kek are one cmekd request: rekey-kek is the name
+ * operators look for when they move a volume to another KMS key, and it
+ * insists on being told which.
+ */
+static int rewrap(const char *cmd, bool need_key, int argc, char **argv)
 {
 	struct json_object *req, *reply = NULL;
 	struct vopts o;
-	int n = VPARSE("rewrap", "pk", &o);
+	int n = VPARSE(cmd, "pk", &o);
 
 	if (n < 0)
 		return vexit(n);
 	if (n != 1)
-		return usage_error("rewrap", "give one volume name");
+		return usage_error(cmd, "give one volume name");
+	if (need_key && !o.key)
+		return usage_error(cmd, "give the new KMS key with --key "
+				   "(and --provider to change provider)");
 	req = daemon_req("rewrap");
 	jadd_str(req, "name", argv[1]);
 	jadd_str(req, "provider", o.provider);
@@ -319,6 +327,16 @@ int cmd_rewrap(int argc, char **argv)
 	json_object_put(req);
 	json_object_put(reply);
 	return n ? EXIT_ERR : EXIT_OK;
+}
+
+int cmd_rewrap(int argc, char **argv)
+{
+	return rewrap("rewrap", false, argc, argv);
+}
+
+int cmd_rekey_kek(int argc, char **argv)
+{
+	return rewrap("rekey-kek", true, argc, argv);
 }
 
 int cmd_ping(int argc, char **argv)

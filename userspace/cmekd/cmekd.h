@@ -57,6 +57,7 @@ struct vol {
 	bool locked;			/* by the watch loop (KMS said no) */
 	char lock_reason[512];
 	bool need_push;			/* a key-needed push failed: retry */
+	time_t next_rewrap;		/* rewrap_interval: due then, 0 = unset */
 	/* active key slots of the header, refreshed on every header read */
 	int nslots;
 	struct vol_slot slots[HDR_SLOTS_MAX];
@@ -125,6 +126,11 @@ struct json_object *op_close(struct json_object *req, void *ctx);
 struct json_object *op_revoke(struct json_object *req, void *ctx);
 struct json_object *op_shred(struct json_object *req, void *ctx);
 struct json_object *op_rewrap(struct json_object *req, void *ctx);
+/* Rewrap @v's slots (or move its slot to nprov/nkey); slots done or -errno. */
+int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
+	       const char *nkey, char *msg, size_t len);
+/* The watch's periodic rewrap (rewrap_interval), once per due volume. */
+void auto_rewrap(struct daemon *d, time_t now);
 struct json_object *op_status(struct json_object *req, void *ctx);
 struct json_object *op_list(struct json_object *req, void *ctx);
 struct json_object *op_check(struct json_object *req, void *ctx);

@@ -133,13 +133,16 @@ struct json_object *vol_to_json(const struct vol *v)
 	if (v->locked)
 		json_object_object_add(o, "lock_reason",
 				       json_object_new_string(v->lock_reason));
+	if (v->next_rewrap)
+		json_object_object_add(o, "next_rewrap",
+				       json_object_new_int64(v->next_rewrap));
 	json_object_object_add(o, "slots", slots_to_json(v));
 	return o;
 }
 
 static int vol_from_json(struct json_object *o, struct vol *v)
 {
-	long long slot = 0;
+	long long slot = 0, next_rewrap = 0;
 
 	memset(v, 0, sizeof(*v));
 	copy_str(v->name, sizeof(v->name), o, "name");
@@ -151,6 +154,8 @@ static int vol_from_json(struct json_object *o, struct vol *v)
 	copy_str(v->lock_reason, sizeof(v->lock_reason), o, "lock_reason");
 	cmek_json_int64(o, "slot", &slot);
 	v->slot = (int)slot;
+	cmek_json_int64(o, "next_rewrap", &next_rewrap);
+	v->next_rewrap = next_rewrap > 0 ? (time_t)next_rewrap : 0;
 	v->revoked = cmek_json_bool(o, "revoked", 0);
 	v->shredded = cmek_json_bool(o, "shredded", 0);
 	v->locked = cmek_json_bool(o, "locked", 0);

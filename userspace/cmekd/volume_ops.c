@@ -1042,32 +1042,23 @@ static void refresh_vol_slots(struct vol *v)
 	hdr_info_free(&h);
 }
 
-struct json_object *op_rewrap(struct json_object *req, void *ctx)
+/*
+ * Every slot under its key's current version, or, with @nprov/@nkey, the
+ * slot cmekd opened with moved to that key. Stops at the first failure:
+ * slots already done stay done, each update being crash-safe on its own.
+ */
+int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
+	       const char *nkey, char *msg, size_t len)
 {
-	struct daemon *d = ctx;
-	const char *name = cmek_json_str(req, "name");
-	const char *nprov = cmek_json_str(req, "provider");
-	const char *nkey = cmek_json_str(req, "key");
 	struct cmek_error err = { 0 };
 	struct cmek_binding b;
-	struct json_object *r;
 	struct hdr_info h;
-	char msg[CMEK_ERRMSG_MAX + 256];
-	struct vol *v;
 	int i, ret, done = 0;
 
-	if (!valid_name(name))
-		return ERR(EINVAL, "invalid or missing \"name\"");
-	v = state_find_name(d, name);
-	if (!v)
-		return ERR(ENOENT, "cmekd does not know a volume named %s: "
-			   "open it with cmekctl first", name);
-	if (v->shredded)
-		return ERR(EKEYREVOKED, "%s was shredded", name);
 	ret = hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
-		       sizeof(msg));
+		       len);
 	if (ret)
-		return ERR(-ret, "%s", msg);
+		return ret;
 	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h.uuid);
 
 	for (i = 0; i < h.nslots; i++) {
@@ -1089,8 +1080,7 @@ struct json_object *op_rewrap(struct json_object *req, void *ctx)
 		     cmek_config_provider(&d->cfg, to_prov, &err) : p;
 		if (!p || !np) {
 			ret = -ENOPROTOOPT;
-			snprintf(msg, sizeof(msg), "slot %d: %s", s->index,
-				 err.msg);
+			snprintf(msg, len, "slot %d: %s", s->index, err.msg);
 			break;
 		}
 		memset(&err, 0, sizeof(err));
@@ -1104,7 +1094,7 @@ struct json_object *op_rewrap(struct json_object *req, void *ctx)
 
 			if (!dek) {
 				ret = -ENOMEM;
-				snprintf(msg, sizeof(msg), "no locked memory");
+				snprintf(msg, len, "no locked memory");
 				break;
 			}
 			ret = p->ops->unwrap(p, s->key_ref, &b, s->wrapped,
@@ -1116,7 +1106,7 @@ struct json_object *op_rewrap(struct json_object *req, void *ctx)
 		}
 		if (ret) {
 			ret = -cls_errno(err.cls);
-			snprintf(msg, sizeof(msg), "slot %d (%s:%.200s): %.400s",
+			snprintf(msg, len, "slot %d (%s:%.200s): %.400s",
 				 s->index, s->provider, s->key_ref, err.msg);
 			audit_op(d, "rewrap", v, s->provider, s->key_ref, NULL,
 				 ret, "slot=%d error=\"%s\"", s->index,
@@ -1125,7 +1115,7 @@ struct json_object *op_rewrap(struct json_object *req, void *ctx)
 		}
 		ret = hdr_update_slot(v->device, v->header[0] ? v->header :
 				      NULL, s->index, to_prov, to_key, nw, nwl,
-				      msg, sizeof(msg));
+				      msg, len);
 		free(nw);
 		audit_op(d, "rewrap", v, to_prov, to_key, NULL, ret,
 			 "slot=%d from=%s:%s%s%s", s->index, s->provider,
@@ -1144,18 +1134,90 @@ struct json_object *op_rewrap(struct json_object *req, void *ctx)
 		refresh_vol_slots(v);
 		state_save(d);
 	}
-	if (ret)
-		return ERR(-ret, "rewrap %s: %s%s", name, msg, done ?
-			   " (earlier slots were rewrapped)" : "");
-	if (!done)
-		return ERR(ENOENT, "rewrap %s: no key slot to rewrap", name);
+	if (ret && done) {
+		size_t n = strlen(msg);
+
+		snprintf(msg + n, len - n, " (earlier slots were rewrapped)");
+	}
+	if (!ret && !done) {
+		snprintf(msg, len, "no key slot to rewrap");
+		ret = -ENOENT;
+	}
+	return ret ? ret : done;
+}
+
+struct json_object *op_rewrap(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	const char *name = cmek_json_str(req, "name");
+	char msg[CMEK_ERRMSG_MAX + 256];
+	struct json_object *r;
+	struct vol *v;
+	int ret;
+
+	if (!valid_name(name))
+		return ERR(EINVAL, "invalid or missing \"name\"");
+	v = state_find_name(d, name);
+	if (!v)
+		return ERR(ENOENT, "cmekd does not know a volume named %s: "
+			   "open it with cmekctl first", name);
+	if (v->shredded)
+		return ERR(EKEYREVOKED, "%s was shredded", name);
+	ret = vol_rewrap(d, v, cmek_json_str(req, "provider"),
+			 cmek_json_str(req, "key"), msg, sizeof(msg));
+	if (ret < 0)
+		return ERR(-ret, "rewrap %s: %s", name, msg);
 	r = cmek_ipc_ok();
 	json_object_object_add(r, "uuid", json_object_new_string(v->uuid));
-	json_object_object_add(r, "slots", json_object_new_int(done));
+	json_object_object_add(r, "slots", json_object_new_int(ret));
 	json_object_object_add(r, "provider",
 			       json_object_new_string(v->provider));
 	json_object_object_add(r, "key", json_object_new_string(v->key_ref));
 	return r;
+}
+
+/*
+ * KMS keys rotate (AWS yearly, GCP and Azure on a schedule); old versions
+ * keep decrypting, but a customer who retires them expects every wrap to
+ * move on. Rewrapping each volume once per rewrap_interval keeps the
+ * header within one interval of the key's current version, whatever the
+ * KMS, at one rewrap per volume per interval. A failure is retried after
+ * a tenth of the interval (at least a check_interval), not every tick.
+ */
+void auto_rewrap(struct daemon *d, time_t now)
+{
+	long every = d->cfg.rewrap_interval, retry;
+	char msg[CMEK_ERRMSG_MAX + 256];
+	size_t i;
+	int ret;
+
+	if (every <= 0)
+		return;
+	retry = every / 10 > (long)d->cfg.check_interval ?
+		every / 10 : (long)d->cfg.check_interval;
+	for (i = 0; i < d->nvols; i++) {
+		struct vol *v = &d->vols[i];
+
+		if (v->shredded || v->revoked || v->locked)
+			continue;
+		if (!v->next_rewrap) {
+			v->next_rewrap = now + every;
+			continue;
+		}
+		if (now < v->next_rewrap)
+			continue;
+		ret = vol_rewrap(d, v, NULL, NULL, msg, sizeof(msg));
+		if (ret < 0) {
+			log_warn("%s (%s): automatic rewrap failed, next try "
+				 "in %ld s: %s", v->name, v->uuid, retry, msg);
+			v->next_rewrap = now + retry;
+		} else {
+			log_info("%s (%s): automatic rewrap of %d key slot%s",
+				 v->name, v->uuid, ret, ret == 1 ? "" : "s");
+			v->next_rewrap = now + every;
+		}
+		state_save(d);
+	}
 }
 
 /* ---- status / list / check --------------------------------------------- */

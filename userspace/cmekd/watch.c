@@ -389,6 +389,7 @@ void watch_tick(struct daemon *d)
 	log_debug("watch: tick, %zu known volume%s", d->nvols,
 		  d->nvols == 1 ? "" : "s");
 	watch_run(d, NULL, NULL);
+	auto_rewrap(d, time(NULL));
 }
 
 void watch_free(struct daemon *d)

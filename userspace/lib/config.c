@@ -339,7 +339,7 @@ static void section_header(struct parser *p, char *s)
 enum daemon_key {
 	DK_SOCKET, DK_STATE_DIR, DK_KEY_DIR, DK_CHECK_INTERVAL,
 	DK_UNREACHABLE_GRACE, DK_LOG_LEVEL, DK_KEY_WAIT_MS, DK_ALLOW_DISCARDS,
-	DK_SLOT_POLICY, DK__MAX
+	DK_SLOT_POLICY, DK_REWRAP_INTERVAL, DK__MAX
 };
 
 static const char *const daemon_keys[DK__MAX] = {
@@ -352,6 +352,7 @@ static const char *const daemon_keys[DK__MAX] = {
 	[DK_KEY_WAIT_MS] = "key_wait_ms",
 	[DK_ALLOW_DISCARDS] = "allow_discards",
 	[DK_SLOT_POLICY] = "slot_policy",
+	[DK_REWRAP_INTERVAL] = "rewrap_interval",
 };
 
 static int set_path(struct parser *p, char **dst, const char *key,
@@ -379,7 +380,8 @@ static void daemon_line(struct parser *p, const char *key, const char *v)
 	if (i == DK__MAX) {
 		perr(p, "unknown key '%s' in [daemon] (known: socket, "
 		     "state_dir, key_dir, check_interval, unreachable_grace, "
-		     "log_level, key_wait_ms, allow_discards, slot_policy)",
+		     "log_level, key_wait_ms, allow_discards, slot_policy, "
+		     "rewrap_interval)",
 		     key);
 		return;
 	}
@@ -443,6 +445,13 @@ static void daemon_line(struct parser *p, const char *key, const char *v)
 			perr(p, "slot_policy '%s' is not 'any' (lock when any "
 			     "key slot's key is revoked, the default) or 'all' "
 			     "(lock only when every slot's key is)", v);
+		break;
+	case DK_REWRAP_INTERVAL:
+		if (cmek_parse_duration(v, true, &secs) || secs == 0)
+			perr(p, "rewrap_interval '%s' is not a duration "
+			     "(e.g. 1d, 30d) or 'off'", v);
+		else
+			c->rewrap_interval = secs < 0 ? 0 : secs;
 		break;
 	}
 }

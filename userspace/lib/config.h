@@ -43,6 +43,7 @@ struct cmek_config {
 	char *key_dir;			/* default for the local provider */
 	unsigned int check_interval;	/* seconds, 0 = no watch; default 30 */
 	long unreachable_grace;		/* seconds; -1 = never lock (default) */
+	long rewrap_interval;		/* seconds; 0 = no automatic rewrap */
 	int log_level;			/* syslog priority; default LOG_INFO */
 	unsigned int key_wait_ms;	/* table option for mappings; default 0 */
 	bool allow_discards;		/* table option; default false */

@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "aesgcm.h"
 #include "b64.h"
 #include "fake_aws.h"
 
@@ -479,27 +480,6 @@ static int ctx_aad(struct json_object *ctx, char *out, size_t len)
 	return 0;
 }
 
-static int gcm(bool enc, const uint8_t *key, const uint8_t *nonce,
-	       const char *aad, const uint8_t *in, size_t n, uint8_t *out,
-	       uint8_t *tag)
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int l, ok;
-
-	ok = c && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce,
-				    enc) &&
-	     EVP_CipherUpdate(c, NULL, &l, (const uint8_t *)aad,
-			      (int)strlen(aad)) &&
-	     EVP_CipherUpdate(c, out, &l, in, (int)n) &&
-	     (enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, BLOB_TAG,
-					 tag)) &&
-	     EVP_CipherFinal_ex(c, out + l, &l) &&
-	     (!enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, BLOB_TAG,
-					  tag));
-	EVP_CIPHER_CTX_free(c);
-	return ok ? 0 : -1;
-}
-
 /* Encrypt under the key's newest version; base64 of the blob. */
 static char *blob_seal(struct fake_aws_key *k, const char *aad,
 		       const uint8_t *pt, size_t n)
@@ -514,8 +494,9 @@ static char *blob_seal(struct fake_aws_key *k, const char *aad,
 	memcpy(b + 4, k->id, 36);
 	b[40] = (uint8_t)k->nversions;
 	RAND_bytes(b + 41, 12);
-	if (!gcm(true, k->material[k->nversions - 1], b + 41, aad, pt, n,
-		 b + BLOB_HDR, b + BLOB_HDR + n))
+	if (!cmek_aes256_gcm(true, k->material[k->nversions - 1], b + 41,
+			     aad, strlen(aad), pt, n, b + BLOB_HDR,
+			     b + BLOB_HDR + n))
 		s = cmek_b64_encode(b, len, false);
 	free(b);
 	return s;
@@ -546,8 +527,9 @@ static int blob_open(struct fake_aws *f, const char *b64, const char *region,
 	if (b[40] < 1 || b[40] > (*kp)->nversions)
 		goto out;
 	*n = len - BLOB_HDR - BLOB_TAG;
-	ret = gcm(false, (*kp)->material[b[40] - 1], b + 41, aad,
-		  b + BLOB_HDR, *n, pt, b + BLOB_HDR + *n);
+	ret = cmek_aes256_gcm(false, (*kp)->material[b[40] - 1], b + 41, aad,
+			      strlen(aad), b + BLOB_HDR, *n, pt,
+			      b + BLOB_HDR + *n);
 out:
 	free(b);
 	return ret;

@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "aesgcm.h"
 #include "b64.h"
 #include "crc32c.h"
 #include "fake_gcp.h"
@@ -575,28 +576,6 @@ static bool bearer_ok(struct fake_gcp *f, const struct fake_req *rq)
 	return false;
 }
 
-static int gcm(bool enc, const unsigned char *key, const unsigned char *nonce,
-	       const unsigned char *aad, size_t aad_len,
-	       const unsigned char *in, size_t len, unsigned char *out,
-	       unsigned char *tag)
-{
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int outl, ok;
-
-	if (!ctx)
-		return -1;
-	ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce, enc) &&
-	     (!aad_len || EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len)) &&
-	     (!len || EVP_CipherUpdate(ctx, out, &outl, in, (int)len)) &&
-	     (enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
-					 tag)) &&
-	     EVP_CipherFinal_ex(ctx, out + (len ? outl : 0), &outl) &&
-	     (!enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN,
-					  tag));
-	EVP_CIPHER_CTX_free(ctx);
-	return ok ? 0 : -1;
-}
-
 /*
  * Request fields: bytes as base64, Int64Value checksums as decimal
  * strings. Anything else is an "Unknown name", as the real API says.
@@ -771,8 +750,9 @@ static void do_encrypt(struct fake_gcp *f, struct key *k,
 	ct[2] = (uint8_t)(k->primary >> 8);
 	ct[3] = (uint8_t)k->primary;
 	if (RAND_bytes(ct + 4, NONCE_LEN) != 1 ||
-	    gcm(true, k->v[k->primary - 1].aes, ct + 4, b.aad, b.aad_len,
-		b.data, b.len, ct + CT_HDR, ct + CT_HDR + b.len))
+	    cmek_aes256_gcm(true, k->v[k->primary - 1].aes, ct + 4, b.aad,
+			    b.aad_len, b.data, b.len, ct + CT_HDR,
+			    ct + CT_HDR + b.len))
 		goto out;
 	ct64 = cmek_b64_encode(ct, n, false);
 	crc = cmek_crc32c(0, ct, n);
@@ -822,8 +802,9 @@ static void do_decrypt(struct fake_gcp *f, struct key *k,
 		goto out;
 	n = b.len - CT_HDR - TAG_LEN;
 	pt = malloc(n + 1);
-	if (!pt || gcm(false, k->v[ver - 1].aes, b.data + 4, b.aad, b.aad_len,
-		       b.data + CT_HDR, n, pt, b.data + CT_HDR + n)) {
+	if (!pt || cmek_aes256_gcm(false, k->v[ver - 1].aes, b.data + 4, b.aad,
+				   b.aad_len, b.data + CT_HDR, n, pt,
+				   b.data + CT_HDR + n)) {
 		status_reply(rs, 400, "INVALID_ARGUMENT",
 			     "Decryption failed: verify that 'name' refers to the correct CryptoKey.");
 		goto out;

@@ -13,6 +13,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "aesgcm.h"
 #include "b64.h"
 #include "fake_vault.h"
 
@@ -250,25 +251,6 @@ static const char *op_key(const struct fake_vault_key *k, int version,
 	return NULL;
 }
 
-static int gcm(bool enc, const uint8_t key[32], const uint8_t *nonce,
-	       const uint8_t *aad, size_t aad_len, const uint8_t *in,
-	       size_t len, uint8_t *out, uint8_t *tag)
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int outl, ok;
-
-	if (!c)
-		return -1;
-	ok = EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) &&
-	     (!aad_len || EVP_CipherUpdate(c, NULL, &outl, aad, (int)aad_len)) &&
-	     (!len || EVP_CipherUpdate(c, out, &outl, in, (int)len)) &&
-	     (enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag)) &&
-	     EVP_CipherFinal_ex(c, out + (len ? outl : 0), &outl) &&
-	     (!enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag));
-	EVP_CIPHER_CTX_free(c);
-	return ok ? 0 : -1;
-}
-
 /* "vault:v<N>:" base64(nonce || ciphertext || tag), malloc()ed. */
 static char *seal(const struct fake_vault_key *k, const uint8_t *pt,
 		  size_t len, const uint8_t *ctx, size_t ctx_len,
@@ -282,8 +264,8 @@ static char *seal(const struct fake_vault_key *k, const uint8_t *pt,
 		return NULL;
 	buf = malloc(NONCE_LEN + len + TAG_LEN);
 	if (buf && RAND_bytes(buf, NONCE_LEN) == 1 &&
-	    !gcm(true, key, buf, aad, aad_len, pt, len, buf + NONCE_LEN,
-		 buf + NONCE_LEN + len))
+	    !cmek_aes256_gcm(true, key, buf, aad, aad_len, pt, len,
+			     buf + NONCE_LEN, buf + NONCE_LEN + len))
 		b64 = cmek_b64_encode(buf, NONCE_LEN + len + TAG_LEN, false);
 	if (b64 && asprintf(&out, "vault:v%d:%s", k->latest, b64) < 0)
 		out = NULL;
@@ -333,8 +315,9 @@ static uint8_t *open_ct(const struct fake_vault_key *k, const char *ct,
 	}
 	*len = rl - NONCE_LEN - TAG_LEN;
 	pt = malloc(*len + 1);
-	if (!pt || gcm(false, key, raw, aad, aad_len, raw + NONCE_LEN, *len,
-		       pt, raw + NONCE_LEN + *len)) {
+	if (!pt || cmek_aes256_gcm(false, key, raw, aad, aad_len,
+				   raw + NONCE_LEN, *len, pt,
+				   raw + NONCE_LEN + *len)) {
 		free(pt);
 		free(raw);
 		return *uerr = "cipher: message authentication failed", NULL;

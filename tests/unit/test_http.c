@@ -131,6 +131,16 @@ static void test_config(void)
 	       mx[0], mx[1], mx[2], mx[3]);
 }
 
+static unsigned int seen_400;
+
+static bool retry_400(const struct cmek_http_resp *resp, void *arg)
+{
+	if (resp->status != 400)
+		return false;
+	(*(unsigned int *)arg)++;
+	return true;
+}
+
 int main(void)
 {
 	struct cmek_http_resp resp = { 0 };
@@ -145,7 +155,7 @@ int main(void)
 	long ms;
 	int ret;
 
-	tap_plan(30);
+	tap_plan(32);
 	test_b64();
 	test_config();
 	if (!mkdtemp(dir) || fakesrv_start(&s, dir, echo, NULL))
@@ -196,6 +206,25 @@ int main(void)
 	tap_ok(cmek_http_call(&o, &r, &resp, &err) == 0 && resp.status == 400 &&
 	       fakesrv_requests(&s) - before == 1 && strstr(resp.body, "injected"),
 	       "400 is not retried");
+
+	/* The provider's own transient statuses (AWS throttling is a 400). */
+	f.status = 400;
+	f.count = 2;
+	fakesrv_faults(&s, &f);
+	before = fakesrv_requests(&s);
+	r.retry_if = retry_400;
+	r.retry_arg = &seen_400;
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) == 0 && resp.status == 200 &&
+	       resp.attempts == 3 && fakesrv_requests(&s) - before == 3 &&
+	       seen_400 == 2,
+	       "retry_if: two 400s it calls transient, then 200: 3 attempts");
+	f.count = 10;
+	fakesrv_faults(&s, &f);
+	tap_ok(cmek_http_call(&o, &r, &resp, &err) == 0 && resp.status == 400 &&
+	       resp.attempts == 4,
+	       "retry_if: 400 throughout: 1 + 3 retries, the same bound");
+	r.retry_if = NULL;
+	r.retry_arg = NULL;
 
 	f.status = 503;
 	f.count = 1;

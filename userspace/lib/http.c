@@ -367,7 +367,7 @@ long cmek_http_backoff_ms(const struct cmek_http_opts *o, unsigned int attempt)
 	return 1 + (long)(r % (uint32_t)cap);
 }
 
-static long now_ms(void)
+long cmek_http_now_ms(void)
 {
 	struct timespec ts;
 
@@ -387,14 +387,15 @@ int cmek_http_call(const struct cmek_http_opts *o,
 		   const struct cmek_http_req *r, struct cmek_http_resp *resp,
 		   struct cmek_error *err)
 {
-	long start = now_ms(), wait;
+	long start = cmek_http_now_ms(), wait;
 	unsigned int attempt;
 	int ret;
 
 	resp->attempts = 0;
 	for (attempt = 0;; attempt++) {
 		ret = cmek_http_do(o, r, resp, err);
-		if (ret == 0 && !cmek_http_status_transient(resp->status))
+		if (ret == 0 && !cmek_http_status_transient(resp->status) &&
+		    !(r->retry_if && r->retry_if(resp, r->retry_arg)))
 			return 0;
 		if (ret < 0 && err && err->cls != CMEK_ERR_TRANSIENT)
 			return -1;
@@ -403,7 +404,8 @@ int cmek_http_call(const struct cmek_http_opts *o,
 		wait = cmek_http_backoff_ms(o, attempt);
 		if (ret == 0 && resp->retry_after_ms > wait)
 			wait = resp->retry_after_ms;
-		if (now_ms() + wait + o->timeout_ms > start + o->deadline_ms)
+		if (cmek_http_now_ms() + wait + o->timeout_ms >
+		    start + o->deadline_ms)
 			break;
 		sleep_ms(wait);
 	}

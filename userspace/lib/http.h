@@ -9,9 +9,10 @@
  * answer came (DNS, connect, TLS, timeout), classified in @err.
  *
  * cmek_http_call() adds the retry policy every provider shares: transient
- * failures (no answer, 408, 429, 5xx) are retried with capped exponential
- * backoff and full jitter, honouring Retry-After, within a bound on the
- * whole call. Anything else is returned at once.
+ * failures (no answer, 408, 429, 5xx, and whatever else the request's
+ * retry_if() says) are retried with capped exponential backoff and full
+ * jitter, honouring Retry-After, within a bound on the whole call.
+ * Anything else is returned at once.
  *
  * TLS peer and host verification are always on; a private endpoint may
  * name its own CA bundle (ca_file). Response bodies may hold plaintext
@@ -38,6 +39,8 @@ struct cmek_http_opts {
 	long deadline_ms;		/* whole cmek_http_call(), retries included */
 };
 
+struct cmek_http_resp;
+
 struct cmek_http_req {
 	const char *method;		/* "GET", "POST", "PUT", ... */
 	const char *url;
@@ -58,6 +61,15 @@ struct cmek_http_req {
 	 * through a proxy.
 	 */
 	bool metadata;
+	/*
+	 * An answer that cmek_http_call() should retry although its status
+	 * is not 408, 429 or 5xx: only the KMS knows (AWS throttles with a
+	 * 400, a Vault performance standby that is behind says 412). Called
+	 * with @retry_arg on each such answer; NULL: none. cmek_http_do()
+	 * ignores it.
+	 */
+	bool (*retry_if)(const struct cmek_http_resp *resp, void *retry_arg);
+	void *retry_arg;
 };
 
 struct cmek_http_resp {
@@ -103,6 +115,9 @@ bool cmek_http_status_transient(long status);
  * uniformly random point below it ("full jitter"), never below 1 ms.
  */
 long cmek_http_backoff_ms(const struct cmek_http_opts *o, unsigned int attempt);
+
+/* CLOCK_MONOTONIC in milliseconds: for deadlines and token lifetimes. */
+long cmek_http_now_ms(void);
 
 /* "https://host[:port][/path]" with no query or user info: plain HTTP is
  * refused even for tests, which run their servers with TLS. */

@@ -361,38 +361,3 @@ int cmek_ipc_peer(int fd, uid_t *uid, pid_t *pid)
 		*pid = cr.pid;
 	return 0;
 }
-
-const char *cmek_json_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-int cmek_json_bool(struct json_object *o, const char *key, int def)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) || !v)
-		return def;
-	if (json_object_is_type(v, json_type_boolean))
-		return json_object_get_boolean(v);
-	if (json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v) != 0;
-	return def;
-}
-
-int cmek_json_int64(struct json_object *o, const char *key, long long *val)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) || !v)
-		return -ENOENT;
-	if (!json_object_is_type(v, json_type_int))
-		return -EINVAL;
-	*val = json_object_get_int64(v);
-	return 0;
-}

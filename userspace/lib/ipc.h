@@ -50,6 +50,9 @@
 #include <sys/types.h>
 #include <json-c/json.h>
 
+/* cmek_json_str(), _bool(), _int64(): for the members of a request. */
+#include "secjson.h"
+
 #define CMEK_IPC_DEFAULT_SOCKET	"/run/cmek/cmekd.sock"
 #define CMEK_IPC_MSG_MAX	65536
 #define CMEK_IPC_VERSION	1
@@ -113,11 +116,5 @@ struct json_object *cmek_ipc_dispatch(const struct cmek_ipc_op *ops,
 
 /* Peer credentials of a connected socket: 0 or -errno. */
 int cmek_ipc_peer(int fd, uid_t *uid, pid_t *pid);
-
-/* Convenience accessors; NULL / @def when absent or of the wrong type. */
-const char *cmek_json_str(struct json_object *o, const char *key);
-int cmek_json_bool(struct json_object *o, const char *key, int def);
-/* 0 with *val set; -ENOENT absent; -EINVAL not an integer. */
-int cmek_json_int64(struct json_object *o, const char *key, long long *val);
 
 #endif /* CMEK_IPC_H */

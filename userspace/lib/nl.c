@@ -6,8 +6,8 @@
  * second one for the "events" multicast group so that events never
  * interleave with a request's replies.
  *
- * Key hygiene: requests are built in a page-aligned, mlock()ed,
- * MADV_DONTDUMP buffer; the SET_KEY message is wiped right after sendmsg()
+ * Key hygiene: requests are built in a locked, non-dumpable buffer
+ * (secmem.h); the SET_KEY message is wiped right after sendmsg()
  * and the receive buffer is wiped after its replies are read. The socket
  * sets NETLINK_CAP_ACK so that an error reply does not echo the request
  * (and so the key) back to us.
@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,6 +30,7 @@
 
 #include "nl.h"
 #include "nl-priv.h"
+#include "secmem.h"
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -603,19 +603,6 @@ static int family_cb(const struct nlmsghdr *nlh, void *data)
 				    &nl->mcgrp);
 }
 
-static void *alloc_locked(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	/* Best effort: RLIMIT_MEMLOCK may refuse it for unprivileged users. */
-	(void)mlock(p, len);
-	(void)madvise(p, len, MADV_DONTDUMP);
-	return p;
-}
-
 static struct mnl_socket *open_sock(uint32_t *portid)
 {
 	struct mnl_socket *sk = mnl_socket_open(NETLINK_GENERIC);
@@ -648,7 +635,7 @@ int cmek_nl_open(struct cmek_nl **out)
 	nl = calloc(1, sizeof(*nl));
 	if (!nl)
 		return -ENOMEM;
-	nl->buf = alloc_locked(CMEK_NL_BUF_SIZE);
+	nl->buf = cmek_secmem_alloc(CMEK_NL_BUF_SIZE);
 	if (!nl->buf) {
 		free(nl);
 		return -ENOMEM;
@@ -690,11 +677,7 @@ void cmek_nl_close(struct cmek_nl *nl)
 		mnl_socket_close(nl->sk);
 	if (nl->ev)
 		mnl_socket_close(nl->ev);
-	if (nl->buf) {
-		explicit_bzero(nl->buf, CMEK_NL_BUF_SIZE);
-		munlock(nl->buf, CMEK_NL_BUF_SIZE);
-		munmap(nl->buf, CMEK_NL_BUF_SIZE);
-	}
+	cmek_secmem_free(nl->buf, CMEK_NL_BUF_SIZE);
 	free(nl);
 }
 

@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "provider.h"
+#include "secmem.h"
 
 const struct cmek_provider_ops *cmek_provider_lookup(const char *name)
 {
@@ -70,6 +74,42 @@ int cmek_error_set(struct cmek_error *err, enum cmek_err_class cls,
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+int cmek_generate_by_wrap(struct cmek_provider *p, const char *key_ref,
+			  const struct cmek_binding *b, uint8_t *dek,
+			  size_t dek_len, uint8_t **wrapped,
+			  size_t *wrapped_len, struct cmek_error *err)
+{
+	if (RAND_priv_bytes(dek, (int)dek_len) != 1)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "RNG failure");
+	if (p->ops->wrap(p, key_ref, b, dek, dek_len, wrapped, wrapped_len,
+			 err)) {
+		/* No half-made key is left for a caller to use by mistake. */
+		OPENSSL_cleanse(dek, dek_len);
+		return -1;
+	}
+	return 0;
+}
+
+int cmek_rewrap_by_unwrap(struct cmek_provider *p, const char *key_ref,
+			  const char *new_key_ref,
+			  const struct cmek_binding *b, const uint8_t *wrapped,
+			  size_t wrapped_len, uint8_t **new_wrapped,
+			  size_t *new_wrapped_len, struct cmek_error *err)
+{
+	uint8_t *dek = cmek_secmem_alloc(CMEK_DEK_MAX);
+	size_t n = 0;
+	int ret;
+
+	if (!dek)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+	ret = p->ops->unwrap(p, key_ref, b, wrapped, wrapped_len, dek, &n, err);
+	if (!ret)
+		ret = p->ops->wrap(p, new_key_ref, b, dek, n, new_wrapped,
+				   new_wrapped_len, err);
+	cmek_secmem_free(dek, CMEK_DEK_MAX);
+	return ret;
 }
 
 const char *cmek_kms_key_state_name(enum cmek_kms_key_state s)

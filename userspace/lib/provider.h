@@ -77,7 +77,7 @@ struct cmek_provider_ops {
 	 * Make a fresh DEK of dek_len bytes in @dek and wrap it under
 	 * @key_ref. *wrapped is malloc()ed and owned by the caller. Providers
 	 * whose KMS generates keys (AWS GenerateDataKey, transit datakey) let
-	 * it do so; the rest use RAND_priv_bytes() and wrap().
+	 * it do so; the rest use cmek_generate_by_wrap().
 	 */
 	int (*generate)(struct cmek_provider *p, const char *key_ref,
 			const struct cmek_binding *b, uint8_t *dek,
@@ -95,7 +95,8 @@ struct cmek_provider_ops {
 	/*
 	 * Re-encrypt under @new_key_ref (which may equal @key_ref: then under
 	 * the key's current version) without exposing the plaintext where
-	 * the KMS allows it. May be NULL: callers then unwrap() and wrap().
+	 * the KMS allows it; where it does not, cmek_rewrap_by_unwrap().
+	 * May be NULL: callers then unwrap() and wrap().
 	 */
 	int (*rewrap)(struct cmek_provider *p, const char *key_ref,
 		      const char *new_key_ref, const struct cmek_binding *b,
@@ -130,6 +131,27 @@ size_t cmek_binding_aad(const struct cmek_binding *b, char *buf, size_t len);
 int cmek_error_set(struct cmek_error *err, enum cmek_err_class cls,
 		   const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * generate() for a provider whose KMS only wraps: @dek_len fresh bytes from
+ * RAND_priv_bytes(), then p->ops->wrap(); @dek is wiped if the wrap fails.
+ * The caller has checked @dek_len, with its own words for a bad one.
+ */
+int cmek_generate_by_wrap(struct cmek_provider *p, const char *key_ref,
+			  const struct cmek_binding *b, uint8_t *dek,
+			  size_t dek_len, uint8_t **wrapped,
+			  size_t *wrapped_len, struct cmek_error *err);
+
+/*
+ * rewrap() where the KMS cannot re-encrypt itself (another key, another
+ * region): p->ops->unwrap() into locked memory, p->ops->wrap() under
+ * @new_key_ref, and the DEK wiped.
+ */
+int cmek_rewrap_by_unwrap(struct cmek_provider *p, const char *key_ref,
+			  const char *new_key_ref,
+			  const struct cmek_binding *b, const uint8_t *wrapped,
+			  size_t wrapped_len, uint8_t **new_wrapped,
+			  size_t *new_wrapped_len, struct cmek_error *err);
 
 const char *cmek_kms_key_state_name(enum cmek_kms_key_state s);
 

@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +45,8 @@
 #include "b64.h"
 #include "config.h"
 #include "http.h"
+#include "secjson.h"
+#include "secmem.h"
 
 #define AWS_CT			"Content-Type: application/x-amz-json-1.1"
 #define AWS_KEY_REF_MAX		2048
@@ -90,36 +91,7 @@ struct aws_priv {
 	struct aws_creds *creds;	/* cache, locked memory */
 };
 
-/* ---- locked memory ---- */
-
-static size_t page_round(size_t n)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-	return (n + pg - 1) / pg * pg;
-}
-
-/* Zeroed pages kept out of swap and core dumps where the system lets us. */
-static void *locked_alloc(size_t n)
-{
-	void *p = mmap(NULL, page_round(n), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	mlock(p, page_round(n));
-	madvise(p, page_round(n), MADV_DONTDUMP);
-	return p;
-}
-
-static void locked_free(void *p, size_t n)
-{
-	if (!p)
-		return;
-	OPENSSL_cleanse(p, page_round(n));
-	munlock(p, page_round(n));
-	munmap(p, page_round(n));
-}
+/* ---- wiping ---- */
 
 static void wipe_free(void *p, size_t n)
 {
@@ -276,57 +248,16 @@ int cmek_aws_kms_key_state_parse(const char *s, enum cmek_kms_key_state *st)
 
 /* ---- JSON ---- */
 
-/*
- * Parse a whole answer. The tokener's scratch buffer held every string of
- * it, Plaintext included: wipe it before json-c frees it.
- */
+/* A whole answer, which must be an object; see cmek_json_parse_secret(). */
 static struct json_object *json_parse(const char *s, size_t len)
 {
-	struct json_tokener *tok = json_tokener_new_ex(16);
-	struct json_object *o;
-	size_t end;
+	struct json_object *o = cmek_json_parse_secret(s, len, 16, NULL);
 
-	if (!tok)
-		return NULL;
-	o = len < (1u << 30) ? json_tokener_parse_ex(tok, s, (int)len) : NULL;
-	end = o ? json_tokener_get_parse_end(tok) : 0;
-	while (o && end < len && isspace((unsigned char)s[end]))
-		end++;
-	if (o && (end != len || !json_object_is_type(o, json_type_object))) {
-		json_object_put(o);
+	if (o && !json_object_is_type(o, json_type_object)) {
+		cmek_json_put_wiped(o);
 		o = NULL;
 	}
-	if (tok->pb && tok->pb->buf)
-		OPENSSL_cleanse(tok->pb->buf, (size_t)tok->pb->size);
-	json_tokener_free(tok);
 	return o;
-}
-
-/* Wipe a string member that held key material or a secret. */
-static void json_wipe(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, key, &v) &&
-	    json_object_is_type(v, json_type_string))
-		OPENSSL_cleanse((char *)json_object_get_string(v),
-				(size_t)json_object_get_string_len(v));
-}
-
-static void json_put_wipe(struct json_object *o, const char *key)
-{
-	json_wipe(o, key);
-	json_object_put(o);
-}
-
-static const char *json_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
 }
 
 /* A base64 member of @min..@max bytes, decoded into a new buffer. */
@@ -465,12 +396,12 @@ static void error_parse(const char *body, char *type, size_t tlen, char *msg,
 		xml_field(p, "Code", raw, sizeof(raw));
 		xml_field(p, "Message", msg, mlen);
 	} else if (*p == '{' && (o = json_parse(body, strlen(body)))) {
-		t = json_str(o, "__type");
+		t = cmek_json_str(o, "__type");
 		if (!t)
-			t = json_str(o, "code");
-		m = json_str(o, "message");
+			t = cmek_json_str(o, "code");
+		m = cmek_json_str(o, "message");
 		if (!m)
-			m = json_str(o, "Message");
+			m = cmek_json_str(o, "Message");
 		if (t)
 			copy_clean(raw, sizeof(raw), t, strlen(t));
 		if (m)
@@ -743,7 +674,7 @@ static int ini_creds(char *text, const char *profile, struct aws_creds *c)
 static int creds_from_config(struct aws_priv *ap, struct aws_creds *c,
 			     struct cmek_error *err)
 {
-	char *buf = locked_alloc(AWS_FILE_MAX);
+	char *buf = cmek_secmem_alloc(AWS_FILE_MAX);
 	int ret = -1, r;
 
 	if (!buf)
@@ -793,7 +724,7 @@ toolong:
 	cmek_error_set(err, CMEK_ERR_INVALID,
 		       "aws-kms: secret or token file too long");
 out:
-	locked_free(buf, AWS_FILE_MAX);
+	cmek_secmem_free(buf, AWS_FILE_MAX);
 	return ret;
 }
 
@@ -895,11 +826,11 @@ static int creds_from_imds(struct aws_priv *ap, struct aws_creds *c,
 	if (imds_req(ap, "GET", path, hdr, &resp, err))
 		goto fail;
 	o = json_parse(resp.body, resp.len);
-	code = json_str(o, "Code");
-	a = json_str(o, "AccessKeyId");
-	s = json_str(o, "SecretAccessKey");
-	t = json_str(o, "Token");
-	x = json_str(o, "Expiration");
+	code = cmek_json_str(o, "Code");
+	a = cmek_json_str(o, "AccessKeyId");
+	s = cmek_json_str(o, "SecretAccessKey");
+	t = cmek_json_str(o, "Token");
+	x = cmek_json_str(o, "Expiration");
 	if (!o || !code || strcmp(code, "Success") || !a || !s || !t ||
 	    set_field(c->akid, sizeof(c->akid), a, strlen(a)) ||
 	    set_field(c->secret, sizeof(c->secret), s, strlen(s)) ||
@@ -922,8 +853,7 @@ fail:
 		       ap->imds_endpoint, why);
 out:
 	OPENSSL_cleanse(hdr, sizeof(hdr));
-	json_wipe(o, "Token");
-	json_put_wipe(o, "SecretAccessKey");
+	cmek_json_put_wiped(o);
 	cmek_http_resp_free(&resp);
 	return ret;
 }
@@ -1001,22 +931,6 @@ static void scrub(struct cmek_error *err, const struct aws_creds *c)
 
 /* ---- the KMS call ---- */
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 static int region_of(struct aws_priv *ap, const char *key_ref, char *region,
 		     struct cmek_error *err)
 {
@@ -1063,6 +977,20 @@ struct kms_req {
 	char type[64];			/* out: the error code, if any */
 };
 
+/* Throttling comes as HTTP 400, not a status that http.c would retry. */
+static bool throttled(const struct cmek_http_resp *resp, void *arg)
+{
+	const struct aws_err_row *row;
+	char type[64], msg[8];
+
+	if (resp->status == 200)
+		return false;
+	error_parse(resp->body ? resp->body : "", type, sizeof(type), msg,
+		    sizeof(msg));
+	row = error_row(type);
+	return row && (row->flags & AWS_F_THROTTLE);
+}
+
 static int kms_send(struct aws_priv *ap, struct kms_req *q,
 		    struct aws_call *sec, struct cmek_http_resp *resp,
 		    struct cmek_error *err)
@@ -1083,6 +1011,7 @@ static int kms_send(struct aws_priv *ap, struct kms_req *q,
 	r.body_len = q->body_len;
 	r.aws_sigv4 = sigv4;
 	r.userpwd = sec->userpwd;
+	r.retry_if = throttled;
 	r.headers[r.nheaders++] = AWS_CT;
 	r.headers[r.nheaders++] = target;
 	if (sec->c.token[0]) {
@@ -1102,18 +1031,16 @@ static bool row_is_creds(const char *type)
 
 /*
  * One KMS operation: 0 with the answer object in *out, or -1 with @err
- * classified by the table above. Throttling (HTTP 400, so not retried by
- * http.c) is retried here within the same deadline; an expired session
- * token makes us fetch fresh credentials and try once more.
+ * classified by the table above. Throttling is retried by cmek_http_call()
+ * (throttled()); an expired session token makes us fetch fresh credentials
+ * and try once more.
  */
 static int kms_call(struct aws_priv *ap, struct kms_req *q,
 		    struct json_object **out, struct cmek_error *err)
 {
 	struct cmek_http_resp resp = { 0 };
 	const struct aws_err_row *row;
-	struct aws_call *sec = locked_alloc(sizeof(*sec));
-	long start = now_ms(), wait;
-	unsigned int tries = 0;
+	struct aws_call *sec = cmek_secmem_alloc(sizeof(*sec));
 	struct cmek_error dummy;
 	bool refreshed = false;
 	char pre[300];
@@ -1136,17 +1063,9 @@ static int kms_call(struct aws_priv *ap, struct kms_req *q,
 		row = error_row(q->type);
 		if (row && (row->flags & AWS_F_CREDS))
 			creds_drop(ap);
-		if (row && (row->flags & AWS_F_EXPIRED) && !refreshed) {
-			refreshed = true;
-			continue;
-		}
-		wait = cmek_http_backoff_ms(&ap->http, tries);
-		if (!row || !(row->flags & AWS_F_THROTTLE) ||
-		    tries++ >= ap->http.retries ||
-		    now_ms() + wait + ap->http.timeout_ms >
-		    start + ap->http.deadline_ms)
+		if (!row || !(row->flags & AWS_F_EXPIRED) || refreshed)
 			goto out;
-		sleep_ms(wait);
+		refreshed = true;
 	}
 	*out = json_parse(resp.body, resp.len);
 	if (*out)
@@ -1169,7 +1088,7 @@ out:
 		scrub(err, &sec->c);
 	}
 	cmek_http_resp_free(&resp);
-	locked_free(sec, sizeof(*sec));
+	cmek_secmem_free(sec, sizeof(*sec));
 	return ret;
 }
 
@@ -1268,7 +1187,7 @@ static int aws_generate(struct cmek_provider *p, const char *key_ref,
 	ret = 0;
 out:
 	wipe_free(pt, n);
-	json_put_wipe(ans, "Plaintext");
+	cmek_json_put_wiped(ans);
 	json_object_put(ctx);
 	json_object_put(o);
 	return ret;
@@ -1361,30 +1280,9 @@ static int aws_unwrap(struct cmek_provider *p, const char *key_ref,
 	ret = 0;
 out:
 	wipe_free(pt, n);
-	json_put_wipe(ans, "Plaintext");
+	cmek_json_put_wiped(ans);
 	json_object_put(ctx);
 	json_object_put(o);
-	return ret;
-}
-
-/* Across regions there is no ReEncrypt: Decrypt here, Encrypt there. */
-static int rewrap_via_dek(struct cmek_provider *p, const char *key_ref,
-			  const char *new_key_ref,
-			  const struct cmek_binding *b, const uint8_t *wrapped,
-			  size_t wrapped_len, uint8_t **new_wrapped,
-			  size_t *new_wrapped_len, struct cmek_error *err)
-{
-	uint8_t *dek = locked_alloc(CMEK_DEK_MAX);
-	size_t n = 0;
-	int ret;
-
-	if (!dek)
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-	ret = aws_unwrap(p, key_ref, b, wrapped, wrapped_len, dek, &n, err);
-	if (!ret)
-		ret = aws_wrap(p, new_key_ref, b, dek, n, new_wrapped,
-			       new_wrapped_len, err);
-	locked_free(dek, CMEK_DEK_MAX);
 	return ret;
 }
 
@@ -1413,9 +1311,9 @@ static int aws_rewrap(struct cmek_provider *p, const char *key_ref,
 	if (strcmp(region, dst)) {
 		json_object_put(ctx);
 		json_object_put(o);
-		return rewrap_via_dek(p, key_ref, new_key_ref, b, wrapped,
-				      wrapped_len, new_wrapped,
-				      new_wrapped_len, err);
+		return cmek_rewrap_by_unwrap(p, key_ref, new_key_ref, b,
+					     wrapped, wrapped_len, new_wrapped,
+					     new_wrapped_len, err);
 	}
 	/* ReEncrypt names the source key SourceKeyId, not KeyId. */
 	json_object_object_del(o, "KeyId");
@@ -1450,7 +1348,7 @@ static int describe(struct json_object *ans, enum cmek_kms_key_state *state,
 	    !json_object_is_type(md, json_type_object))
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "aws-kms DescribeKey: malformed answer: no KeyMetadata object");
-	ks = json_str(md, "KeyState");
+	ks = cmek_json_str(md, "KeyState");
 	if (!ks)
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "aws-kms DescribeKey: malformed answer: no KeyMetadata.KeyState string");
@@ -1515,7 +1413,7 @@ static int aws_init(struct cmek_provider *p, struct cmek_error *err)
 	struct aws_priv *ap = calloc(1, sizeof(*ap));
 
 	if (ap)
-		ap->creds = locked_alloc(sizeof(*ap->creds));
+		ap->creds = cmek_secmem_alloc(sizeof(*ap->creds));
 	if (!ap || !ap->creds) {
 		free(ap);
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
@@ -1611,7 +1509,7 @@ static void aws_destroy(struct cmek_provider *p)
 
 	if (!ap)
 		return;
-	locked_free(ap->creds, sizeof(*ap->creds));
+	cmek_secmem_free(ap->creds, sizeof(*ap->creds));
 	pthread_mutex_destroy(&ap->lock);
 	cmek_http_opts_free(&ap->http);
 	OPENSSL_cleanse(ap, sizeof(*ap));

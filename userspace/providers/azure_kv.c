@@ -21,7 +21,7 @@
  *
  * Plaintext hygiene: request bodies that carry a DEK, decoded buffers, the
  * JSON tokener's buffer and the json-c strings that held a key or a token
- * are wiped before they are freed (json_parse_secret()).
+ * are wiped before they are freed (secjson.h).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +43,8 @@
 #include "azure_kv.h"
 #include "b64.h"
 #include "http.h"
+#include "secjson.h"
+#include "secmem.h"
 
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 
@@ -101,14 +102,6 @@ struct akv_priv {
 	pthread_mutex_t lock;		/* over tok[] */
 	struct akv_token tok[ARRAY_SIZE(akv_clouds)];
 };
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
 
 /* ---- key identifiers ---- */
 
@@ -196,72 +189,24 @@ bad:
 
 /* ---- JSON ---- */
 
-/*
- * Parse an answer that may hold a secret (an unwrapped key, a token).
- * json-c copies every string through its tokener's buffer and grows that
- * with realloc(), which would leave pieces of the secret in freed heap:
- * sized for the whole body up front it never moves, and it is wiped before
- * the tokener goes. Strings read out of the tree are the caller's to wipe
- * (json_wipe()) before json_object_put(). Trailing garbage is refused.
- */
+/* An answer that may hold a secret: see cmek_json_parse_secret(). */
 static struct json_object *json_parse_secret(const char *body, size_t len)
 {
-	struct json_tokener *tok;
-	struct json_object *o = NULL;
-	size_t end;
-
 	if (len > CMEK_HTTP_BODY_MAX)
 		return NULL;
-	tok = json_tokener_new();
-	if (!tok)
-		return NULL;
-	if (printbuf_memset(tok->pb, 0, 0, (int)len + 16) < 0)
-		goto out;
-	printbuf_reset(tok->pb);
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	end = json_tokener_get_parse_end(tok);
-	while (o && end < len && isspace((unsigned char)body[end]))
-		end++;
-	if (o && end != len) {
-		json_object_put(o);
-		o = NULL;
-	}
-out:
-	OPENSSL_cleanse(tok->pb->buf, (size_t)tok->pb->size);
-	json_tokener_free(tok);
-	return o;
-}
-
-static struct json_object *jget(struct json_object *o, const char *key,
-				enum json_type type)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, type))
-		return NULL;
-	return v;
+	return cmek_json_parse_secret(body, len, JSON_TOKENER_DEFAULT_DEPTH,
+				      NULL);
 }
 
 static const char *jstr(struct json_object *o, const char *key, size_t *len)
 {
-	struct json_object *v = jget(o, key, json_type_string);
+	struct json_object *v = cmek_json_get(o, key, json_type_string);
 
 	if (!v)
 		return NULL;
 	if (len)
 		*len = (size_t)json_object_get_string_len(v);
 	return json_object_get_string(v);
-}
-
-/* Wipe a string member in place (it held a key or a token). */
-static void json_wipe(struct json_object *o, const char *key)
-{
-	struct json_object *v = jget(o, key, json_type_string);
-
-	if (v)
-		OPENSSL_cleanse((char *)json_object_get_string(v),
-				(size_t)json_object_get_string_len(v));
 }
 
 /* An integer that may come as a JSON number or a decimal string (IMDS). */
@@ -434,11 +379,11 @@ static int token_parse(struct akv_token *t, const struct cmek_http_resp *resp,
 		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 		goto out;
 	}
-	t->refresh_ms = now_ms() + life * 1000 -
+	t->refresh_ms = cmek_http_now_ms() + life * 1000 -
 			(life * 100 < 300000 ? life * 100 : 300000);
 	ret = 0;
 out:
-	json_wipe(o, "access_token");
+	cmek_json_wipe_member(o, "access_token");
 	json_object_put(o);
 	return ret;
 }
@@ -618,7 +563,7 @@ static int auth_header(struct akv_priv *ap, const struct akv_ref *r,
 	int ret = 0;
 
 	pthread_mutex_lock(&ap->lock);
-	if (fresh || !t->value || now_ms() >= t->refresh_ms) {
+	if (fresh || !t->value || cmek_http_now_ms() >= t->refresh_ms) {
 		token_drop(t);
 		ret = token_fetch(ap, r->cloud, t, err);
 	}
@@ -717,8 +662,9 @@ struct kv_err {
 static bool kv_err_parse(const struct cmek_http_resp *resp, struct kv_err *e)
 {
 	struct json_object *o = json_parse_secret(resp->body, resp->len);
-	struct json_object *er = jget(o, "error", json_type_object);
-	struct json_object *in = jget(er, "innererror", json_type_object);
+	struct json_object *er = cmek_json_get(o, "error", json_type_object);
+	struct json_object *in = cmek_json_get(er, "innererror",
+					       json_type_object);
 
 	clean_msg(e->code, sizeof(e->code), jstr(er, "code", NULL));
 	clean_msg(e->inner, sizeof(e->inner), jstr(in, "code", NULL));
@@ -812,7 +758,7 @@ static int kv_current_version(struct akv_priv *ap, const struct akv_ref *r,
 		goto out;
 	}
 	o = json_parse_secret(resp.body, resp.len);
-	key = jget(o, "key", json_type_object);
+	key = cmek_json_get(o, "key", json_type_object);
 	kty = jstr(key, "kty", NULL);
 	if (kid_check(jstr(key, "kid", NULL), r, version, err))
 		goto out;
@@ -1007,7 +953,7 @@ out:
 		OPENSSL_cleanse(pt, pt_len);
 		free(pt);
 	}
-	json_wipe(o, "value");
+	cmek_json_wipe_member(o, "value");
 	json_object_put(o);
 	OPENSSL_cleanse(body, blen);
 	free(body);
@@ -1016,26 +962,6 @@ out:
 }
 
 /* ---- provider operations ---- */
-
-/* A locked, non-dumpable page for the DEK while rewrap holds it. */
-static uint8_t *secret_page(void)
-{
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	mlock(p, 4096);
-	madvise(p, 4096, MADV_DONTDUMP);
-	return p;
-}
-
-static void secret_page_free(uint8_t *p)
-{
-	OPENSSL_cleanse(p, 4096);
-	munlock(p, 4096);
-	munmap(p, 4096);
-}
 
 static int wrap_ref(struct akv_priv *ap, const struct akv_ref *r,
 		    const struct cmek_binding *b, const uint8_t *dek,
@@ -1080,13 +1006,8 @@ static int akv_generate(struct cmek_provider *p, const char *key_ref,
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "DEK length %zu is not 1-%d", dek_len,
 				      CMEK_DEK_MAX);
-	if (RAND_priv_bytes(dek, (int)dek_len) != 1)
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "RNG failure");
-	if (akv_wrap(p, key_ref, b, dek, dek_len, wrapped, wrapped_len, err)) {
-		OPENSSL_cleanse(dek, dek_len);
-		return -1;
-	}
-	return 0;
+	return cmek_generate_by_wrap(p, key_ref, b, dek, dek_len, wrapped,
+				     wrapped_len, err);
 }
 
 static int akv_unwrap(struct cmek_provider *p, const char *key_ref,
@@ -1124,7 +1045,7 @@ static int akv_rewrap(struct cmek_provider *p, const char *key_ref,
 		return -1;
 	if (!strcmp(key_ref, new_key_ref))
 		nr.version[0] = '\0';
-	dek = secret_page();
+	dek = cmek_secmem_alloc(CMEK_DEK_MAX);
 	if (!dek)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 	ret = kv_unwrap_payload(p->priv, &r, b, wrapped, wrapped_len, dek,
@@ -1132,7 +1053,7 @@ static int akv_rewrap(struct cmek_provider *p, const char *key_ref,
 	if (!ret)
 		ret = wrap_ref(p->priv, &nr, b, dek, dek_len, new_wrapped,
 			       new_wrapped_len, err);
-	secret_page_free(dek);
+	cmek_secmem_free(dek, CMEK_DEK_MAX);
 	return scrub(p->priv, ret, err);
 }
 
@@ -1159,13 +1080,14 @@ static int key_attr_state(const struct cmek_http_resp *resp,
 			  struct cmek_error *err)
 {
 	struct json_object *o = json_parse_secret(resp->body, resp->len);
-	struct json_object *a = jget(o, "attributes", json_type_object);
-	struct json_object *en = jget(a, "enabled", json_type_boolean);
+	struct json_object *a = cmek_json_get(o, "attributes",
+					      json_type_object);
+	struct json_object *en = cmek_json_get(a, "enabled", json_type_boolean);
 	long long now = (long long)time(NULL), t;
 	bool ok;
 	int ret = 0;
 
-	if (!en || !jget(o, "key", json_type_object)) {
+	if (!en || !cmek_json_get(o, "key", json_type_object)) {
 		ret = cmek_error_set(err, CMEK_ERR_INVALID,
 				     "Key Vault get %s/keys/%s: malformed answer (no key or attributes.enabled)",
 				     r->host, r->name);

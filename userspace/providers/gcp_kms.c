@@ -42,6 +42,7 @@
 #include "crc32c.h"
 #include "gcp_kms.h"
 #include "http.h"
+#include "secjson.h"
 
 #define TOKEN_MAX		4096	/* Google's are about 200-1000 bytes */
 #define CREDS_FILE_MAX		(64 * 1024)
@@ -70,14 +71,6 @@ struct gcp_priv {
 };
 
 /* ---- small helpers ---- */
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
 
 static bool seg_ok(const char *s, size_t n, size_t max, bool upper,
 		   const char *extra)
@@ -135,92 +128,10 @@ bool cmek_gcp_key_ref_valid(const char *ref)
 	return true;
 }
 
-/* Wipe every string in @o, nested ones too (json-c limits the depth). */
-static void json_wipe_all(struct json_object *o)
-{
-	size_t i, n;
-
-	switch (json_object_get_type(o)) {
-	case json_type_string:
-		OPENSSL_cleanse((char *)json_object_get_string(o),
-				(size_t)json_object_get_string_len(o));
-		break;
-	case json_type_object: {
-		json_object_object_foreach(o, k, v) {
-			(void)k;
-			json_wipe_all(v);
-		}
-		break;
-	}
-	case json_type_array:
-		n = json_object_array_length(o);
-		for (i = 0; i < n; i++)
-			json_wipe_all(json_object_array_get_idx(o, i));
-		break;
-	default:
-		break;
-	}
-}
-
-/*
- * Parse a JSON answer. json-c's tokener accumulates every string it reads
- * in its own buffer, which would keep a copy of a plaintext key in freed
- * heap: wipe it before it goes, and wipe whatever a refused answer
- * (truncated, trailing garbage) had built. Depth is limited to 32.
- */
+/* An answer that may hold a key or a token; json-c's own depth limit. */
 static struct json_object *json_parse_wipe(const char *s, size_t len)
 {
-	struct json_tokener *tok;
-	struct json_object *o;
-	size_t end;
-	int i;
-
-	if (len > INT_MAX)
-		return NULL;
-	tok = json_tokener_new_ex(32);
-	if (!tok)
-		return NULL;
-	o = json_tokener_parse_ex(tok, s, (int)len);
-	end = json_tokener_get_parse_end(tok);
-	if (json_tokener_get_error(tok) != json_tokener_success) {
-		/* Half-built objects wait on the tokener's stack. */
-		for (i = 0; i <= tok->depth && i < tok->max_depth; i++)
-			json_wipe_all(tok->stack[i].current);
-		json_object_put(o);
-		o = NULL;
-	}
-	while (o && end < len && isspace((unsigned char)s[end]))
-		end++;
-	if (o && end != len) {
-		json_wipe_all(o);
-		json_object_put(o);
-		o = NULL;
-	}
-	if (tok->pb && tok->pb->buf)
-		OPENSSL_cleanse(tok->pb->buf, tok->pb->size);
-	json_tokener_free(tok);
-	return o;
-}
-
-/* Wipe a string member of @o in place (it held a key or a token). */
-static void json_wipe_str(struct json_object *o, const char *field)
-{
-	struct json_object *v;
-
-	if (o && json_object_object_get_ex(o, field, &v) &&
-	    json_object_is_type(v, json_type_string))
-		OPENSSL_cleanse((char *)json_object_get_string(v),
-				(size_t)json_object_get_string_len(v));
-}
-
-static const char *json_str(struct json_object *o, const char *field)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, field, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	return cmek_json_parse_secret(s, len, 32, NULL);
 }
 
 /* Copy a server's message for an error line: printable, bounded. */
@@ -408,14 +319,14 @@ static EVP_PKEY *pem_key(const char *pem)
 static int sa_parse(struct json_object *o, const char *path,
 		    struct gcp_sa *sa, struct cmek_error *err)
 {
-	const char *type = json_str(o, "type"), *v;
+	const char *type = cmek_json_str(o, "type"), *v;
 	struct cmek_error e2;
 
 	if (type && strcmp(type, "service_account"))
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "gcp-kms: %s holds '%.40s' credentials; only service_account keys (or the metadata server) are supported",
 				      path, type);
-	v = json_str(o, "client_email");
+	v = cmek_json_str(o, "client_email");
 	if (!field_ok(v, 254, "@.-_+"))
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "gcp-kms: %s: client_email missing or malformed",
@@ -423,7 +334,7 @@ static int sa_parse(struct json_object *o, const char *path,
 	sa->client_email = strdup(v);
 	if (!sa->client_email)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-	v = json_str(o, "private_key_id");
+	v = cmek_json_str(o, "private_key_id");
 	if (v && !field_ok(v, 128, "-_"))
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "gcp-kms: %s: private_key_id malformed",
@@ -431,7 +342,7 @@ static int sa_parse(struct json_object *o, const char *path,
 	sa->key_id = v ? strdup(v) : NULL;
 	if (v && !sa->key_id)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-	v = json_str(o, "token_uri");
+	v = cmek_json_str(o, "token_uri");
 	if (!v)
 		v = CMEK_GCP_TOKEN_URI;
 	if (cmek_http_endpoint_valid(v, &e2))
@@ -441,7 +352,7 @@ static int sa_parse(struct json_object *o, const char *path,
 	sa->token_uri = strdup(v);
 	if (!sa->token_uri)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-	v = json_str(o, "private_key");
+	v = cmek_json_str(o, "private_key");
 	if (!v)
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "gcp-kms: %s: private_key missing", path);
@@ -484,7 +395,7 @@ static int sa_load(struct gcp_priv *gp, struct cmek_error *err)
 	token_drop(gp);
 	ret = 0;
 out:
-	json_wipe_str(o, "private_key");
+	cmek_json_wipe_member(o, "private_key");
 	json_object_put(o);
 	sa_free(sa);
 	OPENSSL_cleanse(buf, len);
@@ -582,8 +493,8 @@ static int token_take(struct gcp_priv *gp, const struct cmek_http_resp *resp,
 			       from);
 		goto out;
 	}
-	tok = json_str(o, "access_token");
-	type = json_str(o, "token_type");
+	tok = cmek_json_str(o, "access_token");
+	type = cmek_json_str(o, "token_type");
 	if (json_object_object_get_ex(o, "expires_in", &v) &&
 	    json_object_is_type(v, json_type_int))
 		ttl = json_object_get_int64(v);
@@ -611,10 +522,10 @@ static int token_take(struct gcp_priv *gp, const struct cmek_http_resp *resp,
 	memcpy(gp->token, tok, n + 1);
 	/* Renew a minute early, or halfway through a short-lived token. */
 	margin = ttl * 1000 / 2 < 60000 ? ttl * 1000 / 2 : 60000;
-	gp->token_refresh_ms = now_ms() + ttl * 1000 - margin;
+	gp->token_refresh_ms = cmek_http_now_ms() + ttl * 1000 - margin;
 	ret = 0;
 out:
-	json_wipe_str(o, "access_token");
+	cmek_json_wipe_member(o, "access_token");
 	json_object_put(o);
 	return ret;
 }
@@ -627,9 +538,9 @@ static int token_refused(const struct cmek_http_resp *resp, const char *from,
 	char code[64] = "", desc[KMS_MSG_MAX] = "";
 
 	if (o && json_object_is_type(o, json_type_object)) {
-		clean_copy(code, sizeof(code), json_str(o, "error"));
+		clean_copy(code, sizeof(code), cmek_json_str(o, "error"));
 		clean_copy(desc, sizeof(desc),
-			   json_str(o, "error_description"));
+			   cmek_json_str(o, "error_description"));
 	}
 	json_object_put(o);
 	return cmek_error_set(err, cmek_http_status_transient(resp->status) ?
@@ -725,7 +636,7 @@ static int token_get(struct gcp_priv *gp, struct cmek_error *err)
 {
 	char why[PATH_MAX + 128];
 
-	if (gp->token[0] && now_ms() < gp->token_refresh_ms)
+	if (gp->token[0] && cmek_http_now_ms() < gp->token_refresh_ms)
 		return 0;
 	token_drop(gp);
 	if (!gp->sa && gp->creds_path[0]) {
@@ -813,8 +724,8 @@ static void kms_status(const struct cmek_http_resp *resp, char *status,
 	*status = *msg = '\0';
 	if (o && json_object_object_get_ex(o, "error", &e) &&
 	    json_object_is_type(e, json_type_object)) {
-		clean_copy(status, slen, json_str(e, "status"));
-		clean_copy(msg, mlen, json_str(e, "message"));
+		clean_copy(status, slen, cmek_json_str(e, "status"));
+		clean_copy(msg, mlen, cmek_json_str(e, "message"));
 	}
 	json_object_put(o);
 }
@@ -913,7 +824,7 @@ static int encrypt_answer(const struct cmek_http_resp *resp,
 			       key_ref);
 		goto out;
 	}
-	name = json_str(o, "name");
+	name = cmek_json_str(o, "name");
 	if (!name || strncmp(name, key_ref, klen) ||
 	    strncmp(name + klen, "/cryptoKeyVersions/", 19) ||
 	    !name[klen + 19] || strlen(name + klen + 19) > 20 ||
@@ -1075,14 +986,8 @@ static int gcp_generate(struct cmek_provider *p, const char *key_ref,
 	if (!dek_len || dek_len > CMEK_DEK_MAX)
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "gcp-kms: bad DEK length %zu", dek_len);
-	if (RAND_priv_bytes(dek, (int)dek_len) != 1)
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "RNG failure");
-	if (gcp_wrap(p, key_ref, b, dek, dek_len, wrapped, wrapped_len,
-		     err)) {
-		OPENSSL_cleanse(dek, dek_len);
-		return -1;
-	}
-	return 0;
+	return cmek_generate_by_wrap(p, key_ref, b, dek, dek_len, wrapped,
+				     wrapped_len, err);
 }
 
 /* ---- decrypt ---- */
@@ -1146,7 +1051,7 @@ out:
 		OPENSSL_cleanse(pt, len);
 		free(pt);
 	}
-	json_wipe_str(o, "plaintext");
+	cmek_json_wipe_member(o, "plaintext");
 	json_object_put(o);
 	return ret;
 }
@@ -1232,8 +1137,8 @@ static int key_answer(const struct cmek_http_resp *resp, const char *key_ref,
 			       key_ref);
 		goto out;
 	}
-	name = json_str(o, "name");
-	purpose = json_str(o, "purpose");
+	name = cmek_json_str(o, "name");
+	purpose = cmek_json_str(o, "purpose");
 	if (!name || strcmp(name, key_ref)) {
 		cmek_error_set(err, CMEK_ERR_INVALID,
 			       "gcp-kms get %s: answer is about another key (%.200s)",
@@ -1253,7 +1158,7 @@ static int key_answer(const struct cmek_http_resp *resp, const char *key_ref,
 		goto out;
 	}
 	st = json_object_is_type(pr, json_type_object) ?
-	     json_str(pr, "state") : NULL;
+	     cmek_json_str(pr, "state") : NULL;
 	for (i = 0; st && i < sizeof(version_states) / sizeof(version_states[0]);
 	     i++)
 		if (!strcmp(st, version_states[i].name)) {

@@ -794,15 +794,10 @@ static int kmip_generate(struct cmek_provider *p, const char *key_ref,
 			 size_t dek_len, uint8_t **wrapped,
 			 size_t *wrapped_len, struct cmek_error *err)
 {
-	if (!dek_len || dek_len > CMEK_DEK_MAX ||
-	    RAND_priv_bytes(dek, (int)dek_len) != 1)
+	if (!dek_len || dek_len > CMEK_DEK_MAX)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "RNG failure");
-	if (kmip_wrap(p, key_ref, b, dek, dek_len, wrapped, wrapped_len,
-		      err)) {
-		OPENSSL_cleanse(dek, dek_len);
-		return -1;
-	}
-	return 0;
+	return cmek_generate_by_wrap(p, key_ref, b, dek, dek_len, wrapped,
+				     wrapped_len, err);
 }
 
 static int kmip_unwrap(struct cmek_provider *p, const char *key_ref,

@@ -15,23 +15,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "aesgcm.h"
 #include "local.h"
+#include "secmem.h"
 
 #define KEK_MAGIC	"CMEKKEK1"
 #define KEK_MAGIC_LEN	8
 #define KEK_LEN		32
 #define KEK_FILE_LEN	(KEK_MAGIC_LEN + KEK_LEN)
 #define WRAP_VERSION	1
-#define NONCE_LEN	12
-#define TAG_LEN		16
+#define NONCE_LEN	CMEK_GCM_NONCE_LEN
+#define TAG_LEN		CMEK_GCM_TAG_LEN
 #define WRAP_OVERHEAD	(1 + NONCE_LEN + TAG_LEN)
 
 struct local_priv {
@@ -275,51 +275,6 @@ static size_t local_aad(const struct cmek_binding *b, const char *name,
 	return n + 1 + m;
 }
 
-/* One AES-256-GCM pass; @enc selects the direction. 0 or -1. */
-static int gcm(bool enc, const unsigned char *key, const unsigned char *nonce,
-	       const unsigned char *aad, size_t aad_len,
-	       const unsigned char *in, size_t len, unsigned char *out,
-	       unsigned char *tag)
-{
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int outl, ok;
-
-	if (!ctx)
-		return -1;
-	ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) &&
-	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) &&
-	     EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) &&
-	     EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) &&
-	     EVP_CipherUpdate(ctx, out, &outl, in, (int)len) &&
-	     (enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
-					 tag)) &&
-	     EVP_CipherFinal_ex(ctx, out + outl, &outl) &&
-	     (!enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN,
-					  tag));
-	EVP_CIPHER_CTX_free(ctx);
-	return ok ? 0 : -1;
-}
-
-/* The KEK lives in a locked page only for the duration of one operation. */
-static unsigned char *kek_page(void)
-{
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	mlock(p, 4096);
-	madvise(p, 4096, MADV_DONTDUMP);
-	return p;
-}
-
-static void kek_page_free(unsigned char *p)
-{
-	OPENSSL_cleanse(p, 4096);
-	munlock(p, 4096);
-	munmap(p, 4096);
-}
-
 static int local_wrap(struct cmek_provider *p, const char *key_ref,
 		      const struct cmek_binding *b, const uint8_t *dek,
 		      size_t dek_len, uint8_t **wrapped, size_t *wrapped_len,
@@ -331,7 +286,8 @@ static int local_wrap(struct cmek_provider *p, const char *key_ref,
 
 	if (!dek_len || dek_len > CMEK_DEK_MAX || !aad_len)
 		return cmek_error_set(err, CMEK_ERR_INVALID, "bad wrap input");
-	kek = kek_page();
+	/* The KEK lives in locked memory only for the one operation. */
+	kek = cmek_secmem_alloc(KEK_LEN);
 	if (!kek)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 	if (kek_load(p->priv, key_ref, kek, err))
@@ -343,8 +299,9 @@ static int local_wrap(struct cmek_provider *p, const char *key_ref,
 	}
 	out[0] = WRAP_VERSION;
 	if (RAND_bytes(out + 1, NONCE_LEN) != 1 ||
-	    gcm(true, kek, out + 1, aad, aad_len, dek, dek_len,
-		out + 1 + NONCE_LEN, out + 1 + NONCE_LEN + dek_len)) {
+	    cmek_aes256_gcm(true, kek, out + 1, aad, aad_len, dek, dek_len,
+			    out + 1 + NONCE_LEN,
+			    out + 1 + NONCE_LEN + dek_len)) {
 		free(out);
 		cmek_error_set(err, CMEK_ERR_TRANSIENT, "AES-GCM wrap failed");
 		goto out;
@@ -353,7 +310,7 @@ static int local_wrap(struct cmek_provider *p, const char *key_ref,
 	*wrapped_len = WRAP_OVERHEAD + dek_len;
 	ret = 0;
 out:
-	kek_page_free(kek);
+	cmek_secmem_free(kek, KEK_LEN);
 	return ret;
 }
 
@@ -362,14 +319,10 @@ static int local_generate(struct cmek_provider *p, const char *key_ref,
 			  size_t dek_len, uint8_t **wrapped,
 			  size_t *wrapped_len, struct cmek_error *err)
 {
-	if (dek_len > CMEK_DEK_MAX || RAND_priv_bytes(dek, (int)dek_len) != 1)
+	if (dek_len > CMEK_DEK_MAX)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "RNG failure");
-	if (local_wrap(p, key_ref, b, dek, dek_len, wrapped, wrapped_len,
-		       err)) {
-		OPENSSL_cleanse(dek, dek_len);
-		return -1;
-	}
-	return 0;
+	return cmek_generate_by_wrap(p, key_ref, b, dek, dek_len, wrapped,
+				     wrapped_len, err);
 }
 
 static int local_unwrap(struct cmek_provider *p, const char *key_ref,
@@ -386,14 +339,14 @@ static int local_unwrap(struct cmek_provider *p, const char *key_ref,
 	    wrapped[0] != WRAP_VERSION || !aad_len)
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "wrapped key is not a local-provider v1 blob");
-	kek = kek_page();
+	kek = cmek_secmem_alloc(KEK_LEN);
 	if (!kek)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 	if (kek_load(p->priv, key_ref, kek, err))
 		goto out;
 	memcpy(tag, wrapped + 1 + NONCE_LEN + len, TAG_LEN);
-	if (gcm(false, kek, wrapped + 1, aad, aad_len, wrapped + 1 + NONCE_LEN,
-		len, dek, tag)) {
+	if (cmek_aes256_gcm(false, kek, wrapped + 1, aad, aad_len,
+			    wrapped + 1 + NONCE_LEN, len, dek, tag)) {
 		OPENSSL_cleanse(dek, CMEK_DEK_MAX);
 		cmek_error_set(err, CMEK_ERR_INVALID,
 			       "wrapped key does not authenticate: wrong KEK or a header from another volume");
@@ -402,7 +355,7 @@ static int local_unwrap(struct cmek_provider *p, const char *key_ref,
 	*dek_len = len;
 	ret = 0;
 out:
-	kek_page_free(kek);
+	cmek_secmem_free(kek, KEK_LEN);
 	return ret;
 }
 

@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +44,7 @@
 
 #include "b64.h"
 #include "http.h"
+#include "secjson.h"
 #include "vault_transit.h"
 
 #define VT_DEFAULT_ENDPOINT	"https://127.0.0.1:8200"
@@ -262,82 +262,28 @@ static void scrub(struct cmek_error *err, const char *secret)
 /* ---- JSON ---- */
 
 /*
- * Parse an answer that may hold a plaintext key. json-c's tokener keeps
- * the last string it read in its own buffer, which is wiped here; the
- * strings in the tree are wiped by json_put_wiped().
+ * Parse an answer that may hold a plaintext key (secjson.h); the strings
+ * in the tree are wiped by cmek_json_put_wiped().
  */
 static struct json_object *json_parse(const char *body, size_t len,
 				      struct cmek_error *err)
 {
-	struct json_tokener *tok;
-	struct json_object *o = NULL;
 	enum json_tokener_error jerr;
-	size_t end;
+	struct json_object *o;
 
 	if (!body || !len || len > CMEK_HTTP_BODY_MAX) {
 		cmek_error_set(err, CMEK_ERR_INVALID,
 			       "vault-transit: malformed answer: empty or too large");
 		return NULL;
 	}
-	tok = json_tokener_new_ex(VT_JSON_DEPTH);
-	if (!tok) {
+	o = cmek_json_parse_secret(body, len, VT_JSON_DEPTH, &jerr);
+	if (!o && jerr == json_tokener_success)
 		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-		return NULL;
-	}
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	while (o && end < len && isspace((unsigned char)body[end]))
-		end++;
-	if (o && end < len) {
-		json_object_put(o);
-		o = NULL;
-		jerr = json_tokener_error_parse_unexpected;
-	}
-	if (!o && jerr == json_tokener_continue)
-		jerr = json_tokener_error_parse_eof;
-	if (tok->pb && tok->pb->buf)
-		OPENSSL_cleanse(tok->pb->buf, (size_t)tok->pb->size);
-	json_tokener_free(tok);
-	if (!o)
+	else if (!o)
 		cmek_error_set(err, CMEK_ERR_INVALID,
 			       "vault-transit: malformed answer: not JSON (%s)",
 			       json_tokener_error_desc(jerr));
 	return o;
-}
-
-static void json_wipe(struct json_object *o)
-{
-	size_t i, n;
-
-	switch (json_object_get_type(o)) {
-	case json_type_string:
-		OPENSSL_cleanse((char *)json_object_get_string(o),
-				(size_t)json_object_get_string_len(o));
-		break;
-	case json_type_object: {
-		json_object_object_foreach(o, k, v) {
-			(void)k;
-			json_wipe(v);
-		}
-		break;
-	}
-	case json_type_array:
-		n = json_object_array_length(o);
-		for (i = 0; i < n; i++)
-			json_wipe(json_object_array_get_idx(o, i));
-		break;
-	default:
-		break;
-	}
-}
-
-static void json_put_wiped(struct json_object *o)
-{
-	if (!o)
-		return;
-	json_wipe(o);
-	json_object_put(o);
 }
 
 static struct json_object *data_of(struct json_object *root,
@@ -461,7 +407,7 @@ out:
 		OPENSSL_cleanse(raw, rl);
 		free(raw);
 	}
-	json_put_wiped(root);
+	cmek_json_put_wiped(root);
 	return ret;
 }
 
@@ -475,7 +421,7 @@ int cmek_vt_parse_ciphertext(const char *body, size_t len, char **ct,
 		return -1;
 	d = data_of(root, err);
 	*ct = d ? ct_field(d, err) : NULL;
-	json_put_wiped(root);
+	cmek_json_put_wiped(root);
 	return *ct ? 0 : -1;
 }
 
@@ -575,7 +521,7 @@ int cmek_vt_parse_key(const char *body, size_t len,
 	}
 	ret = 0;
 out:
-	json_put_wiped(root);
+	cmek_json_put_wiped(root);
 	return ret;
 }
 
@@ -627,7 +573,7 @@ static int check_warnings(const struct vt_priv *vp, const char *body,
 					     field, t);
 		}
 	}
-	json_put_wiped(root);
+	cmek_json_put_wiped(root);
 	return ret;
 }
 
@@ -741,22 +687,6 @@ int cmek_vt_classify(long status, const char *body, const char *what,
 
 /* ---- requests ---- */
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 static void ctx_done(struct vt_ctx *c)
 {
 	OPENSSL_cleanse(c->token, sizeof(c->token));
@@ -764,9 +694,14 @@ static void ctx_done(struct vt_ctx *c)
 	cmek_http_resp_free(&c->resp);
 }
 
+/* 412: a performance standby that has not caught up; Vault's clients retry. */
+static bool standby_behind(const struct cmek_http_resp *resp, void *arg)
+{
+	return resp->status == 412;
+}
+
 /*
- * One transit call, retried as http.c does, plus 412 (a performance
- * standby that has not caught up), which Vault's own clients retry too.
+ * One transit call, retried as http.c does, plus 412 (standby_behind()).
  * 0 on a 2xx answer (in c->resp); -1 with @err classified otherwise.
  */
 static int request(const struct vt_priv *vp, struct vt_ctx *c,
@@ -776,8 +711,6 @@ static int request(const struct vt_priv *vp, struct vt_ctx *c,
 	struct cmek_http_req r = { .method = method, .url = c->url };
 	char msg[CMEK_ERRMSG_MAX];
 	struct cmek_error local;
-	unsigned int tries;
-	long start, wait;
 	int ret;
 
 	if (!err)
@@ -817,17 +750,8 @@ static int request(const struct vt_priv *vp, struct vt_ctx *c,
 		r.body = body;
 		r.body_len = strlen(body);
 	}
-	start = now_ms();
-	for (tries = 0;; tries++) {
-		ret = cmek_http_call(&vp->http, &r, &c->resp, err);
-		if (ret || c->resp.status != 412 || tries >= vp->http.retries)
-			break;
-		wait = cmek_http_backoff_ms(&vp->http, tries);
-		if (now_ms() + wait + vp->http.timeout_ms >
-		    start + vp->http.deadline_ms)
-			break;
-		sleep_ms(wait);
-	}
+	r.retry_if = standby_behind;
+	ret = cmek_http_call(&vp->http, &r, &c->resp, err);
 	if (ret) {
 		snprintf(msg, sizeof(msg), "%s", err->msg);
 		cmek_error_set(err, err->cls, "vault-transit %s: %s", c->what,
@@ -923,6 +847,29 @@ static char *slot_ct(const uint8_t *wrapped, size_t len,
 	if (!ct)
 		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 	return ct;
+}
+
+/* {"ciphertext": the slot's, and the binding}: what decrypt and rewrap take. */
+static char *ct_body(const struct vt_priv *vp, const struct cmek_binding *b,
+		     const uint8_t *wrapped, size_t len,
+		     struct cmek_error *err)
+{
+	char bind[160], *ct, *body;
+	size_t blen;
+
+	if (binding_json(vp, b, bind, sizeof(bind), err))
+		return NULL;
+	ct = slot_ct(wrapped, len, err);
+	if (!ct)
+		return NULL;
+	blen = strlen(ct) + strlen(bind) + 32;
+	body = malloc(blen);
+	if (body)
+		snprintf(body, blen, "{\"ciphertext\":\"%s\",%s}", ct, bind);
+	else
+		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+	free(ct);
+	return body;
 }
 
 /* POST @op with @body; the answer's data.ciphertext goes to the slot. */
@@ -1053,30 +1000,19 @@ static int vt_unwrap(struct cmek_provider *p, const char *key_ref,
 		     struct cmek_error *err)
 {
 	const struct vt_priv *vp = p->priv;
-	char bind[160], *ct, *body = NULL;
-	size_t blen;
-	int ret = -1;
+	char *body;
+	int ret;
 
-	if (check_ref(key_ref, err) ||
-	    binding_json(vp, b, bind, sizeof(bind), err))
+	if (check_ref(key_ref, err))
 		return -1;
-	ct = slot_ct(wrapped, wrapped_len, err);
-	if (!ct)
+	body = ct_body(vp, b, wrapped, wrapped_len, err);
+	if (!body)
 		return -1;
-	blen = strlen(ct) + strlen(bind) + 32;
-	body = malloc(blen);
-	if (!body) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-		goto out;
-	}
-	snprintf(body, blen, "{\"ciphertext\":\"%s\",%s}", ct, bind);
 	ret = call_for_key(vp, "decrypt", key_ref, body, 0, dek, dek_len, NULL,
 			   err);
 	if (ret)
 		OPENSSL_cleanse(dek, CMEK_DEK_MAX);
-out:
 	free(body);
-	free(ct);
 	return ret;
 }
 
@@ -1086,47 +1022,14 @@ static int rewrap_server(const struct vt_priv *vp, const char *key_ref,
 			 size_t wrapped_len, uint8_t **nw, size_t *nwl,
 			 struct cmek_error *err)
 {
-	char bind[160], *ct, *body = NULL;
-	size_t blen;
-	int ret = -1;
+	char *body = ct_body(vp, b, wrapped, wrapped_len, err);
+	int ret;
 
-	if (binding_json(vp, b, bind, sizeof(bind), err))
+	if (!body)
 		return -1;
-	ct = slot_ct(wrapped, wrapped_len, err);
-	if (!ct)
-		return -1;
-	blen = strlen(ct) + strlen(bind) + 32;
-	body = malloc(blen);
-	if (!body) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-		goto out;
-	}
-	snprintf(body, blen, "{\"ciphertext\":\"%s\",%s}", ct, bind);
 	ret = call_for_ct(vp, "rewrap", key_ref, body, nw, nwl, err);
-out:
 	free(body);
-	free(ct);
 	return ret;
-}
-
-/* The DEK for a decrypt-and-encrypt rewrap: a locked page, not the heap. */
-static uint8_t *key_page(void)
-{
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	mlock(p, 4096);
-	madvise(p, 4096, MADV_DONTDUMP);
-	return p;
-}
-
-static void key_page_free(uint8_t *p)
-{
-	OPENSSL_cleanse(p, 4096);
-	munlock(p, 4096);
-	munmap(p, 4096);
 }
 
 static int vt_rewrap(struct cmek_provider *p, const char *key_ref,
@@ -1136,9 +1039,6 @@ static int vt_rewrap(struct cmek_provider *p, const char *key_ref,
 		     struct cmek_error *err)
 {
 	const struct vt_priv *vp = p->priv;
-	size_t dl = 0;
-	uint8_t *dek;
-	int ret;
 
 	if (!new_key_ref)
 		new_key_ref = key_ref;
@@ -1151,15 +1051,9 @@ static int vt_rewrap(struct cmek_provider *p, const char *key_ref,
 	 * The rewrap endpoint takes no associated_data, and transit cannot
 	 * re-encrypt from one key to another: decrypt, then encrypt.
 	 */
-	dek = key_page();
-	if (!dek)
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-	ret = vt_unwrap(p, key_ref, b, wrapped, wrapped_len, dek, &dl, err);
-	if (!ret)
-		ret = vt_wrap(p, new_key_ref, b, dek, dl, new_wrapped,
-			      new_wrapped_len, err);
-	key_page_free(dek);
-	return ret;
+	return cmek_rewrap_by_unwrap(p, key_ref, new_key_ref, b, wrapped,
+				     wrapped_len, new_wrapped, new_wrapped_len,
+				     err);
 }
 
 static int vt_key_state(struct cmek_provider *p, const char *key_ref,

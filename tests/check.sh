@@ -124,8 +124,8 @@ static_checks() {
 		result "checkpatch --strict $f" $rc "$log"
 	done
 
-	# The admin guide must render without a docutils warning.
-	for f in Documentation/admin-guide/*.rst; do
+	# The documentation must render without a docutils warning.
+	for f in Documentation/*.rst Documentation/admin-guide/*.rst; do
 		log=$logs/rst-$(basename "$f").log
 		"$(command -v rst2html || command -v rst2html.py || echo rst2html)" \
 			--halt=warning --report=2 "$f" /dev/null > "$log" 2>&1

@@ -39,7 +39,7 @@ ok_run() { LAST=$1; run "$@"; [ "$(rc "$1")" = 0 ]; }
 fail_run() { LAST=$1; run "$@"; [ "$(rc "$1")" != 0 ]; }
 err_has() { grep -Eqi -- "$2" "$LC_T/$1.err"; }
 
-ktap_plan 54
+ktap_plan 56
 
 # 1-4: KEKs
 check "kek create k1" ok_run kek1 "$CMEKCTL" kek create k1
@@ -214,6 +214,28 @@ lc_daemon_start
 check "after cmekd died during rewrap: header opens, one slot, lc1 readable" \
 	eval 'ok_run dumpk "$CMEKCTL" dump /dev/ram0 --json && [ "$(jf dumpk .active_slots)" = 1 ] && lc_can_read /dev/mapper/lc1'
 check "and the next rewrap succeeds" ok_run rwk "$CMEKCTL" rewrap lc1
+
+# cmekd killed while the watch locks lc1: k1 disabled, then SIGKILL at a
+# random point of the 2 s check interval (before, inside or right after
+# the lock; each run lands elsewhere). Back up, cmekd must lock lc1 within
+# two intervals, and unlock it when k1 comes back, data intact.
+"$CMEKCTL" kek disable k1 >/dev/null
+D=$((RANDOM % 2000))
+ktap_diag "SIGKILL ${D} ms after k1 was disabled"
+sleep "$((D / 1000)).$(printf %03d $((D % 1000)))"
+lc_daemon_kill KILL
+lc_daemon_start
+lc_locked() { ! lc_can_read /dev/mapper/lc1; }
+lc_wait() {
+	local i
+	for i in $(seq 100); do "$@" && return 0; sleep 0.1; done
+	return 1
+}
+check "after cmekd died during a lock: lc1 locked once it is back" \
+	lc_wait lc_locked
+"$CMEKCTL" kek enable k1 >/dev/null
+check "k1 enabled again: lc1 unlocks without a reopen, files intact" \
+	eval 'lc_wait lc_can_read /dev/mapper/lc1 && mount /dev/mapper/lc1 "$MNT1" && lc_check_files "$MNT1" && umount "$MNT1"'
 
 # non-root
 check "non-root status refused" \

@@ -136,6 +136,11 @@ void cmek_release_held(struct cmek_target *ct, bool fail);
 void cmek_hold_timeout(struct work_struct *work);
 size_t cmek_io_size(unsigned int reqsize);
 
+/* debugfs.c: live objects, for leak checks */
+extern atomic_t cmek_nr_entries, cmek_nr_keys, cmek_nr_targets;
+void cmek_debugfs_init(void);
+void cmek_debugfs_exit(void);
+
 /* target.c */
 int cmek_target_register(void);
 void cmek_target_unregister(void);

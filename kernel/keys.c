@@ -46,6 +46,7 @@ static struct cmek_entry *entry_find_or_create(const u8 *uuid)
 	e->state = CMEK_KEY_MISSING;
 	INIT_LIST_HEAD(&e->targets);
 	list_add_tail(&e->node, &cmek_entries);
+	atomic_inc(&cmek_nr_entries);
 	return e;
 }
 
@@ -57,6 +58,7 @@ static void entry_maybe_free(struct cmek_entry *e)
 		return;
 	list_del(&e->node);
 	kfree(e);
+	atomic_dec(&cmek_nr_entries);
 }
 
 static struct cmek_key *entry_key(struct cmek_entry *e)
@@ -139,6 +141,7 @@ static struct cmek_key *cmek_key_alloc(const u8 *bytes, unsigned int size,
 		goto err_tfm;
 	init_completion(&key->released);
 	key->key_size = size;
+	atomic_inc(&cmek_nr_keys);
 	return key;
 
 err_tfm:
@@ -162,6 +165,7 @@ static void cmek_key_retire(struct cmek_key *key)
 	percpu_ref_exit(&key->ref);
 	crypto_free_skcipher(key->tfm);
 	kfree_sensitive(key);
+	atomic_dec(&cmek_nr_keys);
 }
 
 static void entry_targets_changed(struct cmek_entry *e, bool present)

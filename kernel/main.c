@@ -21,6 +21,7 @@ static int __init cmek_init(void)
 	err = cmek_target_register();
 	if (err)
 		goto err_genl;
+	cmek_debugfs_init();
 	return 0;
 
 err_genl:
@@ -34,6 +35,7 @@ static void __exit cmek_exit(void)
 	cmek_target_unregister();
 	cmek_genl_exit();
 	cmek_keys_exit();
+	cmek_debugfs_exit();
 }
 
 module_init(cmek_init);

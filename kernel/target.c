@@ -255,6 +255,7 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	/* Zeroes must be encrypted like any data: no write-zeroes offload. */
 	ti->num_write_zeroes_bios = 0;
 	ti->accounts_remapped_io = true;
+	atomic_inc(&cmek_nr_targets);
 	return 0;
 
 err:
@@ -274,6 +275,7 @@ static void cmek_dtr(struct dm_target *ti)
 	cmek_entry_detach(ct);
 	kfree(ct->args);
 	cmek_free(ct);
+	atomic_dec(&cmek_nr_targets);
 }
 
 static int cmek_map(struct dm_target *ti, struct bio *bio)

@@ -6,13 +6,24 @@
 # still set, so module exit must free live entries and their transforms.
 # Afterwards the kernel's unreclaimable slab and per-CPU memory must not
 # have grown by more than 1 MiB (one leaked mapping's page mempool alone is
-# 1 MiB; a leaked transform or entry per round adds up past it).
+# 1 MiB; a leaked transform or entry per round adds up past it), and the
+# module's own object counters (debugfs dm_cmek/objects) must show exactly
+# the entry, key and target each step should have, and none left after.
 cd "$(dirname "$0")/../.."
 . tests/lib/ktap.sh
 . tests/lib/dm.sh
 
 ROUNDS=100
-ktap_plan 5
+ktap_plan 6
+mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
+objects() { tr '\n' ' ' < /sys/kernel/debug/dm_cmek/objects 2>/dev/null; }
+# expect WHEN ENTRIES KEYS TARGETS: note the first mismatch
+bad_objects=
+expect() {
+	local want="entries $2 keys $3 targets $4 " got
+	got=$(objects)
+	[ "$got" = "$want" ] || bad_objects=${bad_objects:-"round $i, $1: '$got'"}
+}
 setup_ram 8
 raw=/dev/ram0
 sz=$(blockdev --getsz $raw)
@@ -30,14 +41,18 @@ round() {
 	key=$(new_key 64)
 	insmod ./dm-cmek.ko || return 1
 	set_key "$u" "$key" || return 2
+	expect "key set" 1 1 0
 	cmek_create m "$u" $raw 0 $sz || return 3
+	expect mapped 1 1 1
 	head -c 4096 /dev/urandom > /tmp/mod.in
 	dd if=/tmp/mod.in of=$(dmdev m) bs=4096 oflag=direct status=none || return 4
 	dd if=$(dmdev m) of=/tmp/mod.out bs=4096 count=1 iflag=direct status=none || return 5
 	cmp -s /tmp/mod.in /tmp/mod.out || return 6
 	dmsetup --noudevsync remove m || return 7
+	expect unmapped 1 1 0
 	if [ $((i % 10)) != 0 ]; then
 		cmekctl key revoke "$u" > /dev/null || return 8
+		expect revoked 0 0 0
 	fi
 	rmmod dm_cmek || return 9
 }
@@ -58,6 +73,8 @@ ktap_diag "$ROUNDS rounds in $((t1 - t0)) s; SUnreclaim+Percpu $before -> $after
 ktap_check "$ROUNDS load/map/io/unmap/unload rounds${failed:+ (failed: round $failed)}" test -z "$failed"
 ktap_check "unreclaimable slab + per-CPU grew by less than 1 MiB ($((after - before)) KiB)" \
 	test $((after - before)) -lt 1024
+ktap_check "object counters right at every step of every round${bad_objects:+ (first wrong: $bad_objects)}" \
+	test -z "$bad_objects" -a -z "$failed"
 ktap_check "no dm-cmek left loaded" sh -c "! grep -q '^dm_cmek ' /proc/modules"
 ktap_check "and it loads again" insmod ./dm-cmek.ko
 ktap_check "with an empty key table" test "$(cmekctl key list --json | jq '.keys | length')" = 0

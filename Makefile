@@ -114,10 +114,16 @@ $(B)/kselftest/%: tests/kselftest/%.c $(wildcard tests/kselftest/*.h) $(KSFT_HDR
 		-Wno-unused-parameter -Wno-sign-compare -o $@ $< $(LIB) $(PKG_LIBS) -lpthread
 
 # Programs the VM tests call (never installed: cmek_unwrap prints a DEK).
+# They may use the test KMS code (mkcert: fakesrv's certificates), linked
+# unsanitized from an archive so that only what a helper uses goes in.
+KMS_LIB := $(B)/libkmstest.a
+$(KMS_LIB): $(KMS_SRC:%.c=$(B)/obj/%.o)
+	rm -f $@ && ar rcs $@ $^
+
 .SECONDARY: $(HELPER_SRC:%.c=$(B)/obj/%.o)
-$(B)/helpers/%: $(B)/obj/tests/helpers/%.o $(LIB)
+$(B)/helpers/%: $(B)/obj/tests/helpers/%.o $(KMS_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 # libFuzzer targets (clang): the header decoder and the config parser.
 FUZZ_CC ?= clang
@@ -157,7 +163,7 @@ bench: all
 -include $(LIB_OBJ:.o=.d) $(LIB_SAN_OBJ:.o=.d)
 -include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SRC:%.c=$(B)/obj/%.d) $(HELPER_SRC:%.c=$(B)/obj/%.d) \
 	$(LIB_SRC:%.c=$(B)/fuzz/obj/%.d) $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d) \
-	$(KMS_SAN_OBJ:.o=.d)
+	$(KMS_SAN_OBJ:.o=.d) $(KMS_SRC:%.c=$(B)/obj/%.d)
 
 # make install [DESTDIR=] [PREFIX=/usr/local] [SBINDIR=] ...: the programs,
 # udev rules, systemd units, man pages, and /etc/cmek/cmekd.conf unless one

@@ -55,17 +55,28 @@ static int write_pem(const char *path, X509 *cert, EVP_PKEY *key)
 	return fclose(f) || !ok ? -1 : 0;
 }
 
-/* A certificate for @cn, self-signed when @ca_cert is NULL. */
+/*
+ * A certificate for @cn, self-signed when @ca_cert is NULL; a leaf is valid
+ * for 127.0.0.1 and localhost, and for @extra_san too ("IP:..,DNS:..")
+ * when it is not NULL.
+ */
 static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *ca_cert,
-		       EVP_PKEY *ca_key)
+		       EVP_PKEY *ca_key, const char *extra_san)
 {
 	static long serial = 1;
+	char san[512];
 	X509 *c = X509_new();
 	X509_NAME *name;
 	bool ca = !ca_cert;
 
 	if (!c)
 		return NULL;
+	if ((size_t)snprintf(san, sizeof(san), "IP:127.0.0.1,DNS:localhost%s%s",
+			     extra_san ? "," : "",
+			     extra_san ? extra_san : "") >= sizeof(san)) {
+		X509_free(c);
+		return NULL;
+	}
 	X509_set_version(c, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(c), (long)time(NULL) + serial++);
 	X509_gmtime_adj(X509_getm_notBefore(c), -3600);
@@ -83,8 +94,7 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *ca_cert,
 	    add_ext(c, ca ? c : ca_cert, NID_subject_key_identifier, "hash") ||
 	    (!ca && (add_ext(c, ca_cert, NID_ext_key_usage,
 			     "serverAuth,clientAuth") ||
-		     add_ext(c, ca_cert, NID_subject_alt_name,
-			     "IP:127.0.0.1,DNS:localhost"))) ||
+		     add_ext(c, ca_cert, NID_subject_alt_name, san))) ||
 	    !X509_sign(c, ca ? key : ca_key, EVP_sha256())) {
 		X509_free(c);
 		return NULL;
@@ -111,7 +121,7 @@ static int load_ca(const char *dir, X509 **cert, EVP_PKEY **key)
 		return *cert && *key ? 0 : -1;
 	}
 	*key = EVP_EC_gen("P-256");
-	*cert = *key ? make_cert("cmek test CA", *key, NULL, NULL) : NULL;
+	*cert = *key ? make_cert("cmek test CA", *key, NULL, NULL, NULL) : NULL;
 	if (!*cert || write_pem(cpath, *cert, NULL) ||
 	    write_pem(kpath, NULL, *key))
 		return -1;
@@ -119,6 +129,12 @@ static int load_ca(const char *dir, X509 **cert, EVP_PKEY **key)
 }
 
 int fake_cert_issue(const char *dir, const char *name)
+{
+	return fake_cert_issue_san(dir, name, NULL);
+}
+
+int fake_cert_issue_san(const char *dir, const char *name,
+			const char *extra_san)
 {
 	X509 *ca = NULL, *leaf = NULL;
 	EVP_PKEY *ca_key = NULL, *key = NULL;
@@ -128,7 +144,7 @@ int fake_cert_issue(const char *dir, const char *name)
 	if (load_ca(dir, &ca, &ca_key))
 		goto out;
 	key = EVP_EC_gen("P-256");
-	leaf = key ? make_cert(name, key, ca, ca_key) : NULL;
+	leaf = key ? make_cert(name, key, ca, ca_key, extra_san) : NULL;
 	if (!leaf)
 		goto out;
 	snprintf(path, sizeof(path), "%s/%s.pem", dir, name);

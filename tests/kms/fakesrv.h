@@ -105,5 +105,12 @@ void fake_reply(struct fake_resp *rs, int status, const char *fmt, ...)
  * 127.0.0.1 and localhost, usable by a server and a client (mutual TLS).
  */
 int fake_cert_issue(const char *dir, const char *name);
+/*
+ * The same, valid for @extra_san as well ("IP:10.0.2.100,DNS:kms.test",
+ * OpenSSL's subjectAltName syntax; NULL: nothing more): a server that a
+ * VM guest reaches at another address than the host's loopback.
+ */
+int fake_cert_issue_san(const char *dir, const char *name,
+			const char *extra_san);
 
 #endif /* CMEK_FAKESRV_H */

@@ -73,6 +73,7 @@ struct cmek_target {
 	struct workqueue_struct *wq;
 	atomic_t inflight;		/* bios between map and completion */
 	atomic_t probe, burst;		/* see cmek_offload() */
+	atomic_t probe_every;
 	struct bio_set bs;
 	mempool_t page_pool;
 
@@ -102,6 +103,7 @@ struct cmek_io {
 	u64 iv_sector;			/* 512-byte units, iv_offset included */
 	unsigned long deadline;		/* jiffies, held bios only */
 	blk_status_t error;
+	bool probe;			/* sent to the workqueue to look */
 	struct scatterlist sg_in, sg_out;
 	__le64 iv[2];
 	/* struct skcipher_request follows, ct->reqsize bytes */
@@ -131,6 +133,7 @@ void cmek_notify(u8 cmd, struct cmek_entry *e);
 void cmek_notify_key_needed(struct cmek_target *ct);
 
 /* crypt.c */
+void cmek_offload_init(struct cmek_target *ct);
 int cmek_map_rw(struct cmek_target *ct, struct bio *bio);
 void cmek_release_held(struct cmek_target *ct, bool fail);
 void cmek_hold_timeout(struct work_struct *work);

@@ -37,6 +37,64 @@ size_t cmek_io_size(unsigned int reqsize)
 	       sizeof(struct skcipher_request) + reqsize;
 }
 
+/*
+ * Convert this bio on the workqueue rather than here? Yes when another bio
+ * of the mapping is in flight (the submitting CPU is the bottleneck), and
+ * for large bios, whose conversion dwarfs the cost of the hop.
+ *
+ * A device that completes in the submitter's context (brd, a fast NVMe
+ * polled queue) hides the queue depth: converted inline, each bio is done
+ * before the next is submitted, so the in-flight count stays at one even
+ * under fio --iodepth=32. So one bio in ct->probe_every goes to the
+ * workqueue anyway: if the submitter had more to send, the count then
+ * grows, and the mapping stays on the workqueue until CMEK_BURST bios in a
+ * row found nothing else in flight. A probe that finds the submitter
+ * waiting (nothing else in flight when it completes) doubles the interval
+ * up to CMEK_PROBE_MAX, so a queue-depth-one stream pays one hop in 1024
+ * bios rather than one in 64; any concurrency seen brings it back to
+ * CMEK_PROBE_MIN.
+ */
+#define CMEK_OFFLOAD_BYTES	(64 * 1024)
+#define CMEK_PROBE_MIN		64
+#define CMEK_PROBE_MAX		1024
+#define CMEK_BURST		32
+
+void cmek_offload_init(struct cmek_target *ct)
+{
+	atomic_set(&ct->probe_every, CMEK_PROBE_MIN);
+}
+
+static bool cmek_offload(struct cmek_io *io)
+{
+	struct cmek_target *ct = io->ct;
+
+	if (atomic_read(&ct->inflight) > 1) {
+		atomic_set(&ct->burst, CMEK_BURST);
+		atomic_set(&ct->probe_every, CMEK_PROBE_MIN);
+		return true;
+	}
+	if (io->iter_in.bi_size >= CMEK_OFFLOAD_BYTES ||
+	    atomic_dec_if_positive(&ct->burst) >= 0)
+		return true;
+	if (atomic_inc_return(&ct->probe) < atomic_read(&ct->probe_every))
+		return false;
+	/* Racing submitters may both probe: harmless, it is a heuristic. */
+	atomic_set(&ct->probe, 0);
+	io->probe = true;
+	return true;
+}
+
+/* The probe's verdict, taken while it still counts as in flight. */
+static void cmek_probe_done(struct cmek_target *ct)
+{
+	int every = atomic_read(&ct->probe_every);
+
+	if (atomic_read(&ct->inflight) > 1)
+		atomic_set(&ct->probe_every, CMEK_PROBE_MIN);
+	else if (every < CMEK_PROBE_MAX)
+		atomic_set(&ct->probe_every, every * 2);
+}
+
 static void cmek_complete(struct cmek_io *io, blk_status_t status)
 {
 	struct cmek_target *ct = io->ct;
@@ -48,40 +106,11 @@ static void cmek_complete(struct cmek_io *io, blk_status_t status)
 		atomic64_inc(&ct->stats.reads);
 	if (status)
 		atomic64_inc(&ct->stats.errors);
+	if (io->probe)
+		cmek_probe_done(ct);
 	atomic_dec(&ct->inflight);
 	bio->bi_status = status;
 	bio_endio(bio);
-}
-
-/*
- * Convert this bio on the workqueue rather than here? Yes when another bio
- * of the mapping is in flight (the submitting CPU is the bottleneck), and
- * for large bios, whose conversion dwarfs the cost of the hop.
- *
- * A device that completes in the submitter's context (brd, a fast NVMe
- * polled queue) hides the queue depth: converted inline, each bio is done
- * before the next is submitted, so the in-flight count stays at one even
- * under fio --iodepth=32. So one bio in CMEK_PROBE_EVERY goes to the
- * workqueue anyway: if the submitter had more to send, the count then
- * grows, and the mapping stays on the workqueue until CMEK_BURST bios in a
- * row found nothing else in flight; a submitter that waits for each bio
- * costs one hop in CMEK_PROBE_EVERY.
- */
-#define CMEK_OFFLOAD_BYTES	(64 * 1024)
-#define CMEK_PROBE_EVERY	64
-#define CMEK_BURST		32
-
-static bool cmek_offload(struct cmek_io *io)
-{
-	struct cmek_target *ct = io->ct;
-
-	if (atomic_read(&ct->inflight) > 1) {
-		atomic_set(&ct->burst, CMEK_BURST);
-		return true;
-	}
-	return io->iter_in.bi_size >= CMEK_OFFLOAD_BYTES ||
-	       atomic_dec_if_positive(&ct->burst) >= 0 ||
-	       !(atomic_inc_return(&ct->probe) % CMEK_PROBE_EVERY);
 }
 
 static void cmek_need_key(struct cmek_target *ct)
@@ -393,6 +422,7 @@ int cmek_map_rw(struct cmek_target *ct, struct bio *bio)
 	io->base_bio = bio;
 	io->key = NULL;
 	io->error = BLK_STS_OK;
+	io->probe = false;
 	io->deadline = 0;
 	io->iter_in = bio->bi_iter;
 	io->iv_sector = offset + ct->iv_offset;

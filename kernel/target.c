@@ -211,6 +211,7 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	bio_list_init(&ct->held);
 	INIT_DELAYED_WORK(&ct->hold_work, cmek_hold_timeout);
 	INIT_WORK(&ct->event_work, cmek_event_work);
+	cmek_offload_init(ct);
 
 	err = cmek_parse_args(ti, ct, argc, argv, args);
 	if (!err)

@@ -16,14 +16,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib/ktap.sh"
 . "$TOP/tests/kselftest/cmekd_lib.sh"
-CMEKD=${CMEKD:-$TOP/build/cmekd}
-CMEKCTL=${CMEKCTL:-$TOP/build/cmekctl}
-CALL=${CMEKD_CALL:-$TOP/build/helpers/cmekd_call}
-T=$(mktemp -d /tmp/cmekd_diskfull.XXXXXX)
-SOCK=$T/cmekd.sock
-export CMEK_SOCKET=$SOCK
-export CMEK_KEY_DIR=$T/keys
-PID=
+cmekd_test_init cmekd_diskfull
 LOOPS=
 
 cleanup() {
@@ -42,8 +35,6 @@ known() { "$CMEKCTL" status --json 2>/dev/null | jq -e --arg n "$1" '[.volumes[]
 ktap_plan 9
 
 modprobe loop 2>/dev/null
-mkdir -p "$T/keys" "$T/state"
-chmod 700 "$T/keys"
 mount -t tmpfs -o size=64k,mode=0700 cmek-state "$T/state"
 for i in 1 2; do
 	truncate -s 32M "$T/disk$i"

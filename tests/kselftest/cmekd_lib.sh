@@ -1,8 +1,25 @@
 # SPDX-License-Identifier: GPL-2.0
 # Shell helpers for the VM tests that drive cmekd (sourced, not run).
-# The caller sets CMEKD, CMEKCTL, CALL (cmekd_call), T (its temporary
-# directory, with keys/ for the local provider's KEKs), SOCK, and writes
-# $T/cmekd.conf before start; PID holds the daemon's pid.
+# cmekd_test_init sets CMEKD, CMEKCTL, CALL (cmekd_call), T (a temporary
+# directory, with keys/ for the local provider's KEKs and state/) and
+# SOCK; the caller writes $T/cmekd.conf before start; PID holds the
+# daemon's pid.
+
+# cmekd_test_init NAME: the programs (CMEKD, CMEKCTL and CMEKD_CALL
+# override the ones under build/), $T under /tmp, and cmekd's socket and
+# KEK directory there, for the daemon and the CLI alike.
+cmekd_test_init() {
+	CMEKD=${CMEKD:-$TOP/build/cmekd}
+	CMEKCTL=${CMEKCTL:-$TOP/build/cmekctl}
+	CALL=${CMEKD_CALL:-$TOP/build/helpers/cmekd_call}
+	T=$(mktemp -d "/tmp/$1.XXXXXX")
+	SOCK=$T/cmekd.sock
+	export CMEK_SOCKET=$SOCK
+	export CMEK_KEY_DIR=$T/keys
+	mkdir -p "$T/keys" "$T/state"
+	chmod 700 "$T/keys" "$T/state"
+	PID=
+}
 
 # start: run cmekd on $T/cmekd.conf until it answers a ping (10 s at most)
 start() {

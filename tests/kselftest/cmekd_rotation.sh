@@ -17,14 +17,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib/ktap.sh"
 . "$TOP/tests/kselftest/cmekd_lib.sh"
-CMEKD=${CMEKD:-$TOP/build/cmekd}
-CMEKCTL=${CMEKCTL:-$TOP/build/cmekctl}
-CALL=${CMEKD_CALL:-$TOP/build/helpers/cmekd_call}
-T=$(mktemp -d /tmp/cmekd_rotation.XXXXXX)
-SOCK=$T/cmekd.sock
-export CMEK_SOCKET=$SOCK
-export CMEK_KEY_DIR=$T/keys
-PID=
+cmekd_test_init cmekd_rotation
 LOOP=
 
 cleanup() {
@@ -60,8 +53,6 @@ rewraps() { grep -c "automatic rewrap of 1 key slot" "$T/log"; }
 ktap_plan 15
 
 modprobe loop 2>/dev/null
-mkdir -p "$T/keys" "$T/state"
-chmod 700 "$T/keys" "$T/state"
 truncate -s 64M "$T/disk"
 LOOP=$(losetup -f --show "$T/disk")
 mkkek k1 && mkkek k2

@@ -26,14 +26,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib/ktap.sh"
 . "$TOP/tests/kselftest/cmekd_lib.sh"
-CMEKD=${CMEKD:-$TOP/build/cmekd}
-CMEKCTL=${CMEKCTL:-$TOP/build/cmekctl}
-CALL=${CMEKD_CALL:-$TOP/build/helpers/cmekd_call}
-T=$(mktemp -d /tmp/cmekd_slots.XXXXXX)
-SOCK=$T/cmekd.sock
-export CMEK_SOCKET=$SOCK
-export CMEK_KEY_DIR=$T/keys
-PID=
+cmekd_test_init cmekd_slots
 LOOPS=
 
 cleanup() {
@@ -83,8 +76,6 @@ in_copy() { copy_hex "$1" "$2" | grep -q "$3"; }
 ktap_plan 40
 
 modprobe loop 2>/dev/null
-mkdir -p "$T/keys" "$T/state"
-chmod 700 "$T/keys" "$T/state"
 for i in 0 1; do
 	truncate -s 64M "$T/disk$i"
 	L=$(losetup -f --show "$T/disk$i")

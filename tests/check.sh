@@ -6,7 +6,7 @@
 #   1. static checks: a warning-free build, checkpatch.pl --strict and
 #      sparse on kernel/ and include/
 #   2. host unit tests (build/unit/*, ASan + UBSan), then each libFuzzer
-#      target (build/fuzz/*) for FUZZ_SECONDS (30) from its corpus
+#      target (build/fuzz/*) for FUZZ_SECONDS (20) from its corpus
 #   3. rig self-tests (tests/rig/*.sh, on the host, booting the VM)
 #   4. VM tests: every build/kselftest/* program and tests/kselftest/*.sh,
 #      each in its own VM boot so that a panic fails only that file
@@ -153,7 +153,7 @@ unit_tests() {
 fuzz_tests() {
 	local t name log rc work
 
-	echo "== fuzzing (libFuzzer, ${FUZZ_SECONDS:-30} s each)"
+	echo "== fuzzing (libFuzzer, ${FUZZ_SECONDS:-20} s each)"
 	for t in build/fuzz/fuzz_*; do
 		[ -x "$t" ] || continue
 		name=${t##*/fuzz_}
@@ -161,8 +161,8 @@ fuzz_tests() {
 		log=$logs/fuzz-$name.log
 		work=build/fuzz/work-$name
 		mkdir -p "$work"
-		timeout $(( ${FUZZ_SECONDS:-30} + 60 )) "$t" \
-			-max_total_time="${FUZZ_SECONDS:-30}" -timeout=10 \
+		timeout $(( ${FUZZ_SECONDS:-20} + 60 )) "$t" \
+			-max_total_time="${FUZZ_SECONDS:-20}" -timeout=10 \
 			-artifact_prefix=build/fuzz/ "$work" "tests/fuzz/corpus/$name" \
 			> "$log" 2>&1
 		rc=$?

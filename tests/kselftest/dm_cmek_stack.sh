@@ -20,7 +20,7 @@ raw=/dev/ram0
 sz=$(blockdev --getsz $raw)
 U=$(new_uuid)
 set_key "$U" "$(new_key 64)"
-N=192
+N=96
 
 # Block I of generation GEN is 4 KiB of "cmek block I generation GEN";
 # each generation is built once into a file, and every block goes out with

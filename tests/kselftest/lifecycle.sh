@@ -220,7 +220,7 @@ check "and the next rewrap succeeds" ok_run rwk "$CMEKCTL" rewrap lc1
 # the lock; each run lands elsewhere). Back up, cmekd must lock lc1 within
 # two intervals, and unlock it when k1 comes back, data intact.
 "$CMEKCTL" kek disable k1 >/dev/null
-D=$((RANDOM % 2000))
+D=${LC_KILL_MS:-$((RANDOM % 2000))}	# LC_KILL_MS replays a run
 ktap_diag "SIGKILL ${D} ms after k1 was disabled"
 sleep "$((D / 1000)).$(printf %03d $((D % 1000)))"
 lc_daemon_kill KILL
@@ -236,6 +236,7 @@ check "after cmekd died during a lock: lc1 locked once it is back" \
 "$CMEKCTL" kek enable k1 >/dev/null
 check "k1 enabled again: lc1 unlocks without a reopen, files intact" \
 	eval 'lc_wait lc_can_read /dev/mapper/lc1 && mount /dev/mapper/lc1 "$MNT1" && lc_check_files "$MNT1" && umount "$MNT1"'
+lc_can_read /dev/mapper/lc1 || tail -n 40 "$LC_LOG" | sed 's/^/# cmekd: /'
 
 # non-root
 check "non-root status refused" \

@@ -534,6 +534,12 @@ void daemon_resync(struct daemon *d)
 				   "away; not pushing it again", v->name,
 				   v->uuid);
 			state_save(d);
+		} else if (!ret && ki.state == CMEK_KEY_PRESENT && v->locked) {
+			/* Died after recording a lock, before the revoke. */
+			log_notice("%s (%s): locked (%s) but its key is in the "
+				   "kernel: revoking it", v->name, v->uuid,
+				   v->lock_reason);
+			vol_revoke_key(d, v, "lock");
 		} else if (!ret) {
 			v->generation = ki.generation;
 		}

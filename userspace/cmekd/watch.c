@@ -133,18 +133,25 @@ static int shown_state(const struct kms_key *k)
 	return k->state;
 }
 
+/*
+ * The lock goes to the state file before the key leaves the kernel: a
+ * cmekd that dies in between comes back knowing the volume is locked (and
+ * finishes the revoke, daemon_resync()), not finding a revoked key it
+ * cannot explain and must then treat as an administrator's revoke, which
+ * the watch never undoes.
+ */
 static void lock_vol(struct daemon *d, struct vol *v, const char *reason)
 {
 	int ret;
 
 	v->locked = true;
 	snprintf(v->lock_reason, sizeof(v->lock_reason), "%s", reason);
+	state_save(d);
 	ret = vol_revoke_key(d, v, "lock");
 	audit_op(d, "lock", v, NULL, NULL, NULL, ret,
 		 "slot_policy=%s reason=\"%s\"%s%s",
 		 cmek_slot_policy_name(d->cfg.slot_policy), reason,
 		 ret ? " error=" : "", ret ? strerror(-ret) : "");
-	state_save(d);
 }
 
 static void unlock_vol(struct daemon *d, struct vol *v)

@@ -483,14 +483,19 @@ static int tls_setup(struct fakesrv *s)
 	return 0;
 }
 
-static int listen_loopback(struct fakesrv *s)
+static int listen_loopback(struct fakesrv *s, int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
+	int one = 1;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons(port);
 	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a, sizeof(a)) ||
+	/* A restarted server takes its port back from TIME_WAIT. */
+	if (s->fd < 0 ||
+	    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(s->fd, (struct sockaddr *)&a, sizeof(a)) ||
 	    listen(s->fd, 16) ||
 	    getsockname(s->fd, (struct sockaddr *)&a, &alen))
 		return -1;
@@ -500,8 +505,8 @@ static int listen_loopback(struct fakesrv *s)
 	return 0;
 }
 
-static int start(struct fakesrv *s, const char *dir, fake_handler_fn h,
-		 void *data, bool plain)
+static int start(struct fakesrv *s, const char *dir, int port,
+		 fake_handler_fn h, void *data, bool plain)
 {
 	/* A client that timed out must not kill the test on our write. */
 	signal(SIGPIPE, SIG_IGN);
@@ -512,7 +517,7 @@ static int start(struct fakesrv *s, const char *dir, fake_handler_fn h,
 	s->data = data;
 	s->plain = plain;
 	pthread_mutex_init(&s->lock, NULL);
-	if ((!plain && tls_setup(s)) || listen_loopback(s) ||
+	if ((!plain && tls_setup(s)) || listen_loopback(s, port) ||
 	    pthread_create(&s->thread, NULL, server_thread, s)) {
 		fprintf(stderr, "fakesrv: cannot start: %s\n", strerror(errno));
 		ERR_print_errors_fp(stderr);
@@ -527,13 +532,19 @@ static int start(struct fakesrv *s, const char *dir, fake_handler_fn h,
 int fakesrv_start(struct fakesrv *s, const char *dir, fake_handler_fn h,
 		  void *data)
 {
-	return start(s, dir, h, data, false);
+	return start(s, dir, 0, h, data, false);
+}
+
+int fakesrv_start_port(struct fakesrv *s, const char *dir, int port,
+		       fake_handler_fn h, void *data)
+{
+	return start(s, dir, port, h, data, false);
 }
 
 int fakesrv_start_plain(struct fakesrv *s, const char *dir,
 			fake_handler_fn h, void *data)
 {
-	return start(s, dir, h, data, true);
+	return start(s, dir, 0, h, data, true);
 }
 
 void fakesrv_stop(struct fakesrv *s)

@@ -81,6 +81,9 @@ struct fakesrv {
 /* Make the CA and server certificate in @dir and start serving. */
 int fakesrv_start(struct fakesrv *s, const char *dir, fake_handler_fn h,
 		  void *data);
+/* The same on 127.0.0.1:@port, for a server that a test kills and restarts. */
+int fakesrv_start_port(struct fakesrv *s, const char *dir, int port,
+		       fake_handler_fn h, void *data);
 /* The same without TLS, for instance metadata services (plain HTTP). */
 int fakesrv_start_plain(struct fakesrv *s, const char *dir,
 			fake_handler_fn h, void *data);

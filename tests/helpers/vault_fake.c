@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vault_fake DIR PORT KEY TOKEN: the fake Vault transit engine of the unit
+ * tests (tests/kms/fake_vault.c) as a server process, for VM tests that
+ * kill the KMS in the middle of a request and start it again
+ * (tests/kselftest/cmekd_kmsfail.sh).
+ *
+ * It serves HTTPS on 127.0.0.1:PORT with a certificate from the CA in
+ * DIR/ca.pem (made on first start, reused after), knows one transit key
+ * KEY and one token TOKEN with every capability on it, and prints "ready"
+ * once it listens. What a restarted server must still know lives in DIR:
+ * KEY's bytes in DIR/KEY.bytes, made on first start, so that what one
+ * instance wrapped the next one unwraps.
+ *
+ * To stop in the middle of a request: while DIR/stall exists and its
+ * first line is a substring of a request's path, the request has been read
+ * but gets no answer; the server writes that path to DIR/stalled and waits
+ * until DIR/stall goes away. The test kills it there.
+ *
+ * Test use only: the key bytes sit in a plain file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "../kms/fake_vault.h"
+
+static char dir[256];
+
+static bool stall_matches(const char *path)
+{
+	char want[256], file[300];
+	FILE *f;
+	bool hit;
+
+	snprintf(file, sizeof(file), "%s/stall", dir);
+	f = fopen(file, "r");
+	if (!f)
+		return false;
+	if (!fgets(want, sizeof(want), f))
+		want[0] = '\0';
+	fclose(f);
+	want[strcspn(want, "\n")] = '\0';
+	hit = strstr(path, want) != NULL;
+	return hit;
+}
+
+static void stall(const char *path)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	char file[300], tmp[310];
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/stalled", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+	f = fopen(tmp, "w");
+	if (f) {
+		fprintf(f, "%s\n", path);
+		fclose(f);
+		rename(tmp, file);
+	}
+	while (stall_matches(path))
+		nanosleep(&ts, NULL);
+}
+
+static void handler(struct fakesrv *s, const struct fake_req *rq,
+		    struct fake_resp *rs)
+{
+	if (stall_matches(rq->path))
+		stall(rq->path);
+	fake_vault_handler(s, rq, rs);
+}
+
+/* KEY's bytes: from DIR/KEY.bytes, or new ones written there. */
+static int key_bytes(const char *name, uint8_t out[32])
+{
+	char file[400];
+	ssize_t n;
+	int fd;
+
+	snprintf(file, sizeof(file), "%s/%s.bytes", dir, name);
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, out, 32);
+		close(fd);
+		return n == 32 ? 0 : -1;
+	}
+	if (errno != ENOENT || RAND_bytes(out, 32) != 1)
+		return -1;
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	n = write(fd, out, 32);
+	if (close(fd) || n != 32)
+		return -1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct fake_vault v;
+	static struct fakesrv s;
+	sigset_t set;
+	int port, sig;
+
+	if (argc != 5) {
+		fprintf(stderr, "usage: vault_fake DIR PORT KEY TOKEN\n");
+		return 2;
+	}
+	snprintf(dir, sizeof(dir), "%s", argv[1]);
+	port = atoi(argv[2]);
+	if (port <= 0 || port > 65535) {
+		fprintf(stderr, "vault_fake: bad port '%s'\n", argv[2]);
+		return 2;
+	}
+	fake_vault_init(&v, "transit", NULL);
+	if (fake_vault_key_add(&v, argv[3], false) ||
+	    key_bytes(argv[3], v.keys[0].ver[1]) ||
+	    fake_vault_token_add(&v, argv[4], NULL, FAKE_VAULT_CAP_ALL,
+				 argv[3])) {
+		fprintf(stderr, "vault_fake: cannot set up key %s in %s\n",
+			argv[3], dir);
+		return 1;
+	}
+	/* The server thread must not take the signal that ends us. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (fakesrv_start_port(&s, dir, port, handler, &v))
+		return 1;
+	printf("ready\n");
+	fflush(stdout);
+	sigwait(&set, &sig);
+	fakesrv_stop(&s);
+	fake_vault_free(&v);
+	return 0;
+}

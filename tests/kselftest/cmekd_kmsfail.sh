@@ -1,0 +1,211 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The KMS dies in the middle of a request (KTAP). cmekd talks to a Vault
+# transit server (tests/helpers/vault_fake: the unit tests' fake Vault as
+# a process, over TLS) that is SIGKILLed while it holds a request it has
+# read and not answered:
+#   - during open's unwrap: open fails as a transient error, nothing is
+#     mapped, no key reaches the kernel, the header is untouched; with the
+#     server back, open works and the data is intact;
+#   - during the watch's key-state read: the open volume keeps working
+#     (unreachable is not revoked, unreachable_grace never by default);
+#   - during rewrap, after the unwrap and before the new wrap: rewrap fails,
+#     the header is byte-identical and still opens; rewrap works later;
+#   - with the server gone, cmekd SIGKILLed and restarted adopts the
+#     mapped volume, and picks the watch up again when the server is back;
+#   - with unreachable_grace set, the volume locks once the server has been
+#     gone that long, and unlocks by itself when it is back.
+# Runs in the VM as root with dm-cmek loaded:
+#     tests/vm/run -- tests/kselftest/cmekd_kmsfail.sh
+
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/lib/ktap.sh"
+. "$TOP/tests/kselftest/cmekd_lib.sh"
+cmekd_test_init cmekd_kmsfail
+FAKE=${VAULT_FAKE:-$TOP/build/helpers/vault_fake}
+KMS=$T/kms
+PORT=18200
+KPID=
+LOOP=
+
+cleanup() {
+	dmsetup --noudevsync remove kf1 >/dev/null 2>&1
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	[ -n "$KPID" ] && kill -9 "$KPID" 2>/dev/null && wait "$KPID" 2>/dev/null
+	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# conf UNREACHABLE_GRACE
+conf() {
+	cat >"$T/cmekd.conf" <<-EOF
+	[daemon]
+	socket = $SOCK
+	state_dir = $T/state
+	key_dir = $T/keys
+	check_interval = 1s
+	log_level = debug
+	unreachable_grace = $1
+
+	[provider vault-transit]
+	endpoint = https://127.0.0.1:$PORT
+	token_file = $T/vault.token
+	ca_file = $KMS/ca.pem
+	timeout = 60s
+	retries = 1
+	retry_backoff = 100ms
+	EOF
+	chmod 600 "$T/cmekd.conf"
+}
+
+# kms_start: the fake Vault on $PORT, until it says ready (20 s at most)
+kms_start() {
+	# The old "ready" must go first: the new one appears only once the
+	# server listens, but the shell may look before the redirection
+	# truncates the file.
+	rm -f "$KMS/stall" "$KMS/stalled" "$T/kms.out"
+	"$FAKE" "$KMS" "$PORT" k1 "$(cat "$T/vault.token")" >"$T/kms.out" 2>>"$T/kms.err" &
+	KPID=$!
+	wait_until 20 grep -q ready "$T/kms.out" && return 0
+	sed 's/^/# vault_fake: /' "$T/kms.err"
+	return 1
+}
+
+# kms_kill_in REQUEST-PATH-PART: the next request whose path has it is
+# read and held; SIGKILL the server there. 0 once it died holding one.
+kms_stall() { echo "$1" >"$KMS/stall"; }
+kms_kill_held() {
+	wait_until 30 test -s "$KMS/stalled" || return 1
+	kill -9 "$KPID" && wait "$KPID" 2>/dev/null
+	KPID=
+	return 0
+}
+
+same_data() {
+	[ "$(dd if="$1" bs=1M count=1 iflag=direct 2>/dev/null | sha256sum)" = "$SUM" ]
+}
+hdr_sum() { dd if="$LOOP" bs=1M count=1 2>/dev/null | sha256sum; }
+mapped() { dmsetup info kf1 >/dev/null 2>&1; }
+status_has() {
+	$CALL "$SOCK" '{"op":"status","name":"kf1"}' 2>/dev/null |
+		jq -e ".volumes[0] | $1" >/dev/null 2>&1
+}
+locked() { status_has '.locked' && ! can_read /dev/mapper/kf1; }
+unlocked() { status_has '.locked | not' && can_read /dev/mapper/kf1; }
+
+ktap_plan 17
+
+modprobe loop 2>/dev/null
+ip link set lo up	# the guest has no network, loopback is down
+truncate -s 64M "$T/disk"
+LOOP=$(losetup -f --show "$T/disk")
+mkdir -p "$KMS"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/vault.token"
+chmod 600 "$T/vault.token"
+conf never
+
+kms_start
+ktap_check "the fake Vault (TLS, key k1) listens on 127.0.0.1:$PORT" test $? = 0
+start
+run fmt "$CMEKCTL" format "$LOOP" --provider vault-transit --key k1
+run open0 "$CMEKCTL" open "$LOOP" kf1
+dd if=/dev/urandom of="$T/data" bs=1M count=1 2>/dev/null
+SUM=$(sha256sum <"$T/data")
+dd if="$T/data" of=/dev/mapper/kf1 bs=1M oflag=direct 2>/dev/null
+run close0 "$CMEKCTL" close kf1
+ktap_check "format and open under vault-transit:k1, write 1 MiB, close" \
+	eval 'rc_is fmt 0 && rc_is open0 0 && rc_is close0 0 && ! mapped'
+rc_is open0 0 || tail -n 20 "$T/fmt.err" "$T/open0.err" "$T/log" | sed 's/^/# /'
+U=$("$CMEKCTL" dump "$LOOP" --json | jq -r .uuid)
+H0=$(hdr_sum)
+
+# --- open: killed during the unwrap ---------------------------------------
+kms_stall /decrypt/
+$CALL "$SOCK" '{"op":"open","device":"'"$LOOP"'","name":"kf1"}' >"$T/open1.out" 2>"$T/open1.err" &
+OPID=$!
+kms_kill_held
+ktap_check "open's decrypt request reached the server, which died holding it" \
+	test $? = 0
+t0=$(now_ms)
+wait $OPID
+echo $? >"$T/open1.rc"
+OPEN_MS=$(($(now_ms) - t0))
+ktap_check "open fails $OPEN_MS ms after the kill, as transient (EAGAIN): $(jf open1 .error | head -c 300)" \
+	eval 'jq_ok open1 ".errno == 11 and (.error | contains(\"vault-transit decrypt\"))"'
+ktap_check "nothing mapped, no key in the kernel, header byte-identical" \
+	eval '! mapped && [ "$(kstate "$U")" != present ] && [ "$(hdr_sum)" = "$H0" ]'
+ktap_check "cmekd is still up and answers" \
+	eval 'kill -0 $PID && $CALL "$SOCK" "{\"op\":\"ping\"}" >/dev/null'
+kms_start
+run open2 "$CMEKCTL" open "$LOOP" kf1
+ktap_check "server back (same key): open works, data intact" \
+	eval 'rc_is open2 0 && same_data /dev/mapper/kf1'
+
+# --- the watch: killed during a key-state read -----------------------------
+kms_stall /keys/
+kms_kill_held
+ktap_check "the watch's key read reached the server, which died holding it" \
+	test $? = 0
+sleep 3
+ktap_check "kf1 keeps working with the KMS gone (grace never); status says unreachable" \
+	eval 'unlocked && status_has "(.lock_reason // \"\") == \"\"" && grep -q "KMS unreachable\|key state vault-transit:k1 = error" "$T/log"'
+
+# --- rewrap: killed after the unwrap, during the new wrap ------------------
+kms_start
+wait_until 10 status_has '.slots[0].kms_state == "enabled"'
+H1=$(hdr_sum)
+kms_stall /encrypt/
+run rewrap1 "$CMEKCTL" rewrap kf1 &
+RPID=$!
+kms_kill_held
+ktap_check "rewrap's encrypt request (after its decrypt) died with the server" \
+	test $? = 0
+wait $RPID
+ktap_check "rewrap fails; header byte-identical; kf1 still works" \
+	eval 'not rc_is rewrap1 0 && [ "$(hdr_sum)" = "$H1" ] && unlocked'
+kms_start
+run rewrap2 "$CMEKCTL" rewrap kf1
+run close2 "$CMEKCTL" close kf1
+run open3 "$CMEKCTL" open "$LOOP" kf1
+ktap_check "server back: rewrap works (header changed), reopen, data intact" \
+	eval 'rc_is rewrap2 0 && [ "$(hdr_sum)" != "$H1" ] && rc_is open3 0 && same_data /dev/mapper/kf1'
+
+# --- cmekd killed while the KMS is gone ------------------------------------
+kms_stall /keys/
+kms_kill_held
+kill -9 "$PID"
+wait "$PID" 2>/dev/null
+PID=
+start
+ktap_check "cmekd SIGKILLed and restarted with the KMS gone: kf1 adopted, working" \
+	eval 'status_has ".name == \"kf1\"" && unlocked'
+kms_start
+ktap_check "server back: the watch sees k1 enabled again" \
+	wait_until 10 status_has '.slots[0].kms_state == "enabled"'
+
+# --- unreachable_grace: gone too long locks, back unlocks -------------------
+stop
+conf 2s
+start
+wait_until 10 status_has '.slots[0].kms_state == "enabled"'
+kms_stall /keys/
+t0=$(now_ms)
+kms_kill_held
+wait_until 15 locked
+rc=$?
+ktap_check "unreachable_grace 2s: kf1 locks $(($(now_ms) - t0)) ms after the KMS died" \
+	eval '[ $rc = 0 ] && [ "$(kstate "$U")" != present ] && status_has ".lock_reason | contains(\"unreachable\")"'
+t0=$(now_ms)
+kms_start
+wait_until 15 unlocked
+rc=$?
+ktap_check "server back: kf1 unlocks by itself in $(($(now_ms) - t0)) ms, data intact" \
+	eval '[ $rc = 0 ] && same_data /dev/mapper/kf1'
+run close3 "$CMEKCTL" close kf1
+ktap_check "close; the key leaves the kernel" \
+	eval 'rc_is close3 0 && ! mapped && [ "$(kstate "$U")" != present ]'
+
+ktap_finish

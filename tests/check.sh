@@ -59,8 +59,9 @@ count() {
 		failed=$((failed + 1))
 		failures+=("$label: exited $rc (see $log)")
 	fi
-	printf '%-44s %3d ok %3d not ok %s\n' "$label" "$ok" "$notok" \
-		"$([ "$rc" -ne 0 ] && echo "(exit $rc)")"
+	printf '%-44s %3d ok %3d not ok %5s %s\n' "$label" "$ok" "$notok" \
+		"$(lap)" "$([ "$rc" -ne 0 ] && echo "(exit $rc)")"
+	lap_reset
 	# CI keeps only the console: show what failed, not just how many.
 	if [ "$notok" -gt 0 ]; then
 		grep -E -B4 -A2 '^ *not ok [0-9]+' "$log" | head -40 | sed 's/^/    | /'
@@ -75,14 +76,21 @@ result() {
 
 	if [ "$rc" -eq 0 ]; then
 		passed=$((passed + 1))
-		printf '%-44s ok\n' "$label"
+		printf '%-44s ok %5s\n' "$label" "$(lap)"
 	else
 		failed=$((failed + 1))
 		failures+=("$label (see $log)")
-		printf '%-44s FAILED\n' "$label"
+		printf '%-44s FAILED %5s\n' "$label" "$(lap)"
 		tail -n 15 "$log" | sed 's/^/    | /'
 	fi
+	lap_reset
 }
+
+# How long the item just reported took (since the last report), for
+# keeping the suite's time in view.
+lap_at=$(date +%s)
+lap() { echo "$(( $(date +%s) - lap_at ))s"; }
+lap_reset() { lap_at=$(date +%s); }
 
 selected() {
 	[ -z "$pattern" ] || [[ "$1" == *$pattern* ]]

@@ -52,7 +52,7 @@ ktap_check "depmod prefers it: $found, vermagic ${vermagic%% *}" \
 
 # In the guest: drop the tree's module the rig loaded, ask modprobe which
 # file it resolves, load it, and see the target registered.
-tests/vm/run --timeout 300 -- sh -c '
+tests/vm/run --timeout 180 --log "$TOP/build/logs/host-dkms-vm.console" -- sh -c '
 	rmmod dm_cmek &&
 	echo "resolves=$(modprobe --show-depends dm-cmek | sed -n "s/^insmod //p" | tail -n1)" &&
 	modprobe dm-cmek && dmsetup targets | grep "^cmek "' >"$T/vm.log" 2>&1

@@ -37,12 +37,12 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 hostname cmek-vm
 
 # Explicit loads: the tests must not depend on request_module() timing.
-for m in dm-mod dm-crypt dm-flakey dm-delay dm-log-writes brd aesni-intel xts; do
-	if ! modprobe "$m" 2>>/tmp/modprobe.err; then
-		echo "cmek-vm: modprobe $m failed: $(cat /tmp/modprobe.err)" > $out
-		report 125
-	fi
-done
+# One modprobe for all: each run reads modules.dep over 9p.
+mods="dm-mod dm-crypt dm-flakey dm-delay dm-log-writes brd aesni-intel xts"
+if ! modprobe -a $mods 2>/tmp/modprobe.err; then
+	echo "cmek-vm: modprobe -a $mods failed: $(cat /tmp/modprobe.err)" > $out
+	report 125
+fi
 if [ -f "$repo/dm-cmek.ko" ] && ! grep -q '^dm_cmek ' /proc/modules; then
 	if ! insmod "$repo/dm-cmek.ko" 2>/tmp/insmod.err; then
 		echo "cmek-vm: insmod dm-cmek.ko failed: $(cat /tmp/insmod.err)" > $out

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 out=build/bench
 mkdir -p $out
 tests/vm/run --timeout 3000 -- env BENCH_TIME="${BENCH_TIME:-3}" \
-	BENCH_REPS="${BENCH_REPS:-3}" BENCH_CONFIGS="${BENCH_CONFIGS:-}" \
+	BENCH_REPS="${BENCH_REPS:-5}" BENCH_CONFIGS="${BENCH_CONFIGS:-}" \
 	BENCH_WORKLOADS="${BENCH_WORKLOADS:-}" BENCH_SECTORS="${BENCH_SECTORS:-}" \
 	tests/bench/run.sh | tee $out/run.log
 rc=${PIPESTATUS[0]}

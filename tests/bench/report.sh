@@ -12,11 +12,11 @@ read -r enc dec < <(awk -F, '$1 == "cipher" { split($2, a, " "); print a[1], a[2
 echo "# dm-cmek benchmark"
 echo
 echo "Raw cipher (cryptsetup benchmark, aes-xts 512-bit): encrypt $enc MiB/s, decrypt $dec MiB/s."
-echo "Median of the repetitions; spread is min-max of cmek / best dm-crypt per repetition."
+echo "MiB/s: median of the repetitions. Per round: cmek / the better dm-crypt of the same round (the configurations alternate, so a round's runs are neighbours in time), median and min-max over the rounds."
 echo "Ceiling: serial pipeline 1/(1/device + 1/cipher) for sequential rows."
 echo
-echo "| sector | workload | raw MiB/s | dm-crypt MiB/s | dm-crypt nowq MiB/s | cmek MiB/s | cmek IOPS | cmek p50/p99 us | cmek / best dm-crypt (spread) | cmek / ceiling |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| sector | workload | raw MiB/s | dm-crypt MiB/s | dm-crypt nowq MiB/s | cmek MiB/s | cmek IOPS | cmek p50/p99 us | cmek / best dm-crypt | per round: median (min-max) | cmek / ceiling |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 awk -F, -v enc="$enc" -v dec="$dec" '
 function median(arr, n,   i, j, t) {
 	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
@@ -41,6 +41,7 @@ END {
 		for (r = 1; r <= reps; r++) {
 			best = bw[k, "crypt", r] > bw[k, "crypt-nowq", r] ? bw[k, "crypt", r] : bw[k, "crypt-nowq", r]
 			x = bw[k, "cmek", r] / best
+			rr[r] = x
 			if (x < lo) lo = x
 			if (x > hi) hi = x
 			ci[r] = iops[k, "cmek", r]; c5[r] = p50[k, "cmek", r]; c9[r] = p99[k, "cmek", r]
@@ -51,9 +52,10 @@ END {
 			cph = kk[2] ~ /read/ ? dec : enc
 			ceil = sprintf("%.2f", med["cmek"] / (1 / (1 / med["raw"] + 1 / cph)))
 		}
-		printf "| %s | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f / %.0f | %.2f (%.2f-%.2f) | %s |\n",
+		printf "| %s | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f / %.0f | %.2f | %.2f (%.2f-%.2f) | %s |\n",
 			kk[1], kk[2], med["raw"], med["crypt"], med["crypt-nowq"], med["cmek"],
-			median(ci, reps), median(c5, reps), median(c9, reps), med["cmek"] / best, lo, hi, ceil
+			median(ci, reps), median(c5, reps), median(c9, reps), med["cmek"] / best,
+			median(rr, reps), lo, hi, ceil
 	}
 }' "$csv"
 

@@ -6,7 +6,7 @@
 # so that drift on a noisy host hits all of them alike. Runs in the VM:
 #
 #	make bench                       (tests/vm/run -- tests/bench/run.sh)
-#	BENCH_TIME=3 BENCH_REPS=3        seconds per run, repetitions
+#	BENCH_TIME=3 BENCH_REPS=5        seconds per run, repetitions
 #	BENCH_CONFIGS="crypt cmek"       a subset, for quick A/B runs (also
 #	BENCH_WORKLOADS="seq-read"       BENCH_SECTORS="4096"); make bench
 #	                                 itself always runs everything
@@ -20,7 +20,7 @@ export PATH=$PWD/build:$PATH
 . tests/lib/dm.sh
 
 T=${BENCH_TIME:-3}
-REPS=${BENCH_REPS:-3}
+REPS=${BENCH_REPS:-5}
 SIZE_MB=${BENCH_SIZE_MB:-256}
 
 configs=(${BENCH_CONFIGS:-raw crypt crypt-nowq cmek})

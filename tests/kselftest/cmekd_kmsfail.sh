@@ -15,7 +15,9 @@
 #   - with the server gone, cmekd SIGKILLed and restarted adopts the
 #     mapped volume, and picks the watch up again when the server is back;
 #   - with unreachable_grace set, the volume locks once the server has been
-#     gone that long, and unlocks by itself when it is back.
+#     gone that long, and unlocks by itself when it is back;
+#   - a lock in the state file whose revoke never happened (cmekd died in
+#     between) is finished at start-up, and undone by the watch.
 # Runs in the VM as root with dm-cmek loaded:
 #     tests/vm/run -- tests/kselftest/cmekd_kmsfail.sh
 
@@ -96,7 +98,7 @@ status_has() {
 locked() { status_has '.locked' && ! can_read /dev/mapper/kf1; }
 unlocked() { status_has '.locked | not' && can_read /dev/mapper/kf1; }
 
-ktap_plan 17
+ktap_plan 19
 
 modprobe loop 2>/dev/null
 ip link set lo up	# the guest has no network, loopback is down
@@ -204,6 +206,21 @@ wait_until 15 unlocked
 rc=$?
 ktap_check "server back: kf1 unlocks by itself in $(($(now_ms) - t0)) ms, data intact" \
 	eval '[ $rc = 0 ] && same_data /dev/mapper/kf1'
+# --- a lock recorded, its revoke not done: cmekd died in between ------------
+stop
+jq '(.volumes[] | select(.name == "kf1")) |= (.locked = true |
+	.lock_reason = "test: recorded, not revoked")' "$T/state/volumes" \
+	>"$T/volumes.new" && mv "$T/volumes.new" "$T/state/volumes"
+chmod 600 "$T/state/volumes"
+LOGN=$(wc -l <"$T/log")
+newlog() { tail -n +$((LOGN + 1)) "$T/log"; }
+start
+ktap_check "state says locked, key still in the kernel: cmekd revokes it at start-up" \
+	eval 'wait_until 10 eval "newlog | grep -q \"op=revoke .*name=kf1 .*result=ok .*why=lock\"" &&
+	      newlog | grep -q "locked (test: recorded, not revoked) but its key is in the kernel"'
+ktap_check "... and the watch unlocks it (the KMS key is fine), data intact" \
+	eval 'wait_until 10 eval "newlog | grep -q \"op=unlock .*name=kf1\"" && wait_until 5 unlocked && same_data /dev/mapper/kf1'
+
 run close3 "$CMEKCTL" close kf1
 ktap_check "close; the key leaves the kernel" \
 	eval 'rc_is close3 0 && ! mapped && [ "$(kstate "$U")" != present ]'

@@ -23,10 +23,14 @@ function median(arr, n,   i, j, t) {
 		if (arr[j] < arr[i]) { t = arr[i]; arr[i] = arr[j]; arr[j] = t }
 	return n % 2 ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
 }
+# A run with BENCH_CONFIGS set lacks some columns: they print as "-".
+function mib(cfg) { return (cfg in have) ? sprintf("%.1f", med[cfg]) : "-" }
+function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
 $1 ~ /^[0-9]+$/ {
 	k = $1 SUBSEP $2
 	if (!(k in seen)) { seen[k] = 1; order[++n] = k }
 	bw[k, $3, $4] = $5; iops[k, $3, $4] = $6; p50[k, $3, $4] = $7; p99[k, $3, $4] = $8
+	have[$3] = 1
 	if ($4 > reps) reps = $4
 }
 END {
@@ -37,25 +41,30 @@ END {
 			for (r = 1; r <= reps; r++) v[r] = bw[k, cfg, r]
 			med[cfg] = median(v, reps)
 		}
-		lo = 1e9; hi = 0
+		lo = 1e9; hi = 0; m = 0
 		for (r = 1; r <= reps; r++) {
 			best = bw[k, "crypt", r] > bw[k, "crypt-nowq", r] ? bw[k, "crypt", r] : bw[k, "crypt-nowq", r]
+			ci[r] = iops[k, "cmek", r]; c5[r] = p50[k, "cmek", r]; c9[r] = p99[k, "cmek", r]
+			if (!(best > 0))
+				continue
 			x = bw[k, "cmek", r] / best
-			rr[r] = x
+			rr[++m] = x
 			if (x < lo) lo = x
 			if (x > hi) hi = x
-			ci[r] = iops[k, "cmek", r]; c5[r] = p50[k, "cmek", r]; c9[r] = p99[k, "cmek", r]
 		}
 		best = med["crypt"] > med["crypt-nowq"] ? med["crypt"] : med["crypt-nowq"]
 		ceil = "-"
-		if (kk[2] ~ /^seq/) {
+		if (kk[2] ~ /^seq/ && med["raw"] > 0) {
 			cph = kk[2] ~ /read/ ? dec : enc
-			ceil = sprintf("%.2f", med["cmek"] / (1 / (1 / med["raw"] + 1 / cph)))
+			ceil = ratio(med["cmek"], 1 / (1 / med["raw"] + 1 / cph))
 		}
-		printf "| %s | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f / %.0f | %.2f | %.2f (%.2f-%.2f) | %s |\n",
-			kk[1], kk[2], med["raw"], med["crypt"], med["crypt-nowq"], med["cmek"],
-			median(ci, reps), median(c5, reps), median(c9, reps), med["cmek"] / best,
-			median(rr, reps), lo, hi, ceil
+		round = m ? sprintf("%.2f (%.2f-%.2f)", median(rr, m), lo, hi) : "-"
+		if (!("cmek" in have))
+			ceil = round = "-"
+		printf "| %s | %s | %s | %s | %s | %s | %.0f | %.0f / %.0f | %s | %s | %s |\n",
+			kk[1], kk[2], mib("raw"), mib("crypt"), mib("crypt-nowq"), mib("cmek"),
+			median(ci, reps), median(c5, reps), median(c9, reps),
+			("cmek" in have) ? ratio(med["cmek"], best) : "-", round, ceil
 	}
 }' "$csv"
 
@@ -73,9 +82,21 @@ fi
 
 if command -v gnuplot > /dev/null; then
 	awk -F, '$1 ~ /^[0-9]+$/ { k = $1 " " $2; s[k, $3] += $5; c[k, $3]++; if (!(k in seen)) { seen[k]; o[++n] = k } }
-		END { for (i = 1; i <= n; i++) printf "\"%s\" %f %f %f %f\n", o[i],
-			s[o[i], "raw"] / c[o[i], "raw"], s[o[i], "crypt"] / c[o[i], "crypt"],
-			s[o[i], "crypt-nowq"] / c[o[i], "crypt-nowq"], s[o[i], "cmek"] / c[o[i], "cmek"] }' "$csv" > "$dir/plot.dat"
+		END { for (i = 1; i <= n; i++) {
+			printf "\"%s\"", o[i]
+			split("raw crypt crypt-nowq cmek", cf, " ")
+			for (j = 1; j <= 4; j++)
+				printf " %s", c[o[i], cf[j]] ? s[o[i], cf[j]] / c[o[i], cf[j]] : "NaN"
+			printf "\n" } }' "$csv" > "$dir/plot.dat"
+	# One series per configuration the run measured (BENCH_CONFIGS).
+	plot=""
+	for col in "3 dm-crypt crypt" "4 dm-crypt-nowq crypt-nowq" "5 dm-cmek cmek" "2 raw raw"; do
+		set -- $col
+		grep -q "^[0-9]*,[^,]*,$3," "$csv" || continue
+		tics=""
+		[ -n "$plot" ] || tics=":xtic(1)"
+		plot+="${plot:+, }\"$dir/plot.dat\" using $1$tics title \"$2\""
+	done
 	gnuplot <<EOG
 set terminal pngcairo size 1400,600 noenhanced
 set output "$dir/results.png"
@@ -86,7 +107,7 @@ set logscale y
 set ylabel "MiB/s (mean, log scale)"
 set xtics rotate by -30
 set title "dm-cmek vs dm-crypt vs raw brd (QEMU TCG guest)"
-plot "$dir/plot.dat" using 3:xtic(1) title "dm-crypt", "" using 4 title "dm-crypt nowq", "" using 5 title "dm-cmek", "" using 2 title "raw"
+plot $plot
 EOG
 	echo
 	echo "![chart](results.png)"

@@ -2,8 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # dm-cmek against dm-crypt and the raw device, in one guest, same key size
-# (512-bit) and sector size, alternating configurations (A B C D A B C D ...)
-# so that drift on a noisy host hits all of them alike. Runs in the VM:
+# (512-bit) and sector size, alternating configurations so that drift on a
+# noisy host hits all of them alike, and rotating their order each round
+# (A B C D, B C D A, ...) so that none always runs after the same one: a
+# config run right after another inherits its state (workers, caches), and
+# with a fixed order that bias would be the same in every round. Runs in
+# the VM:
 #
 #	make bench                       (tests/vm/run -- tests/bench/run.sh)
 #	BENCH_TIME=3 BENCH_REPS=5        seconds per run, repetitions
@@ -92,7 +96,8 @@ for ss in ${BENCH_SECTORS:-512 4096}; do
 		for w in "${workloads[@]}"; do
 			set -- $w
 			[[ " ${BENCH_WORKLOADS:-$1} " == *" $1 "* ]] || continue
-			for c in "${configs[@]}"; do
+			for i in "${!configs[@]}"; do
+				c=${configs[$(((i + rep - 1) % ${#configs[@]}))]}
 				dev=$(map $c $ss) || die "cannot map $c (sector $ss)"
 				if [ $rep = 1 ] && [ "$1" = "$first" ]; then
 					dd if=/dev/zero of=$dev bs=1M oflag=direct status=none 2>/dev/null

@@ -230,17 +230,6 @@ static void expect_free(struct expect *x)
 	free(x->states);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Read the expect file with read(2) into one buffer that is wiped after
  * parsing, rather than with stdio, whose buffers would keep the key's hex.
@@ -278,7 +267,8 @@ static int expect_load(struct expect *x, const char *path)
 	if (!hex || hex % 2 || hex / 2 > sizeof(x->dek))
 		goto bad;
 	for (size_t j = 0; j < hex; j += 2) {
-		int hi = hexval(buf[j]), lo = hexval(buf[j + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)buf[j]);
+		int lo = OPENSSL_hexchar2int((unsigned char)buf[j + 1]);
 
 		if (hi < 0 || lo < 0)
 			goto bad;

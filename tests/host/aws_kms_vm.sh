@@ -95,13 +95,8 @@ guest() {
 	printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
 		"$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$T/aws.credentials"
 	chmod 600 "$T/aws.credentials"
-	cat >"$T/cmekd.conf" <<-EOF
-	[daemon]
-	socket = $SOCK
-	state_dir = $T/state
-	key_dir = $T/keys
-	check_interval = 1s
-	log_level = debug
+	daemon_conf check_interval=1s log_level=debug
+	cat >>"$T/cmekd.conf" <<-EOF
 
 	[provider aws-kms]
 	endpoint = https://10.0.2.100
@@ -111,7 +106,6 @@ guest() {
 	imds = no
 	timeout = 5s
 	EOF
-	chmod 600 "$T/cmekd.conf"
 	# Only the file's credentials may work: not the environment's.
 	(
 		unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY

@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
@@ -46,17 +47,6 @@ static void fake_az_hex(char *out, size_t bytes)
 	out[2 * bytes] = '\0';
 }
 
-static int fake_az_unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Parameter @name of a query or form ("a=1&b=2"), percent-decoded. */
 static bool fake_az_param(const char *s, const char *name, char *out,
 			  size_t len)
@@ -70,13 +60,16 @@ static bool fake_az_param(const char *s, const char *name, char *out,
 		if (seg > n && !strncmp(s, name, n) && s[n] == '=') {
 			v = s + n + 1;
 			for (i = 0, o = 0; i < seg - n - 1 && o + 1 < len; i++) {
+				int hi = -1, lo = -1;
+
+				if (v[i] == '%' && i + 2 < seg - n - 1) {
+					hi = OPENSSL_hexchar2int((unsigned char)v[i + 1]);
+					lo = OPENSSL_hexchar2int((unsigned char)v[i + 2]);
+				}
 				if (v[i] == '+') {
 					out[o++] = ' ';
-				} else if (v[i] == '%' && i + 2 < seg - n - 1 &&
-					   fake_az_unhex(v[i + 1]) >= 0 &&
-					   fake_az_unhex(v[i + 2]) >= 0) {
-					out[o++] = (char)(fake_az_unhex(v[i + 1]) * 16 +
-							  fake_az_unhex(v[i + 2]));
+				} else if (hi >= 0 && lo >= 0) {
+					out[o++] = (char)(hi << 4 | lo);
 					i += 2;
 				} else if (v[i] == '%') {
 					return false;

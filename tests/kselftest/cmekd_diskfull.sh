@@ -42,14 +42,7 @@ for i in 1 2; do
 done
 set -- $LOOPS
 mkkek k1
-cat >"$T/cmekd.conf" <<EOF
-[daemon]
-socket = $SOCK
-state_dir = $T/state
-key_dir = $T/keys
-check_interval = off
-EOF
-chmod 600 "$T/cmekd.conf"
+daemon_conf check_interval=off
 ktap_check "cmekd starts with its state on a 64 KiB tmpfs" start
 
 run f1 "$CMEKCTL" format "$1" --provider local --key k1

@@ -43,14 +43,8 @@ trap cleanup EXIT
 
 # conf UNREACHABLE_GRACE
 conf() {
-	cat >"$T/cmekd.conf" <<-EOF
-	[daemon]
-	socket = $SOCK
-	state_dir = $T/state
-	key_dir = $T/keys
-	check_interval = 1s
-	log_level = debug
-	unreachable_grace = $1
+	daemon_conf check_interval=1s log_level=debug "unreachable_grace=$1"
+	cat >>"$T/cmekd.conf" <<-EOF
 
 	[provider vault-transit]
 	endpoint = https://127.0.0.1:$PORT
@@ -60,7 +54,6 @@ conf() {
 	retries = 1
 	retry_backoff = 100ms
 	EOF
-	chmod 600 "$T/cmekd.conf"
 }
 
 # kms_start: the fake Vault on $PORT, until it says ready (20 s at most)

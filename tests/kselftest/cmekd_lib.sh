@@ -21,6 +21,24 @@ cmekd_test_init() {
 	PID=
 }
 
+# daemon_conf [KEY=VALUE...]: a fresh $T/cmekd.conf, 0600, whose [daemon]
+# section points at this test's socket, state and KEK directories, plus
+# the KEY = VALUE lines given; provider sections are appended by the caller.
+daemon_conf() {
+	local kv
+
+	{
+		echo "[daemon]"
+		echo "socket = $SOCK"
+		echo "state_dir = $T/state"
+		echo "key_dir = $T/keys"
+		for kv in "$@"; do
+			echo "${kv%%=*} = ${kv#*=}"
+		done
+	} >"$T/cmekd.conf"
+	chmod 600 "$T/cmekd.conf"
+}
+
 # start: run cmekd on $T/cmekd.conf until it answers a ping (10 s at most)
 start() {
 	"$CMEKD" -c "$T/cmekd.conf" --no-syslog >>"$T/log" 2>&1 &

@@ -30,16 +30,7 @@ trap cleanup EXIT
 
 # conf REWRAP_INTERVAL
 conf() {
-	cat >"$T/cmekd.conf" <<-EOF
-	[daemon]
-	socket = $SOCK
-	state_dir = $T/state
-	key_dir = $T/keys
-	check_interval = 1s
-	log_level = debug
-	rewrap_interval = $1
-	EOF
-	chmod 600 "$T/cmekd.conf"
+	daemon_conf check_interval=1s log_level=debug "rewrap_interval=$1"
 }
 
 same_data() {

@@ -42,16 +42,7 @@ trap cleanup EXIT
 
 # conf POLICY INTERVAL: write the config (POLICY "" = the default)
 conf() {
-	{
-		echo "[daemon]"
-		echo "socket = $SOCK"
-		echo "state_dir = $T/state"
-		echo "key_dir = $T/keys"
-		echo "check_interval = $2"
-		echo "log_level = debug"
-		[ -n "$1" ] && echo "slot_policy = $1"
-	} >"$T/cmekd.conf"
-	chmod 600 "$T/cmekd.conf"
+	daemon_conf "check_interval=$2" log_level=debug ${1:+"slot_policy=$1"}
 }
 
 same_data() {

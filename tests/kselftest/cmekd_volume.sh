@@ -65,15 +65,7 @@ ktap_plan 43
 modprobe loop 2>/dev/null
 mkdir -p "$T/keys" "$T/state"
 chmod 700 "$T/keys" "$T/state"
-cat >"$T/cmekd.conf" <<EOF
-[daemon]
-socket = $SOCK
-state_dir = $T/state
-key_dir = $T/keys
-check_interval = off
-log_level = debug
-EOF
-chmod 600 "$T/cmekd.conf"
+daemon_conf check_interval=off log_level=debug
 for i in 0 1; do
 	truncate -s 64M "$T/disk$i"
 	L=$(losetup -f --show "$T/disk$i")

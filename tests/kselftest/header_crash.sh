@@ -56,14 +56,7 @@ DATA=$1
 LOG=$2
 RPL=$3
 mkkek k1 && mkkek k2 && mkkek k3
-cat >"$T/cmekd.conf" <<EOF
-[daemon]
-socket = $SOCK
-state_dir = $T/state
-key_dir = $T/keys
-check_interval = off
-EOF
-chmod 600 "$T/cmekd.conf"
+daemon_conf check_interval=off
 
 dmsetup --noudevsync create hclw --table \
 	"0 $(blockdev --getsz "$DATA") log-writes $DATA $LOG" &&

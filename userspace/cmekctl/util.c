@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "cmekctl.h"
 #include "nl-priv.h"
@@ -75,17 +76,6 @@ void secbuf_free(struct secbuf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int hex_decode(const char *in, size_t in_len, uint8_t *out, size_t cap,
 	       size_t *out_len)
 {
@@ -97,7 +87,7 @@ int hex_decode(const char *in, size_t in_len, uint8_t *out, size_t cap,
 
 		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
 			continue;
-		v = hexval(c);
+		v = OPENSSL_hexchar2int((unsigned char)c);
 		if (v < 0)
 			return -1;
 		if (hi < 0) {

@@ -27,6 +27,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
+#include <openssl/crypto.h>
 
 #include "nl.h"
 #include "nl-priv.h"
@@ -52,17 +53,6 @@ struct cmek_nl {
 /* ------------------------------------------------------------------ */
 /* UUIDs and names                                                    */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int cmek_uuid_parse(const char *s, uint8_t uuid[CMEK_UUID_LEN])
 {
 	uint8_t out[CMEK_UUID_LEN];
@@ -79,8 +69,8 @@ int cmek_uuid_parse(const char *s, uint8_t uuid[CMEK_UUID_LEN])
 			i++;
 			continue;
 		}
-		hi = hexval((unsigned char)s[i]);
-		lo = hexval((unsigned char)s[i + 1]);
+		hi = OPENSSL_hexchar2int((unsigned char)s[i]);
+		lo = OPENSSL_hexchar2int((unsigned char)s[i + 1]);
 		if (hi < 0 || lo < 0 || n >= CMEK_UUID_LEN)
 			return -EINVAL;
 		out[n++] = (uint8_t)(hi << 4 | lo);

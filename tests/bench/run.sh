@@ -14,6 +14,11 @@
 #	BENCH_CONFIGS="crypt cmek"       a subset, for quick A/B runs (also
 #	BENCH_WORKLOADS="seq-read"       BENCH_SECTORS="4096"); make bench
 #	                                 itself always runs everything
+#	BENCH_PERF=1                     after the measured runs, run each
+#	                                 selected case once more under
+#	                                 perf record -a (cpu-clock) and print
+#	                                 where the samples fell as "PERF ..."
+#	                                 lines (bench.sh: profile.txt)
 #
 # The guest sees the tree read-only: results go to stdout as "CSV ..." lines,
 # and tests/bench/bench.sh (the host side of make bench) turns them into
@@ -28,6 +33,7 @@ REPS=${BENCH_REPS:-5}
 SIZE_MB=${BENCH_SIZE_MB:-256}
 
 configs=(${BENCH_CONFIGS:-raw crypt crypt-nowq cmek})
+wrap=()
 workloads=(
 	"seq-read read 1M 4"
 	"seq-write write 1M 4"
@@ -62,16 +68,18 @@ map() {
 	dmdev b
 }
 
-# run DEV RW BS QD: one fio run; prints "MiB/s IOPS p50_us p99_us", the
-# latencies from submission to completion (a synchronous device like brd
-# does most of the work inside submission, so clat alone would hide it).
+# run DEV RW BS QD: one fio run, under the command in wrap if set; prints
+# "MiB/s IOPS p50_us p99_us", the latencies from submission to completion
+# (a synchronous device like brd does most of the work inside submission,
+# so clat alone would hide it).
 run() {
 	local dev=$1 rw=$2 bs=$3 qd=$4 j dir
-	j=$(fio --name=b --filename=$dev --direct=1 --ioengine=libaio --rw=$rw \
+	j=$("${wrap[@]}" fio --name=b --filename=$dev --direct=1 --ioengine=libaio --rw=$rw \
 		--bs=$bs --iodepth=$qd --time_based --runtime=$T --ramp_time=1 \
 		--size=$((SIZE_MB - 8))M --randrepeat=0 --norandommap --lat_percentiles=1 \
 		--output-format=json 2>/dev/null) || return 1
 	case $rw in *read) dir=read ;; *) dir=write ;; esac
+	[ -n "$j" ] || return 1
 	echo "$j" | jq -r ".jobs[0].$dir | \"\(.bw_bytes / 1048576) \(.iops) \(.lat_ns.percentile[\"50.000000\"] / 1000) \(.lat_ns.percentile[\"99.000000\"] / 1000)\""
 }
 
@@ -108,6 +116,35 @@ for ss in ${BENCH_SECTORS:-512 4096}; do
 		done
 	done
 done
+# profile SS WORKLOAD RW BS QD CONFIG: one more run of a case under perf,
+# system-wide: under emulation there is no PMU, so the sampling event is
+# the hrtimer-driven cpu-clock. Separate from the measured runs, which
+# perf would slow down. tests/bench/perf-share.awk sums the samples spent
+# idle, in AES-NI, in the target's own module and elsewhere.
+profile() {
+	local ss=$1 w=$2 c=$6 dev tag="$1 $2 $6"
+	dev=$(map $c $ss) || die "cannot map $c (sector $ss)"
+	wrap=(perf record -q -a -e cpu-clock -F 997 -o /tmp/perf.data --)
+	run $dev $3 $4 $5 > /dev/null || die "fio under perf failed: $c $w"
+	wrap=()
+	perf report -i /tmp/perf.data --stdio --no-children --sort sym \
+		2>/dev/null > /tmp/perf.txt || die "perf report failed: $c $w"
+	awk -v tag="$tag" -f tests/bench/perf-share.awk /proc/kallsyms /tmp/perf.txt
+	rm -f /tmp/perf.data /tmp/perf.txt
+}
+
+if [ -n "${BENCH_PERF:-}" ]; then
+	command -v perf > /dev/null || die "BENCH_PERF: no perf (apt-get install linux-perf)"
+	for ss in ${BENCH_SECTORS:-512 4096}; do
+		for w in "${workloads[@]}"; do
+			set -- $w
+			[[ " ${BENCH_WORKLOADS:-$1} " == *" $1 "* ]] || continue
+			for c in "${configs[@]}"; do
+				profile $ss "$@" $c
+			done
+		done
+	done
+fi
 dmsetup --noudevsync remove_all
 # Revoke and key-push latencies, cmekd's footprint: only for the full run.
 if [ -z "${BENCH_CONFIGS:-}${BENCH_WORKLOADS:-}${BENCH_SECTORS:-}" ]; then

@@ -1,4 +1,3 @@
-#!/usr/bin/awk -f
 # SPDX-License-Identifier: GPL-2.0
 #
 # Where a profile's samples fell, for make bench's BENCH_PERF pass:

@@ -48,6 +48,11 @@ die() {
 	exit 1
 }
 
+# selected WORKLOAD: is it in BENCH_WORKLOADS (all are when that is unset)?
+selected() {
+	[[ " ${BENCH_WORKLOADS:-$1} " == *" $1 "* ]]
+}
+
 setup_ram $SIZE_MB || die "cannot create the RAM disk"
 raw=/dev/ram0
 sz=$(blockdev --getsz $raw)
@@ -83,39 +88,6 @@ run() {
 	echo "$j" | jq -r ".jobs[0].$dir | \"\(.bw_bytes / 1048576) \(.iops) \(.lat_ns.percentile[\"50.000000\"] / 1000) \(.lat_ns.percentile[\"99.000000\"] / 1000)\""
 }
 
-# Precondition: write the whole device once per config so reads decrypt
-# real ciphertext, not brd's unallocated zero pages.
-echo "# cipher ceiling"
-cb=$(cryptsetup benchmark -c aes-xts-plain64 -s 512 2>/dev/null | awk '/aes-xts/ { print $3, $5 }')
-[ -n "$cb" ] || die "cryptsetup benchmark failed"
-echo "cipher enc_MiBs dec_MiBs: $cb"
-echo "CSV cipher,$cb"
-
-# The first selected workload of the first repetition preconditions.
-first=
-for w in "${workloads[@]}"; do
-	set -- $w
-	[[ " ${BENCH_WORKLOADS:-$1} " == *" $1 "* ]] && { first=$1; break; }
-done
-[ -n "$first" ] || die "no workload selected (BENCH_WORKLOADS=${BENCH_WORKLOADS:-})"
-
-for ss in ${BENCH_SECTORS:-512 4096}; do
-	for rep in $(seq $REPS); do
-		for w in "${workloads[@]}"; do
-			set -- $w
-			[[ " ${BENCH_WORKLOADS:-$1} " == *" $1 "* ]] || continue
-			for i in "${!configs[@]}"; do
-				c=${configs[$(((i + rep - 1) % ${#configs[@]}))]}
-				dev=$(map $c $ss) || die "cannot map $c (sector $ss)"
-				if [ $rep = 1 ] && [ "$1" = "$first" ]; then
-					dd if=/dev/zero of=$dev bs=1M oflag=direct status=none 2>/dev/null
-				fi
-				r=$(run $dev $2 $3 $4) || die "fio failed: $c $1 sector $ss"
-				echo "CSV $ss,$1,$c,$rep,${r// /,}"
-			done
-		done
-	done
-done
 # profile SS WORKLOAD RW BS QD CONFIG: one more run of a case under perf,
 # system-wide: under emulation there is no PMU, so the sampling event is
 # the hrtimer-driven cpu-clock. Separate from the measured runs, which
@@ -133,12 +105,45 @@ profile() {
 	rm -f /tmp/perf.data /tmp/perf.txt
 }
 
+echo "# cipher ceiling"
+cb=$(cryptsetup benchmark -c aes-xts-plain64 -s 512 2>/dev/null | awk '/aes-xts/ { print $3, $5 }')
+[ -n "$cb" ] || die "cryptsetup benchmark failed"
+echo "cipher enc_MiBs dec_MiBs: $cb"
+echo "CSV cipher,$cb"
+
+# Precondition: the first selected workload of the first repetition writes
+# the whole device once per config, so that reads decrypt real ciphertext,
+# not brd's unallocated zero pages.
+first=
+for w in "${workloads[@]}"; do
+	set -- $w
+	selected $1 && { first=$1; break; }
+done
+[ -n "$first" ] || die "no workload selected (BENCH_WORKLOADS=${BENCH_WORKLOADS:-})"
+
+for ss in ${BENCH_SECTORS:-512 4096}; do
+	for rep in $(seq $REPS); do
+		for w in "${workloads[@]}"; do
+			set -- $w
+			selected $1 || continue
+			for i in "${!configs[@]}"; do
+				c=${configs[$(((i + rep - 1) % ${#configs[@]}))]}
+				dev=$(map $c $ss) || die "cannot map $c (sector $ss)"
+				if [ $rep = 1 ] && [ "$1" = "$first" ]; then
+					dd if=/dev/zero of=$dev bs=1M oflag=direct status=none 2>/dev/null
+				fi
+				r=$(run $dev $2 $3 $4) || die "fio failed: $c $1 sector $ss"
+				echo "CSV $ss,$1,$c,$rep,${r// /,}"
+			done
+		done
+	done
+done
 if [ -n "${BENCH_PERF:-}" ]; then
 	command -v perf > /dev/null || die "BENCH_PERF: no perf (apt-get install linux-perf)"
 	for ss in ${BENCH_SECTORS:-512 4096}; do
 		for w in "${workloads[@]}"; do
 			set -- $w
-			[[ " ${BENCH_WORKLOADS:-$1} " == *" $1 "* ]] || continue
+			selected $1 || continue
 			for c in "${configs[@]}"; do
 				profile $ss "$@" $c
 			done

@@ -10,6 +10,9 @@
 #   3. rig self-tests (tests/rig/*.sh, on the host, booting the VM)
 #   4. VM tests: every build/kselftest/* program and tests/kselftest/*.sh,
 #      each in its own VM boot so that a panic fails only that file
+#      (VM_JOBS of them at once, default 1). A boot that hung before user
+#      space and was retried by tests/vm/run is shown on the file's line
+#      and counted on the summary line, never hidden.
 #
 # Every TAP line counts; a file that crashes, misses its plan or exits
 # non-zero without saying why counts as one more failure. Ends with exactly
@@ -30,11 +33,12 @@ passed=0
 failed=0
 skipped=0
 failures=()
+boot_retries=0
 
 # count FILE-LABEL LOG RC: add a file's TAP results to the totals.
 count() {
 	local label=$1 log=$2 rc=$3
-	local ok notok skip plan ran
+	local ok notok skip plan ran retries note
 
 	ok=$(grep -E -c '^ *ok [0-9]+' "$log")
 	notok=$(grep -E -c '^ *not ok [0-9]+' "$log")
@@ -59,8 +63,16 @@ count() {
 		failed=$((failed + 1))
 		failures+=("$label: exited $rc (see $log)")
 	fi
+	# A guest that hung before user space was booted again by
+	# tests/vm/run: not a failure, but never hidden.
+	retries=$(grep -a -E '^cmek-vm: boot [0-9]+ of [0-9]+ ' "$log" |
+		awk '$3 < $5' | wc -l)
+	boot_retries=$((boot_retries + retries))
+	note=
+	[ "$rc" -eq 0 ] || note="(exit $rc)"
+	[ "$retries" -eq 0 ] || note+="${note:+ }(boot retried $retries)"
 	printf '%-44s %3d ok %3d not ok %5s %s\n' "$label" "$ok" "$notok" \
-		"$(lap)" "$([ "$rc" -ne 0 ] && echo "(exit $rc)")"
+		"$(lap)" "$note"
 	lap_reset
 	# CI keeps only the console: show what failed, not just how many.
 	if [ "$notok" -gt 0 ]; then
@@ -88,8 +100,10 @@ result() {
 
 # How long the item just reported took (since the last report), for
 # keeping the suite's time in view.
+# A file run beside others sets took= to its own time instead.
 lap_at=$(date +%s)
-lap() { echo "$(( $(date +%s) - lap_at ))s"; }
+took=
+lap() { echo "${took:-$(( $(date +%s) - lap_at ))s}"; }
 lap_reset() { lap_at=$(date +%s); }
 
 selected() {
@@ -208,10 +222,33 @@ rig_tests() {
 	done
 }
 
-vm_tests() {
-	local t log rc name
+# vm_one NAME FILE: one VM test file in its own boot; its exit status and
+# seconds go to build/logs/vm-NAME.rc for vm_reap.
+vm_one() {
+	local start=$SECONDS
 
-	echo "== VM tests (Debian $KERNELRELEASE under QEMU)"
+	tests/vm/run --timeout "${VM_TIMEOUT:-600}" \
+		--log "$logs/vm-$1.console" -- "$2" > "$logs/vm-$1.log" 2>&1
+	echo "$? $((SECONDS - start))" > "$logs/vm-$1.rc"
+}
+
+# Count the next VM test file to finish, in the order they finish.
+vm_reap() {
+	local pid name rc secs
+
+	wait -n -p pid "${!vm_running[@]}"
+	name=${vm_running[$pid]}
+	unset "vm_running[$pid]"
+	read -r rc secs < "$logs/vm-$name.rc" || rc=125
+	took=${secs:-?}s count "$name" "$logs/vm-$name.log" "$rc"
+}
+
+# VM_JOBS (1) files run at once, each in its own guest.
+vm_tests() {
+	local t name jobs=${VM_JOBS:-1}
+	declare -g -A vm_running=()
+
+	echo "== VM tests (Debian $KERNELRELEASE under QEMU, $jobs at a time)"
 	# CHECK_VM_TESTS replaces the list (the rig's self-test uses it).
 	for t in ${CHECK_VM_TESTS:-build/kselftest/* tests/kselftest/*.sh}; do
 		[ -f "$t" ] || continue
@@ -219,11 +256,14 @@ vm_tests() {
 		[ -x "$t" ] || continue
 		selected "$t" || continue
 		name=$(basename "$t")
-		log=$logs/vm-$name.log
-		tests/vm/run --timeout "${VM_TIMEOUT:-600}" \
-			--log "$logs/vm-$name.console" -- "$t" > "$log" 2>&1
-		rc=$?
-		count "$name" "$log" $rc
+		while [ ${#vm_running[@]} -ge "$jobs" ]; do
+			vm_reap
+		done
+		vm_one "$name" "$t" &
+		vm_running[$!]=$name
+	done
+	while [ ${#vm_running[@]} -gt 0 ]; do
+		vm_reap
 	done
 }
 
@@ -241,7 +281,7 @@ fuzz_tests
 vm_tests
 
 echo
-echo "== $(( $(date +%s) - start )) s"
+echo "== $(( $(date +%s) - start )) s, $boot_retries boot retries"
 for f in "${failures[@]}"; do
 	echo "FAILED: $f"
 done

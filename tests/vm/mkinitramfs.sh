@@ -31,5 +31,5 @@ done | awk '!seen[$0]++' | while read -r ko; do
 	basename "$ko" >> "$work/modules.list"
 done
 
-(cd "$work" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 > "$out.tmp"
-mv "$out.tmp" "$out"
+(cd "$work" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 > "$out.tmp.$$"
+mv "$out.tmp.$$" "$out"

@@ -29,6 +29,10 @@ ktap_check "the mapping supports FUA, like $nb" \
 T=/sys/kernel/tracing
 mountpoint -q $T || mount -t tracefs nodev $T
 echo 0 > $T/tracing_on
+# Without recording command names, enabling the event does not patch the
+# scheduler's sched_switch call site while the other vCPU runs it: such
+# patches are what livelock QEMU's TCG now and then (testing.rst).
+echo 0 > $T/options/record-cmd
 echo > $T/trace
 # Only bios queued to null_blk: what dm-cmek sent down.
 nbdev=$(stat -L -c '%t %T' $nb | { read -r a b; echo $(( (16#$a << 20) | 16#$b )); })

@@ -6,7 +6,9 @@
 # each with one try and a short deadline. The machine variant comes from
 # tests/vm/run's VM_* variables. Prints one line per hang and a summary:
 #
-#	boot-rate: LABEL boots N hangs H user space p50 S max S
+#	boot-rate: LABEL boots N hangs H other O user space p50 S s max S s
+#
+# (other: boots that failed some other way, kept as otherN.txt)
 #
 # Hung boots keep their console and vCPU instruction pointers in
 # build/boot-rate/LABEL/.

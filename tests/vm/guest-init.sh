@@ -20,11 +20,20 @@ out=/dev/ttyS1
 stty -F $out raw -echo 2>/dev/null
 stty -F /dev/ttyS2 raw -echo 2>/dev/null
 
+# PID 1 must outlive the power-off without another exec: the power-off
+# shuts the 9p device down before QEMU stops, an exec from the host root
+# then fails, PID 1 exits, and the kernel panics on the console. So it
+# waits in the shell itself, on a FIFO in tmpfs that nobody writes.
 report() {
+	local idle=/run/cmek-vm-idle
+
 	echo "CMEK-VM-RESULT $1" > /dev/ttyS2
 	sync
+	mkfifo "$idle" 2>/dev/null
 	echo o > /proc/sysrq-trigger
-	sleep 30
+	while :; do
+		read -r -t 30 _ <> "$idle"
+	done
 }
 
 # devtmpfs has no /dev/fd; udev would make these links on a real system.

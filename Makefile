@@ -49,11 +49,15 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(B)/helpers/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
 .PHONY: all module userspace tests unit kselftest fuzz check demo bench clean \
-	install dkms-install
+	install dkms-install test-modules
 all: module userspace
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# Test-only kernel modules (tests/kmod/) that VM tests load; never installed.
+test-modules:
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/kmod modules
 
 userspace: $(PROGS)
 
@@ -144,7 +148,7 @@ $(B)/fuzz/%: $(B)/fuzz/obj/tests/fuzz/%.o $(FUZZ_LIB)
 .SECONDARY: $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.o)
 
 unit: $(UNIT_BIN)
-kselftest: $(KSFT_BIN) $(HELPER_BIN)
+kselftest: $(KSFT_BIN) $(HELPER_BIN) test-modules
 fuzz: $(FUZZ_BIN)
 tests: unit kselftest fuzz $(LINT)
 
@@ -210,4 +214,5 @@ dkms-install:
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/kmod clean
 	rm -rf $(B)

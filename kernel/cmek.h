@@ -19,9 +19,10 @@
 
 /*
  * One installed key: a keyed xts(aes) transform. I/O takes a reference for
- * the duration of one bio's crypto and never takes a lock; revocation kills
- * the reference and waits for it to drain before freeing the transform, so
- * "revoked" means no request is in the cipher with this key any more.
+ * one bio's crypto (a read keeps it until its caller has the plaintext) and
+ * never takes a lock; revocation kills the reference and waits for it to
+ * drain before freeing the transform, so "revoked" means no request is in
+ * the cipher with this key any more and no plaintext it made is on its way.
  */
 struct cmek_key {
 	struct percpu_ref ref;
@@ -29,11 +30,20 @@ struct cmek_key {
 	struct crypto_skcipher *tfm;
 	u64 generation;
 	unsigned int key_size;
+	/*
+	 * Set by a revoke (not by a REPLACE, whose reads may finish): a
+	 * read that finds it set hands back no plaintext.
+	 */
+	bool revoked;
+	struct cmek_entry *entry;	/* while it drains */
+	struct list_head drain_node;	/* entry->replaced, or a revoke_all */
 };
 
 /*
- * Key table entry, one per volume UUID. It lives while a key is present or a
- * mapping names it. All fields but @key are protected by cmek_keys_lock.
+ * Key table entry, one per volume UUID. It lives while a key is present, a
+ * mapping names it, a key of it drains, or someone waits for that. All
+ * fields but @key are protected by cmek_keys_lock; @revoking, @revoke_done
+ * and @nreplaced are also read without it by waiters on cmek_revoke_wq.
  */
 struct cmek_entry {
 	struct list_head node;
@@ -43,6 +53,12 @@ struct cmek_entry {
 	u64 generation;
 	unsigned int key_size;
 	unsigned int users;
+	bool revoking;			/* a revoke started and not finished */
+	u64 revoke_seq;			/* of the last revoke started */
+	u64 revoke_done;		/* of the last revoke finished */
+	struct list_head replaced;	/* keys a REPLACE left draining */
+	unsigned int nreplaced;
+	unsigned int waiters;		/* control ops waiting on it */
 	struct list_head targets;
 };
 
@@ -116,7 +132,7 @@ struct cmek_entry *cmek_entry_attach(const u8 *uuid, struct cmek_target *ct);
 void cmek_entry_detach(struct cmek_target *ct);
 struct cmek_key *cmek_key_get(struct cmek_entry *e);
 void cmek_key_put(struct cmek_key *key);
-int cmek_key_set(const u8 *uuid, const u8 *key, unsigned int key_size,
+int cmek_key_set(const u8 *uuid, u8 *key, unsigned int key_size,
 		 u64 generation, bool has_generation, bool replace,
 		 struct netlink_ext_ack *extack);
 int cmek_key_revoke(const u8 *uuid, struct netlink_ext_ack *extack);

@@ -17,7 +17,7 @@
  * hard-irq context, where the SIMD unit is unusable, always goes to the
  * workqueue. The transform may still be asynchronous (the x86 simd wrapper
  * defers to cryptd when the FPU is busy), so the per-sector loop continues
- * from the completion callback and never sleeps.
+ * from the completion callback.
  */
 
 #include <linux/blkdev.h>
@@ -226,18 +226,37 @@ retry:
 	return clone;
 }
 
+/*
+ * A read completes with plaintext only while its key is not revoked: the
+ * reference is held until bio_endio() has returned, so a revoke waits for
+ * it, and a read that finds the key revoked zeroes what it decrypted and
+ * fails instead. Either the read completed before the revoke returned, or
+ * it completes with no plaintext. (A REPLACE also retires the old key, but
+ * does not revoke it: its reads complete.)
+ */
+static void cmek_read_finish(struct cmek_io *io)
+{
+	struct cmek_key *key = io->key;
+
+	if (READ_ONCE(key->revoked))
+		io->error = BLK_STS_IOERR;
+	if (io->error)
+		zero_fill_bio(io->base_bio);
+	cmek_complete(io, io->error);
+	cmek_key_put(key);
+}
+
 /* All sectors converted (or an error): hand the bio on. */
 static void cmek_crypt_finish(struct cmek_io *io)
 {
 	struct bio *clone = io->clone;
 
-	cmek_key_put(io->key);
-	io->key = NULL;
-
 	if (bio_data_dir(io->base_bio) == READ) {
-		cmek_complete(io, io->error);
+		cmek_read_finish(io);
 		return;
 	}
+	cmek_key_put(io->key);
+	io->key = NULL;
 	if (io->error) {
 		cmek_free_clone_pages(io->ct, clone);
 		bio_put(clone);
@@ -356,14 +375,26 @@ static void cmek_read_endio(struct bio *clone)
 	cmek_read_decrypt(io);
 }
 
+/*
+ * The key is taken after the bounce pages, whose allocation may wait for
+ * memory: a revoke never waits for a writer that has not started its crypto.
+ */
 static void cmek_write(struct cmek_io *io)
 {
-	io->key = cmek_key_get(io->ct->entry);
-	if (!io->key) {
+	/* No bounce pages for a write that cannot have a key anyway. */
+	if (!rcu_access_pointer(io->ct->entry->key)) {
 		cmek_no_key(io);
 		return;
 	}
 	io->clone = cmek_alloc_write_clone(io);
+	io->key = cmek_key_get(io->ct->entry);
+	if (!io->key) {
+		cmek_free_clone_pages(io->ct, io->clone);
+		bio_put(io->clone);
+		io->clone = NULL;
+		cmek_no_key(io);
+		return;
+	}
 	io->iter_out = io->clone->bi_iter;
 	cmek_crypt_run(io);
 }

@@ -5,12 +5,17 @@
  * The key table: one entry per volume UUID, holding at most one installed
  * key. Control operations (set, revoke, attach, detach, dump) serialise on
  * cmek_keys_lock; the I/O path only does an RCU lookup and a percpu
- * reference, so a busy volume never contends with the control plane.
+ * reference, so a busy volume never contends with the control plane. No
+ * one waits for I/O under the lock: a revoke unpublishes the key under it
+ * and waits for the key to drain without it, so a stalled volume delays
+ * its own revoke by one bio's crypto and no other operation at all.
  */
 
 #include <linux/blkdev.h>
+#include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/wait.h>
 #include "cmek.h"
 
 /* Serialises the control plane; the I/O path never takes it. */
@@ -45,6 +50,7 @@ static struct cmek_entry *entry_find_or_create(const u8 *uuid)
 	memcpy(e->uuid, uuid, CMEK_UUID_LEN);
 	e->state = CMEK_KEY_MISSING;
 	INIT_LIST_HEAD(&e->targets);
+	INIT_LIST_HEAD(&e->replaced);
 	list_add_tail(&e->node, &cmek_entries);
 	atomic_inc(&cmek_nr_entries);
 	return e;
@@ -54,7 +60,8 @@ static struct cmek_entry *entry_find_or_create(const u8 *uuid)
 static void entry_maybe_free(struct cmek_entry *e)
 {
 	lockdep_assert_held(&cmek_keys_lock);
-	if (e->users || rcu_access_pointer(e->key))
+	if (e->users || e->revoking || e->nreplaced || e->waiters ||
+	    rcu_access_pointer(e->key))
 		return;
 	list_del(&e->node);
 	kfree(e);
@@ -152,20 +159,31 @@ err_free:
 }
 
 /*
- * Wait until no bio is inside the cipher with @key, then free the transform:
- * crypto_free_skcipher() releases the expanded key schedule with
- * kfree_sensitive(). percpu_ref_kill() makes every later tryget fail, and the
- * release callback runs only after an RCU grace period, so no reader that
- * saw the old pointer can still touch @key when it is freed.
+ * Retiring a key takes two steps so that the wait happens without
+ * cmek_keys_lock. cmek_key_kill(), under the lock, makes every later
+ * cmek_key_get() fail. cmek_key_drain() then waits until no bio is inside
+ * the cipher with @key and frees the transform: crypto_free_skcipher()
+ * releases the expanded key schedule with kfree_sensitive(). The release
+ * callback runs only after an RCU grace period, so no reader that saw the
+ * old pointer can still touch @key when it is freed.
  */
-static void cmek_key_retire(struct cmek_key *key)
+static void cmek_key_kill(struct cmek_key *key)
 {
 	percpu_ref_kill(&key->ref);
-	wait_for_completion(&key->released);
+}
+
+static void cmek_key_free(struct cmek_key *key)
+{
 	percpu_ref_exit(&key->ref);
 	crypto_free_skcipher(key->tfm);
 	kfree_sensitive(key);
 	atomic_dec(&cmek_nr_keys);
+}
+
+static void cmek_key_drain(struct cmek_key *key)
+{
+	wait_for_completion(&key->released);
+	cmek_key_free(key);
 }
 
 static void entry_targets_changed(struct cmek_entry *e, bool present)
@@ -176,7 +194,67 @@ static void entry_targets_changed(struct cmek_entry *e, bool present)
 		cmek_target_key_changed(ct, present);
 }
 
-int cmek_key_set(const u8 *uuid, const u8 *bytes, unsigned int size,
+/* Woken whenever a key has drained or a revoke has finished. */
+static DECLARE_WAIT_QUEUE_HEAD(cmek_revoke_wq);
+/* Numbers the revokes, so that revoke_all can wait for the older ones. */
+static u64 cmek_revoke_seq;
+
+/*
+ * The waits below drop cmek_keys_lock while they sleep; @e stays allocated
+ * meanwhile (e->waiters). Each is called and returns with the lock held.
+ */
+
+/* Until the revoke of @e under way, if any, has finished. */
+static void entry_wait_revoked(struct cmek_entry *e)
+{
+	u64 seq = e->revoke_seq;
+
+	lockdep_assert_held(&cmek_keys_lock);
+	while (e->revoke_done < seq) {
+		e->waiters++;
+		mutex_unlock(&cmek_keys_lock);
+		wait_event(cmek_revoke_wq, READ_ONCE(e->revoke_done) >= seq);
+		mutex_lock(&cmek_keys_lock);
+		e->waiters--;
+	}
+}
+
+/* Until no key a REPLACE retired is draining any more. */
+static void entry_wait_replaced(struct cmek_entry *e)
+{
+	lockdep_assert_held(&cmek_keys_lock);
+	while (e->nreplaced) {
+		e->waiters++;
+		mutex_unlock(&cmek_keys_lock);
+		wait_event(cmek_revoke_wq, !READ_ONCE(e->nreplaced));
+		mutex_lock(&cmek_keys_lock);
+		e->waiters--;
+	}
+}
+
+/*
+ * A REPLACE's old key drains without the lock too, on e->replaced, so that
+ * a revoke can find it, mark it revoked and wait for it as well.
+ */
+static void entry_drain_replaced(struct cmek_entry *e, struct cmek_key *old)
+{
+	cmek_key_kill(old);
+	old->entry = e;
+	list_add_tail(&old->drain_node, &e->replaced);
+	WRITE_ONCE(e->nreplaced, e->nreplaced + 1);
+	mutex_unlock(&cmek_keys_lock);
+
+	wait_for_completion(&old->released);
+
+	mutex_lock(&cmek_keys_lock);
+	list_del(&old->drain_node);
+	WRITE_ONCE(e->nreplaced, e->nreplaced - 1);
+	mutex_unlock(&cmek_keys_lock);
+	wake_up_all(&cmek_revoke_wq);
+	cmek_key_free(old);
+}
+
+int cmek_key_set(const u8 *uuid, u8 *bytes, unsigned int size,
 		 u64 generation, bool has_generation, bool replace,
 		 struct netlink_ext_ack *extack)
 {
@@ -185,6 +263,8 @@ int cmek_key_set(const u8 *uuid, const u8 *bytes, unsigned int size,
 	int err = 0;
 
 	key = cmek_key_alloc(bytes, size, extack);
+	/* The transform has it now: no copy waits with us below. */
+	memzero_explicit(bytes, size);
 	if (IS_ERR(key))
 		return PTR_ERR(key);
 
@@ -194,6 +274,12 @@ int cmek_key_set(const u8 *uuid, const u8 *bytes, unsigned int size,
 		err = -ENOMEM;
 		goto err_unlock;
 	}
+	/*
+	 * A revoke of this volume is under way: let it finish, so that its
+	 * caller never sees the volume unlocked before it returns.
+	 */
+	while (e->revoking)
+		entry_wait_revoked(e);
 	old = entry_key(e);
 	if (old && !replace) {
 		NL_SET_ERR_MSG(extack, "a key is already set for this volume (use REPLACE)");
@@ -203,26 +289,33 @@ int cmek_key_set(const u8 *uuid, const u8 *bytes, unsigned int size,
 	key->generation = has_generation ? generation : e->generation + 1;
 	e->generation = key->generation;
 	e->key_size = size;
-	e->state = CMEK_KEY_PRESENT;
+	WRITE_ONCE(e->state, CMEK_KEY_PRESENT);
 	rcu_assign_pointer(e->key, key);
-	if (old)
-		cmek_key_retire(old);
 	entry_targets_changed(e, true);
 	cmek_notify(CMEK_CMD_EVENT_KEY_SET, e);
-	mutex_unlock(&cmek_keys_lock);
+	if (old)
+		entry_drain_replaced(e, old);	/* drops the lock */
+	else
+		mutex_unlock(&cmek_keys_lock);
 	return 0;
 
 err_unlock:
 	mutex_unlock(&cmek_keys_lock);
-	cmek_key_retire(key);
+	cmek_key_kill(key);
+	cmek_key_drain(key);
 	return err;
 }
 
 /*
  * Drop whatever the mapped device has cached: plaintext pages must not
- * outlive the key that decrypted them. Dirty pages are left alone by
- * invalidate_bdev() and fail to write back, which is what a locked volume
- * should do with them.
+ * outlive the key that decrypted them. Pages mapped into a process are
+ * unmapped first, or invalidation would skip them; private copies made by
+ * a write fault belong to the process and stay. Dirty, locked and
+ * writeback pages are skipped rather than waited for, since the device
+ * below may be stalled; dirty pages then fail to write back, which is what
+ * a locked volume should do with them. A page that a process faults in
+ * again between the unmap and the invalidation stays: one more round makes
+ * that window small, not gone.
  */
 static void entry_invalidate_caches(struct cmek_entry *e)
 {
@@ -230,24 +323,65 @@ static void entry_invalidate_caches(struct cmek_entry *e)
 
 	list_for_each_entry(ct, &e->targets, entry_node) {
 		struct mapped_device *md = dm_table_get_md(ct->ti->table);
+		struct block_device *bdev = dm_disk(md)->part0;
+		struct address_space *mapping = bdev->bd_inode->i_mapping;
 
-		invalidate_bdev(dm_disk(md)->part0);
+		for (int round = 0; round < 2; round++) {
+			unmap_mapping_range(mapping, 0, 0, 0);
+			invalidate_bdev(bdev);
+			if (!mapping_mapped(mapping) || !mapping->nrpages)
+				break;
+		}
 	}
 }
 
-static void entry_revoke(struct cmek_entry *e, struct cmek_key *key)
+/*
+ * First half of a revoke, under cmek_keys_lock: unpublish the key, mark it
+ * and any key a REPLACE left draining revoked, and kill its reference, so
+ * that from here on no bio starts crypto with any of them and no read
+ * hands out plaintext made with them. The cache goes at once too; what
+ * reads in flight still put there goes in the second half.
+ */
+static void entry_revoke_start(struct cmek_entry *e, struct cmek_key *key)
 {
+	struct cmek_key *old;
+
+	lockdep_assert_held(&cmek_keys_lock);
 	RCU_INIT_POINTER(e->key, NULL);
-	e->state = CMEK_KEY_REVOKED;
-	cmek_key_retire(key);
+	WRITE_ONCE(key->revoked, true);
+	list_for_each_entry(old, &e->replaced, drain_node)
+		WRITE_ONCE(old->revoked, true);
+	cmek_key_kill(key);
+	key->entry = e;
+	WRITE_ONCE(e->state, CMEK_KEY_REVOKED);
+	WRITE_ONCE(e->revoking, true);
+	e->revoke_seq = ++cmek_revoke_seq;
 	entry_targets_changed(e, false);
 	entry_invalidate_caches(e);
+}
+
+/*
+ * Second half, under the lock again once the key has drained (and been
+ * freed): wait for keys a REPLACE left draining, then nothing can put
+ * plaintext into the page cache any more; drop it, and tell the world.
+ */
+static void entry_revoke_finish(struct cmek_entry *e, ktime_t start)
+{
+	lockdep_assert_held(&cmek_keys_lock);
+	entry_wait_replaced(e);
+	entry_invalidate_caches(e);
+	DMINFO("volume %pUb: key revoked and wiped, %u mapping(s), in %lld us",
+	       e->uuid, e->users, ktime_us_delta(ktime_get(), start));
 	cmek_notify(CMEK_CMD_EVENT_KEY_REVOKED, e);
+	WRITE_ONCE(e->revoke_done, e->revoke_seq);
+	WRITE_ONCE(e->revoking, false);
+	wake_up_all(&cmek_revoke_wq);
 	entry_maybe_free(e);
 }
 
 int cmek_key_revoke(const u8 *uuid, struct netlink_ext_ack *extack)
 {
+	ktime_t start = ktime_get();
 	struct cmek_entry *e;
 	struct cmek_key *key;
 	int err = 0;
@@ -261,26 +395,76 @@ int cmek_key_revoke(const u8 *uuid, struct netlink_ext_ack *extack)
 	}
 	key = entry_key(e);
 	if (!key) {
+		/* Another revoke is under way: return when it is done. */
+		if (e->revoking) {
+			entry_wait_revoked(e);
+			entry_maybe_free(e);
+			goto out;
+		}
 		NL_SET_ERR_MSG(extack, "no key is present for this volume");
 		err = -ENOKEY;
 		goto out;
 	}
-	entry_revoke(e, key);
+	entry_revoke_start(e, key);
+	mutex_unlock(&cmek_keys_lock);
+
+	cmek_key_drain(key);
+
+	mutex_lock(&cmek_keys_lock);
+	entry_revoke_finish(e, start);
 out:
 	mutex_unlock(&cmek_keys_lock);
 	return err;
 }
 
+/*
+ * Kill every key first, then wait: the drains overlap, so revoking many
+ * volumes costs about as much as revoking the slowest one. Revokes of
+ * single volumes that started before are waited for too; later ones are
+ * not, so a stream of them cannot hold this up.
+ */
 int cmek_key_revoke_all(void)
 {
-	struct cmek_entry *e, *tmp;
-	struct cmek_key *key;
+	ktime_t start = ktime_get();
+	struct cmek_key *key, *tmp;
+	struct cmek_entry *e;
+	LIST_HEAD(drain);
+	u64 seq0;
 
 	mutex_lock(&cmek_keys_lock);
-	list_for_each_entry_safe(e, tmp, &cmek_entries, node) {
+	seq0 = cmek_revoke_seq;
+	list_for_each_entry(e, &cmek_entries, node) {
 		key = entry_key(e);
-		if (key)
-			entry_revoke(e, key);
+		if (!key)
+			continue;
+		entry_revoke_start(e, key);
+		list_add_tail(&key->drain_node, &drain);
+	}
+	mutex_unlock(&cmek_keys_lock);
+
+	list_for_each_entry(key, &drain, drain_node)
+		wait_for_completion(&key->released);
+
+	mutex_lock(&cmek_keys_lock);
+	list_for_each_entry_safe(key, tmp, &drain, drain_node) {
+		e = key->entry;
+		list_del(&key->drain_node);
+		cmek_key_free(key);
+		entry_revoke_finish(e, start);
+	}
+	/* Each pass waits for one older revoke; the list may change meanwhile. */
+	for (;;) {
+		struct cmek_entry *older = NULL;
+
+		list_for_each_entry(e, &cmek_entries, node)
+			if (e->revoking && e->revoke_seq <= seq0) {
+				older = e;
+				break;
+			}
+		if (!older)
+			break;
+		entry_wait_revoked(older);
+		entry_maybe_free(older);
 	}
 	mutex_unlock(&cmek_keys_lock);
 	return 0;
@@ -312,7 +496,10 @@ struct cmek_entry *cmek_entry_nth(unsigned int n)
 	return NULL;
 }
 
-/* Mappings hold a module reference, so only unmapped keys remain here. */
+/*
+ * Mappings hold a module reference, so only unmapped keys remain here, and
+ * the netlink family is gone: nothing can set a key behind us.
+ */
 void cmek_keys_exit(void)
 {
 	cmek_key_revoke_all();

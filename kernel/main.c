@@ -26,6 +26,7 @@ static int __init cmek_init(void)
 
 err_genl:
 	cmek_genl_exit();
+	cmek_keys_exit();	/* keys set while the family was up */
 	return err;
 }
 

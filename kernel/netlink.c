@@ -256,6 +256,14 @@ static struct genl_family cmek_family __ro_after_init = {
 	.name = CMEK_GENL_NAME,
 	.version = CMEK_GENL_VERSION,
 	/* No .maxattr/.policy: see cmek_parse(). */
+	/*
+	 * Our handlers lock what they touch themselves (cmek_keys_lock), so
+	 * no revoke holds genl_mutex while its key drains: requests of other
+	 * families go on. It still holds genetlink's cb_lock for reading, as
+	 * every request does, so a family being registered or removed
+	 * meanwhile waits for the drain (bounded by the bios in the cipher).
+	 */
+	.parallel_ops = true,
 	.pre_doit = cmek_pre_doit,
 	.post_doit = cmek_post_doit,
 	.netnsok = false,
@@ -267,13 +275,18 @@ static struct genl_family cmek_family __ro_after_init = {
 	.n_mcgrps = ARRAY_SIZE(cmek_mcgrps),
 };
 
+/* The family's multicast group ids are valid; see cmek_genl_exit(). */
+static bool cmek_genl_live;
+
 /* Called with cmek_keys_lock held. */
 void cmek_notify(u8 cmd, struct cmek_entry *e)
 {
 	struct sk_buff *skb;
 	void *hdr;
 
-	if (!genl_has_listeners(&cmek_family, &init_net, 0))
+	lockdep_assert_held(&cmek_keys_lock);
+	if (!cmek_genl_live ||
+	    !genl_has_listeners(&cmek_family, &init_net, 0))
 		return;
 	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!skb)
@@ -324,10 +337,24 @@ void cmek_notify_key_needed(struct cmek_target *ct)
 
 int __init cmek_genl_init(void)
 {
-	return genl_register_family(&cmek_family);
+	int err = genl_register_family(&cmek_family);
+
+	if (!err) {
+		mutex_lock(&cmek_keys_lock);
+		cmek_genl_live = true;
+		mutex_unlock(&cmek_keys_lock);
+	}
+	return err;
 }
 
+/*
+ * Key events stop before the family goes, so that the revokes that follow
+ * (cmek_keys_exit) never multicast to group ids already given back.
+ */
 void cmek_genl_exit(void)
 {
+	mutex_lock(&cmek_keys_lock);
+	cmek_genl_live = false;
+	mutex_unlock(&cmek_keys_lock);
 	genl_unregister_family(&cmek_family);
 }

@@ -283,6 +283,15 @@ static int cmek_map(struct dm_target *ti, struct bio *bio)
 {
 	struct cmek_target *ct = ti->private;
 
+	/*
+	 * A locked volume takes no discard: without the key no one may
+	 * destroy its data.
+	 */
+	if (unlikely(bio_op(bio) == REQ_OP_DISCARD &&
+		     !rcu_access_pointer(ct->entry->key))) {
+		atomic64_inc(&ct->stats.errors);
+		return DM_MAPIO_KILL;
+	}
 	/* Empty flushes and discards carry no data to encrypt. */
 	if (unlikely(bio->bi_opf & REQ_PREFLUSH ||
 		     bio_op(bio) == REQ_OP_DISCARD)) {

@@ -72,12 +72,26 @@
  *                                 must then be absent)
  *
  *     Revocation is synchronous: when the reply arrives the raw key and the
- *     expanded key schedule are wiped and freed, no request is encrypted or
- *     decrypted with the key afterwards, the page cache of every mapping
- *     using the key has been invalidated, and in-flight I/O that still needed
- *     the key has completed (with an error). Later I/O fails, or is held if
- *     the mapping was loaded with key_wait_ms. On success the kernel
- *     multicasts CMEK_CMD_EVENT_KEY_REVOKED for each key revoked.
+ *     expanded key schedule are wiped and freed (also those of keys a
+ *     REPLACE retired and that were still in use), no request is encrypted
+ *     or decrypted with them afterwards, no read completes with plaintext
+ *     decrypted with them any more (a read whose decryption ends after the
+ *     revoke began fails with EIO and what it decrypted zeroed), the clean
+ *     page cache of every mapping using the key has been dropped (mapped
+ *     pages unmapped first; see Documentation for what remains), and
+ *     in-flight I/O that still needed the key has completed (with an
+ *     error). Later I/O fails, or is held if the mapping was loaded with
+ *     key_wait_ms; discards fail at once. On success the kernel multicasts
+ *     CMEK_CMD_EVENT_KEY_REVOKED for each key revoked.
+ *
+ *     A revoke waits for the bios that are in the cipher with the key (and,
+ *     for reads, their completion), even when the device below is
+ *     stalled, without holding a lock that requests for other volumes or
+ *     dumps need. CMEK_REVOKE_F_ALL kills every key before it waits, and
+ *     waits for revokes of single volumes that started before it. A
+ *     CMEK_CMD_SET_KEY for a volume whose revoke is under way waits until
+ *     it is done; revoking a volume whose revoke is under way waits for it
+ *     and succeeds (a SET may then have installed a key again).
  *     Errors: ENOENT (no entry for the UUID), ENOKEY (entry has no key
  *     present), EINVAL (bad attributes).
  *

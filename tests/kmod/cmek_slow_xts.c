@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Copyright (C) 2026 The cmek developers.
+ *
+ * A test-only xts(aes) that answers late: an asynchronous skcipher of the
+ * highest priority that completes each request delay_ms after it was
+ * issued, computing it with the generic xts(ecb(aes-generic)). Loaded
+ * before a cmek table and key, it makes every conversion an async one
+ * that stays in flight long enough for a test to act while it does: a
+ * revoke that must wait for it, a read that must not hand out plaintext
+ * afterwards, other requests that must not wait behind it.
+ */
+
+#include <linux/module.h>
+#include <linux/workqueue.h>
+#include <crypto/aes.h>
+#include <crypto/internal/skcipher.h>
+
+static unsigned int delay_ms = 2000;
+module_param(delay_ms, uint, 0644);
+MODULE_PARM_DESC(delay_ms, "how long each request stays in flight (ms)");
+
+static atomic_t inflight = ATOMIC_INIT(0);
+module_param_named(inflight, inflight.counter, int, 0444);
+MODULE_PARM_DESC(inflight, "requests in flight now (read only)");
+
+struct slow_ctx {
+	struct crypto_skcipher *fallback;
+};
+
+struct slow_req {
+	struct delayed_work work;
+	struct skcipher_request *req;
+	bool encrypt;
+	struct skcipher_request subreq;	/* the fallback's context follows */
+};
+
+static int slow_setkey(struct crypto_skcipher *tfm, const u8 *key,
+		       unsigned int len)
+{
+	struct slow_ctx *ctx = crypto_skcipher_ctx(tfm);
+
+	return crypto_skcipher_setkey(ctx->fallback, key, len);
+}
+
+static void slow_work(struct work_struct *work)
+{
+	struct slow_req *r = container_of(to_delayed_work(work),
+					  struct slow_req, work);
+	struct skcipher_request *req = r->req;
+	struct slow_ctx *ctx = crypto_skcipher_ctx(crypto_skcipher_reqtfm(req));
+	int err;
+
+	skcipher_request_set_tfm(&r->subreq, ctx->fallback);
+	skcipher_request_set_callback(&r->subreq, 0, NULL, NULL);
+	skcipher_request_set_crypt(&r->subreq, req->src, req->dst,
+				   req->cryptlen, req->iv);
+	err = r->encrypt ? crypto_skcipher_encrypt(&r->subreq) :
+			   crypto_skcipher_decrypt(&r->subreq);
+	atomic_dec(&inflight);
+	skcipher_request_complete(req, err);
+}
+
+static int slow_queue(struct skcipher_request *req, bool encrypt)
+{
+	struct slow_req *r = skcipher_request_ctx(req);
+
+	r->req = req;
+	r->encrypt = encrypt;
+	INIT_DELAYED_WORK(&r->work, slow_work);
+	atomic_inc(&inflight);
+	queue_delayed_work(system_unbound_wq, &r->work,
+			   msecs_to_jiffies(READ_ONCE(delay_ms)));
+	return -EINPROGRESS;
+}
+
+static int slow_encrypt(struct skcipher_request *req)
+{
+	return slow_queue(req, true);
+}
+
+static int slow_decrypt(struct skcipher_request *req)
+{
+	return slow_queue(req, false);
+}
+
+static int slow_init(struct crypto_skcipher *tfm)
+{
+	struct slow_ctx *ctx = crypto_skcipher_ctx(tfm);
+
+	ctx->fallback = crypto_alloc_skcipher("xts(ecb(aes-generic))", 0,
+					      CRYPTO_ALG_ASYNC);
+	if (IS_ERR(ctx->fallback))
+		return PTR_ERR(ctx->fallback);
+	crypto_skcipher_set_reqsize(tfm, sizeof(struct slow_req) +
+				    crypto_skcipher_reqsize(ctx->fallback));
+	return 0;
+}
+
+static void slow_exit(struct crypto_skcipher *tfm)
+{
+	struct slow_ctx *ctx = crypto_skcipher_ctx(tfm);
+
+	crypto_free_skcipher(ctx->fallback);
+}
+
+static struct skcipher_alg slow_alg = {
+	.base.cra_name		= "xts(aes)",
+	.base.cra_driver_name	= "xts-aes-cmek-test-slow",
+	.base.cra_priority	= 5000,
+	.base.cra_flags		= CRYPTO_ALG_ASYNC,
+	.base.cra_blocksize	= AES_BLOCK_SIZE,
+	.base.cra_ctxsize	= sizeof(struct slow_ctx),
+	.base.cra_module	= THIS_MODULE,
+	.min_keysize		= 2 * AES_MIN_KEY_SIZE,
+	.max_keysize		= 2 * AES_MAX_KEY_SIZE,
+	.ivsize			= AES_BLOCK_SIZE,
+	.setkey			= slow_setkey,
+	.encrypt		= slow_encrypt,
+	.decrypt		= slow_decrypt,
+	.init			= slow_init,
+	.exit			= slow_exit,
+};
+
+static int __init slow_mod_init(void)
+{
+	return crypto_register_skcipher(&slow_alg);
+}
+
+static void __exit slow_mod_exit(void)
+{
+	crypto_unregister_skcipher(&slow_alg);
+}
+
+module_init(slow_mod_init);
+module_exit(slow_mod_exit);
+MODULE_DESCRIPTION("cmek tests: an xts(aes) that completes late");
+MODULE_LICENSE("GPL");

@@ -81,7 +81,7 @@ int main(void)
 	bool b;
 	int n;
 
-	tap_plan(53);
+	tap_plan(58);
 	snprintf(dir, sizeof(dir), "/tmp/cmek-test-config.XXXXXX");
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
@@ -145,6 +145,22 @@ int main(void)
 	tap_ok(n == 0 && c.slot_policy == CMEK_SLOT_POLICY_ANY, "slot_policy = \"ANY\"");
 	cmek_config_free(&c);
 
+	/* fs_on_revoke and mmap_holders: default shutdown and report. */
+	cmek_config_init(&c);
+	tap_ok(!c.fs_keep && !c.mmap_kill,
+	       "fs_on_revoke defaults to shutdown, mmap_holders to report");
+	cmek_config_free(&c);
+	n = load("[daemon]\nfs_on_revoke = keep\nmmap_holders = KILL\n", 0600,
+		 false, &c);
+	tap_ok(n == 0 && c.fs_keep && c.mmap_kill,
+	       "fs_on_revoke = keep, mmap_holders = KILL");
+	cmek_config_free(&c);
+	n = load("[daemon]\nfs_on_revoke = shutdown\nmmap_holders = report\n",
+		 0600, false, &c);
+	tap_ok(n == 0 && !c.fs_keep && !c.mmap_kill,
+	       "fs_on_revoke = shutdown, mmap_holders = report");
+	cmek_config_free(&c);
+
 	n = load("[daemon]\ncheck_interval = off\n", 0644, false, &c);
 	tap_ok(n == 0 && c.check_interval == 0, "check_interval off, config 0644 is fine");
 	cmek_config_free(&c);
@@ -171,6 +187,10 @@ int main(void)
 	    "bad slot_policy");
 	bad("[daemon]\nslot_policy = any\nslot_policy = all\n", 3, "set twice",
 	    "slot_policy given twice");
+	bad("[daemon]\nfs_on_revoke = freeze\n", 2,
+	    "fs_on_revoke 'freeze' is not 'shutdown'", "bad fs_on_revoke");
+	bad("[daemon]\nmmap_holders = ignore\n", 2,
+	    "mmap_holders 'ignore' is not 'report'", "bad mmap_holders");
 	bad("[provider]\n", 1, "bad provider section", "provider section without a name");
 
 	/* Lines after a bad section header are not reported again. */

@@ -53,7 +53,7 @@ int main(void)
 	FILE *f;
 	int r;
 
-	tap_plan(23);
+	tap_plan(26);
 
 	r = parse("# volumes\n\n"
 		  "data  UUID=0F6C1E2A-1111-2222-3333-444455556666  nofail,hold=5000\n"
@@ -86,6 +86,16 @@ int main(void)
 	bad("a /dev/a hold=\n", 1, "hold: expected milliseconds");
 	bad("a /dev/a header=rel.img\n", 1, "header: expected an absolute path");
 	bad("a /dev/a nofail=1\n", 1, "takes no value");
+	bad("a /dev/a keepfs=yes\n", 1, "takes no value");
+
+	r = parse("db /dev/a keepfs,nofail\nweb /dev/b\n", &vl);
+	tap_ok(r == 0 && vl.n == 2 && vl.v[0].keepfs && vl.v[0].nofail &&
+	       !vl.v[1].keepfs, "keepfs: set where given, not elsewhere");
+	tap_ok(cmek_volumes_find(&vl, "web") == &vl.v[1] &&
+	       cmek_volumes_find(&vl, "db") == &vl.v[0] &&
+	       !cmek_volumes_find(&vl, "we") && !cmek_volumes_find(&vl, NULL),
+	       "find an entry by mapping name");
+	cmek_volumes_free(&vl);
 
 	r = parse("a /dev/a\nb /dev/b bogus\na /dev/c\nc /dev/c\n", &vl);
 	tap_ok(r == 2 && vl.n == 2 && !strcmp(vl.v[1].name, "c") &&

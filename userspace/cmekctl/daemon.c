@@ -17,6 +17,12 @@
 int daemon_call(struct json_object *req, struct json_object **reply,
 		int quiet)
 {
+	return daemon_call_timeout(req, reply, quiet, DAEMON_TIMEOUT_MS);
+}
+
+int daemon_call_timeout(struct json_object *req, struct json_object **reply,
+			int quiet, int timeout_ms)
+{
 	const char *sock = daemon_socket();
 	const char *op = json_object_get_string(
 		json_object_object_get(req, "op"));
@@ -24,7 +30,7 @@ int daemon_call(struct json_object *req, struct json_object **reply,
 	int ret;
 
 	*reply = NULL;
-	ret = cmek_ipc_call(sock, req, reply);
+	ret = cmek_ipc_call_timeout(sock, req, reply, timeout_ms);
 	if (ret == -ENOENT || ret == -ECONNREFUSED) {
 		if (!quiet)
 			err_msg("%s: cmekd is not running (no answer on %s): "

@@ -16,6 +16,10 @@
 #define DC_QUIET_ALL	2	/* no message at all */
 int daemon_call(struct json_object *req, struct json_object **reply,
 		int quiet);
+/* Same, waiting at most @timeout_ms for the reply: -ETIMEDOUT then. */
+#define DAEMON_TIMEOUT_MS	120000	/* format, open, rewrap call a KMS */
+int daemon_call_timeout(struct json_object *req, struct json_object **reply,
+			int quiet, int timeout_ms);
 struct json_object *daemon_req(const char *op);
 void jadd_str(struct json_object *o, const char *k, const char *v);
 const char *jget_str(struct json_object *o, const char *k);

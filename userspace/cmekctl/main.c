@@ -20,8 +20,9 @@ const struct cmd cmekctl_cmds[] = {
 	{ "status", cmd_status, "[NAME] [--json]",
 	  "volumes with their key state (daemon, kernel and device-mapper)" },
 	{ "list", cmd_list, "[--json]", "all cmek volumes" },
-	{ "revoke", cmd_revoke, "NAME|--all",
-	  "wipe the volume key from the kernel now (works without cmekd)" },
+	{ "revoke", cmd_revoke, "NAME|--all [--keep-fs]",
+	  "wipe the volume key from the kernel now and shut down its mounted "
+	  "file system (works without cmekd)" },
 	{ "shred", cmd_shred, "NAME [--yes]",
 	  "revoke and destroy every wrapped key: the data is gone for good" },
 	{ "rewrap", cmd_rewrap, "NAME [--provider NAME --key KEYREF]",

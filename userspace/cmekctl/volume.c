@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cmekctl volume commands that go through cmekd: format, open, close,
- * shred, rewrap, check, ping; and revoke, which falls back to talking to
- * the kernel directly when cmekd does not answer.
+ * shred, rewrap, check, ping; and revoke, which revokes in the kernel
+ * first, shuts down the mounted file system, and only then tells cmekd.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,20 +11,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "cmekctl.h"
 #include "daemon.h"
+#include "fs_shutdown.h"
+#include "volumes.h"
+
+/*
+ * cmekd is told after the kernel revoke, for its record only, so a cmekd
+ * stuck in a KMS call must not hold the command up: the request stays in
+ * its socket, and the kernel's KEY_REVOKED event tells it as well.
+ */
+#define REVOKE_DAEMON_TIMEOUT_MS	100
 
 /* Parse options common to volume commands; returns -1 on usage error. */
 struct vopts {
 	const char *provider, *key, *header;
 	int64_t sector_size, data_offset;
-	bool force, yes, all, json;
+	bool force, yes, all, json, keep_fs;
 };
 
 enum { O_PROVIDER = 'p', O_KEY = 'k', O_HEADER = 'H', O_SECTOR = 's',
        O_OFFSET = 'o', O_FORCE = 'f', O_YES = 'y', O_ALL = 'a',
-       O_JSON = 'j', O_HELP = 'h' };
+       O_JSON = 'j', O_KEEP_FS = 'K', O_HELP = 'h' };
 
 static int parse_num(const char *s, int64_t *v)
 {
@@ -67,6 +77,7 @@ static int vparse(const char *cmd, int argc, char **argv, const char *allowed,
 		{ "yes", no_argument, NULL, O_YES },
 		{ "all", no_argument, NULL, O_ALL },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "keep-fs", no_argument, NULL, O_KEEP_FS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -110,6 +121,7 @@ static int vparse(const char *cmd, int argc, char **argv, const char *allowed,
 		case O_YES: o->yes = true; break;
 		case O_ALL: o->all = true; break;
 		case O_JSON: o->json = true; break;
+		case O_KEEP_FS: o->keep_fs = true; break;
 		}
 	}
 	return argc - optind;
@@ -398,164 +410,177 @@ int cmd_check(int argc, char **argv)
 	return n ? EXIT_ERR : EXIT_OK;
 }
 
-/*
- * Revoke straight through the kernel: resolve NAME to its volume uuid
- * through the dm table, then CMEK_CMD_REVOKE_KEY, which returns only once
- * the key is wiped.
- */
-static int revoke_direct(const char *name, bool all, bool after_daemon)
+/* @name's mapping, or -1 with the reason printed. */
+static int revoke_lookup(const char *name, struct dm_cmek_dev *d,
+			 uint8_t uuid[CMEK_UUID_LEN])
 {
-	struct cmek_nl *nl;
-	struct dm_cmek_dev d = { .uuid = "" };
-	uint8_t uuid[CMEK_UUID_LEN];
-	int ret;
+	int ret = dm_cmek_lookup(name, d);
 
-	if (!all) {
-		ret = dm_cmek_lookup(name, &d);
-		if (ret == -ENOENT) {
-			err_msg("revoke: no device-mapper device '%s' (see "
-				"'cmekctl list')", name);
-			return -1;
-		}
-		if (ret == -EINVAL) {
-			err_msg("revoke: '%s' is not a cmek mapping", name);
-			return -1;
-		}
-		if (ret == -ENODEV) {
-			err_msg("revoke: device-mapper is not available in this "
-				"kernel: run modprobe dm-mod");
-			return -1;
-		}
-		if (ret == -EPERM || ret == -EACCES) {
-			err_msg("revoke: permission denied: device-mapper "
-				"needs root");
-			return -1;
-		}
-		if (ret) {
-			err_msg("revoke: cannot read the table of '%s': %s",
-				name, strerror(-ret));
-			return -1;
-		}
-		if (cmek_uuid_parse(d.uuid, uuid)) {
-			err_msg("revoke: '%s' has a malformed volume uuid in "
-				"its table", name);
-			return -1;
-		}
-	}
-	if (nl_open_or_explain(&nl))
-		return -1;
-	ret = cmek_nl_revoke(nl, all ? NULL : uuid, all ? CMEK_REVOKE_F_ALL : 0);
-	if (ret == -ENOKEY && (all || after_daemon)) {
-		/* cmekd already wiped it (or, for --all, nothing is left) */
-		ret = 0;
-	} else if (ret == -ENOKEY) {
-		info_msg("%s: no key present in the kernel (already revoked)",
-			 name);
-		ret = 0;
-		goto out;
-	}
-	if (ret) {
-		nl_explain("revoke", nl, ret, all ? "(all)" : d.uuid);
-	} else if (all) {
-		info_msg("all keys revoked and wiped from the kernel");
-	} else {
-		info_msg("%s: key revoked and wiped from the kernel (volume %s)",
-			 name, d.uuid);
-	}
-out:
-	cmek_nl_close(nl);
-	return ret ? -1 : 0;
+	if (ret == -ENOENT)
+		err_msg("revoke: no device-mapper device '%s' (see 'cmekctl "
+			"list')", name);
+	else if (ret == -EINVAL)
+		err_msg("revoke: '%s' is not a cmek mapping", name);
+	else if (ret == -ENODEV)
+		err_msg("revoke: device-mapper is not available in this "
+			"kernel: run modprobe dm-mod");
+	else if (ret == -EPERM || ret == -EACCES)
+		err_msg("revoke: permission denied: device-mapper needs root");
+	else if (ret)
+		err_msg("revoke: cannot read the table of '%s': %s", name,
+			strerror(-ret));
+	else if (cmek_uuid_parse(d->uuid, uuid))
+		err_msg("revoke: '%s' has a malformed volume uuid in its "
+			"table", name);
+	else
+		return 0;
+	return -1;
 }
 
 /*
- * cmekd answered {"revoked": [uuid...]}: check each in the kernel, and
- * revoke directly any key still present.
+ * The kernel first: CMEK_CMD_REVOKE_KEY returns only once the key is
+ * wiped. A key already gone (ENOKEY) counts as revoked.
  */
-static int confirm_revoked(const char *name, struct json_object *uuids)
+static int revoke_kernel(const struct dm_cmek_dev *d,
+			 const uint8_t uuid[CMEK_UUID_LEN])
 {
-	struct cmek_key_info ki;
 	struct cmek_nl *nl;
-	size_t i, n = json_object_array_length(uuids);
-	int ret = 0;
+	int ret;
 
 	if (nl_open_or_explain(&nl))
 		return -1;
-	for (i = 0; i < n; i++) {
-		const char *us = json_object_get_string(
-			json_object_array_get_idx(uuids, i));
-		uint8_t u[CMEK_UUID_LEN];
-		int r;
-
-		if (!us || cmek_uuid_parse(us, u)) {
-			err_msg("revoke: cmekd reported a malformed uuid");
-			ret = -1;
-			continue;
-		}
-		r = cmek_nl_get(nl, u, &ki);
-		if (r == -ENOENT || (!r && ki.state != CMEK_KEY_PRESENT)) {
-			info_msg("%s: key revoked and wiped from the kernel "
-				 "(volume %s)", name, us);
-			continue;
-		}
-		if (r) {
-			nl_explain("revoke: cannot confirm", nl, r, us);
-			ret = -1;
-			continue;
-		}
-		err_msg("revoke: cmekd said revoked but the kernel still has "
-			"the key of %s: revoking directly", us);
-		r = cmek_nl_revoke(nl, u, 0);
-		if (r && r != -ENOKEY) {
-			nl_explain("revoke", nl, r, us);
-			ret = -1;
-		}
-	}
-	if (!n)
-		info_msg("%s: no key was present", name);
+	ret = cmek_nl_revoke(nl, d ? uuid : NULL, d ? 0 : CMEK_REVOKE_F_ALL);
+	if (ret == -ENOKEY && d)
+		info_msg("%s: no key present in the kernel (already revoked)",
+			 d->name);
+	else if (ret == -ENOKEY || (!ret && !d))
+		info_msg("all keys revoked and wiped from the kernel");
+	else if (!ret)
+		info_msg("%s: key revoked and wiped from the kernel "
+			 "(volume %s)", d->name, d->uuid);
+	else
+		nl_explain("revoke", nl, ret, d ? d->uuid : "(all)");
 	cmek_nl_close(nl);
-	return ret;
+	return ret && ret != -ENOKEY ? -1 : 0;
+}
+
+/*
+ * Then the file system mounted on the mapping: shut down unless kept
+ * (--keep-fs, or keepfs on its line of /etc/cmek/volumes); say what
+ * happened and who still has its files mmapped.
+ */
+static void revoke_fs(const struct dm_cmek_dev *d, bool keep,
+		      const struct cmek_volumes *vl)
+{
+	const struct cmek_volume_entry *e = cmek_volumes_find(vl, d->name);
+	struct cmek_fs_result r;
+	char mp[512], who[CMEK_FS_HOLDERS_MAX * CMEK_FS_HOLDER_LEN + 32];
+	char ns[48] = "";
+
+	keep |= e && e->keepfs;
+	cmek_fs_revoke(makedev(d->major, d->minor), keep ? CMEK_FS_KEEP : 0,
+		       &r);
+	cmek_fs_printable(r.mount_point, mp, sizeof(mp));
+	if (r.ns_pid)
+		snprintf(ns, sizeof(ns), " (mount namespace of pid %d)",
+			 (int)r.ns_pid);
+	switch (r.state) {
+	case CMEK_FS_NOT_MOUNTED:
+		info_msg("%s: no file system mounted", d->name);
+		break;
+	case CMEK_FS_FAILED:
+		err_msg("revoke: %s: %s on %s%s: %s; unmount it (umount -l) "
+			"to drop what it caches", d->name, r.fstype, mp, ns,
+			r.why);
+		break;
+	case CMEK_FS_KEPT:
+		info_msg("%s: %s on %s%s %s%s%s%s", d->name, r.fstype, mp, ns,
+			 r.why, e && e->keepfs ? " (keepfs in " : "",
+			 e && e->keepfs ? cmek_volumes_path() : "",
+			 e && e->keepfs ? ")" : "");
+		break;
+	default:
+		info_msg("%s: %s on %s%s %s%s", d->name, r.fstype, mp, ns,
+			 r.why, r.caches_dropped ? "; clean caches dropped" :
+			 "; clean caches NOT dropped");
+		break;
+	}
+	if (r.nholders) {
+		cmek_fs_holders_str(&r, who, sizeof(who));
+		info_msg("%s: files mmapped by %s: their mapped pages stay "
+			 "readable to them until they exit", d->name, who);
+	}
+}
+
+/*
+ * Last, tell cmekd, for its state (no key pushed again on key-needed
+ * events) and its audit line. The key is already gone: a cmekd that is
+ * down or slow gets a warning, never a failure. It also learns of the
+ * revoke from the kernel's KEY_REVOKED event (or when it starts).
+ */
+static void revoke_tell_daemon(const char *name, bool keep_fs)
+{
+	struct json_object *req, *reply = NULL;
+	const char *e;
+	int n;
+
+	req = daemon_req("revoke");
+	if (name)
+		jadd_str(req, "name", name);
+	else
+		json_object_object_add(req, "all", json_object_new_boolean(1));
+	json_object_object_add(req, "keep_fs",
+			       json_object_new_boolean(keep_fs));
+	n = daemon_call_timeout(req, &reply, DC_QUIET_ALL,
+				REVOKE_DAEMON_TIMEOUT_MS);
+	json_object_put(req);
+	e = jget_str(reply, "error");
+	if (!n)
+		info_msg("cmekd recorded the revoke");
+	else if (n == -ECONNREFUSED)
+		err_msg("warning: cmekd is not running: the key is revoked in "
+			"the kernel; cmekd records it when it starts");
+	else if (n == -ETIMEDOUT)
+		info_msg("cmekd has not confirmed within %d ms: it records the "
+			 "revoke when it gets to this request or the kernel's "
+			 "event", REVOKE_DAEMON_TIMEOUT_MS);
+	else
+		err_msg("warning: cmekd: %s: the key is revoked in the kernel",
+			e ? e : strerror(-n));
+	json_object_put(reply);
 }
 
 int cmd_revoke(int argc, char **argv)
 {
-	struct json_object *req, *reply = NULL;
+	struct dm_cmek_dev d, *all = NULL;
+	struct cmek_volumes vl;
+	uint8_t uuid[CMEK_UUID_LEN] = { 0 };
 	struct vopts o;
-	int n = VPARSE("revoke", "a", &o);
+	size_t i, nall = 0;
+	int n = VPARSE("revoke", "aK", &o);
 
 	if (n < 0)
 		return vexit(n);
 	if (o.all ? n != 0 : n != 1)
 		return usage_error("revoke", "give one volume name or --all");
-	req = daemon_req("revoke");
-	if (o.all)
-		json_object_object_add(req, "all", json_object_new_boolean(1));
-	else
-		jadd_str(req, "name", argv[1]);
-	n = daemon_call(req, &reply, DC_QUIET_DOWN);
-	json_object_put(req);
-	if (n == 0) {
-		/* cmekd did it; confirm with the kernel ourselves. */
-		struct json_object *rv = NULL;
-
-		if (json_object_object_get_ex(reply, "revoked", &rv) &&
-		    json_object_is_type(rv, json_type_array) && !o.all) {
-			n = confirm_revoked(argv[1], rv);
-			json_object_put(reply);
-			return n ? EXIT_ERR : EXIT_OK;
-		}
-		json_object_put(reply);
-		return revoke_direct(o.all ? NULL : argv[1], o.all, true) ?
-			EXIT_ERR : EXIT_OK;
+	if (!o.all && revoke_lookup(argv[1], &d, uuid))
+		return EXIT_ERR;
+	if (revoke_kernel(o.all ? NULL : &d, uuid))
+		return EXIT_ERR;
+	cmek_volumes_load(&vl, cmek_volumes_path(), false, NULL, NULL);
+	if (!o.all) {
+		revoke_fs(&d, o.keep_fs, &vl);
+	} else if (!(n = dm_cmek_list(&all, &nall))) {
+		for (i = 0; i < nall; i++)
+			revoke_fs(&all[i], o.keep_fs, &vl);
+	} else {
+		err_msg("revoke: cannot list the cmek mappings for their file "
+			"systems: %s", strerror(-n));
 	}
-	json_object_put(reply);
-	if (n == -ECONNREFUSED)
-		fprintf(stderr, "cmekctl: cmekd is not running: revoking "
-			"directly in the kernel\n");
-	else
-		fprintf(stderr, "cmekctl: cmekd could not revoke: revoking "
-			"directly in the kernel\n");
-	return revoke_direct(o.all ? NULL : argv[1], o.all, false) ?
-		EXIT_ERR : EXIT_OK;
+	free(all);
+	cmek_volumes_free(&vl);
+	revoke_tell_daemon(o.all ? NULL : argv[1], o.keep_fs);
+	return EXIT_OK;
 }
 
 int cmd_shred(int argc, char **argv)

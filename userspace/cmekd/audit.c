@@ -16,7 +16,7 @@ void audit_op(struct daemon *d, const char *op, const struct vol *v,
 	      const char *provider, const char *key_ref, const char *uuid,
 	      int result, const char *fmt, ...)
 {
-	char detail[768] = "", peer[32] = "";
+	char detail[1600] = "", peer[32] = "";
 	va_list ap;
 
 	if (fmt) {

@@ -6,6 +6,7 @@
  *   events.c      the netlink event group (key needed / set / revoked)
  *   volume_ops.c  format, open, close, revoke, shred, rewrap, status, check
  *   watch.c       the KMS key-state watch loop (lock / unlock)
+ *   fs.c          mounted file systems of a revoked volume
  *   dm.c          device-mapper through libdevmapper
  *   state.c       known volumes, persisted in <state_dir>/volumes
  *   audit.c       the audit trail of key operations
@@ -19,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/types.h>
 #include <json-c/json.h>
 
 #include "config.h"
@@ -98,6 +100,12 @@ struct daemon {
 	pid_t peer_pid;			/* of the request being served */
 	struct kms_key *keys;		/* the watch's answers, per KMS key */
 	size_t nkeys;
+	/* Key events our own set/revoke will cause, oldest first. */
+	struct own_event {
+		uint8_t cmd;
+		uint8_t uuid[CMEK_UUID_LEN];
+	} own[32];
+	size_t nown;
 };
 
 extern struct daemon *D;
@@ -117,6 +125,12 @@ int events_start(struct daemon *d);
 void events_handle(struct daemon *d);
 /* Retry failed key-needed pushes; true if some are still pending. */
 bool events_retry(struct daemon *d);
+/*
+ * A set or revoke of ours succeeded: its event is not audited again as
+ * one made outside cmekd.
+ */
+void events_expect(struct daemon *d, uint8_t cmd,
+		   const uint8_t uuid[CMEK_UUID_LEN]);
 
 /* volume_ops.c: the ops of the socket protocol */
 struct json_object *op_ping(struct json_object *req, void *ctx);
@@ -153,8 +167,20 @@ struct vol *vol_adopt(struct daemon *d, const char *dm_name,
  * behind our back, forget volumes whose mapping is gone.
  */
 void daemon_resync(struct daemon *d);
-/* Revoke the kernel key (ENOKEY/ENOENT count as done). 0 or -errno. */
-int vol_revoke_key(struct daemon *d, struct vol *v, const char *why);
+/* What vol_revoke_key() does with file systems mounted on the volume. */
+enum revoke_fs {
+	REVOKE_FS_NONE,		/* no mapping left to carry one */
+	REVOKE_FS_CONFIG,	/* as [daemon] fs_on_revoke says */
+	REVOKE_FS_SHUTDOWN,	/* a request said keep_fs: false */
+	REVOKE_FS_KEEP,		/* a request said keep_fs: true */
+};
+/*
+ * Revoke the kernel key (ENOKEY/ENOENT count as done), then, if that
+ * worked, handle the file systems mounted on the volume's mappings (fs.c).
+ * One audit line for both. 0 or -errno of the kernel revoke.
+ */
+int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
+		   enum revoke_fs fs);
 
 /* hdr.c: the volume header, through userspace/lib/volume.h */
 struct hdr_slot {
@@ -251,9 +277,12 @@ void dm_resolve_dev(const char *in, char *out, size_t len);
 int dm_name_of_dev(uint32_t dev, char *name, size_t len);
 /* Status line of the mapping, "" if none. */
 int dm_get_status(const char *name, char *out, size_t len);
-/* Call @cb for each cmek mapping (stops on non-zero); count or -errno. */
+/*
+ * Call @cb for each cmek mapping, with its device number (stops on
+ * non-zero); count or -errno.
+ */
 int dm_for_each_cmek(int (*cb)(const char *name, const char *uuid,
-				void *data), void *data);
+				dev_t dev, void *data), void *data);
 /* Count cmek mappings (other than @except) whose table names @uuid. */
 int dm_count_users(const char *uuid, const char *except);
 
@@ -266,6 +295,15 @@ void state_del(struct daemon *d, struct vol *v);
 int state_save(struct daemon *d);
 int state_load(struct daemon *d);
 struct json_object *vol_to_json(const struct vol *v);
+
+/*
+ * fs.c: after a kernel revoke, the mounted file systems of the mappings of
+ * volume @uuid (every cmek mapping when NULL): shut down, kept, holders
+ * reported or killed, per fs_shutdown.h. Appends " mapping=... fs=..."
+ * for each to @out (an audit detail) and logs each.
+ */
+void fs_on_revoke(struct daemon *d, const char *uuid, enum revoke_fs fs,
+		  char *out, size_t len);
 
 /* audit.c */
 void audit_op(struct daemon *d, const char *op, const struct vol *v,

@@ -237,7 +237,7 @@ int dm_get_status(const char *name, char *out, size_t len)
 }
 
 int dm_for_each_cmek(int (*cb)(const char *name, const char *uuid,
-				void *data), void *data)
+				dev_t dev, void *data), void *data)
 {
 	struct dm_task *dmt = dm_task_create(DM_DEVICE_LIST);
 	struct dm_names *n;
@@ -258,7 +258,7 @@ int dm_for_each_cmek(int (*cb)(const char *name, const char *uuid,
 			n = (struct dm_names *)((char *)n + next);
 			if (!dm_get_cmek(n->name, u, NULL, 0, NULL, 0)) {
 				count++;
-				if (cb(n->name, u, data))
+				if (cb(n->name, u, (dev_t)n->dev, data))
 					break;
 			}
 			next = n->next;
@@ -273,7 +273,8 @@ struct count_ctx {
 	int n;
 };
 
-static int count_cb(const char *name, const char *uuid, void *data)
+static int count_cb(const char *name, const char *uuid, dev_t dev,
+		    void *data)
 {
 	struct count_ctx *c = data;
 

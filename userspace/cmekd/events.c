@@ -104,9 +104,40 @@ bool events_retry(struct daemon *d)
 	return pending;
 }
 
+void events_expect(struct daemon *d, uint8_t cmd,
+		   const uint8_t uuid[CMEK_UUID_LEN])
+{
+	const size_t max = sizeof(d->own) / sizeof(d->own[0]);
+
+	/* Full: an event was lost (ENOBUFS); forget the oldest. */
+	if (d->nown == max) {
+		memmove(d->own, d->own + 1, (max - 1) * sizeof(d->own[0]));
+		d->nown--;
+	}
+	d->own[d->nown].cmd = cmd;
+	memcpy(d->own[d->nown].uuid, uuid, CMEK_UUID_LEN);
+	d->nown++;
+}
+
+/* Was @ev caused by a set or revoke of ours? Consumes the match. */
+static bool own_event(struct daemon *d, const struct cmek_event *ev)
+{
+	for (size_t i = 0; i < d->nown; i++) {
+		if (d->own[i].cmd != ev->cmd ||
+		    memcmp(d->own[i].uuid, ev->uuid, CMEK_UUID_LEN))
+			continue;
+		memmove(d->own + i, d->own + i + 1,
+			(d->nown - i - 1) * sizeof(d->own[0]));
+		d->nown--;
+		return true;
+	}
+	return false;
+}
+
 static void on_event(const struct cmek_event *ev, void *data)
 {
 	struct daemon *d = data;
+	bool known;
 	struct vol *v;
 	char u[37];
 
@@ -121,8 +152,12 @@ static void on_event(const struct cmek_event *ev, void *data)
 	case CMEK_CMD_EVENT_KEY_REVOKED:
 		log_info("event: key revoked uuid=%s generation=%llu", u,
 			 (unsigned long long)ev->generation);
+		if (own_event(d, ev))
+			break;
+		known = false;
 		for (v = state_find_uuid(d, ev->uuid, NULL); v;
 		     v = state_find_uuid(d, ev->uuid, v)) {
+			known = true;
 			if (v->revoked || v->locked || v->shredded)
 				continue;
 			v->revoked = true;
@@ -130,15 +165,32 @@ static void on_event(const struct cmek_event *ev, void *data)
 				 "by=kernel-event (revoked outside cmekd)");
 			state_save(d);
 		}
+		if (!known)
+			audit_op(d, "revoke", NULL, NULL, NULL, u, 0,
+				 "by=kernel-event (revoked outside cmekd) "
+				 "generation=%llu",
+				 (unsigned long long)ev->generation);
 		break;
 	case CMEK_CMD_EVENT_KEY_SET:
 		log_info("event: key set uuid=%s generation=%llu users=%u", u,
 			 (unsigned long long)ev->generation, ev->users);
+		if (own_event(d, ev)) {
+			for (v = state_find_uuid(d, ev->uuid, NULL); v;
+			     v = state_find_uuid(d, ev->uuid, v))
+				v->generation = ev->generation;
+			break;
+		}
+		known = false;
 		for (v = state_find_uuid(d, ev->uuid, NULL); v;
 		     v = state_find_uuid(d, ev->uuid, v)) {
+			known = true;
 			if (v->generation == ev->generation)
 				continue;
 			v->generation = ev->generation;
+			audit_op(d, "key-set", v, NULL, NULL, NULL, 0,
+				 "by=kernel-event (set outside cmekd) "
+				 "generation=%llu",
+				 (unsigned long long)ev->generation);
 			if (v->revoked && !v->shredded) {
 				v->revoked = false;
 				log_notice("%s (%s): key set outside cmekd, no "
@@ -146,6 +198,11 @@ static void on_event(const struct cmek_event *ev, void *data)
 				state_save(d);
 			}
 		}
+		if (!known)
+			audit_op(d, "key-set", NULL, NULL, NULL, u, 0,
+				 "by=kernel-event (set outside cmekd) "
+				 "generation=%llu",
+				 (unsigned long long)ev->generation);
 		break;
 	default:
 		break;

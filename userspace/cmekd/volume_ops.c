@@ -389,6 +389,7 @@ static int push_from_header(struct daemon *d, struct vol *v,
 			 "why=%s slot=%d error=\"%s\"", why, s->index, msg);
 		return ret;
 	}
+	events_expect(d, CMEK_CMD_EVENT_KEY_SET, h->uuid_bin);
 	if (!cmek_nl_get(d->nl, h->uuid_bin, &ki))
 		v->generation = ki.generation;
 	v->slot = s->index;
@@ -425,18 +426,23 @@ int vol_push_key(struct daemon *d, struct vol *v, const char *why,
 	return ret;
 }
 
-int vol_revoke_key(struct daemon *d, struct vol *v, const char *why)
+int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
+		   enum revoke_fs fs)
 {
-	char msg[256];
+	char msg[256], fsd[1280] = "";
 	int ret = nl_need(d, msg, sizeof(msg));
 
 	if (ret)
 		return ret;
 	ret = cmek_nl_revoke(d->nl, v->uuid_bin, 0);
+	if (!ret)
+		events_expect(d, CMEK_CMD_EVENT_KEY_REVOKED, v->uuid_bin);
 	if (ret == -ENOKEY || ret == -ENOENT)
 		ret = 0;	/* nothing to wipe: already gone */
-	audit_op(d, "revoke", v, NULL, NULL, NULL, ret, "why=%s%s%s", why,
-		 ret ? " error=" : "", ret ? strerror(-ret) : "");
+	if (!ret)
+		fs_on_revoke(d, v->uuid, fs, fsd, sizeof(fsd));
+	audit_op(d, "revoke", v, NULL, NULL, NULL, ret, "why=%s%s%s%s", why,
+		 ret ? " error=" : "", ret ? strerror(-ret) : "", fsd);
 	return ret;
 }
 
@@ -486,7 +492,8 @@ struct vol *vol_adopt(struct daemon *d, const char *dm_name,
 	return nv;
 }
 
-static int adopt_cb(const char *name, const char *uuid, void *data)
+static int adopt_cb(const char *name, const char *uuid, dev_t dev,
+		    void *data)
 {
 	struct daemon *d = data;
 	uint8_t u[CMEK_UUID_LEN];
@@ -539,7 +546,7 @@ void daemon_resync(struct daemon *d)
 			log_notice("%s (%s): locked (%s) but its key is in the "
 				   "kernel: revoking it", v->name, v->uuid,
 				   v->lock_reason);
-			vol_revoke_key(d, v, "lock");
+			vol_revoke_key(d, v, "lock", REVOKE_FS_CONFIG);
 		} else if (!ret) {
 			v->generation = ki.generation;
 		}
@@ -859,7 +866,8 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	ret = dm_create(name, dm_uuid, len, params, msg, sizeof(msg));
 	if (ret) {
 		if (dm_count_users(v.uuid, NULL) == 0)
-			vol_revoke_key(d, &v, "open-failed");
+			vol_revoke_key(d, &v, "open-failed",
+				       REVOKE_FS_NONE);
 		audit_op(d, "open", &v, NULL, NULL, NULL, ret, "device=%s "
 			 "error=\"%s\"", dev, msg);
 		return ERR(-ret, "%s (table: 0 %" PRIu64 " cmek %s)", msg, len,
@@ -918,7 +926,7 @@ struct json_object *op_close(struct json_object *req, void *ctx)
 	}
 	users = dm_count_users(v->uuid, name);
 	if (users == 0) {
-		ret = vol_revoke_key(d, v, "close");
+		ret = vol_revoke_key(d, v, "close", REVOKE_FS_NONE);
 		revoked = ret == 0;
 	}
 	audit_op(d, "close", v, NULL, NULL, NULL, 0, "key=%s",
@@ -933,12 +941,21 @@ struct json_object *op_close(struct json_object *req, void *ctx)
 
 /* ---- revoke / shred ---------------------------------------------------- */
 
+/* The request's keep_fs: absent, fs_on_revoke decides. */
+static enum revoke_fs req_fs(struct json_object *req)
+{
+	int keep = cmek_json_bool(req, "keep_fs", -1);
+
+	return keep < 0 ? REVOKE_FS_CONFIG : keep ? REVOKE_FS_KEEP :
+	       REVOKE_FS_SHUTDOWN;
+}
+
 struct json_object *op_revoke(struct json_object *req, void *ctx)
 {
 	struct daemon *d = ctx;
 	const char *name = cmek_json_str(req, "name");
 	struct json_object *r, *arr;
-	char msg[256];
+	char msg[256], fsd[1280] = "";
 	struct vol tmp, *v;
 	size_t i;
 	int ret;
@@ -953,9 +970,13 @@ struct json_object *op_revoke(struct json_object *req, void *ctx)
 			d->vols[i].revoked = true;
 		state_save(d);
 		ret = cmek_nl_revoke(d->nl, NULL, CMEK_REVOKE_F_ALL);
+		if (ret == -ENOKEY)
+			ret = 0;	/* no key left: nothing to wipe */
+		if (!ret)
+			fs_on_revoke(d, NULL, req_fs(req), fsd, sizeof(fsd));
 		audit_op(d, "revoke-all", NULL, NULL, NULL, NULL, ret,
-			 "volumes_known=%zu%s%s", d->nvols,
-			 ret ? " error=" : "", ret ? strerror(-ret) : "");
+			 "volumes_known=%zu%s%s%s", d->nvols,
+			 ret ? " error=" : "", ret ? strerror(-ret) : "", fsd);
 		if (ret)
 			return ERR(-ret, "revoking every key failed: %s%s%s",
 				   strerror(-ret), cmek_nl_errmsg(d->nl)[0] ?
@@ -976,7 +997,7 @@ struct json_object *op_revoke(struct json_object *req, void *ctx)
 	v->revoked = true;
 	if (v != &tmp)
 		state_save(d);
-	ret = vol_revoke_key(d, v, "admin");
+	ret = vol_revoke_key(d, v, "admin", req_fs(req));
 	if (ret)
 		return ERR(-ret, "revoking the key of %s failed: %s", name,
 			   strerror(-ret));
@@ -1003,7 +1024,7 @@ struct json_object *op_shred(struct json_object *req, void *ctx)
 	if (!v)
 		return ERR(ENOENT, "no cmek volume named %s", name);
 	v->revoked = true;
-	ret = vol_revoke_key(d, v, "shred");
+	ret = vol_revoke_key(d, v, "shred", REVOKE_FS_CONFIG);
 	if (ret)
 		return ERR(-ret, "shred %s: revoking the kernel key failed "
 			   "(%s); nothing was shredded", name, strerror(-ret));

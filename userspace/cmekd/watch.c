@@ -147,7 +147,7 @@ static void lock_vol(struct daemon *d, struct vol *v, const char *reason)
 	v->locked = true;
 	snprintf(v->lock_reason, sizeof(v->lock_reason), "%s", reason);
 	state_save(d);
-	ret = vol_revoke_key(d, v, "lock");
+	ret = vol_revoke_key(d, v, "lock", REVOKE_FS_CONFIG);
 	audit_op(d, "lock", v, NULL, NULL, NULL, ret,
 		 "slot_policy=%s reason=\"%s\"%s%s",
 		 cmek_slot_policy_name(d->cfg.slot_policy), reason,

@@ -339,7 +339,8 @@ static void section_header(struct parser *p, char *s)
 enum daemon_key {
 	DK_SOCKET, DK_STATE_DIR, DK_KEY_DIR, DK_CHECK_INTERVAL,
 	DK_UNREACHABLE_GRACE, DK_LOG_LEVEL, DK_KEY_WAIT_MS, DK_ALLOW_DISCARDS,
-	DK_SLOT_POLICY, DK_REWRAP_INTERVAL, DK__MAX
+	DK_SLOT_POLICY, DK_REWRAP_INTERVAL, DK_FS_ON_REVOKE, DK_MMAP_HOLDERS,
+	DK__MAX
 };
 
 static const char *const daemon_keys[DK__MAX] = {
@@ -353,7 +354,22 @@ static const char *const daemon_keys[DK__MAX] = {
 	[DK_ALLOW_DISCARDS] = "allow_discards",
 	[DK_SLOT_POLICY] = "slot_policy",
 	[DK_REWRAP_INTERVAL] = "rewrap_interval",
+	[DK_FS_ON_REVOKE] = "fs_on_revoke",
+	[DK_MMAP_HOLDERS] = "mmap_holders",
 };
+
+/* @v is @a (*@val false) or @b (*@val true), in any case. */
+static int parse_choice(const char *v, const char *a, const char *b,
+			bool *val)
+{
+	if (!strcasecmp(v, a))
+		*val = false;
+	else if (!strcasecmp(v, b))
+		*val = true;
+	else
+		return -EINVAL;
+	return 0;
+}
 
 static int set_path(struct parser *p, char **dst, const char *key,
 		    const char *v)
@@ -381,7 +397,7 @@ static void daemon_line(struct parser *p, const char *key, const char *v)
 		perr(p, "unknown key '%s' in [daemon] (known: socket, "
 		     "state_dir, key_dir, check_interval, unreachable_grace, "
 		     "log_level, key_wait_ms, allow_discards, slot_policy, "
-		     "rewrap_interval)",
+		     "rewrap_interval, fs_on_revoke, mmap_holders)",
 		     key);
 		return;
 	}
@@ -452,6 +468,19 @@ static void daemon_line(struct parser *p, const char *key, const char *v)
 			     "(e.g. 1d, 30d) or 'off'", v);
 		else
 			c->rewrap_interval = secs < 0 ? 0 : secs;
+		break;
+	case DK_FS_ON_REVOKE:
+		if (parse_choice(v, "shutdown", "keep", &c->fs_keep))
+			perr(p, "fs_on_revoke '%s' is not 'shutdown' (shut a "
+			     "mounted file system down when its key is "
+			     "revoked, the default) or 'keep'", v);
+		break;
+	case DK_MMAP_HOLDERS:
+		if (parse_choice(v, "report", "kill", &c->mmap_kill))
+			perr(p, "mmap_holders '%s' is not 'report' (name the "
+			     "processes with files of a revoked volume "
+			     "mmapped, the default) or 'kill' (SIGKILL them)",
+			     v);
 		break;
 	}
 }

@@ -48,6 +48,8 @@ struct cmek_config {
 	unsigned int key_wait_ms;	/* table option for mappings; default 0 */
 	bool allow_discards;		/* table option; default false */
 	enum cmek_slot_policy slot_policy; /* lock across key slots; default any */
+	bool fs_keep;			/* fs_on_revoke = keep (default shutdown) */
+	bool mmap_kill;			/* mmap_holders = kill (default report) */
 	/* [provider NAME] sections, in file order */
 	struct cmek_config_provider *providers;
 	size_t nproviders;

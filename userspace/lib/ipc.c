@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -61,8 +62,15 @@ int cmek_ipc_call_timeout(const char *sock_path, struct json_object *req,
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* A daemon too busy to accept: its backlog full, connect() waits. */
+	if (timeout_ms >= 0) {
+		struct timeval tv = { .tv_sec = timeout_ms / 1000,
+				      .tv_usec = timeout_ms % 1000 * 1000 };
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
+		ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
 		goto out;
 	}
 	if (send(fd, s, len, MSG_NOSIGNAL) < 0) {

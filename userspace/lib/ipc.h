@@ -26,7 +26,7 @@
  *                                                ; {uuid, name, path,
  *                                                   generation, provider, key}
  *   close   {name}                               ; {}
- *   revoke  {name} | {all: true}                 ; {revoked: [uuid...]}
+ *   revoke  {name | all: true, keep_fs?}         ; {revoked: [uuid...]}
  *   shred   {name}                               ; {uuid, mapping_removed}
  *   rewrap  {name, provider?, key?}              ; {uuid, slots, provider, key}
  *   status  {name?}                              ; {volumes: [VOL...]}
@@ -67,8 +67,9 @@ const char *cmek_ipc_socket_path(void);
  * (whatever its "ok"), or -errno: -ENOENT / -ECONNREFUSED when cmekd is not
  * running, -EACCES when not allowed to connect, -EMSGSIZE when @req is too
  * big, -EBADMSG when the reply is not a JSON object, -ECONNRESET when cmekd
- * closed without replying. Waits at most @timeout_ms for the reply
- * (cmek_ipc_call uses 120 s; format/open/rewrap may call a remote KMS).
+ * closed without replying. Waits at most @timeout_ms for the connection
+ * and as long for the reply, -ETIMEDOUT past that (cmek_ipc_call uses
+ * 120 s; format/open/rewrap may call a remote KMS).
  */
 int cmek_ipc_call(const char *sock_path, struct json_object *req,
 		  struct json_object **reply);

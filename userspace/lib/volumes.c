@@ -92,6 +92,8 @@ static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
 			e->nofail = true;
 		} else if (!strcmp(o, "discard") && !v) {
 			e->discard = true;
+		} else if (!strcmp(o, "keepfs") && !v) {
+			e->keepfs = true;
 		} else if (!strcmp(o, "hold")) {
 			char *end;
 			unsigned long ms;
@@ -120,12 +122,13 @@ static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
 		} else if (!*o) {
 			perr(p, "empty option");
 			ok = false;
-		} else if (v && (!strcmp(o, "nofail") || !strcmp(o, "discard"))) {
+		} else if (v && (!strcmp(o, "nofail") || !strcmp(o, "discard") ||
+				 !strcmp(o, "keepfs"))) {
 			perr(p, "option '%s' takes no value", o);
 			ok = false;
 		} else {
 			perr(p, "unknown option '%s' (known: nofail, discard, "
-			     "hold=MS, header=FILE)", o);
+			     "keepfs, hold=MS, header=FILE)", o);
 			ok = false;
 		}
 	}
@@ -265,6 +268,17 @@ void cmek_volumes_free(struct cmek_volumes *vl)
 		entry_free(&vl->v[i]);
 	free(vl->v);
 	memset(vl, 0, sizeof(*vl));
+}
+
+const struct cmek_volume_entry *cmek_volumes_find(const struct cmek_volumes *vl,
+						  const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < vl->n; i++)
+		if (!strcmp(vl->v[i].name, name))
+			return &vl->v[i];
+	return NULL;
 }
 
 const char *cmek_volumes_path(void)

@@ -9,8 +9,10 @@
  *
  * Options (comma-separated, optional, "-" or "none" for none): nofail,
  * discard, hold=MS (key_wait_ms: hold I/O up to MS while no key),
- * header=FILE (detached header). Every bad line is reported as
- * "FILE:LINE: message" and skipped; parsing goes on.
+ * header=FILE (detached header), keepfs (a revoke or lock leaves a file
+ * system mounted on the mapping running instead of shutting it down:
+ * for an application that handles EIO itself). Every bad line is
+ * reported as "FILE:LINE: message" and skipped; parsing goes on.
  */
 #ifndef CMEK_VOLUMES_H
 #define CMEK_VOLUMES_H
@@ -29,6 +31,7 @@ struct cmek_volume_entry {
 	char *header;		/* detached header file, or NULL */
 	bool nofail;
 	bool discard;
+	bool keepfs;
 	bool has_hold;
 	unsigned int hold_ms;
 	int line;
@@ -53,6 +56,9 @@ int cmek_volumes_parse(struct cmek_volumes *vl, const char *path,
 		       const char *text, cmek_volumes_report_fn report,
 		       void *ctx);
 void cmek_volumes_free(struct cmek_volumes *vl);
+/* The entry for the mapping @name, or NULL. */
+const struct cmek_volume_entry *cmek_volumes_find(const struct cmek_volumes *vl,
+						  const char *name);
 /* The path to use: $CMEK_VOLUMES or the default. */
 const char *cmek_volumes_path(void);
 

@@ -15,7 +15,11 @@
  * To stop in the middle of a request: while DIR/stall exists and its
  * first line is a substring of a request's path, the request has been read
  * but gets no answer; the server writes that path to DIR/stalled and waits
- * until DIR/stall goes away. The test kills it there.
+ * until DIR/stall goes away. The test kills it there, or lets it go on.
+ *
+ * To throttle: while DIR/throttle exists, a request whose path has its
+ * first line as a substring gets HTTP 429 and Vault's rate-limit error.
+ * Every request's method and path are appended to DIR/requests.
  *
  * Test use only: the key bytes sit in a plain file.
  */
@@ -34,13 +38,14 @@
 
 static char dir[256];
 
-static bool stall_matches(const char *path)
+/* DIR/NAME exists and its first line is a substring of @path. */
+static bool file_matches(const char *name, const char *path)
 {
 	char want[256], file[300];
 	FILE *f;
 	bool hit;
 
-	snprintf(file, sizeof(file), "%s/stall", dir);
+	snprintf(file, sizeof(file), "%s/%s", dir, name);
 	f = fopen(file, "r");
 	if (!f)
 		return false;
@@ -66,15 +71,37 @@ static void stall(const char *path)
 		fclose(f);
 		rename(tmp, file);
 	}
-	while (stall_matches(path))
+	while (file_matches("stall", path))
 		nanosleep(&ts, NULL);
+}
+
+static void log_request(const struct fake_req *rq)
+{
+	char file[300];
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/requests", dir);
+	f = fopen(file, "a");
+	if (!f)
+		return;
+	fprintf(f, "%s %s\n", rq->method, rq->path);
+	fclose(f);
 }
 
 static void handler(struct fakesrv *s, const struct fake_req *rq,
 		    struct fake_resp *rs)
 {
-	if (stall_matches(rq->path))
+	log_request(rq);
+	if (file_matches("stall", rq->path))
 		stall(rq->path);
+	if (file_matches("throttle", rq->path)) {
+		rs->status = 429;
+		snprintf(rs->content_type, sizeof(rs->content_type),
+			 "application/json");
+		rs->body = strdup("{\"errors\":[\"rate limit quota exceeded\"]}");
+		rs->body_len = rs->body ? strlen(rs->body) : 0;
+		return;
+	}
 	fake_vault_handler(s, rq, rs);
 }
 

@@ -17,7 +17,13 @@
 #   - with unreachable_grace set, the volume locks once the server has been
 #     gone that long, and unlocks by itself when it is back;
 #   - a lock in the state file whose revoke never happened (cmekd died in
-#     between) is finished at start-up, and undone by the watch.
+#     between) is finished at start-up, and undone by the watch;
+#   - with cmekd stuck in a key-state read the server holds, `cmekctl
+#     revoke` wipes the key as fast as the command starts and does not wait
+#     for cmekd, which records the revoke once it can; `cmekctl open` again
+#     undoes it;
+#   - a server that throttles (HTTP 429): the watch backs off, and a
+#     throttled check counts as no answer for unreachable_grace.
 # Runs in the VM as root with dm-cmek loaded:
 #     tests/vm/run -- tests/kselftest/cmekd_kmsfail.sh
 
@@ -31,6 +37,11 @@ KMS=$T/kms
 PORT=18200
 KPID=
 LOOP=
+# How much later than a bare `cmekctl key get` the key may be gone: the
+# revoke also looks the mapping up, and one exec under emulation varies by
+# tens of ms (measured 8, 44 and 79 ms over the baseline); waiting for the
+# stuck cmekd or the KMS would take seconds.
+REVOKE_SLACK_MS=${REVOKE_SLACK_MS:-250}
 
 cleanup() {
 	dmsetup --noudevsync remove kf1 >/dev/null 2>&1
@@ -91,7 +102,7 @@ status_has() {
 locked() { status_has '.locked' && ! can_read /dev/mapper/kf1; }
 unlocked() { status_has '.locked | not' && can_read /dev/mapper/kf1; }
 
-ktap_plan 19
+ktap_plan 28
 
 modprobe loop 2>/dev/null
 ip link set lo up	# the guest has no network, loopback is down
@@ -213,6 +224,60 @@ ktap_check "state says locked, key still in the kernel: cmekd revokes it at star
 	      newlog | grep -q "locked (test: recorded, not revoked) but its key is in the kernel"'
 ktap_check "... and the watch unlocks it (the KMS key is fine), data intact" \
 	eval 'wait_until 10 eval "newlog | grep -q \"op=unlock .*name=kf1\"" && wait_until 5 unlocked && same_data /dev/mapper/kf1'
+
+# --- the KMS hangs: a revoke waits for neither the KMS nor cmekd -----------
+kms_stall /keys/
+wait_until 10 test -s "$KMS/stalled"
+ktap_check "cmekd is stuck in the watch's key-state read (held by the server)" \
+	test $? = 0
+base=
+for i in 1 2 3; do
+	t0=$(now_ms)
+	"$CMEKCTL" key get "$U" >/dev/null 2>&1
+	t=$(($(now_ms) - t0))
+	if [ -z "$base" ] || [ $t -lt "$base" ]; then base=$t; fi
+done
+t0=$(now_ms)
+"$CMEKCTL" revoke kf1 2>&1 | while IFS= read -r l; do
+	echo "$(now_ms) $l"
+done >"$T/revoke.out"
+t_exit=$(($(now_ms) - t0))
+t_gone=$(($(awk '/key revoked and wiped/ { print $1; exit }' "$T/revoke.out") - t0))
+ktap_diag "exec baseline (cmekctl key get) $base ms; revoke: key wiped at $t_gone ms, exit at $t_exit ms"
+ktap_check "KMS hung: cmekctl revoke wipes the key at $t_gone ms (exec baseline $base ms)" \
+	eval '[ "$(kstate "$U")" = revoked ] && [ $t_gone -le $((base + REVOKE_SLACK_MS)) ]'
+ktap_check "and exits at $t_exit ms without waiting for the stuck cmekd" \
+	eval '[ $t_exit -le $((base + 1000)) ] && grep -q "cmekd has not confirmed within 100 ms" "$T/revoke.out"'
+rm -f "$KMS/stall"
+ktap_check "once the KMS answers, cmekd records the revoke (state, audit line)" \
+	eval 'wait_until 15 status_has ".revoked" && grep -q "audit: op=revoke uuid=$U name=kf1 .*why=admin" "$T/log"'
+run undo "$CMEKCTL" open "$LOOP" kf1
+ktap_check "undo as the runbook says (cmekctl open again): kf1 works, data intact" \
+	eval 'rc_is undo 0 && wait_until 5 unlocked && same_data /dev/mapper/kf1'
+
+# --- the KMS throttles: the watch backs off, and no answer is no answer -----
+wait_until 10 status_has '.slots[0].kms_state == "enabled"'
+: >"$KMS/requests"
+echo /keys/ >"$KMS/throttle"
+t0=$(now_ms)
+wait_until 15 locked
+rc=$?
+t_lock=$(($(now_ms) - t0))
+left=$((t0 + 10000 - $(now_ms)))
+[ $left -gt 0 ] && sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"
+reads=$(grep -c "/keys/k1" "$KMS/requests")
+ktap_check "throttled (HTTP 429): $reads key reads in 10 s at check_interval 1s, retries 1" \
+	eval '[ "$reads" -ge 2 ] && [ "$reads" -le 10 ]'
+ktap_check "the watch says it backs off" \
+	grep -E -q "key state vault-transit:k1: throttled by the KMS \(3 in a row\): next check in [89]s" "$T/log"
+ktap_check "a throttled check is no answer: unreachable_grace 2s locked kf1 in $t_lock ms" \
+	eval '[ $rc = 0 ] && status_has ".lock_reason | contains(\"unreachable\")"'
+rm -f "$KMS/throttle"
+t0=$(now_ms)
+wait_until 30 unlocked
+rc=$?
+ktap_check "throttling over: kf1 unlocks by itself in $(($(now_ms) - t0)) ms, data intact" \
+	eval '[ $rc = 0 ] && same_data /dev/mapper/kf1'
 
 run close3 "$CMEKCTL" close kf1
 ktap_check "close; the key leaves the kernel" \

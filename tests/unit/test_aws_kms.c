@@ -631,10 +631,11 @@ static void test_faults(struct env *e, int k)
 	       "ThrottlingException (HTTP 400) twice then OK: retried, 3 requests");
 	fake_aws_canned(&e->f, 5, 400, NULL,
 			"{\"__type\":\"ThrottlingException\",\"message\":\"Rate exceeded\"}");
-	err.msg[0] = '\0';
+	memset(&err, 0, sizeof(err));
 	tap_ok(p && p->ops->key_state(p, ref, &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_TRANSIENT,
-	       "throttled beyond the retries: transient: %s", err.msg);
+	       err.cls == CMEK_ERR_TRANSIENT && err.throttled,
+	       "throttled beyond the retries: transient, marked throttled: %s",
+	       err.msg);
 	fake_aws_canned(&e->f, 0, 0, NULL, NULL);
 	cmek_provider_free(p);
 

@@ -567,14 +567,17 @@ static void test_error_rows(void)
 		fake_azure_canned(&fa, FAKE_AZURE_VAULT, rows[i].status, body,
 				  NULL, 10);
 		before = fake_azure_requests(&fa, FAKE_AZURE_VAULT);
+		memset(&err, 0, sizeof(err));
 		ret = unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err);
 		tap_ok(ret < 0 && err.cls == rows[i].cls &&
 		       strstr(err.msg, rows[i].want) &&
 		       fake_azure_requests(&fa, FAKE_AZURE_VAULT) - before ==
-		       rows[i].vault_reqs,
-		       "row HTTP %d %s: %s after %lu request(s): %s",
+		       rows[i].vault_reqs &&
+		       err.throttled == (rows[i].status == 429),
+		       "row HTTP %d %s: %s%s after %lu request(s): %s",
 		       rows[i].status, rows[i].file[0] == '<' ? "(not JSON)" :
 		       rows[i].file, cls_name(err.cls),
+		       err.throttled ? ", throttled" : "",
 		       fake_azure_requests(&fa, FAKE_AZURE_VAULT) - before,
 		       err.msg);
 		free(body);

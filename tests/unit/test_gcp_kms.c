@@ -494,14 +494,18 @@ static void test_error_rows(struct cmek_provider *p, const uint8_t *blob,
 				 rows[i].http);
 		fake_gcp_canned(f, rows[i].http, body, 10);
 		before = fakesrv_requests(&s);
+		memset(&err, 0, sizeof(err));
 		r = do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err);
 		sent = fakesrv_requests(&s) - before;
 		fake_gcp_canned(f, 0, NULL, 0);
 		tap_ok(r < 0 && err.cls == rows[i].cls && sent == rows[i].requests &&
-		       (!rows[i].status || strstr(err.msg, rows[i].status)),
-		       "HTTP %d %s -> %s after %lu request(s): %s", rows[i].http,
+		       (!rows[i].status || strstr(err.msg, rows[i].status)) &&
+		       err.throttled == (rows[i].http == 429),
+		       "HTTP %d %s -> %s%s after %lu request(s): %s",
+		       rows[i].http,
 		       rows[i].status ? rows[i].status : "(no Status body)",
-		       names[rows[i].cls], sent, err.msg);
+		       names[rows[i].cls], err.throttled ? ", throttled" : "",
+		       sent, err.msg);
 	}
 
 	/* UNAUTHENTICATED: one new token, one more try, then invalid. */

@@ -632,15 +632,18 @@ static void test_rows(struct cmek_provider *pa)
 		snprintf(f.body, sizeof(f.body), "%s", rows[i].body);
 		fakesrv_faults(&s, &f);
 		before = fakesrv_requests(&s);
+		memset(&err, 0, sizeof(err));
 		ret = pa->ops->unwrap(pa, "k1", &vol, blob, blob_len, out, &ol,
 				      &err);
 		sent = fakesrv_requests(&s) - before;
 		fakesrv_faults(&s, NULL);
 		tap_ok(ret < 0 && err.cls == rows[i].cls &&
 		       strstr(err.msg, rows[i].needle) &&
-		       sent == rows[i].requests,
-		       "HTTP %d -> %s after %lu request(s): %s", rows[i].status,
-		       cls_name(rows[i].cls), sent, M(&err));
+		       sent == rows[i].requests &&
+		       err.throttled == (rows[i].status == 429),
+		       "HTTP %d -> %s%s after %lu request(s): %s",
+		       rows[i].status, cls_name(rows[i].cls),
+		       err.throttled ? ", throttled" : "", sent, M(&err));
 	}
 	/* 412 once: retried by the provider, then the answer. */
 	memset(&f, 0, sizeof(f));

@@ -81,6 +81,8 @@ struct kms_key {
 	int state;			/* enum cmek_kms_key_state if !failed */
 	enum cmek_err_class cls;	/* if failed */
 	time_t unreachable_since;	/* 0 = reachable */
+	time_t next_ask;		/* the watch asks again then */
+	unsigned int throttled_in_row;	/* throttling answers in a row */
 	bool asked_now;			/* in the current watch run */
 	char error[CMEK_ERRMSG_MAX];
 };
@@ -247,6 +249,8 @@ void dek_free(uint8_t *dek);
 void watch_run(struct daemon *d, const char *only_name,
 	       struct json_object *out);
 void watch_tick(struct daemon *d);
+/* When the next tick is due: the first key due, at most an interval on. */
+time_t watch_next_tick(const struct daemon *d, time_t now);
 /* The entry for (@provider, @key_ref); NULL if none and !@create. */
 struct kms_key *kms_key_get(struct daemon *d, const char *provider,
 			    const char *key_ref, bool create);

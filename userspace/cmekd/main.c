@@ -306,7 +306,7 @@ int main(int argc, char **argv)
 		}
 		if (d.next_check && now >= d.next_check) {
 			watch_tick(&d);
-			d.next_check = time(NULL) + d.cfg.check_interval;
+			d.next_check = watch_next_tick(&d, time(NULL));
 		}
 	}
 	log_notice("cmekd stopping; open volumes keep their keys");

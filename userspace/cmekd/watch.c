@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The KMS key-state watch (issue 6). Every check_interval, and on demand
- * ("check" op):
+ * The KMS key-state watch. Every check_interval, and on demand ("check"
+ * op):
  *   1. re-read the key slots of each known volume from its header;
  *   2. ask each distinct (provider, key reference) among those slots once
  *      -- however many slots of however many volumes share it: KMS calls
- *      cost money -- and keep the answer in d->keys;
+ *      cost money -- and keep the answer in d->keys. Each key has its own
+ *      time, spread over the interval and backed off when the KMS
+ *      throttles (watch_schedule.h); a tick asks the keys that are due;
  *   3. turn each slot's answer into a verdict (ok / bad / unknown) and let
  *      [daemon] slot_policy decide (slot_policy.h): lock the volume (revoke
  *      the kernel key; key-needed events no longer push it; audit why), or
@@ -20,9 +22,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include "cmekd.h"
 #include "log.h"
+#include "watch_schedule.h"
+
+/* For pacing only: not a secret, never worth failing over. */
+static uint32_t pace_random(void)
+{
+	uint32_t r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (uint32_t)time(NULL) ^ (uint32_t)getpid();
+	return r;
+}
 
 struct kms_key *kms_key_get(struct daemon *d, const char *provider,
 			    const char *key_ref, bool create)
@@ -45,6 +60,8 @@ struct kms_key *kms_key_get(struct daemon *d, const char *provider,
 	snprintf(n->provider, sizeof(n->provider), "%s", provider);
 	snprintf(n->key_ref, sizeof(n->key_ref), "%s", key_ref);
 	n->state = CMEK_KMS_UNKNOWN;
+	n->next_ask = time(NULL) + (time_t)cmek_watch_first(
+		d->cfg.check_interval, pace_random());
 	return n;
 }
 
@@ -75,6 +92,17 @@ void kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 	k->state = ret ? CMEK_KMS_UNKNOWN : st;
 	k->cls = ret ? err.cls : CMEK_ERR_NONE;
 	snprintf(k->error, sizeof(k->error), "%s", ret ? err.msg : "");
+	k->throttled_in_row = ret && err.throttled ? k->throttled_in_row + 1 :
+			      0;
+	k->next_ask = now + (time_t)cmek_watch_next(d->cfg.check_interval,
+						    k->throttled_in_row,
+						    err.retry_after_ms,
+						    pace_random());
+	if (k->throttled_in_row)
+		log_warn("key state %s:%s: throttled by the KMS (%u in a row): "
+			 "next check in %lds", k->provider, k->key_ref,
+			 k->throttled_in_row, (long)(k->next_ask - now));
+	/* Throttled is no answer: it never resets the grace. */
 	unreachable = ret ? err.cls == CMEK_ERR_TRANSIENT :
 		      st == CMEK_KMS_UNKNOWN;
 	if (!unreachable)
@@ -339,7 +367,12 @@ void watch_annotate(struct daemon *d, const struct vol *v,
 	}
 }
 
-void watch_run(struct daemon *d, const char *only, struct json_object *out)
+/*
+ * Ask about the keys of the selected volumes (all of them, or only those
+ * due when @due_only), then let each volume's slot policy decide.
+ */
+static void watch_pass(struct daemon *d, const char *only, bool due_only,
+		       struct json_object *out)
 {
 	time_t now = time(NULL);
 	size_t i;
@@ -365,7 +398,8 @@ void watch_run(struct daemon *d, const char *only, struct json_object *out)
 				log_err("out of memory in the key-state watch");
 				continue;
 			}
-			if (!k->asked_now) {
+			if (!k->asked_now &&
+			    (!due_only || k->next_ask <= now)) {
 				kms_key_ask(d, k, now);
 				k->asked_now = true;
 			}
@@ -389,14 +423,31 @@ void watch_run(struct daemon *d, const char *only, struct json_object *out)
 	}
 }
 
+void watch_run(struct daemon *d, const char *only, struct json_object *out)
+{
+	watch_pass(d, only, false, out);
+}
+
 void watch_tick(struct daemon *d)
 {
 	if (!d->nvols)
 		return;
 	log_debug("watch: tick, %zu known volume%s", d->nvols,
 		  d->nvols == 1 ? "" : "s");
-	watch_run(d, NULL, NULL);
+	watch_pass(d, NULL, true, NULL);
 	auto_rewrap(d, time(NULL));
+}
+
+time_t watch_next_tick(const struct daemon *d, time_t now)
+{
+	time_t next = now + d->cfg.check_interval;
+	size_t i;
+
+	/* A key still due after a tick belongs to no volume it checks. */
+	for (i = 0; i < d->nkeys; i++)
+		if (d->keys[i].next_ask > now && d->keys[i].next_ask < next)
+			next = d->keys[i].next_ask;
+	return next;
 }
 
 void watch_free(struct daemon *d)

@@ -62,6 +62,14 @@ size_t cmek_binding_aad(const struct cmek_binding *b, char *buf, size_t len)
 	return n < 0 ? 0 : (size_t)n;
 }
 
+void cmek_error_throttled(struct cmek_error *err, long retry_after_ms)
+{
+	if (!err)
+		return;
+	err->throttled = true;
+	err->retry_after_ms = retry_after_ms > 0 ? retry_after_ms : 0;
+}
+
 int cmek_error_set(struct cmek_error *err, enum cmek_err_class cls,
 		   const char *fmt, ...)
 {

@@ -15,6 +15,7 @@
 #ifndef CMEK_PROVIDER_H
 #define CMEK_PROVIDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,15 @@ enum cmek_err_class {
 
 struct cmek_error {
 	enum cmek_err_class cls;
+	/*
+	 * A transient error that is the KMS asking us to slow down (HTTP
+	 * 429, AWS ThrottlingException, GCP RESOURCE_EXHAUSTED): the watch
+	 * backs off. retry_after_ms is the KMS's Retry-After, 0 if none.
+	 * Only ever set, never cleared, by providers: a caller that reads
+	 * them starts from a zeroed struct cmek_error.
+	 */
+	bool throttled;
+	long retry_after_ms;
 	char msg[CMEK_ERRMSG_MAX];	/* never contains secrets */
 };
 
@@ -128,6 +138,8 @@ void cmek_provider_free(struct cmek_provider *p);
 size_t cmek_binding_aad(const struct cmek_binding *b, char *buf, size_t len);
 
 /* Fill err and return -1; for providers' one-line error paths. */
+/* Mark @err, already set, as a throttling answer. */
+void cmek_error_throttled(struct cmek_error *err, long retry_after_ms);
 int cmek_error_set(struct cmek_error *err, enum cmek_err_class cls,
 		   const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -1061,6 +1061,9 @@ static int kms_call(struct aws_priv *ap, struct kms_req *q,
 		cmek_aws_kms_error(resp.status, resp.body, q->type,
 				   sizeof(q->type), err);
 		row = error_row(q->type);
+		if ((row && (row->flags & AWS_F_THROTTLE)) ||
+		    resp.status == 429)
+			cmek_error_throttled(err, resp.retry_after_ms);
 		if (row && (row->flags & AWS_F_CREDS))
 			creds_drop(ap);
 		if (!row || !(row->flags & AWS_F_EXPIRED) || refreshed)

@@ -702,12 +702,14 @@ static int kv_fail(const struct cmek_http_resp *resp, const struct akv_ref *r,
 		cls = CMEK_ERR_TRANSIENT;
 		why = st == 429 ? "throttled" : "Key Vault busy or unavailable";
 	}
-	return cmek_error_set(err, cls,
-			      "Key Vault %s %s/keys/%s: %s (HTTP %ld%s%s%s%s): %s",
-			      what, r->host, r->name, why, st,
-			      *e.code ? " " : "", e.code,
-			      *e.inner ? "/" : "", e.inner,
-			      *e.msg ? e.msg : "no message");
+	cmek_error_set(err, cls,
+		       "Key Vault %s %s/keys/%s: %s (HTTP %ld%s%s%s%s): %s",
+		       what, r->host, r->name, why, st, *e.code ? " " : "",
+		       e.code, *e.inner ? "/" : "", e.inner,
+		       *e.msg ? e.msg : "no message");
+	if (st == 429)
+		cmek_error_throttled(err, resp->retry_after_ms);
+	return -1;
 }
 
 /* Transport failures come back as "URL: detail"; say what was asked. */

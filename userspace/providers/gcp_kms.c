@@ -753,9 +753,12 @@ static int kms_error(const struct cmek_http_resp *resp, const char *what,
 		snprintf(msg, sizeof(msg), "not a google.rpc.Status answer");
 	if (!strcmp(status, "UNAUTHENTICATED") || resp->status == 401)
 		hint = " (rejected again with a fresh token: check the service account or the instance's credentials)";
-	return cmek_error_set(err, cls, "gcp-kms %s %s: HTTP %ld %s%s%s%s",
-			      what, key_ref, resp->status, status,
-			      *status ? ": " : "", msg, hint);
+	cmek_error_set(err, cls, "gcp-kms %s %s: HTTP %ld %s%s%s%s", what,
+		       key_ref, resp->status, status, *status ? ": " : "", msg,
+		       hint);
+	if (!strcmp(status, "RESOURCE_EXHAUSTED") || resp->status == 429)
+		cmek_error_throttled(err, resp->retry_after_ms);
+	return -1;
 }
 
 /* INVALID_ARGUMENT for a checksum we sent: Google asks for a retry. */

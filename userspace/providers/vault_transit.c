@@ -681,8 +681,11 @@ int cmek_vt_classify(long status, const char *body, const char *what,
 		}
 		break;
 	}
-	return cmek_error_set(err, cls, "vault-transit %s: %s (HTTP %ld%s%s)",
-			      what, why, status, vmsg[0] ? ": " : "", vmsg);
+	cmek_error_set(err, cls, "vault-transit %s: %s (HTTP %ld%s%s)", what,
+		       why, status, vmsg[0] ? ": " : "", vmsg);
+	if (status == 429)
+		cmek_error_throttled(err, 0);
+	return -1;
 }
 
 /* ---- requests ---- */

@@ -8,6 +8,7 @@
 #include <linux/bio.h>
 #include <linux/device-mapper.h>
 #include <linux/mempool.h>
+#include <linux/mutex.h>
 #include <linux/netlink.h>
 #include <linux/percpu-refcount.h>
 #include <linux/scatterlist.h>
@@ -92,6 +93,7 @@ struct cmek_target {
 	atomic_t probe_every;
 	struct bio_set bs;
 	mempool_t page_pool;
+	struct mutex alloc_lock;	/* the pool's second, waiting pass */
 
 	/* Bios waiting for a key (key_wait_ms), oldest first. */
 	spinlock_t hold_lock;

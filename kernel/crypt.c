@@ -31,10 +31,12 @@ static struct skcipher_request *io_req(struct cmek_io *io)
 	return (void *)io + ALIGN(sizeof(*io), CRYPTO_MINALIGN);
 }
 
+/* Rounded as dm-crypt rounds its own: dm's dm_target_io follows it. */
 size_t cmek_io_size(unsigned int reqsize)
 {
-	return ALIGN(sizeof(struct cmek_io), CRYPTO_MINALIGN) +
-	       sizeof(struct skcipher_request) + reqsize;
+	return ALIGN(ALIGN(sizeof(struct cmek_io), CRYPTO_MINALIGN) +
+		     sizeof(struct skcipher_request) + reqsize,
+		     ARCH_KMALLOC_MINALIGN);
 }
 
 /*
@@ -128,28 +130,33 @@ static void cmek_need_key(struct cmek_target *ct)
 		schedule_work(&ct->event_work);
 }
 
-/* Park a bio until a key arrives or its key_wait_ms runs out. */
+/*
+ * Park a bio until a key arrives or its key_wait_ms runs out. Once the bio
+ * is on the list another CPU may release and complete it, so the timer is
+ * set under the lock, from what was read before. A key that arrived since
+ * cmek_no_key() looked has released the list already, perhaps before this
+ * bio was on it: look again under the lock and release at once then.
+ */
 static void cmek_hold(struct cmek_io *io)
 {
 	struct cmek_target *ct = io->ct;
-	unsigned long flags;
-	bool failed = false;
+	unsigned long flags, delay;
 
 	if (!io->deadline)
 		io->deadline = jiffies + msecs_to_jiffies(ct->key_wait_ms) ?: 1;
 	spin_lock_irqsave(&ct->hold_lock, flags);
-	if (ct->suspended || time_after_eq(jiffies, io->deadline))
-		failed = true;
-	else
-		bio_list_add(&ct->held, io->base_bio);
-	spin_unlock_irqrestore(&ct->hold_lock, flags);
-
-	if (failed) {
+	if (ct->suspended || time_after_eq(jiffies, io->deadline)) {
+		spin_unlock_irqrestore(&ct->hold_lock, flags);
 		cmek_complete(io, BLK_STS_IOERR);
 		return;
 	}
-	queue_delayed_work(ct->wq, &ct->hold_work,
-			   max_t(long, io->deadline - jiffies, 0));
+	delay = io->deadline - jiffies;
+	bio_list_add(&ct->held, io->base_bio);
+	if (rcu_access_pointer(ct->entry->key))
+		mod_delayed_work(ct->wq, &ct->hold_work, 0);
+	else
+		queue_delayed_work(ct->wq, &ct->hold_work, delay);
+	spin_unlock_irqrestore(&ct->hold_lock, flags);
 }
 
 static void cmek_no_key(struct cmek_io *io)
@@ -182,8 +189,11 @@ static void cmek_write_endio(struct bio *clone)
 
 /*
  * Bounce pages for a write. The first pass does not wait; if the pool runs
- * dry, retry under a mutex with direct reclaim so that concurrent writers
- * cannot each hold part of the pool and deadlock (as dm-crypt does).
+ * dry, retry under the mapping's mutex with direct reclaim so that
+ * concurrent writers cannot each hold part of the pool and deadlock (as
+ * dm-crypt does). The mutex is per mapping, as dm-crypt's is: a stalled
+ * mapping must not stop the writes of every other, and cmek stacked on
+ * cmek would deadlock on a shared one.
  */
 static struct bio *cmek_alloc_write_clone(struct cmek_io *io)
 {
@@ -192,13 +202,12 @@ static struct bio *cmek_alloc_write_clone(struct cmek_io *io)
 	unsigned int size = base->bi_iter.bi_size;
 	unsigned int nr = DIV_ROUND_UP(size, PAGE_SIZE);
 	gfp_t gfp = GFP_NOWAIT | __GFP_NOWARN;
-	static DEFINE_MUTEX(alloc_lock);
 	bool locked = false;
 	struct bio *clone;
 
 retry:
 	if (locked)
-		mutex_lock(&alloc_lock);
+		mutex_lock(&ct->alloc_lock);
 	clone = bio_alloc_bioset(ct->dev->bdev, nr, base->bi_opf, GFP_NOIO,
 				 &ct->bs);
 	for (unsigned int left = size; left;) {
@@ -216,8 +225,10 @@ retry:
 		left -= len;
 	}
 	if (locked)
-		mutex_unlock(&alloc_lock);
+		mutex_unlock(&ct->alloc_lock);
 
+	/* dm polls its own clones only, never ours: complete by interrupt. */
+	clone->bi_opf &= ~REQ_POLLED;
 	clone->bi_private = io;
 	clone->bi_end_io = cmek_write_endio;
 	clone->bi_ioprio = base->bi_ioprio;
@@ -410,6 +421,7 @@ static void cmek_submit_read(struct cmek_io *io)
 	struct bio *clone;
 
 	clone = bio_alloc_clone(ct->dev->bdev, io->base_bio, GFP_NOIO, &ct->bs);
+	clone->bi_opf &= ~REQ_POLLED;
 	clone->bi_private = io;
 	clone->bi_end_io = cmek_read_endio;
 	clone->bi_iter.bi_sector = ct->start +

@@ -74,18 +74,58 @@ static struct cmek_key *entry_key(struct cmek_entry *e)
 					 lockdep_is_held(&cmek_keys_lock));
 }
 
+/*
+ * The mapping's per-bio data holds one request of the transform that does
+ * its I/O, and every key has its own transform, allocated when it is set:
+ * the request size a mapping is built for must cover the key present when
+ * it attaches, and a key set later must fit every mapping attached.
+ */
+static unsigned int key_reqsize(const struct cmek_key *key)
+{
+	return crypto_skcipher_reqsize(key->tfm);
+}
+
 struct cmek_entry *cmek_entry_attach(const u8 *uuid, struct cmek_target *ct)
 {
+	struct cmek_key *key;
 	struct cmek_entry *e;
 
 	mutex_lock(&cmek_keys_lock);
 	e = entry_find_or_create(uuid);
 	if (e) {
+		key = entry_key(e);
+		if (key)
+			ct->reqsize = max(ct->reqsize, key_reqsize(key));
 		e->users++;
 		list_add_tail(&ct->entry_node, &e->targets);
 	}
 	mutex_unlock(&cmek_keys_lock);
 	return e;
+}
+
+/*
+ * The highest-priority xts(aes) can change after a table was loaded (a
+ * hardware engine whose driver binds late, a module loaded by hand), and
+ * with it the request size: a key whose requests do not fit a mapping's
+ * per-bio data would have the cipher write past it. Refuse it; a reload of
+ * the table sizes the mapping for the new driver.
+ */
+static int entry_check_reqsize(struct cmek_entry *e, struct cmek_key *key,
+			       struct netlink_ext_ack *extack)
+{
+	struct cmek_target *ct;
+
+	list_for_each_entry(ct, &e->targets, entry_node) {
+		if (key_reqsize(key) <= ct->reqsize)
+			continue;
+		DMWARN("volume %pUb: xts(aes) is %s now, %u-byte requests, mapping sized for %u",
+		       e->uuid, crypto_skcipher_driver_name(key->tfm),
+		       key_reqsize(key), ct->reqsize);
+		NL_SET_ERR_MSG(extack,
+			       "xts(aes) changed driver since the mapping was loaded and its requests do not fit: reload the table (dmsetup reload, resume), then set the key");
+		return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 void cmek_entry_detach(struct cmek_target *ct)
@@ -286,8 +326,13 @@ int cmek_key_set(const u8 *uuid, u8 *bytes, unsigned int size,
 		err = -EEXIST;
 		goto err_unlock;
 	}
+	err = entry_check_reqsize(e, key, extack);
+	if (err) {
+		entry_maybe_free(e);
+		goto err_unlock;
+	}
 	key->generation = has_generation ? generation : e->generation + 1;
-	e->generation = key->generation;
+	WRITE_ONCE(e->generation, key->generation);
 	e->key_size = size;
 	WRITE_ONCE(e->state, CMEK_KEY_PRESENT);
 	rcu_assign_pointer(e->key, key);

@@ -35,7 +35,6 @@ static int cmek_parse_opt(struct cmek_target *ct, const char *opt,
 {
 	unsigned long long ull;
 	unsigned int val, bit;
-	char dummy;
 
 	if (!strcmp(opt, "iv_large_sectors")) {
 		bit = 0;
@@ -45,7 +44,7 @@ static int cmek_parse_opt(struct cmek_target *ct, const char *opt,
 		ct->allow_discards = true;
 	} else if (!strncmp(opt, "sector_size:", 12)) {
 		bit = 2;
-		if (sscanf(opt + 12, "%u%c", &val, &dummy) != 1 ||
+		if (kstrtouint(opt + 12, 10, &val) ||
 		    val < SECTOR_SIZE || val > 4096 || !is_power_of_2(val)) {
 			*error = "Invalid sector_size (512, 1024, 2048 or 4096)";
 			return -EINVAL;
@@ -54,14 +53,14 @@ static int cmek_parse_opt(struct cmek_target *ct, const char *opt,
 		ct->sector_shift = __ffs(val) - SECTOR_SHIFT;
 	} else if (!strncmp(opt, "iv_offset:", 10)) {
 		bit = 3;
-		if (sscanf(opt + 10, "%llu%c", &ull, &dummy) != 1) {
+		if (kstrtoull(opt + 10, 10, &ull)) {
 			*error = "Invalid iv_offset";
 			return -EINVAL;
 		}
 		ct->iv_offset = ull;
 	} else if (!strncmp(opt, "key_wait_ms:", 12)) {
 		bit = 4;
-		if (sscanf(opt + 12, "%u%c", &val, &dummy) != 1 ||
+		if (kstrtouint(opt + 12, 10, &val) ||
 		    val > CMEK_MAX_KEY_WAIT_MS) {
 			*error = "Invalid key_wait_ms (0 to 600000)";
 			return -EINVAL;
@@ -131,7 +130,10 @@ static int cmek_check_geometry(struct dm_target *ti, struct cmek_target *ct)
 	return 0;
 }
 
-/* The transform's request size fixes the per-bio data size. */
+/*
+ * The request size of the xts(aes) that keys set from now on will get; the
+ * key present when the mapping attaches may need more (keys.c).
+ */
 static int cmek_probe_cipher(struct dm_target *ti, struct cmek_target *ct)
 {
 	struct crypto_skcipher *tfm = crypto_alloc_skcipher("xts(aes)", 0, 0);
@@ -142,7 +144,6 @@ static int cmek_probe_cipher(struct dm_target *ti, struct cmek_target *ct)
 	}
 	ct->reqsize = crypto_skcipher_reqsize(tfm);
 	crypto_free_skcipher(tfm);
-	ti->per_io_data_size = cmek_io_size(ct->reqsize);
 	return 0;
 }
 
@@ -159,7 +160,6 @@ static int cmek_parse_args(struct dm_target *ti, struct cmek_target *ct,
 	struct dm_arg_set as = { .argc = argc - 3, .argv = argv + 3 };
 	unsigned long long ull;
 	uuid_t uuid;
-	char dummy;
 
 	if (strlen(argv[0]) != UUID_STRING_LEN || uuid_parse(argv[0], &uuid)) {
 		ti->error = "Invalid volume UUID";
@@ -168,8 +168,7 @@ static int cmek_parse_args(struct dm_target *ti, struct cmek_target *ct,
 	strscpy(args->uuid_str, argv[0], sizeof(args->uuid_str));
 	export_uuid(args->uuid, &uuid);
 
-	if (sscanf(argv[2], "%llu%c", &ull, &dummy) != 1 ||
-	    ull != (sector_t)ull) {
+	if (kstrtoull(argv[2], 10, &ull) || ull != (sector_t)ull) {
 		ti->error = "Invalid device offset";
 		return -EINVAL;
 	}
@@ -208,6 +207,7 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ct->ti = ti;
 	ct->sector_size = SECTOR_SIZE;
 	spin_lock_init(&ct->hold_lock);
+	mutex_init(&ct->alloc_lock);
 	bio_list_init(&ct->held);
 	INIT_DELAYED_WORK(&ct->hold_work, cmek_hold_timeout);
 	INIT_WORK(&ct->event_work, cmek_event_work);
@@ -248,6 +248,8 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		err = -ENOMEM;
 		goto err;
 	}
+	/* Sized now: attaching may have raised ct->reqsize for the key. */
+	ti->per_io_data_size = cmek_io_size(ct->reqsize);
 	/* The table line is kept as given, so "dmsetup table" round-trips. */
 	ti->private = ct;
 	ct->args = args;
@@ -388,13 +390,21 @@ static void cmek_presuspend(struct dm_target *ti)
 	cmek_release_held(ct, true);
 }
 
-static void cmek_resume(struct dm_target *ti)
+/* A suspend that failed after presuspend: hold bios again. */
+static void cmek_presuspend_undo(struct dm_target *ti)
 {
 	struct cmek_target *ct = ti->private;
 
 	spin_lock_irq(&ct->hold_lock);
 	ct->suspended = false;
 	spin_unlock_irq(&ct->hold_lock);
+}
+
+static void cmek_resume(struct dm_target *ti)
+{
+	struct cmek_target *ct = ti->private;
+
+	cmek_presuspend_undo(ti);
 	if (!rcu_access_pointer(ct->entry->key) &&
 	    !atomic_xchg(&ct->key_needed_sent, 1))
 		schedule_work(&ct->event_work);
@@ -420,6 +430,7 @@ static struct target_type cmek_target = {
 	.iterate_devices = cmek_iterate_devices,
 	.io_hints = cmek_io_hints,
 	.presuspend = cmek_presuspend,
+	.presuspend_undo = cmek_presuspend_undo,
 	.resume = cmek_resume,
 };
 

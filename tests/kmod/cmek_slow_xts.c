@@ -8,7 +8,9 @@
  * before a cmek table and key, it makes every conversion an async one
  * that stays in flight long enough for a test to act while it does: a
  * revoke that must wait for it, a read that must not hand out plaintext
- * afterwards, other requests that must not wait behind it.
+ * afterwards, other requests that must not wait behind it. Loaded after a
+ * table, its larger requests are the driver change a mapping must not be
+ * given a key for until it is reloaded.
  */
 
 #include <linux/module.h>
@@ -28,10 +30,18 @@ struct slow_ctx {
 	struct crypto_skcipher *fallback;
 };
 
+/*
+ * Larger than any x86 xts(aes)'s request, as a hardware engine's is (QAT:
+ * 248 bytes and more, aesni 168): loaded after a mapping, it is the driver
+ * change that the mapping's per-bio data was not sized for.
+ */
+#define SLOW_REQ_PAD	512
+
 struct slow_req {
 	struct delayed_work work;
 	struct skcipher_request *req;
 	bool encrypt;
+	u8 pad[SLOW_REQ_PAD];
 	struct skcipher_request subreq;	/* the fallback's context follows */
 };
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 . tests/lib/dm.sh
 
 LOOPS=${LOOPS:-50}
-ktap_plan 12
+ktap_plan 13
 setup_ram 16
 U=$(new_uuid)
 key=$(new_key 64)
@@ -72,6 +72,24 @@ rc=$?
 t=$(( ($(date +%s%N) - t0) / 1000000 ))
 ktap_check "setting the key releases it: no error, right data (${t} ms)" \
 	bash -c "test $rc -eq 0 && cmp -s /tmp/got /tmp/ref && test $t -lt 9000"
+
+# A key set while a read is being parked must release it at once, never at
+# its deadline: set and revoke against held reads, many times over.
+late=0 failed=0
+for i in $(seq ${HOLD_LOOPS:-40}); do
+	cmekctl key revoke "$U" > /dev/null
+	dd if=$dev of=/dev/null bs=4k count=1 skip=$((i % 64)) iflag=direct \
+		status=none 2>/dev/null &
+	dd_pid=$!
+	[ $((i % 2)) = 0 ] && sleep 0.0$((i % 10))
+	t0=$(date +%s%N)
+	set_key "$U" "$key"
+	wait $dd_pid || failed=$((failed + 1))
+	t=$(( ($(date +%s%N) - t0) / 1000000 ))
+	[ $t -gt 5000 ] && late=$((late + 1))
+done
+ktap_check "set against held reads: every read released at once ($late late, $failed failed)" \
+	test $late -eq 0 -a $failed -eq 0
 dmsetup --noudevsync remove c2
 
 # ... but only up to key_wait_ms.

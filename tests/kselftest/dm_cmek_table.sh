@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 . tests/lib/ktap.sh
 . tests/lib/dm.sh
 
-ktap_plan 39
+ktap_plan 43
 setup_ram 8
 raw=/dev/ram0
 sz=$(blockdev --getsz $raw)
@@ -47,6 +47,11 @@ bad_table "sector_size 8192" "Invalid sector_size" "0 $sz cmek $U $raw 0 1 secto
 bad_table "sector_size junk" "Invalid sector_size" "0 $sz cmek $U $raw 0 1 sector_size:4k"
 bad_table "iv_offset junk" "Invalid iv_offset" "0 $sz cmek $U $raw 0 1 iv_offset:-1x"
 bad_table "key_wait_ms above the limit" "Invalid key_wait_ms" "0 $sz cmek $U $raw 0 1 key_wait_ms:600001"
+# Numbers that overflow their type are refused, not wrapped into range.
+bad_table "key_wait_ms of 2^32 + 1" "Invalid key_wait_ms" "0 $sz cmek $U $raw 0 1 key_wait_ms:4294967297"
+bad_table "sector_size of 2^32 + 512" "Invalid sector_size" "0 $sz cmek $U $raw 0 1 sector_size:4294967808"
+bad_table "iv_offset of 2^64 + 1" "Invalid iv_offset" "0 $sz cmek $U $raw 0 1 iv_offset:18446744073709551617"
+bad_table "device offset of 2^64" "Invalid device offset" "0 $sz cmek $U $raw 18446744073709551616"
 bad_table "length not a multiple of sector_size" "Device size is not a multiple" "0 7 cmek $U $raw 0 1 sector_size:4096"
 bad_table "iv_offset not a multiple of sector_size" "iv_offset is not a multiple" "0 8 cmek $U $raw 0 2 sector_size:4096 iv_offset:3"
 bad_table "argument after the options" "Too many arguments" "0 $sz cmek $U $raw 0 1 allow_discards extra"

@@ -60,8 +60,11 @@
  *     The kernel wipes every CMEK_A_KEY in the received message after use,
  *     also when it refuses the message (bad attributes, no permission). On
  *     success it multicasts CMEK_CMD_EVENT_KEY_SET and replies with no
- *     payload. Errors: EINVAL (bad attributes), EEXIST (key present and no
- *     REPLACE), ENOMEM, or the crypto API's error for the key.
+ *     payload. A SET for a volume whose revoke is under way waits for it.
+ *     Errors: EINVAL (bad attributes), EEXIST (key present and no REPLACE),
+ *     EOPNOTSUPP (the xts(aes) driver the key got needs larger requests
+ *     than a mapping of the volume was loaded for: reload the table),
+ *     ENOMEM, or the crypto API's error for the key.
  *
  * CMEK_CMD_REVOKE_KEY
  *     Revoke one key, or all keys. Request attributes:

@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The xts(aes) driver changes under a loaded table. A mapping's per-bio
+# data holds one request of the cipher that does its I/O, sized when the
+# table is loaded; a driver of higher priority with larger requests that
+# comes later (a hardware engine binding after boot) would have the cipher
+# write past it. tests/kmod/cmek_slow_xts.ko is such a driver (its requests
+# carry 512 bytes more than it needs): a key set after it loaded is
+# refused with the reason until the table is reloaded, the mapping keeps
+# serving with the key it had, and after a reload the new driver does the
+# I/O.
+cd "$(dirname "$0")/../.."
+. tests/lib/ktap.sh
+. tests/lib/dm.sh
+
+SLOW=/sys/module/cmek_slow_xts/parameters
+
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+ktap_plan 8
+setup_ram 16
+sz=$(( 8 * 2048 ))
+U=$(new_uuid)
+key=$(new_key 64)
+set_key "$U" "$key"
+cmek_create c1 "$U" /dev/ram0 0 $sz
+dev=$(dmdev c1)
+head -c 1M /dev/urandom > /tmp/ref
+dd if=/tmp/ref of=$dev bs=64k oflag=direct status=none
+
+insmod tests/kmod/cmek_slow_xts.ko delay_ms=0
+ktap_check "a larger xts(aes) of higher priority is registered" \
+	grep -q 'xts-aes-cmek-test-slow' /proc/crypto
+printf '%s' "$key" | cmekctl key set "$U" --hex --replace > /tmp/set.out 2>&1
+rc=$?
+ktap_check "a key set now is refused, with the reason ($(tail -n1 /tmp/set.out))" \
+	bash -c "test $rc -ne 0 && grep -q 'reload the table' /tmp/set.out"
+ktap_check "the kernel log names the driver and both sizes" \
+	bash -c "dmesg | grep -q 'volume $U: xts(aes) is xts-aes-cmek-test-slow now, [0-9]*-byte requests, mapping sized for [0-9]*'"
+ktap_check "the mapping goes on with the key it had: data intact" \
+	bash -c "dd if=$dev bs=64k count=16 iflag=direct status=none | cmp -s - /tmp/ref"
+
+dmsetup --noudevsync reload c1 --table "$(dmsetup table c1)"
+dmsetup --noudevsync resume c1
+ktap_check "after a table reload the key is set" set_key "$U" "$key" --replace
+echo 1000 > $SLOW/delay_ms
+t0=$(ms)
+dd if=$dev of=/tmp/got bs=512 count=1 iflag=direct status=none
+rc=$?
+t=$(( $(ms) - t0 ))
+echo 0 > $SLOW/delay_ms
+ktap_check "and the new driver does the I/O (a 512-byte read took ${t} ms)" \
+	test $rc -eq 0 -a $t -ge 1000
+ktap_check "data intact through it" \
+	bash -c "dd if=$dev bs=64k count=16 iflag=direct status=none | cmp -s - /tmp/ref"
+cmekctl key revoke "$U" > /dev/null
+dmsetup --noudevsync remove c1
+ktap_check "the driver unloads: no key and no mapping left on it" \
+	rmmod cmek_slow_xts
+ktap_finish

@@ -74,18 +74,6 @@ err_has() { grep -q -- "$2" "$T/$1.err"; }
 
 not() { ! "$@"; }
 can_read() { dd if="$1" of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null; }
-# wait_until SECONDS CMD...: poll every 0.1 s
-wait_until() {
-	local n=$(($1 * 10))
-	shift
-	while [ $n -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # The kernel's key table, as "cmekctl key list" dumps it.
 kstate() {

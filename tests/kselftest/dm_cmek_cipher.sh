@@ -16,8 +16,6 @@ cd "$(dirname "$0")/../.."
 
 SLOW=/sys/module/cmek_slow_xts/parameters
 
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
-
 ktap_plan 8
 setup_ram 16
 sz=$(( 8 * 2048 ))
@@ -45,10 +43,10 @@ dmsetup --noudevsync reload c1 --table "$(dmsetup table c1)"
 dmsetup --noudevsync resume c1
 ktap_check "after a table reload the key is set" set_key "$U" "$key" --replace
 echo 1000 > $SLOW/delay_ms
-t0=$(ms)
+t0=$(now_ms)
 dd if=$dev of=/tmp/got bs=512 count=1 iflag=direct status=none
 rc=$?
-t=$(( $(ms) - t0 ))
+t=$(( $(now_ms) - t0 ))
 echo 0 > $SLOW/delay_ms
 ktap_check "and the new driver does the I/O (a 512-byte read took ${t} ms)" \
 	test $rc -eq 0 -a $t -ge 1000

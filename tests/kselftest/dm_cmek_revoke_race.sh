@@ -24,29 +24,15 @@ DELAY=5000
 SLOW=/sys/module/cmek_slow_xts/parameters
 MARK=CMEK-PLAINTEXT-MARKER
 
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
-
 # timed VAR CMD...: run CMD, store its wall time in ms in VAR, return its status.
 timed() {
 	local var=$1 t0 rc
 	shift
-	t0=$(ms)
+	t0=$(now_ms)
 	"$@" > /dev/null 2>&1
 	rc=$?
-	printf -v "$var" '%s' $(( $(ms) - t0 ))
+	printf -v "$var" '%s' $(( $(now_ms) - t0 ))
 	return $rc
-}
-
-# wait_for SECS CMD...: until CMD succeeds, polling every 0.1 s.
-wait_for() {
-	local n=$(( $1 * 10 ))
-	shift
-	while [ $n -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
 }
 
 inflight() { cat $SLOW/inflight; }
@@ -64,7 +50,7 @@ slow_read() {
 	local before
 	before=$(inflight)
 	build/helpers/odirect_read "$1" 512 $MARK > "$2" 2>&1 &
-	wait_for 10 eval '[ "$(inflight)" -gt '"$before"' ]'
+	wait_until 10 eval '[ "$(inflight)" -gt '"$before"' ]'
 }
 
 ktap_plan 26
@@ -93,11 +79,11 @@ ktap_check "data round-trips through the slow cipher" \
 echo $DELAY > $SLOW/delay_ms
 slow_read $devA /tmp/race
 ktap_check "a read's decryption is in the slow cipher" inflight_is 1
-rv0=$(ms)
-( cmekctl key revoke "$UA" > /dev/null; echo $? > /tmp/rv.rc; ms > /tmp/rv.end ) &
+rv0=$(now_ms)
+( cmekctl key revoke "$UA" > /dev/null; echo $? > /tmp/rv.rc; now_ms > /tmp/rv.end ) &
 rv=$!
 # The revoke has begun (state revoked) and the read is still in the cipher.
-wait_for 10 state_is "$UA" revoked
+wait_until 10 state_is "$UA" revoked
 timed t_genl genl ctrl list; rc_genl=$?
 timed t_list cmekctl key list; rc_list=$?
 timed t_rvb cmekctl key revoke "$UB"; rc_rvb=$?
@@ -135,7 +121,7 @@ slow_read $devA /tmp/race2
 ok_inflight=$?
 cmekctl key revoke "$UA" > /dev/null &
 rv=$!
-wait_for 10 state_is "$UA" revoked
+wait_until 10 state_is "$UA" revoked
 timed t_rv2 cmekctl key revoke "$UA"; rc_rv2=$?
 after_rv2=$(inflight)
 timed t_set set_key "$UA" "$keyA"; rc_set=$?
@@ -186,7 +172,7 @@ mkfifo /tmp/go
 build/helpers/mmap_probe $devA $MARK < /tmp/go > /tmp/probe.out 2>&1 &
 probe=$!
 exec 3> /tmp/go
-wait_for 20 grep -q ready /tmp/probe.out
+wait_until 20 grep -q ready /tmp/probe.out
 cmekctl key revoke "$UA" > /dev/null
 echo go >&3
 exec 3>&-
@@ -234,7 +220,7 @@ ktap_check "a revoke with writes stalled below returns while they are stalled" \
 	test $stalled = yes -a $rc -eq 0 -a $still = yes -a \
 	"$(key_state "$UA")" = revoked
 dmsetup --noudevsync resume low
-wait_for 60 bash -c "! kill -0 $wr 2> /dev/null"
+wait_until 60 bash -c "! kill -0 $wr 2> /dev/null"
 ktap_check "the stalled writes finish when the device comes back" \
 	bash -c "! kill -0 $wr 2> /dev/null"
 wait $wr

@@ -36,6 +36,20 @@ ktap_check() {
 	if "$@"; then ktap_ok "$desc"; else ktap_fail "$desc" "failed: $*"; fi
 }
 
+# wait_until SECONDS CMD...: until CMD succeeds, polling every 0.1 s.
+wait_until() {
+	local n=$(($1 * 10))
+	shift
+	while [ $n -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
 ktap_diag() {
 	echo "# $*"
 }

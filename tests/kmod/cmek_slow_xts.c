@@ -4,7 +4,10 @@
  *
  * A test-only xts(aes) that answers late: an asynchronous skcipher of the
  * highest priority that completes each request delay_ms after it was
- * issued, computing it with the generic xts(ecb(aes-generic)). Loaded
+ * issued, or when "release" is written, whichever comes first, computing
+ * it with the generic xts(ecb(aes-generic)). A test that holds requests
+ * with a long delay_ms and releases them when it has checked what it
+ * wants checked does not depend on how fast the machine is. Loaded
  * before a cmek table and key, it makes every conversion an async one
  * that stays in flight long enough for a test to act while it does: a
  * revoke that must wait for it, a read that must not hand out plaintext
@@ -14,6 +17,8 @@
  */
 
 #include <linux/module.h>
+#include <linux/list.h>
+#include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <crypto/aes.h>
 #include <crypto/internal/skcipher.h>
@@ -25,6 +30,16 @@ MODULE_PARM_DESC(delay_ms, "how long each request stays in flight (ms)");
 static atomic_t inflight = ATOMIC_INIT(0);
 module_param_named(inflight, inflight.counter, int, 0444);
 MODULE_PARM_DESC(inflight, "requests in flight now (read only)");
+
+/*
+ * One work item completes every request that is due, so that a release
+ * never races a request's own timer: a request is on slow_pending until
+ * the work takes it off, under slow_lock, and is completed only by that.
+ */
+static LIST_HEAD(slow_pending);
+static DEFINE_SPINLOCK(slow_lock);
+static void slow_run(struct work_struct *work);
+static DECLARE_DELAYED_WORK(slow_dwork, slow_run);
 
 struct slow_ctx {
 	struct crypto_skcipher *fallback;
@@ -38,7 +53,8 @@ struct slow_ctx {
 #define SLOW_REQ_PAD	512
 
 struct slow_req {
-	struct delayed_work work;
+	struct list_head node;
+	unsigned long due;		/* jiffies */
 	struct skcipher_request *req;
 	bool encrypt;
 	u8 pad[SLOW_REQ_PAD];
@@ -53,10 +69,8 @@ static int slow_setkey(struct crypto_skcipher *tfm, const u8 *key,
 	return crypto_skcipher_setkey(ctx->fallback, key, len);
 }
 
-static void slow_work(struct work_struct *work)
+static void slow_complete(struct slow_req *r)
 {
-	struct slow_req *r = container_of(to_delayed_work(work),
-					  struct slow_req, work);
 	struct skcipher_request *req = r->req;
 	struct slow_ctx *ctx = crypto_skcipher_ctx(crypto_skcipher_reqtfm(req));
 	int err;
@@ -71,18 +85,74 @@ static void slow_work(struct work_struct *work)
 	skcipher_request_complete(req, err);
 }
 
+/* Called with slow_lock held: when the work must next look at the list. */
+static void slow_schedule(void)
+{
+	struct slow_req *r;
+	unsigned long next = 0;
+	bool any = false;
+
+	list_for_each_entry(r, &slow_pending, node) {
+		if (!any || time_before(r->due, next))
+			next = r->due;
+		any = true;
+	}
+	if (any)
+		mod_delayed_work(system_unbound_wq, &slow_dwork,
+				 time_after(next, jiffies) ? next - jiffies : 0);
+}
+
+static void slow_run(struct work_struct *work)
+{
+	struct slow_req *r, *tmp;
+	LIST_HEAD(due);
+
+	spin_lock_bh(&slow_lock);
+	list_for_each_entry_safe(r, tmp, &slow_pending, node)
+		if (!time_before(jiffies, r->due))
+			list_move_tail(&r->node, &due);
+	slow_schedule();
+	spin_unlock_bh(&slow_lock);
+
+	list_for_each_entry_safe(r, tmp, &due, node) {
+		list_del(&r->node);
+		slow_complete(r);
+	}
+}
+
 static int slow_queue(struct skcipher_request *req, bool encrypt)
 {
 	struct slow_req *r = skcipher_request_ctx(req);
 
 	r->req = req;
 	r->encrypt = encrypt;
-	INIT_DELAYED_WORK(&r->work, slow_work);
+	r->due = jiffies + msecs_to_jiffies(READ_ONCE(delay_ms));
 	atomic_inc(&inflight);
-	queue_delayed_work(system_unbound_wq, &r->work,
-			   msecs_to_jiffies(READ_ONCE(delay_ms)));
+	spin_lock_bh(&slow_lock);
+	list_add_tail(&r->node, &slow_pending);
+	slow_schedule();
+	spin_unlock_bh(&slow_lock);
 	return -EINPROGRESS;
 }
+
+/* Writing anything to "release" makes every request held now due. */
+static int slow_release(const char *val, const struct kernel_param *kp)
+{
+	struct slow_req *r;
+
+	spin_lock_bh(&slow_lock);
+	list_for_each_entry(r, &slow_pending, node)
+		r->due = jiffies;
+	slow_schedule();
+	spin_unlock_bh(&slow_lock);
+	return 0;
+}
+
+static const struct kernel_param_ops slow_release_ops = {
+	.set = slow_release,
+};
+module_param_cb(release, &slow_release_ops, NULL, 0200);
+MODULE_PARM_DESC(release, "complete every request held now (write only)");
 
 static int slow_encrypt(struct skcipher_request *req)
 {
@@ -137,9 +207,11 @@ static int __init slow_mod_init(void)
 	return crypto_register_skcipher(&slow_alg);
 }
 
+/* No request is left: each holds a tfm, and a tfm holds the module. */
 static void __exit slow_mod_exit(void)
 {
 	crypto_unregister_skcipher(&slow_alg);
+	cancel_delayed_work_sync(&slow_dwork);
 }
 
 module_init(slow_mod_init);

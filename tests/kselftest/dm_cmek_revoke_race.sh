@@ -3,9 +3,11 @@
 #
 # Revocation against I/O that is inside the cipher, made deterministic:
 # tests/kmod/cmek_slow_xts.ko registers an xts(aes) of the highest priority
-# that completes each request delay_ms late, so a read's decryption is
-# still in flight while the test acts. Its "inflight" parameter says how
-# many requests it holds, so each check knows the drain was under way.
+# that holds each request until the test writes its "release" parameter
+# (or HOLD ms pass, so a broken kernel fails the test instead of hanging
+# it), so a read's decryption is in flight for as long as the test acts,
+# however slow the machine. Its "inflight" parameter says how many
+# requests it holds, so each check knows the drain was under way.
 #   - a revoke waits for the read, and the read fails with what it
 #     decrypted zeroed; meanwhile generic netlink, the key table dump and a
 #     revoke and a set of another volume go on;
@@ -20,7 +22,7 @@ cd "$(dirname "$0")/../.."
 . tests/lib/ktap.sh
 . tests/lib/dm.sh
 
-DELAY=5000
+HOLD=30000
 SLOW=/sys/module/cmek_slow_xts/parameters
 MARK=CMEK-PLAINTEXT-MARKER
 
@@ -36,6 +38,7 @@ timed() {
 }
 
 inflight() { cat $SLOW/inflight; }
+release() { echo 1 > $SLOW/release; }
 inflight_is() { [ "$(inflight)" = "$1" ]; }
 
 key_state() {
@@ -53,7 +56,7 @@ slow_read() {
 	wait_until 10 eval '[ "$(inflight)" -gt '"$before"' ]'
 }
 
-ktap_plan 26
+ktap_plan 27
 setup_ram 16
 sz=$(( 8 * 2048 ))
 UA=$(new_uuid) UB=$(new_uuid)
@@ -76,7 +79,10 @@ ktap_check "data round-trips through the slow cipher" \
 	bash -c "dd if=$devA bs=512 count=1 iflag=direct status=none | grep -q $MARK"
 
 # --- a revoke with a read in the cipher, and what goes on meanwhile --------
-echo $DELAY > $SLOW/delay_ms
+# The read is held until released: each request below either answers while
+# it is held or waits HOLD ms for it, and then the read has left.
+echo $HOLD > $SLOW/delay_ms
+rm -f /tmp/rv.rc
 slow_read $devA /tmp/race
 ktap_check "a read's decryption is in the slow cipher" inflight_is 1
 rv0=$(now_ms)
@@ -89,24 +95,29 @@ timed t_list cmekctl key list; rc_list=$?
 timed t_rvb cmekctl key revoke "$UB"; rc_rvb=$?
 timed t_setb set_key "$UB" "$keyB"; rc_setb=$?
 during=$(inflight)
+waiting=no
+[ -e /tmp/rv.rc ] || waiting=yes
+rel=$(now_ms)
+release
 wait $rv
 wait
 t_rv=$(( $(cat /tmp/rv.end) - rv0 ))
-ktap_diag "revoke ${t_rv} ms; during its drain: genl ${t_genl} ms, key list" \
-	"${t_list} ms, revoke B ${t_rvb} ms, set B ${t_setb} ms; read: $(cat /tmp/race)"
-ktap_check "the revoke succeeded once the read left the cipher (${t_rv} ms)" \
-	test "$(cat /tmp/rv.rc)" -eq 0 -a $t_rv -ge $(( DELAY / 2 )) -a \
-	"$(inflight)" = 0
+t_rel=$(( $(cat /tmp/rv.end) - rel ))
+ktap_diag "revoke ${t_rv} ms, ${t_rel} ms after the release; during its drain:" \
+	"genl ${t_genl} ms, key list ${t_list} ms, revoke B ${t_rvb} ms," \
+	"set B ${t_setb} ms; read: $(cat /tmp/race)"
+ktap_check "the revoke waited for the read, and succeeded once it left the cipher" \
+	test $waiting = yes -a "$(cat /tmp/rv.rc)" -eq 0 -a "$(inflight)" = 0
 ktap_check "the read was still in the cipher after the four requests below" \
 	test "$during" = 1
 ktap_check "genl ctrl list answered during the drain (${t_genl} ms)" \
-	test $rc_genl -eq 0 -a $t_genl -lt $(( DELAY / 2 ))
+	test $rc_genl -eq 0
 ktap_check "the key table dump answered during the drain (${t_list} ms)" \
-	test $rc_list -eq 0 -a $t_list -lt $(( DELAY / 2 ))
+	test $rc_list -eq 0
 ktap_check "another volume's revoke did not wait for it (${t_rvb} ms)" \
-	test $rc_rvb -eq 0 -a $t_rvb -lt $(( DELAY / 2 ))
+	test $rc_rvb -eq 0
 ktap_check "nor did another volume's key set (${t_setb} ms)" \
-	test $rc_setb -eq 0 -a $t_setb -lt $(( DELAY / 2 ))
+	test $rc_setb -eq 0
 ktap_check "the read in the cipher failed, what it decrypted zeroed ($(cat /tmp/race))" \
 	grep -q 'rc=-5 content=zero' /tmp/race
 ktap_check "the key is revoked" state_is "$UA" revoked
@@ -114,28 +125,37 @@ ktap_check "the kernel logged the revoke: uuid, mappings, time" \
 	bash -c "dmesg | grep -q 'volume $UA: key revoked and wiped, 1 mapping(s), in [0-9]* us'"
 
 # --- a second revoke, and a key set, during a drain -----------------------
-echo 0 > $SLOW/delay_ms
+# The second revoke must not return while the read is held: it is given a
+# second to (wrongly) return, then the read is released.
 set_key "$UA" "$keyA"
-echo $DELAY > $SLOW/delay_ms
+rm -f /tmp/rv2.rc
 slow_read $devA /tmp/race2
 ok_inflight=$?
 cmekctl key revoke "$UA" > /dev/null &
 rv=$!
 wait_until 10 state_is "$UA" revoked
-timed t_rv2 cmekctl key revoke "$UA"; rc_rv2=$?
-after_rv2=$(inflight)
-timed t_set set_key "$UA" "$keyA"; rc_set=$?
+( cmekctl key revoke "$UA" > /dev/null; echo $? > /tmp/rv2.rc ) &
+rv2=$!
+sleep 1
+held=$(inflight)
+early=no
+[ -e /tmp/rv2.rc ] && early=yes
+release
+wait $rv2
 wait $rv
 rc_rv=$?
+timed t_set set_key "$UA" "$keyA"; rc_set=$?
 wait
-ktap_check "a second revoke during the drain waited for it and succeeded (${t_rv2} ms)" \
-	test $ok_inflight -eq 0 -a $rc_rv2 -eq 0 -a "$after_rv2" = 0
-ktap_check "a key set after it took at once; the first revoke succeeded (${t_set} ms)" \
+ktap_check "a second revoke during the drain waited for it and succeeded" \
+	test $ok_inflight -eq 0 -a "$held" = 1 -a $early = no -a \
+	"$(cat /tmp/rv2.rc)" -eq 0
+ktap_check "a key set after it took; the first revoke succeeded (${t_set} ms)" \
 	test $rc_rv -eq 0 -a $rc_set -eq 0 -a "$(key_state "$UA")" = present
 
 # --- a REPLACE with a read in the cipher: the read completes ---------------
 slow_read $devA /tmp/repl
 ok_inflight=$?
+( sleep 1; release ) &
 timed t_repl set_key "$UA" "$keyA" --replace; rc_repl=$?
 wait
 ktap_check "a REPLACE waits for the old key's reads, which complete with the data ($(cat /tmp/repl))" \
@@ -143,19 +163,26 @@ ktap_check "a REPLACE waits for the old key's reads, which complete with the dat
 	"$(cat /tmp/repl)" = "rc=512 content=string" -a "$(key_state "$UA")" = present
 
 # --- revoke --all kills every key before it waits --------------------------
-# A's read stays in the cipher for DELAY ms, B's leaves it 2 s after it
-# entered: a revoke that drained A before it killed B would let B's read
-# complete with plaintext.
+# Both reads are held: a revoke that drained A before it killed B would
+# leave B's key present until A's read is released.
 set_key "$UB" "$keyB" --replace
+rm -f /tmp/all.rc
 slow_read $devA /tmp/allA
 ok_a=$?
-echo 2000 > $SLOW/delay_ms
 slow_read $devB /tmp/allB
 ok_b=$?
-timed t_all cmekctl key revoke --all; rc_all=$?
+( cmekctl key revoke --all > /dev/null; echo $? > /tmp/all.rc ) &
+rv=$!
+wait_until 10 bash -c "[ \"\$(cmekctl key list 2> /dev/null | grep -c revoked)\" -ge 2 ]"
+killed=$(cmekctl key list 2> /dev/null | grep -c revoked)
+held=$(inflight)
+release
+wait $rv
 wait
-ktap_check "revoke --all: both reads in the cipher failed with nothing decrypted ($(cat /tmp/allA); $(cat /tmp/allB); ${t_all} ms)" \
-	test $ok_a -eq 0 -a $ok_b -eq 0 -a $rc_all -eq 0 -a \
+ktap_check "revoke --all: both keys revoked while both reads were held ($killed revoked, $held held)" \
+	test $ok_a -eq 0 -a $ok_b -eq 0 -a "$killed" -ge 2 -a "$held" = 2
+ktap_check "both reads failed with nothing decrypted ($(cat /tmp/allA); $(cat /tmp/allB))" \
+	test "$(cat /tmp/all.rc)" -eq 0 -a \
 	"$(cat /tmp/allA)" = "rc=-5 content=zero" -a "$(cat /tmp/allB)" = "rc=-5 content=zero"
 echo 0 > $SLOW/delay_ms
 dmsetup --noudevsync remove ca

@@ -81,7 +81,7 @@ $(B)/cmekctl: $(CMEKCTL_SRC:%.c=$(B)/obj/%.o) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/cmekd: $(CMEKD_SRC:%.c=$(B)/obj/%.o) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 # Host unit tests: ASan + UBSan, one binary per tests/unit/test_*.c.
 $(B)/unit/%: $(B)/san/tests/unit/%.o $(KMS_SAN_OBJ) $(LIB_SAN)

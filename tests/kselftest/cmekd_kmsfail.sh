@@ -18,10 +18,12 @@
 #     gone that long, and unlocks by itself when it is back;
 #   - a lock in the state file whose revoke never happened (cmekd died in
 #     between) is finished at start-up, and undone by the watch;
-#   - with cmekd stuck in a key-state read the server holds, `cmekctl
-#     revoke` wipes the key as fast as the command starts and does not wait
-#     for cmekd, which records the revoke once it can; `cmekctl open` again
-#     undoes it;
+#   - with the watch stuck in a key-state read the server holds, cmekd
+#     still answers status, serves a key-needed event for a volume of
+#     another provider, and records `cmekctl revoke`, which wipes the key
+#     as fast as the command starts; with cmekd stopped, the revoke does
+#     not wait for it, and cmekd records it once it runs again;
+#     `cmekctl open` again undoes it;
 #   - a server that throttles (HTTP 429): the watch backs off, and a
 #     throttled check counts as no answer for unreachable_grace.
 # Runs in the VM as root with dm-cmek loaded:
@@ -37,19 +39,22 @@ KMS=$T/kms
 PORT=18200
 KPID=
 LOOP=
-# How much later than a bare `cmekctl key get` the key may be gone. The
-# revoke also looks the mapping up, and one exec in the VM varies by tens
-# of ms here and more on a slower machine (measured 8, 44 and 79 ms over
-# the baseline; 438 ms on a busier day). Waiting for the stuck cmekd or the
-# KMS would take as long as the test holds the KMS, which is until the
-# revoke has returned, or the 60 s of the KMS timeout.
+LOOP2=
+# How much later than a bare `cmekctl key get` the key may be gone, or
+# status answer, with the KMS hung. The revoke also looks the mapping up,
+# and one exec in the VM varies by tens of ms here and more on a slower
+# machine (measured 8, 44 and 79 ms over the baseline; 438 ms on a busier
+# day). Waiting for the stuck cmekd or the KMS would take as long as the
+# test holds them, or the 60 s of the KMS timeout.
 REVOKE_SLACK_MS=${REVOKE_SLACK_MS:-5000}
 
 cleanup() {
 	dmsetup --noudevsync remove kf1 >/dev/null 2>&1
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
 	[ -n "$KPID" ] && kill -9 "$KPID" 2>/dev/null && wait "$KPID" 2>/dev/null
+	dmsetup --noudevsync remove kl2 >/dev/null 2>&1
 	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
+	[ -n "$LOOP2" ] && losetup -d "$LOOP2" 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -92,6 +97,20 @@ kms_kill_held() {
 	return 0
 }
 
+# timed_revoke NAME OUT: cmekctl revoke NAME, each output line stamped;
+# t_gone (ms to the "wiped" line, or a day if none) and t_exit (ms).
+timed_revoke() {
+	local t0 l
+
+	t0=$(now_ms)
+	"$CMEKCTL" revoke "$1" 2>&1 | while IFS= read -r l; do
+		echo "$(now_ms) $l"
+	done >"$2"
+	t_exit=$(($(now_ms) - t0))
+	t_gone=$(awk '/key revoked and wiped/ { print $1; exit }' "$2")
+	t_gone=$((${t_gone:-$((t0 + 86400000))} - t0))
+}
+
 same_data() {
 	[ "$(dd if="$1" bs=1M count=1 iflag=direct 2>/dev/null | sha256sum)" = "$SUM" ]
 }
@@ -104,7 +123,7 @@ status_has() {
 locked() { status_has '.locked' && ! can_read /dev/mapper/kf1; }
 unlocked() { status_has '.locked | not' && can_read /dev/mapper/kf1; }
 
-ktap_plan 28
+ktap_plan 33
 
 modprobe loop 2>/dev/null
 ip link set lo up	# the guest has no network, loopback is down
@@ -227,11 +246,25 @@ ktap_check "state says locked, key still in the kernel: cmekd revokes it at star
 ktap_check "... and the watch unlocks it (the KMS key is fine), data intact" \
 	eval 'wait_until 10 eval "newlog | grep -q \"op=unlock .*name=kf1\"" && wait_until 5 unlocked && same_data /dev/mapper/kf1'
 
-# --- the KMS hangs: a revoke waits for neither the KMS nor cmekd -----------
+# --- the KMS hangs: cmekd serves on, and a revoke waits for neither --------
+# A second volume, kl2, on the local provider: formatted, written and its
+# table kept while the KMS answers; closed, to come back as a mapping
+# loaded with dmsetup (a key-needed event) while the KMS hangs.
+mkkek l1
+truncate -s 64M "$T/disk2"
+LOOP2=$(losetup -f --show "$T/disk2")
+run fmt2 "$CMEKCTL" format "$LOOP2" --provider local --key l1
+run open2b "$CMEKCTL" open "$LOOP2" kl2
+dd if="$T/data" of=/dev/mapper/kl2 bs=1M oflag=direct 2>/dev/null
+TABLE2=$(dmsetup table kl2)
+run close2b "$CMEKCTL" close kl2
+U2=$("$CMEKCTL" dump "$LOOP2" --json | jq -r .uuid)
+rc_is close2b 0 || tail -n 5 "$T/fmt2.err" "$T/open2b.err" "$T/close2b.err" | sed 's/^/# /'
 kms_stall /keys/
 wait_until 10 test -s "$KMS/stalled"
-ktap_check "cmekd is stuck in the watch's key-state read (held by the server)" \
-	test $? = 0
+rc=$?
+ktap_check "cmekd is stuck in the watch's key-state read (held by the server); kl2 made" \
+	eval '[ $rc = 0 ] && rc_is fmt2 0 && rc_is open2b 0 && rc_is close2b 0 && [ -n "$TABLE2" ]'
 base=
 for i in 1 2 3; do
 	t0=$(now_ms)
@@ -240,26 +273,68 @@ for i in 1 2 3; do
 	if [ -z "$base" ] || [ $t -lt "$base" ]; then base=$t; fi
 done
 t0=$(now_ms)
-"$CMEKCTL" revoke kf1 2>&1 | while IFS= read -r l; do
-	echo "$(now_ms) $l"
-done >"$T/revoke.out"
-t_exit=$(($(now_ms) - t0))
-t_gone=$(($(awk '/key revoked and wiped/ { print $1; exit }' "$T/revoke.out") - t0))
-ktap_diag "exec baseline (cmekctl key get) $base ms; revoke: key wiped at $t_gone ms, exit at $t_exit ms"
-# The order of the lines is what proves the kernel came first; the bounds
-# only catch a revoke that waited for the stuck KMS (it never answers).
-ktap_check "KMS hung: cmekctl revoke wipes the key first, at $t_gone ms (exec baseline $base ms)" \
-	eval '[ "$(kstate "$U")" = revoked ] && [ $t_gone -le $((base + REVOKE_SLACK_MS)) ] &&
+$CALL "$SOCK" '{"op":"status"}' >"$T/status.out" 2>&1
+rc=$?
+t_status=$(($(now_ms) - t0))
+ktap_check "KMS hung: status answers in $t_status ms (exec baseline $base ms)" \
+	eval '[ $rc = 0 ] && jq -e ".volumes[] | select(.name == \"kf1\")" "$T/status.out" >/dev/null &&
+	      [ $t_status -le $((base + REVOKE_SLACK_MS)) ]'
+t0=$(now_ms)
+dmsetup --noudevsync create kl2 --table "$TABLE2" >/dev/null 2>&1
+dmsetup mknodes kl2 >/dev/null 2>&1
+wait_until 20 same_data /dev/mapper/kl2
+rc=$?
+ktap_check "KMS hung: a key-needed event for a local volume is served in $(($(now_ms) - t0)) ms, data intact" \
+	eval '[ $rc = 0 ] && grep -q "audit: op=push uuid=$U2 name=kl2 .*why=key-needed" "$T/log"'
+timed_revoke kf1 "$T/revoke.out"
+ktap_diag "exec baseline (cmekctl key get) $base ms; status $t_status ms;" \
+	"revoke: key wiped at $t_gone ms, exit at $t_exit ms"
+ktap_check "KMS hung: cmekctl revoke wipes the key at $t_gone ms and exits at $t_exit ms" \
+	eval '[ "$(kstate "$U")" = revoked ] && grep -q "kf1: key revoked and wiped" "$T/revoke.out" &&
+	      [ $t_gone -le $((base + REVOKE_SLACK_MS)) ] && [ $t_exit -le $((base + 2 * REVOKE_SLACK_MS)) ]'
+ktap_check "KMS still hung: cmekd records the revoke (state, audit line)" \
+	eval 'wait_until 10 status_has ".revoked" && grep -q "audit: op=revoke uuid=$U name=kf1 .*why=admin" "$T/log" &&
+	      test -e "$KMS/stall"'
+# cmekd itself stuck: the revoke does not wait for it either. The order of
+# the lines is what proves the kernel came first; the bounds only catch a
+# revoke that waited for cmekd, which never answers while stopped.
+kill -STOP "$PID"
+timed_revoke kl2 "$T/revoke2.out"
+kill -CONT "$PID"
+ktap_check "cmekd stopped: cmekctl revoke wipes the key first, at $t_gone ms, and exits at $t_exit ms" \
+	eval '[ "$(kstate "$U2")" = revoked ] && grep -q "kl2: key revoked and wiped" "$T/revoke2.out" &&
+	      [ $t_gone -le $((base + REVOKE_SLACK_MS)) ] &&
+	      [ $t_exit -le $((base + 2 * REVOKE_SLACK_MS)) ] &&
+	      grep -q "cmekd has not confirmed within 100 ms" "$T/revoke2.out" &&
 	      awk "/key revoked and wiped/ { k = NR } /cmekd has not confirmed/ { c = NR }
-		   END { exit !(k && c && k < c) }" "$T/revoke.out"'
-ktap_check "and exits at $t_exit ms without waiting for the stuck cmekd" \
-	eval '[ $t_exit -le $((base + 2 * REVOKE_SLACK_MS)) ] && grep -q "cmekd has not confirmed within 100 ms" "$T/revoke.out"'
+		   END { exit !(k && c && k < c) }" "$T/revoke2.out"'
+ktap_check "cmekd, running again, records that revoke too" \
+	wait_until 10 grep -q "audit: op=revoke uuid=$U2 name=kl2 .*why=admin" "$T/log"
 rm -f "$KMS/stall"
-ktap_check "once the KMS answers, cmekd records the revoke (state, audit line)" \
-	eval 'wait_until 15 status_has ".revoked" && grep -q "audit: op=revoke uuid=$U name=kf1 .*why=admin" "$T/log"'
+dmsetup --noudevsync remove kl2 >/dev/null 2>&1
 run undo "$CMEKCTL" open "$LOOP" kf1
 ktap_check "undo as the runbook says (cmekctl open again): kf1 works, data intact" \
 	eval 'rc_is undo 0 && wait_until 5 unlocked && same_data /dev/mapper/kf1'
+
+# --- a revoke while an open waits for the KMS wins --------------------------
+# The reopen's unwrap is held by the server; the revoke is served at once,
+# and when the KMS answers the key it unwrapped is not pushed.
+rm -f "$KMS/stalled"
+kms_stall /decrypt/
+$CALL "$SOCK" '{"op":"open","device":"'"$LOOP"'","name":"kf1"}' >"$T/open4.out" 2>"$T/open4.err" &
+OPID=$!
+wait_until 10 test -s "$KMS/stalled"
+rc=$?
+run rv4 "$CMEKCTL" revoke kf1
+rm -f "$KMS/stall"
+wait $OPID
+ktap_check "a revoke while open's unwrap is held wins: open fails ($(jf open4 .error | head -c 200))" \
+	eval '[ $rc = 0 ] && rc_is rv4 0 && [ "$(kstate "$U")" = revoked ] &&
+	      jq_ok open4 ".error | contains(\"revoked while its key was being unwrapped\")" &&
+	      grep -q "audit: op=push uuid=$U name=kf1 .*result=.*why=reopen" "$T/log"'
+run undo2 "$CMEKCTL" open "$LOOP" kf1
+ktap_check "cmekctl open after it restores kf1, data intact" \
+	eval 'rc_is undo2 0 && wait_until 5 unlocked && same_data /dev/mapper/kf1'
 
 # --- the KMS throttles: the watch backs off, and no answer is no answer -----
 wait_until 10 status_has '.slots[0].kms_state == "enabled"'

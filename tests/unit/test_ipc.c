@@ -49,8 +49,8 @@ static struct json_object *h_ping(struct json_object *req, void *ctx)
 }
 
 static const struct cmek_ipc_op ops[] = {
-	{ "ping", h_ping },
-	{ NULL, NULL },
+	{ "ping", h_ping, false },
+	{ NULL, NULL, false },
 };
 
 int main(void)

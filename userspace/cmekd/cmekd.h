@@ -2,6 +2,8 @@
 /*
  * cmekd internals: the key daemon. One file per concern:
  *   main.c        options, hardening, start-up and the poll loop
+ *   jobs.c        the daemon lock, and threads for work that waits on a KMS
+ *   kms.c         provider calls, made without the daemon lock
  *   server.c      the control socket (ipc.h protocol), peer checks
  *   events.c      the netlink event group (key needed / set / revoked)
  *   volume_ops.c  format, open, close, revoke, shred, rewrap, status, check
@@ -66,6 +68,17 @@ struct vol {
 	/* watch loop, not persisted: the policy's summary over the slots */
 	int kms_state;			/* enum cmek_kms_key_state, -1 unknown */
 	char kms_error[CMEK_ERRMSG_MAX];
+	/*
+	 * Not persisted. A job that unwraps a key without the daemon lock
+	 * pushes it only if the epoch has not moved meanwhile: every revoke
+	 * of the volume's uuid (ours, the watch's, the kernel's event, found
+	 * at a resync) moves it in every entry of that uuid (vols_revoked()),
+	 * and so does forgetting the entry.
+	 */
+	unsigned int epoch;
+	bool gone;			/* forgotten; freed by state_reap() */
+	bool pushing;			/* a push job runs for it */
+	struct vol *next_gone;
 };
 
 /*
@@ -93,13 +106,19 @@ struct daemon {
 	int lfd;			/* listening socket */
 	struct cmek_nl *nl;		/* commands */
 	struct cmek_nl *ev;		/* events */
-	struct vol *vols;
+	struct vol **vols;		/* each allocated on its own */
 	size_t nvols;
+	struct vol *gone;		/* forgotten, not yet freed */
 	char state_path[PATH_MAX];
 	bool udev;			/* udev is running: let it make nodes */
 	volatile bool stop;
 	time_t next_check;
 	pid_t peer_pid;			/* of the request being served */
+	unsigned int njobs;		/* jobs started and not finished */
+	bool watch_busy;		/* the watch's tick is a job under way */
+	/* Moved by each revoke --all and each shred (see struct vol epoch). */
+	unsigned int revoke_all_seq;
+	unsigned int shred_seq;
 	struct kms_key *keys;		/* the watch's answers, per KMS key */
 	size_t nkeys;
 	/* Key events our own set/revoke will cause, oldest first. */
@@ -115,6 +134,56 @@ extern struct daemon *D;
 /* main.c */
 int daemon_nl_ready(struct daemon *d);	/* (re)open netlink; 0 or -errno */
 
+/*
+ * jobs.c. One lock, the daemon lock, is held by whichever thread runs
+ * daemon code: the main thread always, except in poll(). Work that may
+ * wait for a KMS runs as a job, on a thread of its own, and lets go of the
+ * lock only inside a provider call (kms.c). So the main thread, which
+ * serves the control socket's other requests and the kernel's events,
+ * never waits for a KMS; a job must expect anything to have changed after
+ * a provider call (struct vol epoch).
+ *   JOB_SERIAL  one at a time (in no promised order): the socket's
+ *               requests that call a KMS, and the watch, so that none of
+ *               them sees another's half-done work
+ *   JOB_OWN     at once: a key push for one volume
+ */
+enum job_lane { JOB_SERIAL, JOB_OWN };
+int jobs_init(void);			/* 0 or -errno */
+int jobs_wake_fd(void);			/* readable when a job finished */
+void jobs_woken(void);			/* empty it */
+bool jobs_main_thread(void);
+void daemon_lock(void);
+void daemon_unlock(void);
+/* Run @fn(@d, @arg) as a job. 0 or -errno (then @fn never runs). */
+int job_start(struct daemon *d, enum job_lane lane,
+	      void (*fn)(struct daemon *d, void *arg), void *arg);
+
+/*
+ * kms.c: the provider calls, each made without the daemon lock, one at a
+ * time per provider (a provider keeps tokens and connections), and never
+ * on the main thread (refused, logged as a bug). Same contracts as the
+ * cmek_provider_ops they call; @p's ops must have the call.
+ */
+int kms_generate(struct daemon *d, struct cmek_provider *p,
+		 const char *key_ref, const struct cmek_binding *b,
+		 uint8_t *dek, size_t dek_len, uint8_t **wrapped,
+		 size_t *wrapped_len, struct cmek_error *err);
+int kms_wrap(struct daemon *d, struct cmek_provider *p, const char *key_ref,
+	     const struct cmek_binding *b, const uint8_t *dek, size_t dek_len,
+	     uint8_t **wrapped, size_t *wrapped_len, struct cmek_error *err);
+int kms_unwrap(struct daemon *d, struct cmek_provider *p,
+	       const char *key_ref, const struct cmek_binding *b,
+	       const uint8_t *wrapped, size_t wrapped_len, uint8_t *dek,
+	       size_t *dek_len, struct cmek_error *err);
+int kms_rewrap(struct daemon *d, struct cmek_provider *p,
+	       const char *key_ref, const char *new_key_ref,
+	       const struct cmek_binding *b, const uint8_t *wrapped,
+	       size_t wrapped_len, uint8_t **new_wrapped,
+	       size_t *new_wrapped_len, struct cmek_error *err);
+int kms_key_state(struct daemon *d, struct cmek_provider *p,
+		  const char *key_ref, enum cmek_kms_key_state *state,
+		  struct cmek_error *err);
+
 /* server.c */
 int server_start(struct daemon *d);
 void server_stop(struct daemon *d);
@@ -125,14 +194,22 @@ void server_handle(struct daemon *d, struct pollfd *pfd, size_t n);
 /* events.c */
 int events_start(struct daemon *d);
 void events_handle(struct daemon *d);
-/* Retry failed key-needed pushes; true if some are still pending. */
-bool events_retry(struct daemon *d);
+/* Retry failed key-needed pushes (as jobs). */
+void events_retry(struct daemon *d);
 /*
  * A set or revoke of ours succeeded: its event is not audited again as
  * one made outside cmekd.
  */
 void events_expect(struct daemon *d, uint8_t cmd,
 		   const uint8_t uuid[CMEK_UUID_LEN]);
+/*
+ * Read the events the kernel has queued, without waiting; a job does so
+ * just before it pushes a key, so a revoke made outside cmekd while it
+ * waited for the KMS is seen first.
+ */
+void events_drain(struct daemon *d);
+/* Every known entry of volume @uuid was revoked: move their epochs. */
+void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
 
 /* volume_ops.c: the ops of the socket protocol */
 struct json_object *op_ping(struct json_object *req, void *ctx);
@@ -169,6 +246,11 @@ struct vol *vol_adopt(struct daemon *d, const char *dm_name,
  * behind our back, forget volumes whose mapping is gone.
  */
 void daemon_resync(struct daemon *d);
+/*
+ * Push @v's key in a job of its own (@why for the audit), unless one runs
+ * already; a transient failure leaves need_push set for events_retry().
+ */
+void vol_push_later(struct daemon *d, struct vol *v, const char *why);
 /* What vol_revoke_key() does with file systems mounted on the volume. */
 enum revoke_fs {
 	REVOKE_FS_NONE,		/* no mapping left to carry one */
@@ -254,8 +336,11 @@ time_t watch_next_tick(const struct daemon *d, time_t now);
 /* The entry for (@provider, @key_ref); NULL if none and !@create. */
 struct kms_key *kms_key_get(struct daemon *d, const char *provider,
 			    const char *key_ref, bool create);
-/* Ask the KMS for the key's state (one provider call) and record it. */
-void kms_key_ask(struct daemon *d, struct kms_key *k, time_t now);
+/*
+ * Ask the KMS for the key's state (one provider call) and record it.
+ * Returns @k's entry as it is after the call (NULL if it was dropped).
+ */
+struct kms_key *kms_key_ask(struct daemon *d, struct kms_key *k, time_t now);
 /* What the last answer for @k means for a slot (slot_policy.h). */
 enum cmek_slot_verdict kms_key_verdict(const struct daemon *d,
 				       const struct kms_key *k, time_t now);
@@ -296,6 +381,8 @@ struct vol *state_find_uuid(struct daemon *d, const uint8_t uuid[16],
 			    struct vol *after);
 struct vol *state_add(struct daemon *d, const struct vol *v);
 void state_del(struct daemon *d, struct vol *v);
+void state_reap(struct daemon *d);	/* free forgotten volumes, if no job runs */
+void state_free(struct daemon *d);
 int state_save(struct daemon *d);
 int state_load(struct daemon *d);
 struct json_object *vol_to_json(const struct vol *v);

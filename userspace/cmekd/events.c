@@ -4,7 +4,8 @@
  *   KEY_NEEDED   a mapping needs a key: if the volume is known (or its
  *                mapping's device carries a cmek header we can adopt), and it
  *                is neither revoked by an admin nor locked by the watch loop,
- *                unwrap and push the key.
+ *                unwrap and push the key, in a job: the KMS may be slow,
+ *                and other volumes' events must not wait for it.
  *   KEY_REVOKED  someone revoked a key: remember it, so that a key-needed
  *                event does not undo an admin's revoke.
  *   KEY_SET      logged; a key set by someone else clears "revoked".
@@ -39,8 +40,6 @@ static void key_needed(struct daemon *d, const struct cmek_event *ev,
 		       const char *u)
 {
 	struct vol *v = state_find_uuid(d, ev->uuid, NULL);
-	enum cmek_err_class cls;
-	char msg[CMEK_ERRMSG_MAX + 128];
 
 	if (!v) {
 		char name[CMEK_DM_NAME_MAX] = "";
@@ -66,42 +65,24 @@ static void key_needed(struct daemon *d, const struct cmek_event *ev,
 			   "locked by the KMS key-state watch" : "revoked");
 		return;
 	}
-	if (vol_push_key(d, v, "key-needed", msg, sizeof(msg), &cls)) {
-		log_err("key needed for %s (%s): %s%s", v->name, v->uuid, msg,
-			cls == CMEK_ERR_TRANSIENT ? " (will retry)" : "");
-		v->need_push = cls == CMEK_ERR_TRANSIENT;
-	} else {
-		v->need_push = false;
-	}
+	vol_push_later(d, v, "key-needed");
 }
 
-bool events_retry(struct daemon *d)
+void events_retry(struct daemon *d)
 {
-	enum cmek_err_class cls;
-	char msg[CMEK_ERRMSG_MAX + 128];
-	bool pending = false;
 	size_t i;
 
 	for (i = 0; i < d->nvols; i++) {
-		struct vol *v = &d->vols[i];
+		struct vol *v = d->vols[i];
 
-		if (!v->need_push)
+		if (!v->need_push || v->pushing)
 			continue;
 		if (v->revoked || v->locked || v->shredded) {
 			v->need_push = false;
 			continue;
 		}
-		if (vol_push_key(d, v, "key-needed-retry", msg, sizeof(msg),
-				 &cls)) {
-			v->need_push = cls == CMEK_ERR_TRANSIENT;
-			log_warn("%s (%s): retry failed: %s", v->name, v->uuid,
-				 msg);
-		} else {
-			v->need_push = false;
-		}
-		pending |= v->need_push;
+		vol_push_later(d, v, "key-needed-retry");
 	}
-	return pending;
 }
 
 void events_expect(struct daemon *d, uint8_t cmd,
@@ -152,6 +133,7 @@ static void on_event(const struct cmek_event *ev, void *data)
 	case CMEK_CMD_EVENT_KEY_REVOKED:
 		log_info("event: key revoked uuid=%s generation=%llu", u,
 			 (unsigned long long)ev->generation);
+		vols_revoked(d, ev->uuid);	/* a push under way loses */
 		if (own_event(d, ev))
 			break;
 		known = false;
@@ -207,6 +189,30 @@ static void on_event(const struct cmek_event *ev, void *data)
 	default:
 		break;
 	}
+}
+
+void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
+{
+	struct vol *v;
+
+	for (v = state_find_uuid(d, uuid, NULL); v;
+	     v = state_find_uuid(d, uuid, v))
+		v->epoch++;
+}
+
+void events_drain(struct daemon *d)
+{
+	int ret;
+
+	if (!d->ev)
+		return;
+	do
+		ret = cmek_nl_read_events(d->ev, on_event, d);
+	while (ret >= 0);
+	/* Lost events: the kernel's table says what happened. Other errors
+	 * are the main loop's to handle, on its next read. */
+	if (ret == -ENOBUFS)
+		daemon_resync(d);
 }
 
 void events_handle(struct daemon *d)

@@ -9,7 +9,8 @@
  * core files), listen on the control socket, join the netlink events group,
  * reload the known volumes and resynchronise with the kernel, tell systemd
  * READY=1 (Type=notify), then serve. Exiting never touches open volumes:
- * the kernel keeps their keys.
+ * the kernel keeps their keys. The main thread holds the daemon lock except
+ * in poll(); what may wait for a KMS runs in jobs (jobs.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <curl/curl.h>
 
 #include "cmekd.h"
 #include "log.h"
@@ -119,6 +121,25 @@ int daemon_nl_ready(struct daemon *d)
 	return 0;
 }
 
+static void watch_job(struct daemon *d, void *arg)
+{
+	watch_tick(d);
+	d->next_check = watch_next_tick(d, time(NULL));
+	d->watch_busy = false;
+}
+
+/* The watch's tick, as a serial job, when it is due and none runs. */
+static void watch_due(struct daemon *d, time_t now)
+{
+	if (!d->next_check || d->watch_busy || now < d->next_check)
+		return;
+	d->watch_busy = true;
+	if (job_start(d, JOB_SERIAL, watch_job, NULL)) {
+		d->watch_busy = false;
+		d->next_check = now + 1;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -142,6 +163,7 @@ int main(int argc, char **argv)
 	int c, errors = 0, ret, sfd;
 	time_t next_nl_retry = 0, next_push_retry = 0;
 	bool push_pending = false;
+	int ret_code = 0;
 
 	while ((c = getopt_long(argc, argv, "c:s:vfVh", lopts, NULL)) != -1) {
 		switch (c) {
@@ -212,6 +234,16 @@ int main(int argc, char **argv)
 	}
 	if (harden())
 		return 1;
+	/* Before any thread: libcurl's global set-up is not thread-safe. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		log_err("libcurl cannot initialise");
+		return 1;
+	}
+	if (jobs_init()) {
+		log_err("eventfd: %s", strerror(errno));
+		return 1;
+	}
+	daemon_lock();
 	D = &d;
 
 	sigemptyset(&mask);
@@ -258,24 +290,31 @@ int main(int argc, char **argv)
 		time_t now = time(NULL);
 
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = jobs_wake_fd(),
+					    .events = POLLIN };
 		if (d.ev)
 			pfd[n++] = (struct pollfd){ .fd = cmek_nl_fd(d.ev),
 						    .events = POLLIN };
 		ns = n;
 		n += server_pollfds(&d, pfd + n, sizeof(pfd) / sizeof(pfd[0]) - n);
-		if (d.next_check)
+		if (d.next_check && !d.watch_busy)
 			timeout = d.next_check > now ?
 				  (int)(d.next_check - now) * 1000 : 0;
 		push_pending = false;
 		for (size_t i = 0; i < d.nvols; i++)
-			push_pending |= d.vols[i].need_push;
+			push_pending |= d.vols[i]->need_push &&
+					!d.vols[i]->pushing;
 		if (!d.nl || !d.ev || push_pending) {
 			if (timeout < 0 || timeout > 5000)
 				timeout = 5000;
 		}
+		state_reap(&d);
+		daemon_unlock();
 		ret = poll(pfd, n, timeout);
+		daemon_lock();
 		if (ret < 0 && errno != EINTR) {
 			log_err("poll: %s", strerror(errno));
+			ret_code = 1;
 			break;
 		}
 		now = time(NULL);
@@ -291,7 +330,9 @@ int main(int argc, char **argv)
 					d.stop = true;
 			}
 		}
-		if (ret > 0 && d.ev && ns == 2 && pfd[1].revents)
+		if (ret > 0 && pfd[1].revents)
+			jobs_woken();
+		if (ret > 0 && d.ev && ns == 3 && pfd[2].revents)
 			events_handle(&d);
 		if (ret > 0)
 			server_handle(&d, pfd + ns, n - ns);
@@ -304,19 +345,28 @@ int main(int argc, char **argv)
 			next_push_retry = now + 5;
 			events_retry(&d);
 		}
-		if (d.next_check && now >= d.next_check) {
-			watch_tick(&d);
-			d.next_check = watch_next_tick(&d, time(NULL));
-		}
+		watch_due(&d, now);
 	}
 	log_notice("cmekd stopping; open volumes keep their keys");
 	server_stop(&d);
+	/*
+	 * Jobs still in a KMS call use the providers, and wait for the lock
+	 * this thread keeps until the process ends: free nothing they use.
+	 */
+	if (d.njobs) {
+		log_notice("%u job%s still waiting for a KMS: not waiting for "
+			   "them", d.njobs, d.njobs == 1 ? "" : "s");
+		/* Nor for exit handlers that would free what they use. */
+		fflush(NULL);
+		_exit(ret_code);
+	}
 	if (d.ev)
 		cmek_nl_close(d.ev);
 	if (d.nl)
 		cmek_nl_close(d.nl);
-	free(d.vols);
+	state_free(&d);
 	watch_free(&d);
 	cmek_config_free(&d.cfg);
-	return 0;
+	curl_global_cleanup();
+	return ret_code;
 }

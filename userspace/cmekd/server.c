@@ -3,7 +3,10 @@
  * The control socket (userspace/lib/ipc.h). Root-only: the peer's uid
  * (SO_PEERCRED) is checked on every connection; a non-root peer gets one
  * EPERM error reply to its first request, an audit line, and is closed.
- * Requests are served one at a time, in the daemon's single thread.
+ * Requests that may wait for a KMS are served in serial jobs (jobs.c), one
+ * at a time; the connection is not read meanwhile. The others
+ * (status, revoke, shred, close...) are served at once, on the main
+ * thread, whatever the KMS does.
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,25 +27,32 @@ struct client {
 	uid_t uid;
 	pid_t pid;
 	bool refused;
+	bool busy;		/* a job serves its request */
 };
 
 static struct client clients[MAX_CLIENTS];
 static size_t nclients;
 
 static const struct cmek_ipc_op ops[] = {
-	{ "ping", op_ping },
-	{ "format", op_format },
-	{ "open", op_open },
-	{ "close", op_close },
-	{ "revoke", op_revoke },
-	{ "shred", op_shred },
-	{ "rewrap", op_rewrap },
-	{ "status", op_status },
-	{ "list", op_list },
-	{ "check", op_check },
-	{ "slot_add", op_slot_add },
-	{ "slot_remove", op_slot_remove },
-	{ NULL, NULL },
+	{ "ping", op_ping, false },
+	{ "format", op_format, true },
+	{ "open", op_open, true },
+	{ "close", op_close, false },
+	{ "revoke", op_revoke, false },
+	{ "shred", op_shred, false },
+	{ "rewrap", op_rewrap, true },
+	{ "status", op_status, false },
+	{ "list", op_list, false },
+	{ "check", op_check, true },
+	{ "slot_add", op_slot_add, true },
+	{ "slot_remove", op_slot_remove, true },
+	{ NULL, NULL, false },
+};
+
+struct req_job {
+	int fd;
+	pid_t pid;
+	struct json_object *req;
 };
 
 int server_start(struct daemon *d)
@@ -83,8 +93,9 @@ size_t server_pollfds(struct daemon *d, struct pollfd *pfd, size_t max)
 	if (d->lfd >= 0 && n < max)
 		pfd[n++] = (struct pollfd){ .fd = d->lfd, .events = POLLIN };
 	for (i = 0; i < nclients && n < max; i++)
-		pfd[n++] = (struct pollfd){ .fd = clients[i].fd,
-					    .events = POLLIN };
+		if (!clients[i].busy)
+			pfd[n++] = (struct pollfd){ .fd = clients[i].fd,
+						    .events = POLLIN };
 	return n;
 }
 
@@ -125,6 +136,50 @@ static void drop(size_t i)
 	clients[i] = clients[--nclients];
 }
 
+static bool kms_op(struct json_object *req)
+{
+	const char *op = cmek_json_str(req, "op");
+	size_t i;
+
+	for (i = 0; op && ops[i].name; i++)
+		if (!strcmp(ops[i].name, op))
+			return ops[i].kms;
+	return false;
+}
+
+static int reply_to(struct daemon *d, int fd, pid_t pid,
+		    struct json_object *req)
+{
+	struct json_object *reply;
+	int ret;
+
+	d->peer_pid = pid;
+	log_debug("request op=%s from pid %d", cmek_json_str(req, "op"),
+		  (int)pid);
+	reply = cmek_ipc_dispatch(ops, req, d);
+	d->peer_pid = 0;
+	ret = cmek_ipc_send(fd, reply);
+	if (ret)
+		log_warn("cannot reply to pid %d: %s", (int)pid,
+			 strerror(-ret));
+	json_object_put(reply);
+	json_object_put(req);
+	return ret;
+}
+
+static void req_job(struct daemon *d, void *arg)
+{
+	struct req_job *r = arg;
+	size_t i;
+
+	reply_to(d, r->fd, r->pid, r->req);
+	/* A busy client is never dropped: its fd is still this one. */
+	for (i = 0; i < nclients; i++)
+		if (clients[i].fd == r->fd)
+			clients[i].busy = false;
+	free(r);
+}
+
 /* Serve one message; false when the client must be dropped. */
 static bool serve(struct daemon *d, struct client *c)
 {
@@ -156,18 +211,26 @@ static bool serve(struct daemon *d, struct client *c)
 		}
 		return false;
 	}
-	d->peer_pid = c->pid;
-	log_debug("request op=%s from pid %d", cmek_json_str(req, "op"),
-		  (int)c->pid);
-	reply = cmek_ipc_dispatch(ops, req, d);
-	d->peer_pid = 0;
-	ret = cmek_ipc_send(c->fd, reply);
-	if (ret)
-		log_warn("cannot reply to pid %d: %s", (int)c->pid,
-			 strerror(-ret));
-	json_object_put(reply);
-	json_object_put(req);
-	return ret == 0;
+	if (kms_op(req)) {
+		struct req_job *r = malloc(sizeof(*r));
+
+		if (r) {
+			*r = (struct req_job){ .fd = c->fd, .pid = c->pid,
+					       .req = req };
+			c->busy = true;
+			if (!job_start(d, JOB_SERIAL, req_job, r))
+				return true;
+			c->busy = false;
+			free(r);
+		}
+		reply = cmek_ipc_err(ENOMEM, "cmekd cannot start a job for "
+				     "this request; try again");
+		json_object_put(req);
+		ret = cmek_ipc_send(c->fd, reply);
+		json_object_put(reply);
+		return ret == 0;
+	}
+	return reply_to(d, c->fd, c->pid, req) == 0;
 }
 
 void server_handle(struct daemon *d, struct pollfd *pfd, size_t n)

@@ -21,42 +21,94 @@ struct vol *state_find_name(struct daemon *d, const char *name)
 	size_t i;
 
 	for (i = 0; name && i < d->nvols; i++)
-		if (!strcmp(d->vols[i].name, name))
-			return &d->vols[i];
+		if (!strcmp(d->vols[i]->name, name))
+			return d->vols[i];
 	return NULL;
 }
 
 struct vol *state_find_uuid(struct daemon *d, const uint8_t uuid[16],
 			    struct vol *after)
 {
-	size_t i = after ? (size_t)(after - d->vols) + 1 : 0;
+	size_t i = 0;
 
+	if (after) {
+		while (i < d->nvols && d->vols[i] != after)
+			i++;
+		i++;
+	}
 	for (; i < d->nvols; i++)
-		if (!memcmp(d->vols[i].uuid_bin, uuid, 16))
-			return &d->vols[i];
+		if (!memcmp(d->vols[i]->uuid_bin, uuid, 16))
+			return d->vols[i];
 	return NULL;
 }
 
+/*
+ * Each volume has an allocation of its own, so that a job that let go of
+ * the daemon lock for a KMS call finds it where it left it.
+ */
 struct vol *state_add(struct daemon *d, const struct vol *v)
 {
-	struct vol *n = realloc(d->vols, (d->nvols + 1) * sizeof(*n));
+	struct vol **n, *nv = malloc(sizeof(*nv));
 
-	if (!n)
+	if (!nv)
 		return NULL;
+	n = realloc(d->vols, (d->nvols + 1) * sizeof(*n));
+	if (!n) {
+		free(nv);
+		return NULL;
+	}
 	d->vols = n;
-	n[d->nvols] = *v;
-	return &n[d->nvols++];
+	*nv = *v;
+	nv->gone = false;
+	nv->pushing = false;
+	nv->next_gone = NULL;
+	n[d->nvols++] = nv;
+	return nv;
 }
 
+/*
+ * Forget @v. It is freed by state_reap() once no job runs: one may hold it
+ * across a KMS call, and finds it gone (and its epoch moved) afterwards.
+ */
 void state_del(struct daemon *d, struct vol *v)
 {
-	size_t i = (size_t)(v - d->vols);
+	size_t i = 0;
 
+	while (i < d->nvols && d->vols[i] != v)
+		i++;
 	if (i >= d->nvols)
 		return;
 	memmove(&d->vols[i], &d->vols[i + 1],
-		(d->nvols - i - 1) * sizeof(*v));
+		(d->nvols - i - 1) * sizeof(*d->vols));
 	d->nvols--;
+	v->gone = true;
+	v->epoch++;
+	v->next_gone = d->gone;
+	d->gone = v;
+}
+
+void state_reap(struct daemon *d)
+{
+	struct vol *v;
+
+	if (d->njobs)
+		return;
+	while ((v = d->gone)) {
+		d->gone = v->next_gone;
+		free(v);
+	}
+}
+
+void state_free(struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nvols; i++)
+		free(d->vols[i]);
+	free(d->vols);
+	d->vols = NULL;
+	d->nvols = 0;
+	state_reap(d);
 }
 
 static void copy_str(char *dst, size_t len, struct json_object *o,
@@ -176,7 +228,7 @@ int state_save(struct daemon *d)
 	int fd, ret = 0;
 
 	for (i = 0; i < d->nvols; i++)
-		json_object_array_add(arr, vol_to_json(&d->vols[i]));
+		json_object_array_add(arr, vol_to_json(d->vols[i]));
 	root = json_object_new_object();
 	json_object_object_add(root, "version", json_object_new_int(1));
 	json_object_object_add(root, "volumes", arr);

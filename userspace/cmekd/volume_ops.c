@@ -251,8 +251,8 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
 			continue;
 		}
 		*dek_len = 0;
-		if (p->ops->unwrap(p, c->key_ref, &b, c->wrapped,
-				   c->wrapped_len, dek, dek_len, &err)) {
+		if (kms_unwrap(d, p, c->key_ref, &b, c->wrapped,
+			       c->wrapped_len, dek, dek_len, &err)) {
 			explicit_bzero(dek, CMEK_DEK_MAX);
 			ret = -cls_errno(err.cls);
 			msg_add(msg, msglen, "slot %d (%s:%.200s): unwrap "
@@ -325,7 +325,7 @@ static int verify_slots(struct daemon *d, const struct hdr_info *h,
 			snprintf(msg, msglen, "out of memory");
 			return -ENOMEM;
 		}
-		kms_key_ask(d, k, now);
+		k = kms_key_ask(d, k, now);
 		if (kms_key_verdict(d, k, now) != CMEK_SLOT_BAD)
 			continue;
 		kms_key_describe(d, k, now, what, sizeof(what));
@@ -345,6 +345,8 @@ static int push_from_header(struct daemon *d, struct vol *v,
 			    enum push_mode mode, char *msg, size_t msglen,
 			    enum cmek_err_class *cls)
 {
+	unsigned int epoch = v->epoch, all = d->revoke_all_seq;
+	unsigned int shred = d->shred_seq;
 	const struct hdr_slot *s;
 	struct cmek_key_info ki;
 	size_t dek_len = 0;
@@ -372,6 +374,28 @@ static int push_from_header(struct daemon *d, struct vol *v,
 				 "why=%s slot=%d error=\"%s\"", why,
 				 h->slots[used].index, msg);
 		}
+	}
+	/*
+	 * A revoke made while the KMS answered wins: the key is not pushed.
+	 * A shred (of any volume: this one may have another entry) makes it
+	 * start again, from the header as the shred left it.
+	 */
+	if (!ret)
+		events_drain(d);
+	if (!ret && (v->gone || v->epoch != epoch ||
+		     d->revoke_all_seq != all || d->shred_seq != shred)) {
+		ret = -ECANCELED;
+		*cls = d->shred_seq != shred && v->epoch == epoch && !v->gone &&
+		       d->revoke_all_seq == all ? CMEK_ERR_TRANSIENT :
+		       CMEK_ERR_DEFINITIVE;
+		snprintf(msg, msglen, "%s (%s) was %s while its key was being "
+			 "unwrapped: not pushed", v->name, h->uuid,
+			 v->gone ? "closed" : *cls == CMEK_ERR_TRANSIENT ?
+			 "shredded, or another volume was," : "revoked");
+		audit_op(d, "push", v, h->slots[used].provider,
+			 h->slots[used].key_ref, h->uuid, ret,
+			 "why=%s slot=%d error=\"%s\"", why,
+			 h->slots[used].index, msg);
 	}
 	if (ret) {
 		dek_free(dek);
@@ -426,12 +450,58 @@ int vol_push_key(struct daemon *d, struct vol *v, const char *why,
 	return ret;
 }
 
+struct push_job {
+	struct vol *v;
+	const char *why;
+};
+
+static void push_job(struct daemon *d, void *arg)
+{
+	struct push_job *pj = arg;
+	struct vol *v = pj->v;
+	enum cmek_err_class cls;
+	char msg[CMEK_ERRMSG_MAX + 128];
+
+	if (v->gone || v->revoked || v->locked || v->shredded) {
+		v->need_push = false;
+	} else if (vol_push_key(d, v, pj->why, msg, sizeof(msg), &cls)) {
+		v->need_push = cls == CMEK_ERR_TRANSIENT && !v->gone;
+		log_err("%s for %s (%s): %s%s", pj->why, v->name, v->uuid, msg,
+			v->need_push ? " (will retry)" : "");
+	} else {
+		v->need_push = false;
+	}
+	v->pushing = false;
+	free(pj);
+}
+
+void vol_push_later(struct daemon *d, struct vol *v, const char *why)
+{
+	struct push_job *pj;
+
+	v->need_push = true;
+	if (v->pushing)
+		return;
+	pj = malloc(sizeof(*pj));
+	if (!pj)
+		return;		/* need_push: events_retry() tries again */
+	*pj = (struct push_job){ .v = v, .why = why };
+	v->pushing = true;
+	if (job_start(d, JOB_OWN, push_job, pj)) {
+		v->pushing = false;
+		free(pj);
+	}
+}
+
 int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
 		   enum revoke_fs fs)
 {
 	char msg[256], fsd[1280] = "";
-	int ret = nl_need(d, msg, sizeof(msg));
+	int ret;
 
+	v->epoch++;
+	vols_revoked(d, v->uuid_bin);
+	ret = nl_need(d, msg, sizeof(msg));
 	if (ret)
 		return ret;
 	ret = cmek_nl_revoke(d->nl, v->uuid_bin, 0);
@@ -515,10 +585,9 @@ void daemon_resync(struct daemon *d)
 	/* Mappings made while cmekd was away (or whose state was lost). */
 	dm_for_each_cmek(adopt_cb, d);
 	while (i < d->nvols) {
-		struct vol *v = &d->vols[i];
+		struct vol *v = d->vols[i];
 		struct cmek_key_info ki;
-		enum cmek_err_class cls;
-		char u[37], msg[CMEK_ERRMSG_MAX + 128];
+		char u[37];
 		int ret;
 
 		ret = dm_get_cmek(v->name, u, NULL, 0, NULL, 0);
@@ -532,11 +601,11 @@ void daemon_resync(struct daemon *d)
 		ret = cmek_nl_get(d->nl, v->uuid_bin, &ki);
 		if (!ret && ki.state == CMEK_KEY_MISSING && !v->revoked &&
 		    !v->locked && !v->shredded) {
-			if (vol_push_key(d, v, "resync", msg, sizeof(msg), &cls))
-				log_err("%s (%s): %s", v->name, v->uuid, msg);
+			vol_push_later(d, v, "resync");
 		} else if (!ret && ki.state == CMEK_KEY_REVOKED && !v->revoked &&
 			   !v->locked && !v->shredded) {
 			v->revoked = true;
+			vols_revoked(d, v->uuid_bin);
 			log_notice("%s (%s): key was revoked while cmekd was "
 				   "away; not pushing it again", v->name,
 				   v->uuid);
@@ -574,8 +643,8 @@ static struct vol *vol_by_device(struct daemon *d, const char *dev)
 	size_t i;
 
 	for (i = 0; i < d->nvols; i++)
-		if (!strcmp(d->vols[i].device, dev))
-			return &d->vols[i];
+		if (!strcmp(d->vols[i]->device, dev))
+			return d->vols[i];
 	return NULL;
 }
 
@@ -654,14 +723,14 @@ struct json_object *op_format(struct json_object *req, void *ctx)
 	if (!dek)
 		return ERR(ENOMEM, "cannot allocate locked memory");
 	if (p->ops->generate)
-		ret = p->ops->generate(p, key, &b, dek, h.key_size, &wrapped,
-				       &wrapped_len, &err);
+		ret = kms_generate(d, p, key, &b, dek, h.key_size, &wrapped,
+				   &wrapped_len, &err);
 	else if (RAND_priv_bytes(dek, (int)h.key_size) != 1)
 		ret = cmek_error_set(&err, CMEK_ERR_INVALID,
 				     "no randomness for a new key");
 	else
-		ret = p->ops->wrap(p, key, &b, dek, h.key_size, &wrapped,
-				   &wrapped_len, &err);
+		ret = kms_wrap(d, p, key, &b, dek, h.key_size, &wrapped,
+			       &wrapped_len, &err);
 	dek_free(dek);		/* format never needs the plaintext */
 	if (ret) {
 		audit_op(d, "format", NULL, prov, key, h.uuid, -EIO,
@@ -966,8 +1035,11 @@ struct json_object *op_revoke(struct json_object *req, void *ctx)
 		ret = nl_need(d, msg, sizeof(msg));
 		if (ret)
 			return ERR(-ret, "%s", msg);
-		for (i = 0; i < d->nvols; i++)
-			d->vols[i].revoked = true;
+		d->revoke_all_seq++;
+		for (i = 0; i < d->nvols; i++) {
+			d->vols[i]->revoked = true;
+			d->vols[i]->epoch++;
+		}
 		state_save(d);
 		ret = cmek_nl_revoke(d->nl, NULL, CMEK_REVOKE_F_ALL);
 		if (ret == -ENOKEY)
@@ -985,7 +1057,7 @@ struct json_object *op_revoke(struct json_object *req, void *ctx)
 		arr = json_object_new_array();
 		for (i = 0; i < d->nvols; i++)
 			json_object_array_add(arr,
-				json_object_new_string(d->vols[i].uuid));
+				json_object_new_string(d->vols[i]->uuid));
 		json_object_object_add(r, "revoked", arr);
 		return r;
 	}
@@ -1024,6 +1096,7 @@ struct json_object *op_shred(struct json_object *req, void *ctx)
 	if (!v)
 		return ERR(ENOENT, "no cmek volume named %s", name);
 	v->revoked = true;
+	d->shred_seq++;
 	ret = vol_revoke_key(d, v, "shred", REVOKE_FS_CONFIG);
 	if (ret)
 		return ERR(-ret, "shred %s: revoking the kernel key failed "
@@ -1077,6 +1150,7 @@ static void refresh_vol_slots(struct vol *v)
 int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 	       const char *nkey, char *msg, size_t len)
 {
+	unsigned int shred0 = d->shred_seq;
 	struct cmek_error err = { 0 };
 	struct cmek_binding b;
 	struct hdr_info h;
@@ -1112,9 +1186,9 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 		}
 		memset(&err, 0, sizeof(err));
 		if (np == p && p->ops->rewrap) {
-			ret = p->ops->rewrap(p, s->key_ref, to_key, &b,
-					     s->wrapped, s->wrapped_len, &nw,
-					     &nwl, &err);
+			ret = kms_rewrap(d, p, s->key_ref, to_key, &b,
+					 s->wrapped, s->wrapped_len, &nw, &nwl,
+					 &err);
 		} else {
 			uint8_t *dek = dek_alloc();
 			size_t dl = 0;
@@ -1124,11 +1198,11 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 				snprintf(msg, len, "no locked memory");
 				break;
 			}
-			ret = p->ops->unwrap(p, s->key_ref, &b, s->wrapped,
-					     s->wrapped_len, dek, &dl, &err);
+			ret = kms_unwrap(d, p, s->key_ref, &b, s->wrapped,
+					 s->wrapped_len, dek, &dl, &err);
 			if (!ret)
-				ret = np->ops->wrap(np, to_key, &b, dek, dl,
-						    &nw, &nwl, &err);
+				ret = kms_wrap(d, np, to_key, &b, dek, dl, &nw,
+					       &nwl, &err);
 			dek_free(dek);
 		}
 		if (ret) {
@@ -1138,6 +1212,14 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 			audit_op(d, "rewrap", v, s->provider, s->key_ref, NULL,
 				 ret, "slot=%d error=\"%s\"", s->index,
 				 err.msg);
+			break;
+		}
+		/* A shred while the KMS answered is final: write nothing. */
+		if (d->shred_seq != shred0 || v->shredded) {
+			free(nw);
+			ret = -ECANCELED;
+			snprintf(msg, len, "a volume was shredded while the KMS "
+				 "answered: nothing written");
 			break;
 		}
 		ret = hdr_update_slot(v->device, v->header[0] ? v->header :
@@ -1223,7 +1305,7 @@ void auto_rewrap(struct daemon *d, time_t now)
 	retry = every / 10 > (long)d->cfg.check_interval ?
 		every / 10 : (long)d->cfg.check_interval;
 	for (i = 0; i < d->nvols; i++) {
-		struct vol *v = &d->vols[i];
+		struct vol *v = d->vols[i];
 
 		if (v->shredded || v->revoked || v->locked)
 			continue;
@@ -1292,8 +1374,8 @@ struct json_object *op_status(struct json_object *req, void *ctx)
 
 	daemon_nl_ready(d);
 	for (i = 0; i < d->nvols; i++)
-		if (!name || !strcmp(d->vols[i].name, name))
-			json_object_array_add(arr, vol_status(d, &d->vols[i]));
+		if (!name || !strcmp(d->vols[i]->name, name))
+			json_object_array_add(arr, vol_status(d, d->vols[i]));
 	json_object_object_add(r, "volumes", arr);
 	return r;
 }
@@ -1330,24 +1412,24 @@ struct json_object *op_check(struct json_object *req, void *ctx)
  * not decrypt (a KMS policy that allows only Encrypt) would make a slot
  * that never opens the volume.
  */
-static int wrap_checked(struct cmek_provider *p, const char *key,
-			const struct cmek_binding *b, const uint8_t *dek,
-			size_t dek_len, uint8_t **wrapped, size_t *wl,
-			struct cmek_error *err)
+static int wrap_checked(struct daemon *d, struct cmek_provider *p,
+			const char *key, const struct cmek_binding *b,
+			const uint8_t *dek, size_t dek_len, uint8_t **wrapped,
+			size_t *wl, struct cmek_error *err)
 {
 	uint8_t *back;
 	size_t back_len = 0;
 	int ret;
 
-	ret = p->ops->wrap(p, key, b, dek, dek_len, wrapped, wl, err);
+	ret = kms_wrap(d, p, key, b, dek, dek_len, wrapped, wl, err);
 	if (ret)
 		return ret;
 	back = dek_alloc();
 	if (!back)
 		ret = cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				     "cannot allocate locked memory");
-	else if (p->ops->unwrap(p, key, b, *wrapped, *wl, back, &back_len,
-				err))
+	else if (kms_unwrap(d, p, key, b, *wrapped, *wl, back, &back_len,
+			    err))
 		ret = -1;
 	else if (back_len != dek_len || CRYPTO_memcmp(back, dek, dek_len))
 		ret = cmek_error_set(err, CMEK_ERR_INVALID, "the new slot "
@@ -1388,6 +1470,7 @@ struct json_object *op_slot_add(struct json_object *req, void *ctx)
 	const char *prov = cmek_json_str(req, "provider");
 	const char *key = cmek_json_str(req, "key");
 	struct vol tmp = { .kms_state = -1, .slot = -1 }, *v;
+	unsigned int shred0 = d->shred_seq;
 	struct cmek_error err = { 0 };
 	enum cmek_err_class cls;
 	struct cmek_binding b;
@@ -1456,8 +1539,14 @@ struct json_object *op_slot_add(struct json_object *req, void *ctx)
 			   "the data key, so no slot can be added: %s",
 			   dev, msg);
 	}
-	ret = wrap_checked(np, key, &b, dek, dek_len, &wrapped, &wl, &err);
+	ret = wrap_checked(d, np, key, &b, dek, dek_len, &wrapped, &wl, &err);
 	dek_free(dek);		/* wiped: the header only needs the wrap */
+	if (!ret && d->shred_seq != shred0) {
+		free(wrapped);
+		hdr_info_free(&h);
+		return ERR(ECANCELED, "a volume was shredded while the KMS "
+			   "answered: no slot added");
+	}
 	if (ret) {
 		audit_op(d, "slot-add", v, prov, key, h.uuid, -EIO,
 			 "device=%s error=\"%s\"", dev, err.msg);

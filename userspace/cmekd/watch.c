@@ -65,7 +65,7 @@ struct kms_key *kms_key_get(struct daemon *d, const char *provider,
 	return n;
 }
 
-void kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
+struct kms_key *kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 {
 	enum cmek_kms_key_state st = CMEK_KMS_UNKNOWN;
 	struct cmek_error err = { 0 };
@@ -82,7 +82,15 @@ void kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 			       "provider %s cannot report key state",
 			       k->provider);
 	} else {
-		ret = p->ops->key_state(p, k->key_ref, &st, &err) ? -EIO : 0;
+		/* Without the daemon lock: copies, and @k found again. */
+		char prov[CMEKD_PROV_MAX], ref[CMEKD_KEYREF_MAX];
+
+		snprintf(prov, sizeof(prov), "%s", k->provider);
+		snprintf(ref, sizeof(ref), "%s", k->key_ref);
+		ret = kms_key_state(d, p, ref, &st, &err) ? -EIO : 0;
+		k = kms_key_get(d, prov, ref, false);
+		if (!k)
+			return NULL;
 	}
 	log_debug("key state %s:%s = %s%s%s", k->provider, k->key_ref,
 		  ret ? "error" : cmek_kms_key_state_name(st),
@@ -109,6 +117,7 @@ void kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 		k->unreachable_since = 0;
 	else if (!k->unreachable_since)
 		k->unreachable_since = now;
+	return k;
 }
 
 static long unreachable_for(const struct kms_key *k, time_t now)
@@ -317,10 +326,10 @@ static void prune_keys(struct daemon *d)
 		bool used = false;
 
 		for (j = 0; j < d->nvols && !used; j++)
-			for (s = 0; s < d->vols[j].nslots && !used; s++)
-				used = !strcmp(d->vols[j].slots[s].provider,
+			for (s = 0; s < d->vols[j]->nslots && !used; s++)
+				used = !strcmp(d->vols[j]->slots[s].provider,
 					       d->keys[i].provider) &&
-				       !strcmp(d->vols[j].slots[s].key_ref,
+				       !strcmp(d->vols[j]->slots[s].key_ref,
 					       d->keys[i].key_ref);
 		if (used) {
 			i++;
@@ -381,11 +390,11 @@ static void watch_pass(struct daemon *d, const char *only, bool due_only,
 	for (i = 0; i < d->nkeys; i++)
 		d->keys[i].asked_now = false;
 	for (i = 0; i < d->nvols; i++)
-		if (selected(&d->vols[i], only) && !d->vols[i].shredded)
-			refresh_slots(&d->vols[i]);
+		if (selected(d->vols[i], only) && !d->vols[i]->shredded)
+			refresh_slots(d->vols[i]);
 	/* One question per distinct key, however many slots share it. */
 	for (i = 0; i < d->nvols; i++) {
-		struct vol *v = &d->vols[i];
+		struct vol *v = d->vols[i];
 
 		if (!selected(v, only) || v->shredded)
 			continue;
@@ -400,19 +409,20 @@ static void watch_pass(struct daemon *d, const char *only, bool due_only,
 			}
 			if (!k->asked_now &&
 			    (!due_only || k->next_ask <= now)) {
-				kms_key_ask(d, k, now);
-				k->asked_now = true;
+				k = kms_key_ask(d, k, now);
+				if (k)
+					k->asked_now = true;
 			}
 		}
 	}
 	for (i = 0; i < d->nvols; i++)
-		if (selected(&d->vols[i], only) && !d->vols[i].shredded)
-			decide(d, &d->vols[i], now);
+		if (selected(d->vols[i], only) && !d->vols[i]->shredded)
+			decide(d, d->vols[i], now);
 	prune_keys(d);
 	if (!out)
 		return;
 	for (i = 0; i < d->nvols; i++) {
-		struct vol *v = &d->vols[i];
+		struct vol *v = d->vols[i];
 		struct json_object *o;
 
 		if (!selected(v, only))

@@ -46,6 +46,7 @@
 #ifndef CMEK_IPC_H
 #define CMEK_IPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <json-c/json.h>
@@ -111,6 +112,7 @@ int cmek_ipc_send(int fd, struct json_object *reply);
 struct cmek_ipc_op {
 	const char *name;
 	struct json_object *(*fn)(struct json_object *req, void *ctx);
+	bool kms;	/* may wait for a KMS: cmekd serves it in a job */
 };
 struct json_object *cmek_ipc_dispatch(const struct cmek_ipc_op *ops,
 				      struct json_object *req, void *ctx);

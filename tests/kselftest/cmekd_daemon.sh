@@ -60,7 +60,7 @@ reply_errno() {
 	$CALL "$SOCK" "$req" "$@" 2>/dev/null | jq -r '.errno // "none"'
 }
 
-ktap_plan 27
+ktap_plan 28
 
 mkdir -p "$T/keys"
 chmod 700 "$T/keys"
@@ -184,6 +184,25 @@ ktap_check "a key set straight in the kernel is audited" \
 "$TOP/build/cmekctl" key revoke "$U" >/dev/null
 ktap_check "a key revoked straight in the kernel is audited" \
 	log_has "audit: op=revoke uuid=$U .*by=kernel-event \\(revoked outside cmekd\\)"
+# cmekd's own revoke --all wipes keys it did not know of: its events are
+# its own, not revokes made outside. A later key set outside marks when
+# the events before it have been read.
+U2=$(cat /proc/sys/kernel/random/uuid)
+U3=$(cat /proc/sys/kernel/random/uuid)
+head -c 64 /dev/urandom | od -An -tx1 -v | tr -d ' \n' |
+	"$TOP/build/cmekctl" key set "$U2" --hex >/dev/null
+log_has "audit: op=key-set uuid=$U2 "
+$CALL "$SOCK" '{"op":"revoke","all":true}' >"$T/revall.out" 2>&1
+rc=$?
+head -c 64 /dev/urandom | od -An -tx1 -v | tr -d ' \n' |
+	"$TOP/build/cmekctl" key set "$U3" --hex >/dev/null
+log_has "audit: op=key-set uuid=$U3 "
+"$TOP/build/cmekctl" key revoke "$U3" >/dev/null
+ktap_check "cmekd's revoke --all is audited once, as its own" \
+	sh -c '[ $1 = 0 ] && grep -q "audit: op=revoke-all " "$2" &&
+	       ! grep -q "op=revoke uuid=$3 .*revoked outside cmekd" "$2" &&
+	       [ "$("$4" key get "$3" --json 2>/dev/null | jq -r .state)" != present ]' \
+	_ $rc "$T/log" "$U2" "$TOP/build/cmekctl"
 
 # --- a second daemon, then stop -------------------------------------------
 out=$("$CMEKD" -c "$T/good.conf" --no-syslog 2>&1)

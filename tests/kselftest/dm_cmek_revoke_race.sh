@@ -16,8 +16,8 @@
 #   - a REPLACE with a read in the cipher: the read completes, plaintext;
 #   - revoke --all kills every key before it waits.
 # Then, on the normal cipher: pages a process has mapped are taken away, a
-# locked volume takes no discard, writes stalled below do not hold a
-# revoke up, and revoke --all of 8 volumes under fio.
+# locked volume takes no discard, writes stalled below with memory short do
+# not hold a revoke up, and revoke --all of 8 volumes under fio.
 cd "$(dirname "$0")/../.."
 . tests/lib/ktap.sh
 . tests/lib/dm.sh
@@ -56,7 +56,7 @@ slow_read() {
 	wait_until 10 eval '[ "$(inflight)" -gt '"$before"' ]'
 }
 
-ktap_plan 27
+ktap_plan 29
 setup_ram 16
 sz=$(( 8 * 2048 ))
 UA=$(new_uuid) UB=$(new_uuid)
@@ -228,31 +228,49 @@ ktap_check "and the data below is untouched" test "$(sha256sum < /tmp/disc.img)"
 dmsetup --noudevsync remove cd
 losetup -d $loop
 
-# --- a stalled device below: writes queued at a suspended dm-linear --------
+# --- a stalled device below, under memory pressure --------------------------
+# Writes queue at a suspended dm-linear while a tmpfs holds all but 96 MiB
+# of the memory available: bounce pages may have to wait for memory that
+# the stalled writes hold. The revoke must not wait for any of it.
 set_key "$UA" "$keyA"
 dmsetup --noudevsync create low --table "0 $sz linear /dev/ram1 0"
 cmek_create cs "$UA" $(dmdev low) 0 $sz
 dmsetup --noudevsync suspend --noflush low
-dd if=/dev/urandom of=$(dmdev cs) bs=64k count=32 oflag=direct status=none \
-	2> /dev/null &
-wr=$!
+mkdir -p /tmp/fill
+mount -t tmpfs -o size=100% cmek-fill /tmp/fill
+avail=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
+fallocate -l $(( (avail - 96 * 1024) * 1024 )) /tmp/fill/hog
+left=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+pids=()
+for i in 1 2 3 4; do
+	dd if=/dev/zero of=$(dmdev cs) bs=64k count=32 seek=$(( (i - 1) * 32 )) \
+		oflag=direct status=none 2> /dev/null &
+	pids+=($!)
+done
 sleep 1
 stalled=no
-kill -0 $wr 2> /dev/null && stalled=yes
-timeout 60 cmekctl key revoke "$UA" > /dev/null
-rc=$?
+kill -0 "${pids[@]}" 2> /dev/null && stalled=yes
+timed t_rv timeout 60 cmekctl key revoke "$UA"; rc=$?
+timed t_genl timeout 60 genl ctrl list; rc_genl=$?
+timed t_list timeout 60 cmekctl key list; rc_list=$?
 still=no
-kill -0 $wr 2> /dev/null && still=yes
-ktap_check "a revoke with writes stalled below returns while they are stalled" \
+kill -0 "${pids[@]}" 2> /dev/null && still=yes
+ktap_diag "stalled writes, ${left} MiB available: revoke ${t_rv} ms," \
+	"genl ${t_genl} ms, key list ${t_list} ms"
+ktap_check "a revoke with writes stalled below and memory short returns while they are stalled" \
 	test $stalled = yes -a $rc -eq 0 -a $still = yes -a \
 	"$(key_state "$UA")" = revoked
+ktap_check "genl ctrl list and the key table dump answer meanwhile" \
+	test $rc_genl -eq 0 -a $rc_list -eq 0 -a $still = yes
+rm -f /tmp/fill/hog
+umount /tmp/fill
 dmsetup --noudevsync resume low
-wait_until 60 bash -c "! kill -0 $wr 2> /dev/null"
+wait_until 60 bash -c "! kill -0 ${pids[*]} 2> /dev/null"
 ktap_check "the stalled writes finish when the device comes back" \
-	bash -c "! kill -0 $wr 2> /dev/null"
-wait $wr
-dmsetup --noudevsync remove cs
-dmsetup --noudevsync remove low
+	bash -c "! kill -0 ${pids[*]} 2> /dev/null"
+wait "${pids[@]}"
+ktap_check "and the mappings go: nothing holds them" \
+	bash -c "dmsetup --noudevsync remove cs && dmsetup --noudevsync remove low"
 
 # --- revoke --all of 8 volumes under fio ------------------------------------
 dmsetup --noudevsync remove ca

@@ -77,6 +77,7 @@ struct vol {
 	 */
 	unsigned int epoch;
 	bool gone;			/* forgotten; freed by state_reap() */
+	uint64_t gone_seq;		/* jobs_next_seq() when it was */
 	bool pushing;			/* a push job runs for it */
 	struct vol *next_gone;
 };
@@ -116,6 +117,7 @@ struct daemon {
 	pid_t peer_pid;			/* of the request being served */
 	unsigned int njobs;		/* jobs started and not finished */
 	bool watch_busy;		/* the watch's tick is a job under way */
+	bool own_revoke_all;		/* reading the events of ours */
 	/* Moved by each revoke --all and each shred (see struct vol epoch). */
 	unsigned int revoke_all_seq;
 	unsigned int shred_seq;
@@ -152,6 +154,9 @@ int jobs_init(void);			/* 0 or -errno */
 int jobs_wake_fd(void);			/* readable when a job finished */
 void jobs_woken(void);			/* empty it */
 bool jobs_main_thread(void);
+/* Jobs are numbered as they start; the oldest running (or the next). */
+uint64_t jobs_next_seq(void);
+uint64_t jobs_oldest_seq(void);
 void daemon_lock(void);
 void daemon_unlock(void);
 /* Run @fn(@d, @arg) as a job. 0 or -errno (then @fn never runs). */
@@ -381,8 +386,15 @@ struct vol *state_find_uuid(struct daemon *d, const uint8_t uuid[16],
 			    struct vol *after);
 struct vol *state_add(struct daemon *d, const struct vol *v);
 void state_del(struct daemon *d, struct vol *v);
-void state_reap(struct daemon *d);	/* free forgotten volumes, if no job runs */
+/* Free forgotten volumes that no job running now can hold. */
+void state_reap(struct daemon *d);
 void state_free(struct daemon *d);
+/*
+ * The known volumes now, for a loop that may let go of the daemon lock: a
+ * volume forgotten meanwhile stays allocated (gone) until the loop's job
+ * ends. malloc()ed; NULL with *@n 0 if none or out of memory.
+ */
+struct vol **state_snapshot(struct daemon *d, size_t *n);
 int state_save(struct daemon *d);
 int state_load(struct daemon *d);
 struct json_object *vol_to_json(const struct vol *v);

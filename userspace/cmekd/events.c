@@ -134,7 +134,7 @@ static void on_event(const struct cmek_event *ev, void *data)
 		log_info("event: key revoked uuid=%s generation=%llu", u,
 			 (unsigned long long)ev->generation);
 		vols_revoked(d, ev->uuid);	/* a push under way loses */
-		if (own_event(d, ev))
+		if (own_event(d, ev) || d->own_revoke_all)
 			break;
 		known = false;
 		for (v = state_find_uuid(d, ev->uuid, NULL); v;

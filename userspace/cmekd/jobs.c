@@ -33,7 +33,28 @@ struct job {
 	enum job_lane lane;
 	void (*fn)(struct daemon *d, void *arg);
 	void *arg;
+	uint64_t seq;
+	struct job *prev, *next;	/* running jobs, under the daemon lock */
 };
+
+static struct job *running;
+static uint64_t next_seq = 1;
+
+uint64_t jobs_next_seq(void)
+{
+	return next_seq;
+}
+
+uint64_t jobs_oldest_seq(void)
+{
+	uint64_t oldest = next_seq;
+	struct job *j;
+
+	for (j = running; j; j = j->next)
+		if (j->seq < oldest)
+			oldest = j->seq;
+	return oldest;
+}
 
 void daemon_lock(void)
 {
@@ -82,6 +103,12 @@ static void *job_main(void *data)
 	j->fn(j->d, j->arg);
 	j->d->peer_pid = 0;
 	j->d->njobs--;
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		running = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
 	daemon_unlock();
 	if (j->lane == JOB_SERIAL)
 		pthread_mutex_unlock(&serial_mutex);
@@ -102,16 +129,23 @@ int job_start(struct daemon *d, enum job_lane lane,
 
 	if (!j)
 		return -ENOMEM;
-	*j = (struct job){ .d = d, .lane = lane, .fn = fn, .arg = arg };
+	*j = (struct job){ .d = d, .lane = lane, .fn = fn, .arg = arg,
+			   .seq = next_seq++, .next = running };
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, JOB_STACK);
 	/* Counted now, under the daemon lock, so nothing is reaped early. */
 	d->njobs++;
+	if (running)
+		running->prev = j;
+	running = j;
 	ret = pthread_create(&t, &attr, job_main, j);
 	pthread_attr_destroy(&attr);
 	if (ret) {
 		d->njobs--;
+		running = j->next;
+		if (running)
+			running->prev = NULL;
 		free(j);
 		log_err("cannot start a thread: %s", strerror(ret));
 		return -ret;

@@ -82,21 +82,40 @@ void state_del(struct daemon *d, struct vol *v)
 		(d->nvols - i - 1) * sizeof(*d->vols));
 	d->nvols--;
 	v->gone = true;
+	v->gone_seq = jobs_next_seq();
 	v->epoch++;
 	v->next_gone = d->gone;
 	d->gone = v;
 }
 
+/* A job that started after @v was forgotten never saw it. */
 void state_reap(struct daemon *d)
 {
-	struct vol *v;
+	uint64_t oldest = jobs_oldest_seq();
+	struct vol **pv = &d->gone, *v;
 
-	if (d->njobs)
-		return;
-	while ((v = d->gone)) {
-		d->gone = v->next_gone;
-		free(v);
+	while ((v = *pv)) {
+		if (v->gone_seq <= oldest) {
+			*pv = v->next_gone;
+			free(v);
+		} else {
+			pv = &v->next_gone;
+		}
 	}
+}
+
+struct vol **state_snapshot(struct daemon *d, size_t *n)
+{
+	struct vol **s = NULL;
+
+	*n = 0;
+	if (d->nvols)
+		s = malloc(d->nvols * sizeof(*s));
+	if (!s)
+		return NULL;
+	memcpy(s, d->vols, d->nvols * sizeof(*s));
+	*n = d->nvols;
+	return s;
 }
 
 void state_free(struct daemon *d)

@@ -732,6 +732,12 @@ struct json_object *op_format(struct json_object *req, void *ctx)
 		ret = kms_wrap(d, p, key, &b, dek, h.key_size, &wrapped,
 			       &wrapped_len, &err);
 	dek_free(dek);		/* format never needs the plaintext */
+	busy = ret ? NULL : vol_by_device(d, dev);
+	if (busy) {
+		free(wrapped);
+		return ERR(EBUSY, "%s was opened as %s while the KMS answered: "
+			   "close it first", dev, busy->name);
+	}
 	if (ret) {
 		audit_op(d, "format", NULL, prov, key, h.uuid, -EIO,
 			 "device=%s error=\"%s\"", dev, err.msg);
@@ -1042,6 +1048,12 @@ struct json_object *op_revoke(struct json_object *req, void *ctx)
 		}
 		state_save(d);
 		ret = cmek_nl_revoke(d->nl, NULL, CMEK_REVOKE_F_ALL);
+		if (!ret) {
+			/* Its events are queued by now: ours, not outsiders'. */
+			d->own_revoke_all = true;
+			events_drain(d);
+			d->own_revoke_all = false;
+		}
 		if (ret == -ENOKEY)
 			ret = 0;	/* no key left: nothing to wipe */
 		if (!ret)
@@ -1297,17 +1309,19 @@ void auto_rewrap(struct daemon *d, time_t now)
 {
 	long every = d->cfg.rewrap_interval, retry;
 	char msg[CMEK_ERRMSG_MAX + 256];
-	size_t i;
+	struct vol **vs;
+	size_t i, n;
 	int ret;
 
 	if (every <= 0)
 		return;
 	retry = every / 10 > (long)d->cfg.check_interval ?
 		every / 10 : (long)d->cfg.check_interval;
-	for (i = 0; i < d->nvols; i++) {
-		struct vol *v = d->vols[i];
+	vs = state_snapshot(d, &n);
+	for (i = 0; i < n; i++) {
+		struct vol *v = vs[i];
 
-		if (v->shredded || v->revoked || v->locked)
+		if (v->shredded || v->revoked || v->locked || v->gone)
 			continue;
 		if (!v->next_rewrap) {
 			v->next_rewrap = now + every;
@@ -1327,6 +1341,7 @@ void auto_rewrap(struct daemon *d, time_t now)
 		}
 		state_save(d);
 	}
+	free(vs);
 }
 
 /* ---- status / list / check --------------------------------------------- */

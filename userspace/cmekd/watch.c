@@ -384,19 +384,22 @@ static void watch_pass(struct daemon *d, const char *only, bool due_only,
 		       struct json_object *out)
 {
 	time_t now = time(NULL);
-	size_t i;
+	struct vol **vs;
+	size_t i, n;
 	int s;
 
+	/* KMS calls let go of the daemon lock: loop over what is known now. */
+	vs = state_snapshot(d, &n);
 	for (i = 0; i < d->nkeys; i++)
 		d->keys[i].asked_now = false;
-	for (i = 0; i < d->nvols; i++)
-		if (selected(d->vols[i], only) && !d->vols[i]->shredded)
-			refresh_slots(d->vols[i]);
+	for (i = 0; i < n; i++)
+		if (selected(vs[i], only) && !vs[i]->shredded)
+			refresh_slots(vs[i]);
 	/* One question per distinct key, however many slots share it. */
-	for (i = 0; i < d->nvols; i++) {
-		struct vol *v = d->vols[i];
+	for (i = 0; i < n; i++) {
+		struct vol *v = vs[i];
 
-		if (!selected(v, only) || v->shredded)
+		if (!selected(v, only) || v->shredded || v->gone)
 			continue;
 		for (s = 0; s < v->nslots; s++) {
 			struct kms_key *k = kms_key_get(d, v->slots[s].provider,
@@ -415,9 +418,10 @@ static void watch_pass(struct daemon *d, const char *only, bool due_only,
 			}
 		}
 	}
-	for (i = 0; i < d->nvols; i++)
-		if (selected(d->vols[i], only) && !d->vols[i]->shredded)
-			decide(d, d->vols[i], now);
+	for (i = 0; i < n; i++)
+		if (selected(vs[i], only) && !vs[i]->shredded && !vs[i]->gone)
+			decide(d, vs[i], now);
+	free(vs);
 	prune_keys(d);
 	if (!out)
 		return;

@@ -143,6 +143,8 @@ struct cmek_entry *cmek_entry_find(const u8 *uuid);
 void cmek_entry_sum_stats(struct cmek_entry *e, u64 *reads, u64 *writes,
 			  u64 *errors);
 struct cmek_entry *cmek_entry_nth(unsigned int n);
+/* Changes whenever an entry is added or removed; never 0. */
+unsigned int cmek_entries_seq(void);
 
 /* netlink.c */
 int cmek_genl_init(void);

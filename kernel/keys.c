@@ -21,6 +21,15 @@
 /* Serialises the control plane; the I/O path never takes it. */
 DEFINE_MUTEX(cmek_keys_lock);
 static LIST_HEAD(cmek_entries);
+/* Moves when an entry comes or goes; never 0 (a dump's "not yet seen"). */
+static unsigned int cmek_entries_gen = 1;
+
+static void entries_changed(void)
+{
+	lockdep_assert_held(&cmek_keys_lock);
+	if (!++cmek_entries_gen)
+		cmek_entries_gen = 1;
+}
 
 static struct cmek_entry *entry_find(const u8 *uuid)
 {
@@ -53,6 +62,7 @@ static struct cmek_entry *entry_find_or_create(const u8 *uuid)
 	INIT_LIST_HEAD(&e->replaced);
 	list_add_tail(&e->node, &cmek_entries);
 	atomic_inc(&cmek_nr_entries);
+	entries_changed();
 	return e;
 }
 
@@ -66,6 +76,7 @@ static void entry_maybe_free(struct cmek_entry *e)
 	list_del(&e->node);
 	kfree(e);
 	atomic_dec(&cmek_nr_entries);
+	entries_changed();
 }
 
 static struct cmek_key *entry_key(struct cmek_entry *e)
@@ -528,6 +539,12 @@ void cmek_entry_sum_stats(struct cmek_entry *e, u64 *reads, u64 *writes,
 		*writes += atomic64_read(&ct->stats.writes);
 		*errors += atomic64_read(&ct->stats.errors);
 	}
+}
+
+unsigned int cmek_entries_seq(void)
+{
+	lockdep_assert_held(&cmek_keys_lock);
+	return cmek_entries_gen;
 }
 
 struct cmek_entry *cmek_entry_nth(unsigned int n)

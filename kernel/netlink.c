@@ -46,7 +46,11 @@ static int cmek_parse(struct genl_info *info, struct nlattr **tb)
 			   cmek_policy, info->extack);
 }
 
-/* The request skb is ours; leave no copy of a key in it. */
+/*
+ * The request skb is ours; leave no copy of a key in it. Nothing after a
+ * malformed attribute can be parsed, and a key may hide there: it goes
+ * too.
+ */
 static void cmek_wipe_keys(struct genl_info *info)
 {
 	struct nlattr *attr;
@@ -55,6 +59,8 @@ static void cmek_wipe_keys(struct genl_info *info)
 	nlmsg_for_each_attr(attr, info->nlhdr, GENL_HDRLEN, rem)
 		if (nla_type(attr) == CMEK_A_KEY)
 			memzero_explicit(nla_data(attr), nla_len(attr));
+	if (rem > 0)
+		memzero_explicit(attr, rem);
 }
 
 /*
@@ -140,9 +146,13 @@ static int cmek_revoke_key(struct sk_buff *skb, struct genl_info *info)
 	return cmek_key_revoke(nla_data(tb[CMEK_A_UUID]), info->extack);
 }
 
-/* Called with cmek_keys_lock held. */
+/*
+ * Called with cmek_keys_lock held. @cb for a dump: its messages carry
+ * NLM_F_DUMP_INTR if the table changed between two of its parts.
+ */
 static int cmek_fill_entry(struct sk_buff *skb, struct cmek_entry *e, u8 cmd,
-			   u32 portid, u32 seq, int flags)
+			   u32 portid, u32 seq, int flags,
+			   struct netlink_callback *cb)
 {
 	u64 reads, writes, errors;
 	void *hdr;
@@ -150,6 +160,8 @@ static int cmek_fill_entry(struct sk_buff *skb, struct cmek_entry *e, u8 cmd,
 	hdr = genlmsg_put(skb, portid, seq, &cmek_family, flags, cmd);
 	if (!hdr)
 		return -EMSGSIZE;
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
 	cmek_entry_sum_stats(e, &reads, &writes, &errors);
 	if (nla_put(skb, CMEK_A_UUID, CMEK_UUID_LEN, e->uuid) ||
 	    nla_put_u32(skb, CMEK_A_STATE, e->state) ||
@@ -192,7 +204,7 @@ static int cmek_get_key(struct sk_buff *skb, struct genl_info *info)
 		err = -ENOENT;
 	} else {
 		err = cmek_fill_entry(msg, e, CMEK_CMD_GET_KEY, info->snd_portid,
-				      info->snd_seq, 0);
+				      info->snd_seq, 0, NULL);
 	}
 	mutex_unlock(&cmek_keys_lock);
 	if (err) {
@@ -216,10 +228,11 @@ static int cmek_dump_keys(struct sk_buff *skb, struct netlink_callback *cb)
 	int err = 0;
 
 	mutex_lock(&cmek_keys_lock);
+	cb->seq = cmek_entries_seq();
 	for (; (e = cmek_entry_nth(idx)); idx++) {
 		err = cmek_fill_entry(skb, e, CMEK_CMD_GET_KEY,
 				      NETLINK_CB(cb->skb).portid,
-				      cb->nlh->nlmsg_seq, NLM_F_MULTI);
+				      cb->nlh->nlmsg_seq, NLM_F_MULTI, cb);
 		if (err)
 			break;
 	}

@@ -355,6 +355,96 @@ TEST_F(bad, malformed_set)
 	EXPECT_NE(NULL, strstr(self->r.errmsg, variant->msg));
 }
 
+/*
+ * A SET whose key follows a malformed attribute header (its length runs
+ * past the message) fails to parse; the kernel must still wipe the bytes
+ * it cannot parse. Without NETLINK_CAP_ACK the error reply echoes the
+ * request as the kernel left it, which shows what was wiped.
+ */
+TEST_F(nl, malformed_tail_is_wiped)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], rbuf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = msg(&self->c, buf, CMEK_CMD_SET_KEY);
+	const struct nlmsghdr *rh = (const void *)rbuf;
+	const struct nlmsgerr *e;
+	struct nlattr *bad;
+	int n;
+
+	mnl_attr_put(nlh, CMEK_A_UUID, 16, self->uuid);
+	bad = mnl_nlmsg_get_payload_tail(nlh);
+	bad->nla_type = CMEK_A_KEY;
+	bad->nla_len = NLA_HDRLEN + 64 + 128;	/* past the end */
+	memcpy((char *)bad + NLA_HDRLEN, self->key, 64);
+	nlh->nlmsg_len += NLA_HDRLEN + 64;
+	nlh->nlmsg_seq = ++self->c.seq;
+	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	ASSERT_LT(0, mnl_socket_sendto(self->c.nl, nlh, nlh->nlmsg_len));
+	n = mnl_socket_recvfrom(self->c.nl, rbuf, sizeof(rbuf));
+	ASSERT_LT(0, n);
+	ASSERT_TRUE(mnl_nlmsg_ok(rh, n));
+	ASSERT_EQ(NLMSG_ERROR, rh->nlmsg_type);
+	e = mnl_nlmsg_get_payload(rh);
+	EXPECT_EQ(-EINVAL, e->error);
+	/* The echo: the whole request, not capped. */
+	ASSERT_FALSE(rh->nlmsg_flags & NLM_F_CAPPED);
+	ASSERT_EQ(nlh->nlmsg_len, e->msg.nlmsg_len);
+	EXPECT_EQ(NULL, memmem(&e->msg, e->msg.nlmsg_len, self->key, 16));
+	EXPECT_NE(NULL, memmem(&e->msg, e->msg.nlmsg_len, self->uuid, 16));
+}
+
+/*
+ * A dump in parts, and an entry added between two of them: the kernel
+ * flags the dump interrupted (NLM_F_DUMP_INTR), so a reader knows to read
+ * again instead of trusting a list that may miss or repeat entries.
+ */
+#define DUMP_ENTRIES	300
+
+TEST_F(nl, dump_interrupted_is_flagged)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], rbuf[4096];
+	uint8_t uuids[DUMP_ENTRIES][16], extra[16];
+	struct reply *r = &self->r;
+	struct nlmsghdr *nlh;
+	bool intr = false, done = false;
+	int i, n, parts = 0, seen = 0;
+	struct conn d;
+
+	for (i = 0; i < DUMP_ENTRIES; i++) {
+		rand_bytes(uuids[i], 16);
+		ASSERT_EQ(0, set_key(&self->c, uuids[i], self->key, 32, 0, r));
+	}
+	ASSERT_EQ(0, conn_open(&d));
+	nlh = msg(&d, buf, CMEK_CMD_GET_KEY);
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = ++d.seq;
+	ASSERT_LT(0, mnl_socket_sendto(d.nl, nlh, nlh->nlmsg_len));
+	while (!done && (n = mnl_socket_recvfrom(d.nl, rbuf, sizeof(rbuf))) > 0) {
+		const struct nlmsghdr *m = (const void *)rbuf;
+
+		for (; mnl_nlmsg_ok(m, n); m = mnl_nlmsg_next(m, &n)) {
+			intr |= !!(m->nlmsg_flags & NLM_F_DUMP_INTR);
+			if (m->nlmsg_type == NLMSG_DONE)
+				done = true;
+			else
+				seen++;
+		}
+		if (++parts == 1) {
+			/* After the first part: an entry comes. */
+			rand_bytes(extra, 16);
+			ASSERT_EQ(0, set_key(&self->c, extra, self->key, 32, 0,
+					     r));
+		}
+	}
+	TH_LOG("%d parts, %d entries seen", parts, seen);
+	EXPECT_TRUE(done);
+	EXPECT_LT(2, parts);
+	EXPECT_TRUE(intr);
+	conn_close(&d);
+	simple(&self->c, CMEK_CMD_REVOKE_KEY, extra, 0, r);
+	for (i = 0; i < DUMP_ENTRIES; i++)
+		simple(&self->c, CMEK_CMD_REVOKE_KEY, uuids[i], 0, r);
+}
+
 TEST_F(nl, revoke_errors)
 {
 	struct reply *r = &self->r;

@@ -515,7 +515,7 @@ static int transact(struct cmek_nl *nl, struct nlmsghdr *nlh, uint16_t type,
 	uint32_t seq = nlh->nlmsg_seq;
 	bool dump = nlh->nlmsg_flags & NLM_F_DUMP;
 	bool acked = nlh->nlmsg_flags & NLM_F_ACK;
-	bool stopped = false, done = false;
+	bool stopped = false, done = false, intr = false;
 	int ret = 0, err = 0;
 	ssize_t n;
 
@@ -542,6 +542,7 @@ static int transact(struct cmek_nl *nl, struct nlmsghdr *nlh, uint16_t type,
 		     mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
 			if (m->nlmsg_seq != seq || m->nlmsg_pid != nl->portid)
 				continue;	/* stale reply */
+			intr |= dump && (m->nlmsg_flags & NLM_F_DUMP_INTR);
 			if (m->nlmsg_type == NLMSG_ERROR) {
 				err = cmek_nl_parse_ack(m, nl->errmsg,
 							sizeof(nl->errmsg));
@@ -582,7 +583,8 @@ static int transact(struct cmek_nl *nl, struct nlmsghdr *nlh, uint16_t type,
 	}
 	if (ret)
 		return ret;
-	return err;
+	/* The table changed while it was dumped: what came may be wrong. */
+	return err ?: intr ? -EAGAIN : 0;
 }
 
 static int family_cb(const struct nlmsghdr *nlh, void *data)
@@ -731,45 +733,69 @@ int cmek_nl_get(struct cmek_nl *nl, const uint8_t uuid[CMEK_UUID_LEN],
 	return ret;
 }
 
+/* A dump is collected whole, and handed out only once it is consistent. */
 struct dump_ctx {
-	int (*cb)(const struct cmek_key_info *info, void *data);
-	void *data;
-	int status;
+	struct cmek_key_info *infos;
+	size_t n, cap;
 };
 
 static int dump_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct dump_ctx *c = data;
-	struct cmek_key_info info;
+	struct cmek_key_info info, *ni;
 	int ret = cmek_nl_parse_info(nlh, &info);
 
 	if (ret)
 		return ret;
-	ret = c->cb(&info, c->data);
-	if (ret)
-		c->status = ret;
-	return ret ? 1 : 0;
+	if (c->n == c->cap) {
+		ni = reallocarray(c->infos, c->cap ? 2 * c->cap : 64,
+				  sizeof(*ni));
+		if (!ni)
+			return -ENOMEM;
+		c->infos = ni;
+		c->cap = c->cap ? 2 * c->cap : 64;
+	}
+	c->infos[c->n++] = info;
+	return 0;
 }
+
+/* Tries before a table that keeps changing is reported as EAGAIN. */
+#define DUMP_TRIES	5
 
 int cmek_nl_dump(struct cmek_nl *nl,
 		 int (*cb)(const struct cmek_key_info *info, void *data),
 		 void *data)
 {
-	struct dump_ctx c = { .cb = cb, .data = data };
+	struct dump_ctx c = { 0 };
 	struct nlmsghdr *nlh;
-	int ret;
+	int ret = -EAGAIN, tries;
+	size_t i;
 
 	if (!cb)
 		return -EINVAL;
-	nlh = cmek_nl_build_get(nl->buf, CMEK_NL_BUF_SIZE, nl->family,
-				++nl->seq, NULL);
-	if (!nlh)
-		return -errno;
-	ret = transact(nl, nlh, nl->family, dump_cb, &c, false);
-	if (ret)
-		return ret;
+	for (tries = 0; tries < DUMP_TRIES && ret == -EAGAIN; tries++) {
+		c.n = 0;
+		nlh = cmek_nl_build_get(nl->buf, CMEK_NL_BUF_SIZE, nl->family,
+					++nl->seq, NULL);
+		if (!nlh) {
+			ret = -errno;
+			break;
+		}
+		ret = transact(nl, nlh, nl->family, dump_cb, &c, false);
+	}
+	if (ret == -EAGAIN)
+		set_errmsg(nl, "the key table kept changing while it was read");
 	/* A callback's negative return is passed on; positive means stop. */
-	return c.status < 0 ? c.status : 0;
+	for (i = 0; !ret && i < c.n; i++) {
+		int r = cb(&c.infos[i], data);
+
+		if (r)
+			ret = r < 0 ? r : 0;
+		if (r)
+			break;
+	}
+	free(c.infos);
+	return ret;
 }
 
 int cmek_nl_subscribe(struct cmek_nl *nl)

@@ -48,7 +48,11 @@ int cmek_nl_revoke(struct cmek_nl *nl, const uint8_t uuid[CMEK_UUID_LEN],
 		   uint32_t flags);
 int cmek_nl_get(struct cmek_nl *nl, const uint8_t uuid[CMEK_UUID_LEN],
 		struct cmek_key_info *info);
-/* Calls cb for each entry; a non-zero return from cb stops the walk. */
+/*
+ * Calls cb for each entry of one consistent read of the table: the dump is
+ * read again while the kernel flags it interrupted (an entry came or went
+ * meanwhile), -EAGAIN after 5 tries. A non-zero return from cb stops.
+ */
 int cmek_nl_dump(struct cmek_nl *nl,
 		 int (*cb)(const struct cmek_key_info *info, void *data),
 		 void *data);

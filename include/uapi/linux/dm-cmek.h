@@ -58,7 +58,11 @@
  *                                 with EEXIST)
  *
  *     The kernel wipes every CMEK_A_KEY in the received message after use,
- *     also when it refuses the message (bad attributes, no permission). On
+ *     also when it refuses the message (bad attributes, no permission), and
+ *     everything after an attribute it cannot parse. A message the generic
+ *     netlink core itself refuses (an unknown command) never reaches the
+ *     family: set NETLINK_CAP_ACK so that its error reply does not echo it
+ *     back. On
  *     success it multicasts CMEK_CMD_EVENT_KEY_SET and replies with no
  *     payload. A SET for a volume whose revoke is under way waits for it.
  *     Errors: EINVAL (bad attributes), EEXIST (key present and no REPLACE),
@@ -114,6 +118,10 @@
  *         CMEK_A_WRITES       u64, write bios completed
  *         CMEK_A_ERRORS       u64, bios failed by the target, including
  *                             for want of a key
+ *
+ *     A dump comes in parts; if an entry was added or removed between two
+ *     of them, a later message (or NLMSG_DONE) carries NLM_F_DUMP_INTR:
+ *     the list may miss or repeat entries, and must be read again.
  *
  *     Errors: ENOENT (no entry for the UUID).
  *

@@ -116,6 +116,8 @@ struct cmek_io {
 	struct bio *clone;
 	struct cmek_key *key;
 	struct work_struct work;
+	/* A write finished by an async cipher is submitted from here. */
+	struct work_struct submit_work;
 	struct bvec_iter iter_in;	/* base bio: plaintext or ciphertext */
 	struct bvec_iter iter_out;	/* where the result goes */
 	u64 iv_sector;			/* 512-byte units, iv_offset included */

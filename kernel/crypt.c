@@ -24,7 +24,7 @@
 #include <linux/scatterlist.h>
 #include "cmek.h"
 
-static void cmek_crypt_run(struct cmek_io *io);
+static void cmek_crypt_run(struct cmek_io *io, bool async);
 
 static struct skcipher_request *io_req(struct cmek_io *io)
 {
@@ -257,8 +257,21 @@ static void cmek_read_finish(struct cmek_io *io)
 	cmek_key_put(key);
 }
 
-/* All sectors converted (or an error): hand the bio on. */
-static void cmek_crypt_finish(struct cmek_io *io)
+static void cmek_submit_work(struct work_struct *work)
+{
+	struct cmek_io *io = container_of(work, struct cmek_io, submit_work);
+
+	dm_submit_bio_remap(io->base_bio, io->clone);
+}
+
+/*
+ * All sectors converted (or an error): hand the bio on. @async: we run in
+ * an async cipher's completion, which may be softirq or hard irq context.
+ * A read's bio_endio() may run there, but submitting the write may sleep
+ * (a frozen queue, a tag wait): as dm-crypt hands such writes to its write
+ * thread, it goes to the workqueue.
+ */
+static void cmek_crypt_finish(struct cmek_io *io, bool async)
 {
 	struct bio *clone = io->clone;
 
@@ -274,6 +287,11 @@ static void cmek_crypt_finish(struct cmek_io *io)
 		cmek_complete(io, io->error);
 		return;
 	}
+	if (async) {
+		INIT_WORK(&io->submit_work, cmek_submit_work);
+		queue_work(io->ct->wq, &io->submit_work);
+		return;
+	}
 	dm_submit_bio_remap(io->base_bio, clone);
 }
 
@@ -287,17 +305,17 @@ static void cmek_crypt_done(struct crypto_async_request *areq, int err)
 	if (err)
 		io->error = BLK_STS_IOERR;
 	if (io->error)
-		cmek_crypt_finish(io);
+		cmek_crypt_finish(io, true);
 	else
-		cmek_crypt_run(io);
+		cmek_crypt_run(io, true);
 }
 
 /*
  * Convert the rest of the bio, one crypto sector per request, as dm-crypt
  * does: each sector has its own IV. Returns when done or when a request went
- * asynchronous, in which case cmek_crypt_done() picks up from here.
+ * asynchronous, in which case cmek_crypt_done() picks up from here, @async.
  */
-static void cmek_crypt_run(struct cmek_io *io)
+static void cmek_crypt_run(struct cmek_io *io, bool async)
 {
 	struct cmek_target *ct = io->ct;
 	struct skcipher_request *req = io_req(io);
@@ -345,7 +363,7 @@ static void cmek_crypt_run(struct cmek_io *io)
 			break;
 		}
 	}
-	cmek_crypt_finish(io);
+	cmek_crypt_finish(io, async);
 }
 
 static void cmek_read_decrypt(struct cmek_io *io)
@@ -360,7 +378,7 @@ static void cmek_read_decrypt(struct cmek_io *io)
 	/* Decrypt in place: the "clone" we write into is the base bio. */
 	io->clone = io->base_bio;
 	io->iter_out = io->iter_in;
-	cmek_crypt_run(io);
+	cmek_crypt_run(io, false);
 }
 
 static void cmek_read_work(struct work_struct *work)
@@ -407,7 +425,7 @@ static void cmek_write(struct cmek_io *io)
 		return;
 	}
 	io->iter_out = io->clone->bi_iter;
-	cmek_crypt_run(io);
+	cmek_crypt_run(io, false);
 }
 
 static void cmek_write_work(struct work_struct *work)

@@ -27,6 +27,10 @@ static unsigned int delay_ms = 2000;
 module_param(delay_ms, uint, 0644);
 MODULE_PARM_DESC(delay_ms, "how long each request stays in flight (ms)");
 
+static bool bh;
+module_param(bh, bool, 0644);
+MODULE_PARM_DESC(bh, "complete with bottom halves disabled (as in softirq)");
+
 static atomic_t inflight = ATOMIC_INIT(0);
 module_param_named(inflight, inflight.counter, int, 0444);
 MODULE_PARM_DESC(inflight, "requests in flight now (read only)");
@@ -82,7 +86,13 @@ static void slow_complete(struct slow_req *r)
 	err = r->encrypt ? crypto_skcipher_encrypt(&r->subreq) :
 			   crypto_skcipher_decrypt(&r->subreq);
 	atomic_dec(&inflight);
-	skcipher_request_complete(req, err);
+	if (READ_ONCE(bh)) {
+		local_bh_disable();
+		skcipher_request_complete(req, err);
+		local_bh_enable();
+	} else {
+		skcipher_request_complete(req, err);
+	}
 }
 
 /* Called with slow_lock held: when the work must next look at the list. */

@@ -88,6 +88,12 @@ struct cmek_target {
 
 	/* Unbound: conversions under load, hard-irq reads, held bios. */
 	struct workqueue_struct *wq;
+	/*
+	 * Writes an async cipher finished, submitted. Not on @wq: its items
+	 * may all be waiting for bounce pages that only these submissions
+	 * give back (dm-crypt has its write thread for them).
+	 */
+	struct workqueue_struct *submit_wq;
 	atomic_t inflight;		/* bios between map and completion */
 	atomic_t probe, burst;		/* see cmek_offload() */
 	atomic_t probe_every;

@@ -23,6 +23,7 @@
 #include <linux/blkdev.h>
 #include <linux/scatterlist.h>
 #include "cmek.h"
+#include "compat.h"
 
 static void cmek_crypt_run(struct cmek_io *io, bool async);
 
@@ -269,7 +270,7 @@ static void cmek_submit_work(struct work_struct *work)
  * an async cipher's completion, which may be softirq or hard irq context.
  * A read's bio_endio() may run there, but submitting the write may sleep
  * (a frozen queue, a tag wait): as dm-crypt hands such writes to its write
- * thread, it goes to the workqueue.
+ * thread, it goes to the mapping's submission workqueue.
  */
 static void cmek_crypt_finish(struct cmek_io *io, bool async)
 {
@@ -289,15 +290,15 @@ static void cmek_crypt_finish(struct cmek_io *io, bool async)
 	}
 	if (async) {
 		INIT_WORK(&io->submit_work, cmek_submit_work);
-		queue_work(io->ct->wq, &io->submit_work);
+		queue_work(io->ct->submit_wq, &io->submit_work);
 		return;
 	}
 	dm_submit_bio_remap(io->base_bio, clone);
 }
 
-static void cmek_crypt_done(struct crypto_async_request *areq, int err)
+static void cmek_crypt_done(CMEK_CRYPTO_DONE_ARG arg, int err)
 {
-	struct cmek_io *io = areq->data;
+	struct cmek_io *io = cmek_crypto_done_data(arg);
 
 	/* A backlogged request has just been started; the result follows. */
 	if (err == -EINPROGRESS)

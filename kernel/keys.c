@@ -17,6 +17,7 @@
 #include <linux/string.h>
 #include <linux/wait.h>
 #include "cmek.h"
+#include "compat.h"
 
 /* Serialises the control plane; the I/O path never takes it. */
 DEFINE_MUTEX(cmek_keys_lock);
@@ -380,7 +381,7 @@ static void entry_invalidate_caches(struct cmek_entry *e)
 	list_for_each_entry(ct, &e->targets, entry_node) {
 		struct mapped_device *md = dm_table_get_md(ct->ti->table);
 		struct block_device *bdev = dm_disk(md)->part0;
-		struct address_space *mapping = bdev->bd_inode->i_mapping;
+		struct address_space *mapping = cmek_bdev_mapping(bdev);
 
 		for (int round = 0; round < 2; round++) {
 			unmap_mapping_range(mapping, 0, 0, 0);

@@ -10,6 +10,7 @@
 #include <linux/kdev_t.h>
 #include <net/genetlink.h>
 #include "cmek.h"
+#include "compat.h"
 
 static struct genl_family cmek_family;
 
@@ -51,23 +52,28 @@ static int cmek_parse(struct genl_info *info, struct nlattr **tb)
  * malformed attribute can be parsed, and a key may hide there: it goes
  * too.
  */
-static void cmek_wipe_keys(struct genl_info *info)
+static void cmek_wipe_msg(const struct nlmsghdr *nlh)
 {
 	struct nlattr *attr;
 	int rem;
 
-	nlmsg_for_each_attr(attr, info->nlhdr, GENL_HDRLEN, rem)
+	nlmsg_for_each_attr(attr, nlh, GENL_HDRLEN, rem)
 		if (nla_type(attr) == CMEK_A_KEY)
 			memzero_explicit(nla_data(attr), nla_len(attr));
 	if (rem > 0)
 		memzero_explicit(attr, rem);
 }
 
+static void cmek_wipe_keys(struct genl_info *info)
+{
+	cmek_wipe_msg(info->nlhdr);
+}
+
 /*
  * GENL_ADMIN_PERM would ask for CAP_NET_ADMIN; key management is a storage
  * administration task, so every command asks for CAP_SYS_ADMIN instead.
  */
-static int cmek_pre_doit(const struct genl_ops *ops, struct sk_buff *skb,
+static int cmek_pre_doit(CMEK_GENL_OPS *ops, struct sk_buff *skb,
 			 struct genl_info *info)
 {
 	if (!netlink_capable(skb, CAP_SYS_ADMIN)) {
@@ -78,7 +84,7 @@ static int cmek_pre_doit(const struct genl_ops *ops, struct sk_buff *skb,
 }
 
 /* Whatever the command and its outcome. */
-static void cmek_post_doit(const struct genl_ops *ops, struct sk_buff *skb,
+static void cmek_post_doit(CMEK_GENL_OPS *ops, struct sk_buff *skb,
 			   struct genl_info *info)
 {
 	cmek_wipe_keys(info);
@@ -214,8 +220,10 @@ static int cmek_get_key(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
+/* A dump request has no key, but may carry one: it is kept until the end. */
 static int cmek_dump_start(struct netlink_callback *cb)
 {
+	cmek_wipe_msg(cb->nlh);
 	if (!netlink_capable(cb->skb, CAP_SYS_ADMIN))
 		return -EPERM;
 	return 0;

@@ -180,6 +180,8 @@ static void cmek_free(struct cmek_target *ct)
 {
 	if (ct->wq)
 		destroy_workqueue(ct->wq);
+	if (ct->submit_wq)
+		destroy_workqueue(ct->submit_wq);
 	mempool_exit(&ct->page_pool);
 	bioset_exit(&ct->bs);
 	if (ct->dev)
@@ -237,7 +239,10 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ct->wq = alloc_workqueue("kcmekd/%s", WQ_MEM_RECLAIM | WQ_CPU_INTENSIVE |
 				 WQ_UNBOUND, num_online_cpus(),
 				 dm_table_device_name(ti->table));
-	if (!ct->wq) {
+	ct->submit_wq = alloc_workqueue("kcmekd_io/%s", WQ_MEM_RECLAIM |
+					WQ_UNBOUND, 0,
+					dm_table_device_name(ti->table));
+	if (!ct->wq || !ct->submit_wq) {
 		ti->error = "Cannot allocate workqueue";
 		err = -ENOMEM;
 		goto err;

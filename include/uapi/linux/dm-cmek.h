@@ -60,9 +60,11 @@
  *     The kernel wipes every CMEK_A_KEY in the received message after use,
  *     also when it refuses the message (bad attributes, no permission), and
  *     everything after an attribute it cannot parse. A message the generic
- *     netlink core itself refuses (an unknown command) never reaches the
- *     family: set NETLINK_CAP_ACK so that its error reply does not echo it
- *     back. On
+ *     netlink core itself refuses never reaches the family (for example an
+ *     unknown command, NLM_F_DUMP on a command that has no dump, a sender
+ *     outside the initial network namespace, a message too short for its
+ *     genetlink header): set NETLINK_CAP_ACK so that its error reply does
+ *     not echo it back. On
  *     success it multicasts CMEK_CMD_EVENT_KEY_SET and replies with no
  *     payload. A SET for a volume whose revoke is under way waits for it.
  *     Errors: EINVAL (bad attributes), EEXIST (key present and no REPLACE),

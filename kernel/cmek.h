@@ -137,6 +137,7 @@ struct cmek_io {
 
 /* keys.c */
 extern struct mutex cmek_keys_lock;
+struct crypto_skcipher *cmek_alloc_xts(void);
 void cmek_keys_exit(void);
 struct cmek_entry *cmek_entry_attach(const u8 *uuid, struct cmek_target *ct);
 void cmek_entry_detach(struct cmek_target *ct);

@@ -175,6 +175,18 @@ static void cmek_key_release(struct percpu_ref *ref)
 	complete(&key->released);
 }
 
+/*
+ * Every transform cmek uses. Asynchronous drivers are welcome (the I/O
+ * path completes from their callbacks), but not those that allocate
+ * memory per request: writeback under memory pressure, and swap, must not
+ * wait for memory to encrypt. dm-crypt masks the same flag.
+ */
+struct crypto_skcipher *cmek_alloc_xts(void)
+{
+	return crypto_alloc_skcipher("xts(aes)", 0,
+				     CRYPTO_ALG_ALLOCATES_MEMORY);
+}
+
 static struct cmek_key *cmek_key_alloc(const u8 *bytes, unsigned int size,
 				       struct netlink_ext_ack *extack)
 {
@@ -184,7 +196,7 @@ static struct cmek_key *cmek_key_alloc(const u8 *bytes, unsigned int size,
 	key = kzalloc(sizeof(*key), GFP_KERNEL);
 	if (!key)
 		return ERR_PTR(-ENOMEM);
-	key->tfm = crypto_alloc_skcipher("xts(aes)", 0, 0);
+	key->tfm = cmek_alloc_xts();
 	if (IS_ERR(key->tfm)) {
 		err = PTR_ERR(key->tfm);
 		NL_SET_ERR_MSG(extack, "cannot allocate xts(aes)");

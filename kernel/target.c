@@ -136,7 +136,7 @@ static int cmek_check_geometry(struct dm_target *ti, struct cmek_target *ct)
  */
 static int cmek_probe_cipher(struct dm_target *ti, struct cmek_target *ct)
 {
-	struct crypto_skcipher *tfm = crypto_alloc_skcipher("xts(aes)", 0, 0);
+	struct crypto_skcipher *tfm = cmek_alloc_xts();
 
 	if (IS_ERR(tfm)) {
 		ti->error = "Cannot allocate xts(aes) cipher";

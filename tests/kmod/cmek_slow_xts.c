@@ -27,6 +27,14 @@ static unsigned int delay_ms = 2000;
 module_param(delay_ms, uint, 0644);
 MODULE_PARM_DESC(delay_ms, "how long each request stays in flight (ms)");
 
+static bool allocates;
+module_param(allocates, bool, 0444);
+MODULE_PARM_DESC(allocates, "flag CRYPTO_ALG_ALLOCATES_MEMORY (at load)");
+
+static atomic_t requests = ATOMIC_INIT(0);
+module_param_named(requests, requests.counter, int, 0444);
+MODULE_PARM_DESC(requests, "requests taken since load (read only)");
+
 static bool bh;
 module_param(bh, bool, 0644);
 MODULE_PARM_DESC(bh, "complete with bottom halves disabled (as in softirq)");
@@ -134,6 +142,7 @@ static int slow_queue(struct skcipher_request *req, bool encrypt)
 {
 	struct slow_req *r = skcipher_request_ctx(req);
 
+	atomic_inc(&requests);
 	r->req = req;
 	r->encrypt = encrypt;
 	r->due = jiffies + msecs_to_jiffies(READ_ONCE(delay_ms));
@@ -214,6 +223,8 @@ static struct skcipher_alg slow_alg = {
 
 static int __init slow_mod_init(void)
 {
+	if (allocates)
+		slow_alg.base.cra_flags |= CRYPTO_ALG_ALLOCATES_MEMORY;
 	return crypto_register_skcipher(&slow_alg);
 }
 

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 
 SLOW=/sys/module/cmek_slow_xts/parameters
 
-ktap_plan 9
+ktap_plan 10
 setup_ram 16
 sz=$(( 8 * 2048 ))
 U=$(new_uuid)
@@ -65,4 +65,19 @@ cmekctl key revoke "$U" > /dev/null
 dmsetup --noudevsync remove c1
 ktap_check "the driver unloads: no key and no mapping left on it" \
 	rmmod cmek_slow_xts
+
+# A driver that allocates memory per request is never used, whatever its
+# priority: writeback and swap must not wait for memory to encrypt.
+insmod tests/kmod/cmek_slow_xts.ko delay_ms=0 allocates=1
+before=$(cat $SLOW/requests)
+set_key "$U" "$key" --replace
+cmek_create c1 "$U" /dev/ram0 0 $sz
+dev=$(dmdev c1)
+dd if=$dev bs=64k count=16 iflag=direct status=none | cmp -s - /tmp/ref2
+rc=$?
+ktap_check "a higher-priority xts(aes) that allocates memory is passed over (data intact, $(( $(cat $SLOW/requests) - before )) requests to it)" \
+	test $rc -eq 0 -a "$(cat $SLOW/requests)" = "$before"
+cmekctl key revoke "$U" > /dev/null
+dmsetup --noudevsync remove c1
+rmmod cmek_slow_xts
 ktap_finish

@@ -16,6 +16,7 @@
 
 #define CMEK_MAX_OPTS 5
 #define CMEK_OPTS_LEN 128
+#define CMEK_MIN_IOS 64	/* clone bios kept in reserve, per mapping */
 
 struct cmek_args {
 	char uuid_str[UUID_STRING_LEN + 1];
@@ -229,7 +230,8 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Device lookup failed";
 		goto err;
 	}
-	err = bioset_init(&ct->bs, BIO_POOL_SIZE, 0, BIOSET_NEED_BVECS);
+	/* dm-crypt's reserve: writeback and swap progress on it alone. */
+	err = bioset_init(&ct->bs, CMEK_MIN_IOS, 0, BIOSET_NEED_BVECS);
 	if (!err)
 		err = mempool_init_page_pool(&ct->page_pool, BIO_MAX_VECS, 0);
 	if (err) {
@@ -263,6 +265,12 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	/* Zeroes must be encrypted like any data: no write-zeroes offload. */
 	ti->num_write_zeroes_bios = 0;
 	ti->accounts_remapped_io = true;
+	/*
+	 * Swap to the volume: every swap-out bio needs bounce pages, so dm
+	 * bounds how many are in flight (dm-crypt's "fix deadlock when
+	 * swapping to encrypted device").
+	 */
+	ti->limit_swap_bios = true;
 	atomic_inc(&cmek_nr_targets);
 	return 0;
 

@@ -31,7 +31,7 @@ LOOPS=
 
 cleanup() {
 	local m l
-	for m in cv1 cv2 cvx cvy cvh cva cvb; do
+	for m in cv1 cv2 cvx cvy cvh cva cvb cvc; do
 		dmsetup --noudevsync remove "$m" >/dev/null 2>&1
 	done
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
@@ -60,13 +60,13 @@ same_data() {	# same_data DEV: the first MiB is what we wrote
 	[ "$(dd if="$1" bs=1M count=1 iflag=direct 2>/dev/null | sha256sum)" = "$SUM" ]
 }
 
-ktap_plan 43
+ktap_plan 44
 
 modprobe loop 2>/dev/null
 mkdir -p "$T/keys" "$T/state"
 chmod 700 "$T/keys" "$T/state"
 daemon_conf check_interval=off log_level=debug
-for i in 0 1; do
+for i in 0 1 2; do
 	truncate -s 64M "$T/disk$i"
 	L=$(losetup -f --show "$T/disk$i")
 	LOOPS="$LOOPS $L"
@@ -74,6 +74,7 @@ done
 set -- $LOOPS
 D0=$1
 D1=$2
+D2=$3
 
 # --- set-up -------------------------------------------------------------
 # A local-provider KEK file (userspace/providers/local.h): "CMEKKEK1" and
@@ -123,6 +124,18 @@ ktap_check "audit log has format, open and push lines with uuid and provider" \
 	       grep -q 'audit: op=push uuid=$U name=cv1 provider=local key=k1 result=ok.*why=open' '$T/log'"
 ktap_check "no key-sized hex string in the log" \
 	sh -c "! grep -Eiq '[0-9a-f]{32}' '$T/log'"
+
+# --- a second device carrying the UUID of a live volume --------------------
+# A copy of cv1's disk (a snapshot, a clone, an attacker's device) must not
+# be opened next to it, nor give its UUID a key of its own.
+dd if="$D0" of="$D2" bs=1M count=64 conv=notrunc 2>/dev/null
+G0=$("$CMEKCTL" key get "$U" --json | jq -r .generation)
+call clone '{"op":"open","device":"'"$D2"'","name":"cvc"}'
+ktap_check "a second device with cv1's UUID is refused ($(j clone .error | head -c 150))" \
+	eval '! ok clone && errno_is clone 17 && ! dmsetup info cvc >/dev/null 2>&1 &&
+	      [ "$("$CMEKCTL" key get "$U" --json | jq -r .generation)" = "$G0" ] &&
+	      same_data /dev/mapper/cv1 &&
+	      grep -q "audit: op=open uuid=$U name=cvc .*result=.*already live" "$T/log"'
 
 # --- SIGKILL with a volume open --------------------------------------------
 kill_daemon KILL

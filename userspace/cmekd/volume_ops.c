@@ -144,6 +144,8 @@ enum push_mode {
 	PUSH_CACHED,
 	/* open: ask the KMS about every other slot's key now */
 	PUSH_VERIFY,
+	/* a fresh open: as PUSH_VERIFY, and never replaces a key */
+	PUSH_FRESH,
 };
 
 /* The slot @v used last time first, then the others in header order. */
@@ -365,7 +367,7 @@ static int push_from_header(struct daemon *d, struct vol *v,
 	}
 	ret = unwrap_dek(d, v, h, why, mode, dek, &dek_len, &used, msg,
 			 msglen, cls);
-	if (!ret && mode == PUSH_VERIFY) {
+	if (!ret && mode != PUSH_CACHED) {
 		ret = verify_slots(d, h, used, msg, msglen);
 		if (ret) {
 			*cls = CMEK_ERR_DEFINITIVE;
@@ -403,7 +405,7 @@ static int push_from_header(struct daemon *d, struct vol *v,
 	}
 	s = &h->slots[used];
 	ret = cmek_nl_set_key(d->nl, h->uuid_bin, dek, dek_len, 0, false,
-			      CMEK_SET_F_REPLACE);
+			      mode == PUSH_FRESH ? 0 : CMEK_SET_F_REPLACE);
 	dek_free(dek);		/* wiped right after the push */
 	if (ret) {
 		snprintf(msg, msglen, "the kernel refused the key: %s%s%s",
@@ -834,6 +836,38 @@ static struct json_object *open_reply(const struct vol *v)
 	return r;
 }
 
+/*
+ * A fresh open gives a key to a UUID no mapping uses and no key is set
+ * for: the header on its device may be a copy, a snapshot, or a disk made
+ * to look like a volume that is open. (Its push never replaces a key
+ * either, for a mapping made meanwhile.)
+ */
+static int uuid_live(struct daemon *d, const struct hdr_info *h, char *msg,
+		     size_t len)
+{
+	struct cmek_key_info ki;
+	int ret = nl_need(d, msg, len);
+
+	if (ret)
+		return ret;
+	ret = cmek_nl_get(d->nl, h->uuid_bin, &ki);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret) {
+		snprintf(msg, len, "cannot read the kernel's key table: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	if (!ki.users && ki.state != CMEK_KEY_PRESENT)
+		return 0;
+	snprintf(msg, len, "volume %s is already live in the kernel (%u "
+		 "mapping%s, key %s): a second device with its UUID is "
+		 "refused; close what uses it (or revoke its key) first",
+		 h->uuid, ki.users, ki.users == 1 ? "" : "s",
+		 cmek_key_state_name(ki.state));
+	return -EEXIST;
+}
+
 static int errno_of(int ret, enum cmek_err_class cls)
 {
 	if (ret == -EAGAIN || cls == CMEK_ERR_TRANSIENT)
@@ -927,8 +961,11 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 		snprintf(v.header, sizeof(v.header), "%s", hdrf);
 
 	/* One unwrap, push (wiped right after), then the mapping. */
-	ret = push_from_header(d, &v, &h, "open", PUSH_VERIFY, msg,
-			       sizeof(msg), &cls);
+	cls = CMEK_ERR_INVALID;
+	ret = uuid_live(d, &h, msg, sizeof(msg));
+	if (!ret)
+		ret = push_from_header(d, &v, &h, "open", PUSH_FRESH, msg,
+				       sizeof(msg), &cls);
 	if (ret) {
 		hdr_info_free(&h);
 		audit_op(d, "open", &v, NULL, NULL, NULL, ret, "device=%s "

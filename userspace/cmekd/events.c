@@ -200,19 +200,27 @@ void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
 		v->epoch++;
 }
 
-void events_drain(struct daemon *d)
+/* Read what is queued; after lost events, resync. The read that ended it. */
+static int read_queued(struct daemon *d)
 {
 	int ret;
 
-	if (!d->ev)
-		return;
 	do
 		ret = cmek_nl_read_events(d->ev, on_event, d);
 	while (ret >= 0);
-	/* Lost events: the kernel's table says what happened. Other errors
-	 * are the main loop's to handle, on its next read. */
-	if (ret == -ENOBUFS)
+	if (ret == -ENOBUFS) {
+		log_warn("netlink events overflowed: resynchronising with "
+			 "the kernel's key table");
 		daemon_resync(d);
+	}
+	return ret;
+}
+
+/* Other errors are the main loop's to handle, on its next read. */
+void events_drain(struct daemon *d)
+{
+	if (d->ev)
+		read_queued(d);
 }
 
 void events_handle(struct daemon *d)
@@ -221,16 +229,8 @@ void events_handle(struct daemon *d)
 
 	if (!d->ev)
 		return;
-	do
-		ret = cmek_nl_read_events(d->ev, on_event, d);
-	while (ret >= 0);
-	if (ret == -ENOBUFS) {
-		log_warn("netlink events overflowed: resynchronising with "
-			 "the kernel's key table");
-		daemon_resync(d);
-		return;
-	}
-	if (ret != -EAGAIN && ret != -EINTR) {
+	ret = read_queued(d);
+	if (ret != -ENOBUFS && ret != -EAGAIN && ret != -EINTR) {
 		log_err("netlink events: %s; reconnecting", strerror(-ret));
 		cmek_nl_close(d->ev);
 		d->ev = NULL;

@@ -67,6 +67,7 @@ chmod 700 "$T/keys"
 GOOD="[daemon]
 socket = $SOCK
 state_dir = $T/state
+trust_dir = $T/trust
 key_dir = $T/keys
 check_interval = 1h
 log_level = debug"
@@ -112,8 +113,9 @@ conf "$T/creds.conf" "$GOOD
 credentials_file = creds"
 out=$("$CMEKD" -c "$T/creds.conf" --no-syslog 2>&1)
 rc=$?
+CREDS_LINE=$(grep -n '^credentials_file' "$T/creds.conf" | cut -d: -f1)
 ktap_check "a 0644 credentials file refuses start-up with FILE:LINE" \
-	sh -c '[ "$1" -eq 1 ] && echo "$2" | grep -q "creds.conf:8: .*0644"' _ $rc "$out"
+	sh -c '[ "$1" -eq 1 ] && echo "$2" | grep -q "creds.conf:$3: .*0644"' _ $rc "$out" "$CREDS_LINE"
 
 chmod 666 "$T/good.conf"
 out=$("$CMEKD" -c "$T/good.conf" --check-config 2>&1)

@@ -31,6 +31,7 @@ daemon_conf() {
 		echo "[daemon]"
 		echo "socket = $SOCK"
 		echo "state_dir = $T/state"
+		echo "trust_dir = $T/trust"
 		echo "key_dir = $T/keys"
 		for kv in "$@"; do
 			echo "${kv%%=*} = ${kv#*=}"

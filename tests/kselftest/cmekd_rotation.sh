@@ -54,7 +54,7 @@ run cc0 "$CMEKD" -c "$T/cmekd.conf" --check-config
 conf soon
 run cc1 "$CMEKD" -c "$T/cmekd.conf" --check-config
 ktap_check "rewrap_interval 0 and 'soon' refused with the line and the key" \
-	eval 'rc_is cc0 1 && rc_is cc1 1 && err_has cc0 "cmekd.conf:7: rewrap_interval .0. is not a duration" && err_has cc1 "rewrap_interval .soon."'
+	eval 'rc_is cc0 1 && rc_is cc1 1 && err_has cc0 "cmekd.conf:$(grep -n "^rewrap_interval" "$T/cmekd.conf" | cut -d: -f1): rewrap_interval .0. is not a duration" && err_has cc1 "rewrap_interval .soon."'
 
 # --- rekey-kek -----------------------------------------------------------------
 conf 3s

@@ -26,6 +26,7 @@ cat >"$LC_CONF" <<EOF
 [daemon]
 socket = $CMEK_SOCKET
 state_dir = $LC_T/state
+trust_dir = $LC_T/trust
 key_dir = $LC_KEYS
 check_interval = 2s
 

@@ -13,6 +13,8 @@
 
 static char path[] = "/tmp/cmek-test-volume-XXXXXX";
 static char err[512];
+/* A MAC key as cmek_vol_mac_key() makes them; any 32 bytes do here. */
+static const uint8_t mk[CMEK_VOL_MAC_KEY_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 
 static struct cmek_vol_dev *open_dev(void)
 {
@@ -127,15 +129,15 @@ static void test_format_and_probe(void)
 	tap_ok(cmek_vol_read(dev, g, NULL, err, sizeof(err)) == -ENOENT &&
 	       strstr(err, "no cmek header"), "blank device: %s", err);
 	poke(0x438, ext4, 2);
-	tap_ok(cmek_vol_format(dev, h, false, err, sizeof(err)) == -EEXIST &&
+	tap_ok(cmek_vol_format(dev, h, mk, false, err, sizeof(err)) == -EEXIST &&
 	       strstr(err, "ext2/3/4") && strstr(err, "--force"),
 	       "format refuses an ext4 device: %s", err);
-	tap_ok(cmek_vol_format(dev, h, true, err, sizeof(err)) == 0,
+	tap_ok(cmek_vol_format(dev, h, mk, true, err, sizeof(err)) == 0,
 	       "format --force overwrites it");
 	tap_ok(cmek_vol_read(dev, g, &info, err, sizeof(err)) == 0 &&
 	       info.copy_valid[0] && info.copy_valid[1] && g->seq == 1 &&
 	       same_slots(h, g), "both copies valid at sequence 1");
-	tap_ok(cmek_vol_format(dev, h, false, err, sizeof(err)) == -EEXIST &&
+	tap_ok(cmek_vol_format(dev, h, mk, false, err, sizeof(err)) == -EEXIST &&
 	       strstr(err, "cmek header"), "format refuses an existing cmek header");
 	cmek_vol_dev_close(dev);
 	free(h);
@@ -152,7 +154,7 @@ static void test_corruption(void)
 
 	fresh_file(4 << 20);
 	dev = open_dev();
-	cmek_vol_format(dev, h, true, err, sizeof(err));
+	cmek_vol_format(dev, h, mk, true, err, sizeof(err));
 	for (uint64_t off = 0; off < CMEK_VOL_HDR_SIZE; off += 61, n++) {
 		uint8_t b, x;
 		int fd = open(path, O_RDONLY);
@@ -216,11 +218,11 @@ static int run_op(struct cmek_vol_dev *dev, enum op op,
 		cmek_vol_slot_set(want, 1, "local", "kek-b", w, sizeof(w));
 		break;
 	case OP_SHRED:
-		return cmek_vol_shred(dev, err, sizeof(err));
+		return cmek_vol_shred(dev, want->uuid, err, sizeof(err));
 	case OP_MAX:
 		break;
 	}
-	return cmek_vol_write(dev, want, err, sizeof(err));
+	return cmek_vol_write(dev, want, mk, err, sizeof(err));
 }
 
 /*
@@ -240,7 +242,7 @@ static void test_crash_points(void)
 		fresh_file(4 << 20);
 		struct cmek_vol_dev *dev = open_dev();
 
-		cmek_vol_format(dev, old, true, err, sizeof(err));
+		cmek_vol_format(dev, old, mk, true, err, sizeof(err));
 		memcpy(want, old, sizeof(*old));
 		run_op(dev, op, want);
 		cmek_vol_read(dev, newh, NULL, err, sizeof(err));
@@ -250,7 +252,7 @@ static void test_crash_points(void)
 			for (int n = 0; n < 8; n++) {
 				fresh_file(4 << 20);
 				dev = open_dev();
-				cmek_vol_format(dev, old, true, err, sizeof(err));
+				cmek_vol_format(dev, old, mk, true, err, sizeof(err));
 				cmek_vol_read(dev, old, NULL, err, sizeof(err));
 				memcpy(want, old, sizeof(*old));
 				cmek_vol_dev_fail_after(dev, n, tear);
@@ -283,7 +285,7 @@ static void test_shred_and_slots(void)
 {
 	struct cmek_vol_hdr *h = new_hdr(8), *g = malloc(sizeof(*g));
 	struct cmek_vol_dev *dev;
-	uint8_t w[10] = { 1 };
+	uint8_t w[10] = { 1 }, other[16];
 	uint8_t *raw = malloc(CMEK_VOL_AREA_SIZE);
 	bool leak = false;
 	int fd;
@@ -294,8 +296,14 @@ static void test_shred_and_slots(void)
 	       "a slot without key reference is refused");
 	fresh_file(4 << 20);
 	dev = open_dev();
-	cmek_vol_format(dev, h, true, err, sizeof(err));
-	tap_ok(cmek_vol_shred(dev, err, sizeof(err)) == 0, "shred succeeds");
+	cmek_vol_format(dev, h, mk, true, err, sizeof(err));
+	memcpy(other, h->uuid, sizeof(other));
+	other[0] ^= 1;
+	tap_ok(cmek_vol_shred(dev, other, err, sizeof(err)) == -ESTALE &&
+	       strstr(err, "belongs to volume"),
+	       "shred refuses a header of another volume: %s", err);
+	tap_ok(cmek_vol_shred(dev, h->uuid, err, sizeof(err)) == 0,
+	       "shred succeeds");
 	tap_ok(cmek_vol_read(dev, g, NULL, err, sizeof(err)) == 0 &&
 	       cmek_vol_active_slots(g) == 0 &&
 	       g->slots[0].state == CMEK_SLOT_DESTROYED,
@@ -319,6 +327,103 @@ static void test_shred_and_slots(void)
 	free(g);
 }
 
+/* Re-encode @h as both copies of the file, as a disk writer would. */
+static void put_copies(const struct cmek_vol_hdr *h)
+{
+	uint8_t *buf = malloc(CMEK_VOL_HDR_SIZE);
+
+	cmek_vol_encode(h, buf);
+	poke(CMEK_VOL_COPY_OFFSET_0, buf, CMEK_VOL_HDR_SIZE);
+	poke(CMEK_VOL_COPY_OFFSET_1, buf, CMEK_VOL_HDR_SIZE);
+	free(buf);
+}
+
+static void test_mac(void)
+{
+	struct cmek_vol_hdr *h = new_hdr(2), *g = malloc(sizeof(*g));
+	uint8_t other[CMEK_VOL_MAC_KEY_LEN] = { 9 }, buf_key[64] = { 7 };
+	uint8_t a[CMEK_VOL_KCV_LEN], b[CMEK_VOL_KCV_LEN], c[CMEK_VOL_KCV_LEN];
+	uint8_t k1[CMEK_VOL_MAC_KEY_LEN], k2[CMEK_VOL_MAC_KEY_LEN];
+	uint8_t *buf = malloc(CMEK_VOL_HDR_SIZE);
+	struct cmek_vol_dev *dev;
+
+	fresh_file(4 << 20);
+	dev = open_dev();
+	cmek_vol_format(dev, h, mk, true, err, sizeof(err));
+	tap_ok(cmek_vol_read(dev, g, NULL, err, sizeof(err)) == 0 &&
+	       g->version == CMEK_VOL_VERSION && cmek_vol_verify(g, mk) == 0,
+	       "a written header is version 2 and carries the MAC of its key");
+	tap_ok(cmek_vol_verify(g, other) == -EBADMSG,
+	       "another key's MAC does not match");
+
+	/* Someone without the key rewrites fields; the checksum is fine. */
+	g->iv_offset = 64;
+	put_copies(g);
+	tap_ok(cmek_vol_read(dev, g, NULL, err, sizeof(err)) == 0 &&
+	       cmek_vol_verify(g, mk) == -EBADMSG,
+	       "a layout field rewritten on disk fails the MAC");
+	cmek_vol_read(dev, g, NULL, err, sizeof(err));
+	g->iv_offset = 0;
+	snprintf(g->slots[0].provider, sizeof(g->slots[0].provider), "junk");
+	put_copies(g);
+	tap_ok(cmek_vol_read(dev, g, NULL, err, sizeof(err)) == 0 &&
+	       cmek_vol_verify(g, mk) == -EBADMSG,
+	       "a slot's provider rewritten on disk fails the MAC");
+	g->seq++;
+	tap_ok(cmek_vol_verify(g, mk) == -EBADMSG,
+	       "the sequence number is under the MAC too");
+
+	tap_ok(cmek_vol_write(dev, g, NULL, err, sizeof(err)) == -EACCES,
+	       "a header with key slots is not written without its MAC key");
+
+	/* Version 1: no MAC; an update with the key makes it version 2. */
+	cmek_vol_format(dev, h, mk, true, err, sizeof(err));
+	cmek_vol_read(dev, g, NULL, err, sizeof(err));
+	g->version = CMEK_VOL_VERSION_LEGACY;
+	put_copies(g);
+	tap_ok(cmek_vol_read(dev, g, NULL, err, sizeof(err)) == 0 &&
+	       g->version == CMEK_VOL_VERSION_LEGACY &&
+	       cmek_vol_verify(g, mk) == -ENODATA,
+	       "a version 1 header reads, and has no MAC to check");
+	tap_ok(cmek_vol_write(dev, g, mk, err, sizeof(err)) == 0 &&
+	       cmek_vol_read(dev, g, NULL, err, sizeof(err)) == 0 &&
+	       g->version == CMEK_VOL_VERSION && cmek_vol_verify(g, mk) == 0 &&
+	       same_slots(g, h), "writing it with its key upgrades it in place");
+
+	/* The sequence number never wraps. */
+	g->seq = UINT64_MAX;
+	put_copies(g);
+	tap_ok(cmek_vol_write(dev, g, mk, err, sizeof(err)) == -EOVERFLOW,
+	       "a write at the largest sequence number is refused: %s", err);
+
+	/* Strings an attacker writes are printable or refused. */
+	snprintf(g->slots[1].key_ref, sizeof(g->slots[1].key_ref),
+		 "kek\n\033[2Jforged");
+	cmek_vol_encode(g, buf);
+	tap_ok(cmek_vol_decode(buf, g, err, sizeof(err)) == -EINVAL &&
+	       strstr(err, "printable"),
+	       "control bytes in a key reference are refused: %s", err);
+
+	cmek_vol_mac_key(h->uuid, buf_key, sizeof(buf_key), k1);
+	buf_key[63] ^= 1;
+	cmek_vol_mac_key(h->uuid, buf_key, sizeof(buf_key), k2);
+	cmek_vol_kcv(h->uuid, buf_key, sizeof(buf_key), a);
+	cmek_vol_kcv(h->uuid, buf_key, sizeof(buf_key), b);
+	buf_key[63] ^= 1;
+	cmek_vol_kcv(h->uuid, buf_key, sizeof(buf_key), c);
+	tap_ok(memcmp(k1, k2, sizeof(k1)) && !memcmp(a, b, sizeof(a)) &&
+	       memcmp(a, c, sizeof(a)) && !memmem(a, sizeof(a), buf_key, 8) &&
+	       memcmp(k1, a, sizeof(a)),
+	       "MAC key and check value follow the key, and differ");
+	g->uuid[0] ^= 1;
+	cmek_vol_kcv(g->uuid, buf_key, sizeof(buf_key), b);
+	tap_ok(memcmp(b, c, sizeof(b)), "the check value is bound to the UUID");
+	cmek_vol_dev_close(dev);
+	free(buf);
+	free(h);
+	free(g);
+}
+
 static void test_detached(void)
 {
 	char hpath[] = "/tmp/cmek-test-hdr-XXXXXX";
@@ -332,7 +437,7 @@ static void test_detached(void)
 	tap_ok(cmek_vol_dev_open(hpath, true, true, &dev, err, sizeof(err)) == 0 &&
 	       cmek_vol_dev_size(dev) == CMEK_VOL_AREA_SIZE,
 	       "a detached header file is created at %d bytes", CMEK_VOL_AREA_SIZE);
-	tap_ok(dev && cmek_vol_format(dev, h, false, err, sizeof(err)) == 0 &&
+	tap_ok(dev && cmek_vol_format(dev, h, mk, false, err, sizeof(err)) == 0 &&
 	       cmek_vol_read(dev, g, NULL, err, sizeof(err)) == 0 &&
 	       g->data_offset == 0, "detached header round trip, data offset 0");
 	cmek_vol_dev_close(dev);
@@ -346,13 +451,14 @@ int main(void)
 	int fd = mkstemp(path);
 
 	close(fd);
-	tap_plan(25);
+	tap_plan(38);
 	test_round_trip();
 	test_format_and_probe();
 	test_corruption();
 	test_crash_points();
 	test_shred_and_slots();
 	test_detached();
+	test_mac();
 	unlink(path);
 	return tap_done();
 }

@@ -107,6 +107,7 @@ int cmd_rekey_kek(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_slot(int argc, char **argv);
+int cmd_upgrade(int argc, char **argv);
 int cmd_slot_list(int argc, char **argv);	/* dump.c */
 int cmd_kek(int argc, char **argv);
 int cmd_ping(int argc, char **argv);

@@ -102,7 +102,7 @@ static struct json_object *hdr_json(const char *dev, const char *hfile,
 	json_object_object_add(o, "header", hfile ?
 			       json_object_new_string(hfile) : NULL);
 	json_object_object_add(o, "uuid", json_object_new_string(u));
-	json_object_object_add(o, "version", json_object_new_int(CMEK_VOL_VERSION));
+	json_object_object_add(o, "version", json_object_new_int(h->version));
 	json_object_object_add(o, "cipher", json_object_new_string(h->cipher));
 	json_object_object_add(o, "key_size", json_object_new_int(h->key_size));
 	json_object_object_add(o, "sector_size",
@@ -153,7 +153,9 @@ static void print_human(const struct cmek_vol_hdr *h,
 	int i;
 
 	cmek_vol_uuid_str(h->uuid, u);
-	printf("cmek volume header (version %d)\n", CMEK_VOL_VERSION);
+	printf("cmek volume header (version %u%s)\n", h->version,
+	       h->version == CMEK_VOL_VERSION_LEGACY ?
+	       ", no MAC: cmekctl upgrade" : "");
 	printf("  device:       %s\n", dev);
 	if (hfile)
 		printf("  header file:  %s\n", hfile);

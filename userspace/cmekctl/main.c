@@ -40,6 +40,9 @@ const struct cmd cmekctl_cmds[] = {
 	  "remove DEV SLOT [--header FILE] [--json] | "
 	  "list DEV [--header FILE] [--json]",
 	  "key slots: the data key wrapped under more KMS keys (redundancy)" },
+	{ "upgrade", cmd_upgrade, "DEV [--header FILE] [--json]",
+	  "rewrite a version 1 header as version 2, sealed with a MAC of the "
+	  "data key (crash-safe)" },
 	{ "probe", cmd_probe, "[--export] DEV",
 	  "is DEV a cmek volume? udev properties with --export "
 	  "(exit 0 yes, 3 no)" },

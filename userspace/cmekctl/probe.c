@@ -65,15 +65,15 @@ int cmd_probe(int argc, char **argv)
 	cmek_vol_uuid_str(h->uuid, u);
 	if (export) {
 		printf("ID_FS_TYPE=cmek\nID_FS_USAGE=crypto\n"
-		       "ID_FS_VERSION=%d\nID_FS_UUID=%s\nID_FS_UUID_ENC=%s\n"
+		       "ID_FS_VERSION=%u\nID_FS_UUID=%s\nID_FS_UUID_ENC=%s\n"
 		       "CMEK_UUID=%s\nCMEK_CIPHER=%s\nCMEK_KEY_SIZE=%" PRIu32
 		       "\nCMEK_SECTOR_SIZE=%" PRIu32 "\nCMEK_DATA_OFFSET=%" PRIu64
 		       "\nCMEK_ACTIVE_SLOTS=%d\n",
-		       CMEK_VOL_VERSION, u, u, u, h->cipher, h->key_size,
+		       h->version, u, u, u, h->cipher, h->key_size,
 		       h->sector_size, h->data_offset, cmek_vol_active_slots(h));
 	} else {
-		printf("%s: cmek volume %s, version %d, %s, sector size %" PRIu32
-		       ", data offset %" PRIu64 "\n", path, u, CMEK_VOL_VERSION,
+		printf("%s: cmek volume %s, version %u, %s, sector size %" PRIu32
+		       ", data offset %" PRIu64 "\n", path, u, h->version,
 		       h->cipher, h->sector_size, h->data_offset);
 	}
 	free(h);

@@ -690,6 +690,34 @@ static int slot_remove(int argc, char **argv)
 	return n ? EXIT_ERR : EXIT_OK;
 }
 
+int cmd_upgrade(int argc, char **argv)
+{
+	struct json_object *req, *reply = NULL;
+	char dev[PATH_MAX], hdr[PATH_MAX];
+	struct vopts o;
+	int n = VPARSE("upgrade", "Hj", &o);
+
+	if (n < 0)
+		return vexit(n);
+	if (n != 1)
+		return usage_error("upgrade", "give one device");
+	req = daemon_req("upgrade");
+	jadd_str(req, "device", abspath(argv[1], dev));
+	if (o.header)
+		jadd_str(req, "header", abspath(o.header, hdr));
+	n = daemon_call(req, &reply, 0);
+	if (!n && o.json)
+		json_print(reply);
+	else if (!n)
+		info_msg("%s: header version %s -> %s (sequence %s)", dev,
+			 jget_str(reply, "from_version") ?: "?",
+			 jget_str(reply, "version") ?: "?",
+			 jget_str(reply, "seq") ?: "?");
+	json_object_put(req);
+	json_object_put(reply);
+	return n ? EXIT_ERR : EXIT_OK;
+}
+
 int cmd_slot(int argc, char **argv)
 {
 	if (argc < 2)

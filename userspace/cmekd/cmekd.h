@@ -11,6 +11,7 @@
  *   fs.c          mounted file systems of a revoked volume
  *   dm.c          device-mapper through libdevmapper
  *   state.c       known volumes, persisted in <state_dir>/volumes
+ *   trust.c       what the host recorded of each volume's key and header
  *   audit.c       the audit trail of key operations
  */
 #ifndef CMEKD_H
@@ -59,10 +60,14 @@ struct vol {
 	bool revoked;			/* by an admin (revoke/shred) */
 	bool shredded;
 	bool locked;			/* by the watch loop (KMS said no) */
+	bool tampered;			/* header changed behind our back */
 	char lock_reason[512];
 	bool need_push;			/* a key-needed push failed: retry */
 	time_t next_rewrap;		/* rewrap_interval: due then, 0 = unset */
-	/* active key slots of the header, refreshed on every header read */
+	/*
+	 * active key slots of the header, from a header whose MAC was checked
+	 * (or cmekd's own update); the watch asks about these
+	 */
 	int nslots;
 	struct vol_slot slots[HDR_SLOTS_MAX];
 	/* watch loop, not persisted: the policy's summary over the slots */
@@ -234,6 +239,7 @@ struct json_object *op_list(struct json_object *req, void *ctx);
 struct json_object *op_check(struct json_object *req, void *ctx);
 struct json_object *op_slot_add(struct json_object *req, void *ctx);
 struct json_object *op_slot_remove(struct json_object *req, void *ctx);
+struct json_object *op_upgrade(struct json_object *req, void *ctx);
 /*
  * Unwrap the volume's DEK (one provider call) and push it with REPLACE.
  * @why goes to the audit log ("open", "key-needed", "unlock"). 0 or -errno
@@ -272,6 +278,7 @@ int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
 		   enum revoke_fs fs);
 
 /* hdr.c: the volume header, through userspace/lib/volume.h */
+struct cmek_vol_hdr;
 struct hdr_slot {
 	int index;
 	char provider[CMEKD_PROV_MAX];
@@ -280,6 +287,9 @@ struct hdr_slot {
 	size_t wrapped_len;
 };
 struct hdr_info {
+	struct cmek_vol_hdr *raw;	/* as read, for hdr_verify() */
+	uint32_t version;		/* CMEK_VOL_VERSION or _LEGACY */
+	uint64_t seq;
 	char uuid[37];
 	uint8_t uuid_bin[CMEK_UUID_LEN];
 	unsigned int sector_size;	/* bytes */
@@ -295,39 +305,61 @@ void hdr_info_free(struct hdr_info *h);
 /* Read the header of @device (or the detached @header file). 0 or -errno. */
 int hdr_read(const char *device, const char *header, struct hdr_info *h,
 	     char *err, size_t errlen);
-/* Write a fresh header with one slot. h->uuid etc. filled by the caller. */
-int hdr_format(const char *device, const char *header,
-	       const struct hdr_info *h, bool force, char *err, size_t errlen);
-/* Replace slot @index (crash-safe: both copies, sequence numbers). */
-int hdr_update_slot(const char *device, const char *header, int index,
-		    const char *provider, const char *key_ref,
-		    const uint8_t *wrapped, size_t wrapped_len,
-		    char *err, size_t errlen);
 /*
- * Add a slot (the first empty one) to the header of volume @uuid; its index
- * in *@index. -ENOSPC when every slot is in use, -ESTALE when the header
- * now belongs to another volume.
+ * 0 if @h carries the MAC of @mac_key, -EBADMSG if not, -ENODATA if it is
+ * a version 1 header (no MAC).
  */
-int hdr_add_slot(const char *device, const char *header,
-		 const uint8_t uuid[CMEK_UUID_LEN], const char *provider,
-		 const char *key_ref, const uint8_t *wrapped,
-		 size_t wrapped_len, int *index, char *err, size_t errlen);
+int hdr_verify(const struct hdr_info *h, const uint8_t *mac_key);
 /*
- * Remove active slot @index of volume @uuid: the slot, wrapped key
- * included, is zeroed in both copies. Refuses (-EBUSY) to remove the last
- * active slot; -ENOENT if @index is not an active slot.
+ * Write a fresh header, sealed with @mac_key. h->uuid etc. filled by the
+ * caller.
+ */
+int hdr_format(const char *device, const char *header,
+	       const struct hdr_info *h, const uint8_t *mac_key, bool force,
+	       char *err, size_t errlen);
+/*
+ * An update of the header of volume @uuid: it re-reads the header, which
+ * must still be that volume's (-ESTALE) and carry the MAC of @mac_key
+ * (-EBADMSG; a version 1 header has none), changes it and writes it
+ * crash-safe, sealed with @mac_key, as a version 2 header. @seq gets the
+ * sequence number written.
+ */
+struct hdr_auth {
+	uint8_t uuid[CMEK_UUID_LEN];
+	const uint8_t *mac_key;		/* CMEK_VOL_MAC_KEY_LEN bytes */
+	uint64_t seq;
+};
+/* Replace slot @index. */
+int hdr_update_slot(const char *device, const char *header,
+		    struct hdr_auth *a, int index, const char *provider,
+		    const char *key_ref, const uint8_t *wrapped,
+		    size_t wrapped_len, char *err, size_t errlen);
+/*
+ * Add a slot (the first empty one); its index in *@index. -ENOSPC when
+ * every slot is in use.
+ */
+int hdr_add_slot(const char *device, const char *header, struct hdr_auth *a,
+		 const char *provider, const char *key_ref,
+		 const uint8_t *wrapped, size_t wrapped_len, int *index,
+		 char *err, size_t errlen);
+/*
+ * Remove active slot @index: the slot, wrapped key included, is zeroed in
+ * both copies. Refuses (-EBUSY) to remove the last active slot; -ENOENT if
+ * @index is not an active slot.
  */
 int hdr_remove_slot(const char *device, const char *header,
-		    const uint8_t uuid[CMEK_UUID_LEN], int index,
-		    char *err, size_t errlen);
+		    struct hdr_auth *a, int index, char *err, size_t errlen);
+/* Rewrite the header unchanged but sealed: version 1 becomes 2. */
+int hdr_upgrade(const char *device, const char *header, struct hdr_auth *a,
+		char *err, size_t errlen);
 /* @v's slot list from a header just read. */
 void vol_set_slots(struct vol *v, const struct hdr_info *h);
 /* 1 with @what set if @device holds a file system, LUKS, cmek header,
  * partition table...; 0 if not; -errno. */
 int hdr_probe(const char *device, char *what, size_t len);
-/* Overwrite every key slot in both copies. */
-int hdr_shred(const char *device, const char *header, char *err,
-	      size_t errlen);
+/* Overwrite every key slot in both copies of volume @uuid's header. */
+int hdr_shred(const char *device, const char *header,
+	      const uint8_t uuid[CMEK_UUID_LEN], char *err, size_t errlen);
 /* Locked, wiped-on-free buffer for a DEK. */
 uint8_t *dek_alloc(void);
 void dek_free(uint8_t *dek);
@@ -407,6 +439,26 @@ struct json_object *vol_to_json(const struct vol *v);
  */
 void fs_on_revoke(struct daemon *d, const char *uuid, enum revoke_fs fs,
 		  char *out, size_t len);
+
+/*
+ * trust.c: <trust_dir>/<uuid> records. trust_init() creates the directory
+ * (0 or -errno). trust_check() runs after every unwrap of @h's data key and
+ * before the key is used: 0 with @mac_key (CMEK_VOL_MAC_KEY_LEN bytes, the
+ * caller's locked memory) filled, or -EKEYREJECTED (not the recorded key),
+ * -EBADMSG (MAC), -ESTALE (rolled back), -EPROTO (downgraded, or version 1
+ * refused unless @legacy_ok), each audited and alarmed, with @msg set.
+ * trust_record() records a volume this host formats; trust_written() the
+ * sequence number of a header it wrote.
+ */
+int trust_init(struct daemon *d);
+int trust_check(struct daemon *d, const struct vol *v,
+		const struct hdr_info *h, const uint8_t *dek, size_t dek_len,
+		const char *why, bool legacy_ok, uint8_t *mac_key, char *msg,
+		size_t msglen);
+int trust_record(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
+		 const uint8_t *dek, size_t dek_len, uint64_t seq);
+void trust_written(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
+		   uint64_t seq);
 
 /* audit.c */
 void audit_op(struct daemon *d, const char *op, const struct vol *v,

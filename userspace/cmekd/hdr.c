@@ -12,16 +12,6 @@
 #include "cmekd.h"
 #include "volume.h"
 
-void hdr_info_free(struct hdr_info *h)
-{
-	int i;
-
-	for (i = 0; i < h->nslots && i < HDR_SLOTS_MAX; i++) {
-		free(h->slots[i].wrapped);
-		h->slots[i].wrapped = NULL;
-	}
-}
-
 static struct cmek_vol_hdr *hdr_new(void)
 {
 	return calloc(1, sizeof(struct cmek_vol_hdr));
@@ -33,6 +23,52 @@ static void hdr_put(struct cmek_vol_hdr *vh)
 		explicit_bzero(vh, sizeof(*vh));
 		free(vh);
 	}
+}
+
+void hdr_info_free(struct hdr_info *h)
+{
+	int i;
+
+	for (i = 0; i < h->nslots && i < HDR_SLOTS_MAX; i++) {
+		free(h->slots[i].wrapped);
+		h->slots[i].wrapped = NULL;
+	}
+	hdr_put(h->raw);
+	h->raw = NULL;
+}
+
+int hdr_verify(const struct hdr_info *h, const uint8_t *mac_key)
+{
+	return h->raw ? cmek_vol_verify(h->raw, mac_key) : -EINVAL;
+}
+
+/*
+ * The header an update is about to change must be the volume the caller
+ * unwrapped the key of, and carry that key's MAC: an update re-seals
+ * what it read, and must not seal what someone else wrote meanwhile.
+ * A version 1 header has no MAC to check; an update makes it version 2.
+ */
+static int check_auth(const struct cmek_vol_hdr *vh,
+		      const struct hdr_auth *a, char *err, size_t errlen)
+{
+	char u[37];
+	int ret;
+
+	if (memcmp(vh->uuid, a->uuid, CMEK_UUID_LEN)) {
+		cmek_uuid_unparse(vh->uuid, u);
+		snprintf(err, errlen, "the header now belongs to volume %s", u);
+		return -ESTALE;
+	}
+	ret = cmek_vol_verify(vh, a->mac_key);
+	if (ret == -ENODATA)
+		return 0;
+	if (ret == -EBADMSG)
+		snprintf(err, errlen, "the header changed on disk and its MAC "
+			 "does not match the data key: not updated");
+	else if (ret)
+		snprintf(err, errlen, "cannot check the header MAC: %s",
+			 strerror(-ret));
+	return ret;
 }
 
 /* Open the header's device or file and read it: 0 with *@dev, *@vh. */
@@ -72,6 +108,16 @@ int hdr_read(const char *device, const char *header, struct hdr_info *h,
 	if (ret)
 		return ret;
 	cmek_vol_dev_close(dev);
+	/* The data would overwrite the header copies. */
+	if (!header && vh->data_offset < CMEK_VOL_AREA_SIZE) {
+		snprintf(err, errlen, "%s: the header's data offset (%llu "
+			 "bytes) overlaps its own copies", device,
+			 (unsigned long long)vh->data_offset);
+		hdr_put(vh);
+		return -EINVAL;
+	}
+	h->version = vh->version;
+	h->seq = vh->seq;
 	memcpy(h->uuid_bin, vh->uuid, CMEK_UUID_LEN);
 	cmek_uuid_unparse(h->uuid_bin, h->uuid);
 	h->sector_size = vh->sector_size;
@@ -104,12 +150,13 @@ int hdr_read(const char *device, const char *header, struct hdr_info *h,
 		d->wrapped_len = s->wrapped_len;
 		h->nslots++;
 	}
-	hdr_put(vh);
+	h->raw = vh;
 	return 0;
 }
 
 int hdr_format(const char *device, const char *header,
-	       const struct hdr_info *h, bool force, char *err, size_t errlen)
+	       const struct hdr_info *h, const uint8_t *mac_key, bool force,
+	       char *err, size_t errlen)
 {
 	struct cmek_vol_dev *dev;
 	struct cmek_vol_hdr *vh;
@@ -144,23 +191,35 @@ int hdr_format(const char *device, const char *header,
 		hdr_put(vh);
 		return ret < 0 ? ret : -EIO;
 	}
-	if (!header && cmek_vol_dev_size(dev) <= vh->data_offset) {
+	if (!header && vh->data_offset < CMEK_VOL_AREA_SIZE) {
+		snprintf(err, errlen, "a data offset of %llu bytes overlaps "
+			 "the header copies (the data must start at byte %u "
+			 "or later)", (unsigned long long)vh->data_offset,
+			 CMEK_VOL_AREA_SIZE);
+		ret = -EINVAL;
+	} else if (!header && cmek_vol_dev_size(dev) <= vh->data_offset) {
 		snprintf(err, errlen, "%s is too small: the data would start "
 			 "at byte %llu", device,
 			 (unsigned long long)vh->data_offset);
 		ret = -ENOSPC;
 	} else {
-		ret = cmek_vol_format(dev, vh, force, err, errlen);
+		ret = cmek_vol_format(dev, vh, mac_key, force, err, errlen);
 	}
 	cmek_vol_dev_close(dev);
 	hdr_put(vh);
 	return ret < 0 ? ret : ret ? -EIO : 0;
 }
 
-int hdr_update_slot(const char *device, const char *header, int index,
-		    const char *provider, const char *key_ref,
-		    const uint8_t *wrapped, size_t wrapped_len,
-		    char *err, size_t errlen)
+/*
+ * Every update: re-read the header, check it is still @a's volume with
+ * @a's MAC, let @change edit it (0, or -errno with @err set), and write
+ * it crash-safe, sealed; a->seq gets the sequence number written.
+ */
+static int hdr_update(const char *device, const char *header,
+		      struct hdr_auth *a,
+		      int (*change)(struct cmek_vol_hdr *vh, void *arg,
+				    char *err, size_t errlen),
+		      void *arg, char *err, size_t errlen)
 {
 	struct cmek_vol_dev *dev;
 	struct cmek_vol_hdr *vh;
@@ -169,110 +228,122 @@ int hdr_update_slot(const char *device, const char *header, int index,
 	ret = hdr_load(device, header, true, &dev, &vh, err, errlen);
 	if (ret)
 		return ret;
-	ret = cmek_vol_slot_set(vh, index, provider, key_ref, wrapped,
-				wrapped_len);
-	if (ret < 0)
-		snprintf(err, errlen, "cannot set key slot %d: %s", index,
-			 strerror(-ret));
-	else
-		ret = cmek_vol_write(dev, vh, err, errlen);
+	ret = check_auth(vh, a, err, errlen);
+	if (!ret && change)
+		ret = change(vh, arg, err, errlen);
+	if (!ret)
+		ret = cmek_vol_write(dev, vh, a->mac_key, err, errlen);
+	if (!ret)
+		a->seq = vh->seq;
 	cmek_vol_dev_close(dev);
 	hdr_put(vh);
 	return ret < 0 ? ret : ret ? -EIO : 0;
 }
 
-/* The header we are about to change must still be the volume we read. */
-static int same_volume(const struct cmek_vol_hdr *vh,
-		       const uint8_t uuid[CMEK_UUID_LEN], char *err,
-		       size_t errlen)
-{
-	char u[37];
+struct slot_change {
+	int index;			/* in: to set or remove; out: added */
+	const char *provider, *key_ref;
+	const uint8_t *wrapped;
+	size_t wrapped_len;
+};
 
-	if (!memcmp(vh->uuid, uuid, CMEK_UUID_LEN))
-		return 0;
-	cmek_uuid_unparse(vh->uuid, u);
-	snprintf(err, errlen, "the header now belongs to volume %s", u);
-	return -ESTALE;
+static int set_slot(struct cmek_vol_hdr *vh, void *arg, char *err,
+		    size_t errlen)
+{
+	struct slot_change *c = arg;
+	int ret = cmek_vol_slot_set(vh, c->index, c->provider, c->key_ref,
+				    c->wrapped, c->wrapped_len);
+
+	if (ret < 0)
+		snprintf(err, errlen, "cannot set key slot %d: %s", c->index,
+			 strerror(-ret));
+	return ret < 0 ? ret : 0;
 }
 
-int hdr_add_slot(const char *device, const char *header,
-		 const uint8_t uuid[CMEK_UUID_LEN], const char *provider,
-		 const char *key_ref, const uint8_t *wrapped,
-		 size_t wrapped_len, int *index, char *err, size_t errlen)
+static int add_slot(struct cmek_vol_hdr *vh, void *arg, char *err,
+		    size_t errlen)
 {
-	struct cmek_vol_dev *dev;
-	struct cmek_vol_hdr *vh;
-	int ret;
+	struct slot_change *c = arg;
+	int ret = cmek_vol_slot_add(vh, c->provider, c->key_ref, c->wrapped,
+				    c->wrapped_len);
 
-	ret = hdr_load(device, header, true, &dev, &vh, err, errlen);
-	if (ret)
-		return ret;
-	ret = same_volume(vh, uuid, err, errlen);
-	if (ret)
-		goto out;
-	ret = cmek_vol_slot_add(vh, provider, key_ref, wrapped, wrapped_len);
-	if (ret == -ENOSPC) {
+	if (ret == -ENOSPC)
 		snprintf(err, errlen, "every one of the %d key slots is in "
 			 "use: remove one first", CMEK_VOL_SLOTS);
-		goto out;
-	}
-	if (ret < 0) {
+	else if (ret < 0)
 		snprintf(err, errlen, "cannot add a key slot: %s",
 			 strerror(-ret));
-		goto out;
+	if (ret < 0)
+		return ret;
+	c->index = ret;
+	return 0;
+}
+
+static int remove_slot(struct cmek_vol_hdr *vh, void *arg, char *err,
+		       size_t errlen)
+{
+	int index = ((struct slot_change *)arg)->index;
+
+	if (vh->slots[index].state != CMEK_SLOT_ACTIVE) {
+		snprintf(err, errlen, "slot %d is %s, not an active key slot",
+			 index, cmek_vol_slot_state_name(vh->slots[index].state));
+		return -ENOENT;
 	}
-	*index = ret;
-	ret = cmek_vol_write(dev, vh, err, errlen);
-out:
-	cmek_vol_dev_close(dev);
-	hdr_put(vh);
-	return ret < 0 ? ret : ret ? -EIO : 0;
+	if (cmek_vol_active_slots(vh) == 1) {
+		snprintf(err, errlen, "slot %d is the last active key slot: "
+			 "without it the data can never be read again (to do "
+			 "that on purpose, use 'cmekctl shred')", index);
+		return -EBUSY;
+	}
+	/*
+	 * Zeroes over the wrapped key; the crash-safe write puts them in both
+	 * copies (the stale copy first), so no copy of it is left once the
+	 * update returns 0.
+	 */
+	return cmek_vol_slot_remove(vh, index);
+}
+
+int hdr_update_slot(const char *device, const char *header,
+		    struct hdr_auth *a, int index, const char *provider,
+		    const char *key_ref, const uint8_t *wrapped,
+		    size_t wrapped_len, char *err, size_t errlen)
+{
+	struct slot_change c = { index, provider, key_ref, wrapped,
+				 wrapped_len };
+
+	return hdr_update(device, header, a, set_slot, &c, err, errlen);
+}
+
+int hdr_upgrade(const char *device, const char *header, struct hdr_auth *a,
+		char *err, size_t errlen)
+{
+	return hdr_update(device, header, a, NULL, NULL, err, errlen);
+}
+
+int hdr_add_slot(const char *device, const char *header, struct hdr_auth *a,
+		 const char *provider, const char *key_ref,
+		 const uint8_t *wrapped, size_t wrapped_len, int *index,
+		 char *err, size_t errlen)
+{
+	struct slot_change c = { -1, provider, key_ref, wrapped, wrapped_len };
+	int ret = hdr_update(device, header, a, add_slot, &c, err, errlen);
+
+	if (!ret)
+		*index = c.index;
+	return ret;
 }
 
 int hdr_remove_slot(const char *device, const char *header,
-		    const uint8_t uuid[CMEK_UUID_LEN], int index,
-		    char *err, size_t errlen)
+		    struct hdr_auth *a, int index, char *err, size_t errlen)
 {
-	struct cmek_vol_dev *dev;
-	struct cmek_vol_hdr *vh;
-	int ret;
+	struct slot_change c = { .index = index };
 
 	if (index < 0 || index >= CMEK_VOL_SLOTS) {
 		snprintf(err, errlen, "slot %d does not exist: slots are "
 			 "numbered 0 to %d", index, CMEK_VOL_SLOTS - 1);
 		return -EINVAL;
 	}
-	ret = hdr_load(device, header, true, &dev, &vh, err, errlen);
-	if (ret)
-		return ret;
-	ret = same_volume(vh, uuid, err, errlen);
-	if (ret)
-		goto out;
-	if (vh->slots[index].state != CMEK_SLOT_ACTIVE) {
-		snprintf(err, errlen, "slot %d is %s, not an active key slot",
-			 index, cmek_vol_slot_state_name(vh->slots[index].state));
-		ret = -ENOENT;
-		goto out;
-	}
-	if (cmek_vol_active_slots(vh) == 1) {
-		snprintf(err, errlen, "slot %d is the last active key slot: "
-			 "without it the data can never be read again (to do "
-			 "that on purpose, use 'cmekctl shred')", index);
-		ret = -EBUSY;
-		goto out;
-	}
-	/*
-	 * Zeroes over the wrapped key; the crash-safe write puts them in both
-	 * copies (the stale copy first), so no copy of it is left once this
-	 * returns 0.
-	 */
-	ret = cmek_vol_slot_remove(vh, index);
-	if (!ret)
-		ret = cmek_vol_write(dev, vh, err, errlen);
-out:
-	cmek_vol_dev_close(dev);
-	hdr_put(vh);
-	return ret < 0 ? ret : ret ? -EIO : 0;
+	return hdr_update(device, header, a, remove_slot, &c, err, errlen);
 }
 
 void vol_set_slots(struct vol *v, const struct hdr_info *h)
@@ -291,8 +362,8 @@ void vol_set_slots(struct vol *v, const struct hdr_info *h)
 	}
 }
 
-int hdr_shred(const char *device, const char *header, char *err,
-	      size_t errlen)
+int hdr_shred(const char *device, const char *header,
+	      const uint8_t uuid[CMEK_UUID_LEN], char *err, size_t errlen)
 {
 	struct cmek_vol_dev *dev;
 	int ret;
@@ -301,7 +372,7 @@ int hdr_shred(const char *device, const char *header, char *err,
 				err, errlen);
 	if (ret)
 		return ret < 0 ? ret : -EIO;
-	ret = cmek_vol_shred(dev, err, errlen);
+	ret = cmek_vol_shred(dev, uuid, err, errlen);
 	cmek_vol_dev_close(dev);
 	return ret < 0 ? ret : ret ? -EIO : 0;
 }

@@ -267,6 +267,8 @@ int main(int argc, char **argv)
 	}
 	snprintf(d.state_path, sizeof(d.state_path), "%s/volumes",
 		 d.cfg.state_dir);
+	if (trust_init(&d))
+		return 1;
 	state_load(&d);
 	if (server_start(&d))
 		return 1;

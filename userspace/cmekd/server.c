@@ -46,6 +46,7 @@ static const struct cmek_ipc_op ops[] = {
 	{ "check", op_check, true },
 	{ "slot_add", op_slot_add, true },
 	{ "slot_remove", op_slot_remove, true },
+	{ "upgrade", op_upgrade, true },
 	{ NULL, NULL, false },
 };
 

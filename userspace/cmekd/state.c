@@ -201,6 +201,9 @@ struct json_object *vol_to_json(const struct vol *v)
 	json_object_object_add(o, "shredded",
 			       json_object_new_boolean(v->shredded));
 	json_object_object_add(o, "locked", json_object_new_boolean(v->locked));
+	if (v->tampered)
+		json_object_object_add(o, "tampered",
+				       json_object_new_boolean(true));
 	if (v->locked)
 		json_object_object_add(o, "lock_reason",
 				       json_object_new_string(v->lock_reason));
@@ -230,6 +233,7 @@ static int vol_from_json(struct json_object *o, struct vol *v)
 	v->revoked = cmek_json_bool(o, "revoked", 0);
 	v->shredded = cmek_json_bool(o, "shredded", 0);
 	v->locked = cmek_json_bool(o, "locked", 0);
+	v->tampered = cmek_json_bool(o, "tampered", 0);
 	slots_from_json(o, v);
 	v->kms_state = -1;
 	if (!v->name[0] || !v->device[0] ||

@@ -25,6 +25,7 @@
 #include "cmekd.h"
 #include "ipc.h"
 #include "log.h"
+#include "volume.h"
 
 #define ERR(e, ...)	cmek_ipc_err((e), __VA_ARGS__)
 
@@ -146,6 +147,12 @@ enum push_mode {
 	PUSH_VERIFY,
 	/* a fresh open: as PUSH_VERIFY, and never replaces a key */
 	PUSH_FRESH,
+	/*
+	 * a header update that only seals with the key (slot remove,
+	 * rewrap, upgrade): the first slot that unwraps, whatever the
+	 * slot_policy; the key goes nowhere else
+	 */
+	PUSH_UPDATE,
 };
 
 /* The slot @v used last time first, then the others in header order. */
@@ -212,7 +219,8 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
 		      int *used, char *msg, size_t msglen,
 		      enum cmek_err_class *cls)
 {
-	bool any = d->cfg.slot_policy == CMEK_SLOT_POLICY_ANY;
+	bool any = d->cfg.slot_policy == CMEK_SLOT_POLICY_ANY &&
+		   mode != PUSH_UPDATE;
 	bool transient = false, definitive = false;
 	int order[HDR_SLOTS_MAX], i, ret;
 	struct cmek_binding b;
@@ -247,6 +255,13 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
 			continue;
 		}
 		p = cmek_config_provider(&d->cfg, c->provider, &err);
+		if (p && cmek_config_key_trusted(&d->cfg, c->provider,
+						 c->key_ref, &err)) {
+			audit_op(d, "unwrap", v, c->provider, c->key_ref,
+				 h->uuid, -EPERM, "why=%s slot=%d error=\"%s\"",
+				 why, c->index, err.msg);
+			p = NULL;
+		}
 		if (!p) {
 			msg_add(msg, msglen, "slot %d: %.400s", c->index,
 				err.msg);
@@ -292,6 +307,48 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
 	*cls = transient ? CMEK_ERR_TRANSIENT :
 	       definitive ? CMEK_ERR_DEFINITIVE : CMEK_ERR_INVALID;
 	return -cls_errno(*cls);
+}
+
+/*
+ * unwrap_dek(), then trust_check(): 0 with *@dek the data key of a header
+ * this host trusts (a dek_alloc() buffer, the caller's to dek_free()), and
+ * its MAC key in @mac_key if not NULL (CMEK_VOL_MAC_KEY_LEN bytes of the
+ * caller's locked memory); else -errno with @msg and *@cls set. A trust
+ * refusal is definitive: retrying will not change what is on the disk.
+ */
+static int unwrap_trusted(struct daemon *d, struct vol *v,
+			  const struct hdr_info *h, const char *why,
+			  enum push_mode mode, bool legacy_ok, uint8_t **dek,
+			  size_t *dek_len, int *used, uint8_t *mac_key,
+			  char *msg, size_t msglen, enum cmek_err_class *cls)
+{
+	uint8_t *k = dek_alloc(), *mk = mac_key ? mac_key : dek_alloc();
+	int ret;
+
+	*dek = NULL;
+	if (!k || !mk) {
+		snprintf(msg, msglen, "cannot allocate locked memory");
+		*cls = CMEK_ERR_TRANSIENT;
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = unwrap_dek(d, v, h, why, mode, k, dek_len, used, msg, msglen,
+			 cls);
+	if (ret)
+		goto out;
+	ret = trust_check(d, v, h, k, *dek_len, why, legacy_ok, mk, msg,
+			  msglen);
+	if (ret) {
+		*cls = CMEK_ERR_DEFINITIVE;
+		goto out;
+	}
+	*dek = k;
+	k = NULL;
+out:
+	dek_free(k);
+	if (!mac_key)
+		dek_free(mk);
+	return ret;
 }
 
 /*
@@ -359,15 +416,12 @@ static int push_from_header(struct daemon *d, struct vol *v,
 	ret = nl_need(d, msg, msglen);
 	if (ret)
 		return ret;
+	ret = unwrap_trusted(d, v, h, why, mode, false, &dek, &dek_len, &used,
+			     NULL, msg, msglen, cls);
+	if (ret)
+		return ret;
 	vol_set_slots(v, h);
-	dek = dek_alloc();
-	if (!dek) {
-		snprintf(msg, msglen, "cannot allocate locked memory");
-		return -ENOMEM;
-	}
-	ret = unwrap_dek(d, v, h, why, mode, dek, &dek_len, &used, msg,
-			 msglen, cls);
-	if (!ret && mode != PUSH_CACHED) {
+	if (mode != PUSH_CACHED) {
 		ret = verify_slots(d, h, used, msg, msglen);
 		if (ret) {
 			*cls = CMEK_ERR_DEFINITIVE;
@@ -664,7 +718,7 @@ struct json_object *op_format(struct json_object *req, void *ctx)
 	struct hdr_info h, old;
 	struct cmek_provider *p;
 	struct json_object *r;
-	uint8_t *dek, *wrapped = NULL;
+	uint8_t *dek, *mac_key, *wrapped = NULL;
 	size_t wrapped_len = 0;
 	uint64_t size;
 	char msg[512], what[256];
@@ -712,6 +766,8 @@ struct json_object *op_format(struct json_object *req, void *ctx)
 	p = cmek_config_provider(&d->cfg, prov, &err);
 	if (!p)
 		return ERR(ENOPROTOOPT, "%s", err.msg);
+	if (cmek_config_key_trusted(&d->cfg, prov, key, &err))
+		return ERR(EPERM, "%s", err.msg);
 
 	memset(&h, 0, sizeof(h));
 	new_uuid(h.uuid_bin);
@@ -722,8 +778,12 @@ struct json_object *op_format(struct json_object *req, void *ctx)
 	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h.uuid);
 
 	dek = dek_alloc();
-	if (!dek)
+	mac_key = dek_alloc();
+	if (!dek || !mac_key) {
+		dek_free(dek);
+		dek_free(mac_key);
 		return ERR(ENOMEM, "cannot allocate locked memory");
+	}
 	if (p->ops->generate)
 		ret = kms_generate(d, p, key, &b, dek, h.key_size, &wrapped,
 				   &wrapped_len, &err);
@@ -733,13 +793,18 @@ struct json_object *op_format(struct json_object *req, void *ctx)
 	else
 		ret = kms_wrap(d, p, key, &b, dek, h.key_size, &wrapped,
 			       &wrapped_len, &err);
-	dek_free(dek);		/* format never needs the plaintext */
+	if (!ret && cmek_vol_mac_key(h.uuid_bin, dek, h.key_size, mac_key))
+		ret = cmek_error_set(&err, CMEK_ERR_INVALID,
+				     "cannot derive the header MAC key");
 	busy = ret ? NULL : vol_by_device(d, dev);
-	if (busy) {
+	if (busy || ret) {
+		dek_free(dek);
+		dek_free(mac_key);
 		free(wrapped);
+	}
+	if (busy)
 		return ERR(EBUSY, "%s was opened as %s while the KMS answered: "
 			   "close it first", dev, busy->name);
-	}
 	if (ret) {
 		audit_op(d, "format", NULL, prov, key, h.uuid, -EIO,
 			 "device=%s error=\"%s\"", dev, err.msg);
@@ -753,7 +818,11 @@ struct json_object *op_format(struct json_object *req, void *ctx)
 	snprintf(h.slots[0].key_ref, sizeof(h.slots[0].key_ref), "%s", key);
 	h.slots[0].wrapped = wrapped;
 	h.slots[0].wrapped_len = wrapped_len;
-	ret = hdr_format(dev, hdrf, &h, force, msg, sizeof(msg));
+	ret = hdr_format(dev, hdrf, &h, mac_key, force, msg, sizeof(msg));
+	if (!ret)
+		trust_record(d, h.uuid_bin, dek, h.key_size, 1);
+	dek_free(dek);
+	dek_free(mac_key);
 	hdr_info_free(&h);
 	audit_op(d, "format", NULL, prov, key, h.uuid, ret,
 		 "device=%s%s%s sector_size=%lld%s%s", dev,
@@ -920,6 +989,7 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 			return ERR(errno_of(ret, cls), "%s", msg);
 		kv->revoked = false;
 		kv->locked = false;
+		kv->tampered = false;
 		kv->lock_reason[0] = '\0';
 		state_save(d);
 		audit_op(d, "open", kv, NULL, NULL, NULL, 0,
@@ -1150,8 +1220,8 @@ struct json_object *op_shred(struct json_object *req, void *ctx)
 	if (ret)
 		return ERR(-ret, "shred %s: revoking the kernel key failed "
 			   "(%s); nothing was shredded", name, strerror(-ret));
-	ret = hdr_shred(v->device, v->header[0] ? v->header : NULL, msg,
-			sizeof(msg));
+	ret = hdr_shred(v->device, v->header[0] ? v->header : NULL,
+			v->uuid_bin, msg, sizeof(msg));
 	audit_op(d, "shred", v, NULL, NULL, NULL, ret, "device=%s%s%s%s%s",
 		 v->device, v->header[0] ? " header=" : "", v->header,
 		 ret ? " error=" : "", ret ? msg : "");
@@ -1201,15 +1271,40 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 {
 	unsigned int shred0 = d->shred_seq;
 	struct cmek_error err = { 0 };
+	enum cmek_err_class cls;
 	struct cmek_binding b;
+	struct hdr_auth auth;
 	struct hdr_info h;
-	int i, ret, done = 0;
+	uint8_t *dek = NULL, *mac_key;
+	size_t dek_len = 0;
+	int i, ret, done = 0, used = -1;
 
 	ret = hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
 		       len);
 	if (ret)
 		return ret;
+	if (strcmp(h.uuid, v->uuid)) {
+		snprintf(msg, len, "the header on %s now belongs to volume %s, "
+			 "not %s", v->device, h.uuid, v->uuid);
+		hdr_info_free(&h);
+		return -ESTALE;
+	}
 	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h.uuid);
+	/*
+	 * The data key first, from whichever slot works: it seals the header
+	 * each update writes, and is wrapped under keys no rewrap() serves.
+	 */
+	mac_key = dek_alloc();
+	ret = mac_key ? unwrap_trusted(d, v, &h, "rewrap", PUSH_UPDATE, false,
+				       &dek, &dek_len, &used, mac_key, msg,
+				       len, &cls) : -ENOMEM;
+	if (ret) {
+		dek_free(mac_key);
+		hdr_info_free(&h);
+		return ret;
+	}
+	memcpy(auth.uuid, h.uuid_bin, CMEK_UUID_LEN);
+	auth.mac_key = mac_key;
 
 	for (i = 0; i < h.nslots; i++) {
 		struct hdr_slot *s = &h.slots[i];
@@ -1228,32 +1323,22 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 		p = cmek_config_provider(&d->cfg, s->provider, &err);
 		np = p && strcmp(to_prov, s->provider) ?
 		     cmek_config_provider(&d->cfg, to_prov, &err) : p;
+		if (np && cmek_config_key_trusted(&d->cfg, to_prov, to_key,
+						  &err))
+			np = NULL;
 		if (!p || !np) {
 			ret = -ENOPROTOOPT;
 			snprintf(msg, len, "slot %d: %s", s->index, err.msg);
 			break;
 		}
 		memset(&err, 0, sizeof(err));
-		if (np == p && p->ops->rewrap) {
+		if (np == p && p->ops->rewrap)
 			ret = kms_rewrap(d, p, s->key_ref, to_key, &b,
 					 s->wrapped, s->wrapped_len, &nw, &nwl,
 					 &err);
-		} else {
-			uint8_t *dek = dek_alloc();
-			size_t dl = 0;
-
-			if (!dek) {
-				ret = -ENOMEM;
-				snprintf(msg, len, "no locked memory");
-				break;
-			}
-			ret = kms_unwrap(d, p, s->key_ref, &b, s->wrapped,
-					 s->wrapped_len, dek, &dl, &err);
-			if (!ret)
-				ret = kms_wrap(d, np, to_key, &b, dek, dl, &nw,
-					       &nwl, &err);
-			dek_free(dek);
-		}
+		else
+			ret = kms_wrap(d, np, to_key, &b, dek, dek_len, &nw,
+				       &nwl, &err);
 		if (ret) {
 			ret = -cls_errno(err.cls);
 			snprintf(msg, len, "slot %d (%s:%.200s): %.400s",
@@ -1272,9 +1357,11 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 			break;
 		}
 		ret = hdr_update_slot(v->device, v->header[0] ? v->header :
-				      NULL, s->index, to_prov, to_key, nw, nwl,
-				      msg, len);
+				      NULL, &auth, s->index, to_prov, to_key,
+				      nw, nwl, msg, len);
 		free(nw);
+		if (!ret)
+			trust_written(d, h.uuid_bin, auth.seq);
 		audit_op(d, "rewrap", v, to_prov, to_key, NULL, ret,
 			 "slot=%d from=%s:%s%s%s", s->index, s->provider,
 			 s->key_ref, ret ? " error=" : "", ret ? msg : "");
@@ -1287,6 +1374,8 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 		}
 		done++;
 	}
+	dek_free(dek);
+	dek_free(mac_key);
 	hdr_info_free(&h);
 	if (done) {
 		refresh_vol_slots(v);
@@ -1514,30 +1603,124 @@ static const char *default_header(struct daemon *d, const char *dev,
 	return hdrf;
 }
 
+/*
+ * A header update asked for over the socket (slot add and remove,
+ * upgrade): the header as read, the volume it belongs to (known, or
+ * described in @tmp), and, once update_unwrap() worked, the data key and
+ * the MAC key that seals what the update writes.
+ */
+struct update {
+	const char *dev, *hdrf;
+	struct hdr_info h;
+	struct vol tmp, *v;
+	unsigned int shred0;
+	uint8_t *dek, *mac_key;
+	size_t dek_len;
+	int used;			/* index in h.slots that unwrapped */
+	struct hdr_auth auth;
+};
+
+/* NULL with @u filled, or the error reply. */
+static struct json_object *update_read(struct daemon *d,
+				       struct json_object *req,
+				       struct update *u)
+{
+	struct json_object *r;
+	char msg[1024];
+	int ret;
+
+	memset(u, 0, sizeof(*u));
+	u->used = -1;
+	u->shred0 = d->shred_seq;
+	u->dev = cmek_json_str(req, "device");
+	u->hdrf = cmek_json_str(req, "header");
+	if ((r = check_path("device", u->dev, true)))
+		return r;
+	if (u->hdrf && (r = check_path("header", u->hdrf, true)))
+		return r;
+	u->hdrf = default_header(d, u->dev, u->hdrf);
+	ret = hdr_read(u->dev, u->hdrf, &u->h, msg, sizeof(msg));
+	if (ret)
+		return ERR(-ret, "%s", msg);
+	u->v = known_vol(d, u->dev, u->h.uuid);
+	if (!u->v) {
+		u->v = &u->tmp;
+		u->tmp.kms_state = -1;
+		u->tmp.slot = -1;
+		snprintf(u->tmp.uuid, sizeof(u->tmp.uuid), "%s", u->h.uuid);
+		snprintf(u->tmp.device, sizeof(u->tmp.device), "%s", u->dev);
+	}
+	return NULL;
+}
+
+/*
+ * The data key (@mode PUSH_CACHED: slot_policy rules as for a key-needed
+ * push; PUSH_UPDATE: any slot that unwraps; never generate()) of a header
+ * this host trusts, and its MAC key. A shred
+ * while the KMS answered cancels the update. 0, or -errno with @msg and
+ * *@cls set.
+ */
+static int update_unwrap(struct daemon *d, struct update *u, const char *why,
+			 enum push_mode mode, bool legacy_ok, char *msg,
+			 size_t msglen, enum cmek_err_class *cls)
+{
+	int ret;
+
+	u->mac_key = dek_alloc();
+	if (!u->mac_key) {
+		snprintf(msg, msglen, "cannot allocate locked memory");
+		*cls = CMEK_ERR_TRANSIENT;
+		return -ENOMEM;
+	}
+	ret = unwrap_trusted(d, u->v, &u->h, why, mode, legacy_ok,
+			     &u->dek, &u->dek_len, &u->used, u->mac_key, msg,
+			     msglen, cls);
+	if (!ret && d->shred_seq != u->shred0) {
+		snprintf(msg, msglen, "a volume was shredded while the KMS "
+			 "answered: nothing written");
+		*cls = CMEK_ERR_DEFINITIVE;
+		ret = -ECANCELED;
+	}
+	memcpy(u->auth.uuid, u->h.uuid_bin, CMEK_UUID_LEN);
+	u->auth.mac_key = u->mac_key;
+	u->auth.seq = u->h.seq;
+	return ret;
+}
+
+/* After a successful write: what the host and the known volume record. */
+static void update_written(struct daemon *d, struct update *u)
+{
+	trust_written(d, u->h.uuid_bin, u->auth.seq);
+	if (u->v != &u->tmp) {
+		refresh_vol_slots(u->v);
+		state_save(d);
+	}
+}
+
+static void update_done(struct update *u)
+{
+	dek_free(u->dek);
+	dek_free(u->mac_key);
+	u->dek = u->mac_key = NULL;
+	hdr_info_free(&u->h);
+}
+
 struct json_object *op_slot_add(struct json_object *req, void *ctx)
 {
 	struct daemon *d = ctx;
-	const char *dev = cmek_json_str(req, "device");
-	const char *hdrf = cmek_json_str(req, "header");
 	const char *prov = cmek_json_str(req, "provider");
 	const char *key = cmek_json_str(req, "key");
-	struct vol tmp = { .kms_state = -1, .slot = -1 }, *v;
-	unsigned int shred0 = d->shred_seq;
 	struct cmek_error err = { 0 };
 	enum cmek_err_class cls;
 	struct cmek_binding b;
 	struct cmek_provider *np;
 	struct json_object *r;
-	struct hdr_info h;
-	uint8_t *dek, *wrapped = NULL;
-	size_t dek_len = 0, wl = 0;
-	int i, used = -1, idx = -1, ret;
+	struct update u;
+	uint8_t *wrapped = NULL;
+	size_t wl = 0;
+	int i, idx = -1, ret;
 	char msg[4096];
 
-	if ((r = check_path("device", dev, true)))
-		return r;
-	if (hdrf && (r = check_path("header", hdrf, true)))
-		return r;
 	if (!prov || !*prov)
 		prov = "local";
 	if (!key || !*key)
@@ -1550,149 +1733,173 @@ struct json_object *op_slot_add(struct json_object *req, void *ctx)
 	np = cmek_config_provider(&d->cfg, prov, &err);
 	if (!np)
 		return ERR(ENOPROTOOPT, "%s", err.msg);
-	hdrf = default_header(d, dev, hdrf);
-	ret = hdr_read(dev, hdrf, &h, msg, sizeof(msg));
-	if (ret)
-		return ERR(-ret, "%s", msg);
-	for (i = 0; i < h.nslots; i++) {
-		if (strcmp(h.slots[i].provider, prov) ||
-		    strcmp(h.slots[i].key_ref, key))
+	if (cmek_config_key_trusted(&d->cfg, prov, key, &err))
+		return ERR(EPERM, "%s", err.msg);
+	r = update_read(d, req, &u);
+	if (r)
+		return r;
+	for (i = 0; i < u.h.nslots; i++) {
+		if (strcmp(u.h.slots[i].provider, prov) ||
+		    strcmp(u.h.slots[i].key_ref, key))
 			continue;
 		r = ERR(EEXIST, "slot %d already wraps the data key of %s "
-			"under %s:%s", h.slots[i].index, h.uuid, prov, key);
-		hdr_info_free(&h);
-		return r;
+			"under %s:%s", u.h.slots[i].index, u.h.uuid, prov, key);
+		goto out;
 	}
-	if (h.nslots >= HDR_SLOTS_MAX) {
-		hdr_info_free(&h);
-		return ERR(ENOSPC, "every one of the %d key slots of %s is in "
-			   "use: remove one first", HDR_SLOTS_MAX, dev);
+	if (u.h.nslots >= HDR_SLOTS_MAX) {
+		r = ERR(ENOSPC, "every one of the %d key slots of %s is in "
+			"use: remove one first", HDR_SLOTS_MAX, u.dev);
+		goto out;
 	}
-	v = known_vol(d, dev, h.uuid);
-	if (!v) {
-		v = &tmp;
-		snprintf(tmp.uuid, sizeof(tmp.uuid), "%s", h.uuid);
-		snprintf(tmp.device, sizeof(tmp.device), "%s", dev);
-	}
-	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h.uuid);
-
-	/* The DEK from a working slot, wrapped again: generate() never. */
-	dek = dek_alloc();
-	if (!dek) {
-		hdr_info_free(&h);
-		return ERR(ENOMEM, "cannot allocate locked memory");
-	}
-	ret = unwrap_dek(d, v, &h, "slot-add", PUSH_CACHED, dek, &dek_len,
-			 &used, msg, sizeof(msg), &cls);
+	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", u.h.uuid);
+	ret = update_unwrap(d, &u, "slot-add", PUSH_CACHED, false, msg, sizeof(msg), &cls);
 	if (ret) {
-		dek_free(dek);
-		hdr_info_free(&h);
-		return ERR(errno_of(ret, cls), "no key slot of %s unwraps "
-			   "the data key, so no slot can be added: %s",
-			   dev, msg);
+		r = ERR(errno_of(ret, cls), "no key slot of %s unwraps the "
+			"data key, so no slot can be added: %s", u.dev, msg);
+		goto out;
 	}
-	ret = wrap_checked(d, np, key, &b, dek, dek_len, &wrapped, &wl, &err);
-	dek_free(dek);		/* wiped: the header only needs the wrap */
-	if (!ret && d->shred_seq != shred0) {
-		free(wrapped);
-		hdr_info_free(&h);
-		return ERR(ECANCELED, "a volume was shredded while the KMS "
-			   "answered: no slot added");
+	ret = wrap_checked(d, np, key, &b, u.dek, u.dek_len, &wrapped, &wl,
+			   &err);
+	if (!ret && d->shred_seq != u.shred0) {
+		r = ERR(ECANCELED, "a volume was shredded while the KMS "
+			"answered: no slot added");
+		goto out;
 	}
 	if (ret) {
-		audit_op(d, "slot-add", v, prov, key, h.uuid, -EIO,
-			 "device=%s error=\"%s\"", dev, err.msg);
-		hdr_info_free(&h);
-		return ERR(cls_errno(err.cls), "cannot wrap the data key "
-			   "under %s:%s: %s", prov, key, err.msg);
+		audit_op(d, "slot-add", u.v, prov, key, u.h.uuid, -EIO,
+			 "device=%s error=\"%s\"", u.dev, err.msg);
+		r = ERR(cls_errno(err.cls), "cannot wrap the data key under "
+			"%s:%s: %s", prov, key, err.msg);
+		goto out;
 	}
-	ret = hdr_add_slot(dev, hdrf, h.uuid_bin, prov, key, wrapped, wl,
+	ret = hdr_add_slot(u.dev, u.hdrf, &u.auth, prov, key, wrapped, wl,
 			   &idx, msg, sizeof(msg));
-	free(wrapped);
-	audit_op(d, "slot-add", v, prov, key, h.uuid, ret,
-		 "device=%s%s%s slot=%d from_slot=%d%s%s", dev,
-		 hdrf ? " header=" : "", hdrf ? hdrf : "", idx,
-		 h.slots[used].index, ret ? " error=" : "", ret ? msg : "");
+	audit_op(d, "slot-add", u.v, prov, key, u.h.uuid, ret,
+		 "device=%s%s%s slot=%d from_slot=%d%s%s", u.dev,
+		 u.hdrf ? " header=" : "", u.hdrf ? u.hdrf : "", idx,
+		 u.h.slots[u.used].index, ret ? " error=" : "",
+		 ret ? msg : "");
 	if (ret) {
-		hdr_info_free(&h);
-		return ERR(-ret, "%s", msg);
+		r = ERR(-ret, "%s", msg);
+		goto out;
 	}
-	if (v != &tmp) {
-		refresh_vol_slots(v);
-		state_save(d);
-	}
+	update_written(d, &u);
 	r = cmek_ipc_ok();
-	json_object_object_add(r, "uuid", json_object_new_string(h.uuid));
+	json_object_object_add(r, "uuid", json_object_new_string(u.h.uuid));
 	json_object_object_add(r, "slot", json_object_new_int(idx));
 	json_object_object_add(r, "provider", json_object_new_string(prov));
 	json_object_object_add(r, "key", json_object_new_string(key));
 	json_object_object_add(r, "from_slot",
-			       json_object_new_int(h.slots[used].index));
+			       json_object_new_int(u.h.slots[u.used].index));
 	json_object_object_add(r, "active_slots",
-			       json_object_new_int(h.nslots + 1));
-	hdr_info_free(&h);
+			       json_object_new_int(u.h.nslots + 1));
+out:
+	free(wrapped);
+	update_done(&u);
 	return r;
 }
 
 struct json_object *op_slot_remove(struct json_object *req, void *ctx)
 {
 	struct daemon *d = ctx;
-	const char *dev = cmek_json_str(req, "device");
-	const char *hdrf = cmek_json_str(req, "header");
-	struct vol tmp = { .kms_state = -1, .slot = -1 }, *v;
+	char msg[4096], was[CMEKD_PROV_MAX + CMEKD_KEYREF_MAX + 2] = "";
+	enum cmek_err_class cls;
 	struct json_object *r;
-	struct hdr_info h;
-	char msg[1024], was[CMEKD_PROV_MAX + CMEKD_KEYREF_MAX + 2] = "";
+	struct update u;
 	long long idx = -1;
 	int i, ret;
 
-	if ((r = check_path("device", dev, true)))
-		return r;
-	if (hdrf && (r = check_path("header", hdrf, true)))
-		return r;
 	if (cmek_json_int64(req, "slot", &idx) || idx < 0 ||
 	    idx >= HDR_SLOTS_MAX)
 		return ERR(EINVAL, "\"slot\" must be a slot number from 0 to "
 			   "%d (see 'cmekctl slot list')", HDR_SLOTS_MAX - 1);
-	hdrf = default_header(d, dev, hdrf);
-	ret = hdr_read(dev, hdrf, &h, msg, sizeof(msg));
-	if (ret)
-		return ERR(-ret, "%s", msg);
-	for (i = 0; i < h.nslots; i++)
-		if (h.slots[i].index == idx)
-			snprintf(was, sizeof(was), "%s:%s", h.slots[i].provider,
-				 h.slots[i].key_ref);
-	v = known_vol(d, dev, h.uuid);
-	if (!v) {
-		v = &tmp;
-		snprintf(tmp.uuid, sizeof(tmp.uuid), "%s", h.uuid);
+	r = update_read(d, req, &u);
+	if (r)
+		return r;
+	for (i = 0; i < u.h.nslots; i++)
+		if (u.h.slots[i].index == idx)
+			snprintf(was, sizeof(was), "%s:%s",
+				 u.h.slots[i].provider, u.h.slots[i].key_ref);
+	/* The header is sealed with a key only the data key gives. */
+	ret = update_unwrap(d, &u, "slot-remove", PUSH_UPDATE, false, msg, sizeof(msg),
+			    &cls);
+	if (ret) {
+		r = ERR(errno_of(ret, cls), "no key slot of %s unwraps the "
+			"data key, which seals the header, so no slot can be "
+			"removed: %s", u.dev, msg);
+		goto out;
 	}
-	ret = hdr_remove_slot(dev, hdrf, h.uuid_bin, (int)idx, msg,
+	ret = hdr_remove_slot(u.dev, u.hdrf, &u.auth, (int)idx, msg,
 			      sizeof(msg));
-	audit_op(d, "slot-remove", v, NULL, NULL, h.uuid, ret,
-		 "device=%s slot=%lld was=%s%s%s", dev, idx,
+	audit_op(d, "slot-remove", u.v, NULL, NULL, u.h.uuid, ret,
+		 "device=%s slot=%lld was=%s%s%s", u.dev, idx,
 		 was[0] ? was : "-", ret ? " error=" : "", ret ? msg : "");
 	if (ret) {
-		hdr_info_free(&h);
-		return ERR(-ret, "%s: %s", dev, msg);
+		r = ERR(-ret, "%s: %s", u.dev, msg);
+		goto out;
 	}
-	if (v != &tmp) {
-		refresh_vol_slots(v);
-		/* Opened with the removed slot: the next push uses another. */
-		if (v->slot == idx && v->nslots) {
-			v->slot = v->slots[0].index;
-			snprintf(v->provider, sizeof(v->provider), "%s",
-				 v->slots[0].provider);
-			snprintf(v->key_ref, sizeof(v->key_ref), "%s",
-				 v->slots[0].key_ref);
-		}
+	update_written(d, &u);
+	/* Opened with the removed slot: the next push uses another. */
+	if (u.v != &u.tmp && u.v->slot == idx && u.v->nslots) {
+		u.v->slot = u.v->slots[0].index;
+		snprintf(u.v->provider, sizeof(u.v->provider), "%s",
+			 u.v->slots[0].provider);
+		snprintf(u.v->key_ref, sizeof(u.v->key_ref), "%s",
+			 u.v->slots[0].key_ref);
 		state_save(d);
 	}
 	r = cmek_ipc_ok();
-	json_object_object_add(r, "uuid", json_object_new_string(h.uuid));
+	json_object_object_add(r, "uuid", json_object_new_string(u.h.uuid));
 	json_object_object_add(r, "slot", json_object_new_int((int)idx));
 	json_object_object_add(r, "active_slots",
-			       json_object_new_int(h.nslots - 1));
-	hdr_info_free(&h);
+			       json_object_new_int(u.h.nslots - 1));
+out:
+	update_done(&u);
+	return r;
+}
+
+/*
+ * A version 1 header carries no MAC: rewrite it, unchanged, as version 2
+ * sealed with the data key's MAC key. The data key must be the one this
+ * host recorded for the volume, if it recorded one (trust_check()).
+ */
+struct json_object *op_upgrade(struct json_object *req, void *ctx)
+{
+	struct daemon *d = ctx;
+	enum cmek_err_class cls;
+	struct json_object *r;
+	struct update u;
+	char msg[4096];
+	int ret;
+
+	r = update_read(d, req, &u);
+	if (r)
+		return r;
+	ret = update_unwrap(d, &u, "upgrade", PUSH_UPDATE, true, msg, sizeof(msg), &cls);
+	if (ret) {
+		r = ERR(errno_of(ret, cls), "%s: %s", u.dev, msg);
+		goto out;
+	}
+	if (u.h.version != CMEK_VOL_VERSION) {
+		ret = hdr_upgrade(u.dev, u.hdrf, &u.auth, msg, sizeof(msg));
+		audit_op(d, "upgrade", u.v, NULL, NULL, u.h.uuid, ret,
+			 "device=%s from_version=%u%s%s", u.dev, u.h.version,
+			 ret ? " error=" : "", ret ? msg : "");
+		if (ret) {
+			r = ERR(-ret, "%s: %s", u.dev, msg);
+			goto out;
+		}
+		update_written(d, &u);
+	}
+	r = cmek_ipc_ok();
+	json_object_object_add(r, "uuid", json_object_new_string(u.h.uuid));
+	json_object_object_add(r, "from_version",
+			       json_object_new_int(u.h.version));
+	json_object_object_add(r, "version",
+			       json_object_new_int(CMEK_VOL_VERSION));
+	json_object_object_add(r, "seq", json_object_new_int64(
+		(int64_t)(u.auth.seq > INT64_MAX ? INT64_MAX : u.auth.seq)));
+out:
+	update_done(&u);
 	return r;
 }

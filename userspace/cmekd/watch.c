@@ -222,20 +222,60 @@ static bool selected(const struct vol *v, const char *only)
 	return !only || !strcmp(v->name, only);
 }
 
-/* Slots as the header says now; the last known list if it cannot be read. */
-static void refresh_slots(struct vol *v)
+static bool same_slots(const struct vol *v, const struct hdr_info *h)
 {
-	char msg[512];
+	int i;
+
+	if (strcmp(h->uuid, v->uuid) || h->nslots != v->nslots)
+		return false;
+	for (i = 0; i < h->nslots; i++)
+		if (h->slots[i].index != v->slots[i].index ||
+		    strcmp(h->slots[i].provider, v->slots[i].provider) ||
+		    strcmp(h->slots[i].key_ref, v->slots[i].key_ref))
+			return false;
+	return true;
+}
+
+/*
+ * The key slots cmekd recorded (from a header whose MAC it checked, and
+ * after each change it made) say which KMS keys the watch asks; the
+ * header on the disk is only compared with them. One that reads but
+ * differs was rewritten behind cmekd's back by someone who can write the
+ * disk -- say, a slot's provider turned to garbage so that its revoked
+ * key would never be asked about -- so the volume locks, and stays locked
+ * until it is closed and opened again (which checks the header's MAC).
+ * A header that cannot be read changes nothing: the recorded slots are
+ * still asked about.
+ */
+static void check_slots(struct daemon *d, struct vol *v)
+{
+	char msg[512], reason[512];
 	struct hdr_info h;
 
-	if (!hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
-		      sizeof(msg))) {
-		if (!strcmp(h.uuid, v->uuid) && h.nslots)
-			vol_set_slots(v, &h);
-		hdr_info_free(&h);
+	if (hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
+		     sizeof(msg))) {
+		log_debug("%s (%s): cannot re-read the header (%s); asking "
+			  "about the key slots recorded", v->name, v->uuid,
+			  msg);
 	} else {
-		log_debug("%s (%s): cannot re-read the header (%s); using the "
-			  "key slots it had", v->name, v->uuid, msg);
+		if (v->nslots && !v->tampered && !same_slots(v, &h)) {
+			snprintf(reason, sizeof(reason), "the header on %.200s no "
+				 "longer matches the key slots cmekd recorded "
+				 "(%d slot%s on disk, %d recorded%s): changed "
+				 "behind cmekd's back; open it again (cmekctl "
+				 "open) to check the header's MAC", v->device,
+				 h.nslots, h.nslots == 1 ? "" : "s", v->nslots,
+				 strcmp(h.uuid, v->uuid) ? ", another volume's "
+				 "UUID" : "");
+			log_err("ALARM: %s (%s): %s", v->name, v->uuid,
+				reason);
+			v->tampered = true;
+			if (!v->locked && !v->revoked && !v->shredded)
+				lock_vol(d, v, reason);
+			else
+				state_save(d);
+		}
+		hdr_info_free(&h);
 	}
 	if (!v->nslots && v->provider[0]) {
 		/* A state file from before slots were kept, and no header. */
@@ -302,6 +342,9 @@ static void decide(struct daemon *d, struct vol *v, time_t now)
 		v->kms_error[0] = '\0';
 	}
 
+	/* Only a check of the header's MAC (a new open) lifts that lock. */
+	if (v->tampered)
+		return;
 	act = cmek_slot_decide(d->cfg.slot_policy, vd, (size_t)v->nslots,
 			       v->locked);
 	if (act == CMEK_SLOT_LOCK) {
@@ -393,8 +436,9 @@ static void watch_pass(struct daemon *d, const char *only, bool due_only,
 	for (i = 0; i < d->nkeys; i++)
 		d->keys[i].asked_now = false;
 	for (i = 0; i < n; i++)
-		if (selected(vs[i], only) && !vs[i]->shredded)
-			refresh_slots(vs[i]);
+		if (selected(vs[i], only) && !vs[i]->shredded &&
+		    !vs[i]->gone)
+			check_slots(d, vs[i]);
 	/* One question per distinct key, however many slots share it. */
 	for (i = 0; i < n; i++) {
 		struct vol *v = vs[i];

@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -59,6 +60,7 @@ void cmek_config_init(struct cmek_config *c)
 	memset(c, 0, sizeof(*c));
 	c->socket = strdup(cmek_ipc_socket_path());
 	c->state_dir = strdup(CMEK_CONFIG_DEFAULT_STATE_DIR);
+	c->trust_dir = strdup(CMEK_CONFIG_DEFAULT_TRUST_DIR);
 	c->key_dir = strdup(getenv("CMEK_KEY_DIR") && *getenv("CMEK_KEY_DIR") ?
 			    getenv("CMEK_KEY_DIR") : CMEK_CONFIG_DEFAULT_KEY_DIR);
 	c->check_interval = 30;
@@ -74,11 +76,15 @@ void cmek_config_free(struct cmek_config *c)
 		if (c->providers[i].prov)
 			cmek_provider_free(c->providers[i].prov);
 		free(c->providers[i].name);
+		for (size_t j = 0; j < c->providers[i].nallow_keys; j++)
+			free(c->providers[i].allow_keys[j]);
+		free(c->providers[i].allow_keys);
 	}
 	free(c->providers);
 	free(c->path);
 	free(c->socket);
 	free(c->state_dir);
+	free(c->trust_dir);
 	free(c->key_dir);
 	memset(c, 0, sizeof(*c));
 }
@@ -340,6 +346,7 @@ enum daemon_key {
 	DK_SOCKET, DK_STATE_DIR, DK_KEY_DIR, DK_CHECK_INTERVAL,
 	DK_UNREACHABLE_GRACE, DK_LOG_LEVEL, DK_KEY_WAIT_MS, DK_ALLOW_DISCARDS,
 	DK_SLOT_POLICY, DK_REWRAP_INTERVAL, DK_FS_ON_REVOKE, DK_MMAP_HOLDERS,
+	DK_TRUST_DIR, DK_LEGACY_HEADERS,
 	DK__MAX
 };
 
@@ -356,6 +363,8 @@ static const char *const daemon_keys[DK__MAX] = {
 	[DK_REWRAP_INTERVAL] = "rewrap_interval",
 	[DK_FS_ON_REVOKE] = "fs_on_revoke",
 	[DK_MMAP_HOLDERS] = "mmap_holders",
+	[DK_TRUST_DIR] = "trust_dir",
+	[DK_LEGACY_HEADERS] = "legacy_headers",
 };
 
 /* @v is @a (*@val false) or @b (*@val true), in any case. */
@@ -397,7 +406,8 @@ static void daemon_line(struct parser *p, const char *key, const char *v)
 		perr(p, "unknown key '%s' in [daemon] (known: socket, "
 		     "state_dir, key_dir, check_interval, unreachable_grace, "
 		     "log_level, key_wait_ms, allow_discards, slot_policy, "
-		     "rewrap_interval, fs_on_revoke, mmap_holders)",
+		     "rewrap_interval, fs_on_revoke, mmap_holders, trust_dir, "
+		     "legacy_headers)",
 		     key);
 		return;
 	}
@@ -414,6 +424,15 @@ static void daemon_line(struct parser *p, const char *key, const char *v)
 		break;
 	case DK_STATE_DIR:
 		set_path(p, &c->state_dir, key, v);
+		break;
+	case DK_TRUST_DIR:
+		set_path(p, &c->trust_dir, key, v);
+		break;
+	case DK_LEGACY_HEADERS:
+		if (parse_choice(v, "allow", "refuse", &c->legacy_refuse))
+			perr(p, "legacy_headers '%s' is not 'allow' (open "
+			     "version 1 headers, which carry no MAC, the "
+			     "default) or 'refuse'", v);
 		break;
 	case DK_KEY_DIR:
 		set_path(p, &c->key_dir, key, v);
@@ -485,6 +504,32 @@ static void daemon_line(struct parser *p, const char *key, const char *v)
 	}
 }
 
+/* allow_keys = PATTERN[, PATTERN...]: fnmatch() patterns of key references. */
+static void add_allow_keys(struct parser *p, struct cmek_config_provider *sec,
+			   const char *v)
+{
+	char *list = strdup(v), *save = NULL, *tok, **n;
+
+	if (!list) {
+		perr(p, "out of memory");
+		return;
+	}
+	for (tok = strtok_r(list, ", \t", &save); tok;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		n = realloc(sec->allow_keys,
+			    (sec->nallow_keys + 1) * sizeof(*n));
+		if (!n || !(n[sec->nallow_keys] = strdup(tok))) {
+			if (n)
+				sec->allow_keys = n;
+			perr(p, "out of memory");
+			break;
+		}
+		sec->allow_keys = n;
+		sec->nallow_keys++;
+	}
+	free(list);
+}
+
 static void provider_line(struct parser *p, const char *key, const char *v)
 {
 	struct cmek_config_provider *sec = p->cur;
@@ -506,6 +551,10 @@ static void provider_line(struct parser *p, const char *key, const char *v)
 		     "%s, or put the secret in a 0600 file and use %s_file",
 		     key, p->path, (unsigned)(p->st.st_mode & 07777), p->path,
 		     key);
+		return;
+	}
+	if (!strcmp(key, "allow_keys")) {
+		add_allow_keys(p, sec, v);
 		return;
 	}
 	if (!strcmp(key, "key_dir"))
@@ -701,6 +750,13 @@ struct cmek_provider *cmek_config_provider(struct cmek_config *c,
 			       "unknown provider '%s' (known: %s)", name, known);
 		return NULL;
 	}
+	if (!sec && strcmp(name, "local")) {
+		cmek_error_set(err, CMEK_ERR_INVALID, "provider '%s' has no "
+			       "[provider %s] section in %s: this host is not "
+			       "set up to use it", name, name,
+			       c->path ? c->path : "the configuration");
+		return NULL;
+	}
 	if (!sec) {
 		sec = add_section(c, name, 0);
 		if (!sec) {
@@ -713,4 +769,32 @@ struct cmek_provider *cmek_config_provider(struct cmek_config *c,
 		return NULL;
 	configure_local_default(c, sec, NULL);
 	return sec->prov;
+}
+
+int cmek_config_key_trusted(const struct cmek_config *c, const char *provider,
+			    const char *key_ref, struct cmek_error *err)
+{
+	const struct cmek_config_provider *sec = NULL;
+	size_t i;
+
+	for (i = 0; i < c->nproviders && !sec; i++)
+		if (!strcmp(c->providers[i].name, provider))
+			sec = &c->providers[i];
+	if (!sec && !strcmp(provider, "local"))
+		return 0;
+	if (!sec) {
+		cmek_error_set(err, CMEK_ERR_INVALID, "provider '%s' has no "
+			       "[provider %s] section: this host does not "
+			       "trust its keys", provider, provider);
+		return -EPERM;
+	}
+	if (!sec->nallow_keys)
+		return 0;
+	for (i = 0; i < sec->nallow_keys; i++)
+		if (!fnmatch(sec->allow_keys[i], key_ref, 0))
+			return 0;
+	cmek_error_set(err, CMEK_ERR_INVALID, "key '%.300s' is not in "
+		       "allow_keys of [provider %s]: this host does not trust "
+		       "it", key_ref, provider);
+	return -EPERM;
 }

@@ -26,12 +26,15 @@
 #define CMEK_CONFIG_DEFAULT_PATH	"/etc/cmek/cmekd.conf"
 #define CMEK_CONFIG_DEFAULT_KEY_DIR	"/etc/cmek/keys"
 #define CMEK_CONFIG_DEFAULT_STATE_DIR	"/run/cmek"
+#define CMEK_CONFIG_DEFAULT_TRUST_DIR	"/var/lib/cmek/trust"
 #define CMEK_CONFIG_MAX_LINE		4096
 
 struct cmek_config_provider {
 	char *name;			/* "local", "aws-kms", ... */
 	int line;			/* of the [provider NAME] header; 0 if implicit */
 	bool has_key_dir;		/* section set key_dir itself */
+	char **allow_keys;		/* fnmatch() patterns; none: any */
+	size_t nallow_keys;
 	struct cmek_provider *prov;	/* init()ed and configure()d */
 };
 
@@ -40,6 +43,8 @@ struct cmek_config {
 	/* [daemon] */
 	char *socket;			/* default cmek_ipc_socket_path() */
 	char *state_dir;		/* default /run/cmek */
+	char *trust_dir;		/* default /var/lib/cmek/trust */
+	bool legacy_refuse;		/* legacy_headers = refuse */
 	char *key_dir;			/* default for the local provider */
 	unsigned int check_interval;	/* seconds, 0 = no watch; default 30 */
 	long unreachable_grace;		/* seconds; -1 = never lock (default) */
@@ -78,9 +83,11 @@ int cmek_config_load(struct cmek_config *c, const char *path, bool must_exist,
 		     cmek_config_report_fn report, void *ctx);
 
 /*
- * The provider instance for @name: the configured one, else a new one made
- * with defaults (the local provider gets key_dir from [daemon]) and kept in
- * @c. NULL with @err set if no provider has that name.
+ * The provider instance for @name: the one its [provider NAME] section
+ * configured. The local provider needs no section (it gets key_dir from
+ * [daemon]); any other without a section is refused, so that a volume
+ * header cannot pick a KMS that this host was not set up to use. NULL
+ * with @err set.
  */
 struct cmek_provider *cmek_config_provider(struct cmek_config *c,
 					   const char *name,
@@ -100,5 +107,13 @@ int cmek_parse_bool(const char *s, bool *val);
  */
 int cmek_check_secret_file(const char *path, uid_t uid, char *why,
 			   size_t whylen);
+
+/*
+ * Whether this host trusts KMS key @key_ref of @provider: the provider has
+ * a section (or is local) and the key matches one of the section's
+ * allow_keys patterns, when it has any. 0, or -EPERM with @err set.
+ */
+int cmek_config_key_trusted(const struct cmek_config *c, const char *provider,
+			    const char *key_ref, struct cmek_error *err);
 
 #endif /* CMEK_CONFIG_H */

@@ -14,7 +14,11 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -44,9 +48,13 @@
 #define SOFF_KEYREF	48
 #define SOFF_WRAPPED	1072
 #define OFF_CSUM	(CMEK_VOL_HDR_SIZE - SHA256_DIGEST_LENGTH)
+#define OFF_MAC		(OFF_CSUM - CMEK_VOL_MAC_LEN)
+
+#define MAC_LABEL	"cmek header mac v2"
+#define KCV_LABEL	"cmek key check v1"
 
 _Static_assert(SOFF_WRAPPED + CMEK_VOL_WRAPPED_MAX == SLOT_SIZE, "slot size");
-_Static_assert(OFF_SLOTS + CMEK_VOL_SLOTS * SLOT_SIZE <= OFF_CSUM, "slots fit");
+_Static_assert(OFF_SLOTS + CMEK_VOL_SLOTS * SLOT_SIZE <= OFF_MAC, "slots fit");
 
 static const uint64_t copy_offset[2] = {
 	CMEK_VOL_COPY_OFFSET_0, CMEK_VOL_COPY_OFFSET_1
@@ -109,6 +117,7 @@ const char *cmek_vol_slot_state_name(uint32_t state)
 void cmek_vol_hdr_init(struct cmek_vol_hdr *h)
 {
 	memset(h, 0, sizeof(*h));
+	h->version = CMEK_VOL_VERSION;
 	RAND_bytes(h->uuid, sizeof(h->uuid));
 	h->uuid[6] = (h->uuid[6] & 0x0f) | 0x40;	/* RFC 4122 version 4 */
 	h->uuid[8] = (h->uuid[8] & 0x3f) | 0x80;
@@ -123,7 +132,8 @@ void cmek_vol_encode(const struct cmek_vol_hdr *h, uint8_t *buf)
 {
 	memset(buf, 0, CMEK_VOL_HDR_SIZE);
 	memcpy(buf + OFF_MAGIC, CMEK_VOL_MAGIC, 8);
-	put32(buf + OFF_VERSION, CMEK_VOL_VERSION);
+	put32(buf + OFF_VERSION, h->version == CMEK_VOL_VERSION_LEGACY ?
+	      CMEK_VOL_VERSION_LEGACY : CMEK_VOL_VERSION);
 	put32(buf + OFF_HDRSIZE, CMEK_VOL_HDR_SIZE);
 	put64(buf + OFF_SEQ, h->seq);
 	memcpy(buf + OFF_UUID, h->uuid, 16);
@@ -149,12 +159,105 @@ void cmek_vol_encode(const struct cmek_vol_hdr *h, uint8_t *buf)
 		       strnlen(s->key_ref, CMEK_VOL_KEYREF_MAX - 1));
 		memcpy(p + SOFF_WRAPPED, s->wrapped, CMEK_VOL_WRAPPED_MAX);
 	}
+	if (h->version != CMEK_VOL_VERSION_LEGACY)
+		memcpy(buf + OFF_MAC, h->mac, CMEK_VOL_MAC_LEN);
 	SHA256(buf, OFF_CSUM, buf + OFF_CSUM);
+}
+
+int cmek_vol_mac_key(const uint8_t uuid[16], const uint8_t *dek,
+		     size_t dek_len, uint8_t key[CMEK_VOL_MAC_KEY_LEN])
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM params[5];
+	int ret = -EIO;
+
+	if (!kctx)
+		goto out;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						     "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+						      (void *)dek, dek_len);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+						      (void *)uuid, 16);
+	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+						      MAC_LABEL,
+						      sizeof(MAC_LABEL) - 1);
+	params[4] = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kctx, key, CMEK_VOL_MAC_KEY_LEN, params) == 1)
+		ret = 0;
+out:
+	/* Frees the context's copy of the data key cleansed. */
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return ret;
+}
+
+int cmek_vol_kcv(const uint8_t uuid[16], const uint8_t *dek, size_t dek_len,
+		 uint8_t kcv[CMEK_VOL_KCV_LEN])
+{
+	uint8_t msg[sizeof(KCV_LABEL) - 1 + 16];
+	unsigned int len = CMEK_VOL_KCV_LEN;
+
+	memcpy(msg, KCV_LABEL, sizeof(KCV_LABEL) - 1);
+	memcpy(msg + sizeof(KCV_LABEL) - 1, uuid, 16);
+	if (!HMAC(EVP_sha256(), dek, (int)dek_len, msg, sizeof(msg), kcv, &len))
+		return -EIO;
+	return 0;
+}
+
+/* The MAC of @h's encoding (in @buf, CMEK_VOL_HDR_SIZE bytes) into @mac. */
+static int header_mac(const struct cmek_vol_hdr *h, const uint8_t *mac_key,
+		      uint8_t *buf, uint8_t mac[CMEK_VOL_MAC_LEN])
+{
+	unsigned int len = CMEK_VOL_MAC_LEN;
+
+	cmek_vol_encode(h, buf);
+	if (!HMAC(EVP_sha256(), mac_key, CMEK_VOL_MAC_KEY_LEN, buf, OFF_MAC,
+		  mac, &len))
+		return -EIO;
+	return 0;
+}
+
+int cmek_vol_verify(const struct cmek_vol_hdr *h, const uint8_t *mac_key)
+{
+	uint8_t mac[CMEK_VOL_MAC_LEN], *buf;
+	int ret;
+
+	if (h->version == CMEK_VOL_VERSION_LEGACY)
+		return -ENODATA;
+	buf = malloc(CMEK_VOL_HDR_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	ret = header_mac(h, mac_key, buf, mac);
+	if (!ret && CRYPTO_memcmp(mac, h->mac, sizeof(mac)))
+		ret = -EBADMSG;
+	free(buf);
+	return ret;
+}
+
+/* Make @h a current-version header carrying the MAC of @mac_key. */
+static int seal(struct cmek_vol_hdr *h, const uint8_t *mac_key, uint8_t *buf)
+{
+	h->version = CMEK_VOL_VERSION;
+	return header_mac(h, mac_key, buf, h->mac);
 }
 
 static bool terminated(const uint8_t *p, size_t len)
 {
 	return memchr(p, '\0', len) != NULL;
+}
+
+/*
+ * An attacker who can write the disk writes these: printable ASCII only, so
+ * that no log line, terminal or JSON reader is fed control characters.
+ */
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return false;
+	return true;
 }
 
 /* A terminated string field; bytes after its NUL are not part of it. */
@@ -182,6 +285,9 @@ static int decode_slot(const uint8_t *p, struct cmek_vol_slot *s, int i,
 			   i);
 	get_str(s->provider, p + SOFF_PROVIDER, CMEK_VOL_PROVIDER_MAX);
 	get_str(s->key_ref, p + SOFF_KEYREF, CMEK_VOL_KEYREF_MAX);
+	if (!printable(s->provider) || !printable(s->key_ref))
+		return ERR(-EINVAL, "slot %d: provider or key reference holds "
+			   "bytes that are not printable ASCII", i);
 	memcpy(s->wrapped, p + SOFF_WRAPPED, CMEK_VOL_WRAPPED_MAX);
 	if (s->state == CMEK_SLOT_ACTIVE && (!s->provider[0] || !s->key_ref[0]))
 		return ERR(-EINVAL, "slot %d: active but has no provider or key", i);
@@ -192,13 +298,13 @@ int cmek_vol_decode(const uint8_t *buf, struct cmek_vol_hdr *h, char *err,
 		    size_t errlen)
 {
 	uint8_t sum[SHA256_DIGEST_LENGTH];
-	uint32_t ss;
+	uint32_t ss, version;
 
 	if (memcmp(buf + OFF_MAGIC, CMEK_VOL_MAGIC, 8))
 		return ERR(-ENOENT, "no cmek header magic");
-	if (get32(buf + OFF_VERSION) != CMEK_VOL_VERSION)
-		return ERR(-EINVAL, "unsupported header version %u",
-			   get32(buf + OFF_VERSION));
+	version = get32(buf + OFF_VERSION);
+	if (version != CMEK_VOL_VERSION && version != CMEK_VOL_VERSION_LEGACY)
+		return ERR(-EINVAL, "unsupported header version %u", version);
 	if (get32(buf + OFF_HDRSIZE) != CMEK_VOL_HDR_SIZE ||
 	    get32(buf + OFF_NSLOTS) != CMEK_VOL_SLOTS)
 		return ERR(-EINVAL, "bad header size or slot count");
@@ -207,6 +313,9 @@ int cmek_vol_decode(const uint8_t *buf, struct cmek_vol_hdr *h, char *err,
 		return ERR(-EBADMSG, "checksum mismatch");
 
 	memset(h, 0, sizeof(*h));
+	h->version = version;
+	if (version != CMEK_VOL_VERSION_LEGACY)
+		memcpy(h->mac, buf + OFF_MAC, CMEK_VOL_MAC_LEN);
 	h->seq = get64(buf + OFF_SEQ);
 	memcpy(h->uuid, buf + OFF_UUID, 16);
 	if (!terminated(buf + OFF_CIPHER, 32))
@@ -393,7 +502,7 @@ out:
  * higher sequence number.
  */
 int cmek_vol_write(struct cmek_vol_dev *dev, struct cmek_vol_hdr *h,
-		   char *err, size_t errlen)
+		   const uint8_t *mac_key, char *err, size_t errlen)
 {
 	struct cmek_vol_read_info info;
 	struct cmek_vol_hdr *cur = malloc(sizeof(*cur));
@@ -412,12 +521,34 @@ int cmek_vol_write(struct cmek_vol_dev *dev, struct cmek_vol_hdr *h,
 		    (unsigned long long)dev->size);
 		goto out;
 	}
+	if (!mac_key && cmek_vol_active_slots(h)) {
+		ret = -EACCES;
+		ERR(ret, "%s: a header with key slots is written only with its "
+		    "MAC key", dev->path);
+		goto out;
+	}
 	if (cmek_vol_read(dev, cur, &info, ignore, sizeof(ignore)) == 0) {
 		first = !info.used_copy;
 		if (cur->seq >= h->seq)
 			h->seq = cur->seq;
 	}
+	/* A sequence number that wrapped would let the older copy win. */
+	if (h->seq == UINT64_MAX) {
+		ret = -EOVERFLOW;
+		ERR(ret, "%s: the header's sequence number is at its maximum",
+		    dev->path);
+		goto out;
+	}
 	h->seq++;
+	if (mac_key) {
+		ret = seal(h, mac_key, buf);
+		if (ret) {
+			ERR(ret, "cannot compute the header MAC");
+			goto out;
+		}
+	} else {
+		memset(h->mac, 0, sizeof(h->mac));
+	}
 	cmek_vol_encode(h, buf);
 	ret = dev_write(dev, buf, CMEK_VOL_HDR_SIZE, copy_offset[first]);
 	if (!ret)
@@ -472,7 +603,8 @@ int cmek_vol_probe(struct cmek_vol_dev *dev, char *what, size_t len)
 }
 
 int cmek_vol_format(struct cmek_vol_dev *dev, struct cmek_vol_hdr *h,
-		    bool force, char *err, size_t errlen)
+		    const uint8_t *mac_key, bool force, char *err,
+		    size_t errlen)
 {
 	uint8_t *zero;
 	char what[128];
@@ -493,10 +625,11 @@ int cmek_vol_format(struct cmek_vol_dev *dev, struct cmek_vol_hdr *h,
 		return ERR(ret, "%s: cannot write: %s", dev->path,
 			   strerror(-ret));
 	h->seq = 0;
-	return cmek_vol_write(dev, h, err, errlen);
+	return cmek_vol_write(dev, h, mac_key, err, errlen);
 }
 
-int cmek_vol_shred(struct cmek_vol_dev *dev, char *err, size_t errlen)
+int cmek_vol_shred(struct cmek_vol_dev *dev, const uint8_t uuid[16],
+		   char *err, size_t errlen)
 {
 	struct cmek_vol_hdr *h = malloc(sizeof(*h));
 	int ret;
@@ -506,6 +639,14 @@ int cmek_vol_shred(struct cmek_vol_dev *dev, char *err, size_t errlen)
 	ret = cmek_vol_read(dev, h, NULL, err, errlen);
 	if (ret)
 		goto out;
+	if (uuid && memcmp(uuid, h->uuid, 16)) {
+		char u[37];
+
+		cmek_vol_uuid_str(h->uuid, u);
+		ret = ERR(-ESTALE, "%s: the header now belongs to volume %s",
+			  dev->path, u);
+		goto out;
+	}
 	for (int pass = 0; pass < 2 && !ret; pass++) {
 		for (int i = 0; i < CMEK_VOL_SLOTS; i++) {
 			struct cmek_vol_slot *s = &h->slots[i];
@@ -519,7 +660,7 @@ int cmek_vol_shred(struct cmek_vol_dev *dev, char *err, size_t errlen)
 			s->state = CMEK_SLOT_DESTROYED;
 			s->wrapped_len = 0;
 		}
-		ret = cmek_vol_write(dev, h, err, errlen);
+		ret = cmek_vol_write(dev, h, NULL, err, errlen);
 	}
 out:
 	OPENSSL_cleanse(h, sizeof(*h));

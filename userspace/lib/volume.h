@@ -18,7 +18,12 @@
 #include <stdint.h>
 
 #define CMEK_VOL_MAGIC			"CMEKVOL1"
-#define CMEK_VOL_VERSION		1
+/* Version 2 adds the header MAC; version 1 headers are read and upgraded. */
+#define CMEK_VOL_VERSION		2
+#define CMEK_VOL_VERSION_LEGACY		1
+#define CMEK_VOL_MAC_LEN		32	/* HMAC-SHA256 */
+#define CMEK_VOL_MAC_KEY_LEN		32
+#define CMEK_VOL_KCV_LEN		32
 #define CMEK_VOL_HDR_SIZE		65536
 #define CMEK_VOL_COPY_OFFSET_0		0
 #define CMEK_VOL_COPY_OFFSET_1		(1024 * 1024)
@@ -47,6 +52,7 @@ struct cmek_vol_slot {
 };
 
 struct cmek_vol_hdr {
+	uint32_t version;		/* as read; a write makes it current */
 	uint64_t seq;
 	uint8_t uuid[16];
 	char cipher[32];
@@ -58,6 +64,7 @@ struct cmek_vol_hdr {
 	uint64_t iv_offset;		/* 512-byte sectors */
 	uint64_t created;
 	struct cmek_vol_slot slots[CMEK_VOL_SLOTS];
+	uint8_t mac[CMEK_VOL_MAC_LEN];	/* version 2; see cmek_vol_verify() */
 };
 
 /* What a read found, for dump and for repair decisions. */
@@ -92,22 +99,54 @@ void cmek_vol_hdr_init(struct cmek_vol_hdr *h);
 /* 0 and *h filled, or -errno with a message (ENOENT: no cmek header). */
 int cmek_vol_read(struct cmek_vol_dev *dev, struct cmek_vol_hdr *h,
 		  struct cmek_vol_read_info *info, char *err, size_t errlen);
-/* Crash-safe update: h->seq is advanced and both copies written. */
+/*
+ * Crash-safe update: h->seq is advanced and both copies written, as the
+ * current version, sealed with @mac_key (cmek_vol_mac_key()). Without a
+ * MAC key only a header with no active slot can be written (a shred):
+ * -EACCES otherwise. -EOVERFLOW when the sequence number would wrap.
+ */
 int cmek_vol_write(struct cmek_vol_dev *dev, struct cmek_vol_hdr *h,
-		   char *err, size_t errlen);
+		   const uint8_t *mac_key, char *err, size_t errlen);
 /*
  * Write a new header (seq 1). Refuses a device that holds a file system, a
  * LUKS or cmek header or a partition table unless @force.
  */
 int cmek_vol_format(struct cmek_vol_dev *dev, struct cmek_vol_hdr *h,
-		    bool force, char *err, size_t errlen);
+		    const uint8_t *mac_key, bool force, char *err,
+		    size_t errlen);
+
+/*
+ * The header MAC authenticates every field of a copy (sequence number,
+ * layout, slots), keyed from the data key, so that only whoever can
+ * unwrap the data key can make a header that cmekd accepts.
+ *   mac key = HKDF-SHA256(ikm = data key, salt = uuid,
+ *                         info = "cmek header mac v2")
+ *   mac     = HMAC-SHA256(mac key, bytes 0..65471 of the encoded copy)
+ * 0 or -errno.
+ */
+int cmek_vol_mac_key(const uint8_t uuid[16], const uint8_t *dek,
+		     size_t dek_len, uint8_t key[CMEK_VOL_MAC_KEY_LEN]);
+/*
+ * 0 if @h (version 2) carries the MAC @mac_key makes; -EBADMSG if not;
+ * -ENODATA for a version 1 header, which has no MAC.
+ */
+int cmek_vol_verify(const struct cmek_vol_hdr *h, const uint8_t *mac_key);
+/*
+ * The key check value a host records for a volume: it tells whether a
+ * data key is the one seen before, and reveals nothing about it.
+ *   kcv = HMAC-SHA256(data key, "cmek key check v1" || uuid)
+ */
+int cmek_vol_kcv(const uint8_t uuid[16], const uint8_t *dek, size_t dek_len,
+		 uint8_t kcv[CMEK_VOL_KCV_LEN]);
 /* 1 and a description in @what if the device holds a known signature. */
 int cmek_vol_probe(struct cmek_vol_dev *dev, char *what, size_t len);
 /*
  * Destroy every key slot in both copies: overwrite the wrapped keys with
- * random bytes, write, then with zeroes, write, each crash-safe.
+ * random bytes, write, then with zeroes, write, each crash-safe. -ESTALE
+ * if the header is not volume @uuid's (NULL: any).
  */
-int cmek_vol_shred(struct cmek_vol_dev *dev, char *err, size_t errlen);
+int cmek_vol_shred(struct cmek_vol_dev *dev, const uint8_t uuid[16],
+		   char *err, size_t errlen);
 
 /* Slot helpers on an in-memory header; index or -errno. */
 int cmek_vol_slot_add(struct cmek_vol_hdr *h, const char *provider,

@@ -223,7 +223,8 @@ static int read_hdr(const char *cmd, const char *dev, const char *hfile,
 	char err[256] = "";
 	int ret;
 
-	ret = cmek_vol_dev_open(hfile ? hfile : dev, false, false, &vd, err,
+	ret = cmek_vol_dev_open(hfile ? hfile : dev, false,
+				hfile ? CMEK_VOL_HEADER_FILE : 0, &vd, err,
 				sizeof(err));
 	if (ret) {
 		err_msg("%s: %s", cmd, err[0] ? err : strerror(-ret));

@@ -39,7 +39,7 @@ static void dev_uuid(const char *dev, char out[37])
 	char err[256];
 
 	out[0] = '\0';
-	if (cmek_vol_dev_open(dev, false, false, &d, err, sizeof(err)) < 0)
+	if (cmek_vol_dev_open(dev, false, 0, &d, err, sizeof(err)) < 0)
 		return;
 	h = calloc(1, sizeof(*h));
 	if (h && !cmek_vol_read(d, h, &ri, err, sizeof(err)))

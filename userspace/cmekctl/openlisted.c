@@ -136,7 +136,7 @@ int cmd_open_listed(int argc, char **argv)
 	if (all == (nd > 0))
 		return usage_error("open-listed", "give --all or devices");
 
-	bad = cmek_volumes_load(&vl, cmek_volumes_path(), all, report, NULL);
+	bad = cmek_volumes_load(&vl, cmek_volumes_path(), all, 0, report, NULL);
 	if (bad < 0)
 		return EXIT_ERR;
 

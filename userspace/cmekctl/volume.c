@@ -594,7 +594,7 @@ int cmd_revoke(int argc, char **argv)
 		return EXIT_ERR;
 	if (revoke_kernel(o.all ? NULL : &d, uuid))
 		return EXIT_ERR;
-	cmek_volumes_load(&vl, cmek_volumes_path(), false, NULL, NULL);
+	cmek_volumes_load(&vl, cmek_volumes_path(), false, 0, NULL, NULL);
 	if (!o.all) {
 		revoke_fs(&d, o.keep_fs, &vl);
 	} else if (!(n = dm_cmek_list(&all, &nall))) {

@@ -15,6 +15,7 @@
 
 #include "cmekctl.h"
 #include "daemon.h"
+#include "escape.h"
 #include "fs_shutdown.h"
 #include "volumes.h"
 
@@ -507,7 +508,7 @@ static void revoke_fs(const struct dm_cmek_dev *d, bool keep,
 	keep |= e && e->keepfs;
 	cmek_fs_revoke(makedev(d->major, d->minor), keep ? CMEK_FS_KEEP : 0,
 		       &r);
-	cmek_fs_printable(r.mount_point, mp, sizeof(mp));
+	cmek_printable(r.mount_point, mp, sizeof(mp));
 	if (r.ns_pid)
 		snprintf(ns, sizeof(ns), " (mount namespace of pid %d)",
 			 (int)r.ns_pid);

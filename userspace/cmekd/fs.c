@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "cmekd.h"
+#include "escape.h"
 #include "fs_shutdown.h"
 #include "log.h"
 #include "volumes.h"
@@ -71,7 +72,7 @@ static int fs_cb(const char *name, const char *uuid, dev_t dev, void *data)
 	cmek_fs_revoke(dev, flags, &r);
 	if (r.state == CMEK_FS_NOT_MOUNTED)
 		return 0;
-	cmek_fs_printable(r.mount_point, mp, sizeof(mp));
+	cmek_printable(r.mount_point, mp, sizeof(mp));
 	cmek_fs_holders_str(&r, who, sizeof(who));
 	add(c, " mapping=%s fs=%s mount=\"%s\" fstype=%s", name,
 	    cmek_fs_state_name(r.state), mp, r.fstype);

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: cmek_unwrap DEVICE|HEADER-FILE\n");
 		return 2;
 	}
-	if (cmek_vol_dev_open(argv[1], false, false, &dev, err, sizeof(err)) ||
+	if (cmek_vol_dev_open(argv[1], false, 0, &dev, err, sizeof(err)) ||
 	    cmek_vol_read(dev, h, NULL, err, sizeof(err))) {
 		fprintf(stderr, "cmek_unwrap: %s\n", err);
 		goto out;

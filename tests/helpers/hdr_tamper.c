@@ -5,6 +5,8 @@
  * valid checksum, as anyone with the format documentation can:
  *
  *	hdr_tamper DEVICE provider SLOT NAME   a slot's provider renamed
+ *	hdr_tamper DEVICE key_ref SLOT BYTES   a slot's key reference set to
+ *	                                       any bytes (newlines, ESC...)
  *	hdr_tamper DEVICE iv_offset SECTORS    a layout field changed
  *	hdr_tamper DEVICE legacy               rewritten as version 1 (no MAC)
  *	hdr_tamper DEVICE forge UUID KEK       a new header for volume UUID
@@ -103,7 +105,8 @@ int main(int argc, char **argv)
 
 	if (argc < 3 || !h) {
 		fprintf(stderr, "usage: hdr_tamper DEVICE provider SLOT NAME | "
-			"iv_offset N | legacy | forge UUID KEK\n");
+			"key_ref SLOT BYTES | iv_offset N | legacy | "
+			"forge UUID KEK\n");
 		return 2;
 	}
 	if (!strcmp(argv[2], "forge") && argc == 5)
@@ -117,6 +120,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[2], "provider") && argc == 5) {
 		snprintf(h->slots[atoi(argv[3])].provider,
 			 sizeof(h->slots[0].provider), "%s", argv[4]);
+		ret = 0;
+	} else if (!strcmp(argv[2], "key_ref") && argc == 5) {
+		snprintf(h->slots[atoi(argv[3])].key_ref,
+			 sizeof(h->slots[0].key_ref), "%s", argv[4]);
 		ret = 0;
 	} else if (!strcmp(argv[2], "iv_offset") && argc == 4) {
 		h->iv_offset = strtoull(argv[3], NULL, 0);

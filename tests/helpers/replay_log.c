@@ -446,7 +446,7 @@ static int judge(struct log *l, const char *target, const struct expect *x)
 	why = malloc(WHY_MAX);
 	out = open(target, O_RDWR);
 	if (!h || !ops || !why || out < 0 ||
-	    cmek_vol_dev_open(target, false, false, &dev, err, sizeof(err))) {
+	    cmek_vol_dev_open(target, false, 0, &dev, err, sizeof(err))) {
 		fprintf(stderr, "replay_log: %s: %s\n", target,
 			err[0] ? err : strerror(out < 0 ? errno : ENOMEM));
 		ret = -1;

@@ -317,8 +317,17 @@ static void serve_one(struct kmip_fake_peer *fp, int c)
 		goto out;
 	len = (uint32_t)hdr[4] << 24 | hdr[5] << 16 | hdr[6] << 8 | hdr[7];
 	body = len <= 65536 ? malloc(len + 1) : NULL;
-	if (body && read_n(ssl, body, len) && fp->resp_len)
+	if (!body || !read_n(ssl, body, len))
+		goto out_body;
+	fp->req_len = 0;
+	if (sizeof(hdr) + len <= sizeof(fp->req)) {
+		memcpy(fp->req, hdr, sizeof(hdr));
+		memcpy(fp->req + sizeof(hdr), body, len);
+		fp->req_len = sizeof(hdr) + len;
+	}
+	if (fp->resp_len)
 		SSL_write_ex(ssl, fp->resp, fp->resp_len, &n);
+out_body:
 	free(body);
 out:
 	SSL_free(ssl);

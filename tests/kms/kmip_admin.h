@@ -57,6 +57,9 @@ struct kmip_fake_peer {
 	pthread_t thread;
 	const uint8_t *resp;	/* set before each call; not copied */
 	size_t resp_len;
+	/* The last request (whole TTLV message), stored before answering. */
+	uint8_t req[8192];
+	size_t req_len;
 	volatile bool stop;
 };
 

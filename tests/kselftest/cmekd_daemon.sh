@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # cmekd as a process (KTAP): config validation, start/stop, the control
-# socket's modes and framing, root-only peers, a second daemon refused.
+# socket's modes and framing, root-only peers (and only the initial user
+# namespace's root), a second daemon refused.
 # Runs in the VM as root with dm-cmek loaded:
 #     tests/vm/run -- tests/kselftest/cmekd_daemon.sh
 #
@@ -60,7 +61,7 @@ reply_errno() {
 	$CALL "$SOCK" "$req" "$@" 2>/dev/null | jq -r '.errno // "none"'
 }
 
-ktap_plan 28
+ktap_plan 31
 
 mkdir -p "$T/keys"
 chmod 700 "$T/keys"
@@ -168,6 +169,16 @@ ktap_check "non-root client refused by SO_PEERCRED with EPERM" \
 	sh -c '[ $1 -eq 1 ] && [ "$(echo "$2" | jq -r .errno)" = 1 ]' _ $rc "$out"
 ktap_check "refused client audit-logged" \
 	grep -q 'audit: op=connect result=refused peer_uid=65534' "$T/log"
+# Root of a container the socket was bind-mounted into: uid 0 to
+# SO_PEERCRED, but not the host's administrator.
+out=$(unshare --user --map-root-user $CALL "$SOCK" '{"op":"ping"}' 2>/dev/null)
+ktap_check "root in another user namespace refused with EPERM" \
+	sh -c '[ $1 -eq 1 ] && [ "$(echo "$2" | jq -r .errno)" = 1 ] &&
+	       echo "$2" | jq -r .error | grep -q "user namespace"' _ $? "$out"
+ktap_check "... audit-logged as such" \
+	grep -q 'audit: op=connect result=refused peer_uid=0 peer_pid=[0-9]* reason="another user namespace"' "$T/log"
+ktap_check "root in the initial user namespace is still served" \
+	test "$($CALL "$SOCK" '{"op":"ping"}' | jq -r .ok)" = true
 
 # --- key operations made outside cmekd are audited -------------------------
 # log_has REGEX: cmekd's log gets a line matching within 5 s

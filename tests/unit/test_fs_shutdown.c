@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "escape.h"
 #include "fs_shutdown.h"
 #include "../lib/tap.h"
 
@@ -258,13 +259,13 @@ static void test_strings(void)
 	char buf[64];
 	int i;
 
-	cmek_fs_printable("/mnt/a \"b\"\\c\nd\xff", buf, sizeof(buf));
+	cmek_printable("/mnt/a \"b\"\\c\nd\xff", buf, sizeof(buf));
 	tap_ok(!strcmp(buf, "/mnt/a \\042b\\042\\134c\\012d\\377"),
 	       "printable: quotes, backslash, newline, high byte escaped");
-	cmek_fs_printable("abcdef\n", buf, 9);
+	cmek_printable("abcdef\n", buf, 9);
 	tap_ok(!strcmp(buf, "abcdef"), "printable: an escape that does not "
 	       "fit is left out whole");
-	cmek_fs_printable("abcdefghijkl", buf, 5);
+	cmek_printable("abcdefghijkl", buf, 5);
 	tap_ok(!strcmp(buf, "abcd"), "printable: cut to the buffer");
 
 	memset(&r, 0, sizeof(r));

@@ -25,7 +25,7 @@
 #include "../kms/kmip_admin.h"
 #include "../lib/tap.h"
 
-#define PLAN	45
+#define PLAN	51
 
 static struct kmip_test_server srv;
 static struct cmek_error err;
@@ -331,6 +331,168 @@ static void test_classify_table(void)
 #undef T
 #undef I
 
+/* A successful @op answer carrying @ct_len bytes of Data and, if @iv_len, an IV. */
+static void canned_answer(struct ttlv_buf *rb, uint32_t op, const uint8_t *iv,
+			  size_t iv_len, size_t ct_len)
+{
+	uint8_t ct[CMEK_DEK_MAX], tag[16];
+
+	memset(ct, 0x5a, sizeof(ct));
+	memset(tag, 0x11, sizeof(tag));
+	ttlv_buf_init(rb);
+	ttlv_begin(rb, KMIP_TAG_RESPONSE_MESSAGE);
+	ttlv_begin(rb, KMIP_TAG_RESPONSE_HEADER);
+	ttlv_begin(rb, KMIP_TAG_PROTOCOL_VERSION);
+	ttlv_put_int(rb, KMIP_TAG_PROTOCOL_MAJOR, 1);
+	ttlv_put_int(rb, KMIP_TAG_PROTOCOL_MINOR, 4);
+	ttlv_end(rb);
+	ttlv_put_int(rb, KMIP_TAG_BATCH_COUNT, 1);
+	ttlv_end(rb);
+	ttlv_begin(rb, KMIP_TAG_BATCH_ITEM);
+	ttlv_put_enum(rb, KMIP_TAG_OPERATION, op);
+	ttlv_put_enum(rb, KMIP_TAG_RESULT_STATUS, KMIP_STATUS_SUCCESS);
+	ttlv_begin(rb, KMIP_TAG_RESPONSE_PAYLOAD);
+	ttlv_put_text(rb, KMIP_TAG_UNIQUE_IDENTIFIER, "1");
+	ttlv_put_bytes(rb, KMIP_TAG_DATA, ct, ct_len);
+	if (iv_len)
+		ttlv_put_bytes(rb, KMIP_TAG_IV_COUNTER_NONCE, iv, iv_len);
+	if (op == KMIP_OP_ENCRYPT)
+		ttlv_put_bytes(rb, KMIP_TAG_AEAD_TAG, tag, sizeof(tag));
+	ttlv_end(rb);
+	ttlv_end(rb);
+	ttlv_end(rb);
+}
+
+/* The Request Payload of the request @fp last read. */
+static bool request_payload(const struct kmip_fake_peer *fp,
+			    struct ttlv_item *pl)
+{
+	struct ttlv_item top, item;
+	const char *why;
+
+	if (!fp->req_len || ttlv_check(fp->req, fp->req_len, &why))
+		return false;
+	ttlv_item_at(fp->req, fp->req_len, &top);
+	return ttlv_find(&top, KMIP_TAG_BATCH_ITEM, TTLV_STRUCT, &item) &&
+	       ttlv_find(&item, KMIP_TAG_REQUEST_PAYLOAD, TTLV_STRUCT, pl);
+}
+
+static bool asks_random_iv(const struct ttlv_item *pl)
+{
+	struct ttlv_item cp, v;
+
+	return ttlv_find(pl, KMIP_TAG_CRYPTO_PARAMETERS, TTLV_STRUCT, &cp) &&
+	       ttlv_find(&cp, KMIP_TAG_RANDOM_IV, TTLV_BOOL, &v) &&
+	       v.len == 8 && v.val[7] == 1;
+}
+
+/*
+ * The wrap never picks a GCM IV (two wraps under one IV give away the
+ * DEK to anyone with Encrypt permission and the header): it asks the
+ * server for one and keeps what the server returns; unwrap sends it back.
+ */
+static void test_server_iv(const struct cmek_binding *b)
+{
+	static const uint8_t siv[12] = {
+		0xa5, 0xa4, 0xa3, 0xa2, 0xa1, 0xa0, 0x9f, 0x9e,
+		0x9d, 0x9c, 0x9b, 0x9a,
+	};
+	struct kmip_fake_peer fp;
+	struct cmek_provider *p;
+	struct ttlv_item pl, v;
+	struct ttlv_buf rb;
+	uint8_t dek[64], out[CMEK_DEK_MAX], *w = NULL;
+	char cert[256], key[256];
+	size_t wl = 0, ol = 0;
+	int ret;
+
+	memset(dek, 0x42, sizeof(dek));
+	snprintf(cert, sizeof(cert), "%s/pki/server.pem", srv.dir);
+	snprintf(key, sizeof(key), "%s/pki/server.key", srv.dir);
+	if (kmip_fake_peer_start(&fp, cert, key))
+		tap_diag("cannot start the fake KMIP peer");
+	p = provider(fp.port, srv.ca_file, srv.cert_file, srv.key_file, "5");
+
+	canned_answer(&rb, KMIP_OP_ENCRYPT, siv, sizeof(siv), sizeof(dek));
+	fp.resp = rb.data;
+	fp.resp_len = rb.len;
+	ret = p->ops->wrap(p, "1", b, dek, sizeof(dek), &w, &wl, &err);
+	tap_ok(ret == 0 && request_payload(&fp, &pl) && asks_random_iv(&pl) &&
+	       !ttlv_find(&pl, KMIP_TAG_IV_COUNTER_NONCE, TTLV_BYTES, &v),
+	       "the Encrypt request asks for Random IV and carries no IV %s",
+	       err.msg);
+	tap_ok(ret == 0 && wl == 2 + sizeof(siv) + 16 + sizeof(dek) &&
+	       w[0] == 2 && w[1] == sizeof(siv) &&
+	       !memcmp(w + 2, siv, sizeof(siv)) &&
+	       w[2 + sizeof(siv)] == 0x11 && w[wl - 1] == 0x5a,
+	       "the blob (version 2) stores the IV the server returned");
+	ttlv_buf_free(&rb);
+
+	canned_answer(&rb, KMIP_OP_DECRYPT, NULL, 0, sizeof(dek));
+	fp.resp = rb.data;
+	fp.resp_len = rb.len;
+	ret = w ? unwrap(p, "1", b, w, wl, out, &ol) : -1;
+	tap_ok(ret == 0 && request_payload(&fp, &pl) && !asks_random_iv(&pl) &&
+	       ttlv_find(&pl, KMIP_TAG_IV_COUNTER_NONCE, TTLV_BYTES, &v) &&
+	       v.len == sizeof(siv) && !memcmp(v.val, siv, sizeof(siv)),
+	       "unwrap sends the stored server IV back %s", err.msg);
+	ttlv_buf_free(&rb);
+	free(w);
+	w = NULL;
+
+	canned_answer(&rb, KMIP_OP_ENCRYPT, NULL, 0, sizeof(dek));
+	fp.resp = rb.data;
+	fp.resp_len = rb.len;
+	ret = p->ops->wrap(p, "1", b, dek, sizeof(dek), &w, &wl, &err);
+	tap_ok(failed_as(ret, CMEK_ERR_INVALID, "IV/Counter/Nonce") && !w,
+	       "a server that returns no IV: the wrap fails INVALID: %s",
+	       err.msg);
+	ttlv_buf_free(&rb);
+	free(w);
+	cmek_provider_free(p);
+	kmip_fake_peer_stop(&fp);
+}
+
+/* What cmekd before the server IV wrote: version 1, its own 12-byte IV. */
+static int wrap_v1(struct cmek_provider *p, const char *uid,
+		   const struct cmek_binding *b, const uint8_t *dek,
+		   size_t dek_len, uint8_t *blob, size_t *blob_len)
+{
+	static const uint8_t iv[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+	struct cmek_kmip_reply r;
+	struct ttlv_item ct, tag;
+	struct ttlv_buf pl;
+	char aad[64];
+	size_t aad_len = cmek_binding_aad(b, aad, sizeof(aad));
+	int ret = -1;
+
+	ttlv_buf_init(&pl);
+	ttlv_put_text(&pl, KMIP_TAG_UNIQUE_IDENTIFIER, uid);
+	ttlv_begin(&pl, KMIP_TAG_CRYPTO_PARAMETERS);
+	ttlv_put_enum(&pl, KMIP_TAG_BLOCK_CIPHER_MODE, 9);	/* GCM */
+	ttlv_put_enum(&pl, KMIP_TAG_CRYPTO_ALGORITHM, 3);	/* AES */
+	ttlv_put_int(&pl, KMIP_TAG_TAG_LENGTH, 16);
+	ttlv_end(&pl);
+	ttlv_put_bytes(&pl, KMIP_TAG_DATA, dek, dek_len);
+	ttlv_put_bytes(&pl, KMIP_TAG_IV_COUNTER_NONCE, iv, sizeof(iv));
+	ttlv_put_bytes(&pl, KMIP_TAG_AEAD_DATA, aad, aad_len);
+	if (!cmek_kmip_call(p, KMIP_OP_ENCRYPT, &pl, &r, &err) && r.has_payload &&
+	    ttlv_find(&r.payload, KMIP_TAG_DATA, TTLV_BYTES, &ct) &&
+	    ct.len == dek_len &&
+	    ttlv_find(&r.payload, KMIP_TAG_AEAD_TAG, TTLV_BYTES, &tag) &&
+	    tag.len == 16) {
+		blob[0] = 1;
+		memcpy(blob + 1, iv, sizeof(iv));
+		memcpy(blob + 13, tag.val, 16);
+		memcpy(blob + 29, ct.val, dek_len);
+		*blob_len = 29 + dek_len;
+		ret = 0;
+	}
+	ttlv_buf_free(&pl);
+	cmek_kmip_reply_free(&r);
+	return ret;
+}
+
 int main(void)
 {
 	struct cmek_binding b = { "0f8a3e7c-1b2d-4c5e-9f60-123456789abc" };
@@ -383,7 +545,7 @@ int main(void)
 	t0 = now_ms();
 	ret = p->ops->generate(p, uid, &b, dek, 64, &w, &wl, &err);
 	t_wrap = now_ms() - t0;
-	tap_ok(ret == 0 && wl == 64 + 29,
+	tap_ok(ret == 0 && wl > 2 && wl == 2 + (size_t)w[1] + 16 + 64,
 	       "generate a 64-byte DEK, wrapped by the server (%zu-byte blob) %s",
 	       wl, err.msg);
 	t0 = now_ms();
@@ -393,8 +555,12 @@ int main(void)
 	       "unwrap returns the same DEK %s", err.msg);
 	tap_diag("latency: key_state %.1f ms, generate+wrap %.1f ms, unwrap %.1f ms",
 		 t_state, t_wrap, t_unwrap);
-	tap_ok(w && !memmem(w, wl, dek, 16) && w[0] == 1,
-	       "the blob is version 1 and does not contain the DEK");
+	tap_ok(w && !memmem(w, wl, dek, 16) && w[0] == 2,
+	       "the blob is version 2 and does not contain the DEK");
+	/* PyKMIP ignores IV Length and draws one AES block: 16 bytes. */
+	tap_ok(w && w[1] == 16,
+	       "the blob stores the IV PyKMIP drew (%u bytes; cmekd sends none) "
+	       "and unwraps with it", w ? w[1] : 0);
 
 	ret = unwrap(p, uid, &other, w, wl, out, &ol);
 	tap_ok(failed_as(ret, CMEK_ERR_INVALID, "another volume"),
@@ -405,19 +571,30 @@ int main(void)
 	tap_ok(failed_as(ret, CMEK_ERR_INVALID, "does not authenticate"),
 	       "a corrupted ciphertext is INVALID");
 	w[wl - 1] ^= 1;
-	w[0] = 2;
+	w[0] = 3;
 	ret = unwrap(p, uid, &b, w, wl, out, &ol);
-	tap_ok(failed_as(ret, CMEK_ERR_INVALID, "v1 blob") &&
-	       unwrap(p, uid, &b, w, 29, out, &ol) < 0 &&
+	w[0] = 2;
+	tap_ok(failed_as(ret, CMEK_ERR_INVALID, "v1 or v2 blob") &&
+	       unwrap(p, uid, &b, w, 34, out, &ol) < 0 &&
 	       err.cls == CMEK_ERR_INVALID,
 	       "an unknown version or a short blob is INVALID without a request");
-	w[0] = 1;
+	{
+		uint8_t v1[29 + 64];
+		size_t v1_len = 0;
+
+		ret = wrap_v1(p, uid, &b, dek, 64, v1, &v1_len);
+		tap_ok(ret == 0 && unwrap(p, uid, &b, v1, v1_len, out, &ol) == 0 &&
+		       ol == 64 && !memcmp(out, dek, 64),
+		       "a version 1 blob (cmekd's own IV, before) still unwraps %s",
+		       err.msg);
+	}
 	tap_ok(p->ops->wrap(p, uid, &b, dek, 32, &w2, &wl2, &err) == 0 &&
 	       unwrap(p, uid, &b, w2, wl2, out, &ol) == 0 && ol == 32 &&
 	       !memcmp(out, dek, 32), "wrap/unwrap a 32-byte key");
 	tap_ok(p->ops->wrap(p, uid, &b, dek, 64, &w3, &wl3, &err) == 0 &&
 	       wl3 == wl && memcmp(w3, w, wl),
-	       "wrapping twice gives different blobs (fresh nonce)");
+	       "wrapping twice gives different blobs (fresh server IV)");
+	test_server_iv(&b);
 
 	pc = provider(srv.port, srv.ca_file, srv.cert_file, srv.key_file, "5");
 	pc->ops->configure(pc, "username", "cmek", &err);

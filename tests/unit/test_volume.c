@@ -20,7 +20,7 @@ static struct cmek_vol_dev *open_dev(void)
 {
 	struct cmek_vol_dev *dev = NULL;
 
-	if (cmek_vol_dev_open(path, true, false, &dev, err, sizeof(err)))
+	if (cmek_vol_dev_open(path, true, 0, &dev, err, sizeof(err)))
 		tap_diag("open: %s", err);
 	return dev;
 }
@@ -434,7 +434,8 @@ static void test_detached(void)
 	close(fd);
 	unlink(hpath);
 	h->data_offset = 0;
-	tap_ok(cmek_vol_dev_open(hpath, true, true, &dev, err, sizeof(err)) == 0 &&
+	tap_ok(cmek_vol_dev_open(hpath, true, CMEK_VOL_CREATE, &dev, err,
+			       sizeof(err)) == 0 &&
 	       cmek_vol_dev_size(dev) == CMEK_VOL_AREA_SIZE,
 	       "a detached header file is created at %d bytes", CMEK_VOL_AREA_SIZE);
 	tap_ok(dev && cmek_vol_format(dev, h, mk, false, err, sizeof(err)) == 0 &&
@@ -446,12 +447,78 @@ static void test_detached(void)
 	free(g);
 }
 
+static bool file_is(const char *p, const char *want)
+{
+	char buf[64] = "";
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	return n == (ssize_t)strlen(want) && !memcmp(buf, want, n);
+}
+
+static void put_file(const char *p, const char *text)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		tap_diag("cannot write %s", p);
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * Whoever can write the header file's directory plants a symbolic link or
+ * a file there before the operator formats: neither is used.
+ */
+static void test_header_file_never_followed(void)
+{
+	char dir[] = "/tmp/cmek-test-hdrdir-XXXXXX";
+	char hp[128], victim[128];
+	struct cmek_vol_dev *dev = NULL;
+	int r1, r2, r3;
+
+	if (!mkdtemp(dir))
+		tap_diag("mkdtemp: %s", strerror(errno));
+	snprintf(hp, sizeof(hp), "%s/hdr.img", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	put_file(victim, "precious");
+	if (symlink(victim, hp))
+		tap_diag("symlink: %s", strerror(errno));
+	r1 = cmek_vol_dev_open(hp, true, CMEK_VOL_CREATE, &dev, err,
+			       sizeof(err));
+	r2 = cmek_vol_dev_open(hp, true, CMEK_VOL_CREATE | CMEK_VOL_REPLACE,
+			       &dev, err, sizeof(err));
+	r3 = cmek_vol_dev_open(hp, false, CMEK_VOL_HEADER_FILE, &dev, err,
+			       sizeof(err));
+	tap_ok(r1 == -EEXIST && r2 == -ELOOP && r3 == -ELOOP &&
+	       strstr(err, "symbolic link") && file_is(victim, "precious"),
+	       "a symlink at the header path is refused (create %d, with "
+	       "force %d, open %d), its target untouched", r1, r2, r3);
+	unlink(hp);
+	put_file(hp, "left here");
+	r1 = cmek_vol_dev_open(hp, true, CMEK_VOL_CREATE, &dev, err,
+			       sizeof(err));
+	tap_ok(r1 == -EEXIST && strstr(err, "--force") &&
+	       file_is(hp, "left here"),
+	       "a pre-existing header file is refused without force: %s", err);
+	r2 = cmek_vol_dev_open(hp, true, CMEK_VOL_CREATE | CMEK_VOL_REPLACE,
+			       &dev, err, sizeof(err));
+	tap_ok(r2 == 0 && cmek_vol_dev_size(dev) == CMEK_VOL_AREA_SIZE,
+	       "... and reused with force");
+	cmek_vol_dev_close(dev);
+	unlink(hp);
+	unlink(victim);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	int fd = mkstemp(path);
 
 	close(fd);
-	tap_plan(38);
+	tap_plan(41);
 	test_round_trip();
 	test_format_and_probe();
 	test_corruption();
@@ -459,6 +526,7 @@ int main(void)
 	test_shred_and_slots();
 	test_detached();
 	test_mac();
+	test_header_file_never_followed();
 	unlink(path);
 	return tap_done();
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "volumes.h"
@@ -46,6 +47,35 @@ static void bad(const char *text, int line, const char *what)
 	cmek_volumes_free(&vl);
 }
 
+/*
+ * Whoever can write the list decides which device opens under which name
+ * and with which detached header: it gets cmekd.conf's owner and mode rules.
+ */
+static void test_volumes_file_trusted_like_config(const char *path)
+{
+	struct cmek_volumes vl;
+	int r;
+
+	chmod(path, 0666);
+	nmsgs = 0;
+	r = cmek_volumes_load(&vl, path, true, geteuid(), report, NULL);
+	tap_ok(r == -EPERM && vl.n == 0 && nmsgs == 1 &&
+	       strstr(msgs[0], "refused: mode 0666 lets group or others") &&
+	       strstr(msgs[0], "chmod 600"),
+	       "a world-writable volumes file is refused: %s", msgs[0]);
+	chmod(path, 0620);
+	nmsgs = 0;
+	r = cmek_volumes_load(&vl, path, false, geteuid(), report, NULL);
+	tap_ok(r == -EPERM && vl.n == 0 && nmsgs == 1,
+	       "a group-writable one too, even when it may be missing");
+	chmod(path, 0644);
+	nmsgs = 0;
+	r = cmek_volumes_load(&vl, path, true, geteuid() + 1, report, NULL);
+	tap_ok(r == -EPERM && vl.n == 0 && nmsgs == 1 &&
+	       strstr(msgs[0], "refused: owned by uid"),
+	       "a volumes file owned by another user is refused: %s", msgs[0]);
+}
+
 int main(void)
 {
 	struct cmek_volumes vl;
@@ -53,7 +83,7 @@ int main(void)
 	FILE *f;
 	int r;
 
-	tap_plan(26);
+	tap_plan(29);
 
 	r = parse("# volumes\n\n"
 		  "data  UUID=0F6C1E2A-1111-2222-3333-444455556666  nofail,hold=5000\n"
@@ -109,11 +139,11 @@ int main(void)
 	       "no final newline");
 	cmek_volumes_free(&vl);
 
-	r = cmek_volumes_load(&vl, "/nonexistent/cmek/volumes", false, report,
+	r = cmek_volumes_load(&vl, "/nonexistent/cmek/volumes", false, 0, report,
 			      NULL);
 	tap_ok(r == 0 && vl.n == 0, "missing file is an empty list");
 	nmsgs = 0;
-	r = cmek_volumes_load(&vl, "/nonexistent/cmek/volumes", true, report,
+	r = cmek_volumes_load(&vl, "/nonexistent/cmek/volumes", true, 0, report,
 			      NULL);
 	tap_ok(r == -ENOENT && nmsgs == 1 &&
 	       strstr(msgs[0], "/nonexistent/cmek/volumes: "),
@@ -125,11 +155,13 @@ int main(void)
 		return 1;
 	fputs("x /dev/x nofail\ny\n", f);
 	fclose(f);
+	chmod(path, 0644);
 	nmsgs = 0;
-	r = cmek_volumes_load(&vl, path, true, report, NULL);
+	r = cmek_volumes_load(&vl, path, true, geteuid(), report, NULL);
 	tap_ok(r == 1 && vl.n == 1 && vl.v[0].nofail && nmsgs == 1 &&
 	       strstr(msgs[0], ":2: missing device"), "load from a file");
 	cmek_volumes_free(&vl);
+	test_volumes_file_trusted_like_config(path);
 	unlink(path);
 
 	setenv("CMEK_VOLUMES", "/tmp/v", 1);

@@ -15,6 +15,7 @@
 
 #include "cmekctl.h"
 #include "daemon.h"
+#include "escape.h"
 #include "volume.h"
 
 static const char *fmt_time(uint64_t t, char *buf, size_t len)
@@ -64,7 +65,8 @@ static struct json_object *slots_json(const struct cmek_vol_hdr *h)
 static void print_slots(const struct cmek_vol_hdr *h,
 			const char *const kms[CMEK_VOL_SLOTS])
 {
-	char tb[32];
+	char tb[32], prov[CMEK_ESC_SIZE(CMEK_VOL_PROVIDER_MAX)];
+	char key[CMEK_ESC_SIZE(CMEK_VOL_KEYREF_MAX)];
 	int i, n = 0;
 
 	for (i = 0; i < CMEK_VOL_SLOTS; i++) {
@@ -73,11 +75,14 @@ static void print_slots(const struct cmek_vol_hdr *h,
 		if (s->state == CMEK_SLOT_EMPTY)
 			continue;
 		n++;
+		/* Whoever can write the disk chose these. */
 		if (s->state == CMEK_SLOT_ACTIVE)
 			printf("    slot %d: %s, %s:%s, wrapped key %u bytes, "
 			       "created %s%s%s\n", i,
-			       cmek_vol_slot_state_name(s->state), s->provider,
-			       s->key_ref, s->wrapped_len,
+			       cmek_vol_slot_state_name(s->state),
+			       cmek_printable(s->provider, prov, sizeof(prov)),
+			       cmek_printable(s->key_ref, key, sizeof(key)),
+			       s->wrapped_len,
 			       fmt_time(s->created, tb, sizeof(tb)),
 			       kms && kms[i] ? ", KMS key " : "",
 			       kms && kms[i] ? kms[i] : "");
@@ -225,7 +230,8 @@ static int read_hdr(const char *cmd, const char *dev, const char *hfile,
 	char err[256] = "";
 	int ret;
 
-	ret = cmek_vol_dev_open(hfile ? hfile : dev, false, false, &vd, err,
+	ret = cmek_vol_dev_open(hfile ? hfile : dev, false,
+				hfile ? CMEK_VOL_HEADER_FILE : 0, &vd, err,
 				sizeof(err));
 	if (ret) {
 		err_msg("%s: %s", cmd, err[0] ? err : strerror(-ret));

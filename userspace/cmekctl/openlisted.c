@@ -39,7 +39,7 @@ static void dev_uuid(const char *dev, char out[37])
 	char err[256];
 
 	out[0] = '\0';
-	if (cmek_vol_dev_open(dev, false, false, &d, err, sizeof(err)) < 0)
+	if (cmek_vol_dev_open(dev, false, 0, &d, err, sizeof(err)) < 0)
 		return;
 	h = calloc(1, sizeof(*h));
 	if (h && !cmek_vol_read(d, h, &ri, err, sizeof(err)))
@@ -136,7 +136,7 @@ int cmd_open_listed(int argc, char **argv)
 	if (all == (nd > 0))
 		return usage_error("open-listed", "give --all or devices");
 
-	bad = cmek_volumes_load(&vl, cmek_volumes_path(), all, report, NULL);
+	bad = cmek_volumes_load(&vl, cmek_volumes_path(), all, 0, report, NULL);
 	if (bad < 0)
 		return EXIT_ERR;
 

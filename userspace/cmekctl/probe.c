@@ -41,7 +41,7 @@ int cmd_probe(int argc, char **argv)
 	if (!path)
 		return usage_error("probe", "no device given");
 
-	if (cmek_vol_dev_open(path, false, false, &dev, err, sizeof(err)) < 0) {
+	if (cmek_vol_dev_open(path, false, 0, &dev, err, sizeof(err)) < 0) {
 		err_msg("probe: %s", err);
 		return EXIT_ERR;
 	}

@@ -21,6 +21,7 @@
 
 #include "cmekctl.h"
 #include "daemon.h"
+#include "escape.h"
 
 struct view {
 	struct json_object *vols;	/* array */
@@ -139,7 +140,7 @@ static void print_table(struct json_object *vols)
 	for (i = 0; i < json_object_array_length(vols); i++) {
 		struct json_object *o = json_object_array_get_idx(vols, i);
 		struct json_object *m = NULL;
-		char pk[256];
+		char pk[2048], pk_e[CMEK_ESC_SIZE(sizeof(pk))], dev[1024];
 
 		json_object_object_get_ex(o, "mapping", &m);
 		if (jget_str(o, "provider"))
@@ -147,28 +148,39 @@ static void print_table(struct json_object *vols)
 				 jget_str(o, "provider"), str_or(o, "key", "?"));
 		else
 			snprintf(pk, sizeof(pk), "-");
+		/* The provider and key come from the volume header. */
+		cmek_printable(pk, pk_e, sizeof(pk_e));
+		cmek_escape(str_or(o, "device",
+				   m ? str_or(m, "backing", "-") : "-"),
+			    dev, sizeof(dev), 0);
 		printf("%-16s %-36s %-8s %-5s %-20s %s\n",
 		       str_or(o, "name", "-"), str_or(o, "uuid", "-"),
 		       str_or(o, "state", "-"), str_or(o, "generation", "-"),
-		       str_or(o, "device", m ? str_or(m, "backing", "-") : "-"),
-		       pk);
+		       dev, pk_e);
 	}
 }
 
 static void print_detail(struct json_object *o)
 {
 	struct json_object *k = NULL, *m = NULL;
+	char esc[CMEK_ESC_SIZE(2048)];
 
+	/* Values quote the volume header (key reference) and KMS answers. */
 	json_object_object_foreach(o, key, val) {
 		if (!strcmp(key, "kernel") || !strcmp(key, "mapping") || !val)
 			continue;
 		if (json_object_is_type(val, json_type_object) ||
 		    json_object_is_type(val, json_type_array))
-			printf("%-14s %s\n", key,
-			       json_object_to_json_string_ext(val,
-					JSON_C_TO_STRING_PLAIN));
+			cmek_escape(json_object_to_json_string_ext(val,
+					JSON_C_TO_STRING_PLAIN),
+				    esc, sizeof(esc), 0);
+		else if (!strcmp(key, "provider") || !strcmp(key, "key"))
+			cmek_printable(json_object_get_string(val), esc,
+				       sizeof(esc));
 		else
-			printf("%-14s %s\n", key, json_object_get_string(val));
+			cmek_escape(json_object_get_string(val), esc,
+				    sizeof(esc), 0);
+		printf("%-14s %s\n", key, esc);
 	}
 	json_object_object_get_ex(o, "kernel", &k);
 	json_object_object_get_ex(o, "mapping", &m);

@@ -15,18 +15,30 @@
 #include <openssl/crypto.h>
 
 #include "cmekctl.h"
+#include "escape.h"
 #include "nl-priv.h"
 #include "ipc.h"
+
+/*
+ * Messages quote what the header or cmekd's answer said (key references,
+ * KMS errors): no control sequence of theirs reaches the terminal.
+ */
+static void vmsg(FILE *f, const char *pfx, const char *fmt, va_list ap)
+{
+	char raw[4096], esc[CMEK_ESC_SIZE(4096)];
+
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	cmek_escape(raw, esc, sizeof(esc), CMEK_ESC_KEEP_NL);
+	fprintf(f, "%s%s\n", pfx, esc);
+}
 
 void err_msg(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("cmekctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmsg(stderr, "cmekctl: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void info_msg(const char *fmt, ...)
@@ -34,9 +46,8 @@ void info_msg(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vfprintf(stdout, fmt, ap);
+	vmsg(stdout, "", fmt, ap);
 	va_end(ap);
-	fputc('\n', stdout);
 	fflush(stdout);
 }
 

@@ -15,6 +15,7 @@
 
 #include "cmekctl.h"
 #include "daemon.h"
+#include "escape.h"
 #include "fs_shutdown.h"
 #include "volumes.h"
 
@@ -193,6 +194,33 @@ static char *abspath(const char *p, char *buf)
 	return buf;
 }
 
+/*
+ * A header file's absolute path with its last component left alone: cmekd
+ * refuses a header that is a symbolic link, and resolving it here would
+ * follow the link before cmekd could see it.
+ */
+static char *hdrpath(const char *p, char *buf)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(p, '/');
+	const char *base = slash ? slash + 1 : p;
+
+	if (slash == p)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s",
+			 slash ? (int)(slash - p) : 1, slash ? p : ".");
+	if (*base && realpath(dir, buf) &&
+	    strlen(buf) + 1 + strlen(base) < PATH_MAX) {
+		if (strcmp(buf, "/"))
+			strcat(buf, "/");
+		strcat(buf, base);
+		return buf;
+	}
+	snprintf(buf, PATH_MAX, "%s", p);
+	return buf;
+}
+
 int cmd_format(int argc, char **argv)
 {
 	struct json_object *req, *reply = NULL;
@@ -218,7 +246,7 @@ int cmd_format(int argc, char **argv)
 	req = daemon_req("format");
 	jadd_str(req, "device", abspath(argv[1], dev));
 	if (o.header)
-		jadd_str(req, "header", abspath(o.header, hdr));
+		jadd_str(req, "header", hdrpath(o.header, hdr));
 	jadd_str(req, "provider", o.provider);
 	jadd_str(req, "key", o.key);
 	if (o.sector_size >= 0)
@@ -260,7 +288,7 @@ int cmd_open(int argc, char **argv)
 	jadd_str(req, "device", abspath(argv[1], dev));
 	jadd_str(req, "name", argv[2]);
 	if (o.header)
-		jadd_str(req, "header", abspath(o.header, hdr));
+		jadd_str(req, "header", hdrpath(o.header, hdr));
 	n = daemon_call(req, &reply, 0);
 	if (!n) {
 		const char *path = jget_str(reply, "path");
@@ -480,7 +508,7 @@ static void revoke_fs(const struct dm_cmek_dev *d, bool keep,
 	keep |= e && e->keepfs;
 	cmek_fs_revoke(makedev(d->major, d->minor), keep ? CMEK_FS_KEEP : 0,
 		       &r);
-	cmek_fs_printable(r.mount_point, mp, sizeof(mp));
+	cmek_printable(r.mount_point, mp, sizeof(mp));
 	if (r.ns_pid)
 		snprintf(ns, sizeof(ns), " (mount namespace of pid %d)",
 			 (int)r.ns_pid);
@@ -567,7 +595,7 @@ int cmd_revoke(int argc, char **argv)
 		return EXIT_ERR;
 	if (revoke_kernel(o.all ? NULL : &d, uuid))
 		return EXIT_ERR;
-	cmek_volumes_load(&vl, cmek_volumes_path(), false, NULL, NULL);
+	cmek_volumes_load(&vl, cmek_volumes_path(), false, 0, NULL, NULL);
 	if (!o.all) {
 		revoke_fs(&d, o.keep_fs, &vl);
 	} else if (!(n = dm_cmek_list(&all, &nall))) {
@@ -636,7 +664,7 @@ static int slot_add(int argc, char **argv)
 	req = daemon_req("slot_add");
 	jadd_str(req, "device", abspath(argv[1], dev));
 	if (o.header)
-		jadd_str(req, "header", abspath(o.header, hdr));
+		jadd_str(req, "header", hdrpath(o.header, hdr));
 	jadd_str(req, "provider", o.provider ? o.provider : "local");
 	jadd_str(req, "key", o.key);
 	n = daemon_call(req, &reply, 0);
@@ -676,7 +704,7 @@ static int slot_remove(int argc, char **argv)
 	req = daemon_req("slot_remove");
 	jadd_str(req, "device", abspath(argv[1], dev));
 	if (o.header)
-		jadd_str(req, "header", abspath(o.header, hdr));
+		jadd_str(req, "header", hdrpath(o.header, hdr));
 	json_object_object_add(req, "slot", json_object_new_int((int)idx));
 	n = daemon_call(req, &reply, 0);
 	if (!n && o.json)

@@ -465,5 +465,10 @@ void audit_op(struct daemon *d, const char *op, const struct vol *v,
 	      const char *provider, const char *key_ref, const char *uuid,
 	      int result, const char *fmt, ...)
 	__attribute__((format(printf, 8, 9)));
+/*
+ * @s escaped for a quoted audit field (error="%s"): it may quote a header's
+ * key reference. The result lives until this thread's next call.
+ */
+const char *audit_q(const char *s);
 
 #endif /* CMEKD_H */

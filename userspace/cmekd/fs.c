@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "cmekd.h"
+#include "escape.h"
 #include "fs_shutdown.h"
 #include "log.h"
 #include "volumes.h"
@@ -71,7 +72,7 @@ static int fs_cb(const char *name, const char *uuid, dev_t dev, void *data)
 	cmek_fs_revoke(dev, flags, &r);
 	if (r.state == CMEK_FS_NOT_MOUNTED)
 		return 0;
-	cmek_fs_printable(r.mount_point, mp, sizeof(mp));
+	cmek_printable(r.mount_point, mp, sizeof(mp));
 	cmek_fs_holders_str(&r, who, sizeof(who));
 	add(c, " mapping=%s fs=%s mount=\"%s\" fstype=%s", name,
 	    cmek_fs_state_name(r.state), mp, r.fstype);
@@ -91,6 +92,11 @@ static int fs_cb(const char *name, const char *uuid, dev_t dev, void *data)
 	return 0;
 }
 
+static void volumes_report(void *ctx, const char *msg)
+{
+	log_warn("%s", msg);
+}
+
 void fs_on_revoke(struct daemon *d, const char *uuid, enum revoke_fs fs,
 		  char *out, size_t len)
 {
@@ -101,7 +107,9 @@ void fs_on_revoke(struct daemon *d, const char *uuid, enum revoke_fs fs,
 		out[0] = '\0';
 	if (fs == REVOKE_FS_NONE)
 		return;
-	cmek_volumes_load(&c.vl, cmek_volumes_path(), false, NULL, NULL);
+	/* A refused file counts as empty: no keepfs, the safe default. */
+	cmek_volumes_load(&c.vl, cmek_volumes_path(), false, 0, volumes_report,
+			  NULL);
 	dm_for_each_cmek(fs_cb, &c);
 	cmek_volumes_free(&c.vl);
 }

@@ -78,8 +78,9 @@ static int hdr_load(const char *device, const char *header, bool writable,
 {
 	int ret;
 
-	ret = cmek_vol_dev_open(header ? header : device, writable, false, dev,
-				err, errlen);
+	ret = cmek_vol_dev_open(header ? header : device, writable,
+				header ? CMEK_VOL_HEADER_FILE : 0, dev, err,
+				errlen);
 	if (ret)
 		return ret < 0 ? ret : -EIO;
 	*vh = hdr_new();
@@ -185,7 +186,9 @@ int hdr_format(const char *device, const char *header,
 			return ret;
 		}
 	}
-	ret = cmek_vol_dev_open(header ? header : device, true, header != NULL,
+	ret = cmek_vol_dev_open(header ? header : device, true,
+				header ? CMEK_VOL_CREATE |
+				(force ? CMEK_VOL_REPLACE : 0) : 0,
 				&dev, err, errlen);
 	if (ret) {
 		hdr_put(vh);
@@ -368,8 +371,9 @@ int hdr_shred(const char *device, const char *header,
 	struct cmek_vol_dev *dev;
 	int ret;
 
-	ret = cmek_vol_dev_open(header ? header : device, true, false, &dev,
-				err, errlen);
+	ret = cmek_vol_dev_open(header ? header : device, true,
+				header ? CMEK_VOL_HEADER_FILE : 0, &dev, err,
+				errlen);
 	if (ret)
 		return ret < 0 ? ret : -EIO;
 	ret = cmek_vol_shred(dev, uuid, err, errlen);
@@ -383,7 +387,7 @@ int hdr_probe(const char *device, char *what, size_t len)
 	char err[256];
 	int ret;
 
-	ret = cmek_vol_dev_open(device, false, false, &dev, err, sizeof(err));
+	ret = cmek_vol_dev_open(device, false, 0, &dev, err, sizeof(err));
 	if (ret)
 		return ret < 0 ? ret : -EIO;
 	ret = cmek_vol_probe(dev, what, len);

@@ -3,6 +3,10 @@
  * The control socket (userspace/lib/ipc.h). Root-only: the peer's uid
  * (SO_PEERCRED) is checked on every connection; a non-root peer gets one
  * EPERM error reply to its first request, an audit line, and is closed.
+ * So does a peer outside cmekd's own user namespace (the initial one: the
+ * kernel's CAP_NET_ADMIN check on the cmek family needs it), such as root
+ * of a container the socket was bind-mounted into: its uid 0 maps to the
+ * host's root, but it is not the host's administrator.
  * Requests that may wait for a KMS are served in serial jobs (jobs.c), one
  * at a time; the connection is not read meanwhile. The others
  * (status, revoke, shred, close...) are served at once, on the main
@@ -14,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmekd.h"
@@ -26,7 +31,7 @@ struct client {
 	int fd;
 	uid_t uid;
 	pid_t pid;
-	bool refused;
+	const char *refused;	/* why, or NULL */
 	bool busy;		/* a job serves its request */
 };
 
@@ -100,6 +105,28 @@ size_t server_pollfds(struct daemon *d, struct pollfd *pfd, size_t max)
 	return n;
 }
 
+/*
+ * Is the peer in our user namespace? Asked through /proc/PID/ns/user right
+ * after accept(): the kernel's SO_PEERPIDFD (6.5) is not in Debian 12's
+ * 6.1, so the pid SO_PEERCRED recorded at connect() is all there is. That
+ * leaves one race: a peer that hands its connection to another process
+ * and exits, whose pid is then reused by a process of ours before this
+ * runs, passes. A pid we cannot see (0: a pid namespace outside ours) or
+ * look up fails the check.
+ */
+static bool same_userns(pid_t pid)
+{
+	struct stat mine, theirs;
+	char path[64];
+
+	if (pid <= 0 || stat("/proc/self/ns/user", &mine) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	if (stat(path, &theirs) < 0)
+		return false;
+	return mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino;
+}
+
 static void accept_one(struct daemon *d)
 {
 	struct client *c;
@@ -124,11 +151,14 @@ static void accept_one(struct daemon *d)
 		c->uid = (uid_t)-1;
 		c->pid = 0;
 	}
-	if (c->uid != 0) {
-		c->refused = true;
+	if (c->uid != 0)
+		c->refused = "not root";
+	else if (!same_userns(c->pid))
+		c->refused = "another user namespace";
+	if (c->refused)
 		cmek_audit("op=connect result=refused peer_uid=%d peer_pid=%d "
-			   "reason=\"not root\"", (int)c->uid, (int)c->pid);
-	}
+			   "reason=\"%s\"", (int)c->uid, (int)c->pid,
+			   c->refused);
 }
 
 static void drop(size_t i)
@@ -193,9 +223,12 @@ static bool serve(struct daemon *d, struct client *c)
 	if (ret == 0)
 		return false;
 	if (c->refused) {
-		reply = cmek_ipc_err(EPERM,
+		reply = c->uid != 0 ? cmek_ipc_err(EPERM,
 			"permission denied: cmekd serves root only (your uid "
-			"is %d); run the command as root", (int)c->uid);
+			"is %d); run the command as root", (int)c->uid) :
+			cmek_ipc_err(EPERM,
+			"permission denied: cmekd serves the host's root only, "
+			"not a client in another user namespace (a container)");
 		json_object_put(req);
 		json_object_put(err);
 		cmek_ipc_send(c->fd, reply);

@@ -198,7 +198,8 @@ refuse(struct daemon *d, const struct vol *v, const struct hdr_info *h,
 	va_end(ap);
 	log_err("ALARM: volume %s on %s: %s", h->uuid, v->device, what);
 	audit_op(d, "trust", v, NULL, NULL, h->uuid, ret,
-		 "why=%s device=%s error=\"%s\"", why, v->device, what);
+		 "why=%s device=%s error=\"%s\"", why, v->device,
+		 audit_q(what));
 	return ret;
 }
 

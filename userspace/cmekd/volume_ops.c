@@ -259,7 +259,7 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
 						 c->key_ref, &err)) {
 			audit_op(d, "unwrap", v, c->provider, c->key_ref,
 				 h->uuid, -EPERM, "why=%s slot=%d error=\"%s\"",
-				 why, c->index, err.msg);
+				 why, c->index, audit_q(err.msg));
 			p = NULL;
 		}
 		if (!p) {
@@ -278,7 +278,7 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
 				"provider error");
 			audit_op(d, "unwrap", v, c->provider, c->key_ref,
 				 h->uuid, ret, "why=%s slot=%d error=\"%s\"",
-				 why, c->index, err.msg);
+				 why, c->index, audit_q(err.msg));
 			transient |= err.cls == CMEK_ERR_TRANSIENT;
 			if (err.cls != CMEK_ERR_DEFINITIVE)
 				continue;
@@ -428,7 +428,7 @@ static int push_from_header(struct daemon *d, struct vol *v,
 			audit_op(d, "push", v, h->slots[used].provider,
 				 h->slots[used].key_ref, h->uuid, ret,
 				 "why=%s slot=%d error=\"%s\"", why,
-				 h->slots[used].index, msg);
+				 h->slots[used].index, audit_q(msg));
 		}
 	}
 	/*
@@ -451,7 +451,7 @@ static int push_from_header(struct daemon *d, struct vol *v,
 		audit_op(d, "push", v, h->slots[used].provider,
 			 h->slots[used].key_ref, h->uuid, ret,
 			 "why=%s slot=%d error=\"%s\"", why,
-			 h->slots[used].index, msg);
+			 h->slots[used].index, audit_q(msg));
 	}
 	if (ret) {
 		dek_free(dek);
@@ -466,7 +466,8 @@ static int push_from_header(struct daemon *d, struct vol *v,
 			 strerror(-ret), cmek_nl_errmsg(d->nl)[0] ? ": " : "",
 			 cmek_nl_errmsg(d->nl));
 		audit_op(d, "push", v, s->provider, s->key_ref, h->uuid, ret,
-			 "why=%s slot=%d error=\"%s\"", why, s->index, msg);
+			 "why=%s slot=%d error=\"%s\"", why, s->index,
+			 audit_q(msg));
 		return ret;
 	}
 	events_expect(d, CMEK_CMD_EVENT_KEY_SET, h->uuid_bin);
@@ -807,7 +808,7 @@ struct json_object *op_format(struct json_object *req, void *ctx)
 			   "close it first", dev, busy->name);
 	if (ret) {
 		audit_op(d, "format", NULL, prov, key, h.uuid, -EIO,
-			 "device=%s error=\"%s\"", dev, err.msg);
+			 "device=%s error=\"%s\"", dev, audit_q(err.msg));
 		return ERR(cls_errno(err.cls), "%s: cannot make a data key "
 			   "under %s: %s",
 			   prov, key, err.msg);
@@ -1039,7 +1040,7 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	if (ret) {
 		hdr_info_free(&h);
 		audit_op(d, "open", &v, NULL, NULL, NULL, ret, "device=%s "
-			 "error=\"%s\"", dev, msg);
+			 "error=\"%s\"", dev, audit_q(msg));
 		return ERR(errno_of(ret, cls), "%s", msg);
 	}
 	table_params(d, &h, dev, req, params, sizeof(params));
@@ -1051,7 +1052,7 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 			vol_revoke_key(d, &v, "open-failed",
 				       REVOKE_FS_NONE);
 		audit_op(d, "open", &v, NULL, NULL, NULL, ret, "device=%s "
-			 "error=\"%s\"", dev, msg);
+			 "error=\"%s\"", dev, audit_q(msg));
 		return ERR(-ret, "%s (table: 0 %" PRIu64 " cmek %s)", msg, len,
 			   params);
 	}
@@ -1101,7 +1102,7 @@ struct json_object *op_close(struct json_object *req, void *ctx)
 	ret = dm_remove(name, msg, sizeof(msg));
 	if (ret && ret != -ENXIO && ret != -ENOENT) {
 		audit_op(d, "close", v, NULL, NULL, NULL, ret, "error=\"%s\"",
-			 msg);
+			 audit_q(msg));
 		return ERR(-ret, "%s%s", msg, ret == -EBUSY ?
 			   ": the device is in use (mounted or open); unmount "
 			   "it first" : "");
@@ -1345,7 +1346,7 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 				 s->index, s->provider, s->key_ref, err.msg);
 			audit_op(d, "rewrap", v, s->provider, s->key_ref, NULL,
 				 ret, "slot=%d error=\"%s\"", s->index,
-				 err.msg);
+				 audit_q(err.msg));
 			break;
 		}
 		/* A shred while the KMS answered is final: write nothing. */
@@ -1767,7 +1768,7 @@ struct json_object *op_slot_add(struct json_object *req, void *ctx)
 	}
 	if (ret) {
 		audit_op(d, "slot-add", u.v, prov, key, u.h.uuid, -EIO,
-			 "device=%s error=\"%s\"", u.dev, err.msg);
+			 "device=%s error=\"%s\"", u.dev, audit_q(err.msg));
 		r = ERR(cls_errno(err.cls), "cannot wrap the data key under "
 			"%s:%s: %s", prov, key, err.msg);
 		goto out;

@@ -186,6 +186,29 @@ int cmek_check_secret_file(const char *path, uid_t uid, char *why,
 	return 0;
 }
 
+int cmek_check_admin_file(const struct stat *st, const char *path,
+			  uid_t uid, char *why, size_t whylen)
+{
+	why[0] = '\0';
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(why, whylen, "not a regular file");
+		return -EINVAL;
+	}
+	if (st->st_uid != uid) {
+		snprintf(why, whylen, "owned by uid %u, not %u: chown %u %s",
+			 (unsigned)st->st_uid, (unsigned)uid, (unsigned)uid,
+			 path);
+		return -EPERM;
+	}
+	if (st->st_mode & 022) {
+		snprintf(why, whylen, "mode %04o lets group or others change "
+			 "it: chmod 600 %s (or 644)",
+			 (unsigned)(st->st_mode & 07777), path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 static char *trim(char *s)
 {
 	char *e;
@@ -659,7 +682,7 @@ int cmek_config_load(struct cmek_config *c, const char *path, bool must_exist,
 		.c = c, .opts = opts ? opts : &defopts, .report = report,
 		.ctx = ctx, .path = path, .sec = SEC_NONE,
 	};
-	char line[CMEK_CONFIG_MAX_LINE + 2];
+	char line[CMEK_CONFIG_MAX_LINE + 2], why[512] = "";
 	char *slash;
 	FILE *f;
 	size_t i;
@@ -672,19 +695,19 @@ int cmek_config_load(struct cmek_config *c, const char *path, bool must_exist,
 		perr(&p, "cannot open: %s", strerror(errno));
 		return p.errors;
 	}
-	if (fstat(fd, &p.st) < 0 || !S_ISREG(p.st.st_mode)) {
-		perr(&p, "not a regular file");
+	if (fstat(fd, &p.st) < 0) {
+		perr(&p, "cannot stat: %s", strerror(errno));
 		close(fd);
 		return p.errors;
 	}
-	if (p.st.st_uid != p.opts->owner_uid)
-		perr(&p, "owned by uid %u, not %u: chown %u %s",
-		     (unsigned)p.st.st_uid, (unsigned)p.opts->owner_uid,
-		     (unsigned)p.opts->owner_uid, path);
-	if (p.st.st_mode & 022)
-		perr(&p, "mode %04o lets group or others change it: "
-		     "chmod 600 %s (or 644)", (unsigned)(p.st.st_mode & 07777),
-		     path);
+	if (cmek_check_admin_file(&p.st, path, p.opts->owner_uid, why,
+				  sizeof(why)) == -EINVAL) {
+		perr(&p, "%s", why);
+		close(fd);
+		return p.errors;
+	} else if (why[0]) {
+		perr(&p, "%s", why);
+	}
 	f = fdopen(fd, "r");
 	if (!f) {
 		perr(&p, "%s", strerror(errno));

@@ -18,6 +18,7 @@
 #define CMEK_CONFIG_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "provider.h"
@@ -100,6 +101,15 @@ struct cmek_provider *cmek_config_provider(struct cmek_config *c,
  */
 int cmek_parse_duration(const char *s, bool allow_never, long *secs);
 int cmek_parse_bool(const char *s, bool *val);
+
+/*
+ * A file root acts on as it stands (cmekd.conf, /etc/cmek/volumes): a
+ * regular file owned by @uid that group and others cannot change. 0, or
+ * -EINVAL (not a regular file) / -EPERM (owner, mode) with @why filled,
+ * without the path in front.
+ */
+int cmek_check_admin_file(const struct stat *st, const char *path,
+			  uid_t uid, char *why, size_t whylen);
 
 /*
  * A credentials file must be a regular file owned by @uid with no access for

@@ -293,28 +293,6 @@ const char *cmek_fs_state_name(enum cmek_fs_state s)
 	return "?";
 }
 
-void cmek_fs_printable(const char *in, char *out, size_t len)
-{
-	size_t n = 0;
-
-	if (!len)
-		return;
-	for (; *in; in++) {
-		unsigned char c = (unsigned char)*in;
-
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			if (n + 1 >= len)
-				break;
-			out[n++] = (char)c;
-		} else {
-			if (n + 4 >= len)
-				break;
-			n += (size_t)snprintf(out + n, len - n, "\\%03o", c);
-		}
-	}
-	out[n] = '\0';
-}
-
 void cmek_fs_holders_str(const struct cmek_fs_result *res, char *buf,
 			 size_t len)
 {

@@ -78,11 +78,6 @@ const char *cmek_fs_state_name(enum cmek_fs_state s);
 /* "a[1],b[2],+3 more" ("-" for none) into @buf. */
 void cmek_fs_holders_str(const struct cmek_fs_result *res, char *buf,
 			 size_t len);
-/*
- * @in made safe for a log line: bytes outside printable ASCII, '"' and
- * '\\' as \ooo escapes (mountinfo's own style), cut to fit @len.
- */
-void cmek_fs_printable(const char *in, char *out, size_t len);
 
 /* ---- the parsers, pure (unit-tested with fixture text) ---------------- */
 

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "ipc.h"
 
 const char *cmek_ipc_socket_path(void)
@@ -143,7 +144,7 @@ struct json_object *cmek_ipc_ok(void)
 struct json_object *cmek_ipc_err(int err, const char *fmt, ...)
 {
 	struct json_object *o = json_object_new_object();
-	char msg[1024];
+	char msg[1024], esc[CMEK_ESC_SIZE(1024)];
 	va_list ap;
 
 	if (err < 0)
@@ -153,9 +154,11 @@ struct json_object *cmek_ipc_err(int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* It may quote a header's key reference: valid UTF-8, one line. */
+	cmek_escape(msg, esc, sizeof(esc), 0);
 	json_object_object_add(o, "ok", json_object_new_boolean(0));
 	json_object_object_add(o, "errno", json_object_new_int(err));
-	json_object_object_add(o, "error", json_object_new_string(msg));
+	json_object_object_add(o, "error", json_object_new_string(esc));
 	return o;
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "log.h"
 
 static const char *log_ident = "cmek";
@@ -70,8 +71,18 @@ int cmek_log_level_parse(const char *s)
 	return -1;
 }
 
-static void emit(int prio, int facility, const char *tag, const char *msg)
+/*
+ * Every line is escaped here, whatever built it: a message may quote a
+ * header's key reference or a KMS's answer, and no newline, ESC or
+ * invalid UTF-8 from those may reach syslog or a terminal raw. Fields that
+ * also need their quotes and spaces escaped do it themselves (escape.h).
+ */
+static void emit(int prio, int facility, const char *tag,
+		 const char *raw)
 {
+	char msg[16384];	/* an audit line, its fields already escaped */
+
+	cmek_escape(raw, msg, sizeof(msg), 0);
 	if (log_syslog)
 		syslog(facility | prio, "%s%s", tag, msg);
 	if (log_stderr) {
@@ -103,7 +114,7 @@ void cmek_log(int prio, const char *fmt, ...)
 
 void cmek_audit(const char *fmt, ...)
 {
-	char msg[2048];
+	char msg[8192];	/* an escaped 1023-byte key reference fits */
 	va_list ap;
 
 	va_start(ap, fmt);

@@ -347,15 +347,27 @@ int cmek_vol_decode(const uint8_t *buf, struct cmek_vol_hdr *h, char *err,
 	return 0;
 }
 
-int cmek_vol_dev_open(const char *path, bool writable, bool create,
+int cmek_vol_dev_open(const char *path, bool writable, unsigned int how,
 		      struct cmek_vol_dev **devp, char *err, size_t errlen)
 {
 	int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+	bool create = how & CMEK_VOL_CREATE;
 	struct cmek_vol_dev *dev;
 	struct stat st;
 	int fd;
 
-	fd = open(path, flags | (create ? O_CREAT : 0), 0600);
+	if (how & (CMEK_VOL_HEADER_FILE | CMEK_VOL_CREATE))
+		flags |= O_NOFOLLOW;
+	if (create)
+		flags |= O_CREAT | (how & CMEK_VOL_REPLACE ? 0 : O_EXCL);
+	fd = open(path, flags, 0600);
+	if (fd < 0 && errno == ELOOP && (flags & O_NOFOLLOW))
+		return ERR(-ELOOP, "%s is a symbolic link: a header file is "
+			   "never opened through one; give the file's own path",
+			   path);
+	if (fd < 0 && errno == EEXIST)
+		return ERR(-EEXIST, "%s already exists: formatting would "
+			   "replace it; add --force to do so", path);
 	if (fd < 0)
 		return ERR(-errno, "%s: %s", path, strerror(errno));
 	dev = calloc(1, sizeof(*dev));

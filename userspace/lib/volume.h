@@ -77,11 +77,26 @@ struct cmek_vol_read_info {
 
 struct cmek_vol_dev;
 
+/* cmek_vol_dev_open() @how: what @path names and what may happen to it. */
+enum {
+	/*
+	 * A detached header file: a symbolic link as its last component is
+	 * refused, never followed (whoever can plant one in the header's
+	 * directory must not redirect where keys are read or written).
+	 */
+	CMEK_VOL_HEADER_FILE	= 1 << 0,
+	/* Create the header file; an existing one is refused (EEXIST). */
+	CMEK_VOL_CREATE		= 1 << 1,
+	/* With CMEK_VOL_CREATE: reuse an existing file (the operator's --force). */
+	CMEK_VOL_REPLACE	= 1 << 2,
+};
+
 /*
- * Open a device or detached header file. @create makes a missing header
- * file (never a device). Errors are written to @err.
+ * Open a device (by any path, symbolic links included: /dev/disk/by-*) or,
+ * with CMEK_VOL_HEADER_FILE, a detached header file. Errors are written to
+ * @err.
  */
-int cmek_vol_dev_open(const char *path, bool writable, bool create,
+int cmek_vol_dev_open(const char *path, bool writable, unsigned int how,
 		      struct cmek_vol_dev **dev, char *err, size_t errlen);
 void cmek_vol_dev_close(struct cmek_vol_dev *dev);
 /* Size in bytes of the underlying device or file. */

@@ -4,11 +4,15 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "config.h"
 #include "volumes.h"
 
 struct pctx {
@@ -229,21 +233,41 @@ int cmek_volumes_parse(struct cmek_volumes *vl, const char *path,
 }
 
 int cmek_volumes_load(struct cmek_volumes *vl, const char *path,
-		      bool must_exist, cmek_volumes_report_fn report, void *ctx)
+		      bool must_exist, uid_t owner_uid,
+		      cmek_volumes_report_fn report, void *ctx)
 {
 	struct pctx p = { .path = path, .report = report, .ctx = ctx };
-	char *buf = NULL;
+	char *buf = NULL, why[512];
 	size_t len = 0;
+	struct stat st;
 	FILE *f, *m;
-	int r, c;
+	int fd, r, c;
 
 	memset(vl, 0, sizeof(*vl));
-	f = fopen(path, "re");
-	if (!f) {
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		r = -errno;
 		if (r == -ENOENT && !must_exist)
 			return 0;
 		perr(&p, "%s", strerror(-r));
+		return r;
+	}
+	/* Its lines say what opens where: the same trust as cmekd.conf. */
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		snprintf(why, sizeof(why), "cannot stat: %s", strerror(-r));
+	} else {
+		r = cmek_check_admin_file(&st, path, owner_uid, why,
+					  sizeof(why));
+	}
+	f = r ? NULL : fdopen(fd, "r");
+	if (!f) {
+		if (!r) {
+			r = -errno;
+			snprintf(why, sizeof(why), "%s", strerror(-r));
+		}
+		perr(&p, "refused: %s", why);
+		close(fd);
 		return r;
 	}
 	m = open_memstream(&buf, &len);

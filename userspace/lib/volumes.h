@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define CMEK_VOLUMES_DEFAULT_PATH	"/etc/cmek/volumes"
 #define CMEK_VOLUMES_NAME_MAX		127
@@ -46,11 +47,14 @@ typedef void (*cmek_volumes_report_fn)(void *ctx, const char *msg);
 
 /*
  * Read @path into @vl. A missing file is no error (an empty list) unless
- * @must_exist. Returns the number of errors reported; good lines are kept.
- * -errno only when the file cannot be read at all (also reported).
+ * @must_exist. The file must pass cmek_check_admin_file() for @owner_uid
+ * (root's files: 0), else -EPERM and nothing is read. Returns the number
+ * of errors reported; good lines are kept. -errno only when the file
+ * cannot be read at all (also reported).
  */
 int cmek_volumes_load(struct cmek_volumes *vl, const char *path,
-		      bool must_exist, cmek_volumes_report_fn report, void *ctx);
+		      bool must_exist, uid_t owner_uid,
+		      cmek_volumes_report_fn report, void *ctx);
 /* Same, from a string (tests); @path names it in messages. */
 int cmek_volumes_parse(struct cmek_volumes *vl, const char *path,
 		       const char *text, cmek_volumes_report_fn report,

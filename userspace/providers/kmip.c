@@ -5,11 +5,16 @@
  * Decrypt, AES-256-GCM), and GetAttributes(State) tells cmekd whether the
  * key is usable. The key reference is the key's KMIP Unique Identifier.
  *
- * Wrapped blob: version (1 byte, 1) || nonce (12) || GCM tag (16) ||
- * ciphertext, where the server authenticated "cmek-dek-v1:<volume uuid>" as
- * Authenticated Encryption Additional Data. A blob moved to another volume
- * fails the server's tag check. (PyKMIP 0.10 implements GCM with AAD when
- * the request says KMIP 1.4, which is why the protocol version is 1.4.)
+ * Wrapped blob: version (1 byte, 2) || IV length n (1) || IV (n) || GCM
+ * tag (16) || ciphertext, where the server authenticated
+ * "cmek-dek-v1:<volume uuid>" as Authenticated Encryption Additional Data
+ * and chose the IV itself (Random IV): a client that picks GCM IVs can
+ * reuse one, and anyone with Encrypt permission and a copy of the header
+ * could then recover the DEK from the keystream; FIPS servers refuse
+ * client IVs anyway. Version 1 blobs (IV (12) chosen by cmekd, no length
+ * byte) still unwrap. A blob moved to another volume fails the server's
+ * tag check. (PyKMIP 0.10 implements GCM with AAD when the request says
+ * KMIP 1.4, which is why the protocol version is 1.4.)
  *
  * Transport: one TLS connection per operation (cmekd makes a call per
  * open, rewrap or health-check interval, so a pooled connection would buy
@@ -32,17 +37,20 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "config.h"
 #include "kmip.h"
 
-#define WRAP_VERSION	1
-#define NONCE_LEN	12
+#define WRAP_V1		1	/* client IV: unwrap only */
+#define WRAP_V2		2	/* server IV */
+#define V1_IV_LEN	12
+#define IV_LEN		12	/* asked of the server (IV Length) */
+#define IV_MIN		12	/* GCM's 96 bits; PyKMIP returns 16 bytes */
+#define IV_MAX		64
 #define TAG_LEN		16
-#define WRAP_OVERHEAD	(1 + NONCE_LEN + TAG_LEN)
+#define V1_OVERHEAD	(1 + V1_IV_LEN + TAG_LEN)
 
 #define KMIP_ALG_AES		3
 #define KMIP_MODE_GCM		9
@@ -718,25 +726,38 @@ static int check_key_ref(const char *key_ref, struct cmek_error *err)
 	return 0;
 }
 
-static void put_gcm_params(struct ttlv_buf *b)
+/* @random_iv: Encrypt, the server picks the IV and returns it. */
+static void put_gcm_params(struct ttlv_buf *b, bool random_iv)
 {
 	/* PyKMIP reads these in the order KMIP 1.4 lists them. */
 	ttlv_begin(b, KMIP_TAG_CRYPTO_PARAMETERS);
 	ttlv_put_enum(b, KMIP_TAG_BLOCK_CIPHER_MODE, KMIP_MODE_GCM);
 	ttlv_put_enum(b, KMIP_TAG_CRYPTO_ALGORITHM, KMIP_ALG_AES);
+	if (random_iv) {
+		ttlv_put_bool(b, KMIP_TAG_RANDOM_IV, true);
+		ttlv_put_int(b, KMIP_TAG_IV_LENGTH, IV_LEN * 8);	/* bits */
+	}
 	ttlv_put_int(b, KMIP_TAG_TAG_LENGTH, TAG_LEN);
 	ttlv_end(b);
 }
 
-/* The Data item of a successful Encrypt/Decrypt, of exactly @len bytes. */
+/*
+ * An item of a successful Encrypt/Decrypt: exactly @len bytes, or with
+ * @max, @len to @max bytes.
+ */
 static int reply_data(const struct cmek_kmip_reply *r, uint32_t tag,
-		      size_t len, struct ttlv_item *out, struct cmek_error *err)
+		      size_t len, size_t max, struct ttlv_item *out,
+		      struct cmek_error *err)
 {
 	if (!r->has_payload ||
-	    !ttlv_find(&r->payload, tag, TTLV_BYTES, out) || out->len != len)
+	    !ttlv_find(&r->payload, tag, TTLV_BYTES, out) ||
+	    out->len < len || out->len > (max ? max : len))
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "malformed KMIP response: missing or wrong-sized %s",
 				      tag == KMIP_TAG_DATA ? "Data" :
+				      tag == KMIP_TAG_IV_COUNTER_NONCE ?
+				      "IV/Counter/Nonce (the server must "
+				      "generate the IV)" :
 				      "Authenticated Encryption Tag");
 	return 0;
 }
@@ -747,11 +768,11 @@ static int kmip_wrap(struct cmek_provider *p, const char *key_ref,
 		     struct cmek_error *err)
 {
 	struct cmek_kmip_reply r;
-	struct ttlv_item ct, tag;
-	uint8_t nonce[NONCE_LEN], *out;
+	struct ttlv_item ct, tag, iv;
 	struct ttlv_buf pl;
+	uint8_t *out;
 	char aad[64];
-	size_t aad_len = cmek_binding_aad(b, aad, sizeof(aad));
+	size_t aad_len = cmek_binding_aad(b, aad, sizeof(aad)), n;
 	int ret = -1;
 
 	if (!dek_len || dek_len > CMEK_DEK_MAX || !aad_len ||
@@ -759,29 +780,31 @@ static int kmip_wrap(struct cmek_provider *p, const char *key_ref,
 		return cmek_error_set(err, CMEK_ERR_INVALID, "bad wrap input");
 	if (check_key_ref(key_ref, err))
 		return -1;
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "RNG failure");
+	/* No IV of ours: the server draws one (Random IV) and returns it. */
 	ttlv_buf_init(&pl);
 	ttlv_put_text(&pl, KMIP_TAG_UNIQUE_IDENTIFIER, key_ref);
-	put_gcm_params(&pl);
+	put_gcm_params(&pl, true);
 	ttlv_put_bytes(&pl, KMIP_TAG_DATA, dek, dek_len);
-	ttlv_put_bytes(&pl, KMIP_TAG_IV_COUNTER_NONCE, nonce, sizeof(nonce));
 	ttlv_put_bytes(&pl, KMIP_TAG_AEAD_DATA, aad, aad_len);
 	if (cmek_kmip_call(p, KMIP_OP_ENCRYPT, &pl, &r, err) ||
-	    reply_data(&r, KMIP_TAG_DATA, dek_len, &ct, err) ||
-	    reply_data(&r, KMIP_TAG_AEAD_TAG, TAG_LEN, &tag, err))
+	    reply_data(&r, KMIP_TAG_DATA, dek_len, 0, &ct, err) ||
+	    reply_data(&r, KMIP_TAG_IV_COUNTER_NONCE, IV_MIN, IV_MAX, &iv,
+		       err) ||
+	    reply_data(&r, KMIP_TAG_AEAD_TAG, TAG_LEN, 0, &tag, err))
 		goto out;
-	out = malloc(WRAP_OVERHEAD + dek_len);
+	n = 2 + iv.len + TAG_LEN + dek_len;
+	out = malloc(n);
 	if (!out) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 		goto out;
 	}
-	out[0] = WRAP_VERSION;
-	memcpy(out + 1, nonce, NONCE_LEN);
-	memcpy(out + 1 + NONCE_LEN, tag.val, TAG_LEN);
-	memcpy(out + WRAP_OVERHEAD, ct.val, dek_len);
+	out[0] = WRAP_V2;
+	out[1] = (uint8_t)iv.len;
+	memcpy(out + 2, iv.val, iv.len);
+	memcpy(out + 2 + iv.len, tag.val, TAG_LEN);
+	memcpy(out + 2 + iv.len + TAG_LEN, ct.val, dek_len);
 	*wrapped = out;
-	*wrapped_len = WRAP_OVERHEAD + dek_len;
+	*wrapped_len = n;
 	ret = 0;
 out:
 	ttlv_buf_free(&pl);	/* held the plaintext DEK */
@@ -805,30 +828,44 @@ static int kmip_unwrap(struct cmek_provider *p, const char *key_ref,
 		       size_t wrapped_len, uint8_t *dek, size_t *dek_len,
 		       struct cmek_error *err)
 {
-	size_t len = wrapped_len - WRAP_OVERHEAD;
 	struct cmek_kmip_reply r;
 	struct ttlv_item pt;
 	struct ttlv_buf pl;
+	const uint8_t *iv;
 	char aad[64];
-	size_t aad_len = cmek_binding_aad(b, aad, sizeof(aad));
+	size_t aad_len = cmek_binding_aad(b, aad, sizeof(aad)), iv_len, hdr;
+	size_t len;
 	int ret = -1;
 
-	if (wrapped_len <= WRAP_OVERHEAD || len > CMEK_DEK_MAX ||
-	    wrapped[0] != WRAP_VERSION)
+	if (wrapped_len && wrapped[0] == WRAP_V1) {
+		iv = wrapped + 1;
+		iv_len = V1_IV_LEN;
+		hdr = V1_OVERHEAD;
+	} else if (wrapped_len > 2 && wrapped[0] == WRAP_V2 &&
+		   wrapped[1] >= IV_MIN && wrapped[1] <= IV_MAX) {
+		iv = wrapped + 2;
+		iv_len = wrapped[1];
+		hdr = 2 + iv_len + TAG_LEN;
+	} else {
 		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "wrapped key is not a kmip-provider v1 blob");
+				      "wrapped key is not a kmip-provider v1 or v2 blob");
+	}
+	len = wrapped_len > hdr ? wrapped_len - hdr : 0;
+	if (!len || len > CMEK_DEK_MAX)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "wrapped key is not a kmip-provider v%u blob: %zu bytes",
+				      wrapped[0], wrapped_len);
 	if (!aad_len || aad_len >= sizeof(aad))
 		return cmek_error_set(err, CMEK_ERR_INVALID, "bad binding");
 	if (check_key_ref(key_ref, err))
 		return -1;
 	ttlv_buf_init(&pl);
 	ttlv_put_text(&pl, KMIP_TAG_UNIQUE_IDENTIFIER, key_ref);
-	put_gcm_params(&pl);
-	ttlv_put_bytes(&pl, KMIP_TAG_DATA, wrapped + WRAP_OVERHEAD, len);
-	ttlv_put_bytes(&pl, KMIP_TAG_IV_COUNTER_NONCE, wrapped + 1, NONCE_LEN);
+	put_gcm_params(&pl, false);
+	ttlv_put_bytes(&pl, KMIP_TAG_DATA, wrapped + hdr, len);
+	ttlv_put_bytes(&pl, KMIP_TAG_IV_COUNTER_NONCE, iv, iv_len);
 	ttlv_put_bytes(&pl, KMIP_TAG_AEAD_DATA, aad, aad_len);
-	ttlv_put_bytes(&pl, KMIP_TAG_AEAD_TAG, wrapped + 1 + NONCE_LEN,
-		       TAG_LEN);
+	ttlv_put_bytes(&pl, KMIP_TAG_AEAD_TAG, iv + iv_len, TAG_LEN);
 	if (cmek_kmip_call(p, KMIP_OP_DECRYPT, &pl, &r, err)) {
 		/* What a failed tag check looks like (see classify()). */
 		if (r.status == KMIP_STATUS_FAILED &&
@@ -839,7 +876,7 @@ static int kmip_unwrap(struct cmek_provider *p, const char *key_ref,
 				       r.message[0] ? ": " : "", r.message);
 		goto out;
 	}
-	if (reply_data(&r, KMIP_TAG_DATA, len, &pt, err))
+	if (reply_data(&r, KMIP_TAG_DATA, len, 0, &pt, err))
 		goto out;
 	memcpy(dek, pt.val, len);
 	*dek_len = len;

@@ -13,6 +13,7 @@
 #include <linux/percpu-refcount.h>
 #include <linux/scatterlist.h>
 #include <linux/workqueue.h>
+#include <crypto/sha2.h>
 #include <crypto/skcipher.h>
 #include <linux/dm-cmek.h>
 
@@ -61,6 +62,13 @@ struct cmek_entry {
 	unsigned int nreplaced;
 	unsigned int waiters;		/* control ops waiting on it */
 	struct list_head targets;
+	/*
+	 * The key this volume is bound to: the fingerprint of the present
+	 * or last key (key_fingerprint()), kept across a revoke. While a
+	 * mapping names the entry, only that key may be set.
+	 */
+	u8 binding[SHA256_DIGEST_SIZE];
+	bool bound;
 };
 
 struct cmek_stats {

@@ -16,6 +16,8 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/wait.h>
+#include <crypto/algapi.h>
+#include <crypto/sha2.h>
 #include "cmek.h"
 #include "compat.h"
 
@@ -318,14 +320,54 @@ static void entry_drain_replaced(struct cmek_entry *e, struct cmek_key *old)
 	cmek_key_free(old);
 }
 
+/*
+ * What binds a volume to its key without keeping the key: SHA-256 over a
+ * label of this use alone, the volume UUID and the key. A key is 256 or
+ * 512 random bits, so its digest gives nothing of it away.
+ */
+static void key_fingerprint(const u8 *uuid, const u8 *bytes,
+			    unsigned int size, u8 *out)
+{
+	static const char label[] = "cmek key binding v1";
+	struct sha256_state sctx;
+
+	sha256_init(&sctx);
+	sha256_update(&sctx, (const u8 *)label, sizeof(label) - 1);
+	sha256_update(&sctx, uuid, CMEK_UUID_LEN);
+	sha256_update(&sctx, bytes, size);
+	sha256_final(&sctx, out);	/* and wipes @sctx */
+}
+
+/*
+ * A mapped volume keeps the key it has, or had before a revoke: whoever
+ * can push keys (a daemon fooled by a copy of the volume's disk, say) must
+ * not swap the key of a volume in use. With no mapping, any key may be
+ * set, and the entry is bound to it.
+ */
+static int entry_check_binding(struct cmek_entry *e, const u8 *fp,
+			       struct netlink_ext_ack *extack)
+{
+	lockdep_assert_held(&cmek_keys_lock);
+	if (!e->users || !e->bound ||
+	    !crypto_memneq(fp, e->binding, sizeof(e->binding)))
+		return 0;
+	DMWARN_LIMIT("volume %pUb: a different key for a mapped volume refused, %u mapping(s)",
+		     e->uuid, e->users);
+	NL_SET_ERR_MSG(extack,
+		       "a different key for a mapped volume is refused: it takes only the key it has or had; remove its mappings to set another");
+	return -EKEYREJECTED;
+}
+
 int cmek_key_set(const u8 *uuid, u8 *bytes, unsigned int size,
 		 u64 generation, bool has_generation, bool replace,
 		 struct netlink_ext_ack *extack)
 {
+	u8 fp[SHA256_DIGEST_SIZE];
 	struct cmek_key *key, *old;
 	struct cmek_entry *e;
 	int err = 0;
 
+	key_fingerprint(uuid, bytes, size, fp);
 	key = cmek_key_alloc(bytes, size, extack);
 	/* The transform has it now: no copy waits with us below. */
 	memzero_explicit(bytes, size);
@@ -344,6 +386,10 @@ int cmek_key_set(const u8 *uuid, u8 *bytes, unsigned int size,
 	 */
 	while (e->revoking)
 		entry_wait_revoked(e);
+	/* Before EEXIST: for a different key, REPLACE would not help. */
+	err = entry_check_binding(e, fp, extack);
+	if (err)
+		goto err_unlock;
 	old = entry_key(e);
 	if (old && !replace) {
 		NL_SET_ERR_MSG(extack, "a key is already set for this volume (use REPLACE)");
@@ -358,6 +404,8 @@ int cmek_key_set(const u8 *uuid, u8 *bytes, unsigned int size,
 	key->generation = has_generation ? generation : e->generation + 1;
 	WRITE_ONCE(e->generation, key->generation);
 	e->key_size = size;
+	memcpy(e->binding, fp, sizeof(e->binding));
+	e->bound = true;
 	WRITE_ONCE(e->state, CMEK_KEY_PRESENT);
 	rcu_assign_pointer(e->key, key);
 	entry_targets_changed(e, true);

@@ -3,9 +3,10 @@
  * The cmek generic netlink family against the real kernel: strict attribute
  * validation with extended-ack messages, the key table's semantics, events,
  * CAP_SYS_ADMIN on every command and on the events group, init netns only,
- * and no key bytes in any reply.
+ * no key bytes in any reply, and a mapped volume bound to its key.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -664,6 +665,298 @@ TEST_F(nl, events)
 	EXPECT_NE(0, sh("dmsetup message nlev 0 no_such_message 2>/dev/null"));
 	EXPECT_EQ(0, sh("dmsetup --noudevsync remove nlev"));
 	conn_close(&ev);
+}
+
+/*
+ * The binding of a volume to its key: while a mapping names a UUID, only
+ * the key it has (or had, before a revoke) may be set for it; with no
+ * mapping, any key. Data written with the first key must read back after
+ * every refusal: the refused key never served I/O.
+ */
+#define BIND_BYTES	4096
+
+FIXTURE(bind) {
+	struct conn c;
+	uint8_t uuid[16];
+	uint8_t key_a[64], key_b[64];
+	uint8_t data[BIND_BYTES];
+	char dev[32];		/* the first mapping's /dev/dm-N */
+	struct reply r;
+};
+
+FIXTURE_SETUP(bind)
+{
+	ASSERT_EQ(0, conn_open(&self->c));
+	rand_bytes(self->uuid, sizeof(self->uuid));
+	rand_bytes(self->key_a, sizeof(self->key_a));
+	rand_bytes(self->key_b, sizeof(self->key_b));
+	rand_bytes(self->data, sizeof(self->data));
+	memset(&self->r, 0, sizeof(self->r));
+	memcpy(self->r.want_uuid, self->uuid, 16);
+	self->r.key = self->key_a;
+}
+
+FIXTURE_TEARDOWN(bind)
+{
+	struct reply r = { 0 };
+
+	sh("dmsetup --noudevsync remove nlbind1 2>/dev/null");
+	sh("dmsetup --noudevsync remove nlbind2 2>/dev/null");
+	simple(&self->c, CMEK_CMD_REVOKE_KEY, self->uuid, 0, &r);
+	conn_close(&self->c);
+}
+
+/* Map @uuid as @name over the first 8 sectors of @bdev; @dev: /dev/dm-N. */
+static int map_volume(const char *name, const uint8_t *uuid, const char *bdev,
+		      char *dev, size_t len)
+{
+	unsigned int minor;
+	char us[37], cmd[128];
+	FILE *f;
+	int n;
+
+	uuid_str(uuid, us);
+	if (sh("dmsetup --noudevsync create %s --table '0 8 cmek %s %s 0'",
+	       name, us, bdev))
+		return -1;
+	if (!dev)
+		return 0;
+	snprintf(cmd, sizeof(cmd), "dmsetup info -c --noheadings -o minor %s",
+		 name);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	n = fscanf(f, "%u", &minor);
+	pclose(f);
+	if (n != 1)
+		return -1;
+	snprintf(dev, len, "/dev/dm-%u", minor);
+	return 0;
+}
+
+static int unmap_volume(const char *name)
+{
+	return sh("dmsetup --noudevsync remove %s", name);
+}
+
+/* BIND_BYTES at offset 0, past the page cache: what the key serves now. */
+static int dev_io(const char *dev, uint8_t *data, bool write)
+{
+	void *buf;
+	ssize_t n;
+	int fd;
+
+	if (posix_memalign(&buf, 4096, BIND_BYTES))
+		return -ENOMEM;
+	fd = open(dev, (write ? O_WRONLY : O_RDONLY) | O_DIRECT);
+	if (fd < 0) {
+		free(buf);
+		return -errno;
+	}
+	if (write) {
+		memcpy(buf, data, BIND_BYTES);
+		n = pwrite(fd, buf, BIND_BYTES, 0);
+	} else {
+		n = pread(fd, buf, BIND_BYTES, 0);
+		memcpy(data, buf, BIND_BYTES);
+	}
+	close(fd);
+	free(buf);
+	return n == BIND_BYTES ? 0 : -EIO;
+}
+
+static bool reads_back(const char *dev, const uint8_t *want)
+{
+	uint8_t got[BIND_BYTES];
+
+	return !dev_io(dev, got, false) && !memcmp(got, want, BIND_BYTES);
+}
+
+#define REFUSED_MSG	"a different key for a mapped volume is refused"
+
+/*
+ * Key A set on a mapped volume, data written with it; key B, with or
+ * without REPLACE, and a key of the other size that is A's first half,
+ * are refused with the reason, and A goes on serving the data.
+ */
+TEST_F(bind, mapped_volume_refuses_different_key)
+{
+	struct reply *r = &self->r;
+
+	ASSERT_EQ(0, map_volume("nlbind1", self->uuid, "/dev/ram1", self->dev,
+				sizeof(self->dev)));
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key_a, 64, 0, r));
+	ASSERT_EQ(0, dev_io(self->dev, self->data, true));
+
+	EXPECT_EQ(-EKEYREJECTED, set_key(&self->c, self->uuid, self->key_b, 64,
+					 CMEK_SET_F_REPLACE, r));
+	TH_LOG("REPLACE with key B: %s", r->errmsg);
+	EXPECT_NE(NULL, strstr(r->errmsg, REFUSED_MSG));
+	EXPECT_EQ(-EKEYREJECTED, set_key(&self->c, self->uuid, self->key_b, 64,
+					 0, r));
+	EXPECT_NE(NULL, strstr(r->errmsg, REFUSED_MSG));
+	EXPECT_EQ(-EKEYREJECTED, set_key(&self->c, self->uuid, self->key_a, 32,
+					 CMEK_SET_F_REPLACE, r));
+	EXPECT_NE(NULL, strstr(r->errmsg, REFUSED_MSG));
+
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(CMEK_KEY_PRESENT, r->state);
+	EXPECT_EQ(1, r->generation);
+	EXPECT_EQ(64, r->key_size);
+	EXPECT_TRUE(reads_back(self->dev, self->data));
+	EXPECT_EQ(0, unmap_volume("nlbind1"));
+}
+
+/*
+ * The issue's case: a second device carrying the UUID of a mounted
+ * volume is mapped, and its key pushed with REPLACE. The mapped volume
+ * keeps its key; the second mapping shares it.
+ */
+TEST_F(bind, second_device_cannot_swap_the_key)
+{
+	struct reply *r = &self->r;
+
+	ASSERT_EQ(0, map_volume("nlbind1", self->uuid, "/dev/ram1", self->dev,
+				sizeof(self->dev)));
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key_a, 64, 0, r));
+	ASSERT_EQ(0, dev_io(self->dev, self->data, true));
+	ASSERT_EQ(0, map_volume("nlbind2", self->uuid, "/dev/ram2", NULL, 0));
+
+	EXPECT_EQ(-EKEYREJECTED, set_key(&self->c, self->uuid, self->key_b, 64,
+					 CMEK_SET_F_REPLACE, r));
+	EXPECT_NE(NULL, strstr(r->errmsg, REFUSED_MSG));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(2, r->users);
+	EXPECT_EQ(1, r->generation);
+	EXPECT_TRUE(reads_back(self->dev, self->data));
+	/* The binding is the volume's, not the first mapping's. */
+	EXPECT_EQ(0, unmap_volume("nlbind1"));
+	EXPECT_EQ(-EKEYREJECTED, set_key(&self->c, self->uuid, self->key_b, 64,
+					 CMEK_SET_F_REPLACE, r));
+	EXPECT_EQ(0, unmap_volume("nlbind2"));
+}
+
+/*
+ * A revoke wipes the key but not the binding: the locked volume gets
+ * back the key it had, and no other, REPLACE or not.
+ */
+TEST_F(bind, revoked_mapped_volume_refuses_different_key)
+{
+	struct reply *r = &self->r;
+
+	ASSERT_EQ(0, map_volume("nlbind1", self->uuid, "/dev/ram1", self->dev,
+				sizeof(self->dev)));
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key_a, 64, 0, r));
+	ASSERT_EQ(0, dev_io(self->dev, self->data, true));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_REVOKE_KEY, self->uuid, 0, r));
+
+	EXPECT_EQ(-EKEYREJECTED, set_key(&self->c, self->uuid, self->key_b, 64,
+					 0, r));
+	TH_LOG("SET of key B after the revoke: %s", r->errmsg);
+	EXPECT_NE(NULL, strstr(r->errmsg, REFUSED_MSG));
+	EXPECT_EQ(-EKEYREJECTED, set_key(&self->c, self->uuid, self->key_b, 64,
+					 CMEK_SET_F_REPLACE, r));
+	EXPECT_NE(NULL, strstr(r->errmsg, REFUSED_MSG));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(CMEK_KEY_REVOKED, r->state);
+	EXPECT_EQ(1, r->generation);
+	EXPECT_FALSE(reads_back(self->dev, self->data));
+
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key_a, 64, 0, r));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(CMEK_KEY_PRESENT, r->state);
+	EXPECT_EQ(2, r->generation);
+	EXPECT_TRUE(reads_back(self->dev, self->data));
+	EXPECT_EQ(0, unmap_volume("nlbind1"));
+}
+
+/*
+ * A key pushed before the table is loaded may be replaced by another
+ * before use; the mapping then binds the volume to the replacement.
+ */
+TEST_F(bind, unmapped_entry_accepts_rebind)
+{
+	struct reply *r = &self->r;
+
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key_a, 64, 0, r));
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key_b, 32,
+			     CMEK_SET_F_REPLACE, r));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(2, r->generation);
+	EXPECT_EQ(32, r->key_size);
+
+	ASSERT_EQ(0, map_volume("nlbind1", self->uuid, "/dev/ram1", self->dev,
+				sizeof(self->dev)));
+	ASSERT_EQ(0, dev_io(self->dev, self->data, true));
+	EXPECT_EQ(-EKEYREJECTED, set_key(&self->c, self->uuid, self->key_a, 64,
+					 CMEK_SET_F_REPLACE, r));
+	EXPECT_NE(NULL, strstr(r->errmsg, REFUSED_MSG));
+	EXPECT_EQ(0, set_key(&self->c, self->uuid, self->key_b, 32,
+			     CMEK_SET_F_REPLACE, r));
+	EXPECT_TRUE(reads_back(self->dev, self->data));
+	EXPECT_EQ(0, unmap_volume("nlbind1"));
+}
+
+/*
+ * Once the last mapping is gone the volume is free to take another key:
+ * at once if its key is still present (the entry stays), and as a new
+ * entry after a revoke (the entry, and its binding, went with the key).
+ */
+TEST_F(bind, unmapped_volume_accepts_rebind)
+{
+	struct reply *r = &self->r;
+
+	ASSERT_EQ(0, map_volume("nlbind1", self->uuid, "/dev/ram1", self->dev,
+				sizeof(self->dev)));
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key_a, 64, 0, r));
+	ASSERT_EQ(0, unmap_volume("nlbind1"));
+	EXPECT_EQ(0, set_key(&self->c, self->uuid, self->key_b, 64,
+			     CMEK_SET_F_REPLACE, r));
+
+	ASSERT_EQ(0, map_volume("nlbind1", self->uuid, "/dev/ram1", self->dev,
+				sizeof(self->dev)));
+	EXPECT_EQ(-EKEYREJECTED, set_key(&self->c, self->uuid, self->key_a, 64,
+					 CMEK_SET_F_REPLACE, r));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_REVOKE_KEY, self->uuid, 0, r));
+	ASSERT_EQ(0, unmap_volume("nlbind1"));
+	EXPECT_EQ(-ENOENT, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+
+	ASSERT_EQ(0, map_volume("nlbind1", self->uuid, "/dev/ram1", self->dev,
+				sizeof(self->dev)));
+	EXPECT_EQ(0, set_key(&self->c, self->uuid, self->key_a, 64, 0, r));
+	ASSERT_EQ(0, dev_io(self->dev, self->data, true));
+	EXPECT_TRUE(reads_back(self->dev, self->data));
+	EXPECT_EQ(0, unmap_volume("nlbind1"));
+}
+
+/*
+ * The same key again is no swap: a REPLACE of it, and a table reload
+ * meanwhile, leave the data readable and bump the generation.
+ */
+TEST_F(bind, same_key_replace_allowed)
+{
+	struct reply *r = &self->r;
+	char us[37];
+
+	ASSERT_EQ(0, map_volume("nlbind1", self->uuid, "/dev/ram1", self->dev,
+				sizeof(self->dev)));
+	ASSERT_EQ(0, set_key(&self->c, self->uuid, self->key_a, 64, 0, r));
+	ASSERT_EQ(0, dev_io(self->dev, self->data, true));
+	EXPECT_EQ(0, set_key(&self->c, self->uuid, self->key_a, 64,
+			     CMEK_SET_F_REPLACE, r));
+	uuid_str(self->uuid, us);
+	EXPECT_EQ(0, sh("dmsetup --noudevsync reload nlbind1 --table '0 8 cmek %s /dev/ram1 0'",
+			us));
+	EXPECT_EQ(0, sh("dmsetup --noudevsync resume nlbind1"));
+	EXPECT_EQ(0, set_key(&self->c, self->uuid, self->key_a, 64,
+			     CMEK_SET_F_REPLACE, r));
+	EXPECT_EQ(-EKEYREJECTED, set_key(&self->c, self->uuid, self->key_b, 64,
+					 CMEK_SET_F_REPLACE, r));
+	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
+	EXPECT_EQ(CMEK_KEY_PRESENT, r->state);
+	EXPECT_EQ(3, r->generation);
+	EXPECT_TRUE(reads_back(self->dev, self->data));
+	EXPECT_EQ(0, unmap_volume("nlbind1"));
 }
 
 TEST_HARNESS_MAIN

@@ -67,10 +67,23 @@
  *     not echo it back. On
  *     success it multicasts CMEK_CMD_EVENT_KEY_SET and replies with no
  *     payload. A SET for a volume whose revoke is under way waits for it.
- *     Errors: EINVAL (bad attributes), EEXIST (key present and no REPLACE),
- *     EOPNOTSUPP (the xts(aes) driver the key got needs larger requests
- *     than a mapping of the volume was loaded for: reload the table),
- *     ENOMEM, or the crypto API's error for the key.
+ *
+ *     Key binding: the entry is bound to the key of its last successful SET
+ *     (the kernel keeps a SHA-256 fingerprint of the UUID and the key, not
+ *     the key), for as long as the entry exists, a revoke included. While
+ *     at least one mapping names the UUID, a SET whose key differs from the
+ *     bound one is refused with EKEYREJECTED, with or without REPLACE, also
+ *     when the key was revoked: a mapped volume only ever gets its own key
+ *     back. The same key is always accepted. With no mapping, any key is
+ *     accepted and the entry is bound to it (a key pushed before the table
+ *     is loaded may be replaced before use). Loading a table binds nothing.
+ *
+ *     Errors: EINVAL (bad attributes), EKEYREJECTED (a mapped volume and a
+ *     key other than the one it is bound to; checked before EEXIST),
+ *     EEXIST (key present and no REPLACE), EOPNOTSUPP (the xts(aes) driver
+ *     the key got needs larger requests than a mapping of the volume was
+ *     loaded for: reload the table), ENOMEM, or the crypto API's error for
+ *     the key.
  *
  * CMEK_CMD_REVOKE_KEY
  *     Revoke one key, or all keys. Request attributes:

@@ -15,6 +15,8 @@
 #   - a header rolled back to an older copy, or down to version 1, is
 #     refused; a version 1 header the host never saw opens, and
 #     cmekctl upgrade seals it; legacy_headers = refuse refuses it;
+#   - a line of /etc/cmek/volumes pins the volume's UUID (also for a device
+#     given by path) and the KMS keys it may be unwrapped with;
 #   - format refuses a data offset over its own header copies.
 # Local provider; KEKs stand in for KMS keys. Runs in the VM as root with
 # dm-cmek loaded:  tests/vm/run -- tests/kselftest/cmekd_trust.sh
@@ -63,7 +65,7 @@ audited() { tail -n +$((N0 + 1)) "$T/log" | grep -q -- "$1"; }
 mark() { N0=$(wc -l <"$T/log"); }
 rec() { echo "$T/trust/$1"; }
 
-ktap_plan 22
+ktap_plan 26
 
 modprobe loop 2>/dev/null
 for i in 0 1 2; do
@@ -205,6 +207,27 @@ run up2 "$CMEKCTL" upgrade "$D2"
 run op4 "$CMEKCTL" open "$D2" ct2
 ktap_check "... and cmekctl upgrade still works there, after which it opens" \
 	eval 'rc_is up2 0 && rc_is op4 0'
+
+# --- /etc/cmek/volumes pins the volume and its keys ------------------------
+run cl4 "$CMEKCTL" close ct2
+listed() {	# listed OPTIONS: $D2 as ct2 in $CMEK_VOLUMES, opened from it
+	echo "ct2 $D2 $1" >"$T/volumes"
+	chmod 600 "$T/volumes"
+	CMEK_VOLUMES=$T/volumes run "$2" "$CMEKCTL" open-listed "$D2"
+}
+listed "uuid=$U0" lu
+ktap_check "a path entry whose device holds another volume than uuid= is refused" \
+	eval 'refused lu "volume $U2, not $U0" && ! dmsetup info ct2 >/dev/null 2>&1'
+run su $CALL "$SOCK" "{\"op\":\"open\",\"device\":\"$D2\",\"name\":\"ct2\",\"uuid\":\"$U0\"}"
+ktap_check "cmekd itself refuses an open whose header is not the uuid asked for" \
+	eval 'jq_ok su ".errno == 116" && out_has su "not $U0 as asked" &&
+	! dmsetup info ct2 >/dev/null 2>&1'
+listed "uuid=$U2,keys=local:kb" lk
+ktap_check "keys= refuses a slot under a key the line does not pin" \
+	eval 'refused lk "not among the keys" && ! dmsetup info ct2 >/dev/null 2>&1'
+listed "uuid=$U2,keys=local:k[a-c]" lok
+ktap_check "... and opens with a key it pins; the pin survives in cmekd's state" \
+	eval 'rc_is lok 0 && "$CMEKCTL" status ct2 --json | jq -e ".volumes[0].keys == \"local:k[a-c]\"" >/dev/null'
 
 # --- format ---------------------------------------------------------------
 run fmt3 "$CMEKCTL" format "$D1" --key ka --data-offset 4096 --force

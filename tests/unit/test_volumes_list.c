@@ -83,7 +83,7 @@ int main(void)
 	FILE *f;
 	int r;
 
-	tap_plan(29);
+	tap_plan(35);
 
 	r = parse("# volumes\n\n"
 		  "data  UUID=0F6C1E2A-1111-2222-3333-444455556666  nofail,hold=5000\n"
@@ -117,6 +117,23 @@ int main(void)
 	bad("a /dev/a header=rel.img\n", 1, "header: expected an absolute path");
 	bad("a /dev/a nofail=1\n", 1, "takes no value");
 	bad("a /dev/a keepfs=yes\n", 1, "takes no value");
+	bad("a /dev/a uuid=1234\n", 1, "uuid: expected the volume's uuid");
+	bad("a UUID=0f6c1e2a-1111-2222-3333-444455556666 "
+	    "uuid=0f6c1e2a-1111-2222-3333-444455556667\n", 1, "(as in UUID=)");
+	bad("a /dev/a keys=local\n", 1, "keys: expected PROVIDER:PATTERN");
+	bad("a /dev/a keys=aws-kms:\n", 1, "keys: expected PROVIDER:PATTERN");
+	bad("a /dev/a keys=local:k\033x\n", 1, "not printable ASCII");
+
+	r = parse("a /dev/a uuid=0F6C1E2A-1111-2222-3333-444455556666,"
+		  "keys=aws-kms:arn:aws:kms:*:111122223333:key/*,keys=local:k1\n",
+		  &vl);
+	tap_ok(r == 0 && vl.n == 1 &&
+	       !strcmp(vl.v[0].uuid, "0f6c1e2a-1111-2222-3333-444455556666") &&
+	       !strcmp(vl.v[0].device, "/dev/a") && vl.v[0].keys &&
+	       !strcmp(vl.v[0].keys,
+		       "aws-kms:arn:aws:kms:*:111122223333:key/* local:k1"),
+	       "a path entry pins its volume's uuid and its KMS keys");
+	cmek_volumes_free(&vl);
 
 	r = parse("db /dev/a keepfs,nofail\nweb /dev/b\n", &vl);
 	tap_ok(r == 0 && vl.n == 2 && vl.v[0].keepfs && vl.v[0].nofail &&

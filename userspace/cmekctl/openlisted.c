@@ -98,6 +98,11 @@ static int open_one(const struct cmek_volume_entry *e, const char *dev)
 	req = daemon_req("open");
 	jadd_str(req, "device", dev);
 	jadd_str(req, "name", e->name);
+	/* cmekd checks them against the header it reads, detached or not. */
+	if (e->uuid[0])
+		jadd_str(req, "uuid", e->uuid);
+	if (e->keys)
+		jadd_str(req, "keys", e->keys);
 	if (e->header)
 		jadd_str(req, "header", realpath(e->header, hdr) ? hdr : e->header);
 	if (e->discard)

@@ -253,6 +253,11 @@ void nl_explain(const char *what, const struct cmek_nl *nl, int err,
 		snprintf(msg, sizeof(msg), "volume %s has no key in the kernel "
 			 "(never set, or already revoked)", uuid_s);
 		break;
+	case EKEYREJECTED:
+		snprintf(msg, sizeof(msg), "volume %s is mapped and bound to "
+			 "another key: it takes only its own (close its "
+			 "mappings to set a different one)", uuid_s);
+		break;
 	default:
 		snprintf(msg, sizeof(msg), "%s", strerror(-err));
 		break;

@@ -52,6 +52,8 @@ struct vol {
 	uint8_t uuid_bin[CMEK_UUID_LEN];
 	char device[PATH_MAX];		/* backing device */
 	char header[PATH_MAX];		/* detached header file, "" = on device */
+	/* keys= of /etc/cmek/volumes: "PROVIDER:PATTERN ...", "" = any */
+	char keys[2048];
 	char provider[CMEKD_PROV_MAX];	/* of the slot that opened it */
 	char key_ref[CMEKD_KEYREF_MAX];
 	int slot;			/* header slot index used */

@@ -32,6 +32,7 @@ struct client {
 	uid_t uid;
 	pid_t pid;
 	const char *refused;	/* why, or NULL */
+	bool gone;		/* exited before we could check its userns */
 	bool busy;		/* a job serves its request */
 };
 
@@ -112,25 +113,25 @@ size_t server_pollfds(struct daemon *d, struct pollfd *pfd, size_t max)
  * leaves one race: a peer that hands its connection to another process
  * and exits, whose pid is then reused by a process of ours before this
  * runs, passes. A pid we cannot see (0: a pid namespace outside ours) or
- * look up fails the check.
+ * look up fails the check. 1 same, 0 not, -ENOENT if the peer has exited.
  */
-static bool same_userns(pid_t pid)
+static int same_userns(pid_t pid)
 {
 	struct stat mine, theirs;
 	char path[64];
 
 	if (pid <= 0 || stat("/proc/self/ns/user", &mine) < 0)
-		return false;
+		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
 	if (stat(path, &theirs) < 0)
-		return false;
+		return errno == ENOENT ? -ENOENT : 0;
 	return mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino;
 }
 
 static void accept_one(struct daemon *d)
 {
 	struct client *c;
-	int fd;
+	int fd, ns;
 
 	fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
@@ -153,7 +154,9 @@ static void accept_one(struct daemon *d)
 	}
 	if (c->uid != 0)
 		c->refused = "not root";
-	else if (!same_userns(c->pid))
+	else if ((ns = same_userns(c->pid)) == -ENOENT)
+		c->gone = true;
+	else if (!ns)
 		c->refused = "another user namespace";
 	if (c->refused)
 		cmek_audit("op=connect result=refused peer_uid=%d peer_pid=%d "
@@ -222,6 +225,18 @@ static bool serve(struct daemon *d, struct client *c)
 		return true;
 	if (ret == 0)
 		return false;
+	/*
+	 * cmekctl revoke does not wait for a cmekd that is slow to accept:
+	 * it wiped the kernel key itself and may be gone by now. Its request
+	 * only takes a key away, so it is recorded whoever sent it.
+	 */
+	if (c->gone && !c->refused && (!req ||
+	    strcmp(cmek_json_str(req, "op") ?: "", "revoke"))) {
+		c->refused = "exited before its user namespace could be checked";
+		cmek_audit("op=connect result=refused peer_uid=%d peer_pid=%d "
+			   "reason=\"%s\"", (int)c->uid, (int)c->pid,
+			   c->refused);
+	}
 	if (c->refused) {
 		reply = c->uid != 0 ? cmek_ipc_err(EPERM,
 			"permission denied: cmekd serves root only (your uid "

@@ -196,6 +196,9 @@ struct json_object *vol_to_json(const struct vol *v)
 			       json_object_new_string(v->provider));
 	json_object_object_add(o, "key", json_object_new_string(v->key_ref));
 	json_object_object_add(o, "slot", json_object_new_int(v->slot));
+	if (v->keys[0])
+		json_object_object_add(o, "keys",
+				       json_object_new_string(v->keys));
 	json_object_object_add(o, "dm_name", json_object_new_string(v->name));
 	json_object_object_add(o, "revoked", json_object_new_boolean(v->revoked));
 	json_object_object_add(o, "shredded",
@@ -225,6 +228,7 @@ static int vol_from_json(struct json_object *o, struct vol *v)
 	copy_str(v->header, sizeof(v->header), o, "header");
 	copy_str(v->provider, sizeof(v->provider), o, "provider");
 	copy_str(v->key_ref, sizeof(v->key_ref), o, "key");
+	copy_str(v->keys, sizeof(v->keys), o, "keys");
 	copy_str(v->lock_reason, sizeof(v->lock_reason), o, "lock_reason");
 	cmek_json_int64(o, "slot", &slot);
 	v->slot = (int)slot;

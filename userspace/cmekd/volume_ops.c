@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -206,6 +207,27 @@ static int cached_refusal(struct daemon *d, const struct hdr_info *h,
 }
 
 /*
+ * A volume opened from a line of /etc/cmek/volumes with keys= unwraps only
+ * with those: "PROVIDER:PATTERN ...", fnmatch() on "provider:key_ref".
+ */
+static bool vol_key_pinned(const struct vol *v, const char *provider,
+			   const char *key_ref)
+{
+	char want[CMEKD_PROV_MAX + CMEKD_KEYREF_MAX + 2], pins[sizeof(v->keys)];
+	char *save = NULL, *pin;
+
+	if (!v->keys[0])
+		return true;
+	snprintf(want, sizeof(want), "%s:%s", provider, key_ref);
+	snprintf(pins, sizeof(pins), "%s", v->keys);
+	for (pin = strtok_r(pins, " ", &save); pin;
+	     pin = strtok_r(NULL, " ", &save))
+		if (!fnmatch(pin, want, 0))
+			return true;
+	return false;
+}
+
+/*
  * Unwrap @h's DEK into @dek from the first slot that works, in
  * slot_order(). A transient or invalid failure moves on to the next slot;
  * so does a definitive one under slot_policy all, where a slot the watch
@@ -255,6 +277,16 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
 			continue;
 		}
 		p = cmek_config_provider(&d->cfg, c->provider, &err);
+		if (p && !vol_key_pinned(v, c->provider, c->key_ref)) {
+			cmek_error_set(&err, CMEK_ERR_INVALID, "%s:%.300s is "
+				       "not among the keys the volume's line "
+				       "of /etc/cmek/volumes pins (keys=)",
+				       c->provider, c->key_ref);
+			audit_op(d, "unwrap", v, c->provider, c->key_ref,
+				 h->uuid, -EPERM, "why=%s slot=%d error=\"%s\"",
+				 why, c->index, audit_q(err.msg));
+			p = NULL;
+		}
 		if (p && cmek_config_key_trusted(&d->cfg, c->provider,
 						 c->key_ref, &err)) {
 			audit_op(d, "unwrap", v, c->provider, c->key_ref,
@@ -951,10 +983,13 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	const char *dev = cmek_json_str(req, "device");
 	const char *name = cmek_json_str(req, "name");
 	const char *hdrf = cmek_json_str(req, "header");
+	const char *want = cmek_json_str(req, "uuid");
+	const char *keys = cmek_json_str(req, "keys");
 	struct vol v = { .kms_state = -1, .slot = -1 }, *kv;
 	enum cmek_err_class cls;
 	char msg[4096], params[PATH_MAX + 512];
 	char u[37], dm_uuid[160];
+	uint8_t want_bin[CMEK_UUID_LEN];
 	struct hdr_info h;
 	struct json_object *r;
 	uint64_t size, len;
@@ -968,9 +1003,23 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 		return r;
 	if (hdrf && (r = check_path("header", hdrf, true)))
 		return r;
+	if (want && cmek_uuid_parse(want, want_bin))
+		return ERR(EINVAL, "\"uuid\" is not a volume uuid");
+	if (keys && (strlen(keys) >= sizeof(v.keys) || !*keys))
+		return ERR(EINVAL, "\"keys\" is empty or longer than %zu "
+			   "bytes", sizeof(v.keys) - 1);
 	ret = hdr_read(dev, hdrf, &h, msg, sizeof(msg));
 	if (ret)
 		return ERR(-ret, "%s", msg);
+	if (want && memcmp(want_bin, h.uuid_bin, CMEK_UUID_LEN)) {
+		r = ERR(ESTALE, "the header of %s is volume %s, not %s as "
+			"asked", hdrf ? hdrf : dev, h.uuid, want);
+		audit_op(d, "open", NULL, NULL, NULL, h.uuid, -ESTALE,
+			 "device=%s name=%s error=\"expected volume %s\"",
+			 dev, name, want);
+		hdr_info_free(&h);
+		return r;
+	}
 
 	kv = state_find_name(d, name);
 	if (kv || !dm_get_cmek(name, u, NULL, 0, NULL, 0)) {
@@ -1030,6 +1079,8 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	snprintf(v.device, sizeof(v.device), "%s", dev);
 	if (hdrf)
 		snprintf(v.header, sizeof(v.header), "%s", hdrf);
+	if (keys)
+		snprintf(v.keys, sizeof(v.keys), "%s", keys);
 
 	/* One unwrap, push (wiped right after), then the mapping. */
 	cls = CMEK_ERR_INVALID;
@@ -1739,6 +1790,11 @@ struct json_object *op_slot_add(struct json_object *req, void *ctx)
 	r = update_read(d, req, &u);
 	if (r)
 		return r;
+	if (!vol_key_pinned(u.v, prov, key)) {
+		r = ERR(EPERM, "%s:%s is not among the keys the line of %s in "
+			"/etc/cmek/volumes pins (keys=)", prov, key, u.v->name);
+		goto out;
+	}
 	for (i = 0; i < u.h.nslots; i++) {
 		if (strcmp(u.h.slots[i].provider, prov) ||
 		    strcmp(u.h.slots[i].key_ref, key))

@@ -76,7 +76,37 @@ static void entry_free(struct cmek_volume_entry *e)
 	free(e->name);
 	free(e->device);
 	free(e->header);
+	free(e->keys);
 	memset(e, 0, sizeof(*e));
+}
+
+/* keys=PROVIDER:PATTERN, appended to e->keys (blank-separated). */
+static bool add_keys(struct pctx *p, struct cmek_volume_entry *e,
+		     const char *v)
+{
+	size_t old = e->keys ? strlen(e->keys) : 0;
+	const char *c;
+	char *n;
+
+	if (!v || !strchr(v, ':') || v[0] == ':' || v[strlen(v) - 1] == ':' ||
+	    strlen(v) > CMEK_VOLUMES_KEYS_MAX) {
+		perr(p, "keys: expected PROVIDER:PATTERN, got '%s'", v ? v : "");
+		return false;
+	}
+	for (c = v; *c; c++)
+		if (*c <= ' ' || *c > '~') {
+			perr(p, "keys: a pattern holds a blank or a byte that "
+			     "is not printable ASCII");
+			return false;
+		}
+	n = realloc(e->keys, old + strlen(v) + 2);
+	if (!n) {
+		perr(p, "out of memory");
+		return false;
+	}
+	e->keys = n;
+	snprintf(n + old, strlen(v) + 2, "%s%s", old ? " " : "", v);
+	return true;
 }
 
 /* Parse "a,b=c" into @e; false (reported) on a bad option. */
@@ -123,6 +153,20 @@ static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
 			}
 			free(e->header);
 			e->header = strdup(v);
+		} else if (!strcmp(o, "uuid")) {
+			if (!v || !valid_uuid(v) ||
+			    (e->uuid[0] && strcasecmp(v, e->uuid))) {
+				perr(p, "uuid: expected the volume's uuid%s, "
+				     "got '%s'", e->uuid[0] ? " (as in UUID=)" :
+				     "", v ? v : "");
+				ok = false;
+				continue;
+			}
+			for (size_t i = 0; i < 36; i++)
+				e->uuid[i] = (char)tolower((unsigned char)v[i]);
+		} else if (!strcmp(o, "keys")) {
+			if (!add_keys(p, e, v))
+				ok = false;
 		} else if (!*o) {
 			perr(p, "empty option");
 			ok = false;
@@ -132,7 +176,8 @@ static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
 			ok = false;
 		} else {
 			perr(p, "unknown option '%s' (known: nofail, discard, "
-			     "keepfs, hold=MS, header=FILE)", o);
+			     "keepfs, hold=MS, header=FILE, uuid=UUID, "
+			     "keys=PROVIDER:PATTERN)", o);
 			ok = false;
 		}
 	}

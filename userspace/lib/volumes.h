@@ -11,7 +11,10 @@
  * discard, hold=MS (key_wait_ms: hold I/O up to MS while no key),
  * header=FILE (detached header), keepfs (a revoke or lock leaves a file
  * system mounted on the mapping running instead of shutting it down:
- * for an application that handles EIO itself). Every bad line is
+ * for an application that handles EIO itself), uuid=UUID (a device given
+ * by path must hold that volume), keys=PROVIDER:PATTERN (the only KMS
+ * keys the volume may be unwrapped with, fnmatch() patterns of key
+ * references; may be repeated). Every bad line is
  * reported as "FILE:LINE: message" and skipped; parsing goes on.
  */
 #ifndef CMEK_VOLUMES_H
@@ -24,12 +27,14 @@
 #define CMEK_VOLUMES_DEFAULT_PATH	"/etc/cmek/volumes"
 #define CMEK_VOLUMES_NAME_MAX		127
 #define CMEK_VOLUMES_HOLD_MAX		600000	/* ms */
+#define CMEK_VOLUMES_KEYS_MAX		1100	/* one PROVIDER:PATTERN */
 
 struct cmek_volume_entry {
 	char *name;		/* device-mapper name */
 	char *device;		/* a path, or NULL when by uuid */
 	char uuid[37];		/* lower-case volume uuid, "" when by path */
 	char *header;		/* detached header file, or NULL */
+	char *keys;		/* "PROVIDER:PATTERN ...", or NULL */
 	bool nofail;
 	bool discard;
 	bool keepfs;

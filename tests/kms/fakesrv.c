@@ -396,12 +396,40 @@ static bool take_fault(struct fakesrv *s, struct fake_faults *f,
 	return true;
 }
 
+/*
+ * What someone on the path who cannot break TLS can still do: answer the
+ * ClientHello with a fatal handshake_failure alert of his own (a TLS 1.2
+ * record: content type 21, version 3.3, length 2, level fatal,
+ * description 40). The request is counted: one was attempted.
+ */
+static bool tls_alert(struct fakesrv *s, struct fconn *c)
+{
+	static const unsigned char alert[] = { 21, 3, 3, 0, 2, 2, 40 };
+	unsigned char hello[16384];
+	bool on;
+
+	pthread_mutex_lock(&s->lock);
+	on = s->faults.tls_alert;
+	if (on)
+		s->requests++;
+	pthread_mutex_unlock(&s->lock);
+	if (!on)
+		return false;
+	if (read(c->fd, hello, sizeof(hello)) <= 0 ||
+	    write(c->fd, alert, sizeof(alert)) < 0)
+		return true;
+	shutdown(c->fd, SHUT_WR);
+	return true;
+}
+
 static void serve(struct fakesrv *s, struct fconn *ssl)
 {
 	struct fake_req rq = { 0 };
 	struct fake_resp rs = { 0 };
 	struct fake_faults f;
 
+	if (ssl->ssl && tls_alert(s, ssl))
+		goto out;
 	if ((ssl->ssl && SSL_accept(ssl->ssl) != 1) || read_request(ssl, &rq))
 		goto out;
 	pthread_mutex_lock(&s->lock);

@@ -155,7 +155,7 @@ int main(void)
 	long ms;
 	int ret;
 
-	tap_plan(32);
+	tap_plan(33);
 	test_b64();
 	test_config();
 	if (!mkdtemp(dir) || fakesrv_start(&s, dir, echo, NULL))
@@ -171,10 +171,22 @@ int main(void)
 	cmek_http_header(&r, hdr, sizeof(hdr), "X-Test: %s", "yes");
 
 	tap_ok(cmek_http_do(&o, &r, &resp, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "certificate"),
-	       "untrusted server certificate: no retry, invalid: %s", err.msg);
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "certificate"),
+	       "a server certificate that does not verify (a man in the middle's would not): transient, no answer, never a configuration error: %s",
+	       err.msg);
 
 	o.ca_file = strdup(s.ca_file);
+
+	/* What someone on the path can do without breaking TLS. */
+	f.tls_alert = true;
+	fakesrv_faults(&s, &f);
+	tap_ok(cmek_http_do(&o, &r, &resp, &err) < 0 &&
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "TLS"),
+	       "an injected TLS alert: transient, no answer, never a configuration error: %s",
+	       err.msg);
+	fakesrv_faults(&s, NULL);
+	f.tls_alert = false;
+
 	tap_ok(cmek_http_call(&o, &r, &resp, &err) == 0 && resp.status == 200 &&
 	       strstr(resp.body, "\"path\":\"/v1/echo\"") &&
 	       strstr(resp.body, "\"len\":7") && strstr(resp.body, "\"x\":\"yes\"") &&
@@ -279,8 +291,9 @@ int main(void)
 
 	snprintf(url, sizeof(url), "%s/big", s.url);
 	tap_ok(cmek_http_call(&o, &r, &resp, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "larger than"),
-	       "an answer over 1 MiB is refused: %s", err.msg);
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "larger than"),
+	       "an answer over 1 MiB is refused, as no answer (transient): %s",
+	       err.msg);
 
 	snprintf(url, sizeof(url), "https://127.0.0.1:1/v1");
 	tap_ok(cmek_http_call(&o, &r, &resp, &err) < 0 &&

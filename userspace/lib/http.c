@@ -221,33 +221,44 @@ static bool metadata_url_ok(const char *url)
 }
 
 /*
- * No answer: DNS, connect and timeouts are the network's fault and pass;
- * a certificate that does not verify is a configuration error that a
- * retry will not fix and that must not pass for an outage.
+ * No answer. Only what libcurl finds before it sends a byte is a
+ * configuration error: the URL, a ca_file or client certificate it cannot
+ * load, a feature it lacks. Everything else -- DNS, connect, timeouts, a
+ * certificate that does not verify, a TLS alert, an answer cut short or too large -- is what someone on the
+ * network path can cause, and must count as no answer (transient), never
+ * pass for a configuration error that resets unreachable_grace.
  */
 static int transport_error(CURLcode rc, const char *detail, const char *url,
 			   struct cmek_error *err)
 {
-	enum cmek_err_class cls = CMEK_ERR_TRANSIENT;
+	const char *what = "";
 
 	switch (rc) {
-	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CIPHER:
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_NOT_BUILT_IN:
-		cls = CMEK_ERR_INVALID;
+	case CURLE_UNKNOWN_OPTION:
+		return cmek_error_set(err, CMEK_ERR_INVALID, "%s: %s", url,
+				      *detail ? detail :
+				      curl_easy_strerror(rc));
+	case CURLE_PEER_FAILED_VERIFICATION:
+		what = "TLS: the server's certificate does not verify "
+		       "(ca_file, or someone on the network path): ";
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+		what = "TLS handshake failed: ";
 		break;
 	case CURLE_WRITE_ERROR:
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "%s: answer larger than %d bytes", url,
 				      CMEK_HTTP_BODY_MAX);
 	default:
 		break;
 	}
-	return cmek_error_set(err, cls, "%s: %s", url,
+	return cmek_error_set(err, CMEK_ERR_TRANSIENT, "%s: %s%s", url, what,
 			      *detail ? detail : curl_easy_strerror(rc));
 }
 

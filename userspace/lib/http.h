@@ -15,8 +15,10 @@
  * Anything else is returned at once.
  *
  * TLS peer and host verification are always on; a private endpoint may
- * name its own CA bundle (ca_file). Response bodies may hold plaintext
- * keys: they live in a buffer that cmek_http_resp_free() wipes.
+ * name its own CA bundle (ca_file). Transport failures are classed by the
+ * rule in provider.h: only what is wrong before a byte is sent is
+ * CMEK_ERR_INVALID. Response bodies may hold plaintext keys: they live in
+ * a buffer that cmek_http_resp_free() wipes.
  */
 #ifndef CMEK_HTTP_H
 #define CMEK_HTTP_H

@@ -104,7 +104,8 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *ca_cert,
 
 static int load_ca(const char *dir, X509 **cert, EVP_PKEY **key)
 {
-	char cpath[300], kpath[300];
+	char cpath[300], kpath[300], cn[64];
+	const char *base;
 	FILE *f;
 
 	snprintf(cpath, sizeof(cpath), "%s/ca.pem", dir);
@@ -120,8 +121,16 @@ static int load_ca(const char *dir, X509 **cert, EVP_PKEY **key)
 		fclose(f);
 		return *cert && *key ? 0 : -1;
 	}
+	/*
+	 * A name of its own per run directory: two test CAs that shared a
+	 * subject would be tried as each other's issuer, and a certificate
+	 * from the wrong one would fail on its signature instead of as one
+	 * whose issuer is unknown.
+	 */
+	base = strrchr(dir, '/');
+	snprintf(cn, sizeof(cn), "cmek test CA %.48s", base ? base + 1 : dir);
 	*key = EVP_EC_gen("P-256");
-	*cert = *key ? make_cert("cmek test CA", *key, NULL, NULL, NULL) : NULL;
+	*cert = *key ? make_cert(cn, *key, NULL, NULL, NULL) : NULL;
 	if (!*cert || write_pem(cpath, *cert, NULL) ||
 	    write_pem(kpath, NULL, *key))
 		return -1;

@@ -5,10 +5,18 @@
  * verification, status handling, the retry policy with its backoff, the
  * bounds on time and size, and the configuration keys.
  */
+#include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "b64.h"
 #include "http.h"
@@ -16,6 +24,8 @@
 #include "../lib/tap.h"
 
 static char dir[] = "/tmp/cmek-test-http-XXXXXX";
+/* A CA that stands for the system's trust store (/etc/ssl/certs). */
+static char sysdir[] = "/tmp/cmek-test-http-sys-XXXXXX";
 
 static void echo(struct fakesrv *s, const struct fake_req *rq,
 		 struct fake_resp *rs)
@@ -34,6 +44,68 @@ static void echo(struct fakesrv *s, const struct fake_req *rq,
 
 	fake_reply(rs, 200, "{\"method\":\"%s\",\"path\":\"%s\",\"len\":%zu,\"x\":\"%s\"}",
 		   rq->method, rq->path, rq->body_len, h ? h : "");
+}
+
+/* ---- the system's trust store, for this process only ---- */
+
+/*
+ * Put @ca_pem in place of /etc/ssl/certs -- libcurl's built-in CA path
+ * and bundle on Debian -- in a mount namespace of our own: the host's
+ * store is untouched, and a test can show that a CA the system trusts is
+ * not trusted once ca_file names another. Before any thread.
+ */
+static int fake_system_store(const char *ca_pem, const char *certs)
+{
+	char link[600], bundle[600];
+	unsigned long h;
+	X509 *x = NULL;
+	FILE *f;
+
+	f = fopen(ca_pem, "r");
+	if (f) {
+		x = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (!x)
+		return -1;
+	h = X509_subject_name_hash(x);
+	X509_free(x);
+	if (mkdir(certs, 0755))
+		return -1;
+	snprintf(link, sizeof(link), "%s/%08lx.0", certs, h);
+	snprintf(bundle, sizeof(bundle), "%s/ca-certificates.crt", certs);
+	if (symlink(ca_pem, link) || symlink(ca_pem, bundle))
+		return -1;
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount(certs, "/etc/ssl/certs", NULL, MS_BIND, NULL))
+		return -1;
+	return 0;
+}
+
+/* "sha256//BASE64" of the SubjectPublicKeyInfo in @cert_pem. */
+static void pin_of(const char *cert_pem, char *out, size_t len)
+{
+	unsigned char *der = NULL, md[32];
+	X509 *x = NULL;
+	FILE *f;
+	char *e;
+	int n;
+
+	out[0] = '\0';
+	f = fopen(cert_pem, "r");
+	if (f) {
+		x = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	n = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : -1;
+	if (n > 0 && EVP_Digest(der, n, md, NULL, EVP_sha256(), NULL)) {
+		e = cmek_b64_encode(md, sizeof(md), false);
+		snprintf(out, len, "sha256//%s", e ? e : "");
+		free(e);
+	}
+	OPENSSL_free(der);
+	X509_free(x);
 }
 
 static long ms_since(const struct timespec *t0)
@@ -148,17 +220,28 @@ int main(void)
 	struct cmek_http_opts o;
 	struct cmek_http_req r = { .method = "POST" };
 	struct fake_faults f = { 0 };
-	struct fakesrv s;
+	struct fakesrv s, s2;
 	struct timespec t0;
-	char url[128], hdr[64], seen[64];
+	char url[128], hdr[64], seen[64], certs[128], sysca[128], pin[128];
+	bool sys_ok;
 	unsigned long before;
 	long ms;
 	int ret;
 
-	tap_plan(33);
+	tap_plan(38);
+	/* Before any thread: a mount namespace. */
+	sys_ok = mkdtemp(sysdir) && !fake_cert_issue(sysdir, "server") &&
+		 snprintf(certs, sizeof(certs), "%s/certs", sysdir) > 0 &&
+		 !fake_system_store(strcat(strcpy(sysca, sysdir), "/ca.pem"),
+				    certs);
+	if (!sys_ok)
+		tap_diag("cannot stand in for the system's CA store (%s): "
+			 "the ca_file test is skipped", strerror(errno));
 	test_b64();
 	test_config();
 	if (!mkdtemp(dir) || fakesrv_start(&s, dir, echo, NULL))
+		return 1;
+	if (sys_ok && fakesrv_start(&s2, sysdir, echo, NULL))
 		return 1;
 
 	cmek_http_opts_init(&o);
@@ -175,7 +258,24 @@ int main(void)
 	       "a server certificate that does not verify (a man in the middle's would not): transient, no answer, never a configuration error: %s",
 	       err.msg);
 
-	o.ca_file = strdup(s.ca_file);
+	/* ca_file replaces the system's trust, it does not add to it. */
+	if (sys_ok) {
+		snprintf(url, sizeof(url), "%s/v1/echo", s2.url);
+		tap_ok(cmek_http_do(&o, &r, &resp, &err) == 0 &&
+		       resp.status == 200,
+		       "without ca_file, a server whose CA is in the system's store is trusted");
+		o.ca_file = strdup(s.ca_file);
+		tap_ok(cmek_http_do(&o, &r, &resp, &err) < 0 &&
+		       err.cls == CMEK_ERR_TRANSIENT &&
+		       strstr(err.msg, "certificate"),
+		       "with ca_file, a server whose CA is only in the system's store is refused: %s",
+		       err.msg);
+		snprintf(url, sizeof(url), "%s/v1/echo?x=1", s.url);
+	} else {
+		tap_ok(1, "system store trusted without ca_file # SKIP no mount namespace");
+		tap_ok(1, "ca_file replaces the system store # SKIP no mount namespace");
+		o.ca_file = strdup(s.ca_file);
+	}
 
 	/* What someone on the path can do without breaking TLS. */
 	f.tls_alert = true;
@@ -186,6 +286,26 @@ int main(void)
 	       err.msg);
 	fakesrv_faults(&s, NULL);
 	f.tls_alert = false;
+
+	/* pinned_pubkey: the server's key, or nothing. */
+	snprintf(seen, sizeof(seen), "%s/server.pem", dir);
+	pin_of(seen, pin, sizeof(pin));
+	tap_ok(cmek_http_configure(&o, "pinned_pubkey", pin, &err) == 1 &&
+	       cmek_http_do(&o, &r, &resp, &err) == 0 && resp.status == 200,
+	       "pinned_pubkey with the server's own key: the request goes through");
+	memcpy(pin + 8, "AAAAAAAA", 8);
+	tap_ok(cmek_http_configure(&o, "pinned_pubkey", pin, &err) == 1 &&
+	       cmek_http_do(&o, &r, &resp, &err) < 0 &&
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "pinned_pubkey"),
+	       "pinned_pubkey with another key: refused, transient (the path, or a new key): %s",
+	       err.msg);
+	tap_ok(cmek_http_configure(&o, "pinned_pubkey", "/etc/ssl/pin.pem",
+				   &err) < 0 && err.cls == CMEK_ERR_INVALID &&
+	       cmek_http_configure(&o, "pinned_pubkey", "sha256//short",
+				   &err) < 0,
+	       "pinned_pubkey must be sha256//BASE64 hashes: %s", err.msg);
+	free(o.pinned_pubkey);
+	o.pinned_pubkey = NULL;
 
 	tap_ok(cmek_http_call(&o, &r, &resp, &err) == 0 && resp.status == 200 &&
 	       strstr(resp.body, "\"path\":\"/v1/echo\"") &&
@@ -336,5 +456,7 @@ int main(void)
 	tap_ok(resp.body == NULL && resp.len == 0, "response freed");
 	cmek_http_opts_free(&o);
 	fakesrv_stop(&s);
+	if (sys_ok)
+		fakesrv_stop(&s2);
 	return tap_done();
 }

@@ -34,6 +34,8 @@ void cmek_http_opts_free(struct cmek_http_opts *o)
 {
 	free(o->ca_file);
 	o->ca_file = NULL;
+	free(o->pinned_pubkey);
+	o->pinned_pubkey = NULL;
 }
 
 /* "250ms", or a duration in seconds as the rest of the config writes it. */
@@ -54,6 +56,32 @@ static int parse_ms(const char *s, long *ms)
 	return 0;
 }
 
+/*
+ * "sha256//BASE64[;sha256//BASE64...]", each the base64 of a SHA-256
+ * (44 characters): libcurl would also take a PEM or DER file, which would
+ * make a typo in a hash look like a missing file.
+ */
+static bool pinned_valid(const char *v)
+{
+	const char *p = v;
+	size_t n;
+
+	for (;;) {
+		if (strncmp(p, "sha256//", 8))
+			return false;
+		p += 8;
+		n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
+		if (n != 44 || p[43] != '=')
+			return false;
+		p += n;
+		if (!*p)
+			return true;
+		if (*p != ';')
+			return false;
+		p++;
+	}
+}
+
 int cmek_http_configure(struct cmek_http_opts *o, const char *key,
 			const char *value, struct cmek_error *err)
 {
@@ -64,6 +92,18 @@ int cmek_http_configure(struct cmek_http_opts *o, const char *key,
 		free(o->ca_file);
 		o->ca_file = strdup(value);
 		if (!o->ca_file)
+			return cmek_error_set(err, CMEK_ERR_TRANSIENT,
+					      "out of memory");
+		return 1;
+	}
+	if (!strcmp(key, "pinned_pubkey")) {
+		if (!pinned_valid(value))
+			return cmek_error_set(err, CMEK_ERR_INVALID,
+					      "pinned_pubkey '%.120s' is not sha256//BASE64 (one or more, separated by ';')",
+					      value);
+		free(o->pinned_pubkey);
+		o->pinned_pubkey = strdup(value);
+		if (!o->pinned_pubkey)
 			return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 					      "out of memory");
 		return 1;
@@ -224,7 +264,8 @@ static bool metadata_url_ok(const char *url)
  * No answer. Only what libcurl finds before it sends a byte is a
  * configuration error: the URL, a ca_file or client certificate it cannot
  * load, a feature it lacks. Everything else -- DNS, connect, timeouts, a
- * certificate that does not verify, a TLS alert, an answer cut short or too large -- is what someone on the
+ * certificate that does not verify, a pin that does not match, a TLS
+ * alert, an answer cut short or too large -- is what someone on the
  * network path can cause, and must count as no answer (transient), never
  * pass for a configuration error that resets unreachable_grace.
  */
@@ -247,6 +288,10 @@ static int transport_error(CURLcode rc, const char *detail, const char *url,
 	case CURLE_PEER_FAILED_VERIFICATION:
 		what = "TLS: the server's certificate does not verify "
 		       "(ca_file, or someone on the network path): ";
+		break;
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		what = "TLS: the server's public key is not pinned_pubkey "
+		       "(a new key, or someone on the network path): ";
 		break;
 	case CURLE_SSL_CONNECT_ERROR:
 		what = "TLS handshake failed: ";
@@ -275,8 +320,17 @@ static CURLcode setup(CURL *c, const struct cmek_http_opts *o,
 		SET(CURLOPT_NOPROXY, "*");
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (o->ca_file)
+	/*
+	 * ca_file replaces the system's trust, it does not add to it:
+	 * libcurl would otherwise still trust every CA in its built-in
+	 * CA path (/etc/ssl/certs on Debian) as well.
+	 */
+	if (o->ca_file) {
 		SET(CURLOPT_CAINFO, o->ca_file);
+		SET(CURLOPT_CAPATH, NULL);
+	}
+	if (o->pinned_pubkey)
+		SET(CURLOPT_PINNEDPUBLICKEY, o->pinned_pubkey);
 	SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
 	SET(CURLOPT_NOSIGNAL, 1L);

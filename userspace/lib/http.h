@@ -15,10 +15,11 @@
  * Anything else is returned at once.
  *
  * TLS peer and host verification are always on; a private endpoint may
- * name its own CA bundle (ca_file). Transport failures are classed by the
- * rule in provider.h: only what is wrong before a byte is sent is
- * CMEK_ERR_INVALID. Response bodies may hold plaintext keys: they live in
- * a buffer that cmek_http_resp_free() wipes.
+ * name its own CA bundle (ca_file), which then replaces the system's
+ * trust, and pin the server's public key (pinned_pubkey). Transport
+ * failures are classed by the rule in provider.h: only what is wrong
+ * before a byte is sent is CMEK_ERR_INVALID. Response bodies may hold
+ * plaintext keys: they live in a buffer that cmek_http_resp_free() wipes.
  */
 #ifndef CMEK_HTTP_H
 #define CMEK_HTTP_H
@@ -33,6 +34,7 @@
 
 struct cmek_http_opts {
 	char *ca_file;			/* NULL: the system's bundle */
+	char *pinned_pubkey;		/* "sha256//..."; NULL: no pin */
 	long timeout_ms;		/* one attempt, connect included */
 	long connect_timeout_ms;
 	unsigned int retries;		/* extra attempts after the first */
@@ -89,7 +91,8 @@ void cmek_http_opts_init(struct cmek_http_opts *o);
 void cmek_http_opts_free(struct cmek_http_opts *o);
 
 /*
- * The configuration keys every HTTP provider shares: ca_file, timeout,
+ * The configuration keys every HTTP provider shares: ca_file,
+ * pinned_pubkey, timeout,
  * connect_timeout, retries, deadline (durations as cmek_parse_duration()
  * reads them: "10", "10s", "2m"), retry_backoff.
  * Returns 1 if @key was one of them, 0 if not, -1 with @err on a bad value.

@@ -6,16 +6,21 @@
  * bounds on time and size, and the configuration keys.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "b64.h"
@@ -26,6 +31,7 @@
 static char dir[] = "/tmp/cmek-test-http-XXXXXX";
 /* A CA that stands for the system's trust store (/etc/ssl/certs). */
 static char sysdir[] = "/tmp/cmek-test-http-sys-XXXXXX";
+static char residir[] = "/tmp/cmek-test-http-res-XXXXXX";
 
 static void echo(struct fakesrv *s, const struct fake_req *rq,
 		 struct fake_resp *rs)
@@ -83,6 +89,62 @@ static int fake_system_store(const char *ca_pem, const char *certs)
 	return 0;
 }
 
+/* ---- what stays in our memory after a request ---- */
+
+#define MASK	0x5a
+
+/*
+ * Is @masked (each byte XOR MASK, so that the pattern itself is nowhere
+ * in memory) anywhere in our writable mappings? Mappings over 1 GiB are
+ * the sanitizer's shadow: reserved, not data.
+ */
+static bool mem_holds(const unsigned char *masked, size_t n)
+{
+	static unsigned char buf[1 << 20];
+	unsigned long a, b, off;
+	char line[512], perm[8];
+	bool found = false;
+	FILE *maps;
+	ssize_t got;
+	size_t i, j;
+	int fd;
+
+	maps = fopen("/proc/self/maps", "r");
+	fd = open("/proc/self/mem", O_RDONLY);
+	while (maps && fd >= 0 && !found && fgets(line, sizeof(line), maps)) {
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perm) != 3 ||
+		    perm[0] != 'r' || perm[1] != 'w' || b - a > (1UL << 30))
+			continue;
+		/* The scan buffer itself holds whatever it read last. */
+		if ((unsigned long)buf < b && (unsigned long)buf + sizeof(buf) > a &&
+		    b - a <= sizeof(buf))
+			continue;
+		for (off = a; off < b && !found; off += sizeof(buf) - n) {
+			got = pread(fd, buf, sizeof(buf) < b - off ?
+				    sizeof(buf) : b - off, (off_t)off);
+			if (got <= 0)
+				break;
+			if ((unsigned long)buf >= off &&
+			    (unsigned long)buf < off + (unsigned long)got)
+				continue;
+			for (i = 0; i + n <= (size_t)got && !found; i++) {
+				for (j = 0; j < n; j++)
+					if ((buf[i + j] ^ MASK) != masked[j])
+						break;
+				found = j == n;
+			}
+			if ((size_t)got < sizeof(buf))
+				break;
+		}
+	}
+	memset(buf, 0, sizeof(buf));
+	if (maps)
+		fclose(maps);
+	if (fd >= 0)
+		close(fd);
+	return found;
+}
+
 /* "sha256//BASE64" of the SubjectPublicKeyInfo in @cert_pem. */
 static void pin_of(const char *cert_pem, char *out, size_t len)
 {
@@ -106,6 +168,98 @@ static void pin_of(const char *cert_pem, char *out, size_t len)
 	}
 	OPENSSL_free(der);
 	X509_free(x);
+}
+
+static char answer_secret[49];
+
+/* The child's server: a Decrypt-like answer with the secret in it. */
+static void secret_answer(struct fakesrv *s, const struct fake_req *rq,
+			  struct fake_resp *rs)
+{
+	fake_reply(rs, 200, "{\"Plaintext\":\"%s\"}", answer_secret);
+}
+
+/*
+ * A bearer token goes out in a header, a key comes back in the answer;
+ * once the request is done and its answer freed, neither may be left in
+ * our memory: not in libcurl's header list or buffers, not in OpenSSL's
+ * records. The server is another process, so all that is here is the
+ * client's. Before any thread of ours (fork).
+ */
+static void test_residue(void)
+{
+	unsigned char tok_raw[24], sec_raw[36], mtok[32], msec[48];
+	struct cmek_http_req r = { .method = "POST", .body = "{}",
+				   .body_len = 2 };
+	struct cmek_http_resp resp = { 0 };
+	struct cmek_error err = { 0 };
+	struct cmek_http_opts o;
+	char tok[33], hdr[64], url[96], line[128];
+	int pfd[2], port = 0, st;
+	struct fakesrv cs;
+	bool before, held, ok;
+	size_t i;
+	pid_t pid;
+	char *e;
+
+	RAND_bytes(tok_raw, sizeof(tok_raw));
+	RAND_bytes(sec_raw, sizeof(sec_raw));
+	e = cmek_b64_encode(tok_raw, sizeof(tok_raw), false);
+	snprintf(tok, sizeof(tok), "%s", e ? e : "");
+	free(e);
+	e = cmek_b64_encode(sec_raw, sizeof(sec_raw), false);
+	snprintf(answer_secret, sizeof(answer_secret), "%s", e ? e : "");
+	free(e);
+	for (i = 0; i < 32; i++)
+		mtok[i] = (unsigned char)tok[i] ^ MASK;
+	for (i = 0; i < 48; i++)
+		msec[i] = (unsigned char)answer_secret[i] ^ MASK;
+	OPENSSL_cleanse(tok_raw, sizeof(tok_raw));
+	OPENSSL_cleanse(sec_raw, sizeof(sec_raw));
+
+	if (!mkdtemp(residir) || pipe(pfd))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		if (fakesrv_start(&cs, residir, secret_answer, NULL))
+			_exit(1);
+		dprintf(pfd[1], "%d\n", cs.port);
+		close(pfd[1]);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	OPENSSL_cleanse(answer_secret, sizeof(answer_secret));
+	ok = read(pfd[0], line, sizeof(line) - 1) > 0;
+	close(pfd[0]);
+	if (ok)
+		port = atoi(line);
+
+	cmek_http_opts_init(&o);
+	snprintf(line, sizeof(line), "%s/ca.pem", residir);
+	o.ca_file = strdup(line);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/decrypt", port);
+	r.url = url;
+	cmek_http_header(&r, hdr, sizeof(hdr), "X-Vault-Token: %s", tok);
+	OPENSSL_cleanse(tok, sizeof(tok));
+	before = mem_holds(mtok, 32);
+	ok = port > 0 && cmek_http_call(&o, &r, &resp, &err) == 0 &&
+	     resp.status == 200;
+	/* The scan finds what is there: the answer we still hold. */
+	held = ok && mem_holds(msec, 48);
+	OPENSSL_cleanse(hdr, sizeof(hdr));
+	cmek_http_resp_free(&resp);
+	cmek_http_opts_free(&o);
+	tap_ok(ok && before && held,
+	       "a request with a token out and a key back; the scan finds both while we hold them%s%s",
+	       err.msg[0] ? ": " : "", err.msg);
+	tap_ok(!mem_holds(mtok, 32),
+	       "after the request: the token is nowhere in our memory (header lists wiped, libcurl's heap wiped)");
+	tap_ok(!mem_holds(msec, 48),
+	       "after the answer is freed: the key is nowhere in our memory (receive buffers wiped, OpenSSL cleanses records)");
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
 }
 
 static long ms_since(const struct timespec *t0)
@@ -228,8 +382,9 @@ int main(void)
 	long ms;
 	int ret;
 
-	tap_plan(38);
-	/* Before any thread: a mount namespace. */
+	tap_plan(41);
+	/* Both before any thread: a fork, and a mount namespace. */
+	test_residue();
 	sys_ok = mkdtemp(sysdir) && !fake_cert_issue(sysdir, "server") &&
 		 snprintf(certs, sizeof(certs), "%s/certs", sysdir) > 0 &&
 		 !fake_system_store(strcat(strcpy(sysca, sysdir), "/ca.pem"),

@@ -5,6 +5,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +17,75 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "config.h"
 #include "http.h"
+
+/*
+ * libcurl's own heap holds what passed through it: header lines with
+ * bearer tokens, the SigV4 secret, the receive buffer with a Decrypt
+ * answer. It frees them unwiped; these allocators wipe every block on
+ * free and never leave the old block of a realloc behind.
+ */
+static void *wipe_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void wipe_free(void *p)
+{
+	if (!p)
+		return;
+	OPENSSL_cleanse(p, malloc_usable_size(p));
+	free(p);
+}
+
+static void *wipe_realloc(void *p, size_t n)
+{
+	size_t old;
+	void *q;
+
+	if (!p)
+		return malloc(n);
+	if (!n) {
+		wipe_free(p);
+		return NULL;
+	}
+	q = malloc(n);
+	if (!q)
+		return NULL;
+	old = malloc_usable_size(p);
+	memcpy(q, p, old < n ? old : n);
+	wipe_free(p);
+	return q;
+}
+
+static char *wipe_strdup(const char *s)
+{
+	return strdup(s);
+}
+
+static void *wipe_calloc(size_t nmemb, size_t size)
+{
+	return calloc(nmemb, size);
+}
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_ret;
+
+static void global_init(void)
+{
+	global_ret = curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc,
+					  wipe_free, wipe_realloc,
+					  wipe_strdup, wipe_calloc) ? -1 : 0;
+}
+
+int cmek_http_global_init(void)
+{
+	pthread_once(&global_once, global_init);
+	return global_ret;
+}
 
 void cmek_http_opts_init(struct cmek_http_opts *o)
 {
@@ -307,6 +375,16 @@ static int transport_error(CURLcode rc, const char *detail, const char *url,
 			      *detail ? detail : curl_easy_strerror(rc));
 }
 
+/*
+ * OpenSSL wipes decrypted records from its buffers once they are read:
+ * a Decrypt answer holds a plaintext key.
+ */
+static CURLcode ssl_ctx_cb(CURL *c, void *ssl_ctx, void *arg)
+{
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+	return CURLE_OK;
+}
+
 static CURLcode setup(CURL *c, const struct cmek_http_opts *o,
 		      const struct cmek_http_req *r, struct curl_slist *hdrs,
 		      struct cmek_http_resp *resp, char *errbuf)
@@ -331,6 +409,10 @@ static CURLcode setup(CURL *c, const struct cmek_http_opts *o,
 	}
 	if (o->pinned_pubkey)
 		SET(CURLOPT_PINNEDPUBLICKEY, o->pinned_pubkey);
+	SET(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+	/* HTTP/2's connection buffers and HPACK tables would hold answers
+	 * and tokens beyond our reach. */
+	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
 	SET(CURLOPT_NOSIGNAL, 1L);
@@ -369,6 +451,9 @@ int cmek_http_do(const struct cmek_http_opts *o, const struct cmek_http_req *r,
 
 	resp_reset(resp);
 	resp->attempts++;
+	if (cmek_http_global_init())
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
+				      "libcurl cannot initialise");
 	/* libcurl is limited to https too; this says why in plain words. */
 	if (strncmp(r->url, "https://", 8) &&
 	    !(r->metadata && metadata_url_ok(r->url)))
@@ -390,7 +475,6 @@ int cmek_http_do(const struct cmek_http_opts *o, const struct cmek_http_req *r,
 	rc = setup(c, o, r, hdrs, resp, errbuf);
 	if (rc == CURLE_OK)
 		rc = curl_easy_perform(c);
-	/* SigV4 copied the secret into libcurl's own heap: not ours to wipe. */
 	if (rc != CURLE_OK) {
 		transport_error(rc, errbuf, r->url, err);
 		goto out;
@@ -406,6 +490,9 @@ int cmek_http_do(const struct cmek_http_opts *o, const struct cmek_http_req *r,
 	ret = resp->body ? 0 :
 	      cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 out:
+	/* The lines are copies, some with a token in them. */
+	for (t = hdrs; t; t = t->next)
+		OPENSSL_cleanse(t->data, strlen(t->data));
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
 	return ret;

@@ -127,6 +127,7 @@ struct kms_key *kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 	k->failed = ret != 0;
 	k->state = ret ? CMEK_KMS_UNKNOWN : st;
 	k->cls = ret ? err.cls : CMEK_ERR_NONE;
+	k->cred_error = ret && err.credential;
 	snprintf(k->error, sizeof(k->error), "%s", ret ? err.msg : "");
 	k->throttled_in_row = ret && err.throttled ? k->throttled_in_row + 1 :
 			      0;
@@ -138,7 +139,11 @@ struct kms_key *kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 		log_warn("key state %s:%s: throttled by the KMS (%u in a row): "
 			 "next check in %lds", k->provider, k->key_ref,
 			 k->throttled_in_row, (long)(k->next_ask - now));
-	credential_alarm(d, k, ret && err.credential, err.msg);
+	/* Accepted again only when the KMS itself answered. */
+	if (ret && err.credential)
+		credential_alarm(d, k, true, err.msg);
+	else if (!ret || err.cls == CMEK_ERR_DEFINITIVE)
+		credential_alarm(d, k, false, NULL);
 	/*
 	 * Only the KMS's own answer -- a key state, or a definitive refusal
 	 * -- ends an outage. A transient failure (throttled, a certificate
@@ -187,7 +192,7 @@ void kms_key_describe(const struct daemon *d, const struct kms_key *k,
 		snprintf(buf, len, "not checked yet");
 	else if (k->failed && k->cls == CMEK_ERR_DEFINITIVE)
 		snprintf(buf, len, "KMS refused: %.200s", k->error);
-	else if (k->failed && k->credential)
+	else if (k->failed && k->cred_error)
 		snprintf(buf, len, "KMS refuses cmekd's credential, no answer "
 			 "for %lds (unreachable_grace %s): %.160s",
 			 unreachable_for(k, now), grace_name(d, grace,

@@ -15,7 +15,10 @@
 #   - cmekd's own token refused ("invalid token"): a credential error,
 #     logged and audited once (op=kms-credential), not a revocation;
 #   - Vault's own refusal (the token is good, its policies no longer
-#     allow the key) still locks at once.
+#     allow the key) still locks at once;
+#   - after an open (an unwrap over HTTPS with the token in a header),
+#     cmekd's memory holds neither the data key, nor its base64 as it
+#     came in the answer, nor the token (tests/helpers/memscan).
 # Runs in the VM as root with dm-cmek loaded:
 #     tests/vm/run -- tests/kselftest/cmekd_untrusted.sh
 
@@ -41,9 +44,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# conf UNREACHABLE_GRACE
+# conf UNREACHABLE_GRACE [CHECK_INTERVAL]
 conf() {
-	daemon_conf check_interval=1s log_level=debug "unreachable_grace=$1"
+	daemon_conf "check_interval=${2:-1s}" log_level=debug "unreachable_grace=$1"
 	cat >>"$T/cmekd.conf" <<-EOF2
 
 	[provider vault-transit]
@@ -101,7 +104,7 @@ enough() {
 }
 checks() { wait_for 60 enough "$1" "$2"; }
 
-ktap_plan 12
+ktap_plan 13
 
 modprobe loop 2>/dev/null
 ip link set lo up
@@ -189,6 +192,24 @@ kms_stop
 kms_start "$KMS"
 wait_for 60 unlocked
 ktap_check "k1 allowed again: ku1 unlocks by itself" unlocked
+
+# --- no token, no key left in cmekd's memory after an unwrap ------------------
+# The watch off, so that no request is under way while the scan runs.
+stop
+conf 60 off
+start
+run close9 "$CMEKCTL" close ku1
+run open9 "$CMEKCTL" open "$LOOP" ku1
+read -r DEK _ < <(VAULT_ADDR=https://127.0.0.1:$PORT VAULT_CACERT=$KMS/ca.pem \
+	VAULT_TOKEN=$(cat "$T/vault.token") "$TOP/build/helpers/cmek_unwrap" "$LOOP" 2>"$T/unwrap.err")
+hex() { printf %s "$1" | od -An -tx1 -v | tr -d ' \n'; }
+B64HEX=$(hex "$(printf %s "$DEK" | xxd -r -p | base64 -w0)")
+TOKHEX=$(hex "$(cat "$T/vault.token")")
+SOCKHEX=$(hex "$SOCK")
+scan() { "$TOP/build/helpers/memscan" "$PID" "$1" >/dev/null; }
+ktap_check "after an open through Vault, cmekd's memory holds no copy of the key, of its base64, or of the token" \
+	eval 'rc_is open9 0 && [ ${#DEK} = 128 ] && scan "$SOCKHEX" && ! scan "${DEK:0:64}" && ! scan "${DEK:64:64}" && ! scan "$B64HEX" && ! scan "$TOKHEX"'
+unset DEK B64HEX
 
 [ "${KTAP_FAILED:-0}" = 0 ] || tail -n 40 "$T/log" | sed 's/^/# cmekd: /'
 ktap_finish

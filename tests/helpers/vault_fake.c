@@ -19,6 +19,9 @@
  *
  * To throttle: while DIR/throttle exists, a request whose path has its
  * first line as a substring gets HTTP 429 and Vault's rate-limit error.
+ * To stand in for something on the way (a WAF, a proxy): while
+ * DIR/answer exists, every request gets its first line as the HTTP
+ * status and the rest of the file as the body, from the server itself.
  * Every request's method and path are appended to DIR/requests.
  *
  * Test use only: the key bytes sit in a plain file.
@@ -88,6 +91,34 @@ static void log_request(const struct fake_req *rq)
 	fclose(f);
 }
 
+/* DIR/answer: "STATUS\nBODY...", answered as it is; false if none. */
+static bool canned(struct fake_resp *rs)
+{
+	char file[300], *body;
+	int status;
+	long n;
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/answer", dir);
+	f = fopen(file, "r");
+	if (!f)
+		return false;
+	if (fscanf(f, "%d\n", &status) != 1 || status < 100 || status > 599 ||
+	    !(body = calloc(1, 4096))) {
+		fclose(f);
+		return false;
+	}
+	n = (long)fread(body, 1, 4095, f);
+	fclose(f);
+	free(rs->body);
+	rs->status = status;
+	snprintf(rs->content_type, sizeof(rs->content_type), "%s",
+		 body[0] == '<' ? "text/html" : "application/json");
+	rs->body = body;
+	rs->body_len = (size_t)n;
+	return true;
+}
+
 static void handler(struct fakesrv *s, const struct fake_req *rq,
 		    struct fake_resp *rs)
 {
@@ -102,6 +133,8 @@ static void handler(struct fakesrv *s, const struct fake_req *rq,
 		rs->body_len = rs->body ? strlen(rs->body) : 0;
 		return;
 	}
+	if (canned(rs))
+		return;
 	fake_vault_handler(s, rq, rs);
 }
 

@@ -13,6 +13,8 @@
  *                                      (no associated_data: as in Vault,
  *                                      it is ignored with a warning)
  *   GET      /v1/MOUNT/keys/NAME
+ *   GET      /v1/auth/token/lookup-self    (any token the fake knows:
+ *                                      Vault's default policy allows it)
  *
  * Answers are {"request_id", "lease_id", "renewable", "lease_duration",
  * "data", "wrap_info", "warnings", "auth"}; errors are {"errors": [...]}

@@ -104,7 +104,8 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *ca_cert,
 
 static int load_ca(const char *dir, X509 **cert, EVP_PKEY **key)
 {
-	char cpath[300], kpath[300];
+	char cpath[300], kpath[300], cn[64];
+	const char *base;
 	FILE *f;
 
 	snprintf(cpath, sizeof(cpath), "%s/ca.pem", dir);
@@ -120,8 +121,16 @@ static int load_ca(const char *dir, X509 **cert, EVP_PKEY **key)
 		fclose(f);
 		return *cert && *key ? 0 : -1;
 	}
+	/*
+	 * A name of its own per run directory: two test CAs that shared a
+	 * subject would be tried as each other's issuer, and a certificate
+	 * from the wrong one would fail on its signature instead of as one
+	 * whose issuer is unknown.
+	 */
+	base = strrchr(dir, '/');
+	snprintf(cn, sizeof(cn), "cmek test CA %.48s", base ? base + 1 : dir);
 	*key = EVP_EC_gen("P-256");
-	*cert = *key ? make_cert("cmek test CA", *key, NULL, NULL, NULL) : NULL;
+	*cert = *key ? make_cert(cn, *key, NULL, NULL, NULL) : NULL;
 	if (!*cert || write_pem(cpath, *cert, NULL) ||
 	    write_pem(kpath, NULL, *key))
 		return -1;
@@ -396,12 +405,40 @@ static bool take_fault(struct fakesrv *s, struct fake_faults *f,
 	return true;
 }
 
+/*
+ * What someone on the path who cannot break TLS can still do: answer the
+ * ClientHello with a fatal handshake_failure alert of his own (a TLS 1.2
+ * record: content type 21, version 3.3, length 2, level fatal,
+ * description 40). The request is counted: one was attempted.
+ */
+static bool tls_alert(struct fakesrv *s, struct fconn *c)
+{
+	static const unsigned char alert[] = { 21, 3, 3, 0, 2, 2, 40 };
+	unsigned char hello[16384];
+	bool on;
+
+	pthread_mutex_lock(&s->lock);
+	on = s->faults.tls_alert;
+	if (on)
+		s->requests++;
+	pthread_mutex_unlock(&s->lock);
+	if (!on)
+		return false;
+	if (read(c->fd, hello, sizeof(hello)) <= 0 ||
+	    write(c->fd, alert, sizeof(alert)) < 0)
+		return true;
+	shutdown(c->fd, SHUT_WR);
+	return true;
+}
+
 static void serve(struct fakesrv *s, struct fconn *ssl)
 {
 	struct fake_req rq = { 0 };
 	struct fake_resp rs = { 0 };
 	struct fake_faults f;
 
+	if (ssl->ssl && tls_alert(s, ssl))
+		goto out;
 	if ((ssl->ssl && SSL_accept(ssl->ssl) != 1) || read_request(ssl, &rq))
 		goto out;
 	pthread_mutex_lock(&s->lock);

@@ -53,6 +53,7 @@ struct fake_faults {
 	int delay_ms;		/* sleep before every answer */
 	bool hang;		/* read the request, never answer */
 	bool close_early;	/* close the connection without answering */
+	bool tls_alert;		/* answer the ClientHello with a fatal alert */
 };
 
 struct fakesrv {

@@ -211,13 +211,13 @@ static void test_parsers(void)
 	tap_ok(ok, "DescribeKey answers from the API reference parsed");
 	tap_ok(cmek_aws_kms_describe_parse("{\"KeyMetadata\":{}}", 18, &st,
 					   &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID &&
+	       err.cls == CMEK_ERR_TRANSIENT &&
 	       cmek_aws_kms_describe_parse("{\"KeyMetadata\":{\"KeyState\":7}}",
 					   30, &st, &err) < 0 &&
 	       cmek_aws_kms_describe_parse("[1]", 3, &st, &err) < 0 &&
 	       cmek_aws_kms_describe_parse("{\"KeyMetadata\":{\"KeyState\":\"Enabled\"}} x",
 					   40, &st, &err) < 0,
-	       "malformed DescribeKey answers invalid: %s", err.msg);
+	       "malformed DescribeKey answers transient (no answer that counts): %s", err.msg);
 }
 
 /* ---- 2. the fake ---- */
@@ -708,7 +708,7 @@ static void test_malformed(struct env *e, int k)
 					     &err);
 		else
 			ret = p->ops->key_state(p, ref, &st, &err);
-		if (ret == 0 || err.cls != CMEK_ERR_INVALID ||
+		if (ret == 0 || err.cls != CMEK_ERR_TRANSIENT ||
 		    !(strstr(err.msg, "malformed") ||
 		      strstr(err.msg, "unknown KeyState"))) {
 			tap_diag("'%s' -> %d %s: %s", rows[i].body, ret,
@@ -718,7 +718,7 @@ static void test_malformed(struct env *e, int k)
 		if (ret == 0)
 			free(w2);
 	}
-	tap_ok(ok && p, "%zu malformed answers (not JSON, wrong types, missing fields, bad base64, wrong lengths): invalid, e.g. %s",
+	tap_ok(ok && p, "%zu malformed answers (not JSON, wrong types, missing fields, bad base64, wrong lengths): transient, e.g. %s",
 	       i, err.msg);
 
 	/* huge values: a 600 KB Plaintext, a CiphertextBlob beyond 6144 bytes */
@@ -729,14 +729,14 @@ static void test_malformed(struct env *e, int k)
 	strcpy(big + 38 + n, "\"}");
 	fake_aws_canned(&e->f, 1, 200, NULL, big);
 	ret = p ? p->ops->generate(p, ref, &vol, dek, 64, &w2, &wl2, &err) : 0;
-	ok = ret < 0 && err.cls == CMEK_ERR_INVALID &&
+	ok = ret < 0 && err.cls == CMEK_ERR_TRANSIENT &&
 	     strstr(err.msg, "Plaintext");
 	i = (size_t)sprintf(big, "{\"Plaintext\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==\",\"CiphertextBlob\":\"");
 	memset(big + i, 'A', 8200);
 	strcpy(big + i + 8200, "\"}");
 	fake_aws_canned(&e->f, 1, 200, NULL, big);
 	ret = p ? p->ops->generate(p, ref, &vol, dek, 64, &w2, &wl2, &err) : 0;
-	ok = ok && ret < 0 && err.cls == CMEK_ERR_INVALID &&
+	ok = ok && ret < 0 && err.cls == CMEK_ERR_TRANSIENT &&
 	     strstr(err.msg, "CiphertextBlob");
 	tap_ok(ok, "huge Plaintext and CiphertextBlob refused: %s", err.msg);
 	free(big);
@@ -761,17 +761,17 @@ static void test_auth(struct env *e, int k)
 		      wrong);
 	err.msg[0] = '\0';
 	tap_ok(p && p->ops->key_state(p, ref, &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID &&
+	       err.cls == CMEK_ERR_TRANSIENT && err.credential &&
 	       strstr(err.msg, "credentials rejected: wrong secret access key") &&
 	       strstr(err.msg, "InvalidSignatureException") &&
 	       strstr(err.msg, "secret_access_key_file") &&
 	       !strstr(err.msg, "WRONGSECRET") && !strstr(err.msg, "wJalr"),
-	       "wrong secret: invalid, clear, secret not in the message: %s",
+	       "wrong secret: a credential error (transient), clear, secret not in the message: %s",
 	       err.msg);
 	e->f.xml_auth = true;
 	err.msg[0] = '\0';
 	tap_ok(p && p->ops->key_state(p, ref, &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID &&
+	       err.cls == CMEK_ERR_TRANSIENT && err.credential &&
 	       strstr(err.msg, "credentials rejected") &&
 	       strstr(err.msg, "HTTP 400 InvalidSignatureException"),
 	       "the same as an XML ErrorResponse: %s", err.msg);
@@ -782,10 +782,10 @@ static void test_auth(struct env *e, int k)
 		      "secret_access_key_file", e->secret_file);
 	err.msg[0] = '\0';
 	tap_ok(p && p->ops->key_state(p, ref, &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID &&
+	       err.cls == CMEK_ERR_TRANSIENT && err.credential &&
 	       strstr(err.msg, "UnrecognizedClientException") &&
 	       strstr(err.msg, "unknown access key id"),
-	       "unknown access key id: invalid: %s", err.msg);
+	       "unknown access key id: a credential error (transient): %s", err.msg);
 	cmek_provider_free(p);
 
 	/* environment, with a session token that the fake insists on */
@@ -804,11 +804,11 @@ static void test_auth(struct env *e, int k)
 	p = fake_prov(e, NULL, NULL, NULL, NULL);
 	err.msg[0] = '\0';
 	tap_ok(p && p->ops->key_state(p, ref, &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID &&
+	       err.cls == CMEK_ERR_TRANSIENT && err.credential &&
 	       strstr(err.msg, "UnrecognizedClientException") &&
 	       strstr(err.msg, "the environment") &&
 	       !strstr(err.msg, "WRONGTOKEN"),
-	       "wrong session token: invalid, token not in the message: %s",
+	       "wrong session token: a credential error (transient), token not in the message: %s",
 	       err.msg);
 	cmek_provider_free(p);
 
@@ -949,9 +949,9 @@ static void test_imds(struct env *e, int k)
 	p = prov(kv);
 	err.msg[0] = '\0';
 	tap_ok(p && p->ops->key_state(p, ref, &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID &&
+	       err.cls == CMEK_ERR_TRANSIENT && err.credential &&
 	       strstr(err.msg, "no IAM role attached"),
-	       "IMDS without a role: invalid: %s", err.msg);
+	       "IMDS without a role: a credential error (transient): %s", err.msg);
 	cmek_provider_free(p);
 	fakesrv_stop(&md);
 
@@ -1400,10 +1400,10 @@ static void test_moto(void)
 		      false);
 	err.msg[0] = '\0';
 	tap_ok(q && q->ops->unwrap(q, moto.arn1, &vol, w, wl, out, &ol,
-				   &err) < 0 && err.cls == CMEK_ERR_INVALID &&
+				   &err) < 0 && err.cls == CMEK_ERR_TRANSIENT && err.credential &&
 	       strstr(err.msg, "credentials rejected") &&
 	       !strstr(err.msg, "WRONGSECRET") && !strstr(err.msg, moto.secret),
-	       "moto: wrong secret rejected, clear message without the secret: %s",
+	       "moto: wrong secret rejected as a credential error, clear message without the secret: %s",
 	       err.msg);
 	cmek_provider_free(q);
 
@@ -1430,7 +1430,7 @@ static void test_moto(void)
 		err.msg[0] = '\0';
 		tap_ok(q && q->ops->unwrap(q, moto.arn1, &vol, w, wl, out,
 					   &ol, &err) < 0 &&
-		       err.cls == CMEK_ERR_INVALID &&
+		       err.cls == CMEK_ERR_TRANSIENT && err.credential &&
 		       strstr(err.msg, "credentials rejected") &&
 		       !strstr(err.msg, "WRONGTOKEN"),
 		       "moto: wrong session token rejected: %s", err.msg);

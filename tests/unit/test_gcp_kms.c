@@ -426,13 +426,15 @@ static void test_states(struct cmek_provider *p, const uint8_t *blob,
 	ok = do_state(p, KEY, &st, &err) < 0 && err.cls == CMEK_ERR_TRANSIENT &&
 	     st == CMEK_KMS_UNKNOWN;
 	fake_gcp_canned(f, 200, "<html>", 1);
-	ok = ok && do_state(p, KEY, &st, &err) < 0 && err.cls == CMEK_ERR_INVALID;
+	ok = ok && do_state(p, KEY, &st, &err) < 0 && err.cls == CMEK_ERR_TRANSIENT;
 	fake_gcp_canned(f, 0, NULL, 0);
 	fake_gcp_reject_tokens(f, true);
+	memset(&err, 0, sizeof(err));
 	ok = ok && do_state(p, KEY, &st, &err) < 0 &&
-	     err.cls == CMEK_ERR_INVALID && strstr(err.msg, "UNAUTHENTICATED");
+	     err.cls == CMEK_ERR_TRANSIENT && err.credential &&
+	     st == CMEK_KMS_UNKNOWN && strstr(err.msg, "UNAUTHENTICATED");
 	fake_gcp_reject_tokens(f, false);
-	tap_ok(ok, "key_state errors: UNAVAILABLE transient, not JSON invalid, UNAUTHENTICATED invalid");
+	tap_ok(ok, "key_state errors: UNAVAILABLE transient, not JSON transient, UNAUTHENTICATED a credential error (transient), never a state");
 	free(w);
 }
 
@@ -462,9 +464,9 @@ static void test_error_rows(struct cmek_provider *p, const uint8_t *blob,
 		{ 409, "ABORTED", CMEK_ERR_TRANSIENT, 1 },
 		{ 500, "UNKNOWN", CMEK_ERR_TRANSIENT, 3 },
 		{ 499, "CANCELLED", CMEK_ERR_TRANSIENT, 1 },
-		{ 403, NULL, CMEK_ERR_INVALID, 1 },
-		{ 404, NULL, CMEK_ERR_INVALID, 1 },
-		{ 400, NULL, CMEK_ERR_INVALID, 1 },
+		{ 403, NULL, CMEK_ERR_TRANSIENT, 1 },
+		{ 404, NULL, CMEK_ERR_TRANSIENT, 1 },
+		{ 400, NULL, CMEK_ERR_TRANSIENT, 1 },
 		{ 502, NULL, CMEK_ERR_TRANSIENT, 3 },
 	};
 	static const char *const names[] = {
@@ -514,13 +516,13 @@ static void test_error_rows(struct cmek_provider *p, const uint8_t *blob,
 	before = fakesrv_requests(&s);
 	r = do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err);
 	fakesrv_last_header(&s, "Authorization", tok, sizeof(tok));
-	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
+	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT && err.credential &&
 	       strstr(err.msg, "UNAUTHENTICATED") && strstr(err.msg, "fresh token") &&
 	       stats().token_requests == st0.token_requests + 1 &&
 	       stats().unauthenticated == st0.unauthenticated + 2 &&
 	       fakesrv_requests(&s) - before == 3 && strlen(tok) > 20 &&
 	       !strstr(err.msg, tok + 7),
-	       "HTTP 401 UNAUTHENTICATED twice -> one token refresh, then invalid, token not in the message: %s",
+	       "HTTP 401 UNAUTHENTICATED twice -> one token refresh, then a credential error (transient), token not in the message: %s",
 	       err.msg);
 	fake_gcp_reject_tokens(f, false);
 }
@@ -614,10 +616,10 @@ static void test_integrity(struct cmek_provider *p, const uint8_t *blob,
 	st0 = stats();
 	r = do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err);
 	fake_gcp_corrupt(f, FAKE_GCP_CORRUPT_PLAINTEXT, 0);
-	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
+	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT &&
 	       strstr(err.msg, "plaintextCrc32c does not match") &&
 	       stats().decrypts == st0.decrypts + 3,
-	       "plaintext corrupted every time: invalid after 3 answers: %s",
+	       "plaintext corrupted every time: transient after 3 answers: %s",
 	       err.msg);
 
 	memset(dek, 3, sizeof(dek));
@@ -631,9 +633,9 @@ static void test_integrity(struct cmek_provider *p, const uint8_t *blob,
 	fake_gcp_corrupt(f, FAKE_GCP_DROP_VERIFIED, 5);
 	r = do_wrap(p, KEY, &vol, dek, 64, &w, &wl, &err);
 	fake_gcp_corrupt(f, FAKE_GCP_DROP_VERIFIED, 0);
-	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
+	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT &&
 	       strstr(err.msg, "did not verify the plaintext checksum"),
-	       "verifiedPlaintextCrc32c false every time: invalid: %s", err.msg);
+	       "verifiedPlaintextCrc32c false every time: transient: %s", err.msg);
 	fake_gcp_canned(f, 400,
 			"{\"error\":{\"code\":400,\"message\":\"The checksum in field ciphertext_crc32c did not match the data in field ciphertext.\",\"status\":\"INVALID_ARGUMENT\"}}",
 			1);
@@ -739,9 +741,10 @@ static void test_credentials(const uint8_t *blob, size_t blob_len)
 	cmek_provider_free(p);
 	p = prov(kv);
 	r = p ? do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err) : 0;
-	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
+	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT && err.credential &&
 	       strstr(err.msg, "no service account attached"),
-	       "metadata server without a service account: invalid: %s", err.msg);
+	       "metadata server without a service account: a credential error (transient): %s",
+	       err.msg);
 	fake_gcp_metadata_no_sa(f, false);
 	cmek_provider_free(p);
 	kv[1] = "http://127.0.0.1:1";
@@ -769,7 +772,7 @@ static void test_credentials(const uint8_t *blob, size_t blob_len)
 	}
 	if (fp)
 		fclose(fp);
-	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
+	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT && err.credential &&
 	       strstr(err.msg, "invalid_grant") &&
 	       strstr(err.msg, "Invalid JWT Signature") &&
 	       strstr(err.msg, EMAIL) && b && !strstr(err.msg, b + 10) &&
@@ -806,9 +809,9 @@ static void test_credentials(const uint8_t *blob, size_t blob_len)
 	}
 	r = p ? do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err) : 0;
 	fakesrv_faults(&s, NULL);
-	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
+	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT &&
 	       strstr(err.msg, "access_token missing or malformed"),
-	       "malformed token answer: invalid: %s", err.msg);
+	       "malformed token answer: transient: %s", err.msg);
 	cmek_provider_free(p);
 }
 
@@ -841,12 +844,12 @@ static void test_malformed(struct cmek_provider *p, const uint8_t *blob,
 	for (i = 0; i < sizeof(dec) / sizeof(dec[0]); i++) {
 		fake_gcp_canned(f, 200, dec[i], 3);
 		r = do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err);
-		if (!(r < 0 && err.cls == CMEK_ERR_INVALID)) {
+		if (!(r < 0 && err.cls == CMEK_ERR_TRANSIENT)) {
 			tap_diag("accepted decrypt answer %s", dec[i]);
 			ok = false;
 		}
 	}
-	tap_ok(ok, "%zu malformed decrypt answers (not JSON, wrong types, missing, bad base64, empty, CRC out of range, trailing bytes): invalid",
+	tap_ok(ok, "%zu malformed decrypt answers (not JSON, wrong types, missing, bad base64, empty, CRC out of range, trailing bytes): transient",
 	       i);
 
 	/* 65 bytes, CRC right: a plaintext that is not a data key. */
@@ -870,14 +873,14 @@ static void test_malformed(struct cmek_provider *p, const uint8_t *blob,
 	strcpy(huge + 15 + n, "\", \"plaintextCrc32c\": \"1\"}");
 	fake_gcp_canned(f, 200, huge, 3);
 	r = do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err);
-	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID && strstr(err.msg, "too long"),
-	       "900 KiB plaintext: invalid: %s", err.msg);
+	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "too long"),
+	       "900 KiB plaintext: transient: %s", err.msg);
 	huge[15 + 200] = '\0';
 	fake_gcp_canned(f, 200, "{\"plaintext\": \"Zm9v\", \"plaintextCrc32c\": \"1\", \"x\": \"", 3);
 	free(huge);
 	r = do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err);
-	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID,
-	       "truncated JSON: invalid: %s", err.msg);
+	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT,
+	       "truncated JSON: transient: %s", err.msg);
 
 	memset(dek, 9, sizeof(dek));
 	snprintf(body, sizeof(body),
@@ -886,9 +889,9 @@ static void test_malformed(struct cmek_provider *p, const uint8_t *blob,
 		 KEY2);
 	fake_gcp_canned(f, 200, body, 3);
 	r = do_wrap(p, KEY, &vol, dek, 64, &w, &wl, &err);
-	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
+	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT &&
 	       strstr(err.msg, "another key version"),
-	       "encrypt answer naming another key: invalid: %s", err.msg);
+	       "encrypt answer naming another key: transient: %s", err.msg);
 	snprintf(body, sizeof(body),
 		 "{\"name\": \"%s/cryptoKeyVersions/1\", \"ciphertext\": \"AAAA\", \"ciphertextCrc32c\": \"1214729159\", "
 		 "\"verifiedPlaintextCrc32c\": \"yes\", \"verifiedAdditionalAuthenticatedDataCrc32c\": true}",
@@ -896,21 +899,24 @@ static void test_malformed(struct cmek_provider *p, const uint8_t *blob,
 	fake_gcp_canned(f, 200, body, 3);
 	r = do_wrap(p, KEY, &vol, dek, 64, &w, &wl, &err);
 	fake_gcp_canned(f, 200, "{\"name\": \"" KEY "/cryptoKeyVersions/1\"}", 3);
-	r = r < 0 && err.cls == CMEK_ERR_INVALID ?
+	r = r < 0 && err.cls == CMEK_ERR_TRANSIENT ?
 	    do_wrap(p, KEY, &vol, dek, 64, &w, &wl, &err) : 0;
-	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
+	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT &&
 	       strstr(err.msg, "ciphertext is missing"),
-	       "encrypt answers with a string for a bool, without ciphertext: invalid: %s",
+	       "encrypt answers with a string for a bool, without ciphertext: transient: %s",
 	       err.msg);
 
 	fake_gcp_canned(f, 200, "{\"name\": \"" KEY "\", \"primary\": {\"state\": \"BOGUS\"}}", 1);
 	r = do_state(p, KEY, &st, &err);
+	ok = r < 0 && err.cls == CMEK_ERR_TRANSIENT;
+	/* The KMS's own word on the key: not one that encrypts. */
 	fake_gcp_canned(f, 200, "{\"name\": \"" KEY "\", \"purpose\": \"ASYMMETRIC_SIGN\", \"primary\": {\"state\": \"ENABLED\"}}", 1);
-	r = r < 0 && err.cls == CMEK_ERR_INVALID ? do_state(p, KEY, &st, &err) : 0;
+	r = do_state(p, KEY, &st, &err);
+	ok = ok && r < 0 && err.cls == CMEK_ERR_INVALID;
 	fake_gcp_canned(f, 200, "{\"name\": \"" KEY2 "\", \"primary\": {\"state\": \"ENABLED\"}}", 1);
-	r = r < 0 && err.cls == CMEK_ERR_INVALID ? do_state(p, KEY, &st, &err) : 0;
-	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID,
-	       "CryptoKey answers with an unknown state, a signing key, another key: invalid");
+	r = do_state(p, KEY, &st, &err);
+	tap_ok(ok && r < 0 && err.cls == CMEK_ERR_TRANSIENT,
+	       "CryptoKey answers with an unknown state, another key: transient; a signing key: invalid");
 	fake_gcp_canned(f, 0, NULL, 0);
 }
 

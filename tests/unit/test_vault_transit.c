@@ -583,6 +583,7 @@ struct row {
 	enum cmek_err_class cls;
 	const char *needle;
 	unsigned long requests;	/* requests the unwrap sent */
+	bool credential;	/* cmekd's own credential refused */
 };
 
 static const char *cls_name(enum cmek_err_class c)
@@ -596,22 +597,40 @@ static void test_rows(struct cmek_provider *pa)
 {
 	static const struct row rows[] = {
 		{ 400, "{\"errors\":[\"invalid ciphertext: version is too new\"]}",
-		  1, CMEK_ERR_INVALID, "refused", 1 },
+		  1, CMEK_ERR_INVALID, "refused", 1, false },
 		{ 401, "{\"errors\":[\"unauthorized\"]}", 1,
-		  CMEK_ERR_DEFINITIVE, "permission denied", 1 },
-		{ 405, "{\"errors\":[]}", 1, CMEK_ERR_INVALID, "HTTP 405", 1 },
+		  CMEK_ERR_TRANSIENT, "cmekd's token", 1, true },
+		/* A WAF's or a proxy's page is no answer from Vault. */
+		{ 403, "<html><body>Request blocked (WAF)</body></html>", 1,
+		  CMEK_ERR_TRANSIENT, "not an answer from Vault", 1, false },
+		{ 404, "<html>Not Found</html>", 1, CMEK_ERR_TRANSIENT,
+		  "not an answer from Vault", 1, false },
+		{ 400, "Bad Request", 1, CMEK_ERR_TRANSIENT,
+		  "not an answer from Vault", 1, false },
+		/* Bare "permission denied", and lookup-self refused too: an
+		 * expired token, cmekd's credential. */
+		{ 403, "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}",
+		  2, CMEK_ERR_TRANSIENT, "cmekd's token expired or revoked", 2,
+		  true },
+		/* Bare "permission denied", lookup-self fine: the token is
+		 * good, its policies no longer allow the key. */
+		{ 403, "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}",
+		  1, CMEK_ERR_DEFINITIVE, "access revoked", 2, false },
+		{ 405, "{\"errors\":[]}", 1, CMEK_ERR_TRANSIENT, "HTTP 405", 1,
+		  false },
 		{ 412, "{\"errors\":[\"required index state not present\"]}", 10,
-		  CMEK_ERR_TRANSIENT, "performance standby", 3 },
+		  CMEK_ERR_TRANSIENT, "performance standby", 3, false },
 		{ 429, "{\"errors\":[\"rate limit quota exceeded\"]}", 10,
-		  CMEK_ERR_TRANSIENT, "rate limited", 3 },
+		  CMEK_ERR_TRANSIENT, "rate limited", 3, false },
 		{ 500, "{\"errors\":[\"internal error\"]}", 10,
-		  CMEK_ERR_TRANSIENT, "unavailable", 3 },
+		  CMEK_ERR_TRANSIENT, "unavailable", 3, false },
 		{ 502, "<html>Bad Gateway</html>", 10, CMEK_ERR_TRANSIENT,
-		  "Bad Gateway", 3 },
-		{ 504, "", 10, CMEK_ERR_TRANSIENT, "HTTP 504", 3 },
-		{ 302, "", 1, CMEK_ERR_INVALID, "unexpected HTTP status", 1 },
-		{ 418, "{\"errors\":[\"teapot\"]}", 1, CMEK_ERR_INVALID,
-		  "unexpected", 1 },
+		  "Bad Gateway", 3, false },
+		{ 504, "", 10, CMEK_ERR_TRANSIENT, "HTTP 504", 3, false },
+		{ 302, "", 1, CMEK_ERR_TRANSIENT, "not an answer from Vault", 1,
+		  false },
+		{ 418, "{\"errors\":[\"teapot\"]}", 1, CMEK_ERR_TRANSIENT,
+		  "unexpected", 1, false },
 	};
 	const char *root[] = { "token_file", path_in("root.token"),
 			       "namespace", NS, "mount", "transit2", NULL };
@@ -619,6 +638,7 @@ static void test_rows(struct cmek_provider *pa)
 			      "namespace", NS, NULL };
 	struct fake_faults f = { 0 };
 	struct cmek_error err = { 0 };
+	enum cmek_kms_key_state st;
 	struct cmek_provider *p;
 	uint8_t out[CMEK_DEK_MAX];
 	unsigned long before, sent;
@@ -640,10 +660,12 @@ static void test_rows(struct cmek_provider *pa)
 		tap_ok(ret < 0 && err.cls == rows[i].cls &&
 		       strstr(err.msg, rows[i].needle) &&
 		       sent == rows[i].requests &&
-		       err.throttled == (rows[i].status == 429),
-		       "HTTP %d -> %s%s after %lu request(s): %s",
+		       err.throttled == (rows[i].status == 429) &&
+		       err.credential == rows[i].credential,
+		       "HTTP %d -> %s%s%s after %lu request(s): %s",
 		       rows[i].status, cls_name(rows[i].cls),
-		       err.throttled ? ", throttled" : "", sent, M(&err));
+		       err.throttled ? ", throttled" : "",
+		       err.credential ? ", credential" : "", sent, M(&err));
 	}
 	/* 412 once: retried by the provider, then the answer. */
 	memset(&f, 0, sizeof(f));
@@ -669,11 +691,18 @@ static void test_rows(struct cmek_provider *pa)
 	p = mk(bad);
 	ret = p ? p->ops->unwrap(p, "k1", &vol, blob, blob_len, out, &ol, &err) :
 		  -1;
-	tap_ok(ret < 0 && err.cls == CMEK_ERR_DEFINITIVE &&
-	       strstr(err.msg, "rejected the token") &&
+	tap_ok(ret < 0 && err.cls == CMEK_ERR_TRANSIENT && err.credential &&
+	       strstr(err.msg, "rejected cmekd's token") &&
 	       strstr(err.msg, "invalid token") && !strstr(err.msg, TOKEN_BAD) &&
 	       hdr_is("X-Vault-Token", TOKEN_BAD),
-	       "wrong token: 403 'invalid token' -> definitive, the message names no token: %s",
+	       "cmekd's token expired: 403 'invalid token' -> a credential error (transient), not a revocation; the message names no token: %s",
+	       M(&err));
+	st = CMEK_KMS_ENABLED;
+	memset(&err, 0, sizeof(err));
+	ret = p ? p->ops->key_state(p, "k1", &st, &err) : -1;
+	tap_ok(ret < 0 && st == CMEK_KMS_UNKNOWN &&
+	       err.cls == CMEK_ERR_TRANSIENT && err.credential,
+	       "key state with cmekd's token expired: unknown, a credential error, not access_denied: %s",
 	       M(&err));
 	cmek_provider_free(p);
 }
@@ -760,8 +789,35 @@ static void test_faults(struct cmek_provider *pa)
 	}
 	before = fakesrv_requests(&s);
 	tap_ok(p && p->ops->key_state(p, "k1", &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "certificate"),
-	       "no ca_file for the test CA: TLS verification fails, invalid: %s",
+	       st == CMEK_KMS_UNKNOWN && err.cls == CMEK_ERR_TRANSIENT &&
+	       strstr(err.msg, "certificate"),
+	       "a server certificate that does not verify (as a man in the middle's would not): transient, state unknown, counts toward the grace: %s",
+	       M(&err));
+	cmek_provider_free(p);
+
+	/* What else the path can do without breaking TLS. */
+	p = mk(quick);
+	memset(&f, 0, sizeof(f));
+	f.tls_alert = true;
+	fakesrv_faults(&s, &f);
+	memset(&err, 0, sizeof(err));
+	ret = p ? p->ops->key_state(p, "k1", &st, &err) : 0;
+	fakesrv_faults(&s, NULL);
+	tap_ok(ret < 0 && st == CMEK_KMS_UNKNOWN &&
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "TLS"),
+	       "an injected TLS alert: transient, state unknown, counts toward the grace: %s",
+	       M(&err));
+	memset(&f, 0, sizeof(f));
+	f.status = 200;
+	f.count = 1;
+	snprintf(f.body, sizeof(f.body), "<html>garbage</html>");
+	fakesrv_faults(&s, &f);
+	memset(&err, 0, sizeof(err));
+	ret = p ? p->ops->key_state(p, "k1", &st, &err) : 0;
+	fakesrv_faults(&s, NULL);
+	tap_ok(ret < 0 && st == CMEK_KMS_UNKNOWN &&
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "malformed"),
+	       "a garbage 200 answer to a key read: transient, state unknown, counts toward the grace: %s",
 	       M(&err));
 	cmek_provider_free(p);
 }
@@ -936,6 +992,7 @@ static void test_malformed(struct cmek_provider *pa)
 		{ "[1,2,3]", "no \"data\" object", "an array" },
 	};
 	struct cmek_error err = { 0 };
+	enum cmek_err_class cls;
 	enum cmek_kms_key_state st;
 	uint8_t out[CMEK_DEK_MAX], *w = NULL;
 	size_t i, ol = 0, wl = 0;
@@ -947,10 +1004,13 @@ static void test_malformed(struct cmek_provider *pa)
 		fake_vault_answer_once(&v, 200, unwraps[i].body);
 		ret = pa->ops->unwrap(pa, "k1", &vol, blob, blob_len, out, &ol,
 				      &err);
-		tap_ok(ret < 0 && err.cls == CMEK_ERR_INVALID &&
+		/* A key of the wrong size is Vault's answer: the slot's. */
+		cls = strstr(unwraps[i].needle, "bytes") ? CMEK_ERR_INVALID :
+		      CMEK_ERR_TRANSIENT;
+		tap_ok(ret < 0 && err.cls == cls &&
 		       strstr(err.msg, unwraps[i].needle) && out[0] == 0,
-		       "malformed decrypt answer (%s): invalid: %s",
-		       unwraps[i].what, M(&err));
+		       "malformed decrypt answer (%s): %s: %s",
+		       unwraps[i].what, cls_name(cls), M(&err));
 	}
 
 	/* Huge values: a 600 KB plaintext, nesting past the depth limit. */
@@ -960,56 +1020,58 @@ static void test_malformed(struct cmek_provider *pa)
 	strcpy(big + 22 + 600000, "\"}}");
 	fake_vault_answer_once(&v, 200, big);
 	tap_ok(pa->ops->unwrap(pa, "k1", &vol, blob, blob_len, out, &ol, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "too long"),
-	       "a 600 KB plaintext: invalid, not decoded: %s", M(&err));
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "too long"),
+	       "a 600 KB plaintext: transient, not decoded: %s", M(&err));
 	for (i = 0; i < 5000; i++)
 		big[i] = '[';
 	big[i] = '\0';
 	fake_vault_answer_once(&v, 200, big);
 	tap_ok(pa->ops->unwrap(pa, "k1", &vol, blob, blob_len, out, &ol, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "not JSON"),
-	       "5000 nested arrays: invalid, no stack overflow: %s", M(&err));
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "not JSON"),
+	       "5000 nested arrays: transient, no stack overflow: %s", M(&err));
 	strcpy(big, "{\"data\":{\"plaintext\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
 		    "\"ciphertext\":\"vault:v1:");
 	memset(big + strlen(big), 'A', 3000);
 	strcpy(big + strlen(big) - 0, "\"}}");
 	fake_vault_answer_once(&v, 200, big);
 	tap_ok(pa->ops->generate(pa, "k1", &vol, out, 32, &w, &wl, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "ciphertext"),
-	       "a datakey answer with a 3 KB ciphertext: invalid: %s", M(&err));
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "ciphertext"),
+	       "a datakey answer with a 3 KB ciphertext: transient (no answer that counts): %s", M(&err));
 	free(big);
 	fake_vault_answer_once(&v, 200, "{\"data\":{\"plaintext\":"
 			       "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
 			       "\"ciphertext\":\"AQIDBA==\"}}");
 	tap_ok(pa->ops->generate(pa, "k1", &vol, out, 32, &w, &wl, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "vault:v"),
-	       "a datakey answer whose ciphertext is not vault:vN: invalid: %s",
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "vault:v"),
+	       "a datakey answer whose ciphertext is not vault:vN: transient (no answer that counts): %s",
 	       M(&err));
 	fake_vault_answer_once(&v, 200, "{\"data\":{\"plaintext\":"
 			       "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}}");
 	tap_ok(pa->ops->generate(pa, "k1", &vol, out, 32, &w, &wl, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "ciphertext"),
-	       "a datakey answer without a ciphertext: invalid: %s", M(&err));
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "ciphertext"),
+	       "a datakey answer without a ciphertext: transient (no answer that counts): %s", M(&err));
 	fake_vault_answer_once(&v, 200, "{\"data\":{\"latest_version\":\"3\","
 			       "\"min_decryption_version\":1}}");
 	tap_ok(pa->ops->key_state(pa, "k1", &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && st == CMEK_KMS_UNKNOWN,
-	       "a key read with a string latest_version: invalid: %s", M(&err));
+	       err.cls == CMEK_ERR_TRANSIENT && st == CMEK_KMS_UNKNOWN,
+	       "a key read with a string latest_version: transient (no answer that counts): %s", M(&err));
 	fake_vault_answer_once(&v, 200, "{\"data\":{\"latest_version\":2,"
 			       "\"min_decryption_version\":1e300}}");
 	tap_ok(pa->ops->key_state(pa, "k1", &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID,
-	       "a key read with min_decryption_version 1e300: invalid: %s",
+	       err.cls == CMEK_ERR_TRANSIENT,
+	       "a key read with min_decryption_version 1e300: transient (no answer that counts): %s",
 	       M(&err));
 	fake_vault_answer_once(&v, 200, "{\"data\":{\"latest_version\":2,"
 			       "\"min_decryption_version\":1,\"derived\":\"yes\"}}");
 	tap_ok(pa->ops->key_state(pa, "k1", &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "boolean"),
-	       "a key read with derived \"yes\": invalid: %s", M(&err));
+	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "boolean"),
+	       "a key read with derived \"yes\": transient (no answer that counts): %s", M(&err));
 	fake_vault_answer_once(&v, 403, "<html><body>Forbidden</body></html>");
+	memset(&err, 0, sizeof(err));
 	tap_ok(pa->ops->unwrap(pa, "k1", &vol, blob, blob_len, out, &ol, &err) < 0 &&
-	       err.cls == CMEK_ERR_DEFINITIVE && strstr(err.msg, "Forbidden"),
-	       "a 403 whose body is not Vault's JSON is still definitive: %s",
+	       err.cls == CMEK_ERR_TRANSIENT && !err.credential &&
+	       strstr(err.msg, "Forbidden"),
+	       "a 403 whose body is not Vault's JSON (a WAF's page) is not definitive: transient: %s",
 	       M(&err));
 	fake_vault_answer_once(&v, 200, "{\"data\":{\"ciphertext\":\"vault:v1:AAAA\"},"
 			       "\"warnings\":[\"Endpoint ignored these unrecognized parameters: [associated_data]\"]}");
@@ -1025,8 +1087,9 @@ static void test_recorded(void)
 {
 	static const struct { const char *file; long status;
 			      enum cmek_err_class cls; const char *needle; } errs[] = {
-		{ "error-permission-denied.json", 403, CMEK_ERR_DEFINITIVE, "policies" },
-		{ "error-invalid-token.json", 403, CMEK_ERR_DEFINITIVE, "rejected the token" },
+		/* Until lookup-self says the token is good (request()). */
+		{ "error-permission-denied.json", 403, CMEK_ERR_TRANSIENT, "cmekd's token expired or revoked, or its policies" },
+		{ "error-invalid-token.json", 403, CMEK_ERR_TRANSIENT, "rejected cmekd's token" },
 		{ "error-too-old.json", 400, CMEK_ERR_DEFINITIVE, "min_decryption_version" },
 		{ "error-key-not-found.json", 400, CMEK_ERR_DEFINITIVE, "deleted" },
 		{ "error-soft-deleted.json", 400, CMEK_ERR_DEFINITIVE, "soft-deleted" },
@@ -1150,7 +1213,7 @@ int main(void)
 	struct cmek_provider *pa, *pc;
 	char *slash;
 
-	tap_plan(111);
+	tap_plan(119);
 	if (env)
 		snprintf(data_dir, sizeof(data_dir), "%s", env);
 	else

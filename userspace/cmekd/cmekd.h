@@ -101,6 +101,8 @@ struct kms_key {
 	bool failed;			/* key_state() returned an error */
 	int state;			/* enum cmek_kms_key_state if !failed */
 	enum cmek_err_class cls;	/* if failed */
+	bool cred_error;		/* failed: cmekd's credential refused */
+	bool credential;		/* so, and not yet accepted again */
 	time_t unreachable_since;	/* 0 = reachable */
 	time_t next_ask;		/* the watch asks again then */
 	unsigned int throttled_in_row;	/* throttling answers in a row */

@@ -30,6 +30,7 @@
 #include <curl/curl.h>
 
 #include "cmekd.h"
+#include "http.h"
 #include "log.h"
 
 struct daemon *D;
@@ -235,7 +236,7 @@ int main(int argc, char **argv)
 	if (harden())
 		return 1;
 	/* Before any thread: libcurl's global set-up is not thread-safe. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+	if (cmek_http_global_init()) {
 		log_err("libcurl cannot initialise");
 		return 1;
 	}

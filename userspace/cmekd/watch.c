@@ -15,7 +15,10 @@
  *      or leave it as it is.
  * "bad" is a definitive no from the KMS (disabled, pending deletion,
  * deleted, access denied, CMEK_ERR_DEFINITIVE) or a KMS unreachable for
- * longer than unreachable_grace (never by default).
+ * longer than unreachable_grace (never by default). Unreachable is every
+ * failure that is not the KMS's own answer (CMEK_ERR_TRANSIENT:
+ * provider.h): only the KMS's own answer ends it, so someone on the
+ * network path cannot hold a volume open past the grace.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -65,12 +68,37 @@ struct kms_key *kms_key_get(struct daemon *d, const char *provider,
 	return n;
 }
 
+/*
+ * cmekd's own credential refused (an expired token, a rotated secret): not
+ * a revocation, and no lock before unreachable_grace, but the operator
+ * must hear of it at once. Said once when it starts and once when it ends.
+ */
+static void credential_alarm(struct daemon *d, struct kms_key *k,
+			     bool refused, const char *msg)
+{
+	if (refused == k->credential)
+		return;
+	k->credential = refused;
+	if (refused) {
+		log_err("key state %s:%s: the KMS refuses cmekd's own "
+			"credential: %s. This is not a key revocation; volumes "
+			"that use this key lock after unreachable_grace unless "
+			"the credential is fixed", k->provider, k->key_ref, msg);
+		audit_op(d, "kms-credential", NULL, k->provider, k->key_ref,
+			 NULL, -EACCES, "error=\"%s\"", msg);
+	} else {
+		log_notice("key state %s:%s: the KMS accepts cmekd's "
+			   "credential again", k->provider, k->key_ref);
+		audit_op(d, "kms-credential", NULL, k->provider, k->key_ref,
+			 NULL, 0, "reason=\"accepted again\"");
+	}
+}
+
 struct kms_key *kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 {
 	enum cmek_kms_key_state st = CMEK_KMS_UNKNOWN;
 	struct cmek_error err = { 0 };
 	struct cmek_provider *p;
-	bool unreachable;
 	int ret;
 
 	p = cmek_config_provider(&d->cfg, k->provider, &err);
@@ -99,6 +127,7 @@ struct kms_key *kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 	k->failed = ret != 0;
 	k->state = ret ? CMEK_KMS_UNKNOWN : st;
 	k->cls = ret ? err.cls : CMEK_ERR_NONE;
+	k->cred_error = ret && err.credential;
 	snprintf(k->error, sizeof(k->error), "%s", ret ? err.msg : "");
 	k->throttled_in_row = ret && err.throttled ? k->throttled_in_row + 1 :
 			      0;
@@ -110,12 +139,23 @@ struct kms_key *kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 		log_warn("key state %s:%s: throttled by the KMS (%u in a row): "
 			 "next check in %lds", k->provider, k->key_ref,
 			 k->throttled_in_row, (long)(k->next_ask - now));
-	/* Throttled is no answer: it never resets the grace. */
-	unreachable = ret ? err.cls == CMEK_ERR_TRANSIENT :
-		      st == CMEK_KMS_UNKNOWN;
-	if (!unreachable)
+	/* Accepted again only when the KMS itself answered. */
+	if (ret && err.credential)
+		credential_alarm(d, k, true, err.msg);
+	else if (!ret || err.cls == CMEK_ERR_DEFINITIVE)
+		credential_alarm(d, k, false, NULL);
+	/*
+	 * Only the KMS's own answer -- a key state, or a definitive refusal
+	 * -- ends an outage. A transient failure (throttled, a certificate
+	 * that does not verify, a proxy's page, cmekd's credential refused)
+	 * starts the clock or lets it run. A configuration error, found
+	 * before any network I/O, says nothing about the KMS: it neither
+	 * starts nor stops the clock.
+	 */
+	if (ret ? err.cls == CMEK_ERR_DEFINITIVE : st != CMEK_KMS_UNKNOWN)
 		k->unreachable_since = 0;
-	else if (!k->unreachable_since)
+	else if ((!ret || err.cls == CMEK_ERR_TRANSIENT) &&
+		 !k->unreachable_since)
 		k->unreachable_since = now;
 	return k;
 }
@@ -135,13 +175,29 @@ enum cmek_slot_verdict kms_key_verdict(const struct daemon *d,
 				 d->cfg.unreachable_grace);
 }
 
+static const char *grace_name(const struct daemon *d, char *buf, size_t len)
+{
+	if (d->cfg.unreachable_grace < 0)
+		return "never";
+	snprintf(buf, len, "%lds", d->cfg.unreachable_grace);
+	return buf;
+}
+
 void kms_key_describe(const struct daemon *d, const struct kms_key *k,
 		      time_t now, char *buf, size_t len)
 {
+	char grace[32];
+
 	if (!k || !k->answered)
 		snprintf(buf, len, "not checked yet");
 	else if (k->failed && k->cls == CMEK_ERR_DEFINITIVE)
 		snprintf(buf, len, "KMS refused: %.200s", k->error);
+	else if (k->failed && k->cred_error)
+		snprintf(buf, len, "KMS refuses cmekd's credential, no answer "
+			 "for %lds (unreachable_grace %s): %.160s",
+			 unreachable_for(k, now), grace_name(d, grace,
+							     sizeof(grace)),
+			 k->error);
 	else if (k->unreachable_since && d->cfg.unreachable_grace < 0)
 		snprintf(buf, len, "KMS unreachable for %lds "
 			 "(unreachable_grace never): %.160s",

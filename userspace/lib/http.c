@@ -5,6 +5,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +17,75 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "config.h"
 #include "http.h"
+
+/*
+ * libcurl's own heap holds what passed through it: header lines with
+ * bearer tokens, the SigV4 secret, the receive buffer with a Decrypt
+ * answer. It frees them unwiped; these allocators wipe every block on
+ * free and never leave the old block of a realloc behind.
+ */
+static void *wipe_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void wipe_free(void *p)
+{
+	if (!p)
+		return;
+	OPENSSL_cleanse(p, malloc_usable_size(p));
+	free(p);
+}
+
+static void *wipe_realloc(void *p, size_t n)
+{
+	size_t old;
+	void *q;
+
+	if (!p)
+		return malloc(n);
+	if (!n) {
+		wipe_free(p);
+		return NULL;
+	}
+	q = malloc(n);
+	if (!q)
+		return NULL;
+	old = malloc_usable_size(p);
+	memcpy(q, p, old < n ? old : n);
+	wipe_free(p);
+	return q;
+}
+
+static char *wipe_strdup(const char *s)
+{
+	return strdup(s);
+}
+
+static void *wipe_calloc(size_t nmemb, size_t size)
+{
+	return calloc(nmemb, size);
+}
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_ret;
+
+static void global_init(void)
+{
+	global_ret = curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc,
+					  wipe_free, wipe_realloc,
+					  wipe_strdup, wipe_calloc) ? -1 : 0;
+}
+
+int cmek_http_global_init(void)
+{
+	pthread_once(&global_once, global_init);
+	return global_ret;
+}
 
 void cmek_http_opts_init(struct cmek_http_opts *o)
 {
@@ -34,6 +102,8 @@ void cmek_http_opts_free(struct cmek_http_opts *o)
 {
 	free(o->ca_file);
 	o->ca_file = NULL;
+	free(o->pinned_pubkey);
+	o->pinned_pubkey = NULL;
 }
 
 /* "250ms", or a duration in seconds as the rest of the config writes it. */
@@ -54,6 +124,32 @@ static int parse_ms(const char *s, long *ms)
 	return 0;
 }
 
+/*
+ * "sha256//BASE64[;sha256//BASE64...]", each the base64 of a SHA-256
+ * (44 characters): libcurl would also take a PEM or DER file, which would
+ * make a typo in a hash look like a missing file.
+ */
+static bool pinned_valid(const char *v)
+{
+	const char *p = v;
+	size_t n;
+
+	for (;;) {
+		if (strncmp(p, "sha256//", 8))
+			return false;
+		p += 8;
+		n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
+		if (n != 44 || p[43] != '=')
+			return false;
+		p += n;
+		if (!*p)
+			return true;
+		if (*p != ';')
+			return false;
+		p++;
+	}
+}
+
 int cmek_http_configure(struct cmek_http_opts *o, const char *key,
 			const char *value, struct cmek_error *err)
 {
@@ -64,6 +160,18 @@ int cmek_http_configure(struct cmek_http_opts *o, const char *key,
 		free(o->ca_file);
 		o->ca_file = strdup(value);
 		if (!o->ca_file)
+			return cmek_error_set(err, CMEK_ERR_TRANSIENT,
+					      "out of memory");
+		return 1;
+	}
+	if (!strcmp(key, "pinned_pubkey")) {
+		if (!pinned_valid(value))
+			return cmek_error_set(err, CMEK_ERR_INVALID,
+					      "pinned_pubkey '%.120s' is not sha256//BASE64 (one or more, separated by ';')",
+					      value);
+		free(o->pinned_pubkey);
+		o->pinned_pubkey = strdup(value);
+		if (!o->pinned_pubkey)
 			return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 					      "out of memory");
 		return 1;
@@ -221,34 +329,60 @@ static bool metadata_url_ok(const char *url)
 }
 
 /*
- * No answer: DNS, connect and timeouts are the network's fault and pass;
- * a certificate that does not verify is a configuration error that a
- * retry will not fix and that must not pass for an outage.
+ * No answer. Only what libcurl finds before it sends a byte is a
+ * configuration error: the URL, a ca_file or client certificate it cannot
+ * load, a feature it lacks. Everything else -- DNS, connect, timeouts, a
+ * certificate that does not verify, a pin that does not match, a TLS
+ * alert, an answer cut short or too large -- is what someone on the
+ * network path can cause, and must count as no answer (transient), never
+ * pass for a configuration error that resets unreachable_grace.
  */
 static int transport_error(CURLcode rc, const char *detail, const char *url,
 			   struct cmek_error *err)
 {
-	enum cmek_err_class cls = CMEK_ERR_TRANSIENT;
+	const char *what = "";
 
 	switch (rc) {
-	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CIPHER:
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_NOT_BUILT_IN:
-		cls = CMEK_ERR_INVALID;
+	case CURLE_UNKNOWN_OPTION:
+		return cmek_error_set(err, CMEK_ERR_INVALID, "%s: %s", url,
+				      *detail ? detail :
+				      curl_easy_strerror(rc));
+	case CURLE_PEER_FAILED_VERIFICATION:
+		what = "TLS: the server's certificate does not verify "
+		       "(ca_file, or someone on the network path): ";
+		break;
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		what = "TLS: the server's public key is not pinned_pubkey "
+		       "(a new key, or someone on the network path): ";
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+		what = "TLS handshake failed: ";
 		break;
 	case CURLE_WRITE_ERROR:
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "%s: answer larger than %d bytes", url,
 				      CMEK_HTTP_BODY_MAX);
 	default:
 		break;
 	}
-	return cmek_error_set(err, cls, "%s: %s", url,
+	return cmek_error_set(err, CMEK_ERR_TRANSIENT, "%s: %s%s", url, what,
 			      *detail ? detail : curl_easy_strerror(rc));
+}
+
+/*
+ * OpenSSL wipes decrypted records from its buffers once they are read:
+ * a Decrypt answer holds a plaintext key.
+ */
+static CURLcode ssl_ctx_cb(CURL *c, void *ssl_ctx, void *arg)
+{
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+	return CURLE_OK;
 }
 
 static CURLcode setup(CURL *c, const struct cmek_http_opts *o,
@@ -264,8 +398,21 @@ static CURLcode setup(CURL *c, const struct cmek_http_opts *o,
 		SET(CURLOPT_NOPROXY, "*");
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (o->ca_file)
+	/*
+	 * ca_file replaces the system's trust, it does not add to it:
+	 * libcurl would otherwise still trust every CA in its built-in
+	 * CA path (/etc/ssl/certs on Debian) as well.
+	 */
+	if (o->ca_file) {
 		SET(CURLOPT_CAINFO, o->ca_file);
+		SET(CURLOPT_CAPATH, NULL);
+	}
+	if (o->pinned_pubkey)
+		SET(CURLOPT_PINNEDPUBLICKEY, o->pinned_pubkey);
+	SET(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+	/* HTTP/2's connection buffers and HPACK tables would hold answers
+	 * and tokens beyond our reach. */
+	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
 	SET(CURLOPT_NOSIGNAL, 1L);
@@ -304,6 +451,9 @@ int cmek_http_do(const struct cmek_http_opts *o, const struct cmek_http_req *r,
 
 	resp_reset(resp);
 	resp->attempts++;
+	if (cmek_http_global_init())
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
+				      "libcurl cannot initialise");
 	/* libcurl is limited to https too; this says why in plain words. */
 	if (strncmp(r->url, "https://", 8) &&
 	    !(r->metadata && metadata_url_ok(r->url)))
@@ -325,7 +475,6 @@ int cmek_http_do(const struct cmek_http_opts *o, const struct cmek_http_req *r,
 	rc = setup(c, o, r, hdrs, resp, errbuf);
 	if (rc == CURLE_OK)
 		rc = curl_easy_perform(c);
-	/* SigV4 copied the secret into libcurl's own heap: not ours to wipe. */
 	if (rc != CURLE_OK) {
 		transport_error(rc, errbuf, r->url, err);
 		goto out;
@@ -341,6 +490,9 @@ int cmek_http_do(const struct cmek_http_opts *o, const struct cmek_http_req *r,
 	ret = resp->body ? 0 :
 	      cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 out:
+	/* The lines are copies, some with a token in them. */
+	for (t = hdrs; t; t = t->next)
+		OPENSSL_cleanse(t->data, strlen(t->data));
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
 	return ret;

@@ -15,8 +15,17 @@
  * Anything else is returned at once.
  *
  * TLS peer and host verification are always on; a private endpoint may
- * name its own CA bundle (ca_file). Response bodies may hold plaintext
- * keys: they live in a buffer that cmek_http_resp_free() wipes.
+ * name its own CA bundle (ca_file), which then replaces the system's
+ * trust, and pin the server's public key (pinned_pubkey). Transport
+ * failures are classed by the rule in provider.h: only what is wrong
+ * before a byte is sent is CMEK_ERR_INVALID.
+ *
+ * Secrets: response bodies may hold plaintext keys and live in a buffer
+ * that cmek_http_resp_free() wipes; header lines (tokens) are wiped
+ * before they are freed; libcurl's own heap is wiped on free
+ * (cmek_http_global_init()); OpenSSL cleanses decrypted records
+ * (SSL_OP_CLEANSE_PLAINTEXT); requests go over HTTP/1.1 only, so no
+ * HTTP/2 buffer or header table keeps a copy.
  */
 #ifndef CMEK_HTTP_H
 #define CMEK_HTTP_H
@@ -31,6 +40,7 @@
 
 struct cmek_http_opts {
 	char *ca_file;			/* NULL: the system's bundle */
+	char *pinned_pubkey;		/* "sha256//..."; NULL: no pin */
 	long timeout_ms;		/* one attempt, connect included */
 	long connect_timeout_ms;
 	unsigned int retries;		/* extra attempts after the first */
@@ -82,12 +92,21 @@ struct cmek_http_resp {
 	unsigned int attempts;		/* cmek_http_call(): requests sent */
 };
 
+/*
+ * libcurl's global set-up, with allocators that wipe what libcurl frees.
+ * Once per process, before any thread that might use libcurl; later
+ * calls return the first one's result. cmek_http_do() calls it too, for
+ * programs that never did.
+ */
+int cmek_http_global_init(void);
+
 /* Timeouts 10 s, connect 5 s, 3 retries from 200 ms up to 5 s, 30 s in all. */
 void cmek_http_opts_init(struct cmek_http_opts *o);
 void cmek_http_opts_free(struct cmek_http_opts *o);
 
 /*
- * The configuration keys every HTTP provider shares: ca_file, timeout,
+ * The configuration keys every HTTP provider shares: ca_file,
+ * pinned_pubkey, timeout,
  * connect_timeout, retries, deadline (durations as cmek_parse_duration()
  * reads them: "10", "10s", "2m"), retry_backoff.
  * Returns 1 if @key was one of them, 0 if not, -1 with @err on a bad value.

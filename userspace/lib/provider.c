@@ -70,6 +70,20 @@ void cmek_error_throttled(struct cmek_error *err, long retry_after_ms)
 	err->retry_after_ms = retry_after_ms > 0 ? retry_after_ms : 0;
 }
 
+int cmek_error_credential(struct cmek_error *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return -1;
+	err->cls = CMEK_ERR_TRANSIENT;
+	err->credential = true;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 int cmek_error_set(struct cmek_error *err, enum cmek_err_class cls,
 		   const char *fmt, ...)
 {

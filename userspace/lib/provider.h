@@ -26,16 +26,31 @@
  * How a failure must be treated. The lock logic in cmekd depends on this
  * classification, so every provider documents its mapping from KMS error
  * codes and HTTP statuses in Documentation/admin-guide/cmek-providers.rst.
+ *
+ * Someone on the network path who cannot break TLS can still refuse to
+ * carry an answer, inject a TLS alert, present a certificate of his own or
+ * put a page of his own (a proxy's, a WAF's) in place of the KMS's. None of
+ * that may stop a volume from locking once its KMS has been silent for
+ * unreachable_grace, so the rule is: DEFINITIVE needs the KMS's own,
+ * well-formed answer; INVALID is found before any network I/O (or is the
+ * KMS's own well-formed refusal of this request, such as a ciphertext that
+ * does not authenticate); everything else is TRANSIENT.
  */
 enum cmek_err_class {
 	CMEK_ERR_NONE = 0,
-	/* Key disabled, revoked, pending deletion, deleted or access denied:
-	 * the volume must lock. */
+	/* The KMS's own answer: key disabled, revoked, pending deletion,
+	 * deleted or access to it denied. The volume must lock. */
 	CMEK_ERR_DEFINITIVE,
-	/* Network error, timeout, 5xx, throttling: retry with backoff. */
+	/* No answer that counts: network error, timeout, 5xx, throttling,
+	 * a certificate that does not verify, a TLS alert, an answer that is
+	 * not the KMS's (malformed, a proxy's page), cmekd's own credential
+	 * refused (cmek_error.credential). Retried; counts toward
+	 * unreachable_grace and never resets it. */
 	CMEK_ERR_TRANSIENT,
-	/* Bad configuration, bad key reference, wrapped key that fails to
-	 * authenticate (wrong volume, corrupted): neither locks nor retries. */
+	/* Bad configuration, bad key reference, missing credentials file
+	 * (all found before any network I/O), or the KMS's own refusal of a
+	 * wrapped key that fails to authenticate (wrong volume, corrupted):
+	 * neither locks nor retries. */
 	CMEK_ERR_INVALID,
 };
 
@@ -50,6 +65,14 @@ struct cmek_error {
 	 */
 	bool throttled;
 	long retry_after_ms;
+	/*
+	 * A transient error that is the KMS (or its identity provider)
+	 * refusing cmekd's own credential: an expired or revoked token, a
+	 * wrong secret, a signature it rejects. Not a key revocation: cmekd
+	 * alarms and audits it, and it counts toward unreachable_grace like
+	 * any other failure to get an answer. Set with cmek_error_credential().
+	 */
+	bool credential;
 	char msg[CMEK_ERRMSG_MAX];	/* never contains secrets */
 };
 
@@ -137,9 +160,12 @@ void cmek_provider_free(struct cmek_provider *p);
 /* "cmek-dek-v1:<uuid>": the AAD every byte-string provider binds to. */
 size_t cmek_binding_aad(const struct cmek_binding *b, char *buf, size_t len);
 
-/* Fill err and return -1; for providers' one-line error paths. */
 /* Mark @err, already set, as a throttling answer. */
 void cmek_error_throttled(struct cmek_error *err, long retry_after_ms);
+/* Set @err as cmekd's own credential refused (transient); returns -1. */
+int cmek_error_credential(struct cmek_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Fill err and return -1; for providers' one-line error paths. */
 int cmek_error_set(struct cmek_error *err, enum cmek_err_class cls,
 		   const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

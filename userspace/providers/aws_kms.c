@@ -270,10 +270,10 @@ static int json_b64(struct json_object *o, const char *key, size_t min,
 	size_t n;
 
 	if (!json_object_object_get_ex(o, key, &v))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "%s: malformed answer: no %s", what, key);
 	if (!json_object_is_type(v, json_type_string))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "%s: malformed answer: %s is not a string",
 				      what, key);
 	s = json_object_get_string(v);
@@ -281,13 +281,13 @@ static int json_b64(struct json_object *o, const char *key, size_t min,
 	*out = n <= 4 * (max / 3 + 2) ? cmek_b64_decode(s, n, false, len) :
 	       NULL;
 	if (!*out)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "%s: malformed answer: %s is not base64 of at most %zu bytes",
 				      what, key, max);
 	if (*len < min || *len > max) {
 		wipe_free(*out, *len);
 		*out = NULL;
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      min == max ?
 				      "%s: malformed answer: %s is %zu bytes, expected %zu" :
 				      "%s: malformed answer: %s is %zu bytes, expected %zu to %zu",
@@ -302,6 +302,7 @@ enum {
 	AWS_F_CREDS = 1,	/* credentials rejected: read them again */
 	AWS_F_EXPIRED = 2,	/* session token expired: refresh, retry once */
 	AWS_F_THROTTLE = 4,	/* HTTP 400 but worth another attempt */
+	AWS_F_CLOCK = 8,	/* our signature's time refused */
 };
 
 static const struct aws_err_row {
@@ -346,19 +347,19 @@ static const struct aws_err_row {
 	{ "InvalidArnException", CMEK_ERR_INVALID, 0, "malformed ARN" },
 	{ "InvalidGrantTokenException", CMEK_ERR_INVALID, 0,
 	  "bad grant token" },
-	{ "UnrecognizedClientException", CMEK_ERR_INVALID, AWS_F_CREDS,
+	{ "UnrecognizedClientException", CMEK_ERR_TRANSIENT, AWS_F_CREDS,
 	  "credentials rejected: unknown access key id or session token" },
-	{ "InvalidClientTokenId", CMEK_ERR_INVALID, AWS_F_CREDS,
+	{ "InvalidClientTokenId", CMEK_ERR_TRANSIENT, AWS_F_CREDS,
 	  "credentials rejected: unknown access key id or session token" },
-	{ "InvalidSignatureException", CMEK_ERR_INVALID, AWS_F_CREDS,
+	{ "InvalidSignatureException", CMEK_ERR_TRANSIENT, AWS_F_CREDS,
 	  "credentials rejected: wrong secret access key" },
-	{ "SignatureDoesNotMatch", CMEK_ERR_INVALID, AWS_F_CREDS,
+	{ "SignatureDoesNotMatch", CMEK_ERR_TRANSIENT, AWS_F_CREDS,
 	  "credentials rejected: wrong secret access key" },
-	{ "IncompleteSignature", CMEK_ERR_INVALID, AWS_F_CREDS,
+	{ "IncompleteSignature", CMEK_ERR_TRANSIENT, AWS_F_CREDS,
 	  "credentials rejected: incomplete signature" },
-	{ "MissingAuthenticationTokenException", CMEK_ERR_INVALID, AWS_F_CREDS,
+	{ "MissingAuthenticationTokenException", CMEK_ERR_TRANSIENT, AWS_F_CREDS,
 	  "request not signed" },
-	{ "RequestExpired", CMEK_ERR_INVALID, 0,
+	{ "RequestExpired", CMEK_ERR_TRANSIENT, AWS_F_CLOCK,
 	  "request time out of range: check the system clock" },
 };
 
@@ -435,18 +436,19 @@ enum cmek_err_class cmek_aws_kms_error(long status, const char *body,
 	row = error_row(t);
 	if (row)
 		cls = row->cls;
-	else if (cmek_http_status_transient(status))
-		cls = CMEK_ERR_TRANSIENT;
 	else
-		cls = CMEK_ERR_INVALID;
+		cls = CMEK_ERR_TRANSIENT;	/* not KMS's own answer */
 	if (type && type_len)
 		snprintf(type, type_len, "%s", t);
 	cmek_error_set(err, cls, "HTTP %ld %s%s%s%s(%s)", status,
 		       *t ? t : "(no error code)", *m ? ": " : "", m,
 		       *m ? " " : " ",
 		       row && row->why ? row->why :
-		       cls == CMEK_ERR_TRANSIENT ? "KMS unavailable" :
-		       "unexpected answer");
+		       cmek_http_status_transient(status) ? "KMS unavailable" :
+		       "not an answer from KMS (a proxy or firewall on the way?)");
+	/* cmekd's own credential refused: alarmed, not a revocation. */
+	if (err && row && (row->flags & (AWS_F_CREDS | AWS_F_CLOCK)))
+		err->credential = true;
 	return cls;
 }
 
@@ -765,11 +767,14 @@ static int imds_req(struct aws_priv *ap, const char *method, const char *path,
 	r.url = url;
 	r.headers[r.nheaders++] = hdr;
 	ret = cmek_http_call(&o, &r, resp, err);
-	if (ret == 0 && resp->status != 200)
-		ret = cmek_error_set(err,
-				     cmek_http_status_transient(resp->status) ?
-				     CMEK_ERR_TRANSIENT : CMEK_ERR_INVALID,
-				     "%s: HTTP %ld", path, resp->status);
+	/* Not an answer from KMS: never a configuration error. */
+	if (ret == 0 && resp->status != 200 &&
+	    cmek_http_status_transient(resp->status))
+		ret = cmek_error_set(err, CMEK_ERR_TRANSIENT, "%s: HTTP %ld",
+				     path, resp->status);
+	else if (ret == 0 && resp->status != 200)
+		ret = cmek_error_credential(err, "%s: HTTP %ld", path,
+					    resp->status);
 	return ret;
 }
 
@@ -800,7 +805,7 @@ static int creds_from_imds(struct aws_priv *ap, struct aws_creds *c,
 		goto fail;
 	if (!resp.len || resp.len >= sizeof(tok) ||
 	    !secret_valid(resp.body, sizeof(tok), true)) {
-		cmek_error_set(err, CMEK_ERR_INVALID, "malformed IMDS token");
+		cmek_error_set(err, CMEK_ERR_TRANSIENT, "malformed IMDS token");
 		goto fail;
 	}
 	memcpy(tok, resp.body, resp.len + 1);
@@ -809,14 +814,14 @@ static int creds_from_imds(struct aws_priv *ap, struct aws_creds *c,
 	if (imds_req(ap, "GET", "/latest/meta-data/iam/security-credentials/",
 		     hdr, &resp, err)) {
 		if (resp.status == 404)
-			cmek_error_set(err, CMEK_ERR_INVALID,
+			cmek_error_credential(err,
 				       "no IAM role attached to this instance");
 		goto fail;
 	}
 	resp.body[strcspn(resp.body, "\r\n")] = '\0';
 	if (!*resp.body || strlen(resp.body) >= 65 ||
 	    !all_of(resp.body, strlen(resp.body), ALNUM "+=,.@_-")) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "malformed IAM role name from IMDS");
 		goto fail;
 	}
@@ -836,7 +841,7 @@ static int creds_from_imds(struct aws_priv *ap, struct aws_creds *c,
 	    set_field(c->secret, sizeof(c->secret), s, strlen(s)) ||
 	    set_field(c->token, sizeof(c->token), t, strlen(t)) ||
 	    (c->expires = parse_iso8601(x)) == (time_t)-1) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "malformed credentials of role %s from IMDS%s%.40s",
 			       role, code && strcmp(code, "Success") ?
 			       ": Code " : "", code && strcmp(code, "Success") ?
@@ -845,6 +850,9 @@ static int creds_from_imds(struct aws_priv *ap, struct aws_creds *c,
 	}
 	c->source = "instance metadata";
 	ret = creds_check(c, c->source, err);
+	/* An answer from the network, not the configuration. */
+	if (ret && err)
+		err->cls = CMEK_ERR_TRANSIENT;
 	goto out;
 fail:
 	snprintf(why, sizeof(why), "%s", err->msg);
@@ -1074,7 +1082,7 @@ static int kms_call(struct aws_priv *ap, struct kms_req *q,
 	if (*out)
 		ret = 0;
 	else
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "malformed answer: HTTP 200 but not a JSON object (%zu bytes, %s)",
 			       resp.len, resp.content_type[0] ?
 			       resp.content_type : "no content type");
@@ -1349,14 +1357,14 @@ static int describe(struct json_object *ans, enum cmek_kms_key_state *state,
 
 	if (!json_object_object_get_ex(ans, "KeyMetadata", &md) ||
 	    !json_object_is_type(md, json_type_object))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "aws-kms DescribeKey: malformed answer: no KeyMetadata object");
 	ks = cmek_json_str(md, "KeyState");
 	if (!ks)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "aws-kms DescribeKey: malformed answer: no KeyMetadata.KeyState string");
 	if (cmek_aws_kms_key_state_parse(ks, state))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "aws-kms DescribeKey: unknown KeyState '%.40s'",
 				      ks);
 	return 0;
@@ -1370,7 +1378,7 @@ int cmek_aws_kms_describe_parse(const char *body, size_t len,
 	int ret;
 
 	if (!o)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "aws-kms DescribeKey: malformed answer: not a JSON object");
 	ret = describe(o, state, err);
 	json_object_put(o);

@@ -360,7 +360,7 @@ static int token_parse(struct akv_token *t, const struct cmek_http_resp *resp,
 	if (!o || !at || !len || len > AKV_TOKEN_MAX || !type ||
 	    strcasecmp(type, "Bearer") || !ok || life <= 0 ||
 	    life > 7 * 86400) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "%s: malformed token answer (want access_token, token_type Bearer, expires_in)",
 			       who);
 		goto out;
@@ -369,7 +369,7 @@ static int token_parse(struct akv_token *t, const struct cmek_http_resp *resp,
 		if (at[i] <= ' ' || at[i] > '~')
 			break;
 	if (i != len) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "%s: access token holds characters that cannot go into a header",
 			       who);
 		goto out;
@@ -394,19 +394,26 @@ static int token_fail(const struct cmek_http_resp *resp, const char *who,
 {
 	struct json_object *o = json_parse_secret(resp->body, resp->len);
 	char code[64], desc[AKV_MSG_MAX];
-	enum cmek_err_class cls = CMEK_ERR_INVALID;
 	long st = resp->status;
 
 	clean_msg(code, sizeof(code), jstr(o, "error", NULL));
 	clean_msg(desc, sizeof(desc), jstr(o, "error_description", NULL));
 	json_object_put(o);
-	/* IMDS: 404 while it updates, 410 while it starts: retry later. */
-	if (cmek_http_status_transient(st) || (imds && (st == 404 || st == 410)))
-		cls = CMEK_ERR_TRANSIENT;
-	return cmek_error_set(err, cls,
-			      "%s refused the token request: HTTP %ld%s%s%s%s",
-			      who, st, *code ? " " : "", code,
-			      *desc ? ": " : "", desc);
+	/*
+	 * IMDS: 404 while it updates, 410 while it starts: retry later. An
+	 * identity provider's own refusal (invalid_client, an identity not
+	 * found) is cmekd's credential, not the key: alarmed, and like any
+	 * other failure to get an answer it counts toward unreachable_grace.
+	 */
+	if (cmek_http_status_transient(st) || (imds && (st == 404 || st == 410)) ||
+	    !*code)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
+				      "%s refused the token request: HTTP %ld%s%s%s%s",
+				      who, st, *code ? " " : "", code,
+				      *desc ? ": " : "", desc);
+	return cmek_error_credential(err,
+				     "%s refused cmekd's credential: HTTP %ld %s%s%s",
+				     who, st, code, *desc ? ": " : "", desc);
 }
 
 static int token_from_secret(struct akv_priv *ap, const char *tenant,
@@ -673,16 +680,25 @@ static bool kv_err_parse(const struct cmek_http_resp *resp, struct kv_err *e)
 	return e->code[0] != '\0';
 }
 
+/*
+ * Definitive only on Key Vault's own error body: {"error": {"code":
+ * "Forbidden", "innererror": {"code": ...}}} or a KeyNotFound. An HTML 403
+ * from a WAF or a proxy is no answer, and neither is ForbiddenByFirewall:
+ * a network rule, not the key owner, refused the caller. A 401 is cmekd's
+ * own token refused (a credential error, alarmed, not a revocation).
+ */
 static int kv_fail(const struct cmek_http_resp *resp, const struct akv_ref *r,
 		   const char *what, struct cmek_error *err)
 {
-	enum cmek_err_class cls = CMEK_ERR_INVALID;
-	const char *why = "request refused";
+	enum cmek_err_class cls = CMEK_ERR_TRANSIENT;
+	const char *why = "not an answer from Key Vault (a proxy or firewall on the way?)";
 	long st = resp->status;
 	struct kv_err e;
-	bool kv = kv_err_parse(resp, &e);
+	bool kv = kv_err_parse(resp, &e), credential = false;
 
-	if (st == 403) {
+	if (st == 403 && kv && !strcmp(e.inner, "ForbiddenByFirewall")) {
+		why = "the vault's network rules refuse this host (a firewall change, not the key owner)";
+	} else if (st == 403 && kv && !strcmp(e.code, "Forbidden")) {
 		cls = CMEK_ERR_DEFINITIVE;
 		if (!strcmp(e.inner, "KeyDisabled"))
 			why = "key disabled";
@@ -691,22 +707,33 @@ static int kv_fail(const struct cmek_http_resp *resp, const struct akv_ref *r,
 			why = "access denied";
 		else
 			why = "use of the key refused";
-	} else if (st == 404 && kv) {
+	} else if (st == 404 && kv && !strcmp(e.code, "KeyNotFound")) {
 		cls = CMEK_ERR_DEFINITIVE;
 		why = "key or version not found (deleted?)";
-	} else if (st == 404) {
-		why = "not a Key Vault answer (check endpoint)";
-	} else if (st == 401) {
-		why = "token refused after a refresh (wrong tenant or resource?)";
-	} else if (st == 409 || cmek_http_status_transient(st)) {
-		cls = CMEK_ERR_TRANSIENT;
+	} else if (st == 401 && kv) {
+		credential = true;
+		why = "cmekd's token refused after a refresh (wrong tenant or resource, or the identity was removed?)";
+	} else if (st == 400 && kv) {
+		cls = CMEK_ERR_INVALID;
+		why = "request refused";
+	} else if (st == 429 || st == 409 || cmek_http_status_transient(st)) {
 		why = st == 429 ? "throttled" : "Key Vault busy or unavailable";
+	} else if (kv) {
+		why = "unexpected answer";
 	}
-	cmek_error_set(err, cls,
-		       "Key Vault %s %s/keys/%s: %s (HTTP %ld%s%s%s%s): %s",
-		       what, r->host, r->name, why, st, *e.code ? " " : "",
-		       e.code, *e.inner ? "/" : "", e.inner,
-		       *e.msg ? e.msg : "no message");
+	if (credential)
+		cmek_error_credential(err,
+				      "Key Vault %s %s/keys/%s: %s (HTTP %ld%s%s%s%s): %s",
+				      what, r->host, r->name, why, st,
+				      *e.code ? " " : "", e.code,
+				      *e.inner ? "/" : "", e.inner,
+				      *e.msg ? e.msg : "no message");
+	else
+		cmek_error_set(err, cls,
+			       "Key Vault %s %s/keys/%s: %s (HTTP %ld%s%s%s%s): %s",
+			       what, r->host, r->name, why, st,
+			       *e.code ? " " : "", e.code, *e.inner ? "/" : "",
+			       e.inner, *e.msg ? e.msg : "no message");
 	if (st == 429)
 		cmek_error_throttled(err, resp->retry_after_ms);
 	return -1;
@@ -732,7 +759,7 @@ static int kid_check(const char *kid, const struct akv_ref *r, char *version,
 
 	if (!kid || parse_ref(kid, &k, true, NULL) ||
 	    strcmp(k.host, r->host) || strcasecmp(k.name, r->name))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "Key Vault answer for %s/keys/%s names another key: '%.200s'",
 				      r->host, r->name, kid ? kid : "(none)");
 	memcpy(version, k.version, sizeof(k.version));
@@ -835,7 +862,7 @@ static int kv_wrap_payload(struct akv_priv *ap, const struct akv_ref *r,
 	ct = v ? cmek_b64_decode(v, vlen, true, &ct_len) : NULL;
 	if (!ct || ct_len < AKV_CT_MIN || ct_len > AKV_CT_MAX ||
 	    strcmp(kidv, version)) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "Key Vault wrapkey %s/keys/%s: malformed answer (value not base64url of %d-%d bytes, or another version)",
 			       r->host, r->name, AKV_CT_MIN, AKV_CT_MAX);
 		goto out;
@@ -933,7 +960,7 @@ static int kv_unwrap_payload(struct akv_priv *ap, const struct akv_ref *r,
 	     cmek_b64_decode(v, vlen, true, &pt_len) : NULL;
 	if (!pt || pt_len <= CMEK_AZURE_KV_BIND_LEN ||
 	    pt_len > AKV_PAYLOAD_MAX) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "Key Vault unwrapkey %s/keys/%s: malformed answer (value is not base64url of a DEK and binding, %zu bytes)",
 			       r->host, r->name, pt_len);
 		goto out;
@@ -1090,7 +1117,7 @@ static int key_attr_state(const struct cmek_http_resp *resp,
 	int ret = 0;
 
 	if (!en || !cmek_json_get(o, "key", json_type_object)) {
-		ret = cmek_error_set(err, CMEK_ERR_INVALID,
+		ret = cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				     "Key Vault get %s/keys/%s: malformed answer (no key or attributes.enabled)",
 				     r->host, r->name);
 		goto out;
@@ -1129,16 +1156,16 @@ static int akv_key_state(struct cmek_provider *p, const char *key_ref,
 	}
 	if (resp.status == 200) {
 		ret = key_attr_state(&resp, &r, state, err);
-	} else if (resp.status == 403) {
+	} else if (kv_fail(&resp, &r, "get", err) &&
+		   err && err->cls == CMEK_ERR_DEFINITIVE) {
+		/* Key Vault's own answers about the key (kv_fail()). */
 		kv_err_parse(&resp, &e);
-		*state = !strcmp(e.inner, "KeyDisabled") ? CMEK_KMS_DISABLED :
-			 CMEK_KMS_ACCESS_DENIED;
+		if (resp.status == 404)
+			*state = kv_deleted_state(ap, &r);
+		else
+			*state = !strcmp(e.inner, "KeyDisabled") ?
+				 CMEK_KMS_DISABLED : CMEK_KMS_ACCESS_DENIED;
 		ret = 0;
-	} else if (resp.status == 404 && kv_err_parse(&resp, &e)) {
-		*state = kv_deleted_state(ap, &r);
-		ret = 0;
-	} else {
-		kv_fail(&resp, &r, "get", err);
 	}
 out:
 	if (ret)

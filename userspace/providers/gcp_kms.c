@@ -488,7 +488,7 @@ static int token_take(struct gcp_priv *gp, const struct cmek_http_resp *resp,
 	int ret = -1;
 
 	if (!o || !json_object_is_type(o, json_type_object)) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms: %s: token answer is not a JSON object",
 			       from);
 		goto out;
@@ -502,7 +502,7 @@ static int token_take(struct gcp_priv *gp, const struct cmek_http_resp *resp,
 	if (!n || n > TOKEN_MAX || strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				    "abcdefghijklmnopqrstuvwxyz0123456789"
 				    "-._~+/=") != n) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms: %s: access_token missing or malformed",
 			       from);
 		goto out;
@@ -543,8 +543,13 @@ static int token_refused(const struct cmek_http_resp *resp, const char *from,
 			   cmek_json_str(o, "error_description"));
 	}
 	json_object_put(o);
-	return cmek_error_set(err, cmek_http_status_transient(resp->status) ?
-			      CMEK_ERR_TRANSIENT : CMEK_ERR_INVALID,
+	/* cmekd's own credential refused: alarmed, not a revocation. */
+	if (*code && !cmek_http_status_transient(resp->status))
+		return cmek_error_credential(err,
+					     "gcp-kms: %s refused cmekd's credential: HTTP %ld: %s%s%s",
+					     from, resp->status, code,
+					     *desc ? ": " : "", desc);
+	return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			      "gcp-kms: %s refused a token: HTTP %ld%s%s%s%s",
 			      from, resp->status, *code ? ": " : "", code,
 			      *desc ? ": " : "", desc);
@@ -620,9 +625,9 @@ static int token_from_metadata(struct gcp_priv *gp, struct cmek_error *err)
 		return -1;
 	}
 	if (resp.status == 404)
-		ret = cmek_error_set(err, CMEK_ERR_INVALID,
-				     "gcp-kms: %s: no service account attached to this instance (HTTP 404)",
-				     from);
+		ret = cmek_error_credential(err,
+					    "gcp-kms: %s: no service account attached to this instance (HTTP 404)",
+					    from);
 	else if (resp.status == 200)
 		ret = token_take(gp, &resp, from, err);
 	else
@@ -703,7 +708,7 @@ static const struct {
 	{ "FAILED_PRECONDITION", CMEK_ERR_DEFINITIVE },
 	{ "INVALID_ARGUMENT",	CMEK_ERR_INVALID },
 	{ "OUT_OF_RANGE",	CMEK_ERR_INVALID },
-	{ "UNAUTHENTICATED",	CMEK_ERR_INVALID },
+	{ "UNAUTHENTICATED",	CMEK_ERR_TRANSIENT },	/* a credential */
 	{ "ALREADY_EXISTS",	CMEK_ERR_INVALID },
 	{ "UNIMPLEMENTED",	CMEK_ERR_INVALID },
 	{ "RESOURCE_EXHAUSTED",	CMEK_ERR_TRANSIENT },
@@ -738,14 +743,12 @@ static void kms_status(const struct cmek_http_resp *resp, char *status,
 static int kms_error(const struct cmek_http_resp *resp, const char *what,
 		     const char *key_ref, struct cmek_error *err)
 {
-	enum cmek_err_class cls = CMEK_ERR_INVALID;
+	enum cmek_err_class cls = CMEK_ERR_TRANSIENT;
 	char status[40], msg[KMS_MSG_MAX];
 	const char *hint = "";
 	size_t i;
 
 	kms_status(resp, status, sizeof(status), msg, sizeof(msg));
-	if (!*status && cmek_http_status_transient(resp->status))
-		cls = CMEK_ERR_TRANSIENT;
 	for (i = 0; i < sizeof(kms_codes) / sizeof(kms_codes[0]); i++)
 		if (!strcmp(status, kms_codes[i].status))
 			cls = kms_codes[i].cls;
@@ -756,6 +759,9 @@ static int kms_error(const struct cmek_http_resp *resp, const char *what,
 	cmek_error_set(err, cls, "gcp-kms %s %s: HTTP %ld %s%s%s%s", what,
 		       key_ref, resp->status, status, *status ? ": " : "", msg,
 		       hint);
+	if (err && (!strcmp(status, "UNAUTHENTICATED") ||
+		    (!*status && resp->status == 401)))
+		err->credential = true;
 	if (!strcmp(status, "RESOURCE_EXHAUSTED") || resp->status == 429)
 		cmek_error_throttled(err, resp->retry_after_ms);
 	return -1;
@@ -822,7 +828,7 @@ static int encrypt_answer(const struct cmek_http_resp *resp,
 
 	*ct = NULL;
 	if (!o || !json_object_is_type(o, json_type_object)) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms encrypt %s: answer is not a JSON object",
 			       key_ref);
 		goto out;
@@ -832,7 +838,7 @@ static int encrypt_answer(const struct cmek_http_resp *resp,
 	    strncmp(name + klen, "/cryptoKeyVersions/", 19) ||
 	    !name[klen + 19] || strlen(name + klen + 19) > 20 ||
 	    strspn(name + klen + 19, "0123456789") != strlen(name + klen + 19)) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms encrypt %s: answer names another key version (%.200s)",
 			       key_ref, name ? name : "none");
 		goto out;
@@ -841,25 +847,25 @@ static int encrypt_answer(const struct cmek_http_resp *resp,
 	va = json_true(o, "verifiedAdditionalAuthenticatedDataCrc32c");
 	hc = json_crc(o, "ciphertextCrc32c", &crc);
 	if (vp < 0 || va < 0 || hc < 0) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms encrypt %s: integrity fields of the wrong type",
 			       key_ref);
 		goto out;
 	}
 	*ct = json_b64(o, "ciphertext", CIPHERTEXT_MAX, ct_len, &why);
 	if (!*ct) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms encrypt %s: ciphertext %s", key_ref,
 			       why);
 		goto out;
 	}
 	ret = ANSWER_CORRUPT;
 	if (!vp || !va)
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms encrypt %s: the KMS did not verify the %s checksum we sent",
 			       key_ref, !vp ? "plaintext" : "AAD");
 	else if (!hc || crc != cmek_crc32c(0, *ct, *ct_len))
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms encrypt %s: ciphertextCrc32c %s",
 			       key_ref, hc ? "does not match the ciphertext" :
 			       "missing");
@@ -877,8 +883,8 @@ out:
 /*
  * Repeat a request whose answer fails the CRC32C checks, as the API
  * reference asks ("discard the response and perform a limited number of
- * retries"). @answer returns ANSWER_*; a persistent mismatch is invalid:
- * Google calls it a sign of a broken checksum, not of an outage.
+ * retries"). @answer returns ANSWER_*; a persistent mismatch is still no
+ * answer that counts (transient): it came over the network.
  */
 typedef int (*answer_fn)(const struct cmek_http_resp *resp,
 			 const char *key_ref, void *out, struct cmek_error *err);
@@ -908,7 +914,7 @@ static int kms_integrity_call(struct gcp_priv *gp, const char *what,
 			goto out;
 	}
 	snprintf(what_failed, sizeof(what_failed), "%s", err->msg);
-	cmek_error_set(err, CMEK_ERR_INVALID, "%s (%d answers in a row)",
+	cmek_error_set(err, CMEK_ERR_TRANSIENT, "%s (%d answers in a row)",
 		       what_failed, INTEGRITY_TRIES);
 out:
 	cmek_http_resp_free(&resp);
@@ -1013,14 +1019,14 @@ static int decrypt_cb(const struct cmek_http_resp *resp, const char *key_ref,
 	int ret = ANSWER_BAD, hc;
 
 	if (!o || !json_object_is_type(o, json_type_object)) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms decrypt %s: answer is not a JSON object",
 			       key_ref);
 		goto out;
 	}
 	hc = json_crc(o, "plaintextCrc32c", &crc);
 	if (hc < 0) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms decrypt %s: plaintextCrc32c is not a 32-bit checksum",
 			       key_ref);
 		goto out;
@@ -1028,12 +1034,12 @@ static int decrypt_cb(const struct cmek_http_resp *resp, const char *key_ref,
 	/* A few bytes more than a DEK, to tell "too long" from "corrupt". */
 	pt = json_b64(o, "plaintext", CMEK_DEK_MAX * 4, &len, &why);
 	if (!pt) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms decrypt %s: plaintext %s", key_ref, why);
 		goto out;
 	}
 	if (!hc || crc != cmek_crc32c(0, pt, len)) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms decrypt %s: plaintextCrc32c %s: answer discarded",
 			       key_ref, hc ? "does not match the plaintext" :
 			       "missing");
@@ -1135,7 +1141,7 @@ static int key_answer(const struct cmek_http_resp *resp, const char *key_ref,
 	size_t i;
 
 	if (!o || !json_object_is_type(o, json_type_object)) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms get %s: answer is not a JSON object",
 			       key_ref);
 		goto out;
@@ -1143,7 +1149,7 @@ static int key_answer(const struct cmek_http_resp *resp, const char *key_ref,
 	name = cmek_json_str(o, "name");
 	purpose = cmek_json_str(o, "purpose");
 	if (!name || strcmp(name, key_ref)) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms get %s: answer is about another key (%.200s)",
 			       key_ref, name ? name : "no name");
 		goto out;
@@ -1169,7 +1175,7 @@ static int key_answer(const struct cmek_http_resp *resp, const char *key_ref,
 			ret = 0;
 			goto out;
 		}
-	cmek_error_set(err, CMEK_ERR_INVALID,
+	cmek_error_set(err, CMEK_ERR_TRANSIENT,
 		       "gcp-kms get %s: primary version state %.40s not understood",
 		       key_ref, st ? st : "missing");
 out:

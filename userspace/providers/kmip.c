@@ -189,27 +189,27 @@ int cmek_kmip_parse_response(const uint8_t *msg, size_t len, uint32_t op,
 	r->message[0] = '\0';
 	r->has_payload = false;
 	if (ttlv_check(msg, len, &why))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "malformed KMIP response: %s", why);
 	ttlv_item_at(msg, len, &top);
 	if (top.tag != KMIP_TAG_RESPONSE_MESSAGE || top.type != TTLV_STRUCT)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "malformed KMIP response: not a Response Message");
 	if (!ttlv_find(&top, KMIP_TAG_RESPONSE_HEADER, TTLV_STRUCT, &hdr) ||
 	    !ttlv_find(&hdr, KMIP_TAG_BATCH_COUNT, TTLV_INT, &v) ||
 	    ttlv_u32(&v) != 1)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "malformed KMIP response: no header or batch count is not 1");
 	if (!ttlv_find(&top, KMIP_TAG_BATCH_ITEM, TTLV_STRUCT, &item) ||
 	    !ttlv_find(&item, KMIP_TAG_RESULT_STATUS, TTLV_ENUM, &v))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "malformed KMIP response: no batch item or result status");
 	r->status = ttlv_u32(&v);
 	/* Error replies to unparsable requests carry no Operation. */
 	if (ttlv_find(&item, KMIP_TAG_OPERATION, TTLV_ENUM, &v) &&
 	    ttlv_u32(&v) != op) {
 		r->status = 0;
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "malformed KMIP response: answers operation %u, not %u",
 				      ttlv_u32(&v), op);
 	}
@@ -360,8 +360,14 @@ static int tls_error(struct kmip_conn *c, int ret, const char *stage,
 				      c->kp->host, c->kp->port, stage,
 				      saved_errno ? ": " : "",
 				      saved_errno ? strerror(saved_errno) : "");
+	/*
+	 * Whatever the server or someone on the way sends -- a certificate,
+	 * an alert, another protocol -- is no answer from the KMIP server:
+	 * it counts toward unreachable_grace (provider.h), whatever the
+	 * likely cause the message names.
+	 */
 	if (vr != X509_V_OK)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "cannot verify the certificate of KMIP server %s:%u: %s (check ca_file and server_name)",
 				      c->kp->host, c->kp->port,
 				      X509_verify_cert_error_string(vr));
@@ -372,7 +378,7 @@ static int tls_error(struct kmip_conn *c, int ret, const char *stage,
 	if (ERR_GET_LIB(code) == ERR_LIB_SSL &&
 	    reason >= SSL_AD_REASON_OFFSET &&
 	    alert_is_config(reason - SSL_AD_REASON_OFFSET))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "KMIP server %s:%u refused the TLS handshake (%s): does it trust cert_file's CA?",
 				      c->kp->host, c->kp->port, rs);
 	if (ERR_GET_LIB(code) == ERR_LIB_SSL &&
@@ -380,7 +386,7 @@ static int tls_error(struct kmip_conn *c, int ret, const char *stage,
 	     reason == SSL_R_UNSUPPORTED_PROTOCOL ||
 	     reason == SSL_R_NO_PROTOCOLS_AVAILABLE ||
 	     reason == SSL_R_NO_SHARED_CIPHER))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "TLS with KMIP server %s:%u failed (%s): is it a KMIP/TLS port?",
 				      c->kp->host, c->kp->port, rs);
 	return cmek_error_set(err, CMEK_ERR_TRANSIENT,
@@ -505,10 +511,10 @@ static int read_response(struct kmip_conn *c, struct cmek_kmip_reply *r,
 	      (uint32_t)hdr[6] << 8 | hdr[7];
 	if ((hdr[0] << 16 | hdr[1] << 8 | hdr[2]) != KMIP_TAG_RESPONSE_MESSAGE ||
 	    hdr[3] != TTLV_STRUCT)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "malformed KMIP response: not a Response Message");
 	if (len > KMIP_RESPONSE_MAX || len % 8)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "malformed KMIP response: announced length %u (limit %u, multiple of 8)",
 				      len, KMIP_RESPONSE_MAX);
 	r->msg = malloc(sizeof(hdr) + len);
@@ -752,7 +758,7 @@ static int reply_data(const struct cmek_kmip_reply *r, uint32_t tag,
 	if (!r->has_payload ||
 	    !ttlv_find(&r->payload, tag, TTLV_BYTES, out) ||
 	    out->len < len || out->len > (max ? max : len))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "malformed KMIP response: missing or wrong-sized %s",
 				      tag == KMIP_TAG_DATA ? "Data" :
 				      tag == KMIP_TAG_IV_COUNTER_NONCE ?
@@ -952,7 +958,7 @@ static int kmip_key_state(struct cmek_provider *p, const char *key_ref,
 	}
 	if (!r.has_payload || !find_state(&r.payload, &s) ||
 	    state_of(s) == CMEK_KMS_UNKNOWN) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "malformed KMIP response: no valid State attribute for key '%s'",
 			       key_ref);
 		goto out;

@@ -272,7 +272,7 @@ static struct json_object *json_parse(const char *body, size_t len,
 	struct json_object *o;
 
 	if (!body || !len || len > CMEK_HTTP_BODY_MAX) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "vault-transit: malformed answer: empty or too large");
 		return NULL;
 	}
@@ -280,7 +280,7 @@ static struct json_object *json_parse(const char *body, size_t len,
 	if (!o && jerr == json_tokener_success)
 		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 	else if (!o)
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "vault-transit: malformed answer: not JSON (%s)",
 			       json_tokener_error_desc(jerr));
 	return o;
@@ -294,7 +294,7 @@ static struct json_object *data_of(struct json_object *root,
 	if (!json_object_is_type(root, json_type_object) ||
 	    !json_object_object_get_ex(root, "data", &d) ||
 	    !json_object_is_type(d, json_type_object)) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "vault-transit: malformed answer: no \"data\" object");
 		return NULL;
 	}
@@ -308,7 +308,7 @@ static const char *str_field(struct json_object *d, const char *name,
 
 	if (!json_object_object_get_ex(d, name, &v) ||
 	    !json_object_is_type(v, json_type_string)) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "vault-transit: malformed answer: data.%s is missing or not a string",
 			       name);
 		return NULL;
@@ -349,7 +349,7 @@ static char *ct_field(struct json_object *d, struct cmek_error *err)
 	if (!s)
 		return NULL;
 	if (cmek_vt_ct_version(s, n) < 0) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "vault-transit: malformed answer: data.ciphertext is not a transit ciphertext (vault:v<N>:<base64>, at most %d bytes)",
 			       CMEK_VT_CT_MAX);
 		return NULL;
@@ -379,14 +379,14 @@ int cmek_vt_parse_plaintext(const char *body, size_t len, size_t want,
 		goto out;
 	/* Decode nothing that cannot be a key: no huge allocation either. */
 	if (n > 4 * ((CMEK_DEK_MAX + 2) / 3)) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "vault-transit: malformed answer: data.plaintext is %zu characters, too long for a 32- or 64-byte key",
 			       n);
 		goto out;
 	}
 	raw = cmek_b64_decode(s, n, false, &rl);
 	if (!raw) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "vault-transit: malformed answer: data.plaintext is not base64");
 		goto out;
 	}
@@ -434,14 +434,14 @@ static int int_field(struct json_object *d, const char *name, long *v,
 	if (!json_object_object_get_ex(d, name, &o)) {
 		if (!required)
 			return 1;
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "vault-transit: malformed answer: no data.%s",
 				      name);
 	}
 	x = json_object_is_type(o, json_type_int) ? json_object_get_int64(o) :
 						       -1;
 	if (x < 0 || x > 1000000000)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "vault-transit: malformed answer: data.%s is not a version number",
 				      name);
 	*v = (long)x;
@@ -456,7 +456,7 @@ static int bool_field(struct json_object *d, const char *name, bool *v,
 	if (!json_object_object_get_ex(d, name, &o))
 		return 0;
 	if (!json_object_is_type(o, json_type_boolean))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "vault-transit: malformed answer: data.%s is not a boolean",
 				      name);
 	*v = json_object_get_boolean(o);
@@ -483,7 +483,7 @@ static int latest_from_keys(struct json_object *d, long *latest,
 		}
 	}
 	if (!max)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				      "vault-transit: malformed answer: no latest_version and no key versions");
 	*latest = max;
 	return 0;
@@ -514,7 +514,7 @@ int cmek_vt_parse_key(const char *body, size_t len,
 		       err))
 		goto out;
 	if (ki->latest_version < 1) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "vault-transit: malformed answer: latest_version %ld",
 			       ki->latest_version);
 		goto out;
@@ -579,8 +579,12 @@ static int check_warnings(const struct vt_priv *vp, const char *body,
 
 /* ---- classification ---- */
 
-/* Vault's {"errors": [...]}, flattened to one line; "" if none. */
-static void vault_message(const char *body, char *out, size_t len)
+/*
+ * Vault's {"errors": [...]}, flattened to one line into @out; true if the
+ * body is that, Vault's own error body. Anything else (a proxy's or a
+ * WAF's page) gets a little of itself, printable, and false.
+ */
+static bool vault_message(const char *body, char *out, size_t len)
 {
 	struct json_object *root = NULL, *errs, *e;
 	size_t i, n, o = 0;
@@ -590,14 +594,14 @@ static void vault_message(const char *body, char *out, size_t len)
 	out[0] = '\0';
 	if (body && *body)
 		root = json_tokener_parse(body);
-	if (!root || !json_object_object_get_ex(root, "errors", &errs) ||
+	if (!json_object_is_type(root, json_type_object) ||
+	    !json_object_object_get_ex(root, "errors", &errs) ||
 	    !json_object_is_type(errs, json_type_array)) {
-		/* A proxy's page, not Vault's: a little of it, printable. */
-		for (p = body; !root && p && *p && o + 1 < len && o < 80; p++)
+		for (p = body; p && *p && o + 1 < len && o < 80; p++)
 			out[o++] = isprint((unsigned char)*p) ? *p : ' ';
 		out[o] = '\0';
 		json_object_put(root);
-		return;
+		return false;
 	}
 	n = json_object_array_length(errs);
 	for (i = 0; i < n; i++) {
@@ -621,20 +625,35 @@ static void vault_message(const char *body, char *out, size_t len)
 	}
 	out[o] = '\0';
 	json_object_put(root);
+	return true;
 }
 
+/*
+ * Definitive only on Vault's own error body with the message Vault gives
+ * for that case: an HTML 403 from a WAF, a proxy's 404 or a firewall's
+ * reset must not lock a volume. A 403 is Vault refusing cmekd's token
+ * (expired, revoked) or its policies refusing the path; only the first
+ * says so ("invalid token", Vault 1.x since 2019), so a bare "permission
+ * denied" is taken as the credential until request() has asked Vault
+ * whether the token itself is still good (token_valid()).
+ */
 int cmek_vt_classify(long status, const char *body, const char *what,
 		     struct cmek_error *err)
 {
-	enum cmek_err_class cls = CMEK_ERR_INVALID;
+	enum cmek_err_class cls = CMEK_ERR_TRANSIENT;
 	const char *why = "unexpected HTTP status";
+	bool credential = false, vault;
 	char vmsg[200];
 
 	if (status >= 200 && status < 300)
 		return 0;
-	vault_message(body, vmsg, sizeof(vmsg));
-	switch (status) {
+	vault = vault_message(body, vmsg, sizeof(vmsg));
+	switch (vault ? status : 0) {
+	case 0:
+		why = "not an answer from Vault (a proxy or firewall on the way?)";
+		break;
 	case 400:
+		cls = CMEK_ERR_INVALID;
 		if (strstr(vmsg, "disallowed by policy (too old)")) {
 			cls = CMEK_ERR_DEFINITIVE;
 			why = "the wrapped key's version is below the key's min_decryption_version (retired by the key owner)";
@@ -656,33 +675,36 @@ int cmek_vt_classify(long status, const char *body, const char *what,
 		break;
 	case 401:
 	case 403:
-		cls = CMEK_ERR_DEFINITIVE;
+		credential = true;
 		why = strstr(vmsg, "invalid token") ?
-		      "Vault rejected the token (invalid, expired or revoked)" :
-		      "permission denied (the token's policies do not allow this path, or Vault did not recognise the token)";
+		      "Vault rejected cmekd's token (invalid, expired or revoked)" :
+		      "permission denied (cmekd's token expired or revoked, or its policies do not allow this path)";
 		break;
 	case 404:
 		cls = CMEK_ERR_DEFINITIVE;
-		why = "not found: the key is deleted, or no transit engine is mounted at this path";
+		why = strstr(vmsg, "no handler for route") ?
+		      "not found: no transit engine is mounted at this path (disabled, with its keys?)" :
+		      "not found: the key is deleted";
 		break;
 	case 412:
-		cls = CMEK_ERR_TRANSIENT;
 		why = "Vault node not yet consistent (performance standby)";
 		break;
 	case 429:
-		cls = CMEK_ERR_TRANSIENT;
 		why = "rate limited by Vault";
 		break;
 	default:
-		if (status >= 500 && status < 600) {
-			cls = CMEK_ERR_TRANSIENT;
+		if (status >= 500 && status < 600)
 			why = strstr(vmsg, "sealed") ? "Vault is sealed" :
 			      "Vault unavailable";
-		}
 		break;
 	}
-	cmek_error_set(err, cls, "vault-transit %s: %s (HTTP %ld%s%s)", what,
-		       why, status, vmsg[0] ? ": " : "", vmsg);
+	if (credential)
+		cmek_error_credential(err, "vault-transit %s: %s (HTTP %ld%s%s)",
+				      what, why, status, vmsg[0] ? ": " : "",
+				      vmsg);
+	else
+		cmek_error_set(err, cls, "vault-transit %s: %s (HTTP %ld%s%s)",
+			       what, why, status, vmsg[0] ? ": " : "", vmsg);
 	if (status == 429)
 		cmek_error_throttled(err, 0);
 	return -1;
@@ -701,6 +723,37 @@ static void ctx_done(struct vt_ctx *c)
 static bool standby_behind(const struct cmek_http_resp *resp, void *arg)
 {
 	return resp->status == 412;
+}
+
+/*
+ * After a bare 403 "permission denied": is cmekd's token itself still
+ * good? Vault's answer to the token's own lookup-self, which the default
+ * policy allows, tells a token that expired (credential) from policies
+ * that no longer allow the key (access revoked). Anything but a 200 from
+ * Vault leaves it a credential failure. @r is the request that got the
+ * 403: the same headers go again.
+ */
+static bool token_valid(const struct vt_priv *vp, struct vt_ctx *c,
+			const struct cmek_http_req *r)
+{
+	struct cmek_http_req lr = *r;
+	struct cmek_http_resp resp = { 0 };
+	struct cmek_error e = { 0 };
+	char url[sizeof(c->url)];
+	bool ok;
+
+	if (snprintf(url, sizeof(url), "%s/v1/auth/token/lookup-self",
+		     vp->endpoint) >= (int)sizeof(url))
+		return false;
+	lr.method = "GET";
+	lr.url = url;
+	lr.body = NULL;
+	lr.body_len = 0;
+	ok = cmek_http_call(&vp->http, &lr, &resp, &e) == 0 &&
+	     resp.status == 200 && resp.body &&
+	     strstr(resp.body, "\"data\"") != NULL;
+	cmek_http_resp_free(&resp);
+	return ok;
 }
 
 /*
@@ -762,6 +815,14 @@ static int request(const struct vt_priv *vp, struct vt_ctx *c,
 	} else {
 		ret = cmek_vt_classify(c->resp.status, c->resp.body, c->what,
 				       err);
+		if (ret && c->resp.status == 403 && err->credential &&
+		    !strstr(err->msg, "invalid token") &&
+		    token_valid(vp, c, &r)) {
+			err->credential = false;
+			cmek_error_set(err, CMEK_ERR_DEFINITIVE,
+				       "vault-transit %s: permission denied: cmekd's token is valid (token lookup-self) but its policies no longer allow this key (access revoked) (HTTP 403)",
+				       c->what);
+		}
 	}
 	scrub(err, c->token);
 	return ret;
@@ -1070,12 +1131,12 @@ static int vt_key_state(struct cmek_provider *p, const char *key_ref,
 	if (check_ref(key_ref, err))
 		return -1;
 	if (read_key(p->priv, key_ref, &ki, &status, err)) {
-		/* Answers about the key, not failures to ask. */
-		if (status == 404) {
+		/* Vault's own answers about the key, not failures to ask. */
+		if (err && err->cls == CMEK_ERR_DEFINITIVE && status == 404) {
 			*state = CMEK_KMS_DELETED;
 			return 0;
 		}
-		if (status == 401 || status == 403) {
+		if (err && err->cls == CMEK_ERR_DEFINITIVE && status == 403) {
 			*state = CMEK_KMS_ACCESS_DENIED;
 			return 0;
 		}

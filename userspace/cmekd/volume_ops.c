@@ -386,8 +386,10 @@ out:
 /*
  * Open under slot_policy any: the slot that unwrapped is fine, but the
  * customer may have revoked another slot's key. Ask the KMS (once per
- * distinct key) before the key reaches the kernel. An unreachable KMS
- * does not refuse an open; the watch deals with it as with any volume.
+ * distinct key) before the key reaches the kernel. A KMS unreachable for
+ * less than unreachable_grace does not refuse an open (the watch deals
+ * with it as with any volume); one unreachable for longer does, as its
+ * verdict is then bad.
  */
 static int verify_slots(struct daemon *d, const struct hdr_info *h,
 			int used, char *msg, size_t msglen)

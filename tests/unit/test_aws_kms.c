@@ -453,6 +453,87 @@ static void test_roundtrips(struct env *e, int k1, int k2)
 	cmek_provider_free(p);
 }
 
+/*
+ * A slot made through an alias records the key the alias named then; the
+ * alias moves to another key and the old one is disabled: the watch's
+ * question (slot_key, slot_state) is about the old key, and says
+ * disabled while the alias's new target is enabled.
+ */
+static void test_slot_object(struct env *e)
+{
+	struct cmek_provider *p = fake_std(e);
+	struct cmek_error err = { 0 };
+	enum cmek_kms_key_state st = CMEK_KMS_UNKNOWN, ast = CMEK_KMS_UNKNOWN;
+	uint8_t dek[CMEK_DEK_MAX], out[CMEK_DEK_MAX], *w = NULL, *w2 = NULL;
+	size_t wl = 0, wl2 = 0, ol = 0, cl = 0;
+	char id[CMEK_ERRMSG_MAX], name[256];
+	const uint8_t *c = NULL;
+	unsigned long dk;
+	int a, b;
+	bool ok;
+
+	a = fake_aws_key_add(&e->f, "alias/cmek-moving", NULL);
+	b = fake_aws_key_add(&e->f, NULL, NULL);
+	ok = p && a >= 0 && b >= 0 &&
+	     !p->ops->generate(p, "alias/cmek-moving", &vol, dek, 64, &w, &wl,
+			       &err);
+	cmek_slot_key("aws-kms", "alias/cmek-moving", w, wl, id, sizeof(id));
+	tap_ok(ok && !strcmp(id, e->f.keys[a].arn),
+	       "GenerateDataKey through an alias: the slot records the key ARN it named (%s) %s",
+	       id, err.msg);
+
+	/* The alias moves to key b; key a, which the slot needs, is disabled. */
+	snprintf(e->f.keys[b].alias, sizeof(e->f.keys[b].alias), "%s",
+		 "alias/cmek-moving");
+	e->f.keys[a].alias[0] = '\0';
+	fake_aws_key_set(&e->f, a, "Disabled", false, false);
+	dk = fake_aws_ops(&e->f, FAKE_AWS_DESCRIBE);
+	ok = p && !p->ops->key_state(p, "alias/cmek-moving", &ast, &err) &&
+	     ast == CMEK_KMS_ENABLED &&
+	     !p->ops->slot_state(p, id, &st, &err) &&
+	     st == CMEK_KMS_DISABLED &&
+	     fake_aws_ops(&e->f, FAKE_AWS_DESCRIBE) == dk + 2;
+	tap_ok(ok, "alias moved to an enabled key, the slot's key disabled: the alias says %s, the slot's key (one DescribeKey) %s %s",
+	       cmek_kms_key_state_name(ast), cmek_kms_key_state_name(st),
+	       err.msg);
+	fake_aws_key_set(&e->f, a, "PendingDeletion", false, false);
+	ok = p && !p->ops->slot_state(p, id, &st, &err) &&
+	     st == CMEK_KMS_PENDING_DELETION;
+	fake_aws_key_set(&e->f, a, "Enabled", false, true);
+	ok = ok && !p->ops->slot_state(p, id, &st, &err) &&
+	     st == CMEK_KMS_DELETED;
+	tap_ok(ok, "the slot's key pending deletion, then deleted: slot_state says so");
+	fake_aws_key_set(&e->f, a, "Enabled", false, false);
+
+	/* A blob from before the prefix: unwraps, checked by key reference. */
+	err.msg[0] = '\0';
+	ok = p && !p->ops->wrap(p, e->f.keys[b].arn, &vol, dek, 64, &w2, &wl2,
+				&err) &&
+	     cmek_slot_unprefix(w2, wl2, name, sizeof(name), &c, &cl) == 1;
+	if (ok) {
+		memmove(w2, c, cl);
+		wl2 = cl;
+	}
+	cmek_slot_key("aws-kms", e->f.keys[b].arn, w2, wl2, id, sizeof(id));
+	ok = ok && !id[0] &&
+	     !p->ops->unwrap(p, e->f.keys[b].arn, &vol, w2, wl2, out, &ol,
+			     &err) && ol == 64 && !memcmp(out, dek, 64) &&
+	     !p->ops->key_state(p, e->f.keys[b].arn, &st, &err) &&
+	     st == CMEK_KMS_ENABLED;
+	tap_ok(ok, "a raw CiphertextBlob (older slot) still unwraps, names no object, key_state as before %s",
+	       err.msg);
+	w[0] ^= 1;
+	cmek_slot_key("aws-kms", "alias/cmek-moving", w, wl, id, sizeof(id));
+	tap_ok(!id[0] && p &&
+	       p->ops->unwrap(p, "alias/cmek-moving", &vol, w, wl, out, &ol,
+			      &err) < 0 && err.cls == CMEK_ERR_INVALID,
+	       "a damaged prefix names no object and does not unwrap (invalid): %s",
+	       err.msg);
+	free(w);
+	free(w2);
+	cmek_provider_free(p);
+}
+
 static void test_cross_region(struct env *e, int k1, int keu)
 {
 	struct cmek_provider *p = fake_std(e);
@@ -1541,7 +1622,7 @@ int main(void)
 	int k1, k2, keu, kst;
 
 	rows = json_object_from_file(DATA "errors.json");
-	tap_plan(5 + 1 + 7 + 1 + 8 + 6 + 2 + 11 + 6 + 2 +
+	tap_plan(5 + 1 + 7 + 5 + 1 + 8 + 6 + 2 + 11 + 6 + 2 +
 		 (rows ? (int)json_object_array_length(rows) : 1) +
 		 MOTO_TESTS);
 	if (!mkdtemp(dir))
@@ -1570,6 +1651,7 @@ int main(void)
 	}
 	test_doc_answers(&e, k1);
 	test_roundtrips(&e, k1, k2);
+	test_slot_object(&e);
 	test_cross_region(&e, k1, keu);
 	test_states(&e, kst);
 	test_faults(&e, k1);

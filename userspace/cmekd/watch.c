@@ -140,10 +140,11 @@ struct kms_key *kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 		if (!k)
 			return NULL;
 	}
-	log_debug("key state %s:%s%s%s = %s%s%s", k->provider, k->key_ref,
-		  k->key_id[0] ? " as " : "", k->key_id,
+	log_debug("key state %s:%s = %s%s%s%s%s%s", k->provider, k->key_ref,
 		  ret ? "error" : cmek_kms_key_state_name(st),
-		  ret ? ": " : "", ret ? err.msg : "");
+		  ret ? ": " : "", ret ? err.msg : "",
+		  k->key_id[0] ? " (slot object " : "", k->key_id,
+		  k->key_id[0] ? ")" : "");
 	k->answered = true;
 	k->failed = ret != 0;
 	k->state = ret ? CMEK_KMS_UNKNOWN : st;

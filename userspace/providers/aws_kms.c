@@ -10,14 +10,19 @@
  *   rewrap    ReEncrypt: the plaintext never leaves KMS (same region only;
  *             across regions Decrypt + Encrypt in locked memory)
  *   key_state DescribeKey, KeyMetadata.KeyState
+ *   slot_state DescribeKey of the key ARN the slot records
  *
  * Every call binds the DEK to the volume with the encryption context
- * {"cmek:volume": "<uuid>"}. The wrapped key is the raw CiphertextBlob.
+ * {"cmek:volume": "<uuid>"}. The wrapped key is the CiphertextBlob after
+ * the key ARN it was made under (cmek_slot_prefix(): an alias names a
+ * key only for a while); a bare CiphertextBlob, as older slots hold, is
+ * still taken.
  *
  * unwrap is one Decrypt and nothing more: an open costs one KMS call, and
  * AWS refuses Decrypt under a disabled or pending-deletion key by itself
  * (DisabledException, KMSInvalidStateException: definitive). The watch
- * asks DescribeKey, whose KeyState drives lock and unlock. For servers
+ * asks DescribeKey about the slot's key, whose KeyState drives lock and
+ * unlock. For servers
  * that keep decrypting under disabled keys (moto), unwrap_checks_state
  * makes unwrap ask DescribeKey first.
  *

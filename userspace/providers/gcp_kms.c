@@ -8,7 +8,9 @@
  * DEK from RAND_priv_bytes() and encrypts it, and rewrap is left to the
  * caller (decrypt, then encrypt, in cmekd's locked memory). encrypt uses
  * the key's primary version, so decrypt + encrypt is also how a wrapped
- * key moves to a new version after a rotation.
+ * key moves to a new version after a rotation. The wrapped key is the
+ * ciphertext after the version that made it (cmek_slot_prefix()), which
+ * the watch asks about (slot_state) whichever version is primary.
  *
  * Every request and answer carries the CRC32C integrity fields of the API;
  * an answer that fails them is discarded and the call repeated a few

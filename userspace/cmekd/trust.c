@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <mntent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,7 +162,50 @@ out:
 	return ret;
 }
 
-int trust_init(struct daemon *d)
+/* Is @dir @mp or below it? */
+static bool under(const char *dir, const char *mp)
+{
+	size_t n = strlen(mp);
+
+	while (n > 1 && mp[n - 1] == '/')
+		n--;
+	return !strncmp(dir, mp, n) && (dir[n] == '/' || dir[n] == '\0');
+}
+
+/* The deepest fstab mount point above @dir other than "/", or "". */
+static void fstab_mount_of(const char *dir, char *out, size_t len)
+{
+	FILE *f = setmntent("/etc/fstab", "re");
+	struct mntent *m;
+
+	out[0] = '\0';
+	while (f && (m = getmntent(f))) {
+		if (m->mnt_dir[0] != '/' || !strcmp(m->mnt_dir, "/") ||
+		    !under(dir, m->mnt_dir) ||
+		    strlen(m->mnt_dir) <= strlen(out))
+			continue;
+		snprintf(out, len, "%s", m->mnt_dir);
+	}
+	if (f)
+		endmntent(f);
+}
+
+static bool mounted(const char *mp)
+{
+	FILE *f = setmntent("/proc/self/mounts", "re");
+	struct mntent *m;
+	bool found = false;
+
+	if (!f)
+		return true;	/* cannot tell: do not hold opens back */
+	while (!found && (m = getmntent(f)))
+		found = !strcmp(m->mnt_dir, mp);
+	endmntent(f);
+	return found;
+}
+
+/* mkdir -p trust_dir: 0 or -errno (logged). */
+static int make_dir(struct daemon *d)
 {
 	char path[PATH_MAX], *p;
 
@@ -183,6 +227,57 @@ fail:
 	log_err("cannot create the trust directory %s (trust_dir): %s",
 		d->cfg.trust_dir, strerror(errno));
 	return -errno;
+}
+
+/* The fstab mount point trust_dir waits for, or "" when none. */
+static void pending_mount(struct daemon *d, char *mp, size_t len)
+{
+	fstab_mount_of(d->cfg.trust_dir, mp, len);
+	if (mp[0] && mounted(mp))
+		mp[0] = '\0';
+}
+
+int trust_ready(struct daemon *d, char *msg, size_t msglen)
+{
+	char mp[PATH_MAX];
+	int ret;
+
+	pending_mount(d, mp, sizeof(mp));
+	if (mp[0]) {
+		snprintf(msg, msglen, "the trust directory %s (trust_dir) is "
+			 "on %s, which is not mounted yet: waiting for it (to "
+			 "open volumes before it, put trust_dir on the root "
+			 "file system, e.g. /etc/cmek/trust)",
+			 d->cfg.trust_dir, mp);
+		return -EAGAIN;
+	}
+	/* Its file system came after trust_init(): make it there now. */
+	if (access(d->cfg.trust_dir, W_OK) < 0) {
+		ret = make_dir(d);
+		if (ret) {
+			snprintf(msg, msglen, "cannot create the trust "
+				 "directory %s: %s", d->cfg.trust_dir,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int trust_init(struct daemon *d)
+{
+	char mp[PATH_MAX];
+
+	/* Not under the mount point: the directory belongs on its fs. */
+	pending_mount(d, mp, sizeof(mp));
+	if (mp[0]) {
+		log_warn("the trust directory %s (trust_dir) is on %s, which "
+			 "is not mounted yet: volumes open once it is (put "
+			 "trust_dir on the root file system to open them "
+			 "before)", d->cfg.trust_dir, mp);
+		return 0;
+	}
+	return make_dir(d);
 }
 
 /* Refuse with @msg and an audit line; returns @ret. */

@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <mntent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +36,7 @@
 #include "cmekd.h"
 #include "ipc.h"
 #include "log.h"
+#include "mountwait.h"
 #include "volume.h"
 
 struct trust_rec {
@@ -162,48 +162,6 @@ out:
 	return ret;
 }
 
-/* Is @dir @mp or below it? */
-static bool under(const char *dir, const char *mp)
-{
-	size_t n = strlen(mp);
-
-	while (n > 1 && mp[n - 1] == '/')
-		n--;
-	return !strncmp(dir, mp, n) && (dir[n] == '/' || dir[n] == '\0');
-}
-
-/* The deepest fstab mount point above @dir other than "/", or "". */
-static void fstab_mount_of(const char *dir, char *out, size_t len)
-{
-	FILE *f = setmntent("/etc/fstab", "re");
-	struct mntent *m;
-
-	out[0] = '\0';
-	while (f && (m = getmntent(f))) {
-		if (m->mnt_dir[0] != '/' || !strcmp(m->mnt_dir, "/") ||
-		    !under(dir, m->mnt_dir) ||
-		    strlen(m->mnt_dir) <= strlen(out))
-			continue;
-		snprintf(out, len, "%s", m->mnt_dir);
-	}
-	if (f)
-		endmntent(f);
-}
-
-static bool mounted(const char *mp)
-{
-	FILE *f = setmntent("/proc/self/mounts", "re");
-	struct mntent *m;
-	bool found = false;
-
-	if (!f)
-		return true;	/* cannot tell: do not hold opens back */
-	while (!found && (m = getmntent(f)))
-		found = !strcmp(m->mnt_dir, mp);
-	endmntent(f);
-	return found;
-}
-
 /* mkdir -p trust_dir: 0 or -errno (logged). */
 static int make_dir(struct daemon *d)
 {
@@ -232,9 +190,8 @@ fail:
 /* The fstab mount point trust_dir waits for, or "" when none. */
 static void pending_mount(struct daemon *d, char *mp, size_t len)
 {
-	fstab_mount_of(d->cfg.trust_dir, mp, len);
-	if (mp[0] && mounted(mp))
-		mp[0] = '\0';
+	cmek_mount_pending(d->cfg.trust_dir, CMEK_FSTAB_PATH, CMEK_MOUNTS_PATH,
+			   mp, len);
 }
 
 int trust_ready(struct daemon *d, char *msg, size_t msglen)

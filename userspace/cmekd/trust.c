@@ -225,7 +225,10 @@ int trust_init(struct daemon *d)
 {
 	char mp[PATH_MAX];
 
-	/* Not under the mount point: the directory belongs on its fs. */
+	/*
+	 * Made now, it would be the mount point's and hidden once the file
+	 * system is mounted over it: trust_ready() makes it then.
+	 */
 	pending_mount(d, mp, sizeof(mp));
 	if (mp[0]) {
 		log_warn("the trust directory %s (trust_dir) is on %s, which "

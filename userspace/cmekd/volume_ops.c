@@ -367,7 +367,7 @@ static int unwrap_trusted(struct daemon *d, struct vol *v,
 	/* Before the unwrap: an open that must wait costs no KMS call. */
 	ret = trust_ready(d, msg, msglen);
 	if (ret) {
-		*cls = CMEK_ERR_TRANSIENT;
+		*cls = ret == -EAGAIN ? CMEK_ERR_TRANSIENT : CMEK_ERR_INVALID;
 		goto out;
 	}
 	ret = unwrap_dek(d, v, h, why, mode, k, dek_len, used, msg, msglen,

@@ -29,6 +29,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 LIB_SRC := $(wildcard userspace/lib/*.c userspace/providers/*.c)
 CMEKCTL_SRC := $(wildcard userspace/cmekctl/*.c)
 CMEKD_SRC := $(wildcard userspace/cmekd/*.c)
+GEN_SRC := $(wildcard userspace/generator/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 KSFT_SRC := $(wildcard tests/kselftest/*.c)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
@@ -42,7 +43,8 @@ LIB_SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
 LIB := $(B)/libcmek.a
 LIB_SAN := $(B)/libcmek-san.a
 
-PROGS := $(if $(CMEKCTL_SRC),$(B)/cmekctl) $(if $(CMEKD_SRC),$(B)/cmekd)
+PROGS := $(if $(CMEKCTL_SRC),$(B)/cmekctl) $(if $(CMEKD_SRC),$(B)/cmekd) \
+	$(if $(GEN_SRC),$(B)/cmek-generator)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 KSFT_BIN := $(KSFT_SRC:tests/kselftest/%.c=$(B)/kselftest/%)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(B)/helpers/%)
@@ -82,6 +84,9 @@ $(B)/cmekctl: $(CMEKCTL_SRC:%.c=$(B)/obj/%.o) $(LIB)
 
 $(B)/cmekd: $(CMEKD_SRC:%.c=$(B)/obj/%.o) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(B)/cmek-generator: $(GEN_SRC:%.c=$(B)/obj/%.o) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Host unit tests: ASan + UBSan, one binary per tests/unit/test_*.c.
 $(B)/unit/%: $(B)/san/tests/unit/%.o $(KMS_SAN_OBJ) $(LIB_SAN)
@@ -166,6 +171,7 @@ bench: all
 
 -include $(LIB_OBJ:.o=.d) $(LIB_SAN_OBJ:.o=.d)
 -include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SRC:%.c=$(B)/obj/%.d) $(HELPER_SRC:%.c=$(B)/obj/%.d) \
+	$(GEN_SRC:%.c=$(B)/obj/%.d) \
 	$(LIB_SRC:%.c=$(B)/fuzz/obj/%.d) $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d) \
 	$(KMS_SAN_OBJ:.o=.d) $(KMS_SRC:%.c=$(B)/obj/%.d)
 
@@ -177,15 +183,22 @@ SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSTEMDGENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 SYSCONFDIR ?= /etc
 DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 
 install: userspace
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UDEVRULESDIR) \
-		$(DESTDIR)$(SYSTEMDUNITDIR)
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSTEMDGENERATORDIR)
 	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/cmek
 	install -m 0755 $(B)/cmekctl $(B)/cmekd $(DESTDIR)$(SBINDIR)/
+	# The generator writes cmekctl's path into the units: built for SBINDIR.
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(PKG_CFLAGS) -std=gnu11 \
+		-DCMEK_SBINDIR='"$(SBINDIR)"' -o $(B)/cmek-generator.install \
+		$(GEN_SRC) $(LIB) $(PKG_LIBS)
+	install -m 0755 $(B)/cmek-generator.install \
+		$(DESTDIR)$(SYSTEMDGENERATORDIR)/cmek-generator
 	sed 's|/usr/sbin/cmekctl|$(SBINDIR)/cmekctl|g' udev/61-cmek.rules \
 		>$(DESTDIR)$(UDEVRULESDIR)/61-cmek.rules
 	for u in systemd/*.service; do \

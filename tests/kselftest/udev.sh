@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ktap_plan 13
+ktap_plan 15
 
 if [ ! -x "$UDEVD" ] || ! command -v udevadm >/dev/null; then
 	for i in $(seq 13); do echo "ok $i # SKIP no systemd-udevd"; done
@@ -94,7 +94,7 @@ ktap_check "write data through a manual open, close, detach" \
 GHOST=$(cat /proc/sys/kernel/random/uuid)
 cat >"$CMEK_VOLUMES" <<V
 # test volumes
-auto   UUID=$UUID   hold=2000
+auto   UUID=$UUID   hold=2000,read-only
 ghost  UUID=$GHOST  nofail
 V
 
@@ -135,6 +135,8 @@ else
 fi
 run dmtab dmsetup table auto
 ktap_check "hold=2000 reached the table (key_wait_ms)" grep -q "key_wait_ms:2000" "$LC_T/dmtab.out"
+run dminfo dmsetup info auto
+ktap_check "read-only: the mapping is read-only" grep -q "READ-ONLY" "$LC_T/dminfo.out"
 
 # The non-cmek loop device: a change event, no link, nothing opened.
 udevadm trigger --action=change --settle "$L1" 2>/dev/null || udevadm settle --timeout=30
@@ -147,6 +149,11 @@ udevadm trigger --action=change --settle "$L2" 2>/dev/null || udevadm settle --t
 run all "$WRAP" open-listed --all
 ktap_check "open-listed --all: absent nofail device and an open volume are fine" \
 	test "$(rc all)" = 0 -a "$(dmsetup ls --target cmek | wc -l)" = 1
+
+# What the units of cmek-generator run: one volume by name, already open.
+run named "$WRAP" open-listed --name auto --retry --timeout 5
+ktap_check "open-listed --name auto --retry: an open volume is fine at once" \
+	test "$(rc named)" = 0 -a "$(dmsetup ls --target cmek | wc -l)" = 1
 
 echo "ghost UUID=$GHOST" >"$CMEK_VOLUMES.2"
 run all2 env CMEK_VOLUMES="$CMEK_VOLUMES.2" "$CMEKCTL" open-listed --all

@@ -994,8 +994,8 @@ static void test_imds(struct env *e, int k)
 	unsigned long gets;
 	const char *kv[] = {
 		"endpoint", e->s.url, "ca_file", e->s.ca_file,
-		"region", "us-east-1", "retries", "0", "imds_endpoint", NULL,
-		NULL,
+		"region", "us-east-1", "retries", "0", "imds", "yes",
+		"imds_endpoint", NULL, NULL,
 	};
 
 	snprintf(sub, sizeof(sub), "%s/imds", dir);
@@ -1009,7 +1009,7 @@ static void test_imds(struct env *e, int k)
 		tap_ok(0, "fake IMDS started");
 		return;
 	}
-	kv[9] = md.url;
+	kv[11] = md.url;	/* imds_endpoint */
 	p = prov(kv);
 	err.msg[0] = '\0';
 	tap_ok(p && p->ops->key_state(p, ref, &st, &err) == 0 &&

@@ -985,12 +985,15 @@ static void test_imds(void)
 	       "IMDS request: %s", t);
 	cmek_provider_free(p);
 
-	/* No secret anywhere: auto picks the managed identity. */
+	/* No secret anywhere: auto does not fall back to the VM's identity. */
 	p = prov(NULL);
 	im = fake_azure_requests(&fa, FAKE_AZURE_IMDS);
-	tap_ok(unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err) == 0 &&
-	       fake_azure_requests(&fa, FAKE_AZURE_IMDS) == im + 1,
-	       "credential auto without a secret: managed identity");
+	tap_ok(unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err) < 0 &&
+	       err.cls == CMEK_ERR_INVALID &&
+	       strstr(err.msg, "credential = managed_identity") &&
+	       fake_azure_requests(&fa, FAKE_AZURE_IMDS) == im,
+	       "credential auto without a secret: refused, IMDS not asked: %s",
+	       err.msg);
 	cmek_provider_free(p);
 
 	p = prov(user);

@@ -717,7 +717,7 @@ static void test_credentials(const uint8_t *blob, size_t blob_len)
 	struct fake_gcp_stats st0;
 	uint8_t dek[CMEK_DEK_MAX];
 	char path[400], meta[128], hdr[256], *pem = NULL, *b = NULL;
-	const char *kv[5] = { NULL };
+	const char *kv[7] = { NULL };
 	size_t dl = 0;
 	FILE *fp;
 	int r;
@@ -740,9 +740,22 @@ static void test_credentials(const uint8_t *blob, size_t blob_len)
 	cmek_provider_free(p);
 	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
 
-	/* The metadata server */
+	/* Without metadata = yes, the VM's service account is not used. */
 	kv[0] = "metadata_endpoint";
 	kv[1] = m.url;
+	p = prov(kv);
+	st0 = stats();
+	r = p ? do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err) : -1;
+	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
+	       strstr(err.msg, "metadata = yes") &&
+	       stats().metadata_requests == st0.metadata_requests,
+	       "no key file and no metadata = yes: refused, metadata server not asked: %s",
+	       err.msg);
+	cmek_provider_free(p);
+
+	/* The metadata server */
+	kv[2] = "metadata";
+	kv[3] = "yes";
 	p = prov(kv);
 	st0 = stats();
 	r = p ? do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err) : -1;
@@ -1086,7 +1099,7 @@ int main(void)
 	size_t blob_len = 0;
 	const char *kv[3];
 
-	tap_plan(83);
+	tap_plan(84);
 	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
 	f = fake_gcp_new();
 	if (!f || !mkdtemp(dir) ||

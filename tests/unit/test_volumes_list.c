@@ -2,7 +2,8 @@
 /*
  * Host unit tests of the /etc/cmek/volumes parser (userspace/lib/volumes.c):
  * good lines, each kind of bad line reported as FILE:LINE and skipped,
- * duplicates, comments, a missing file, $CMEK_VOLUMES.
+ * duplicates, comments, a missing file, $CMEK_VOLUMES; the boot options
+ * cmek-generator reads (noauto, _netdev, read-only, timeout=).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ int main(void)
 	FILE *f;
 	int r;
 
-	tap_plan(35);
+	tap_plan(40);
 
 	r = parse("# volumes\n\n"
 		  "data  UUID=0F6C1E2A-1111-2222-3333-444455556666  nofail,hold=5000\n"
@@ -133,6 +134,20 @@ int main(void)
 	       !strcmp(vl.v[0].keys,
 		       "aws-kms:arn:aws:kms:*:111122223333:key/* local:k1"),
 	       "a path entry pins its volume's uuid and its KMS keys");
+	cmek_volumes_free(&vl);
+
+	bad("a /dev/a timeout=abc\n", 1, "timeout: expected seconds");
+	bad("a /dev/a timeout=86401\n", 1, "timeout: expected seconds");
+	bad("a /dev/a _netdev=1\n", 1, "takes no value");
+	bad("a /dev/a read-only=yes\n", 1, "takes no value");
+	r = parse("net /dev/a _netdev,nofail,read-only,timeout=600\n"
+		  "lazy /dev/b noauto,readonly,timeout=0\nplain /dev/c\n", &vl);
+	tap_ok(r == 0 && vl.n == 3 && vl.v[0].netdev && vl.v[0].nofail &&
+	       vl.v[0].read_only && vl.v[0].timeout_s == 600 &&
+	       !vl.v[0].noauto && vl.v[1].noauto && vl.v[1].read_only &&
+	       !vl.v[1].netdev && vl.v[1].timeout_s == 0 && !vl.v[2].noauto &&
+	       !vl.v[2].netdev && !vl.v[2].read_only && !vl.v[2].timeout_s,
+	       "boot options: _netdev, noauto, read-only/readonly, timeout=");
 	cmek_volumes_free(&vl);
 
 	r = parse("db /dev/a keepfs,nofail\nweb /dev/b\n", &vl);

@@ -46,7 +46,8 @@ const struct cmd cmekctl_cmds[] = {
 	{ "probe", cmd_probe, "[--export] DEV",
 	  "is DEV a cmek volume? udev properties with --export "
 	  "(exit 0 yes, 3 no)" },
-	{ "open-listed", cmd_open_listed, "[--quiet] --all | DEV...",
+	{ "open-listed", cmd_open_listed, "[--quiet] --all | --name NAME "
+	  "[--retry [--timeout SEC]] | DEV...",
 	  "open the volumes of /etc/cmek/volumes ($CMEK_VOLUMES) whose "
 	  "device is present" },
 	{ "kek", cmd_kek, "create NAME | list [--json] | disable|enable NAME | "

@@ -417,7 +417,7 @@ void watch_free(struct daemon *d);
 /* dm.c */
 void dm_setup(bool udev_running);
 int dm_create(const char *name, const char *dm_uuid, uint64_t len_sectors,
-	      const char *params, char *err, size_t errlen);
+	      const char *params, bool read_only, char *err, size_t errlen);
 int dm_remove(const char *name, char *err, size_t errlen);
 /* 0 if a mapping @name exists: its cmek table's volume uuid and device. */
 int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
@@ -476,6 +476,13 @@ void fs_on_revoke(struct daemon *d, const char *uuid, enum revoke_fs fs,
  * sequence number of a header it wrote.
  */
 int trust_init(struct daemon *d);
+/*
+ * -EAGAIN (with @msg) while trust_dir lies under a mount point of
+ * /etc/fstab that is not mounted yet (cmekd starts before local file
+ * systems: a separate /var): records read or written then would be the
+ * mount point's, not the host's. 0 otherwise.
+ */
+int trust_ready(struct daemon *d, char *msg, size_t msglen);
 int trust_check(struct daemon *d, const struct vol *v,
 		const struct hdr_info *h, const uint8_t *dek, size_t dek_len,
 		const char *why, bool legacy_ok, uint8_t *mac_key, char *msg,

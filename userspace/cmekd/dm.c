@@ -71,7 +71,7 @@ static int run(struct dm_task *dmt, bool cookie, char *err, size_t errlen,
 }
 
 int dm_create(const char *name, const char *dm_uuid, uint64_t len_sectors,
-	      const char *params, char *err, size_t errlen)
+	      const char *params, bool read_only, char *err, size_t errlen)
 {
 	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
 	int ret;
@@ -80,6 +80,7 @@ int dm_create(const char *name, const char *dm_uuid, uint64_t len_sectors,
 		return -ENOMEM;
 	if (!dm_task_set_name(dmt, name) ||
 	    (dm_uuid && !dm_task_set_uuid(dmt, dm_uuid)) ||
+	    (read_only && !dm_task_set_ro(dmt)) ||
 	    !dm_task_add_target(dmt, 0, len_sectors, "cmek", params)) {
 		snprintf(err, errlen, "cannot prepare the device-mapper "
 			 "request for %s", name);

@@ -46,13 +46,33 @@ static void usage(FILE *f)
 "      --check-config   validate the config file and exit (0 if good)\n"
 "  -s, --socket PATH    control socket (overrides the config and $CMEK_SOCKET)\n"
 "  -v, --verbose        log at debug level\n"
-"      --no-syslog      log to stderr only\n"
+"      --no-syslog      log to stderr only (without it, under systemd,\n"
+"                       syslog only: each line once in the journal)\n"
 "  -V, --version        print the version and exit\n"
 "  -h, --help           this help\n"
 "\n"
 "Environment: CMEK_SOCKET (socket path), CMEK_KEY_DIR (local provider's\n"
 "key directory default), NOTIFY_SOCKET (systemd Type=notify).\n"
 "See Documentation/admin-guide/cmekd.rst.\n");
+}
+
+/*
+ * Is stderr the journal? systemd sets JOURNAL_STREAM to the
+ * "device:inode" of the stream it connects (systemd.exec(5)); a match
+ * means every stderr line is already a journal entry, and syslog() would
+ * put each one there a second time.
+ */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
 }
 
 static void report(void *ctx, const char *msg)
@@ -205,6 +225,13 @@ int main(int argc, char **argv)
 	}
 
 	cmek_log_init("cmekd", use_syslog && !check_only, LOG_INFO);
+	/*
+	 * Under systemd, syslog alone: it keeps each line's priority and
+	 * puts audit lines under authpriv, which the journal's stderr
+	 * stream would not. --no-syslog keeps stderr.
+	 */
+	if (use_syslog && !check_only && stderr_is_journal())
+		cmek_log_set_stderr(false);
 	cmek_config_init(&d.cfg);
 	d.lfd = -1;
 	d.config_path = config;

@@ -36,6 +36,7 @@
 #include "cmekd.h"
 #include "ipc.h"
 #include "log.h"
+#include "mountwait.h"
 #include "volume.h"
 
 struct trust_rec {
@@ -161,7 +162,8 @@ out:
 	return ret;
 }
 
-int trust_init(struct daemon *d)
+/* mkdir -p trust_dir: 0 or -errno (logged). */
+static int make_dir(struct daemon *d)
 {
 	char path[PATH_MAX], *p;
 
@@ -183,6 +185,59 @@ fail:
 	log_err("cannot create the trust directory %s (trust_dir): %s",
 		d->cfg.trust_dir, strerror(errno));
 	return -errno;
+}
+
+/* The fstab mount point trust_dir waits for, or "" when none. */
+static void pending_mount(struct daemon *d, char *mp, size_t len)
+{
+	cmek_mount_pending(d->cfg.trust_dir, CMEK_FSTAB_PATH, CMEK_MOUNTS_PATH,
+			   mp, len);
+}
+
+int trust_ready(struct daemon *d, char *msg, size_t msglen)
+{
+	char mp[PATH_MAX];
+	int ret;
+
+	pending_mount(d, mp, sizeof(mp));
+	if (mp[0]) {
+		snprintf(msg, msglen, "the trust directory %s (trust_dir) is "
+			 "on %s, which is not mounted yet: waiting for it (to "
+			 "open volumes before it, put trust_dir on the root "
+			 "file system, e.g. /etc/cmek/trust)",
+			 d->cfg.trust_dir, mp);
+		return -EAGAIN;
+	}
+	/* Its file system came after trust_init(): make it there now. */
+	if (access(d->cfg.trust_dir, W_OK) < 0) {
+		ret = make_dir(d);
+		if (ret) {
+			snprintf(msg, msglen, "cannot create the trust "
+				 "directory %s: %s", d->cfg.trust_dir,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int trust_init(struct daemon *d)
+{
+	char mp[PATH_MAX];
+
+	/*
+	 * Made now, it would be the mount point's and hidden once the file
+	 * system is mounted over it: trust_ready() makes it then.
+	 */
+	pending_mount(d, mp, sizeof(mp));
+	if (mp[0]) {
+		log_warn("the trust directory %s (trust_dir) is on %s, which "
+			 "is not mounted yet: volumes open once it is (put "
+			 "trust_dir on the root file system to open them "
+			 "before)", d->cfg.trust_dir, mp);
+		return 0;
+	}
+	return make_dir(d);
 }
 
 /* Refuse with @msg and an audit line; returns @ret. */

@@ -365,6 +365,12 @@ static int unwrap_trusted(struct daemon *d, struct vol *v,
 		ret = -ENOMEM;
 		goto out;
 	}
+	/* Before the unwrap: an open that must wait costs no KMS call. */
+	ret = trust_ready(d, msg, msglen);
+	if (ret) {
+		*cls = ret == -EAGAIN ? CMEK_ERR_TRANSIENT : CMEK_ERR_INVALID;
+		goto out;
+	}
 	ret = unwrap_dek(d, v, h, why, mode, k, dek_len, used, msg, msglen,
 			 cls);
 	if (ret)
@@ -1105,7 +1111,10 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	table_params(d, &h, dev, req, params, sizeof(params));
 	hdr_info_free(&h);
 	snprintf(dm_uuid, sizeof(dm_uuid), "CMEK-%s-%s", v.uuid, name);
-	ret = dm_create(name, dm_uuid, len, params, msg, sizeof(msg));
+	/* read_only: a read-only mapping (crypttab's read-only). */
+	ret = dm_create(name, dm_uuid, len, params,
+			cmek_json_bool(req, "read_only", 0) > 0, msg,
+			sizeof(msg));
 	if (ret) {
 		if (dm_count_users(v.uuid, NULL) == 0)
 			vol_revoke_key(d, &v, "open-failed",

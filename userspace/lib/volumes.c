@@ -109,6 +109,22 @@ static bool add_keys(struct pctx *p, struct cmek_volume_entry *e,
 	return true;
 }
 
+/* A decimal 0..@max into *@out; -EINVAL for anything else. */
+static int parse_uint(const char *v, unsigned int max, unsigned int *out)
+{
+	unsigned long n;
+	char *end;
+
+	if (!v || !isdigit((unsigned char)*v))
+		return -EINVAL;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || n > max)
+		return -EINVAL;
+	*out = (unsigned int)n;
+	return 0;
+}
+
 /* Parse "a,b=c" into @e; false (reported) on a bad option. */
 static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
 {
@@ -128,22 +144,32 @@ static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
 			e->discard = true;
 		} else if (!strcmp(o, "keepfs") && !v) {
 			e->keepfs = true;
+		} else if (!strcmp(o, "noauto") && !v) {
+			e->noauto = true;
+		} else if (!strcmp(o, "_netdev") && !v) {
+			e->netdev = true;
+		} else if ((!strcmp(o, "read-only") || !strcmp(o, "readonly")) &&
+			   !v) {
+			e->read_only = true;
 		} else if (!strcmp(o, "hold")) {
-			char *end;
-			unsigned long ms;
+			unsigned int ms;
 
-			errno = 0;
-			ms = v && *v && isdigit((unsigned char)*v) ?
-				strtoul(v, &end, 10) : 0;
-			if (!v || !*v || !isdigit((unsigned char)*v) || errno ||
-			    *end || ms > CMEK_VOLUMES_HOLD_MAX) {
+			if (parse_uint(v, CMEK_VOLUMES_HOLD_MAX, &ms)) {
 				perr(p, "hold: expected milliseconds 0..%d, got '%s'",
 				     CMEK_VOLUMES_HOLD_MAX, v ? v : "");
 				ok = false;
 				continue;
 			}
 			e->has_hold = true;
-			e->hold_ms = (unsigned int)ms;
+			e->hold_ms = ms;
+		} else if (!strcmp(o, "timeout")) {
+			if (parse_uint(v, CMEK_VOLUMES_TIMEOUT_MAX,
+				       &e->timeout_s)) {
+				perr(p, "timeout: expected seconds 0..%d, got '%s'",
+				     CMEK_VOLUMES_TIMEOUT_MAX, v ? v : "");
+				ok = false;
+				continue;
+			}
 		} else if (!strcmp(o, "header")) {
 			if (!v || v[0] != '/') {
 				perr(p, "header: expected an absolute path, got '%s'",
@@ -171,12 +197,16 @@ static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
 			perr(p, "empty option");
 			ok = false;
 		} else if (v && (!strcmp(o, "nofail") || !strcmp(o, "discard") ||
-				 !strcmp(o, "keepfs"))) {
+				 !strcmp(o, "keepfs") || !strcmp(o, "noauto") ||
+				 !strcmp(o, "_netdev") ||
+				 !strcmp(o, "read-only") ||
+				 !strcmp(o, "readonly"))) {
 			perr(p, "option '%s' takes no value", o);
 			ok = false;
 		} else {
-			perr(p, "unknown option '%s' (known: nofail, discard, "
-			     "keepfs, hold=MS, header=FILE, uuid=UUID, "
+			perr(p, "unknown option '%s' (known: nofail, noauto, "
+			     "_netdev, read-only, discard, keepfs, hold=MS, "
+			     "timeout=SEC, header=FILE, uuid=UUID, "
 			     "keys=PROVIDER:PATTERN)", o);
 			ok = false;
 		}

@@ -14,8 +14,13 @@
  * for an application that handles EIO itself), uuid=UUID (a device given
  * by path must hold that volume), keys=PROVIDER:PATTERN (the only KMS
  * keys the volume may be unwrapped with, fnmatch() patterns of key
- * references; may be repeated). Every bad line is
- * reported as "FILE:LINE: message" and skipped; parsing goes on.
+ * references; may be repeated), and for the boot units cmek-generator
+ * makes: noauto (not opened at boot, only when something needs
+ * /dev/mapper/NAME), _netdev (the KMS is reached over the network: open
+ * after network-online.target, before remote file systems), read-only
+ * (also readonly: a read-only mapping), timeout=SEC (how long a boot open
+ * retries an unreachable KMS; 0, the default, is no limit). Every bad
+ * line is reported as "FILE:LINE: message" and skipped; parsing goes on.
  */
 #ifndef CMEK_VOLUMES_H
 #define CMEK_VOLUMES_H
@@ -28,6 +33,7 @@
 #define CMEK_VOLUMES_NAME_MAX		127
 #define CMEK_VOLUMES_HOLD_MAX		600000	/* ms */
 #define CMEK_VOLUMES_KEYS_MAX		1100	/* one PROVIDER:PATTERN */
+#define CMEK_VOLUMES_TIMEOUT_MAX	86400	/* s: a day is "never" enough */
 
 struct cmek_volume_entry {
 	char *name;		/* device-mapper name */
@@ -38,6 +44,10 @@ struct cmek_volume_entry {
 	bool nofail;
 	bool discard;
 	bool keepfs;
+	bool noauto;		/* boot does not open it by itself */
+	bool netdev;		/* _netdev: its KMS needs the network */
+	bool read_only;		/* a read-only mapping */
+	unsigned int timeout_s;	/* boot open retries this long; 0: no limit */
 	bool has_hold;
 	unsigned int hold_ms;
 	int line;

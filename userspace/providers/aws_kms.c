@@ -1536,7 +1536,8 @@ static int aws_init(struct cmek_provider *p, struct cmek_error *err)
 	cmek_http_opts_init(&ap->http);
 	snprintf(ap->imds_endpoint, sizeof(ap->imds_endpoint), "%s",
 		 AWS_IMDS_DEFAULT);
-	ap->imds = true;
+	/* The instance's role belongs to every process on it: opt in. */
+	ap->imds = false;
 	pthread_mutex_init(&ap->lock, NULL);
 	p->priv = ap;
 	return 0;

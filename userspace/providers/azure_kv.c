@@ -550,11 +550,17 @@ static int token_fetch(struct akv_priv *ap, size_t cloud, struct akv_token *t,
 	if ((tenant && !id_ok(tenant, 100)) || (client && !id_ok(client, 64)))
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "tenant or client id (from the config or AZURE_TENANT_ID/AZURE_CLIENT_ID) is not a GUID or domain");
+	/*
+	 * The instance's managed identity belongs to every process on it:
+	 * only credential = managed_identity uses it.
+	 */
 	if (cred == AKV_CRED_AUTO)
-		cred = tenant && client && secret ? AKV_CRED_SECRET :
-						    AKV_CRED_MI;
+		cred = AKV_CRED_SECRET;
 	if (cred == AKV_CRED_MI)
 		return token_from_imds(ap, client, resource, t, err);
+	if ((!tenant || !client || !secret) && ap->cred == AKV_CRED_AUTO)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "no credentials: set tenant_id, client_id and client_secret_file (or AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), or credential = managed_identity to use the VM's identity");
 	if (!tenant || !client || !secret)
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "credential client_secret needs tenant_id, client_id and client_secret_file (or AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET)");

@@ -66,6 +66,7 @@ struct gcp_priv {
 	char metadata[256];
 	char creds_path[PATH_MAX];
 	bool creds_from_env;
+	bool use_metadata;		/* metadata = yes */
 	struct gcp_sa *sa;		/* loaded service account, or NULL */
 
 	char token[TOKEN_MAX + 1];	/* "" = none */
@@ -679,7 +680,13 @@ static int token_get(struct gcp_priv *gp, struct cmek_error *err)
 		if (sa_load(gp, err))
 			return -1;
 	}
-	return gp->sa ? token_from_sa(gp, err) : token_from_metadata(gp, err);
+	if (gp->sa)
+		return token_from_sa(gp, err);
+	/* The VM's service account belongs to every process on it: opt in. */
+	if (!gp->use_metadata)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "gcp-kms: no credentials: set credentials_file or GOOGLE_APPLICATION_CREDENTIALS, or metadata = yes to use the VM's service account");
+	return token_from_metadata(gp, err);
 }
 
 /* ---- KMS requests and their errors ---- */
@@ -1419,6 +1426,13 @@ static int gcp_configure(struct cmek_provider *p, const char *key,
 	if (!strcmp(key, "endpoint"))
 		return set_url(gp->endpoint, sizeof(gp->endpoint), key, value,
 			       false, err);
+	if (!strcmp(key, "metadata")) {
+		token_drop(gp);
+		if (cmek_parse_bool(value, &gp->use_metadata))
+			return cmek_error_set(err, CMEK_ERR_INVALID,
+					      "gcp-kms: metadata must be yes or no");
+		return 0;
+	}
 	if (!strcmp(key, "metadata_endpoint")) {
 		token_drop(gp);
 		return set_url(gp->metadata, sizeof(gp->metadata), key, value,
@@ -1434,7 +1448,7 @@ static int gcp_configure(struct cmek_provider *p, const char *key,
 		return sa_load(gp, err);
 	}
 	return cmek_error_set(err, CMEK_ERR_INVALID,
-			      "unknown gcp-kms setting '%s' (known: endpoint, credentials_file, metadata_endpoint, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
+			      "unknown gcp-kms setting '%s' (known: endpoint, credentials_file, metadata, metadata_endpoint, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
 			      key);
 }
 

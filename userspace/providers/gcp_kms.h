@@ -24,7 +24,8 @@
 #include "provider.h"
 
 #define CMEK_GCP_ENDPOINT	"https://cloudkms.googleapis.com"
-#define CMEK_GCP_METADATA	"http://metadata.google.internal"
+/* The metadata server by address: no DNS answer can redirect it. */
+#define CMEK_GCP_METADATA	"http://169.254.169.254"
 #define CMEK_GCP_TOKEN_URI	"https://oauth2.googleapis.com/token"
 #define CMEK_GCP_SCOPE		"https://www.googleapis.com/auth/cloudkms"
 #define CMEK_GCP_KEY_REF_MAX	512

@@ -23,6 +23,9 @@
  * DIR/answer exists, every request gets its first line as the HTTP
  * status and the rest of the file as the body, from the server itself.
  * Every request's method and path are appended to DIR/requests.
+ * Key administration, applied before the next request is answered: a file
+ * DIR/rotate makes a new version of KEY (the file is removed), a file
+ * DIR/min_decrypt sets KEY's min_decryption_version to the number in it.
  *
  * Test use only: the key bytes sit in a plain file.
  */
@@ -40,6 +43,7 @@
 #include "../kms/fake_vault.h"
 
 static char dir[256];
+static const char *key_name;
 
 /* DIR/NAME exists and its first line is a substring of @path. */
 static bool file_matches(const char *name, const char *path)
@@ -119,10 +123,31 @@ static bool canned(struct fake_resp *rs)
 	return true;
 }
 
+static void key_admin(struct fake_vault *v)
+{
+	char file[300];
+	FILE *f;
+	int n;
+
+	snprintf(file, sizeof(file), "%s/rotate", dir);
+	if (!unlink(file) && fake_vault_key_rotate(v, key_name) < 0)
+		fprintf(stderr, "vault_fake: cannot rotate %s\n", key_name);
+	snprintf(file, sizeof(file), "%s/min_decrypt", dir);
+	f = fopen(file, "r");
+	if (!f)
+		return;
+	if (fscanf(f, "%d", &n) != 1 ||
+	    fake_vault_key_min_decrypt(v, key_name, n))
+		fprintf(stderr, "vault_fake: bad min_decrypt for %s\n",
+			key_name);
+	fclose(f);
+}
+
 static void handler(struct fakesrv *s, const struct fake_req *rq,
 		    struct fake_resp *rs)
 {
 	log_request(rq);
+	key_admin(s->data);
 	if (file_matches("stall", rq->path))
 		stall(rq->path);
 	if (file_matches("throttle", rq->path)) {
@@ -175,6 +200,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
+	key_name = argv[3];
 	port = atoi(argv[2]);
 	if (port <= 0 || port > 65535) {
 		fprintf(stderr, "vault_fake: bad port '%s'\n", argv[2]);

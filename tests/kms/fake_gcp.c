@@ -859,6 +859,29 @@ static void do_get(struct fake_gcp *f, struct key *k, struct fake_resp *rs)
 		   k->name, primary);
 }
 
+static void do_get_version(struct fake_gcp *f, struct key *k, const char *ver,
+			   struct fake_resp *rs)
+{
+	char *end;
+	long v = strtol(ver, &end, 10);
+
+	f->st.gets++;
+	if (end == ver || *end || v < 1 || v > k->nver) {
+		status_reply(rs, 404, "NOT_FOUND",
+			     "CryptoKeyVersion %s/cryptoKeyVersions/%s not found.",
+			     k->name, ver);
+		return;
+	}
+	fake_reply(rs, 200,
+		   "{\n  \"name\": \"%s/cryptoKeyVersions/%ld\",\n"
+		   "  \"state\": \"%s\",\n"
+		   "  \"createTime\": \"2024-05-01T10:00:00.000000Z\",\n"
+		   "  \"protectionLevel\": \"SOFTWARE\",\n"
+		   "  \"algorithm\": \"GOOGLE_SYMMETRIC_ENCRYPTION\",\n"
+		   "  \"generateTime\": \"2024-05-01T10:00:00.000000Z\"\n}",
+		   k->name, v, k->v[v - 1].state);
+}
+
 /* /v1/projects/P/locations/L/keyRings/R/cryptoKeys/K[:verb] */
 static void kms(struct fake_gcp *f, const struct fake_req *rq,
 		struct fake_resp *rs)
@@ -866,7 +889,7 @@ static void kms(struct fake_gcp *f, const struct fake_req *rq,
 	const char *name = rq->path + 4, *verb = strrchr(rq->path, ':');
 	size_t n = verb && verb > name ? (size_t)(verb - name) : strlen(name);
 	const char *ct = fake_header(rq, "Content-Type");
-	const char *perm;
+	const char *perm, *ver;
 	struct key *k;
 
 	if (!bearer_ok(f, rq)) {
@@ -877,7 +900,15 @@ static void kms(struct fake_gcp *f, const struct fake_req *rq,
 	}
 	if (!verb || verb < name)
 		verb = "";
-	perm = !*verb ? "cloudkms.cryptoKeys.get" :
+	ver = strstr(name, "/cryptoKeyVersions/");
+	if (ver && !*verb) {
+		n = (size_t)(ver - name);
+		ver += 19;
+	} else {
+		ver = NULL;
+	}
+	perm = ver ? "cloudkms.cryptoKeyVersions.get" :
+	       !*verb ? "cloudkms.cryptoKeys.get" :
 	       !strcmp(verb, ":encrypt") ? "cloudkms.cryptoKeyVersions.useToEncrypt" :
 	       "cloudkms.cryptoKeyVersions.useToDecrypt";
 	k = find_key(f, name, n);
@@ -890,6 +921,10 @@ static void kms(struct fake_gcp *f, const struct fake_req *rq,
 	if (!k) {
 		status_reply(rs, 404, "NOT_FOUND", "CryptoKey %.*s not found.",
 			     (int)n, name);
+		return;
+	}
+	if (ver && !strcmp(rq->method, "GET")) {
+		do_get_version(f, k, ver, rs);
 		return;
 	}
 	if (!*verb && !strcmp(rq->method, "GET")) {

@@ -9,6 +9,7 @@
  *                                        service account's public key, and
  *                                        iss, aud, scope, iat, exp
  *   GET  /v1/{key}                       CryptoKey, with its primary version
+ *   GET  /v1/{key}/cryptoKeyVersions/{n} CryptoKeyVersion, with its state
  *   POST /v1/{key}:encrypt               AES-256-GCM under the primary
  *   POST /v1/{key}:decrypt               version's own key, the request's
  *                                        AAD authenticated; CRC32C fields

@@ -266,6 +266,35 @@ static uint8_t *doc_b64(const char *name, const char *key, size_t *n)
 }
 
 /* The API reference's example answers, fed through the whole provider. */
+/* The API reference's example answers name these keys (KeyId). */
+#define DOC_ARN1_E2 "arn:aws:kms:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+#define DOC_ARN1_W2 "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+#define DOC_ARN2_E2 "arn:aws:kms:us-east-2:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321"
+
+/* @w is the KMS's ciphertext @ct with the key ARN @arn in front. */
+static bool sealed_as(const uint8_t *w, size_t wl, const char *arn,
+		      const uint8_t *ct, size_t n)
+{
+	char name[256];
+	const uint8_t *c;
+	size_t cl;
+
+	return cmek_slot_unprefix(w, wl, name, sizeof(name), &c, &cl) == 1 &&
+	       !strcmp(name, arn) && cl == n && !memcmp(c, ct, n);
+}
+
+/* The fake's key version inside a slot, prefix or not. */
+static int blob_version(const uint8_t *w, size_t wl)
+{
+	char name[256];
+	const uint8_t *c;
+	size_t cl;
+
+	if (cmek_slot_unprefix(w, wl, name, sizeof(name), &c, &cl) < 0)
+		return -1;
+	return fake_aws_blob_version(c, cl);
+}
+
 static void test_doc_answers(struct env *e, int k)
 {
 	struct cmek_provider *p = fake_std(e);
@@ -282,7 +311,8 @@ static void test_doc_answers(struct env *e, int k)
 	pt = doc_b64(DATA "generate_data_key.json", "Plaintext", &m);
 	ok = ok && body && want && pt && m == 64 &&
 	     !p->ops->generate(p, ref, &vol, dek, 64, &w, &wl, &err) &&
-	     wl == n && !memcmp(w, want, n) && !memcmp(dek, pt, 64);
+	     sealed_as(w, wl, DOC_ARN1_E2, want, n) &&
+	     !memcmp(dek, pt, 64);
 	free(body);
 	free(want);
 	free(pt);
@@ -303,7 +333,7 @@ static void test_doc_answers(struct env *e, int k)
 	want = doc_b64(DATA "encrypt.json", "CiphertextBlob", &n);
 	ok = ok && body && want &&
 	     !p->ops->wrap(p, ref, &vol, dek, 64, &w, &wl, &err) &&
-	     wl == n && !memcmp(w, want, n);
+	     sealed_as(w, wl, DOC_ARN1_W2, want, n);
 	free(body);
 	free(want);
 
@@ -315,7 +345,7 @@ static void test_doc_answers(struct env *e, int k)
 	ok = ok && body && want &&
 	     !p->ops->rewrap(p, ref, "alias/cmek-two", &vol,
 			     (const uint8_t *)"x", 1, &w, &wl, &err) &&
-	     wl == n && !memcmp(w, want, n);
+	     sealed_as(w, wl, DOC_ARN2_E2, want, n);
 	free(body);
 	free(want);
 	free(w);
@@ -381,8 +411,7 @@ static void test_roundtrips(struct env *e, int k1, int k2)
 	err.msg[0] = '\0';
 	tap_ok(p && p->ops->rewrap(p, e->f.keys[k1].arn, e->f.keys[k1].arn,
 				   &vol, w, wl, &w2, &wl2, &err) == 0 &&
-	       fake_aws_blob_version(w, wl) == 1 &&
-	       fake_aws_blob_version(w2, wl2) == 2 &&
+	       blob_version(w, wl) == 1 && blob_version(w2, wl2) == 2 &&
 	       fake_aws_ops(&e->f, FAKE_AWS_REENCRYPT) == re + 1 &&
 	       p->ops->unwrap(p, e->f.keys[k1].arn, &vol, w2, wl2, out, &ol,
 			      &err) == 0 && !memcmp(out, dek, 64),
@@ -419,6 +448,87 @@ static void test_roundtrips(struct env *e, int k1, int k2)
 	       "wrap (Encrypt) of a 32-byte DEK by key id round trips: %s",
 	       err.msg);
 	free(b64);
+	free(w);
+	free(w2);
+	cmek_provider_free(p);
+}
+
+/*
+ * A slot made through an alias records the key the alias named then; the
+ * alias moves to another key and the old one is disabled: the watch's
+ * question (slot_key, slot_state) is about the old key, and says
+ * disabled while the alias's new target is enabled.
+ */
+static void test_slot_object(struct env *e)
+{
+	struct cmek_provider *p = fake_std(e);
+	struct cmek_error err = { 0 };
+	enum cmek_kms_key_state st = CMEK_KMS_UNKNOWN, ast = CMEK_KMS_UNKNOWN;
+	uint8_t dek[CMEK_DEK_MAX], out[CMEK_DEK_MAX], *w = NULL, *w2 = NULL;
+	size_t wl = 0, wl2 = 0, ol = 0, cl = 0;
+	char id[CMEK_ERRMSG_MAX], name[256];
+	const uint8_t *c = NULL;
+	unsigned long dk;
+	int a, b;
+	bool ok;
+
+	a = fake_aws_key_add(&e->f, "alias/cmek-moving", NULL);
+	b = fake_aws_key_add(&e->f, NULL, NULL);
+	ok = p && a >= 0 && b >= 0 &&
+	     !p->ops->generate(p, "alias/cmek-moving", &vol, dek, 64, &w, &wl,
+			       &err);
+	cmek_slot_key("aws-kms", "alias/cmek-moving", w, wl, id, sizeof(id));
+	tap_ok(ok && !strcmp(id, e->f.keys[a].arn),
+	       "GenerateDataKey through an alias: the slot records the key ARN it named (%s) %s",
+	       id, err.msg);
+
+	/* The alias moves to key b; key a, which the slot needs, is disabled. */
+	snprintf(e->f.keys[b].alias, sizeof(e->f.keys[b].alias), "%s",
+		 "alias/cmek-moving");
+	e->f.keys[a].alias[0] = '\0';
+	fake_aws_key_set(&e->f, a, "Disabled", false, false);
+	dk = fake_aws_ops(&e->f, FAKE_AWS_DESCRIBE);
+	ok = p && !p->ops->key_state(p, "alias/cmek-moving", &ast, &err) &&
+	     ast == CMEK_KMS_ENABLED &&
+	     !p->ops->slot_state(p, id, &st, &err) &&
+	     st == CMEK_KMS_DISABLED &&
+	     fake_aws_ops(&e->f, FAKE_AWS_DESCRIBE) == dk + 2;
+	tap_ok(ok, "alias moved to an enabled key, the slot's key disabled: the alias says %s, the slot's key (one DescribeKey) %s %s",
+	       cmek_kms_key_state_name(ast), cmek_kms_key_state_name(st),
+	       err.msg);
+	fake_aws_key_set(&e->f, a, "PendingDeletion", false, false);
+	ok = p && !p->ops->slot_state(p, id, &st, &err) &&
+	     st == CMEK_KMS_PENDING_DELETION;
+	fake_aws_key_set(&e->f, a, "Enabled", false, true);
+	ok = ok && !p->ops->slot_state(p, id, &st, &err) &&
+	     st == CMEK_KMS_DELETED;
+	tap_ok(ok, "the slot's key pending deletion, then deleted: slot_state says so");
+	fake_aws_key_set(&e->f, a, "Enabled", false, false);
+
+	/* A blob from before the prefix: unwraps, checked by key reference. */
+	err.msg[0] = '\0';
+	ok = p && !p->ops->wrap(p, e->f.keys[b].arn, &vol, dek, 64, &w2, &wl2,
+				&err) &&
+	     cmek_slot_unprefix(w2, wl2, name, sizeof(name), &c, &cl) == 1;
+	if (ok) {
+		memmove(w2, c, cl);
+		wl2 = cl;
+	}
+	cmek_slot_key("aws-kms", e->f.keys[b].arn, w2, wl2, id, sizeof(id));
+	ok = ok && !id[0] &&
+	     !p->ops->unwrap(p, e->f.keys[b].arn, &vol, w2, wl2, out, &ol,
+			     &err) && ol == 64 && !memcmp(out, dek, 64) &&
+	     !p->ops->key_state(p, e->f.keys[b].arn, &st, &err) &&
+	     st == CMEK_KMS_ENABLED;
+	tap_ok(ok, "a raw CiphertextBlob (older slot) still unwraps, names no object, key_state as before %s",
+	       err.msg);
+	w[0] ^= 1;
+	cmek_slot_key("aws-kms", "alias/cmek-moving", w, wl, id, sizeof(id));
+	tap_ok(!id[0] && p &&
+	       p->ops->unwrap(p, "alias/cmek-moving", &vol, w, wl, out, &ol,
+			      &err) < 0 && err.cls == CMEK_ERR_INVALID,
+	       "a damaged prefix names no object and does not unwrap (invalid): %s",
+	       err.msg);
 	free(w);
 	free(w2);
 	cmek_provider_free(p);
@@ -1512,7 +1622,7 @@ int main(void)
 	int k1, k2, keu, kst;
 
 	rows = json_object_from_file(DATA "errors.json");
-	tap_plan(5 + 1 + 7 + 1 + 8 + 6 + 2 + 11 + 6 + 2 +
+	tap_plan(5 + 1 + 7 + 5 + 1 + 8 + 6 + 2 + 11 + 6 + 2 +
 		 (rows ? (int)json_object_array_length(rows) : 1) +
 		 MOTO_TESTS);
 	if (!mkdtemp(dir))
@@ -1541,6 +1651,7 @@ int main(void)
 	}
 	test_doc_answers(&e, k1);
 	test_roundtrips(&e, k1, k2);
+	test_slot_object(&e);
 	test_cross_region(&e, k1, keu);
 	test_states(&e, kst);
 	test_faults(&e, k1);

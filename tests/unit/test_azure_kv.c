@@ -1165,11 +1165,60 @@ static void test_malformed(void)
 	cmek_provider_free(p);
 }
 
+#define K4	VAULT "/keys/k4"
+
+/*
+ * A slot wrapped under version 1; the key rotates to version 2 and
+ * version 1 is disabled: the key (its current version) is enabled, the
+ * slot's own version, which slot_state asks about, is disabled.
+ */
+static void test_slot_object(void)
+{
+	struct cmek_provider *p = prov_secret();
+	struct cmek_error err = { 0 };
+	enum cmek_kms_key_state st = CMEK_KMS_UNKNOWN, kst = CMEK_KMS_UNKNOWN;
+	uint8_t dek[CMEK_DEK_MAX], *w = NULL;
+	char id[CMEK_ERRMSG_MAX], v1[33] = "", v2[33] = "", want[256];
+	size_t wl = 0;
+	bool ok;
+
+	memset(dek, 9, sizeof(dek));
+	ok = p && !fake_azure_key_add(&fa, "k4") &&
+	     !fake_azure_key_version(&fa, "k4", -1, v1) &&
+	     !p->ops->wrap(p, K4, &vol_a, dek, 64, &w, &wl, &err);
+	cmek_slot_key("azure-kv", K4, w, wl, id, sizeof(id));
+	snprintf(want, sizeof(want), "%s/%s", K4, v1);
+	tap_ok(ok && !strcmp(id, want),
+	       "the slot's key identifier: the version its blob records (%s) %s",
+	       id, err.msg);
+	ok = p && !fake_azure_key_rotate(&fa, "k4", v2) &&
+	     !fake_azure_key_enable(&fa, "k4", v1, false) &&
+	     !p->ops->key_state(p, K4, &kst, &err) &&
+	     kst == CMEK_KMS_ENABLED &&
+	     !p->ops->slot_state(p, id, &st, &err) &&
+	     st == CMEK_KMS_DISABLED;
+	tap_ok(ok, "rotated to %.8s..., version %.8s... disabled: the key says %s, the slot's version %s %s",
+	       v2, v1, cmek_kms_key_state_name(kst),
+	       cmek_kms_key_state_name(st), err.msg);
+	ok = p && !fake_azure_key_enable(&fa, "k4", v1, true) &&
+	     !p->ops->slot_state(p, id, &st, &err) &&
+	     st == CMEK_KMS_ENABLED && !fake_azure_key_delete(&fa, "k4") &&
+	     !p->ops->slot_state(p, id, &st, &err) &&
+	     st == CMEK_KMS_PENDING_DELETION;
+	tap_ok(ok, "the slot's version enabled again, then the key deleted: enabled, then %s %s",
+	       cmek_kms_key_state_name(st), err.msg);
+	tap_ok(p && p->ops->slot_state(p, K4, &st, &err) < 0 &&
+	       err.cls == CMEK_ERR_INVALID,
+	       "slot_state without a version: invalid: %s", err.msg);
+	free(w);
+	cmek_provider_free(p);
+}
+
 int main(void)
 {
 	FILE *f;
 
-	tap_plan(120);
+	tap_plan(124);
 	if (!mkdtemp(dir))
 		return 1;
 	unsetenv("AZURE_TENANT_ID");
@@ -1202,6 +1251,7 @@ int main(void)
 	test_credentials();
 	test_imds();
 	test_malformed();
+	test_slot_object();
 	tap_ok(leaks == 0 && checked > 60,
 	       "no secret or token in any of %u error messages", checked);
 

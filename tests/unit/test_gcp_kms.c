@@ -317,6 +317,22 @@ static void test_round_trip(struct cmek_provider *p, uint8_t **blob,
 	       "wrapped key given to another key: invalid: %s", err.msg);
 }
 
+/*
+ * The fake's key version in a slot: its ciphertext, after the version
+ * name gcp_wrap puts in front, starts with the version (4 bytes, BE).
+ */
+static int ct_version(const uint8_t *w, size_t wl)
+{
+	const uint8_t *c;
+	char name[600];
+	size_t cl;
+
+	if (!w || cmek_slot_unprefix(w, wl, name, sizeof(name), &c, &cl) < 0 ||
+	    cl < 4)
+		return -1;
+	return c[0] << 24 | c[1] << 16 | c[2] << 8 | c[3];
+}
+
 static void test_rotation(struct cmek_provider *p, const uint8_t *old,
 			  size_t old_len)
 {
@@ -330,7 +346,7 @@ static void test_rotation(struct cmek_provider *p, const uint8_t *old,
 	/* cmekd's rewrap where the KMS has none: unwrap + wrap. */
 	tap_ok(v == 2 && !do_unwrap(p, KEY, &vol, old, old_len, dek, &dl, &err) &&
 	       !do_wrap(p, KEY, &vol, dek, dl, &nw, &nl, &err) &&
-	       nl > 4 && nw[3] == 2 && old[3] == 1,
+	       ct_version(nw, nl) == 2 && ct_version(old, old_len) == 1,
 	       "rotation: the old version still decrypts, encrypt moves to version %d", v);
 	tap_ok(nw && !do_unwrap(p, KEY, &vol, nw, nl, dek2, &dl2, &err) &&
 	       dl2 == dl && !memcmp(dek, dek2, dl),
@@ -960,9 +976,18 @@ static void test_recorded(struct cmek_provider *p)
 	fake_gcp_canned(f, 200, body, 1);
 	memset(dek, 1, sizeof(dek));
 	r = body ? do_wrap(p, KEY, &vol, dek, 64, &w, &wl, &err) : -1;
-	tap_ok(!r && wl == 113 && w && w[0] == 0x0a && w[wl - 1] == 0xef,
-	       "recorded EncryptResponse: ciphertext taken as is (%zu bytes) %s",
-	       wl, err.msg);
+	{
+		char name[600] = "";
+		const uint8_t *c = NULL;
+		size_t cl = 0;
+
+		r = r ? r : cmek_slot_unprefix(w, wl, name, sizeof(name), &c,
+					       &cl) != 1;
+		tap_ok(!r && cl == 113 && c[0] == 0x0a && c[cl - 1] == 0xef &&
+		       !strcmp(name, KEY "/cryptoKeyVersions/1"),
+		       "recorded EncryptResponse: ciphertext taken as is (%zu bytes), after the version it names %s",
+		       cl, err.msg);
+	}
 	free(body);
 	free(w);
 
@@ -997,6 +1022,76 @@ static void test_recorded(struct cmek_provider *p)
 	tap_ok(ok, "recorded google.rpc.Status errors classified as in the table");
 }
 
+#define KEY3	"projects/cmek-test/locations/europe-west1/keyRings/cmek-ring/cryptoKeys/slots"
+
+/*
+ * A slot wrapped under version 1; version 2 becomes primary and version 1
+ * is disabled: the key (its primary) is enabled, the slot's own version is
+ * what slot_state asks about, and it says disabled, then destroyed.
+ */
+static void test_slot_object(struct cmek_provider *p)
+{
+	struct cmek_error err = { 0 };
+	enum cmek_kms_key_state st = CMEK_KMS_UNKNOWN, kst = CMEK_KMS_UNKNOWN;
+	uint8_t dek[CMEK_DEK_MAX], out[CMEK_DEK_MAX], *w = NULL;
+	size_t wl = 0, dl = 0, cl = 0;
+	char id[CMEK_ERRMSG_MAX], name[600];
+	const uint8_t *c = NULL;
+	struct fake_gcp_stats s0, s1;
+	bool ok;
+
+	memset(dek, 7, sizeof(dek));
+	ok = !fake_gcp_add_key(f, KEY3) &&
+	     !do_wrap(p, KEY3, &vol, dek, 64, &w, &wl, &err);
+	cmek_slot_key("gcp-kms", KEY3, w, wl, id, sizeof(id));
+	tap_ok(ok && !strcmp(id, KEY3 "/cryptoKeyVersions/1"),
+	       "the slot records the version encrypt used (%s) %s", id,
+	       err.msg);
+
+	ok = fake_gcp_add_version(f, KEY3, true) == 2 &&
+	     !fake_gcp_set_state(f, KEY3, 1, "DISABLED");
+	fake_gcp_stats(f, &s0);
+	ok = ok && !do_state(p, KEY3, &kst, &err) && kst == CMEK_KMS_ENABLED &&
+	     !p->ops->slot_state(p, id, &st, &err) && st == CMEK_KMS_DISABLED;
+	fake_gcp_stats(f, &s1);
+	tap_ok(ok && s1.gets == s0.gets + 2,
+	       "version 2 primary, version 1 disabled: the key says %s, the slot's version %s %s",
+	       cmek_kms_key_state_name(kst), cmek_kms_key_state_name(st),
+	       err.msg);
+	ok = !fake_gcp_set_state(f, KEY3, 1, "DESTROY_SCHEDULED") &&
+	     !p->ops->slot_state(p, id, &st, &err) &&
+	     st == CMEK_KMS_PENDING_DELETION &&
+	     !fake_gcp_set_state(f, KEY3, 1, "DESTROYED") &&
+	     !p->ops->slot_state(p, id, &st, &err) && st == CMEK_KMS_DELETED &&
+	     !p->ops->slot_state(p, KEY3 "/cryptoKeyVersions/9", &st, &err) &&
+	     st == CMEK_KMS_DELETED;
+	tap_ok(ok, "the slot's version destroy-scheduled, destroyed, unknown: pending-deletion, deleted, deleted %s",
+	       err.msg);
+	tap_ok(p->ops->slot_state(p, KEY3, &st, &err) < 0 &&
+	       err.cls == CMEK_ERR_INVALID,
+	       "slot_state of something that is no version: invalid: %s",
+	       err.msg);
+
+	/* A ciphertext from before the prefix: unwraps, names no version. */
+	fake_gcp_set_state(f, KEY3, 1, "ENABLED");
+	free(w);
+	w = NULL;
+	err.msg[0] = '\0';
+	ok = !do_wrap(p, KEY3, &vol, dek, 64, &w, &wl, &err) &&
+	     cmek_slot_unprefix(w, wl, name, sizeof(name), &c, &cl) == 1 &&
+	     !strcmp(name, KEY3 "/cryptoKeyVersions/2");
+	if (ok) {
+		memmove(w, c, cl);
+		wl = cl;
+	}
+	cmek_slot_key("gcp-kms", KEY3, w, wl, id, sizeof(id));
+	ok = ok && !id[0] && !do_unwrap(p, KEY3, &vol, w, wl, out, &dl, &err) &&
+	     dl == 64 && !memcmp(out, dek, 64);
+	tap_ok(ok, "a bare Cloud KMS ciphertext (older slot) still unwraps and names no version %s",
+	       err.msg);
+	free(w);
+}
+
 int main(void)
 {
 	struct cmek_provider *p;
@@ -1004,7 +1099,7 @@ int main(void)
 	size_t blob_len = 0;
 	const char *kv[3];
 
-	tap_plan(79);
+	tap_plan(84);
 	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
 	f = fake_gcp_new();
 	if (!f || !mkdtemp(dir) ||
@@ -1034,6 +1129,7 @@ int main(void)
 	test_credentials(blob, blob_len);
 	test_malformed(p, blob, blob_len);
 	test_recorded(p);
+	test_slot_object(p);
 
 	tap_ok(all_msgs && !strstr(all_msgs, "ya29.") &&
 	       !strstr(all_msgs, "BEGIN PRIVATE") && !strstr(all_msgs, "eyJ") &&

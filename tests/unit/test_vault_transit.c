@@ -1181,6 +1181,62 @@ static void cleanup(void)
 	rmdir(dir);
 }
 
+/*
+ * A slot under version 1; the key rotates and min_decryption_version goes
+ * to 2: the key is enabled, the slot (what slot_key names, and slot_state
+ * asks) is not. One read of the key per question.
+ */
+static void test_slot_object(struct cmek_provider *pa)
+{
+	enum cmek_kms_key_state st = CMEK_KMS_UNKNOWN, kst = CMEK_KMS_UNKNOWN;
+	uint8_t out[CMEK_DEK_MAX], *w = NULL, *w2 = NULL;
+	char id[CMEK_ERRMSG_MAX], id2[CMEK_ERRMSG_MAX];
+	struct cmek_error err = { 0 };
+	size_t wl = 0, wl2 = 0;
+	bool ok;
+
+	ok = pa->ops->generate(pa, "kslot", &vol, out, 64, &w, &wl, &err) == 0;
+	cmek_slot_key("vault-transit", "kslot", w, wl, id, sizeof(id));
+	tap_ok(ok && !strcmp(id, "kslot:v1"),
+	       "the slot names its key and version: %s %s", id, err.msg);
+	ok = !fake_vault_key_rotate(&v, "kslot") &&
+	     !pa->ops->wrap(pa, "kslot", &vol, out, 64, &w2, &wl2, &err);
+	cmek_slot_key("vault-transit", "kslot", w2, wl2, id2, sizeof(id2));
+	ok = ok && !strcmp(id2, "kslot:v2") &&
+	     !fake_vault_key_min_decrypt(&v, "kslot", 2) &&
+	     !pa->ops->key_state(pa, "kslot", &kst, &err) &&
+	     kst == CMEK_KMS_ENABLED &&
+	     !pa->ops->slot_state(pa, id, &st, &err) &&
+	     st == CMEK_KMS_DISABLED;
+	tap_ok(ok, "min_decryption_version 2: the key says %s, the slot under v1 %s %s",
+	       cmek_kms_key_state_name(kst), cmek_kms_key_state_name(st),
+	       err.msg);
+	ok = !pa->ops->slot_state(pa, id2, &st, &err) &&
+	     st == CMEK_KMS_ENABLED &&
+	     !pa->ops->slot_state(pa, "kslot:v3", &st, &err) &&
+	     st == CMEK_KMS_DELETED;
+	tap_ok(ok, "the slot under v2: enabled; a version above latest_version (the key made again): deleted %s",
+	       err.msg);
+	ok = !fake_vault_key_min_decrypt(&v, "kslot", 1) &&
+	     !pa->ops->slot_state(pa, id, &st, &err) &&
+	     st == CMEK_KMS_ENABLED && !fake_vault_key_delete(&v, "kslot") &&
+	     !pa->ops->slot_state(pa, id, &st, &err) && st == CMEK_KMS_DELETED;
+	tap_ok(ok, "min_decryption_version back to 1: enabled; the key deleted: deleted %s",
+	       err.msg);
+	ok = pa->ops->slot_state(pa, "kslot", &st, &err) < 0 &&
+	     err.cls == CMEK_ERR_INVALID &&
+	     pa->ops->slot_state(pa, "kslot:v0", &st, &err) < 0 &&
+	     pa->ops->slot_state(pa, "../x:v1", &st, &err) < 0 &&
+	     pa->ops->slot_state(pa, "kslot:v1x", &st, &err) < 0;
+	cmek_slot_key("vault-transit", "kslot", (const uint8_t *)"vault:x", 7,
+		      id, sizeof(id));
+	tap_ok(ok && !id[0],
+	       "malformed ids: invalid before any request; a blob that is no transit ciphertext names nothing: %s",
+	       err.msg);
+	free(w);
+	free(w2);
+}
+
 static void setup_vault(void)
 {
 	fake_vault_init(&v, "transit", NS);
@@ -1190,6 +1246,7 @@ static void setup_vault(void)
 	fake_vault_key_add(&v, "kmin", false);
 	fake_vault_key_add(&v, "ksoft", false);
 	fake_vault_key_add(&v, "kgone", false);
+	fake_vault_key_add(&v, "kslot", false);
 	fake_vault_token_add(&v, TOKEN, NS, FAKE_VAULT_CAP_ALL, NULL);
 	fake_vault_token_add(&v, TOKEN2, NS, FAKE_VAULT_CAP_ALL, NULL);
 	fake_vault_token_add(&v, TOKEN_ENV, NS, FAKE_VAULT_CAP_ALL, NULL);
@@ -1213,7 +1270,7 @@ int main(void)
 	struct cmek_provider *pa, *pc;
 	char *slash;
 
-	tap_plan(119);
+	tap_plan(124);
 	if (env)
 		snprintf(data_dir, sizeof(data_dir), "%s", env);
 	else
@@ -1246,6 +1303,7 @@ int main(void)
 	test_binding(pa, pc);
 	test_rewrap(pa, pc);
 	test_key_state(pa);
+	test_slot_object(pa);
 	test_rows(pa);
 	test_faults(pa);
 	test_credentials();

@@ -43,6 +43,12 @@ struct vol_slot {
 	int index;			/* in the header, 0..7 */
 	char provider[CMEKD_PROV_MAX];
 	char key_ref[CMEKD_KEYREF_MAX];
+	/*
+	 * The exact KMS object the slot's wrapped key needs (provider.h,
+	 * slot_key), "" if its blob does not say: the watch then asks
+	 * about key_ref.
+	 */
+	char key_id[CMEKD_KEYREF_MAX];
 };
 
 /* A volume cmekd knows: opened through it (or adopted on a key-needed event). */
@@ -94,9 +100,15 @@ struct vol {
  * distinct key however many slots of however many volumes use it: the
  * watch asks each once per interval.
  */
+/*
+ * One KMS object the watch asks about: (provider, key_id) when the slots
+ * name their exact object, else (provider, key_ref) with key_id "".
+ * key_ref is then the first slot's, for messages.
+ */
 struct kms_key {
 	char provider[CMEKD_PROV_MAX];
 	char key_ref[CMEKD_KEYREF_MAX];
+	char key_id[CMEKD_KEYREF_MAX];
 	bool answered;			/* asked at least once */
 	bool failed;			/* key_state() returned an error */
 	int state;			/* enum cmek_kms_key_state if !failed */
@@ -197,6 +209,9 @@ int kms_rewrap(struct daemon *d, struct cmek_provider *p,
 int kms_key_state(struct daemon *d, struct cmek_provider *p,
 		  const char *key_ref, enum cmek_kms_key_state *state,
 		  struct cmek_error *err);
+int kms_slot_state(struct daemon *d, struct cmek_provider *p,
+		   const char *key_id, enum cmek_kms_key_state *state,
+		   struct cmek_error *err);
 
 /* server.c */
 int server_start(struct daemon *d);
@@ -287,6 +302,7 @@ struct hdr_slot {
 	int index;
 	char provider[CMEKD_PROV_MAX];
 	char key_ref[CMEKD_KEYREF_MAX];
+	char key_id[CMEKD_KEYREF_MAX];	/* from wrapped: struct vol_slot */
 	uint8_t *wrapped;		/* malloc()ed */
 	size_t wrapped_len;
 };
@@ -374,9 +390,14 @@ void watch_run(struct daemon *d, const char *only_name,
 void watch_tick(struct daemon *d);
 /* When the next tick is due: the first key due, at most an interval on. */
 time_t watch_next_tick(const struct daemon *d, time_t now);
-/* The entry for (@provider, @key_ref); NULL if none and !@create. */
+/*
+ * The entry for the object a slot needs: (@provider, @key_id), or
+ * (@provider, @key_ref) when @key_id is "" or NULL; NULL if none and
+ * !@create.
+ */
 struct kms_key *kms_key_get(struct daemon *d, const char *provider,
-			    const char *key_ref, bool create);
+			    const char *key_ref, const char *key_id,
+			    bool create);
 /*
  * Ask the KMS for the key's state (one provider call) and record it.
  * Returns @k's entry as it is after the call (NULL if it was dropped).

@@ -149,6 +149,8 @@ int hdr_read(const char *device, const char *header, struct hdr_info *h,
 		}
 		memcpy(d->wrapped, s->wrapped, s->wrapped_len);
 		d->wrapped_len = s->wrapped_len;
+		cmek_slot_key(d->provider, d->key_ref, d->wrapped,
+			      d->wrapped_len, d->key_id, sizeof(d->key_id));
 		h->nslots++;
 	}
 	h->raw = vh;
@@ -362,6 +364,8 @@ void vol_set_slots(struct vol *v, const struct hdr_info *h)
 			 h->slots[i].provider);
 		snprintf(s->key_ref, sizeof(s->key_ref), "%s",
 			 h->slots[i].key_ref);
+		snprintf(s->key_id, sizeof(s->key_id), "%s",
+			 h->slots[i].key_id);
 	}
 }
 

@@ -146,3 +146,15 @@ int kms_key_state(struct daemon *d, struct cmek_provider *p,
 		return ret;
 	return kms_leave(&c, p->ops->key_state(p, key_ref, state, err));
 }
+
+int kms_slot_state(struct daemon *d, struct cmek_provider *p,
+		   const char *key_id, enum cmek_kms_key_state *state,
+		   struct cmek_error *err)
+{
+	struct kms_call c;
+	int ret = kms_enter(d, p, &c, err);
+
+	if (ret)
+		return ret;
+	return kms_leave(&c, p->ops->slot_state(p, key_id, state, err));
+}

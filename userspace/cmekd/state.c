@@ -151,6 +151,9 @@ static struct json_object *slots_to_json(const struct vol *v)
 			json_object_new_string(v->slots[i].provider));
 		json_object_object_add(o, "key",
 			json_object_new_string(v->slots[i].key_ref));
+		if (v->slots[i].key_id[0])
+			json_object_object_add(o, "key_id",
+				json_object_new_string(v->slots[i].key_id));
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -178,6 +181,10 @@ static void slots_from_json(struct json_object *o, struct vol *v)
 		s->index = (int)idx;
 		copy_str(s->provider, sizeof(s->provider), e, "provider");
 		copy_str(s->key_ref, sizeof(s->key_ref), e, "key");
+		/* Absent in a state file from before slots kept it. */
+		s->key_id[0] = '\0';
+		if (cmek_json_str(e, "key_id"))
+			copy_str(s->key_id, sizeof(s->key_id), e, "key_id");
 		v->nslots++;
 	}
 }

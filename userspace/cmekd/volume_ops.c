@@ -190,7 +190,8 @@ static int cached_refusal(struct daemon *d, const struct hdr_info *h,
 	for (i = 0; i < h->nslots; i++) {
 		const struct hdr_slot *s = &h->slots[i];
 		const struct kms_key *k = kms_key_get(d, s->provider,
-						      s->key_ref, false);
+						      s->key_ref, s->key_id,
+						      false);
 
 		if (kms_key_verdict(d, k, now) != CMEK_SLOT_BAD)
 			continue;
@@ -268,7 +269,7 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
 
 		if (!any && mode == PUSH_CACHED &&
 		    kms_key_verdict(d, kms_key_get(d, c->provider, c->key_ref,
-						   false), now) ==
+						   c->key_id, false), now) ==
 		    CMEK_SLOT_BAD) {
 			msg_add(msg, msglen, "slot %d (%s:%.200s): skipped, "
 				"its key was revoked at the last check",
@@ -397,6 +398,13 @@ out:
  * with it as with any volume); one unreachable for longer does, as its
  * verdict is then bad.
  */
+static bool same_object(const struct hdr_slot *a, const struct hdr_slot *b)
+{
+	return !strcmp(a->provider, b->provider) &&
+	       !strcmp(a->key_id, b->key_id) &&
+	       (a->key_id[0] || !strcmp(a->key_ref, b->key_ref));
+}
+
 static int verify_slots(struct daemon *d, const struct hdr_info *h,
 			int used, char *msg, size_t msglen)
 {
@@ -411,15 +419,13 @@ static int verify_slots(struct daemon *d, const struct hdr_info *h,
 	for (i = 0; i < h->nslots; i++) {
 		const struct hdr_slot *s = &h->slots[i];
 		struct kms_key *k;
-		bool seen = !strcmp(s->provider, u->provider) &&
-			    !strcmp(s->key_ref, u->key_ref);
+		bool seen = same_object(s, u);
 
 		for (j = 0; j < i && !seen; j++)
-			seen = !strcmp(s->provider, h->slots[j].provider) &&
-			       !strcmp(s->key_ref, h->slots[j].key_ref);
+			seen = same_object(s, &h->slots[j]);
 		if (seen)
 			continue;
-		k = kms_key_get(d, s->provider, s->key_ref, true);
+		k = kms_key_get(d, s->provider, s->key_ref, s->key_id, true);
 		if (!k) {
 			snprintf(msg, msglen, "out of memory");
 			return -ENOMEM;

@@ -3,9 +3,13 @@
  * The KMS key-state watch. Every check_interval, and on demand ("check"
  * op):
  *   1. re-read the key slots of each known volume from its header;
- *   2. ask each distinct (provider, key reference) among those slots once
- *      -- however many slots of however many volumes share it: KMS calls
- *      cost money -- and keep the answer in d->keys. Each key has its own
+ *   2. ask about each distinct KMS object among those slots once --
+ *      however many slots of however many volumes share it: KMS calls
+ *      cost money -- and keep the answer in d->keys. The object is the
+ *      one the slot's wrapped key needs (struct vol_slot's key_id: the
+ *      key an alias pointed to, the key version that wrapped it), not
+ *      whatever its key reference names today; a slot whose blob does
+ *      not say is asked about by key reference. Each key has its own
  *      time, spread over the interval and backed off when the KMS
  *      throttles (watch_schedule.h); a tick asks the keys that are due;
  *   3. turn each slot's answer into a verdict (ok / bad / unknown) and let
@@ -42,15 +46,25 @@ static uint32_t pace_random(void)
 	return r;
 }
 
+static bool key_is(const struct kms_key *k, const char *provider,
+		   const char *key_ref, const char *key_id)
+{
+	if (strcmp(k->provider, provider))
+		return false;
+	if (key_id && key_id[0])
+		return !strcmp(k->key_id, key_id);
+	return !k->key_id[0] && !strcmp(k->key_ref, key_ref);
+}
+
 struct kms_key *kms_key_get(struct daemon *d, const char *provider,
-			    const char *key_ref, bool create)
+			    const char *key_ref, const char *key_id,
+			    bool create)
 {
 	struct kms_key *n;
 	size_t i;
 
 	for (i = 0; i < d->nkeys; i++)
-		if (!strcmp(d->keys[i].provider, provider) &&
-		    !strcmp(d->keys[i].key_ref, key_ref))
+		if (key_is(&d->keys[i], provider, key_ref, key_id))
 			return &d->keys[i];
 	if (!create)
 		return NULL;
@@ -62,6 +76,7 @@ struct kms_key *kms_key_get(struct daemon *d, const char *provider,
 	memset(n, 0, sizeof(*n));
 	snprintf(n->provider, sizeof(n->provider), "%s", provider);
 	snprintf(n->key_ref, sizeof(n->key_ref), "%s", key_ref);
+	snprintf(n->key_id, sizeof(n->key_id), "%s", key_id ? key_id : "");
 	n->state = CMEK_KMS_UNKNOWN;
 	n->next_ask = time(NULL) + (time_t)cmek_watch_first(
 		d->cfg.check_interval, pace_random());
@@ -104,7 +119,7 @@ struct kms_key *kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 	p = cmek_config_provider(&d->cfg, k->provider, &err);
 	if (!p) {
 		ret = -EINVAL;
-	} else if (!p->ops->key_state) {
+	} else if (k->key_id[0] ? !p->ops->slot_state : !p->ops->key_state) {
 		ret = -EOPNOTSUPP;
 		cmek_error_set(&err, CMEK_ERR_INVALID,
 			       "provider %s cannot report key state",
@@ -112,17 +127,24 @@ struct kms_key *kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 	} else {
 		/* Without the daemon lock: copies, and @k found again. */
 		char prov[CMEKD_PROV_MAX], ref[CMEKD_KEYREF_MAX];
+		char id[CMEKD_KEYREF_MAX];
 
 		snprintf(prov, sizeof(prov), "%s", k->provider);
 		snprintf(ref, sizeof(ref), "%s", k->key_ref);
-		ret = kms_key_state(d, p, ref, &st, &err) ? -EIO : 0;
-		k = kms_key_get(d, prov, ref, false);
+		snprintf(id, sizeof(id), "%s", k->key_id);
+		if (id[0])
+			ret = kms_slot_state(d, p, id, &st, &err) ? -EIO : 0;
+		else
+			ret = kms_key_state(d, p, ref, &st, &err) ? -EIO : 0;
+		k = kms_key_get(d, prov, ref, id, false);
 		if (!k)
 			return NULL;
 	}
-	log_debug("key state %s:%s = %s%s%s", k->provider, k->key_ref,
+	log_debug("key state %s:%s = %s%s%s%s%s%s", k->provider, k->key_ref,
 		  ret ? "error" : cmek_kms_key_state_name(st),
-		  ret ? ": " : "", ret ? err.msg : "");
+		  ret ? ": " : "", ret ? err.msg : "",
+		  k->key_id[0] ? " (slot object " : "", k->key_id,
+		  k->key_id[0] ? ")" : "");
 	k->answered = true;
 	k->failed = ret != 0;
 	k->state = ret ? CMEK_KMS_UNKNOWN : st;
@@ -287,7 +309,9 @@ static bool same_slots(const struct vol *v, const struct hdr_info *h)
 	for (i = 0; i < h->nslots; i++)
 		if (h->slots[i].index != v->slots[i].index ||
 		    strcmp(h->slots[i].provider, v->slots[i].provider) ||
-		    strcmp(h->slots[i].key_ref, v->slots[i].key_ref))
+		    strcmp(h->slots[i].key_ref, v->slots[i].key_ref) ||
+		    (v->slots[i].key_id[0] &&
+		     strcmp(h->slots[i].key_id, v->slots[i].key_id)))
 			return false;
 	return true;
 }
@@ -341,18 +365,22 @@ static void check_slots(struct daemon *d, struct vol *v)
 			 "%s", v->provider);
 		snprintf(v->slots[0].key_ref, sizeof(v->slots[0].key_ref),
 			 "%s", v->key_ref);
+		v->slots[0].key_id[0] = '\0';
 	}
 }
 
-/* Append "; slot N (p:k): what" to @buf. */
+/* Append "; slot N (p:k[ as id]): what" to @buf. */
 static void add_reason(char *buf, size_t len, const struct vol_slot *s,
 		       const char *what)
 {
 	size_t o = strlen(buf);
 
 	if (o < len)
-		snprintf(buf + o, len - o, "%sslot %d (%s:%.100s): %s",
+		snprintf(buf + o, len - o, "%sslot %d (%s:%.100s%s%.120s): %s",
 			 o ? "; " : "", s->index, s->provider, s->key_ref,
+			 s->key_id[0] && strcmp(s->key_id, s->key_ref) ?
+			 " as " : "", s->key_id[0] &&
+			 strcmp(s->key_id, s->key_ref) ? s->key_id : "",
 			 what);
 }
 
@@ -366,7 +394,8 @@ static void decide(struct daemon *d, struct vol *v, time_t now)
 	for (i = 0; i < v->nslots; i++) {
 		const struct vol_slot *s = &v->slots[i];
 		const struct kms_key *k = kms_key_get(d, s->provider,
-						      s->key_ref, false);
+						      s->key_ref, s->key_id,
+						      false);
 
 		vd[i] = kms_key_verdict(d, k, now);
 		kms_key_describe(d, k, now, what, sizeof(what));
@@ -388,6 +417,7 @@ static void decide(struct daemon *d, struct vol *v, time_t now)
 	if (i >= 0) {
 		const struct kms_key *k = kms_key_get(d, v->slots[i].provider,
 						      v->slots[i].key_ref,
+						      v->slots[i].key_id,
 						      false);
 
 		v->kms_state = shown_state(k);
@@ -426,10 +456,10 @@ static void prune_keys(struct daemon *d)
 
 		for (j = 0; j < d->nvols && !used; j++)
 			for (s = 0; s < d->vols[j]->nslots && !used; s++)
-				used = !strcmp(d->vols[j]->slots[s].provider,
-					       d->keys[i].provider) &&
-				       !strcmp(d->vols[j]->slots[s].key_ref,
-					       d->keys[i].key_ref);
+				used = key_is(&d->keys[i],
+					      d->vols[j]->slots[s].provider,
+					      d->vols[j]->slots[s].key_ref,
+					      d->vols[j]->slots[s].key_id);
 		if (used) {
 			i++;
 			continue;
@@ -459,6 +489,7 @@ void watch_annotate(struct daemon *d, const struct vol *v,
 	     i++) {
 		const struct kms_key *k = kms_key_get(d, v->slots[i].provider,
 						      v->slots[i].key_ref,
+						      v->slots[i].key_id,
 						      false);
 		int st = shown_state(k);
 
@@ -504,6 +535,7 @@ static void watch_pass(struct daemon *d, const char *only, bool due_only,
 		for (s = 0; s < v->nslots; s++) {
 			struct kms_key *k = kms_key_get(d, v->slots[s].provider,
 							v->slots[s].key_ref,
+							v->slots[s].key_id,
 							true);
 
 			if (!k) {

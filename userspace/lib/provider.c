@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,4 +152,70 @@ const char *cmek_kms_key_state_name(enum cmek_kms_key_state s)
 		break;
 	}
 	return "unknown";
+}
+
+void cmek_slot_key(const char *provider, const char *key_ref,
+		   const uint8_t *wrapped, size_t wrapped_len, char *id,
+		   size_t id_len)
+{
+	const struct cmek_provider_ops *ops = cmek_provider_lookup(provider);
+
+	if (!id_len)
+		return;
+	id[0] = '\0';
+	if (!ops || !ops->slot_key || !ops->slot_state || !wrapped)
+		return;
+	if (ops->slot_key(key_ref, wrapped, wrapped_len, id, id_len))
+		id[0] = '\0';
+}
+
+uint8_t *cmek_slot_prefix(const char *name, const uint8_t *ct, size_t ct_len,
+			  size_t *out_len)
+{
+	size_t n = strlen(name), hl = CMEK_SLOT_MAGIC_LEN + 3;
+	uint8_t *b;
+
+	if (n > 0xffff || ct_len > SIZE_MAX - hl - n)
+		return NULL;
+	b = malloc(hl + n + ct_len);
+	if (!b)
+		return NULL;
+	memcpy(b, CMEK_SLOT_MAGIC, CMEK_SLOT_MAGIC_LEN);
+	b[4] = CMEK_SLOT_PREFIX_V1;
+	b[5] = (uint8_t)(n >> 8);
+	b[6] = (uint8_t)n;
+	memcpy(b + hl, name, n);
+	memcpy(b + hl + n, ct, ct_len);
+	*out_len = hl + n + ct_len;
+	return b;
+}
+
+int cmek_slot_unprefix(const uint8_t *wrapped, size_t wrapped_len,
+		       char *name, size_t name_len, const uint8_t **ct,
+		       size_t *ct_len)
+{
+	size_t hl = CMEK_SLOT_MAGIC_LEN + 3, n, i;
+
+	if (wrapped_len < CMEK_SLOT_MAGIC_LEN ||
+	    memcmp(wrapped, CMEK_SLOT_MAGIC, CMEK_SLOT_MAGIC_LEN)) {
+		*ct = wrapped;
+		*ct_len = wrapped_len;
+		if (name_len)
+			name[0] = '\0';
+		return 0;
+	}
+	if (wrapped_len < hl || wrapped[4] != CMEK_SLOT_PREFIX_V1)
+		return -1;
+	n = (size_t)wrapped[5] << 8 | wrapped[6];
+	/* A prefix with nothing after it names an object and holds no key. */
+	if (!n || n >= name_len || wrapped_len - hl <= n)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (wrapped[hl + i] < 0x21 || wrapped[hl + i] > 0x7e)
+			return -1;
+	memcpy(name, wrapped + hl, n);
+	name[n] = '\0';
+	*ct = wrapped + hl + n;
+	*ct_len = wrapped_len - hl - n;
+	return 1;
 }

@@ -139,6 +139,27 @@ struct cmek_provider_ops {
 	int (*key_state)(struct cmek_provider *p, const char *key_ref,
 			 enum cmek_kms_key_state *state,
 			 struct cmek_error *err);
+	/*
+	 * The customer revokes a wrapped key by disabling or destroying the
+	 * one KMS object that can decrypt it: a key behind an alias, a key
+	 * version. key_ref may name something else by now (the alias moved,
+	 * the primary or current version changed), so the watch asks about
+	 * that object, which the slot's wrapped bytes name.
+	 *
+	 * slot_key(): no I/O, no configuration. Writes the exact object a
+	 * slot wrapped under @key_ref needs to @id (self-contained: it alone
+	 * names the object within the provider), "" when the blob does not
+	 * say (a format from before it did: key_state(key_ref) is then the
+	 * best there is, and a rewrap upgrades the blob). -1 only when @id
+	 * is too small or the blob is malformed.
+	 * slot_state(): that object's state, with key_state()'s error rules.
+	 * Both NULL where key_ref already is the exact object (kmip, local).
+	 */
+	int (*slot_key)(const char *key_ref, const uint8_t *wrapped,
+			size_t wrapped_len, char *id, size_t id_len);
+	int (*slot_state)(struct cmek_provider *p, const char *id,
+			  enum cmek_kms_key_state *state,
+			  struct cmek_error *err);
 	void (*destroy)(struct cmek_provider *p);
 };
 
@@ -192,5 +213,34 @@ int cmek_rewrap_by_unwrap(struct cmek_provider *p, const char *key_ref,
 			  size_t *new_wrapped_len, struct cmek_error *err);
 
 const char *cmek_kms_key_state_name(enum cmek_kms_key_state s);
+
+/*
+ * slot_key() by provider name: "" for a provider that has none, an unknown
+ * provider, or a blob that does not name its object.
+ */
+void cmek_slot_key(const char *provider, const char *key_ref,
+		   const uint8_t *wrapped, size_t wrapped_len, char *id,
+		   size_t id_len);
+
+/*
+ * The self-describing prefix that aws-kms and gcp-kms put in front of the
+ * KMS's opaque ciphertext: CMEK_SLOT_MAGIC (4 bytes), a version byte (1),
+ * a big-endian 16-bit length L, L bytes of object name (printable ASCII),
+ * then the KMS ciphertext. Neither KMS's ciphertext starts with 0xC3.
+ */
+#define CMEK_SLOT_MAGIC		"\xc3" "CMK"
+#define CMEK_SLOT_MAGIC_LEN	4
+#define CMEK_SLOT_PREFIX_V1	1
+/* The prefixed blob, malloc()ed; NULL when out of memory. */
+uint8_t *cmek_slot_prefix(const char *name, const uint8_t *ct, size_t ct_len,
+			  size_t *out_len);
+/*
+ * 1 with @name (NUL-terminated, at most @name_len - 1) and the KMS
+ * ciphertext inside @wrapped; 0 for a blob without the prefix (taken
+ * whole as the ciphertext); -1 for a prefix that does not parse.
+ */
+int cmek_slot_unprefix(const uint8_t *wrapped, size_t wrapped_len,
+		       char *name, size_t name_len, const uint8_t **ct,
+		       size_t *ct_len);
 
 #endif /* CMEK_PROVIDER_H */

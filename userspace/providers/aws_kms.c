@@ -10,14 +10,19 @@
  *   rewrap    ReEncrypt: the plaintext never leaves KMS (same region only;
  *             across regions Decrypt + Encrypt in locked memory)
  *   key_state DescribeKey, KeyMetadata.KeyState
+ *   slot_state DescribeKey of the key ARN the slot records
  *
  * Every call binds the DEK to the volume with the encryption context
- * {"cmek:volume": "<uuid>"}. The wrapped key is the raw CiphertextBlob.
+ * {"cmek:volume": "<uuid>"}. The wrapped key is the CiphertextBlob after
+ * the key ARN it was made under (cmek_slot_prefix(): an alias names a
+ * key only for a while); a bare CiphertextBlob, as older slots hold, is
+ * still taken.
  *
  * unwrap is one Decrypt and nothing more: an open costs one KMS call, and
  * AWS refuses Decrypt under a disabled or pending-deletion key by itself
  * (DisabledException, KMSInvalidStateException: definitive). The watch
- * asks DescribeKey, whose KeyState drives lock and unlock. For servers
+ * asks DescribeKey about the slot's key, whose KeyState drives lock and
+ * unlock. For servers
  * that keep decrypting under disabled keys (moto), unwrap_checks_state
  * makes unwrap ask DescribeKey first.
  *
@@ -190,6 +195,15 @@ static bool arn_parse(const char *ref, char *region, size_t len)
 	if (!strncmp(f[5], "key/", 4))
 		return key_id_valid(f[5] + 4);
 	return alias_name_valid(f[5]);
+}
+
+/* arn:PARTITION:kms:REGION:ACCOUNT:key/ID: one key, never an alias. */
+static bool key_arn_valid(const char *s, char *region, size_t len)
+{
+	const char *k = strstr(s, ":key/");
+
+	return strlen(s) <= AWS_KEY_REF_MAX && k &&
+	       all_of(s, strlen(s), ALNUM ":/_-") && arn_parse(s, region, len);
 }
 
 int cmek_aws_kms_key_ref(const char *key_ref, char *region, size_t len,
@@ -1161,6 +1175,58 @@ static int with_ctx(struct json_object *o, const char *k,
 	return 0;
 }
 
+/*
+ * The CiphertextBlob of @ans with the key it was made under in front
+ * (cmek_slot_prefix()): AWS names that key (the alias's target at this
+ * moment) only inside its opaque blob and in the answer's KeyId. The
+ * watch asks DescribeKey about it (slot_state), wherever the alias
+ * points later.
+ */
+static int sealed_blob(struct json_object *ans, const char *what,
+		       uint8_t **wrapped, size_t *wrapped_len,
+		       struct cmek_error *err)
+{
+	const char *arn = cmek_json_str(ans, "KeyId");
+	char r[CMEK_AWS_REGION_MAX + 1];
+	uint8_t *ct = NULL;
+	size_t n = 0;
+
+	if (json_b64(ans, "CiphertextBlob", 1, CMEK_AWS_BLOB_MAX, &ct, &n,
+		     what, err))
+		return -1;
+	if (!arn || !key_arn_valid(arn, r, sizeof(r))) {
+		free(ct);
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
+				      "%s: malformed answer: KeyId is not a key ARN",
+				      what);
+	}
+	*wrapped = cmek_slot_prefix(arn, ct, n, wrapped_len);
+	free(ct);
+	if (!*wrapped)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+	return 0;
+}
+
+/*
+ * The KMS ciphertext inside a slot, and the key ARN it records ("" for a
+ * blob from before slots recorded it).
+ */
+static int slot_open(const uint8_t *wrapped, size_t wrapped_len, char *arn,
+		     size_t arn_len, const uint8_t **ct, size_t *ct_len,
+		     struct cmek_error *err)
+{
+	char r[CMEK_AWS_REGION_MAX + 1];
+	int pre = cmek_slot_unprefix(wrapped, wrapped_len, arn, arn_len, ct,
+				     ct_len);
+
+	if (pre < 0 || (pre && !key_arn_valid(arn, r, sizeof(r))) ||
+	    !*ct_len || *ct_len > CMEK_AWS_BLOB_MAX)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "aws-kms: wrapped key of %zu bytes is not a KMS ciphertext blob",
+				      wrapped_len);
+	return 0;
+}
+
 static int aws_generate(struct cmek_provider *p, const char *key_ref,
 			const struct cmek_binding *b, uint8_t *dek,
 			size_t dek_len, uint8_t **wrapped, size_t *wrapped_len,
@@ -1191,8 +1257,8 @@ static int aws_generate(struct cmek_provider *p, const char *key_ref,
 		goto out;
 	if (json_b64(ans, "Plaintext", dek_len, dek_len, &pt, &n,
 		     "aws-kms GenerateDataKey", err) ||
-	    json_b64(ans, "CiphertextBlob", 1, CMEK_AWS_BLOB_MAX, wrapped,
-		     wrapped_len, "aws-kms GenerateDataKey", err))
+	    sealed_blob(ans, "aws-kms GenerateDataKey", wrapped,
+			wrapped_len, err))
 		goto out;
 	memcpy(dek, pt, dek_len);
 	ret = 0;
@@ -1229,8 +1295,8 @@ static int aws_wrap(struct cmek_provider *p, const char *key_ref,
 	if (with_ctx(o, "EncryptionContext", ctx, err) ||
 	    call_obj(p->priv, "Encrypt", key_ref, region, o, pt, &ans, NULL,
 		     err) ||
-	    json_b64(ans, "CiphertextBlob", 1, CMEK_AWS_BLOB_MAX, wrapped,
-		     wrapped_len, "aws-kms Encrypt", err))
+	    sealed_blob(ans, "aws-kms Encrypt", wrapped, wrapped_len,
+			err))
 		goto out;
 	ret = 0;
 out:
@@ -1253,25 +1319,37 @@ static int aws_unwrap(struct cmek_provider *p, const char *key_ref,
 	struct aws_priv *ap = p->priv;
 	struct json_object *o, *ctx, *ans = NULL;
 	char region[CMEK_AWS_REGION_MAX + 1];
+	char arn[AWS_KEY_REF_MAX + 1];
 	enum cmek_kms_key_state st;
 	uint8_t *pt = NULL;
 	size_t n = 0;
-	int ret = -1;
+	int ret = -1, i;
 
-	if (!wrapped_len || wrapped_len > CMEK_AWS_BLOB_MAX)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "aws-kms: wrapped key of %zu bytes is not a KMS ciphertext blob",
-				      wrapped_len);
-	if (ap->unwrap_checks_state) {
-		if (aws_key_state(p, key_ref, &st, err))
+	if (slot_open(wrapped, wrapped_len, arn, sizeof(arn), &wrapped,
+		      &wrapped_len, err))
+		return -1;
+	/*
+	 * Decrypt still names key_ref, the key the host trusts: the ARN in
+	 * the slot is not authenticated until the header's MAC is, after
+	 * this. With a KMS that decrypts under disabled keys (moto), both
+	 * the reference and the key the slot records are asked.
+	 */
+	for (i = 0; ap->unwrap_checks_state && i < 2; i++) {
+		const char *ref = i ? arn : key_ref;
+
+		if (i && (!arn[0] || !strcmp(arn, key_ref)))
+			break;
+		if (aws_key_state(p, ref, &st, err))
 			return -1;
 		if (st != CMEK_KMS_ENABLED)
 			return cmek_error_set(err, st == CMEK_KMS_UNKNOWN ?
 					      CMEK_ERR_TRANSIENT :
 					      CMEK_ERR_DEFINITIVE,
-					      "aws-kms Decrypt %.200s: DescribeKey says the key is %s",
+					      "aws-kms Decrypt %.200s: DescribeKey says the key is %s%s%.200s%s",
 					      key_ref,
-					      cmek_kms_key_state_name(st));
+					      cmek_kms_key_state_name(st),
+					      i ? " (" : "", i ? ref : "",
+					      i ? ", the key the slot was wrapped under)" : "");
 	}
 	o = prepare(ap, key_ref, b, region, &ctx, err);
 	if (!o)
@@ -1306,14 +1384,16 @@ static int aws_rewrap(struct cmek_provider *p, const char *key_ref,
 	struct aws_priv *ap = p->priv;
 	struct json_object *o, *ctx, *ans = NULL;
 	char region[CMEK_AWS_REGION_MAX + 1], dst[CMEK_AWS_REGION_MAX + 1];
+	char arn[AWS_KEY_REF_MAX + 1];
+	const uint8_t *ct;
+	size_t ct_len;
 	int ret = -1;
 
 	if (!new_key_ref)
 		new_key_ref = key_ref;
-	if (!wrapped_len || wrapped_len > CMEK_AWS_BLOB_MAX)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "aws-kms: wrapped key of %zu bytes is not a KMS ciphertext blob",
-				      wrapped_len);
+	if (slot_open(wrapped, wrapped_len, arn, sizeof(arn), &ct, &ct_len,
+		      err))
+		return -1;
 	if (region_of(ap, new_key_ref, dst, err))
 		return -1;
 	o = prepare(ap, key_ref, b, region, &ctx, err);
@@ -1330,7 +1410,7 @@ static int aws_rewrap(struct cmek_provider *p, const char *key_ref,
 	json_object_object_del(o, "KeyId");
 	if (add_str(o, "SourceKeyId", key_ref) ||
 	    add_str(o, "DestinationKeyId", new_key_ref) ||
-	    add_blob(o, "CiphertextBlob", wrapped, wrapped_len)) {
+	    add_blob(o, "CiphertextBlob", ct, ct_len)) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 		goto out;
 	}
@@ -1338,8 +1418,8 @@ static int aws_rewrap(struct cmek_provider *p, const char *key_ref,
 	    with_ctx(o, "DestinationEncryptionContext", ctx, err) ||
 	    call_obj(ap, "ReEncrypt", key_ref, region, o, NULL, &ans, NULL,
 		     err) ||
-	    json_b64(ans, "CiphertextBlob", 1, CMEK_AWS_BLOB_MAX,
-		     new_wrapped, new_wrapped_len, "aws-kms ReEncrypt", err))
+	    sealed_blob(ans, "aws-kms ReEncrypt", new_wrapped,
+			new_wrapped_len, err))
 		goto out;
 	ret = 0;
 out:
@@ -1415,6 +1495,30 @@ static int aws_key_state(struct cmek_provider *p, const char *key_ref,
 	json_object_put(ans);
 	json_object_put(o);
 	return ret;
+}
+
+/* The key ARN the slot records (the alias's target at wrap time). */
+static int aws_slot_key(const char *key_ref, const uint8_t *wrapped,
+			size_t wrapped_len, char *id, size_t id_len)
+{
+	const uint8_t *ct;
+	size_t ct_len;
+
+	return slot_open(wrapped, wrapped_len, id, id_len, &ct, &ct_len,
+			 NULL) ? -1 : 0;
+}
+
+static int aws_slot_state(struct cmek_provider *p, const char *id,
+			  enum cmek_kms_key_state *state,
+			  struct cmek_error *err)
+{
+	char region[CMEK_AWS_REGION_MAX + 1];
+
+	*state = CMEK_KMS_UNKNOWN;
+	if (!key_arn_valid(id, region, sizeof(region)))
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "aws-kms: '%.200s' is not a key ARN", id);
+	return aws_key_state(p, id, state, err);
 }
 
 /* ---- setup ---- */
@@ -1538,5 +1642,7 @@ const struct cmek_provider_ops cmek_aws_kms_ops = {
 	.unwrap = aws_unwrap,
 	.rewrap = aws_rewrap,
 	.key_state = aws_key_state,
+	.slot_key = aws_slot_key,
+	.slot_state = aws_slot_state,
 	.destroy = aws_destroy,
 };

@@ -1180,6 +1180,39 @@ out:
 	return scrub(ap, ret, err);
 }
 
+/*
+ * The key version the blob records (the one unwrap asks for), as a full
+ * key identifier: disabling, expiring or deleting that version is what
+ * stops the slot from unwrapping, whichever version is current.
+ */
+static int akv_slot_key(const char *key_ref, const uint8_t *wrapped,
+			size_t wrapped_len, char *id, size_t id_len)
+{
+	char version[AKV_VERSION_LEN + 1];
+	struct cmek_error err = { 0 };
+	const uint8_t *ct;
+	struct akv_ref r;
+	size_t ct_len;
+
+	if (parse_ref(key_ref, &r, false, &err) ||
+	    blob_parse(wrapped, wrapped_len, version, &ct, &ct_len, &err))
+		return -1;
+	return snprintf(id, id_len, "https://%s/keys/%s/%s", r.host, r.name,
+			version) < (int)id_len ? 0 : -1;
+}
+
+static int akv_slot_state(struct cmek_provider *p, const char *id,
+			  enum cmek_kms_key_state *state,
+			  struct cmek_error *err)
+{
+	struct akv_ref r;
+
+	*state = CMEK_KMS_UNKNOWN;
+	if (parse_ref(id, &r, true, err))
+		return -1;
+	return akv_key_state(p, id, state, err);
+}
+
 /* ---- configuration ---- */
 
 /* IMDS speaks plain HTTP on the link-local address (loopback for tests). */
@@ -1347,5 +1380,7 @@ const struct cmek_provider_ops cmek_azure_kv_ops = {
 	.unwrap = akv_unwrap,
 	.rewrap = akv_rewrap,
 	.key_state = akv_key_state,
+	.slot_key = akv_slot_key,
+	.slot_state = akv_slot_state,
 	.destroy = akv_destroy,
 };

@@ -8,7 +8,9 @@
  * DEK from RAND_priv_bytes() and encrypts it, and rewrap is left to the
  * caller (decrypt, then encrypt, in cmekd's locked memory). encrypt uses
  * the key's primary version, so decrypt + encrypt is also how a wrapped
- * key moves to a new version after a rotation.
+ * key moves to a new version after a rotation. The wrapped key is the
+ * ciphertext after the version that made it (cmek_slot_prefix()), which
+ * the watch asks about (slot_state) whichever version is primary.
  *
  * Every request and answer carries the CRC32C integrity fields of the API;
  * an answer that fails them is discarded and the call repeated a few
@@ -127,6 +129,25 @@ bool cmek_gcp_key_ref_valid(const char *ref)
 		p += n + 1;
 	}
 	return true;
+}
+
+/* KEY/cryptoKeyVersions/N, N 1 to 20 digits; under @key_ref if not NULL. */
+static bool version_name_valid(const char *name, const char *key_ref)
+{
+	const char *v = strstr(name, "/cryptoKeyVersions/");
+	char key[CMEK_GCP_KEY_REF_MAX + 1];
+	size_t klen, n;
+
+	if (!v || (size_t)(v - name) > CMEK_GCP_KEY_REF_MAX)
+		return false;
+	klen = (size_t)(v - name);
+	memcpy(key, name, klen);
+	key[klen] = '\0';
+	v += 19;
+	n = strlen(v);
+	return cmek_gcp_key_ref_valid(key) &&
+	       (!key_ref || !strcmp(key, key_ref)) && n && n <= 20 &&
+	       strspn(v, "0123456789") == n;
 }
 
 /* An answer that may hold a key or a token; json-c's own depth limit. */
@@ -825,6 +846,7 @@ enum { ANSWER_OK = 0, ANSWER_CORRUPT = 1, ANSWER_BAD = -1 };
  */
 static int encrypt_answer(const struct cmek_http_resp *resp,
 			  const char *key_ref, uint8_t **ct, size_t *ct_len,
+			  char *version, size_t version_len,
 			  struct cmek_error *err)
 {
 	struct json_object *o = json_parse_wipe(resp->body, resp->len);
@@ -842,14 +864,14 @@ static int encrypt_answer(const struct cmek_http_resp *resp,
 	}
 	name = cmek_json_str(o, "name");
 	if (!name || strncmp(name, key_ref, klen) ||
-	    strncmp(name + klen, "/cryptoKeyVersions/", 19) ||
-	    !name[klen + 19] || strlen(name + klen + 19) > 20 ||
-	    strspn(name + klen + 19, "0123456789") != strlen(name + klen + 19)) {
+	    !version_name_valid(name, key_ref) ||
+	    strlen(name) >= version_len) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms encrypt %s: answer names another key version (%.200s)",
 			       key_ref, name ? name : "none");
 		goto out;
 	}
+	snprintf(version, version_len, "%s", name);
 	vp = json_true(o, "verifiedPlaintextCrc32c");
 	va = json_true(o, "verifiedAdditionalAuthenticatedDataCrc32c");
 	hc = json_crc(o, "ciphertextCrc32c", &crc);
@@ -931,6 +953,7 @@ out:
 struct ct_out {
 	uint8_t *ct;
 	size_t len;
+	char version[CMEK_GCP_KEY_REF_MAX + 40];
 };
 
 static int encrypt_cb(const struct cmek_http_resp *resp, const char *key_ref,
@@ -938,7 +961,8 @@ static int encrypt_cb(const struct cmek_http_resp *resp, const char *key_ref,
 {
 	struct ct_out *c = out;
 
-	return encrypt_answer(resp, key_ref, &c->ct, &c->len, err);
+	return encrypt_answer(resp, key_ref, &c->ct, &c->len, c->version,
+			      sizeof(c->version), err);
 }
 
 static int gcp_wrap(struct cmek_provider *p, const char *key_ref,
@@ -978,8 +1002,16 @@ static int gcp_wrap(struct cmek_provider *p, const char *key_ref,
 	if (kms_integrity_call(gp, "encrypt", key_ref, url, body, (size_t)n,
 			       encrypt_cb, &c, err))
 		goto out;
-	*wrapped = c.ct;
-	*wrapped_len = c.len;
+	/*
+	 * The ciphertext names its version only to Cloud KMS: the slot says
+	 * it too, so that the watch asks about that version (slot_state).
+	 */
+	*wrapped = cmek_slot_prefix(c.version, c.ct, c.len, wrapped_len);
+	free(c.ct);
+	if (!*wrapped) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+		goto out;
+	}
 	ret = 0;
 out:
 	if (pt64) {
@@ -1080,12 +1112,19 @@ static int gcp_unwrap(struct cmek_provider *p, const char *key_ref,
 	struct gcp_priv *gp = p->priv;
 	char url[1200], aad[96], *aad64 = NULL, *ct64 = NULL, *body = NULL;
 	struct pt_out po = { dek, dek_len };
+	char version[CMEK_GCP_KEY_REF_MAX + 40];
 	struct cmek_error local;
 	uint32_t aad_crc = 0;
-	int n = -1, ret = -1;
+	int n = -1, ret = -1, pre;
 
 	if (!err)
 		err = &local;
+	pre = cmek_slot_unprefix(wrapped, wrapped_len, version,
+				 sizeof(version), &wrapped, &wrapped_len);
+	if (pre < 0 || (pre && !version_name_valid(version, key_ref)))
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "gcp-kms: wrapped key names no version of %.200s",
+				      key_ref);
 	if (!wrapped_len || wrapped_len > CIPHERTEXT_MAX)
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "gcp-kms: wrapped key of %zu bytes is not a Cloud KMS ciphertext",
@@ -1233,6 +1272,106 @@ out:
 	return ret;
 }
 
+/* The version the slot's prefix names (gcp_wrap), "" for an older blob. */
+static int gcp_slot_key(const char *key_ref, const uint8_t *wrapped,
+			size_t wrapped_len, char *id, size_t id_len)
+{
+	const uint8_t *ct;
+	size_t ct_len;
+	int pre;
+
+	pre = cmek_slot_unprefix(wrapped, wrapped_len, id, id_len, &ct,
+				 &ct_len);
+	if (pre <= 0)
+		return pre;
+	return version_name_valid(id, key_ref) ? 0 : -1;
+}
+
+/* CryptoKeyVersion: {"name", "state", ...}, the version asked about. */
+static int version_answer(const struct cmek_http_resp *resp, const char *id,
+			  enum cmek_kms_key_state *state,
+			  struct cmek_error *err)
+{
+	struct json_object *o = json_parse_wipe(resp->body, resp->len);
+	const char *name, *st = NULL;
+	int ret = -1;
+	size_t i;
+
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
+			       "gcp-kms get %s: answer is not a JSON object", id);
+		goto out;
+	}
+	name = cmek_json_str(o, "name");
+	if (!name || strcmp(name, id)) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
+			       "gcp-kms get %s: answer is about another version (%.200s)",
+			       id, name ? name : "no name");
+		goto out;
+	}
+	st = cmek_json_str(o, "state");
+	for (i = 0; st && i < sizeof(version_states) / sizeof(version_states[0]);
+	     i++)
+		if (!strcmp(st, version_states[i].name)) {
+			*state = version_states[i].state;
+			ret = 0;
+			goto out;
+		}
+	cmek_error_set(err, CMEK_ERR_TRANSIENT,
+		       "gcp-kms get %s: version state %.40s not understood", id,
+		       st ? st : "missing");
+out:
+	json_object_put(o);
+	return ret;
+}
+
+/*
+ * The state of the one version a slot was wrapped under, whichever
+ * version is primary now: disabling or destroying it is what makes the
+ * slot undecryptable.
+ */
+static int gcp_slot_state(struct cmek_provider *p, const char *id,
+			  enum cmek_kms_key_state *state,
+			  struct cmek_error *err)
+{
+	struct gcp_priv *gp = p->priv;
+	struct cmek_http_resp resp = { 0 };
+	char url[1200], status[40], msg[KMS_MSG_MAX];
+	struct cmek_error local;
+	int ret = -1;
+
+	if (!err)
+		err = &local;
+	*state = CMEK_KMS_UNKNOWN;
+	if (!version_name_valid(id, NULL))
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "gcp-kms: '%.200s' is not a key version name",
+				      id);
+	if (snprintf(url, sizeof(url), "%s/v1/%s", gp->endpoint, id) >=
+	    (int)sizeof(url))
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "gcp-kms: endpoint and key too long");
+	if (kms_call(gp, "GET", url, NULL, 0, &resp, err))
+		goto out;
+	if (resp.status == 200) {
+		ret = version_answer(&resp, id, state, err);
+		goto out;
+	}
+	kms_status(&resp, status, sizeof(status), msg, sizeof(msg));
+	if (!strcmp(status, "PERMISSION_DENIED")) {
+		*state = CMEK_KMS_ACCESS_DENIED;
+		ret = 0;
+	} else if (!strcmp(status, "NOT_FOUND")) {
+		*state = CMEK_KMS_DELETED;
+		ret = 0;
+	} else {
+		kms_error(&resp, "get", id, err);
+	}
+out:
+	cmek_http_resp_free(&resp);
+	return ret;
+}
+
 /* ---- setup ---- */
 
 static int gcp_init(struct cmek_provider *p, struct cmek_error *err)
@@ -1335,5 +1474,7 @@ const struct cmek_provider_ops cmek_gcp_kms_ops = {
 	.unwrap = gcp_unwrap,
 	.rewrap = NULL,		/* Cloud KMS has no re-encrypt call */
 	.key_state = gcp_key_state,
+	.slot_key = gcp_slot_key,
+	.slot_state = gcp_slot_state,
 	.destroy = gcp_destroy,
 };

@@ -528,9 +528,10 @@ out:
 /*
  * Transit has no "disabled" flag. OpenBao's soft deletion is the nearest
  * thing to AWS's pending deletion: unusable, but restorable. Raising
- * min_decryption_version retires old versions, not the key, and the key
- * state cannot tell which version a volume uses: that shows at the next
- * unwrap, which fails definitively. Vault refuses min_decryption_version
+ * min_decryption_version retires old versions, not the key: the key's
+ * state does not say which version a slot needs, cmek_vt_version_state()
+ * does (the watch asks that for every slot whose ciphertext names its
+ * version, which is all of them). Vault refuses min_decryption_version
  * above latest_version; should an answer say so anyway, nothing decrypts.
  */
 enum cmek_kms_key_state cmek_vt_key_state(const struct cmek_vt_key_info *ki)
@@ -1150,6 +1151,94 @@ static int vt_key_state(struct cmek_provider *p, const char *key_ref,
 	return 0;
 }
 
+/* "NAME:vN": the key and the version its ciphertext "vault:vN:..." needs. */
+static int vt_slot_key(const char *key_ref, const uint8_t *wrapped,
+		       size_t wrapped_len, char *id, size_t id_len)
+{
+	long v = cmek_vt_ct_version((const char *)wrapped, wrapped_len);
+
+	if (v < 0 || !cmek_vt_name_valid(key_ref))
+		return -1;
+	return snprintf(id, id_len, "%s:v%ld", key_ref, v) < (int)id_len ?
+	       0 : -1;
+}
+
+int cmek_vt_slot_id_parse(const char *id, char *name, size_t name_len,
+			  long *version)
+{
+	const char *c = strrchr(id, ':');
+	char *end;
+	long v;
+
+	if (!c || c[1] != 'v' || (size_t)(c - id) >= name_len)
+		return -1;
+	errno = 0;
+	v = strtol(c + 2, &end, 10);
+	if (errno || end == c + 2 || *end || v < 1 || v > 1000000000 ||
+	    !isdigit((unsigned char)c[2]))
+		return -1;
+	memcpy(name, id, (size_t)(c - id));
+	name[c - id] = '\0';
+	if (!cmek_vt_name_valid(name))
+		return -1;
+	*version = v;
+	return 0;
+}
+
+/*
+ * What a read of the key says about ciphertexts of version @version.
+ * Transit has no per-version switch: raising min_decryption_version past
+ * a version is how a customer retires it (reversible, like disabling), and
+ * trimming needs min_decryption_version past the versions trimmed first.
+ * A version above latest_version belongs to a key deleted and made again
+ * under the same name: the key that wrapped the slot is gone.
+ */
+enum cmek_kms_key_state cmek_vt_version_state(const struct cmek_vt_key_info *ki,
+					      long version)
+{
+	enum cmek_kms_key_state st = cmek_vt_key_state(ki);
+
+	if (st != CMEK_KMS_ENABLED)
+		return st;
+	if (version > ki->latest_version)
+		return CMEK_KMS_DELETED;
+	if (version < ki->min_decryption_version)
+		return CMEK_KMS_DISABLED;
+	return CMEK_KMS_ENABLED;
+}
+
+static int vt_slot_state(struct cmek_provider *p, const char *id,
+			 enum cmek_kms_key_state *state,
+			 struct cmek_error *err)
+{
+	char name[CMEK_VT_NAME_MAX + 1];
+	struct cmek_vt_key_info ki;
+	long version, status = 0;
+
+	*state = CMEK_KMS_UNKNOWN;
+	if (cmek_vt_slot_id_parse(id, name, sizeof(name), &version))
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "vault-transit: '%.200s' is not NAME:vN",
+				      id);
+	if (read_key(p->priv, name, &ki, &status, err)) {
+		if (err && err->cls == CMEK_ERR_DEFINITIVE && status == 404) {
+			*state = CMEK_KMS_DELETED;
+			return 0;
+		}
+		if (err && err->cls == CMEK_ERR_DEFINITIVE && status == 403) {
+			*state = CMEK_KMS_ACCESS_DENIED;
+			return 0;
+		}
+		return -1;
+	}
+	if (!ki.supports_decryption)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "vault-transit: key '%s' cannot decrypt (a signing key?)",
+				      name);
+	*state = cmek_vt_version_state(&ki, version);
+	return 0;
+}
+
 /* ---- configuration ---- */
 
 static int endpoint_set(struct vt_priv *vp, const char *value, bool env,
@@ -1264,5 +1353,7 @@ const struct cmek_provider_ops cmek_vault_transit_ops = {
 	.unwrap = vt_unwrap,
 	.rewrap = vt_rewrap,
 	.key_state = vt_key_state,
+	.slot_key = vt_slot_key,
+	.slot_state = vt_slot_state,
 	.destroy = vt_destroy,
 };

@@ -60,6 +60,13 @@ int cmek_vt_parse_key(const char *body, size_t len,
 /* The state a key read tells cmekd (see the rst for why this mapping). */
 enum cmek_kms_key_state cmek_vt_key_state(const struct cmek_vt_key_info *ki);
 
+/* The state of a slot under version @version, from a key read. */
+enum cmek_kms_key_state cmek_vt_version_state(const struct cmek_vt_key_info *ki,
+					      long version);
+/* A slot_key() id "NAME:vN" into its parts; 0 or -1. */
+int cmek_vt_slot_id_parse(const char *id, char *name, size_t name_len,
+			  long *version);
+
 /* "vault:v<N>:<base64>" with N >= 1; the version, or -1. */
 long cmek_vt_ct_version(const char *ct, size_t len);
 

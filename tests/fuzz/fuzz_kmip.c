@@ -8,7 +8,8 @@
  * Message, header included. The corpus holds real PyKMIP 0.10 answers.
  *
  * Properties: decoding never crashes or reads out of bounds (ASan), a
- * refusal is always CMEK_ERR_INVALID with a terminated message, and an
+ * refusal is always CMEK_ERR_TRANSIENT (a malformed answer is no answer
+ * from the KMS: provider.h) with a terminated message, and an
  * accepted response's payload can be walked item by item inside the input.
  */
 #include <stdlib.h>
@@ -49,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(err.msg, 'x', sizeof(err.msg));
 	if (cmek_kmip_parse_response(msg, size - 1, ops[data[0] % 4], &r,
 				     &err)) {
-		if (err.cls != CMEK_ERR_INVALID ||
+		if (err.cls != CMEK_ERR_TRANSIENT ||
 		    !memchr(err.msg, '\0', sizeof(err.msg)))
 			abort();
 	} else {

@@ -299,7 +299,7 @@ vm_tests() {
 		kroot=$(tests/vm/kimage.sh "$series" "$repo/build/kimage" 2> "$log") &&
 			tests/vm/kbuild.sh "$series" > /dev/null 2>> "$log"
 		rc=$?
-		echo "== VM tests on $series (Debian ${kroot##*/} under QEMU, $jobs at a time)"
+		echo "== VM tests on $series (${kroot:+Debian ${kroot##*/} }under QEMU, $jobs at a time)"
 		result "[$series] kernel image and module build" $rc "$log"
 		[ $rc -eq 0 ] || return 0
 	fi

@@ -60,8 +60,10 @@ if [ -n "${modules:-}" ]; then
 fi
 if [ -n "${kmods:-}" ]; then
 	for ko in "$kmods/dm-cmek.ko" "$kmods"/kmod/*.ko; do
-		to=$repo/${ko#"$kmods"/}
-		[ "${ko%/kmod/*}" = "$kmods" ] && to=$repo/tests/kmod/${ko##*/}
+		case $ko in
+		"$kmods"/kmod/*) to=$repo/tests/kmod/${ko##*/} ;;
+		*) to=$repo/${ko##*/} ;;
+		esac
 		if [ ! -e "$to" ] || ! mount --bind "$ko" "$to"; then
 			echo "cmek-vm: cannot bind $ko over $to (make all tests builds the tree's own first)" > $out
 			report 125

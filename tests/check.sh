@@ -13,6 +13,12 @@
 #      (VM_JOBS of them at once, default 1). A boot that hung before user
 #      space and was retried by tests/vm/run is shown on the file's line
 #      and counted on the summary line, never hidden.
+#   5. the same VM tests again on each kernel series of CHECK_KERNELS
+#      (default 6.12): Debian's newest kernel of the series, unpacked
+#      under build/kimage (tests/vm/kimage.sh), the module built for it
+#      (tests/vm/kbuild.sh), each file's line labelled "[6.12] NAME" and
+#      counted in the same totals. A kernel that cannot be had (no
+#      network) is one failure on its lane, never a silent skip.
 #
 # Every TAP line counts; a file that crashes, misses its plan or exits
 # non-zero without saying why counts as one more failure. Ends with exactly
@@ -133,19 +139,14 @@ static_checks() {
 
 	# The other kernel series the project supports: Debian's 6.12, its
 	# headers unpacked into build/kheaders (tests/vm/kheaders.sh), the
-	# module built in a copy so the 6.1 build stays as it is. No BTF:
-	# pahole is not needed for a build check.
+	# module built from scratch in a copy (tests/vm/kbuild.sh), so the
+	# 6.1 build stays as it is; the 6.12 VM lane loads this build.
 	log=$logs/build-module-6.12.log
-	rm -rf build/k612 && mkdir -p build/k612
-	cp -r kernel include Kbuild build/k612/ && rm -f build/k612/kernel/*.o
-	mkdir -p build/k612/kmod && cp tests/kmod/*.c tests/kmod/Kbuild build/k612/kmod/
+	rm -rf build/k612
 	kdir612=$(tests/vm/kheaders.sh 6.12 "$repo/build/kheaders" 2> "$log")
 	rc=$?
 	if [ $rc -eq 0 ]; then
-		make -C "$kdir612" M="$repo/build/k612" CONFIG_DEBUG_INFO_BTF_MODULES= \
-			modules >> "$log" 2>&1 &&
-		make -C "$kdir612" M="$repo/build/k612/kmod" CONFIG_DEBUG_INFO_BTF_MODULES= \
-			modules >> "$log" 2>&1
+		tests/vm/kbuild.sh 6.12 > /dev/null 2>> "$log"
 		rc=$?
 	fi
 	if [ $rc -eq 0 ] && grep -E -q 'warning:|error:' "$log"; then rc=1; fi
@@ -247,45 +248,69 @@ rig_tests() {
 	done
 }
 
-# vm_one NAME FILE: one VM test file in its own boot; its exit status and
-# seconds go to build/logs/vm-NAME.rc for vm_reap.
+# vm_one NAME FILE [SERIES]: one VM test file in its own boot, on the
+# default kernel or on Debian's kernel of SERIES (tests/vm/run's
+# VM_KERNEL); its exit status and seconds go to build/logs/vm-NAME.rc for
+# vm_reap (NAME carries the series: 6.12-nl_proto).
 vm_one() {
 	local start=$SECONDS
 
-	tests/vm/run --timeout "${VM_TIMEOUT:-600}" \
+	VM_KERNEL=${3:-} tests/vm/run --timeout "${VM_TIMEOUT:-600}" \
 		--log "$logs/vm-$1.console" -- "$2" > "$logs/vm-$1.log" 2>&1
 	echo "$? $((SECONDS - start))" > "$logs/vm-$1.rc"
 }
 
 # Count the next VM test file to finish, in the order they finish.
 vm_reap() {
-	local pid name rc secs
+	local pid name label rc secs
 
 	wait -n -p pid "${!vm_running[@]}"
 	name=${vm_running[$pid]}
-	unset "vm_running[$pid]"
+	label=${vm_label[$pid]}
+	unset "vm_running[$pid]" "vm_label[$pid]"
 	read -r rc secs < "$logs/vm-$name.rc" || rc=125
-	took=${secs:-?}s count "$name" "$logs/vm-$name.log" "$rc"
+	took=${secs:-?}s count "$label" "$logs/vm-$name.log" "$rc"
 }
 
-# VM_JOBS (1) files run at once, each in its own guest.
+# vm_tests [SERIES]: every VM test file on the default kernel, or on
+# Debian's newest kernel of SERIES, labelled "[SERIES] NAME". VM_JOBS (1)
+# files run at once, each in its own guest.
 vm_tests() {
-	local t name jobs=${VM_JOBS:-1}
-	declare -g -A vm_running=()
+	local series=${1:-} t name files=() jobs=${VM_JOBS:-1} log kroot rc
+	declare -g -A vm_running=() vm_label=()
 
-	echo "== VM tests (Debian $KERNELRELEASE under QEMU, $jobs at a time)"
 	# CHECK_VM_TESTS replaces the list (the rig's self-test uses it).
 	for t in ${CHECK_VM_TESTS:-build/kselftest/* tests/kselftest/*.sh}; do
 		[ -f "$t" ] || continue
 		# Sourced helpers are not executable; only test files are.
 		[ -x "$t" ] || continue
 		selected "$t" || continue
+		files+=("$t")
+	done
+	[ ${#files[@]} -gt 0 ] || return 0
+
+	if [ -z "$series" ]; then
+		echo "== VM tests (Debian $KERNELRELEASE under QEMU, $jobs at a time)"
+	else
+		# The kernel and the module for it, once, before any boot: no
+		# image (no network, no apt-get update) is this one failure,
+		# never a silent skip nor one per file.
+		log=$logs/vm-kernel-$series.log
+		kroot=$(tests/vm/kimage.sh "$series" "$repo/build/kimage" 2> "$log") &&
+			tests/vm/kbuild.sh "$series" > /dev/null 2>> "$log"
+		rc=$?
+		echo "== VM tests on $series (${kroot:+Debian ${kroot##*/} }under QEMU, $jobs at a time)"
+		result "[$series] kernel image and module build" $rc "$log"
+		[ $rc -eq 0 ] || return 0
+	fi
+	for t in "${files[@]}"; do
 		name=$(basename "$t")
 		while [ ${#vm_running[@]} -ge "$jobs" ]; do
 			vm_reap
 		done
-		vm_one "$name" "$t" &
-		vm_running[$!]=$name
+		vm_one "${series:+$series-}$name" "$t" "$series" &
+		vm_running[$!]=${series:+$series-}$name
+		vm_label[$!]=${series:+[$series] }$name
 	done
 	while [ ${#vm_running[@]} -gt 0 ]; do
 		vm_reap
@@ -304,6 +329,9 @@ host_tests
 fuzz_tests
 [ -z "$pattern" ] && rig_tests
 vm_tests
+for series in ${CHECK_KERNELS-6.12}; do
+	vm_tests "$series"
+done
 
 echo
 echo "== $(( $(date +%s) - start )) s, $boot_retries boot retries"

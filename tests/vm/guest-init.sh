@@ -13,6 +13,8 @@ for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	cmek.job=*) job=${arg#cmek.job=} ;;
 	cmek.repo=*) repo=${arg#cmek.repo=} ;;
+	cmek.modules=*) modules=${arg#cmek.modules=} ;;
+	cmek.kmods=*) kmods=${arg#cmek.kmods=} ;;
 	esac
 done
 
@@ -44,6 +46,30 @@ ln -sf /proc/self/fd/2 /dev/stderr
 mount -t configfs none /sys/kernel/config 2>/dev/null
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 hostname cmek-vm
+
+# A kernel unpacked under build/ (tests/vm/run's VM_KERNEL): its modules
+# appear at /lib/modules/$(uname -r) on a tmpfs over the read-only host's,
+# for modprobe and the kernel's request_module() alike, and the module
+# built for it is bound over the tree's own, where the tests insmod it.
+if [ -n "${modules:-}" ]; then
+	if ! mount -t tmpfs -o mode=755 tmpfs /lib/modules ||
+	   ! ln -s "$modules" "/lib/modules/$(uname -r)"; then
+		echo "cmek-vm: cannot put $modules at /lib/modules/$(uname -r)" > $out
+		report 125
+	fi
+fi
+if [ -n "${kmods:-}" ]; then
+	for ko in "$kmods/dm-cmek.ko" "$kmods"/kmod/*.ko; do
+		case $ko in
+		"$kmods"/kmod/*) to=$repo/tests/kmod/${ko##*/} ;;
+		*) to=$repo/${ko##*/} ;;
+		esac
+		if [ ! -e "$to" ] || ! mount --bind "$ko" "$to"; then
+			echo "cmek-vm: cannot bind $ko over $to (make all tests builds the tree's own first)" > $out
+			report 125
+		fi
+	done
+fi
 
 # Explicit loads: the tests must not depend on request_module() timing.
 # One modprobe for all: each run reads modules.dep over 9p.

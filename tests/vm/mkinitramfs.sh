@@ -6,11 +6,16 @@
 # cryptsetup, the project's own builds, the rest of the Debian modules) is
 # used from the host root the guest switches into.
 #
-#	mkinitramfs.sh KERNELRELEASE OUTPUT
+#	mkinitramfs.sh KERNELRELEASE OUTPUT [ROOT]
+#
+# ROOT is where the kernel's /lib/modules is, if not / (a kernel unpacked
+# under build/ by tests/vm/kimage.sh). Compressed modules (.ko.xz, as 6.12
+# ships them) are unpacked: busybox's insmod takes plain ELF only.
 set -euo pipefail
 
 krel=$1
 out=$2
+modroot=${3:-/}
 here=$(cd "$(dirname "$0")" && pwd)
 mods="virtio_pci 9pnet_virtio 9p"
 
@@ -25,10 +30,16 @@ chmod 755 "$work/init"
 # Resolve dependencies on the host, in load order, once.
 : > "$work/modules.list"
 for m in $mods; do
-	modprobe -S "$krel" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
+	modprobe -d "$modroot" -S "$krel" --show-depends "$m" |
+		awk '$1 == "insmod" { print $2 }'
 done | awk '!seen[$0]++' | while read -r ko; do
-	cp "$ko" "$work/lib/modules/"
-	basename "$ko" >> "$work/modules.list"
+	name=$(basename "$ko")
+	case $name in
+	*.ko.xz) name=${name%.xz}; xz -dc "$ko" > "$work/lib/modules/$name" ;;
+	*.ko.zst) name=${name%.zst}; zstd -q -dc "$ko" > "$work/lib/modules/$name" ;;
+	*) cp "$ko" "$work/lib/modules/" ;;
+	esac
+	echo "$name" >> "$work/modules.list"
 done
 
 (cd "$work" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 > "$out.tmp.$$"

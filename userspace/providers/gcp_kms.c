@@ -1230,31 +1230,25 @@ out:
 }
 
 /*
- * The state of the key's primary version: what a new wrap would use, and
- * after cmekd's rotation rewrap, what every volume uses. A volume still
- * wrapped under an older version that has since been disabled shows up at
- * its next unwrap (FAILED_PRECONDITION, definitive), not here: key_state
- * is not given the ciphertext, and the API only tells which version a
- * ciphertext needs by trying it.
+ * GET @url (a key or a key version, @name) and turn the answer into a
+ * state: @answer reads a 200's body; PERMISSION_DENIED and NOT_FOUND are
+ * the KMS's own word about the object. 0, or -1 with @err set.
  */
-static int gcp_key_state(struct cmek_provider *p, const char *key_ref,
-			 enum cmek_kms_key_state *state,
-			 struct cmek_error *err)
+static int get_state(struct gcp_priv *gp, const char *url, const char *name,
+		     int (*answer)(const struct cmek_http_resp *resp,
+				   const char *name,
+				   enum cmek_kms_key_state *state,
+				   struct cmek_error *err),
+		     enum cmek_kms_key_state *state, struct cmek_error *err)
 {
-	struct gcp_priv *gp = p->priv;
 	struct cmek_http_resp resp = { 0 };
-	char url[1200], status[40], msg[KMS_MSG_MAX];
-	struct cmek_error local;
+	char status[40], msg[KMS_MSG_MAX];
 	int ret = -1;
 
-	if (!err)
-		err = &local;
-	*state = CMEK_KMS_UNKNOWN;
-	if (kms_url(gp, key_ref, "", url, sizeof(url), err) ||
-	    kms_call(gp, "GET", url, NULL, 0, &resp, err))
+	if (kms_call(gp, "GET", url, NULL, 0, &resp, err))
 		goto out;
 	if (resp.status == 200) {
-		ret = key_answer(&resp, key_ref, state, err);
+		ret = answer(&resp, name, state, err);
 		goto out;
 	}
 	kms_status(&resp, status, sizeof(status), msg, sizeof(msg));
@@ -1265,11 +1259,33 @@ static int gcp_key_state(struct cmek_provider *p, const char *key_ref,
 		*state = CMEK_KMS_DELETED;
 		ret = 0;
 	} else {
-		kms_error(&resp, "get", key_ref, err);
+		kms_error(&resp, "get", name, err);
 	}
 out:
 	cmek_http_resp_free(&resp);
 	return ret;
+}
+
+/*
+ * The state of the key's primary version: what a new wrap would use. A
+ * slot wrapped under another version is asked about through
+ * gcp_slot_state(), by the version its blob names; only an older blob,
+ * which names none, is checked here.
+ */
+static int gcp_key_state(struct cmek_provider *p, const char *key_ref,
+			 enum cmek_kms_key_state *state,
+			 struct cmek_error *err)
+{
+	struct gcp_priv *gp = p->priv;
+	struct cmek_error local;
+	char url[1200];
+
+	if (!err)
+		err = &local;
+	*state = CMEK_KMS_UNKNOWN;
+	if (kms_url(gp, key_ref, "", url, sizeof(url), err))
+		return -1;
+	return get_state(gp, url, key_ref, key_answer, state, err);
 }
 
 /* The version the slot's prefix names (gcp_wrap), "" for an older blob. */
@@ -1335,10 +1351,8 @@ static int gcp_slot_state(struct cmek_provider *p, const char *id,
 			  struct cmek_error *err)
 {
 	struct gcp_priv *gp = p->priv;
-	struct cmek_http_resp resp = { 0 };
-	char url[1200], status[40], msg[KMS_MSG_MAX];
 	struct cmek_error local;
-	int ret = -1;
+	char url[1200];
 
 	if (!err)
 		err = &local;
@@ -1351,25 +1365,7 @@ static int gcp_slot_state(struct cmek_provider *p, const char *id,
 	    (int)sizeof(url))
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "gcp-kms: endpoint and key too long");
-	if (kms_call(gp, "GET", url, NULL, 0, &resp, err))
-		goto out;
-	if (resp.status == 200) {
-		ret = version_answer(&resp, id, state, err);
-		goto out;
-	}
-	kms_status(&resp, status, sizeof(status), msg, sizeof(msg));
-	if (!strcmp(status, "PERMISSION_DENIED")) {
-		*state = CMEK_KMS_ACCESS_DENIED;
-		ret = 0;
-	} else if (!strcmp(status, "NOT_FOUND")) {
-		*state = CMEK_KMS_DELETED;
-		ret = 0;
-	} else {
-		kms_error(&resp, "get", id, err);
-	}
-out:
-	cmek_http_resp_free(&resp);
-	return ret;
+	return get_state(gp, url, id, version_answer, state, err);
 }
 
 /* ---- setup ---- */

@@ -1121,17 +1121,18 @@ static int vt_rewrap(struct cmek_provider *p, const char *key_ref,
 				     err);
 }
 
-static int vt_key_state(struct cmek_provider *p, const char *key_ref,
-			enum cmek_kms_key_state *state,
-			struct cmek_error *err)
+/*
+ * Vault's word on key @name: the key as a whole (@version 0) or the
+ * version @version of it. 0, or -1 with @err set.
+ */
+static int read_state(struct cmek_provider *p, const char *name,
+		      long version, enum cmek_kms_key_state *state,
+		      struct cmek_error *err)
 {
 	struct cmek_vt_key_info ki;
 	long status = 0;
 
-	*state = CMEK_KMS_UNKNOWN;
-	if (check_ref(key_ref, err))
-		return -1;
-	if (read_key(p->priv, key_ref, &ki, &status, err)) {
+	if (read_key(p->priv, name, &ki, &status, err)) {
 		/* Vault's own answers about the key, not failures to ask. */
 		if (err && err->cls == CMEK_ERR_DEFINITIVE && status == 404) {
 			*state = CMEK_KMS_DELETED;
@@ -1146,9 +1147,20 @@ static int vt_key_state(struct cmek_provider *p, const char *key_ref,
 	if (!ki.supports_decryption)
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "vault-transit: key '%s' cannot decrypt (a signing key?)",
-				      key_ref);
-	*state = cmek_vt_key_state(&ki);
+				      name);
+	*state = version ? cmek_vt_version_state(&ki, version) :
+			   cmek_vt_key_state(&ki);
 	return 0;
+}
+
+static int vt_key_state(struct cmek_provider *p, const char *key_ref,
+			enum cmek_kms_key_state *state,
+			struct cmek_error *err)
+{
+	*state = CMEK_KMS_UNKNOWN;
+	if (check_ref(key_ref, err))
+		return -1;
+	return read_state(p, key_ref, 0, state, err);
 }
 
 /* "NAME:vN": the key and the version its ciphertext "vault:vN:..." needs. */
@@ -1212,31 +1224,15 @@ static int vt_slot_state(struct cmek_provider *p, const char *id,
 			 struct cmek_error *err)
 {
 	char name[CMEK_VT_NAME_MAX + 1];
-	struct cmek_vt_key_info ki;
-	long version, status = 0;
+	long version;
 
 	*state = CMEK_KMS_UNKNOWN;
-	if (cmek_vt_slot_id_parse(id, name, sizeof(name), &version))
+	if (cmek_vt_slot_id_parse(id, name, sizeof(name), &version) ||
+	    version < 1)
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "vault-transit: '%.200s' is not NAME:vN",
 				      id);
-	if (read_key(p->priv, name, &ki, &status, err)) {
-		if (err && err->cls == CMEK_ERR_DEFINITIVE && status == 404) {
-			*state = CMEK_KMS_DELETED;
-			return 0;
-		}
-		if (err && err->cls == CMEK_ERR_DEFINITIVE && status == 403) {
-			*state = CMEK_KMS_ACCESS_DENIED;
-			return 0;
-		}
-		return -1;
-	}
-	if (!ki.supports_decryption)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "vault-transit: key '%s' cannot decrypt (a signing key?)",
-				      name);
-	*state = cmek_vt_version_state(&ki, version);
-	return 0;
+	return read_state(p, name, version, state, err);
 }
 
 /* ---- configuration ---- */

@@ -11,6 +11,8 @@
  *	CancelKeyDeletion KEY	}
  *	ScheduleKeyDeletion KEY	(PendingWindowInDays 7)
  *	DescribeKey KEY		prints the KeyState
+ *	CreateAlias KEY ALIAS	} alias/NAME to KEY (UpdateAlias: moves it),
+ *	UpdateAlias KEY ALIAS	} print nothing
  *
  * JSON 1.1 over HTTPS (TLS verified, against --ca-file if given), signed
  * with SigV4 for "kms" in --region (default us-east-1) with
@@ -34,7 +36,7 @@
 
 static const char *const ops[] = {
 	"CreateKey", "DisableKey", "EnableKey", "ScheduleKeyDeletion",
-	"CancelKeyDeletion", "DescribeKey",
+	"CancelKeyDeletion", "DescribeKey", "CreateAlias", "UpdateAlias",
 };
 
 static void usage(void)
@@ -43,6 +45,7 @@ static void usage(void)
 		"usage: aws_kms_admin [--endpoint URL] [--region R] [--ca-file PEM] OP [KEY]\n"
 		"  OP: CreateKey | DisableKey KEY | EnableKey KEY | ScheduleKeyDeletion KEY\n"
 		"      | CancelKeyDeletion KEY | DescribeKey KEY\n"
+		"      | CreateAlias KEY ALIAS | UpdateAlias KEY ALIAS\n"
 		"  credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n");
 }
 
@@ -59,7 +62,8 @@ static const char *str_at(struct json_object *o, const char *a, const char *b)
 }
 
 /* The request body: the key, and the op's own fields. */
-static char *request_body(const char *op, const char *key)
+static char *request_body(const char *op, const char *key,
+			  const char *alias)
 {
 	struct json_object *o = json_object_new_object();
 	char *s;
@@ -69,8 +73,14 @@ static char *request_body(const char *op, const char *key)
 	if (!strcmp(op, "CreateKey"))
 		json_object_object_add(o, "Description",
 				       json_object_new_string("cmek VM test"));
+	else if (alias)
+		json_object_object_add(o, "AliasName",
+				       json_object_new_string(alias));
 	else
 		json_object_object_add(o, "KeyId", json_object_new_string(key));
+	if (alias)
+		json_object_object_add(o, "TargetKeyId",
+				       json_object_new_string(key));
 	if (!strcmp(op, "ScheduleKeyDeletion"))
 		/* 7 days is the shortest window AWS allows */
 		json_object_object_add(o, "PendingWindowInDays",
@@ -114,7 +124,8 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	const char *endpoint = getenv("AWS_KMS_ENDPOINT"), *region = "us-east-1";
-	const char *ca = NULL, *op, *key = NULL, *akid, *secret, *type, *msg;
+	const char *ca = NULL, *op, *key = NULL, *alias = NULL, *akid, *secret;
+	const char *type, *msg;
 	char sig[128], up[512], h_ct[64], h_target[96];
 	struct cmek_http_req r = { .method = "POST" };
 	struct cmek_http_resp resp = { 0 };
@@ -160,8 +171,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(op, "CreateKey"))
 		key = optind < argc ? argv[optind++] : NULL;
-	if ((strcmp(op, "CreateKey") && !key) || optind != argc) {
+	if (strstr(op, "Alias"))
+		alias = optind < argc ? argv[optind++] : NULL;
+	if ((strcmp(op, "CreateKey") && !key) || (strstr(op, "Alias") &&
+						   !alias) || optind != argc) {
 		fprintf(stderr, "aws_kms_admin: %s takes %s\n", op,
+			strstr(op, "Alias") ? "KEY ALIAS" :
 			strcmp(op, "CreateKey") ? "one KEY (id or ARN)" :
 						  "no argument");
 		return 2;
@@ -193,7 +208,7 @@ int main(int argc, char **argv)
 	o.deadline_ms = 20000;
 	snprintf(sig, sizeof(sig), "aws:amz:%s:kms", region);
 	snprintf(up, sizeof(up), "%s:%s", akid, secret);
-	body = request_body(op, key);
+	body = request_body(op, key, alias);
 	if (!body)
 		goto out;
 	r.url = endpoint;

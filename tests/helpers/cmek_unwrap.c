@@ -7,6 +7,9 @@
  *	cmek_unwrap DEVICE|HEADER-FILE
  *	-> KEY-HEX DATA-OFFSET-SECTORS SECTOR-SIZE IV-LARGE-SECTORS(0|1)
  *
+ * $CMEK_UNWRAP_SET ("KEY=VALUE KEY=VALUE ...") configures the provider
+ * as a section of cmekd.conf would (an endpoint and ca_file, say).
+ *
  * It prints a key on purpose, so it lives with the tests and is never
  * installed: the product itself never shows a DEK.
  */
@@ -18,6 +21,30 @@
 #include "nl.h"
 #include "provider.h"
 #include "volume.h"
+
+static int configure(struct cmek_provider *p, struct cmek_error *err)
+{
+	const char *env = getenv("CMEK_UNWRAP_SET");
+	char *set, *tok, *save = NULL, *eq;
+	int ret = 0;
+
+	if (!env)
+		return 0;
+	set = strdup(env);
+	for (tok = set ? strtok_r(set, " ", &save) : NULL; tok && !ret;
+	     tok = strtok_r(NULL, " ", &save)) {
+		eq = strchr(tok, '=');
+		if (!eq)
+			ret = cmek_error_set(err, CMEK_ERR_INVALID,
+					     "'%s' is not KEY=VALUE", tok);
+		else
+			*eq = '\0';
+		if (!ret && p->ops->configure(p, tok, eq + 1, err))
+			ret = -1;
+	}
+	free(set);
+	return set ? ret : -1;
+}
 
 static int unwrap_slot(const struct cmek_vol_hdr *h,
 		       const struct cmek_vol_slot *s, uint8_t *dek,
@@ -31,6 +58,11 @@ static int unwrap_slot(const struct cmek_vol_hdr *h,
 	p = cmek_provider_new(s->provider, &err);
 	if (!p) {
 		fprintf(stderr, "cmek_unwrap: %s\n", err.msg);
+		return -1;
+	}
+	if (configure(p, &err)) {
+		fprintf(stderr, "cmek_unwrap: CMEK_UNWRAP_SET: %s\n", err.msg);
+		cmek_provider_free(p);
 		return -1;
 	}
 	cmek_uuid_unparse(h->uuid, b.volume_uuid);

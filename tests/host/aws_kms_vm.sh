@@ -43,7 +43,7 @@ INTERVAL_MS=1000
 # One interval, plus the DescribeKey that sees the change (a TLS handshake
 # under emulation), plus the polling of this script in the slow guest.
 LOCK_BOUND_MS=4000
-GUEST_TESTS=14
+GUEST_TESTS=17
 
 # ---------------------------------------------------------------------------
 # The guest part: runs in the VM as root, dm-cmek loaded; DIR holds ca.pem.
@@ -91,28 +91,13 @@ guest() {
 
 	mkdir -p "$T/keys" "$T/state"
 	chmod 700 "$T/keys" "$T/state"
-	# The production way: a shared credentials file, 0600, root's.
-	printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
-		"$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$T/aws.credentials"
+	# The production way: a shared credentials file, 0600, root's, with
+	# a session token (moto takes any) for the memory scan to look for.
+	STOKEN=FwoGZXIvYXdzEcmekVmTestSessionToken$(head -c 24 /dev/urandom | od -An -tx1 -v | tr -d ' \n')
+	printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\naws_session_token = %s\n' \
+		"$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$STOKEN" >"$T/aws.credentials"
 	chmod 600 "$T/aws.credentials"
-	daemon_conf check_interval=1s log_level=debug
-	cat >>"$T/cmekd.conf" <<-EOF
-
-	[provider aws-kms]
-	endpoint = https://10.0.2.100
-	region = us-east-1
-	ca_file = $CA
-	credentials_file = $T/aws.credentials
-	imds = no
-	timeout = 5s
-	EOF
-	# Only the file's credentials may work: not the environment's.
-	(
-		unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-		start
-		echo "$PID" >"$T/pid"
-	)
-	PID=$(cat "$T/pid")
+	cmekd_start
 	ktap_check "cmekd starts: aws-kms at https://10.0.2.100, credentials file, check_interval 1s" \
 		eval '[ -n "$PID" ] && kill -0 "$PID"'
 
@@ -144,8 +129,36 @@ guest() {
 
 	ktap_check "never reopened: one open in the audit trail, the same mapping ($DEV)" \
 		eval '[ "$(grep -c "audit: op=open " "$T/log")" = 1 ] && [ "$(dmsetup info -c --noheadings -o major,minor ca1)" = "$DEV" ]'
-	run close "$CMEKCTL" close ca1
-	ktap_check "close ca1" rc_is close 0
+	# --- no key and no session token left in cmekd after open + shred ---
+	# The DEK through the provider itself (build/helpers/cmek_unwrap).
+	read -r DEK _ < <(CMEK_UNWRAP_SET="endpoint=https://10.0.2.100 region=us-east-1 ca_file=$CA" \
+		AWS_SESSION_TOKEN=$STOKEN "$TOP/build/helpers/cmek_unwrap" "$LOOP" 2>"$T/unwrap.err")
+	run shred "$CMEKCTL" shred ca1 --yes
+	hex() { printf %s "$1" | od -An -tx1 -v | tr -d ' \n'; }
+	B64HEX=$(hex "$(printf %s "$DEK" | xxd -r -p | base64 -w0)")
+	# scan WHAT [--skip-secmem] HEX: found (0) or not (1), said in scan.out
+	scan() {
+		local what=$1
+		shift
+		if [ "$1" = --skip-secmem ]; then
+			"$TOP/build/helpers/memscan" "$1" "$PID" "$2"
+		else
+			"$TOP/build/helpers/memscan" "$PID" "$1"
+		fi >"$T/scan1.out" 2>&1
+		set -- $?
+		sed "s/^/$what: /" "$T/scan1.out" >>"$T/scan.out"
+		return "$1"
+	}
+	# The credential cache is a secmem page (MADV_DONTDUMP): the token
+	# may live there, and nowhere else (libcurl, OpenSSL, json-c, SigV4).
+	ktap_check "after an open and a shred through aws-kms, cmekd's memory holds no copy of the key or of its base64, and the session token only in its secmem credential cache" \
+		eval 'rc_is shred 0 && [ ${#DEK} = 128 ] && scan socket "$(hex "$SOCK")" && scan socket-outside-secmem --skip-secmem "$(hex "$SOCK")" && ! scan dek1 "${DEK:0:64}" && ! scan dek2 "${DEK:64:64}" && ! scan dek-base64 "$B64HEX" && scan token "$(hex "$STOKEN")" && ! scan token-outside-secmem --skip-secmem "$(hex "$STOKEN")"'
+	rc_is shred 0 || ktap_diag "shred: $(cat "$T/shred.err")"
+	[ ${#DEK} = 128 ] || ktap_diag "cmek_unwrap: $(cat "$T/unwrap.err")"
+	sed 's/^/# memscan: /' "$T/scan.out"
+	unset DEK B64HEX
+
+	alias_move
 	ktap_diag "measured: ${MEASURED[*]}"
 
 	if [ "$KTAP_FAILED" -ne 0 ]; then
@@ -157,9 +170,68 @@ guest() {
 
 guest_cleanup() {
 	dmsetup --noudevsync remove ca1 >/dev/null 2>&1
+	dmsetup --noudevsync remove ca2 >/dev/null 2>&1
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null
 	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
+	[ -n "${LOOP2:-}" ] && losetup -d "$LOOP2" 2>/dev/null
 	rm -rf "$T"
+}
+
+# cmekd_start [ALLOW_KEYS]: (re)start cmekd with the aws-kms section.
+cmekd_start() {
+	if [ -n "$PID" ]; then
+		kill "$PID"
+		wait_until 10 not kill -0 "$PID" 2>/dev/null
+	fi
+	daemon_conf check_interval=1s log_level=debug
+	cat >>"$T/cmekd.conf" <<-EOF
+
+	[provider aws-kms]
+	endpoint = https://10.0.2.100
+	region = us-east-1
+	ca_file = $CA
+	credentials_file = $T/aws.credentials
+	imds = no
+	timeout = 5s
+	${1:+allow_keys = $1}
+	EOF
+	# Only the file's credentials may work: not the environment's.
+	(
+		unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+		start
+		echo "$PID" >"$T/pid"
+	)
+	PID=$(cat "$T/pid")
+}
+
+# A volume made through an alias; the alias moves to another key. Decrypt
+# names the key ARN the slot records, so the volume still opens, and
+# allow_keys must trust that ARN as well as the alias.
+alias_move() {
+	local al=alias/cmek-move
+	run key2 "${A[@]}" CreateKey
+	read -r KID2 _ <"$T/key2.out"
+	run mkalias "${A[@]}" CreateAlias "$KID" $al
+	truncate -s 32M "$T/disk2"
+	LOOP2=$(losetup -f --show "$T/disk2")
+	run fmt2 "$CMEKCTL" format "$LOOP2" --provider aws-kms --key $al
+	run mvalias "${A[@]}" UpdateAlias "$KID2" $al
+	run open2 "$CMEKCTL" open "$LOOP2" ca2
+	ktap_check "format through $al, the alias moved to another key: the volume still opens (Decrypt names the slot's key ARN)" \
+		eval 'rc_is key2 0 && rc_is mkalias 0 && rc_is fmt2 0 && rc_is mvalias 0 && rc_is open2 0 && test -b /dev/mapper/ca2'
+	rc_is open2 0 || ktap_diag "$(cat "$T"/{key2,mkalias,fmt2,mvalias,open2}.err)"
+	run close2 "$CMEKCTL" close ca2
+
+	cmekd_start "alias/cmek-*"
+	run open3 "$CMEKCTL" open "$LOOP2" ca2
+	ktap_check "allow_keys trusts the alias only: open refused and audited, naming the key ARN the slot records" \
+		eval 'rc_is close2 0 && ! rc_is open3 0 && ! test -b /dev/mapper/ca2 && grep -q "audit: op=unwrap .*not in allow_keys" "$T/log" && grep -q "key .arn:aws:kms:us-east-1:[0-9]*:key/$KID" "$T/log"'
+	cmekd_start "alias/cmek-* arn:aws:kms:us-east-1:*:key/$KID"
+	run open4 "$CMEKCTL" open "$LOOP2" ca2
+	run close4 "$CMEKCTL" close ca2
+	ktap_check "allow_keys trusts the alias and the key ARN: it opens" \
+		eval 'rc_is open4 0 && rc_is close4 0'
+	rc_is open4 0 || ktap_diag "open4: $(cat "$T/open4.err")"
 }
 
 same_data() {
@@ -286,7 +358,7 @@ if [ $up != yes ]; then
 	ktap_finish
 fi
 
-tests/vm/run --timeout 200 --guestfwd "$PORT" -- \
+tests/vm/run --timeout 320 --guestfwd "$PORT" -- \
 	tests/host/aws_kms_vm.sh --guest "$DIR" "$KTAP_N" "$PORT" 2>&1 |
 	tee "$DIR/vm.out"
 rc=${PIPESTATUS[0]}

@@ -133,11 +133,14 @@ static void fake_az_issue(struct fake_azure *fa, const char *aud, char *out)
 }
 
 static bool fake_az_canned(struct fake_azure *fa, enum fake_azure_where w,
-			   struct fake_resp *rs)
+			   const struct fake_req *rq, struct fake_resp *rs)
 {
 	struct fake_azure_canned *c = &fa->canned[w];
+	size_t pl = strlen(rq->path), sl = strlen(fa->canned_suffix);
 
-	if (!c->count)
+	if (!c->count || (w == FAKE_AZURE_VAULT && sl &&
+			  (pl < sl || strcmp(rq->path + pl - sl,
+					     fa->canned_suffix))))
 		return false;
 	c->count--;
 	fake_reply(rs, c->status, "%s", c->body ? c->body : "");
@@ -344,7 +347,9 @@ static bool fake_az_authorized(struct fake_azure *fa,
 static const char *fake_az_op_name(unsigned int op)
 {
 	return op == FAKE_AZURE_OP_GET ? "get" :
-	       op == FAKE_AZURE_OP_WRAP ? "wrapKey" : "unwrapKey";
+	       op == FAKE_AZURE_OP_WRAP ? "wrapKey" :
+	       op == FAKE_AZURE_OP_SIGN ? "sign" :
+	       op == FAKE_AZURE_OP_VERIFY ? "verify" : "unwrapKey";
 }
 
 static bool fake_az_permitted(struct fake_azure *fa, unsigned int op,
@@ -368,6 +373,8 @@ static bool fake_az_permitted(struct fake_azure *fa, unsigned int op,
 				 fa->client_id,
 				 op == FAKE_AZURE_OP_GET ? "read" :
 				 op == FAKE_AZURE_OP_WRAP ? "wrap/action" :
+				 op == FAKE_AZURE_OP_SIGN ? "sign/action" :
+				 op == FAKE_AZURE_OP_VERIFY ? "verify/action" :
 				 "unwrap/action", vn);
 	else
 		fake_az_kv_error(rs, 403, "Forbidden", "ForbiddenByFirewall",
@@ -410,9 +417,11 @@ static void fake_az_bundle(struct fake_azure *fa, struct fake_azure_key *k,
 	char *e = fake_az_bn(v->pkey, OSSL_PKEY_PARAM_RSA_E);
 	char ops[128] = "", times[96] = "", del[384] = "";
 
-	snprintf(ops, sizeof(ops), "\"encrypt\",\"decrypt\"%s%s",
+	snprintf(ops, sizeof(ops), "\"encrypt\",\"decrypt\"%s%s%s%s",
 		 k->ops & FAKE_AZURE_OP_WRAP ? ",\"wrapKey\"" : "",
-		 k->ops & FAKE_AZURE_OP_UNWRAP ? ",\"unwrapKey\"" : "");
+		 k->ops & FAKE_AZURE_OP_UNWRAP ? ",\"unwrapKey\"" : "",
+		 k->ops & FAKE_AZURE_OP_SIGN ? ",\"sign\"" : "",
+		 k->ops & FAKE_AZURE_OP_VERIFY ? ",\"verify\"" : "");
 	if (v->nbf)
 		snprintf(times, sizeof(times), "\"nbf\":%lld,", v->nbf);
 	if (v->exp)
@@ -450,6 +459,94 @@ static int fake_az_rsa(EVP_PKEY *pk, bool enc, const unsigned char *in,
 	return ok ? 0 : -1;
 }
 
+/* RS256 or PS256 (RFC 7518: salt as long as the hash) over @digest. */
+static int fake_az_pkey_sig(EVP_PKEY *pk, bool ps, bool sign,
+			    const unsigned char *digest, unsigned char *sig,
+			    size_t *sig_len)
+{
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(pk, NULL);
+	int ok;
+
+	ok = c && (sign ? EVP_PKEY_sign_init(c) : EVP_PKEY_verify_init(c)) > 0 &&
+	     EVP_PKEY_CTX_set_rsa_padding(c, ps ? RSA_PKCS1_PSS_PADDING :
+					  RSA_PKCS1_PADDING) > 0 &&
+	     EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) > 0 &&
+	     (!ps || (EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) > 0 &&
+		      EVP_PKEY_CTX_set_rsa_pss_saltlen(c,
+						       RSA_PSS_SALTLEN_DIGEST) > 0)) &&
+	     (sign ? EVP_PKEY_sign(c, sig, sig_len, digest, 32) :
+		     EVP_PKEY_verify(c, sig, *sig_len, digest, 32)) > 0;
+	EVP_PKEY_CTX_free(c);
+	return ok ? 0 : -1;
+}
+
+static unsigned char *fake_az_b64_member(struct json_object *o,
+					 const char *name, size_t *len)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, name, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return cmek_b64_decode(json_object_get_string(v),
+			       (size_t)json_object_get_string_len(v), true,
+			       len);
+}
+
+/*
+ * sign: KeySignParameters {"alg", "value": digest} in, KeyOperationResult
+ * {"kid", "value": signature} out. verify: KeyVerifyParameters {"alg",
+ * "digest", "value": signature} in, {"value": true|false} out.
+ */
+static void fake_az_signop(struct fake_azure *fa, struct fake_azure_key *k,
+			   struct fake_azure_version *v, unsigned int op,
+			   struct json_object *o, struct fake_resp *rs)
+{
+	bool sign = op == FAKE_AZURE_OP_SIGN, ps;
+	unsigned char *digest = NULL, *sig = NULL, out[1024];
+	size_t dl = 0, sl = 0, ol = sizeof(out);
+	struct json_object *alg = NULL;
+	const char *a = "";
+	char *b64 = NULL;
+
+	if (json_object_object_get_ex(o, "alg", &alg) &&
+	    json_object_is_type(alg, json_type_string))
+		a = json_object_get_string(alg);
+	if (strcmp(a, "RS256") && strcmp(a, "PS256"))
+		return fake_az_kv_error(rs, 400, "BadParameter", NULL,
+					"Invalid or unsupported algorithm for this key: %.40s",
+					*a ? a : "(none)");
+	ps = !strcmp(a, "PS256");
+	digest = fake_az_b64_member(o, sign ? "value" : "digest", &dl);
+	if (!sign)
+		sig = fake_az_b64_member(o, "value", &sl);
+	if (!digest || dl != 32 || (!sign && !sig)) {
+		fake_az_kv_error(rs, 400, "BadParameter", NULL,
+				 "Invalid length of the digest, or a property missing or not base64url.");
+		goto out;
+	}
+	if (sign) {
+		if (fake_az_pkey_sig(v->pkey, ps, true, digest, out, &ol)) {
+			fake_az_kv_error(rs, 500, "InternalServerError", NULL,
+					 "Signing failed.");
+			goto out;
+		}
+		fa->signs++;
+		b64 = cmek_b64_encode(out, ol, true);
+		fake_reply(rs, 200, "{\"kid\":\"%s/keys/%s/%s\",\"value\":\"%s\"}",
+			   fa->vault, k->name, v->id, b64 ? b64 : "");
+	} else {
+		fa->verifies++;
+		fake_reply(rs, 200, "{\"value\":%s}",
+			   fake_az_pkey_sig(v->pkey, ps, false, digest, sig,
+					    &sl) ? "false" : "true");
+	}
+out:
+	free(b64);
+	free(sig);
+	free(digest);
+}
+
 /* KeyOperationsParameters in, KeyOperationResult out. */
 static void fake_az_keyop(struct fake_azure *fa, struct fake_azure_key *k,
 			  struct fake_azure_version *v, unsigned int op,
@@ -471,7 +568,8 @@ static void fake_az_keyop(struct fake_azure *fa, struct fake_azure_key *k,
 					"Operation %s is not permitted on this key.",
 					opname);
 	/* Outside nbf/exp only decrypt, unwrap and verify still work. */
-	if (op == FAKE_AZURE_OP_WRAP && ((v->exp && v->exp <= now) ||
+	if ((op == FAKE_AZURE_OP_WRAP || op == FAKE_AZURE_OP_SIGN) &&
+	    ((v->exp && v->exp <= now) ||
 					 (v->nbf && v->nbf > now)))
 		return fake_az_kv_error(rs, 403, "Forbidden", NULL,
 					"Operation %s is not allowed on %s key.",
@@ -482,6 +580,10 @@ static void fake_az_keyop(struct fake_azure *fa, struct fake_azure_key *k,
 		return fake_az_kv_error(rs, 400, "BadParameter", NULL,
 					"The request content type is not supported.");
 	o = json_tokener_parse(rq->body);
+	if (op == FAKE_AZURE_OP_SIGN || op == FAKE_AZURE_OP_VERIFY) {
+		fake_az_signop(fa, k, v, op, o, rs);
+		goto out;
+	}
 	if (!json_object_object_get_ex(o, "alg", &alg) ||
 	    !json_object_is_type(alg, json_type_string) ||
 	    strcmp(json_object_get_string(alg), "RSA-OAEP-256")) {
@@ -565,9 +667,13 @@ static void fake_az_vault(struct fake_azure *fa, const struct fake_req *rq,
 	/* keys/{name}[/{version}][/{op}] */
 	op = FAKE_AZURE_OP_GET;
 	if (n >= 3 && (!strcmp(seg[n - 1], "wrapkey") ||
-		       !strcmp(seg[n - 1], "unwrapkey"))) {
+		       !strcmp(seg[n - 1], "unwrapkey") ||
+		       !strcmp(seg[n - 1], "sign") ||
+		       !strcmp(seg[n - 1], "verify"))) {
 		op = !strcmp(seg[n - 1], "wrapkey") ? FAKE_AZURE_OP_WRAP :
-						      FAKE_AZURE_OP_UNWRAP;
+		     !strcmp(seg[n - 1], "sign") ? FAKE_AZURE_OP_SIGN :
+		     !strcmp(seg[n - 1], "verify") ? FAKE_AZURE_OP_VERIFY :
+						     FAKE_AZURE_OP_UNWRAP;
 		n--;
 	}
 	if (n > 3 || strcmp(rq->method, op == FAKE_AZURE_OP_GET ? "GET" : "POST"))
@@ -601,7 +707,7 @@ void fake_azure_handler(struct fakesrv *s, const struct fake_req *rq,
 	else
 		w = FAKE_AZURE_VAULT;
 	fa->requests[w]++;
-	if (!fake_az_canned(fa, w, rs)) {
+	if (!fake_az_canned(fa, w, rq, rs)) {
 		if (w == FAKE_AZURE_IMDS)
 			fake_az_imds(fa, rq, rs);
 		else if (w == FAKE_AZURE_TOKEN)
@@ -875,4 +981,12 @@ bool fake_azure_token_issued(struct fake_azure *fa, const char *s)
 		found = fa->tokens[i].value[0] && !strcmp(fa->tokens[i].value, s);
 	pthread_mutex_unlock(&fa->lock);
 	return found;
+}
+
+void fake_azure_canned_path(struct fake_azure *fa, const char *suffix)
+{
+	pthread_mutex_lock(&fa->lock);
+	snprintf(fa->canned_suffix, sizeof(fa->canned_suffix), "%s",
+		 suffix ? suffix : "");
+	pthread_mutex_unlock(&fa->lock);
 }

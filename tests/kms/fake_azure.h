@@ -9,8 +9,10 @@
  *    /metadata/identity/oauth2/token (plain HTTP, "Metadata: true");
  *  - Key Vault's keys API, api-version 7.4: GET keys/{name}[/{version}],
  *    POST keys/{name}/{version}/wrapkey and unwrapkey with real
- *    RSA-OAEP-256 per key version, GET deletedkeys/{name}, and the error
- *    bodies {"error": {"code", "message", "innererror": {"code"}}}.
+ *    RSA-OAEP-256 per key version, POST keys/{name}[/{version}]/sign and
+ *    verify (RS256, PS256 over a SHA-256 digest), GET deletedkeys/{name},
+ *    and the error bodies {"error": {"code", "message", "innererror":
+ *    {"code"}}}.
  *
  * One struct fake_azure may serve an HTTPS fakesrv (token + vault) and a
  * plain one (IMDS) at once: pass it as both servers' data. The test drives
@@ -33,7 +35,9 @@
 #define FAKE_AZURE_OP_GET	1u
 #define FAKE_AZURE_OP_WRAP	2u
 #define FAKE_AZURE_OP_UNWRAP	4u
-#define FAKE_AZURE_OP_ALL	7u
+#define FAKE_AZURE_OP_SIGN	8u
+#define FAKE_AZURE_OP_VERIFY	16u
+#define FAKE_AZURE_OP_ALL	31u
 
 enum fake_azure_deny {
 	FAKE_AZURE_ALLOW,
@@ -97,10 +101,11 @@ struct fake_azure {
 	unsigned int deny_ops;
 
 	struct fake_azure_canned canned[FAKE_AZURE_NWHERE];
+	char canned_suffix[32];		/* vault answers canned only here */
 
 	/* what the provider did, for asserts */
 	unsigned long requests[FAKE_AZURE_NWHERE];
-	unsigned long wraps, unwraps;
+	unsigned long wraps, unwraps, signs, verifies;
 	size_t last_wrap_len;		/* plaintext bytes of the last wrap */
 	char last_scope[128];		/* of the last token request */
 	char last_target[512];		/* of the last vault request */
@@ -141,6 +146,8 @@ void fake_azure_deny(struct fake_azure *fa, enum fake_azure_deny mode,
 void fake_azure_canned(struct fake_azure *fa, enum fake_azure_where where,
 		       int status, const char *body, const char *retry_after,
 		       unsigned int count);
+/* Canned vault answers only for paths ending in @suffix ("/sign"; NULL: any). */
+void fake_azure_canned_path(struct fake_azure *fa, const char *suffix);
 void fake_azure_token_life(struct fake_azure *fa, int secs);
 /* Every token issued so far stops working (revoked, or expired early). */
 void fake_azure_revoke_tokens(struct fake_azure *fa);

@@ -17,7 +17,10 @@
 #     cmekctl upgrade seals it; legacy_headers = refuse refuses it;
 #   - a line of /etc/cmek/volumes pins the volume's UUID (also for a device
 #     given by path) and the KMS keys it may be unwrapped with;
-#   - format refuses a data offset over its own header copies.
+#   - format refuses a data offset over its own header copies;
+#   - azure-kv with sign_key: a slot without sign_key's signature (what
+#     anyone with the wrapping key's public half can make) is refused and
+#     audited, a signed one opens (tests/helpers/azure_fake).
 # Local provider; KEKs stand in for KMS keys. Runs in the VM as root with
 # dm-cmek loaded:  tests/vm/run -- tests/kselftest/cmekd_trust.sh
 #
@@ -30,6 +33,7 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 cmekd_test_init cmekd_trust
 TAMPER=$TOP/build/helpers/hdr_tamper
 LOOPS=
+AZPID=
 
 cleanup() {
 	local m l
@@ -37,6 +41,7 @@ cleanup() {
 		dmsetup --noudevsync remove "$m" >/dev/null 2>&1
 	done
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	[ -n "$AZPID" ] && kill "$AZPID" 2>/dev/null && wait "$AZPID" 2>/dev/null
 	for l in $LOOPS; do losetup -d "$l" 2>/dev/null; done
 	rm -rf "$T"
 }
@@ -65,7 +70,7 @@ audited() { tail -n +$((N0 + 1)) "$T/log" | grep -q -- "$1"; }
 mark() { N0=$(wc -l <"$T/log"); }
 rec() { echo "$T/trust/$1"; }
 
-ktap_plan 26
+ktap_plan 29
 
 modprobe loop 2>/dev/null
 for i in 0 1 2; do
@@ -239,6 +244,61 @@ ktap_check "format refuses a KMS key outside allow_keys" \
 run sh "$CMEKCTL" shred ct0 --yes
 ktap_check "a shred keeps the record: the UUID stays bound to its key" \
 	eval 'rc_is sh 0 && [ -e "$(rec "$U0")" ]'
+
+# --- azure-kv: origin authentication -------------------------------------
+AZT0=$SECONDS
+AZ=$T/az
+AZPORT=18301
+AZKEY=https://cmektest.vault.azure.net/keys
+TENANT=72f988bf-86f1-41af-91ab-2d7cd011db47
+CLIENT=0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9
+mkdir -p "$AZ"
+ip link set lo up	# the guest has no network, loopback is down
+echo s3cr3t-azure-client >"$T/az.secret"
+chmod 600 "$T/az.secret"
+"$TOP/build/helpers/azure_fake" "$AZ" $AZPORT $TENANT $CLIENT \
+	s3cr3t-azure-client k1 s1 >"$T/az.out" 2>"$T/az.err" &
+AZPID=$!
+# RSA key generation under emulation: allow it time.
+wait_until 60 grep -q ready "$T/az.out" &&
+	AZREADY=$((SECONDS - AZT0)) ||
+	ktap_diag "azure_fake not ready: $(cat "$T/az.err")"
+# azconf [SIGN_KEY_NAME]: the local section and an azure-kv one on the fake
+azconf() {
+	conf
+	cat >>"$T/cmekd.conf" <<-EOF2
+
+	[provider azure-kv]
+	endpoint = https://127.0.0.1:$AZPORT
+	authority_host = https://127.0.0.1:$AZPORT
+	ca_file = $AZ/ca.pem
+	tenant_id = $TENANT
+	client_id = $CLIENT
+	client_secret_file = $T/az.secret
+	timeout = 5s
+	${1:+sign_key = $AZKEY/$1}
+	EOF2
+}
+# The forger's slot: k1's RSA wrap, unsigned, as anyone with its public
+# half makes one (the unit test forges it from the public key alone).
+azconf
+restart
+run azf "$CMEKCTL" format "$D1" --provider azure-kv --key $AZKEY/k1 --force
+azconf s1
+restart
+run azs "$CMEKCTL" format "$D0" --provider azure-kv --key $AZKEY/k1 --force
+run azso "$CMEKCTL" open "$D0" ct0
+ktap_check "azure-kv with sign_key: format signs the slot, and the volume opens" \
+	eval 'rc_is azf 0 && rc_is azs 0 && rc_is azso 0 && dmsetup info ct0 >/dev/null 2>&1'
+rc_is azso 0 || ktap_diag "$(cat "$T"/{azf,azs,azso}.err)"
+mark
+run azfo "$CMEKCTL" open "$D1" ct1
+ktap_check "a slot without sign_key's signature (made with the public key) is refused, before any unwrap" \
+	eval 'refused azfo "carries no signature" && ! dmsetup info ct1 >/dev/null 2>&1'
+ktap_check "... and audited (op=unwrap, the reason)" \
+	eval 'audited "audit: op=unwrap .*provider=azure-kv .*carries no signature"'
+"$CMEKCTL" close ct0 >/dev/null 2>&1
+ktap_diag "azure-kv part: $((SECONDS - AZT0)) s (azure_fake ready after ${AZREADY:-?} s)"
 
 stop
 ktap_finish

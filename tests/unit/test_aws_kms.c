@@ -432,7 +432,7 @@ static void test_roundtrips(struct env *e, int k1, int k2)
 			      &err) == 0 && !memcmp(out, dek, 64) &&
 	       p->ops->unwrap(p, e->f.keys[k1].arn, &vol, w2, wl2, out, &ol,
 			      &err) < 0 && err.cls == CMEK_ERR_INVALID &&
-	       strstr(err.msg, "IncorrectKeyException"),
+	       strstr(err.msg, "cannot name"),
 	       "rewrap to another key (alias) round trips; the old key is refused: %s",
 	       err.msg);
 	free(w2);
@@ -486,6 +486,46 @@ static void test_slot_object(struct env *e)
 	snprintf(e->f.keys[b].alias, sizeof(e->f.keys[b].alias), "%s",
 		 "alias/cmek-moving");
 	e->f.keys[a].alias[0] = '\0';
+	ok = p && !p->ops->unwrap(p, "alias/cmek-moving", &vol, w, wl, out,
+				  &ol, &err) && ol == 64 && !memcmp(out, dek, 64);
+	pthread_mutex_lock(&e->s.lock);
+	ok = ok && strstr(e->s.last.body, e->f.keys[a].arn) &&
+	     !strstr(e->s.last.body, "alias/cmek-moving");
+	pthread_mutex_unlock(&e->s.lock);
+	tap_ok(ok, "the alias moved to another key: the slot still unwraps, Decrypt names the key ARN it records %s",
+	       err.msg);
+	/* The recorded ARN is the disk's word: it must fit the reference. */
+	{
+		static const char *const forged[] = {
+			"arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+			"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		};
+		static const char *const refs[] = {
+			"arn:aws:kms:us-east-1:111122223333:alias/cmek-moving",
+			"alias/cmek-moving",
+		};
+		unsigned long dec = fake_aws_ops(&e->f, FAKE_AWS_DECRYPT);
+		uint8_t *fw;
+		size_t fl, i, j;
+
+		ok = p && cmek_slot_unprefix(w, wl, name, sizeof(name), &c,
+					     &cl) == 1;
+		for (i = 0; ok && i < 2; i++) {
+			fw = cmek_slot_prefix(forged[i], c, cl, &fl);
+			/* alias/NAME says no account: allow_keys does. */
+			for (j = 0; fw && j < 2 - !i; j++)
+				ok = ok && p->ops->unwrap(p, refs[j], &vol, fw,
+							  fl, out, &ol,
+							  &err) < 0 &&
+				     err.cls == CMEK_ERR_INVALID &&
+				     strstr(err.msg, "cannot name");
+			ok = ok && fw;
+			free(fw);
+		}
+		tap_ok(ok && fake_aws_ops(&e->f, FAKE_AWS_DECRYPT) == dec,
+		       "a slot recording a key of another account (alias ARN) or region is refused before any Decrypt: %s",
+		       err.msg);
+	}
 	fake_aws_key_set(&e->f, a, "Disabled", false, false);
 	dk = fake_aws_ops(&e->f, FAKE_AWS_DESCRIBE);
 	ok = p && !p->ops->key_state(p, "alias/cmek-moving", &ast, &err) &&
@@ -1622,7 +1662,7 @@ int main(void)
 	int k1, k2, keu, kst;
 
 	rows = json_object_from_file(DATA "errors.json");
-	tap_plan(5 + 1 + 7 + 5 + 1 + 8 + 6 + 2 + 11 + 6 + 2 +
+	tap_plan(5 + 1 + 7 + 7 + 1 + 8 + 6 + 2 + 11 + 6 + 2 +
 		 (rows ? (int)json_object_array_length(rows) : 1) +
 		 MOTO_TESTS);
 	if (!mkdtemp(dir))

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
 
 #include "azure_kv.h"
 #include "b64.h"
@@ -275,7 +277,7 @@ static void test_key_refs(void)
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		parsed += unwrap(p, good[i], &vol_a, junk, sizeof(junk), dek,
 				 &n, &err) < 0 &&
-			  strstr(err.msg, "not an azure-kv v1 blob");
+			  strstr(err.msg, "not an azure-kv v1 or v2 blob");
 	tap_ok(parsed == sizeof(good) / sizeof(good[0]),
 	       "vault, mixed case, versioned, Managed HSM and sovereign cloud identifiers accepted");
 	tap_ok(fakesrv_requests(&s) == before,
@@ -361,7 +363,7 @@ static void test_round_trip(void)
 	w[100] ^= 0x40;
 	w[0] = 9;
 	tap_ok(unwrap(p, K1, &vol_a, w, wl, out, &n, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "v1 blob"),
+	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "v1 or v2 blob"),
 	       "unknown blob format: invalid");
 	tap_ok(wrap(p, K1, dek, 0, &w2, &wl2, &err) < 0 &&
 	       wrap(p, K1, dek, 65, &w2, &wl2, &err) < 0 &&
@@ -1214,11 +1216,261 @@ static void test_slot_object(void)
 	cmek_provider_free(p);
 }
 
+/* ---- origin authentication: sign_key ---- */
+
+#define S1	VAULT "/keys/s1"
+
+/* The current public key of fake key @name (only its public half used). */
+static EVP_PKEY *fake_pub(const char *name)
+{
+	int i;
+
+	for (i = 0; i < fa.nkeys; i++)
+		if (!strcmp(fa.keys[i].name, name))
+			return fa.keys[i].v[fa.keys[i].nv - 1].pkey;
+	return NULL;
+}
+
+/*
+ * What an attacker with K1's public key alone makes: a slot of a DEK of
+ * their choosing for volume @b, RSA-OAEP-256 under K1's current version
+ * (a version 1 blob), or with @sig_len bytes of made-up signature
+ * naming sign_key version @sver (version 2).
+ */
+static size_t forge(const struct cmek_binding *b, const uint8_t *dek,
+		    const char *sver, size_t sig_len, uint8_t *out)
+{
+	uint8_t pt[96], ct[512];
+	size_t ct_len = sizeof(ct), n, h;
+	char aad[96], ver[33];
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(fake_pub("k1"), NULL);
+
+	n = cmek_binding_aad(b, aad, sizeof(aad));
+	memcpy(pt, dek, 64);
+	EVP_Digest(aad, n, pt + 64, NULL, EVP_sha256(), NULL);
+	if (!c || EVP_PKEY_encrypt_init(c) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_oaep_md(c, EVP_sha256()) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) <= 0 ||
+	    EVP_PKEY_encrypt(c, ct, &ct_len, pt, 96) <= 0)
+		ct_len = 0;
+	EVP_PKEY_CTX_free(c);
+	fake_azure_key_version(&fa, "k1", -1, ver);
+	out[0] = sver ? 2 : 1;
+	out[1] = 32;
+	memcpy(out + 2, ver, 32);
+	h = 34;
+	if (sver) {
+		memcpy(out + h, sver, 32);
+		out[h + 32] = (uint8_t)(ct_len >> 8);
+		out[h + 33] = (uint8_t)ct_len;
+		h += 34;
+	}
+	memcpy(out + h, ct, ct_len);
+	h += ct_len;
+	if (sver) {
+		RAND_bytes(out + h, (int)sig_len);
+		h += sig_len;
+	}
+	return ct_len ? h : 0;
+}
+
+static struct cmek_provider *prov_signed(const char *unsigned_slots)
+{
+	const char *const kv[] = {
+		"tenant_id", TENANT, "client_id", CLIENT,
+		"client_secret_file", secret_file, "sign_key", S1,
+		unsigned_slots ? "unsigned_slots" : NULL, unsigned_slots, NULL,
+	};
+
+	return prov(kv);
+}
+
+static void test_signed(void)
+{
+	struct cmek_provider *p = prov_signed(NULL), *plain = prov_secret();
+	struct cmek_provider *lax = prov_signed("accept");
+	uint8_t dek[64], evil[64], out[CMEK_DEK_MAX], f[1200], *w = NULL;
+	uint8_t *w2 = NULL, t[1200];
+	unsigned long signs, unwraps, req;
+	char sv1[33] = "", sv2[33] = "";
+	struct cmek_error err;
+	size_t wl = 0, wl2 = 0, fl, n = 0;
+	bool ok;
+
+	memset(dek, 0x5a, sizeof(dek));
+	memset(evil, 0xe1, sizeof(evil));
+	{
+		struct cmek_provider *q = cmek_provider_new("azure-kv", &err);
+
+		ok = q && q->ops->configure(q, "sign_key", "https://x.example/keys/s1", &err) < 0 &&
+		     err.cls == CMEK_ERR_INVALID &&
+		     q->ops->configure(q, "unsigned_slots", "maybe", &err) < 0 &&
+		     err.cls == CMEK_ERR_INVALID &&
+		     !q->ops->configure(q, "unsigned_slots", "refuse", &err);
+		cmek_provider_free(q);
+		tap_ok(ok, "sign_key must be a Key Vault key identifier, unsigned_slots refuse or accept: %s",
+		       err.msg);
+	}
+
+	/* A signed slot opens. */
+	fake_azure_key_add(&fa, "s1");
+	fake_azure_key_version(&fa, "s1", -1, sv1);
+	signs = fa.signs;
+	ok = !wrap(p, K1, dek, 64, &w, &wl, &err) && w[0] == 2 &&
+	     fa.signs == signs + 1 && !memcmp(w + 34, sv1, 32);
+	unwraps = fa.unwraps;
+	req = fakesrv_requests(&s);
+	ok = ok && !unwrap(p, K1, &vol_a, w, wl, out, &n, &err) && n == 64 &&
+	     !memcmp(out, dek, 64) && fa.unwraps == unwraps + 1 &&
+	     fakesrv_requests(&s) == req + 1;
+	tap_ok(ok, "sign_key set: wrap signs the slot (PS256 by %.8s..., a version 2 blob of %zu bytes); it opens with one unwrapkey (the public key is kept) %s",
+	       sv1, wl, err.msg);
+	n = 0;
+	ok = !unwrap(plain, K1, &vol_a, w, wl, out, &n, &err) && n == 64 &&
+	     !memcmp(out, dek, 64);
+	tap_ok(ok, "a provider without sign_key still opens a signed slot %s",
+	       err.msg);
+
+	/* Forged with K1's public key alone. */
+	fl = forge(&vol_a, evil, NULL, 0, f);
+	n = 0;
+	ok = fl && !unwrap(plain, K1, &vol_a, f, fl, out, &n, &err) &&
+	     n == 64 && !memcmp(out, evil, 64);
+	tap_ok(ok, "without sign_key, a slot forged with the public key alone unwraps to the forger's key (the attack) %s",
+	       err.msg);
+	unwraps = fa.unwraps;
+	ok = fl && unwrap(p, K1, &vol_a, f, fl, out, &n, &err) < 0 &&
+	     err.cls == CMEK_ERR_INVALID &&
+	     strstr(err.msg, "carries no signature") && fa.unwraps == unwraps;
+	tap_ok(ok, "with sign_key, that unsigned forged slot is refused (invalid) before any unwrapkey: %s",
+	       err.msg);
+	fl = forge(&vol_a, evil, sv1, 256, f);
+	ok = fl && unwrap(p, K1, &vol_a, f, fl, out, &n, &err) < 0 &&
+	     err.cls == CMEK_ERR_INVALID && strstr(err.msg, "does not verify") &&
+	     fa.unwraps == unwraps;
+	tap_ok(ok, "a forged slot with a made-up signature naming sign_key's version is refused (invalid), no unwrapkey: %s",
+	       err.msg);
+	fl = forge(&vol_a, evil, NULL, 0, f);
+	n = 0;
+	ok = fl && !unwrap(lax, K1, &vol_a, f, fl, out, &n, &err) &&
+	     !memcmp(out, evil, 64) &&
+	     unwrap(lax, K1, &vol_a, w, wl, out, &n, &err) == 0;
+	tap_ok(ok, "unsigned_slots = accept takes unsigned slots (migration), and still checks signed ones %s",
+	       err.msg);
+
+	/* Tampered: the signature, the ciphertext, another volume. */
+	unwraps = fa.unwraps;
+	memcpy(t, w, wl);
+	t[wl - 7] ^= 0x40;
+	ok = unwrap(p, K1, &vol_a, t, wl, out, &n, &err) < 0 &&
+	     err.cls == CMEK_ERR_INVALID && strstr(err.msg, "does not verify");
+	memcpy(t, w, wl);
+	t[70] ^= 1;
+	ok = ok && unwrap(p, K1, &vol_a, t, wl, out, &n, &err) < 0 &&
+	     err.cls == CMEK_ERR_INVALID && strstr(err.msg, "does not verify");
+	ok = ok && unwrap(p, K1, &vol_b, w, wl, out, &n, &err) < 0 &&
+	     err.cls == CMEK_ERR_INVALID && strstr(err.msg, "does not verify") &&
+	     fa.unwraps == unwraps;
+	tap_ok(ok, "a flipped bit in the signature or the ciphertext, or the slot copied to another volume: refused (invalid), no unwrapkey: %s",
+	       err.msg);
+	memcpy(t, w, wl);
+	t[wl - 1] = 0;
+	ok = unwrap(p, K1, &vol_a, t, wl - 1, out, &n, &err) < 0 &&
+	     err.cls == CMEK_ERR_INVALID;
+	t[34] = 'x';
+	ok = ok && unwrap(p, K1, &vol_a, t, wl, out, &n, &err) < 0 &&
+	     err.cls == CMEK_ERR_INVALID && strstr(err.msg, "v2 blob");
+	tap_ok(ok, "a truncated signature or a bad sign_key version in the blob: refused (invalid): %s",
+	       err.msg);
+
+	/* sign_key rotates: new slots name the new version, old ones open. */
+	fake_azure_key_rotate(&fa, "s1", sv2);
+	ok = !wrap(p, K1, dek, 64, &w2, &wl2, &err) && !memcmp(w2 + 34, sv2, 32) &&
+	     !unwrap(p, K1, &vol_a, w, wl, out, &n, &err) &&
+	     !unwrap(p, K1, &vol_a, w2, wl2, out, &n, &err);
+	memcpy(t, w, wl);
+	memcpy(t + 34, sv2, 32);
+	ok = ok && unwrap(p, K1, &vol_a, t, wl, out, &n, &err) < 0 &&
+	     err.cls == CMEK_ERR_INVALID;
+	tap_ok(ok, "sign_key rotated: new slots are signed by the new version, old slots still open; a slot claiming the other version is refused %s",
+	       err.msg);
+
+	/* Key Vault's answers to sign, and about the signing key. */
+	{
+		static const char *const bad[] = {
+			"<html>signed</html>",
+			"{\"kid\":\"" S1 "\",\"value\":\"!!!\"}",
+			"{\"kid\":\"" S1 "\",\"value\":\"AAECAwQFBgcICQ\"}",
+			NULL,	/* 256 random bytes: not a signature */
+		};
+		char junk[800], *b64;
+		uint8_t r[256];
+		size_t i, cls_ok = 0;
+
+		RAND_bytes(r, sizeof(r));
+		b64 = cmek_b64_encode(r, sizeof(r), true);
+		snprintf(junk, sizeof(junk), "{\"kid\":\"%s/%s\",\"value\":\"%s\"}",
+			 S1, sv2, b64);
+		free(b64);
+		fake_azure_canned_path(&fa, "/sign");
+		for (i = 0; i < 4; i++) {
+			free(w2);
+			w2 = NULL;
+			fake_azure_canned(&fa, FAKE_AZURE_VAULT, 200,
+					  bad[i] ? bad[i] : junk, NULL, 1);
+			cls_ok += wrap(p, K1, dek, 64, &w2, &wl2, &err) < 0 &&
+				  err.cls == CMEK_ERR_TRANSIENT &&
+				  strstr(err.msg, "malformed answer");
+		}
+		fake_azure_canned(&fa, FAKE_AZURE_VAULT, 403,
+				  "<html><body>Request blocked</body></html>",
+				  NULL, 1);
+		cls_ok += wrap(p, K1, dek, 64, &w2, &wl2, &err) < 0 &&
+			  err.cls == CMEK_ERR_TRANSIENT;
+		fake_azure_canned(&fa, FAKE_AZURE_VAULT, 0, NULL, NULL, 0);
+		fake_azure_canned_path(&fa, NULL);
+		tap_ok(cls_ok == 5,
+		       "sign answered with HTML, bad base64, a short value, 256 bytes that do not verify, or a WAF's 403: no slot, transient (%zu of 5) %s",
+		       cls_ok, err.msg);
+		fake_azure_key_ops(&fa, "s1", FAKE_AZURE_OP_ALL & ~FAKE_AZURE_OP_SIGN);
+		ok = wrap(p, K1, dek, 64, &w2, &wl2, &err) < 0 &&
+		     err.cls == CMEK_ERR_DEFINITIVE &&
+		     strstr(err.msg, "sign");
+		fake_azure_key_ops(&fa, "s1", FAKE_AZURE_OP_ALL);
+		tap_ok(ok, "sign not among sign_key's key_ops: Key Vault's own refusal, definitive: %s",
+		       err.msg);
+	}
+	/* A fresh provider must fetch the public key: malformed, or gone. */
+	{
+		struct cmek_provider *q = prov_signed(NULL);
+
+		fake_azure_canned(&fa, FAKE_AZURE_VAULT, 200,
+				  "{\"key\":{\"kid\":\"" S1 "\",\"kty\":\"RSA\"}}",
+				  NULL, 1);
+		ok = unwrap(q, K1, &vol_a, w, wl, out, &n, &err) < 0 &&
+		     err.cls == CMEK_ERR_TRANSIENT;
+		fake_azure_key_delete(&fa, "s1");
+		ok = ok && unwrap(q, K1, &vol_a, w, wl, out, &n, &err) < 0 &&
+		     err.cls == CMEK_ERR_INVALID && strstr(err.msg, "KeyNotFound");
+		fake_azure_key_recover(&fa, "s1");
+		ok = ok && !unwrap(q, K1, &vol_a, w, wl, out, &n, &err);
+		cmek_provider_free(q);
+		tap_ok(ok, "sign_key's public key answered malformed: transient; sign_key deleted: the slot cannot be verified (invalid, not a revocation); recovered: it opens %s",
+		       err.msg);
+	}
+	free(w);
+	free(w2);
+	cmek_provider_free(lax);
+	cmek_provider_free(plain);
+	cmek_provider_free(p);
+}
+
 int main(void)
 {
 	FILE *f;
 
-	tap_plan(124);
+	tap_plan(137);
 	if (!mkdtemp(dir))
 		return 1;
 	unsetenv("AZURE_TENANT_ID");
@@ -1252,6 +1504,7 @@ int main(void)
 	test_imds();
 	test_malformed();
 	test_slot_object();
+	test_signed();
 	tap_ok(leaks == 0 && checked > 60,
 	       "no secret or token in any of %u error messages", checked);
 

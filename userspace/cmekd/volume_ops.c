@@ -229,6 +229,28 @@ static bool vol_key_pinned(const struct vol *v, const char *provider,
 }
 
 /*
+ * May a slot's unwrap name @key: the volume's keys= pins and the
+ * section's allow_keys. Refusals are audited.
+ */
+static bool key_trusted(struct daemon *d, struct vol *v,
+			const struct hdr_info *h, const struct hdr_slot *c,
+			const char *why, const char *key,
+			struct cmek_error *err)
+{
+	if (!vol_key_pinned(v, c->provider, key))
+		cmek_error_set(err, CMEK_ERR_INVALID, "%s:%.300s is not among "
+			       "the keys the volume's line of "
+			       "/etc/cmek/volumes pins (keys=)", c->provider,
+			       key);
+	else if (!cmek_config_key_trusted(&d->cfg, c->provider, key, err))
+		return true;
+	audit_op(d, "unwrap", v, c->provider, c->key_ref, h->uuid, -EPERM,
+		 "why=%s slot=%d error=\"%s\"", why, c->index,
+		 audit_q(err->msg));
+	return false;
+}
+
+/*
  * Unwrap @h's DEK into @dek from the first slot that works, in
  * slot_order(). A transient or invalid failure moves on to the next slot;
  * so does a definitive one under slot_policy all, where a slot the watch
@@ -278,23 +300,11 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
 			continue;
 		}
 		p = cmek_config_provider(&d->cfg, c->provider, &err);
-		if (p && !vol_key_pinned(v, c->provider, c->key_ref)) {
-			cmek_error_set(&err, CMEK_ERR_INVALID, "%s:%.300s is "
-				       "not among the keys the volume's line "
-				       "of /etc/cmek/volumes pins (keys=)",
-				       c->provider, c->key_ref);
-			audit_op(d, "unwrap", v, c->provider, c->key_ref,
-				 h->uuid, -EPERM, "why=%s slot=%d error=\"%s\"",
-				 why, c->index, audit_q(err.msg));
+		if (p && (!key_trusted(d, v, h, c, why, c->key_ref, &err) ||
+			  (p->ops->unwrap_by_slot_key && c->key_id[0] &&
+			   strcmp(c->key_id, c->key_ref) &&
+			   !key_trusted(d, v, h, c, why, c->key_id, &err))))
 			p = NULL;
-		}
-		if (p && cmek_config_key_trusted(&d->cfg, c->provider,
-						 c->key_ref, &err)) {
-			audit_op(d, "unwrap", v, c->provider, c->key_ref,
-				 h->uuid, -EPERM, "why=%s slot=%d error=\"%s\"",
-				 why, c->index, audit_q(err.msg));
-			p = NULL;
-		}
 		if (!p) {
 			msg_add(msg, msglen, "slot %d: %.400s", c->index,
 				err.msg);

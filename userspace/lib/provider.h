@@ -161,6 +161,12 @@ struct cmek_provider_ops {
 			  enum cmek_kms_key_state *state,
 			  struct cmek_error *err);
 	void (*destroy)(struct cmek_provider *p);
+	/*
+	 * unwrap() names the key slot_key() reads from the blob, not
+	 * key_ref (aws-kms: the key ARN an alias pointed to): cmekd checks
+	 * that key against allow_keys and keys= as well as key_ref.
+	 */
+	bool unwrap_by_slot_key;
 };
 
 struct cmek_provider {

@@ -6,7 +6,9 @@
  *
  *   generate  GenerateDataKey, NumberOfBytes = dek_len: KMS makes the DEK
  *   wrap      Encrypt of a given DEK
- *   unwrap    Decrypt, with KeyId so that a blob of another key is refused
+ *   unwrap    Decrypt, with KeyId the key ARN the slot records (an alias
+ *             moves; the key that made the blob does not), so that a
+ *             blob of another key is refused
  *   rewrap    ReEncrypt: the plaintext never leaves KMS (same region only;
  *             across regions Decrypt + Encrypt in locked memory)
  *   key_state DescribeKey, KeyMetadata.KeyState
@@ -1311,6 +1313,55 @@ static int aws_key_state(struct cmek_provider *p, const char *key_ref,
 			 enum cmek_kms_key_state *state,
 			 struct cmek_error *err);
 
+/*
+ * The key a slot's Decrypt (or ReEncrypt) names: the key ARN the slot
+ * records, so that moving an alias does not strand the slots made
+ * through it; @key_ref for an older slot that records none. The ARN is
+ * written by whoever writes the disk: cmekd checks it against allow_keys
+ * and keys= as it does key_ref (cmek_provider_ops.unwrap_by_slot_key),
+ * and here it must agree with what key_ref says of the key: the same
+ * key ARN, or the region (and account) of an alias.
+ */
+static int slot_kms_key(struct aws_priv *ap, const char *key_ref,
+			const char *arn, const char **kid,
+			struct cmek_error *err)
+{
+	char region[CMEK_AWS_REGION_MAX + 1], r[CMEK_AWS_REGION_MAX + 1];
+	const char *a, *b;
+
+	*kid = key_ref;
+	if (!arn[0] || !strcmp(arn, key_ref))
+		return 0;
+	if (region_of(ap, key_ref, region, err) ||
+	    !key_arn_valid(arn, r, sizeof(r)))
+		return -1;
+	/* arn:PARTITION:kms:REGION:ACCOUNT: of both, when key_ref is an ARN. */
+	a = arn;
+	b = key_ref;
+	if (!strncmp(key_ref, "arn:", 4)) {
+		for (int i = 0; i < 5 && a && b; i++) {
+			a = strchr(a, ':');
+			b = strchr(b, ':');
+			a = a ? a + 1 : NULL;
+			b = b ? b + 1 : NULL;
+		}
+		if (!a || !b || a - arn != b - key_ref ||
+		    strncmp(arn, key_ref, (size_t)(a - arn)) ||
+		    strstr(key_ref, ":key/"))
+			goto bad;
+	} else if (strcmp(region, r) ||
+		   (strncmp(key_ref, "alias/", 6) &&
+		    strcmp(strstr(arn, ":key/") + 5, key_ref))) {
+		goto bad;
+	}
+	*kid = arn;
+	return 0;
+bad:
+	return cmek_error_set(err, CMEK_ERR_INVALID,
+			      "aws-kms: the slot records key %.300s, which %.300s cannot name (another key, account or region)",
+			      arn, key_ref);
+}
+
 static int aws_unwrap(struct cmek_provider *p, const char *key_ref,
 		      const struct cmek_binding *b, const uint8_t *wrapped,
 		      size_t wrapped_len, uint8_t *dek, size_t *dek_len,
@@ -1321,37 +1372,27 @@ static int aws_unwrap(struct cmek_provider *p, const char *key_ref,
 	char region[CMEK_AWS_REGION_MAX + 1];
 	char arn[AWS_KEY_REF_MAX + 1];
 	enum cmek_kms_key_state st;
+	const char *kid;
 	uint8_t *pt = NULL;
 	size_t n = 0;
-	int ret = -1, i;
+	int ret = -1;
 
 	if (slot_open(wrapped, wrapped_len, arn, sizeof(arn), &wrapped,
-		      &wrapped_len, err))
+		      &wrapped_len, err) ||
+	    slot_kms_key(ap, key_ref, arn, &kid, err))
 		return -1;
-	/*
-	 * Decrypt still names key_ref, the key the host trusts: the ARN in
-	 * the slot is not authenticated until the header's MAC is, after
-	 * this. With a KMS that decrypts under disabled keys (moto), both
-	 * the reference and the key the slot records are asked.
-	 */
-	for (i = 0; ap->unwrap_checks_state && i < 2; i++) {
-		const char *ref = i ? arn : key_ref;
-
-		if (i && (!arn[0] || !strcmp(arn, key_ref)))
-			break;
-		if (aws_key_state(p, ref, &st, err))
+	/* A KMS that decrypts under disabled keys (moto): ask first. */
+	if (ap->unwrap_checks_state) {
+		if (aws_key_state(p, kid, &st, err))
 			return -1;
 		if (st != CMEK_KMS_ENABLED)
 			return cmek_error_set(err, st == CMEK_KMS_UNKNOWN ?
 					      CMEK_ERR_TRANSIENT :
 					      CMEK_ERR_DEFINITIVE,
-					      "aws-kms Decrypt %.200s: DescribeKey says the key is %s%s%.200s%s",
-					      key_ref,
-					      cmek_kms_key_state_name(st),
-					      i ? " (" : "", i ? ref : "",
-					      i ? ", the key the slot was wrapped under)" : "");
+					      "aws-kms Decrypt %.300s: DescribeKey says the key is %s",
+					      kid, cmek_kms_key_state_name(st));
 	}
-	o = prepare(ap, key_ref, b, region, &ctx, err);
+	o = prepare(ap, kid, b, region, &ctx, err);
 	if (!o)
 		return -1;
 	if (add_blob(o, "CiphertextBlob", wrapped, wrapped_len)) {
@@ -1359,7 +1400,7 @@ static int aws_unwrap(struct cmek_provider *p, const char *key_ref,
 		goto out;
 	}
 	if (with_ctx(o, "EncryptionContext", ctx, err) ||
-	    call_obj(ap, "Decrypt", key_ref, region, o, NULL, &ans, NULL,
+	    call_obj(ap, "Decrypt", kid, region, o, NULL, &ans, NULL,
 		     err) ||
 	    json_b64(ans, "Plaintext", 1, CMEK_DEK_MAX, &pt, &n,
 		     "aws-kms Decrypt", err))
@@ -1386,13 +1427,15 @@ static int aws_rewrap(struct cmek_provider *p, const char *key_ref,
 	char region[CMEK_AWS_REGION_MAX + 1], dst[CMEK_AWS_REGION_MAX + 1];
 	char arn[AWS_KEY_REF_MAX + 1];
 	const uint8_t *ct;
+	const char *kid;
 	size_t ct_len;
 	int ret = -1;
 
 	if (!new_key_ref)
 		new_key_ref = key_ref;
 	if (slot_open(wrapped, wrapped_len, arn, sizeof(arn), &ct, &ct_len,
-		      err))
+		      err) ||
+	    slot_kms_key(ap, key_ref, arn, &kid, err))
 		return -1;
 	if (region_of(ap, new_key_ref, dst, err))
 		return -1;
@@ -1408,7 +1451,7 @@ static int aws_rewrap(struct cmek_provider *p, const char *key_ref,
 	}
 	/* ReEncrypt names the source key SourceKeyId, not KeyId. */
 	json_object_object_del(o, "KeyId");
-	if (add_str(o, "SourceKeyId", key_ref) ||
+	if (add_str(o, "SourceKeyId", kid) ||
 	    add_str(o, "DestinationKeyId", new_key_ref) ||
 	    add_blob(o, "CiphertextBlob", ct, ct_len)) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
@@ -1645,4 +1688,5 @@ const struct cmek_provider_ops cmek_aws_kms_ops = {
 	.slot_key = aws_slot_key,
 	.slot_state = aws_slot_state,
 	.destroy = aws_destroy,
+	.unwrap_by_slot_key = true,
 };

@@ -36,9 +36,12 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 
 #include "azure_kv.h"
 #include "b64.h"
@@ -60,6 +63,9 @@
 #define AKV_CT_MAX		512	/* RSA-4096 */
 #define AKV_PAYLOAD_MAX		(CMEK_DEK_MAX + CMEK_AZURE_KV_BIND_LEN)
 #define AKV_MSG_MAX		200	/* of a KMS message quoted in errors */
+#define AKV_SIG_MIN		256	/* PS256 with RSA-2048 */
+#define AKV_SIG_MAX		512	/* PS256 with RSA-4096 */
+#define AKV_PUB_CACHE		8	/* sign_key versions whose public key is kept */
 
 /* Vault DNS suffixes and the token audience (resource) each one wants. */
 static const struct {
@@ -99,8 +105,15 @@ struct akv_priv {
 	char *secret;			/* inline client_secret, wiped */
 	char secret_file[512];
 	enum akv_cred cred;
-	pthread_mutex_t lock;		/* over tok[] */
+	struct akv_ref sign;		/* sign_key; name "" = slots unsigned */
+	bool accept_unsigned;		/* unsigned_slots = accept */
+	pthread_mutex_t lock;		/* over tok[] and pub[] */
 	struct akv_token tok[ARRAY_SIZE(akv_clouds)];
+	struct {
+		char version[AKV_VERSION_LEN + 1];
+		EVP_PKEY *pk;
+	} pub[AKV_PUB_CACHE];		/* sign_key's public keys, by version */
+	unsigned int npub;		/* filled so far (ring) */
 };
 
 /* ---- key identifiers ---- */
@@ -830,11 +843,326 @@ static char *op_body(const uint8_t *in, size_t len, size_t *blen)
 	return body;
 }
 
+/* ---- origin authentication: slots signed with sign_key ---- */
+
+/* A slot as stored (azure_kv.h); sig is NULL for a version 1 blob. */
+struct akv_blob {
+	char version[AKV_VERSION_LEN + 1];	/* of the wrapping key */
+	char sversion[AKV_VERSION_LEN + 1];	/* of sign_key, or "" */
+	const uint8_t *ct, *sig;
+	size_t ct_len, sig_len;
+};
+
+static void digest_add(EVP_MD_CTX *c, const char *s)
+{
+	EVP_DigestUpdate(c, s, strlen(s) + 1);	/* with its NUL: a separator */
+}
+
+static void key_id(char *out, size_t len, const struct akv_ref *r,
+		   const char *version)
+{
+	size_t i;
+
+	snprintf(out, len, "https://%s/keys/%s/%s", r->host, r->name,
+		 version);
+	for (i = 0; out[i]; i++)
+		out[i] = (char)tolower((unsigned char)out[i]);
+}
+
+/*
+ * What sign_key signs: SHA-256 over a label, the volume binding, the
+ * wrapping key's and the signing key's full identifiers and the RSA
+ * ciphertext. A signature is good for this slot of this volume only.
+ */
+static int slot_digest(const struct akv_priv *ap, const struct akv_ref *r,
+		       const struct cmek_binding *b,
+		       const struct akv_blob *bl, uint8_t *out,
+		       struct cmek_error *err)
+{
+	char aad[96], id[AKV_URL_MAX];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	size_t n = cmek_binding_aad(b, aad, sizeof(aad));
+	unsigned int len = 0;
+	int ok;
+
+	ok = c && n && n < sizeof(aad) &&
+	     EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+	if (ok) {
+		digest_add(c, "cmek azure-kv slot v2");
+		digest_add(c, aad);
+		key_id(id, sizeof(id), r, bl->version);
+		digest_add(c, id);
+		key_id(id, sizeof(id), &ap->sign, bl->sversion);
+		digest_add(c, id);
+		ok = EVP_DigestUpdate(c, bl->ct, bl->ct_len) == 1 &&
+		     EVP_DigestFinal_ex(c, out, &len) == 1 && len == 32;
+	}
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : cmek_error_set(err, CMEK_ERR_INVALID,
+				       "cannot hash the slot for its signature");
+}
+
+/* A JWK's RSA modulus and exponent (base64url) as a public key. */
+static EVP_PKEY *rsa_from_jwk(struct json_object *key)
+{
+	const char *n64 = jstr(key, "n", NULL), *e64 = jstr(key, "e", NULL);
+	uint8_t *n = NULL, *e = NULL;
+	size_t nl = 0, el = 0;
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *par = NULL;
+	EVP_PKEY_CTX *c = NULL;
+	EVP_PKEY *pk = NULL;
+	BIGNUM *bn = NULL, *be = NULL;
+
+	if (!n64 || !e64 || strlen(n64) > 2 * AKV_SIG_MAX)
+		return NULL;
+	n = cmek_b64_decode(n64, strlen(n64), true, &nl);
+	e = cmek_b64_decode(e64, strlen(e64), true, &el);
+	if (!n || !e || nl < AKV_SIG_MIN || nl > AKV_SIG_MAX || !el || el > 8)
+		goto out;
+	bn = BN_bin2bn(n, (int)nl, NULL);
+	be = BN_bin2bn(e, (int)el, NULL);
+	bld = OSSL_PARAM_BLD_new();
+	if (!bn || !be || !bld ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be))
+		goto out;
+	par = OSSL_PARAM_BLD_to_param(bld);
+	c = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	if (!par || !c || EVP_PKEY_fromdata_init(c) != 1 ||
+	    EVP_PKEY_fromdata(c, &pk, EVP_PKEY_PUBLIC_KEY, par) != 1)
+		pk = NULL;
+out:
+	EVP_PKEY_CTX_free(c);
+	OSSL_PARAM_free(par);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(bn);
+	BN_free(be);
+	free(n);
+	free(e);
+	return pk;
+}
+
+/*
+ * The public key of sign_key's @version: GET keys/{name}/{version} once,
+ * kept (a version's key never changes). Verifying here, not with Key
+ * Vault's verify, costs no KMS call per open and trusts no answer about
+ * a signature. Key Vault's own refusals about the signing key (deleted,
+ * disabled) leave the slot unverifiable: invalid, not a revocation of
+ * the wrapping key.
+ */
+static EVP_PKEY *sign_pub(struct akv_priv *ap, const char *version,
+			  struct cmek_error *err)
+{
+	struct cmek_http_resp resp = { 0 };
+	struct json_object *o = NULL, *key;
+	char url[AKV_URL_MAX], kidv[AKV_VERSION_LEN + 1];
+	EVP_PKEY *pk = NULL;
+	const char *kty;
+	unsigned int i;
+
+	pthread_mutex_lock(&ap->lock);
+	for (i = 0; i < AKV_PUB_CACHE && !pk; i++)
+		if (ap->pub[i].pk && !strcmp(ap->pub[i].version, version))
+			pk = ap->pub[i].pk;
+	if (pk)
+		EVP_PKEY_up_ref(pk);
+	pthread_mutex_unlock(&ap->lock);
+	if (pk)
+		return pk;
+	if (kv_url(ap, &ap->sign, "keys", version, NULL, url, sizeof(url), err))
+		return NULL;
+	if (kv_call(ap, &ap->sign, "GET", url, NULL, &resp, err)) {
+		kv_transport(&ap->sign, "get (sign_key)", err);
+		goto out;
+	}
+	if (resp.status != 200) {
+		kv_fail(&resp, &ap->sign, "get (sign_key)", err);
+		if (err && err->cls == CMEK_ERR_DEFINITIVE)
+			err->cls = CMEK_ERR_INVALID;
+		goto out;
+	}
+	o = json_parse_secret(resp.body, resp.len);
+	key = cmek_json_get(o, "key", json_type_object);
+	kty = jstr(key, "kty", NULL);
+	if (kid_check(jstr(key, "kid", NULL), &ap->sign, kidv, err))
+		goto out;
+	if (strcmp(kidv, version) || !kty ||
+	    (strcmp(kty, "RSA") && strcmp(kty, "RSA-HSM")) ||
+	    !(pk = rsa_from_jwk(key))) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
+			       "Key Vault get %s/keys/%s/%s (sign_key): malformed answer (want the RSA public key of that version)",
+			       ap->sign.host, ap->sign.name, version);
+		goto out;
+	}
+	pthread_mutex_lock(&ap->lock);
+	i = ap->npub++ % AKV_PUB_CACHE;
+	EVP_PKEY_free(ap->pub[i].pk);
+	ap->pub[i].pk = pk;
+	EVP_PKEY_up_ref(pk);
+	memcpy(ap->pub[i].version, version, sizeof(ap->pub[i].version));
+	pthread_mutex_unlock(&ap->lock);
+out:
+	json_object_put(o);
+	cmek_http_resp_free(&resp);
+	return pk;
+}
+
+/* PS256 (RFC 7518: MGF1 SHA-256, salt as long as the hash) of @digest. */
+static bool ps256_ok(EVP_PKEY *pk, const uint8_t *digest, const uint8_t *sig,
+		     size_t sig_len)
+{
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(pk, NULL);
+	bool ok;
+
+	ok = c && EVP_PKEY_verify_init(c) == 1 &&
+	     EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PSS_PADDING) == 1 &&
+	     EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) == 1 &&
+	     EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) == 1 &&
+	     EVP_PKEY_CTX_set_rsa_pss_saltlen(c, RSA_PSS_SALTLEN_DIGEST) == 1 &&
+	     EVP_PKEY_verify(c, sig, sig_len, digest, 32) == 1;
+	EVP_PKEY_CTX_free(c);
+	return ok;
+}
+
+/*
+ * Origin authentication, before the slot goes anywhere near unwrapkey:
+ * with sign_key set, a slot must carry sign_key's signature (an RSA
+ * wrap alone can be made by anyone with the public key). An unsigned
+ * slot is refused unless unsigned_slots = accept.
+ */
+static int slot_verify(struct akv_priv *ap, const struct akv_ref *r,
+		       const struct cmek_binding *b,
+		       const struct akv_blob *bl, struct cmek_error *err)
+{
+	uint8_t digest[32];
+	EVP_PKEY *pk;
+	bool ok;
+
+	if (!ap->sign.name[0])
+		return 0;
+	if (!bl->sig)
+		return ap->accept_unsigned ? 0 :
+		       cmek_error_set(err, CMEK_ERR_INVALID,
+				      "slot under %s/keys/%s carries no signature, and sign_key is set: anyone with the key's public half can make such a slot (unsigned_slots = accept takes it; a rewrap signs it)",
+				      r->host, r->name);
+	if (slot_digest(ap, r, b, bl, digest, err))
+		return -1;
+	pk = sign_pub(ap, bl->sversion, err);
+	if (!pk)
+		return -1;
+	ok = ps256_ok(pk, digest, bl->sig, bl->sig_len);
+	EVP_PKEY_free(pk);
+	if (!ok)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "slot under %s/keys/%s: its signature does not verify with sign_key %s/keys/%s/%s: a forged or altered slot",
+				      r->host, r->name, ap->sign.host,
+				      ap->sign.name, bl->sversion);
+	return 0;
+}
+
+/*
+ * POST keys/{name}[/{version}]/sign {"alg": "PS256", "value": digest}.
+ * The answer's signature is checked with the public key before it is
+ * stored: a slot that would not open later is a malformed answer now.
+ */
+static int kv_sign(struct akv_priv *ap, const struct akv_ref *r,
+		   const struct cmek_binding *b, struct akv_blob *bl,
+		   uint8_t *sig, struct cmek_error *err)
+{
+	struct cmek_http_resp resp = { 0 };
+	struct json_object *o = NULL;
+	char url[AKV_URL_MAX], body[128], *d64;
+	uint8_t digest[32], *sg = NULL;
+	size_t vlen = 0, sl = 0;
+	EVP_PKEY *pk = NULL;
+	const char *v;
+	int ret = -1;
+
+	/* The version signs too: learn it first when sign_key pins none. */
+	if (ap->sign.version[0])
+		memcpy(bl->sversion, ap->sign.version, sizeof(bl->sversion));
+	else if (kv_current_version(ap, &ap->sign, bl->sversion, err))
+		return -1;
+	if (slot_digest(ap, r, b, bl, digest, err) ||
+	    kv_url(ap, &ap->sign, "keys", bl->sversion, "sign", url,
+		   sizeof(url), err))
+		return -1;
+	d64 = cmek_b64_encode(digest, sizeof(digest), true);
+	if (!d64)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+	snprintf(body, sizeof(body), "{\"alg\":\"PS256\",\"value\":\"%s\"}", d64);
+	free(d64);
+	if (kv_call(ap, &ap->sign, "POST", url, body, &resp, err)) {
+		kv_transport(&ap->sign, "sign", err);
+		goto out;
+	}
+	if (resp.status != 200) {
+		kv_fail(&resp, &ap->sign, "sign", err);
+		goto out;
+	}
+	o = json_parse_secret(resp.body, resp.len);
+	v = jstr(o, "value", &vlen);
+	sg = v && vlen <= 2 * AKV_SIG_MAX ?
+	     cmek_b64_decode(v, vlen, true, &sl) : NULL;
+	pk = sg ? sign_pub(ap, bl->sversion, err) : NULL;
+	if (sg && !pk)
+		goto out;
+	if (!pk || sl < AKV_SIG_MIN || sl > AKV_SIG_MAX ||
+	    !ps256_ok(pk, digest, sg, sl)) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
+			       "Key Vault sign %s/keys/%s: malformed answer (value is not a PS256 signature of the slot by version %s)",
+			       ap->sign.host, ap->sign.name, bl->sversion);
+		goto out;
+	}
+	memcpy(sig, sg, sl);
+	bl->sig = sig;
+	bl->sig_len = sl;
+	ret = 0;
+out:
+	EVP_PKEY_free(pk);
+	free(sg);
+	json_object_put(o);
+	cmek_http_resp_free(&resp);
+	return ret;
+}
+
+/* Version 1 without a signature, version 2 with one (azure_kv.h). */
+static uint8_t *blob_make(const struct akv_blob *bl, size_t *len)
+{
+	size_t n = 2 + AKV_VERSION_LEN + bl->ct_len;
+	uint8_t *out, *p;
+
+	if (bl->sig)
+		n += AKV_VERSION_LEN + 2 + bl->sig_len;
+	out = malloc(n);
+	if (!out)
+		return NULL;
+	out[0] = bl->sig ? CMEK_AZURE_KV_BLOB_V2 : CMEK_AZURE_KV_BLOB_V1;
+	out[1] = AKV_VERSION_LEN;
+	memcpy(out + 2, bl->version, AKV_VERSION_LEN);
+	p = out + 2 + AKV_VERSION_LEN;
+	if (bl->sig) {
+		memcpy(p, bl->sversion, AKV_VERSION_LEN);
+		p += AKV_VERSION_LEN;
+		*p++ = (uint8_t)(bl->ct_len >> 8);
+		*p++ = (uint8_t)bl->ct_len;
+	}
+	memcpy(p, bl->ct, bl->ct_len);
+	if (bl->sig)
+		memcpy(p + bl->ct_len, bl->sig, bl->sig_len);
+	*len = n;
+	return out;
+}
+
 /* Wrap @pt under @r (its pinned version, or the current one) into a blob. */
 static int kv_wrap_payload(struct akv_priv *ap, const struct akv_ref *r,
-			   const uint8_t *pt, size_t pt_len, uint8_t **blob,
-			   size_t *blob_len, struct cmek_error *err)
+			   const struct cmek_binding *b, const uint8_t *pt,
+			   size_t pt_len, uint8_t **blob, size_t *blob_len,
+			   struct cmek_error *err)
 {
+	uint8_t sig[AKV_SIG_MAX];
+	struct akv_blob bl = { .sig = NULL };
 	char url[AKV_URL_MAX], version[AKV_VERSION_LEN + 1], kidv[sizeof(version)];
 	struct cmek_http_resp resp = { 0 };
 	struct json_object *o = NULL;
@@ -873,17 +1201,17 @@ static int kv_wrap_payload(struct akv_priv *ap, const struct akv_ref *r,
 			       r->host, r->name, AKV_CT_MIN, AKV_CT_MAX);
 		goto out;
 	}
-	out = malloc(2 + AKV_VERSION_LEN + ct_len);
+	memcpy(bl.version, version, sizeof(bl.version));
+	bl.ct = ct;
+	bl.ct_len = ct_len;
+	if (ap->sign.name[0] && kv_sign(ap, r, b, &bl, sig, err))
+		goto out;
+	out = blob_make(&bl, blob_len);
 	if (!out) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 		goto out;
 	}
-	out[0] = CMEK_AZURE_KV_BLOB_V1;
-	out[1] = AKV_VERSION_LEN;
-	memcpy(out + 2, version, AKV_VERSION_LEN);
-	memcpy(out + 2 + AKV_VERSION_LEN, ct, ct_len);
 	*blob = out;
-	*blob_len = 2 + AKV_VERSION_LEN + ct_len;
 	ret = 0;
 out:
 	OPENSSL_cleanse(body, blen);
@@ -894,21 +1222,43 @@ out:
 	return ret;
 }
 
-static int blob_parse(const uint8_t *w, size_t len, char *version,
-		      const uint8_t **ct, size_t *ct_len,
+static int blob_parse(const uint8_t *w, size_t len, struct akv_blob *bl,
 		      struct cmek_error *err)
 {
-	if (len < 2 + AKV_VERSION_LEN + AKV_CT_MIN ||
-	    len > 2 + AKV_VERSION_LEN + AKV_CT_MAX ||
-	    w[0] != CMEK_AZURE_KV_BLOB_V1 || w[1] != AKV_VERSION_LEN ||
+	size_t h = 2 + AKV_VERSION_LEN;
+
+	memset(bl, 0, sizeof(*bl));
+	if (len < h || (w[0] != CMEK_AZURE_KV_BLOB_V1 &&
+			w[0] != CMEK_AZURE_KV_BLOB_V2) ||
+	    w[1] != AKV_VERSION_LEN ||
 	    !hex_version_ok((const char *)w + 2, AKV_VERSION_LEN))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "wrapped key is not an azure-kv v1 blob");
-	memcpy(version, w + 2, AKV_VERSION_LEN);
-	version[AKV_VERSION_LEN] = '\0';
-	*ct = w + 2 + AKV_VERSION_LEN;
-	*ct_len = len - 2 - AKV_VERSION_LEN;
+		goto bad;
+	memcpy(bl->version, w + 2, AKV_VERSION_LEN);
+	bl->ct = w + h;
+	bl->ct_len = len - h;
+	if (w[0] == CMEK_AZURE_KV_BLOB_V2) {
+		h += AKV_VERSION_LEN + 2;
+		if (len < h ||
+		    !hex_version_ok((const char *)w + h - 2 - AKV_VERSION_LEN,
+				    AKV_VERSION_LEN))
+			goto bad;
+		memcpy(bl->sversion, w + h - 2 - AKV_VERSION_LEN,
+		       AKV_VERSION_LEN);
+		bl->ct = w + h;
+		bl->ct_len = (size_t)w[h - 2] << 8 | w[h - 1];
+		if (bl->ct_len > len - h)
+			goto bad;
+		bl->sig = bl->ct + bl->ct_len;
+		bl->sig_len = len - h - bl->ct_len;
+		if (bl->sig_len < AKV_SIG_MIN || bl->sig_len > AKV_SIG_MAX)
+			goto bad;
+	}
+	if (bl->ct_len < AKV_CT_MIN || bl->ct_len > AKV_CT_MAX)
+		goto bad;
 	return 0;
+bad:
+	return cmek_error_set(err, CMEK_ERR_INVALID,
+			      "wrapped key is not an azure-kv v1 or v2 blob");
 }
 
 static int bind_hash(const struct cmek_binding *b, uint8_t *out,
@@ -935,21 +1285,23 @@ static int kv_unwrap_payload(struct akv_priv *ap, const struct akv_ref *r,
 			     uint8_t *dek, size_t *dek_len,
 			     struct cmek_error *err)
 {
-	char url[AKV_URL_MAX], version[AKV_VERSION_LEN + 1], kidv[sizeof(version)];
+	char url[AKV_URL_MAX], kidv[AKV_VERSION_LEN + 1];
 	uint8_t h[CMEK_AZURE_KV_BIND_LEN], *pt = NULL;
 	struct cmek_http_resp resp = { 0 };
 	struct json_object *o = NULL;
-	size_t blen = 0, pt_len = 0, vlen, ct_len = 0;
-	const uint8_t *ct = NULL;
+	size_t blen = 0, pt_len = 0, vlen;
+	struct akv_blob bl;
 	const char *v;
 	char *body = NULL;
 	int ret = -1;
 
-	if (blob_parse(wrapped, wrapped_len, version, &ct, &ct_len, err) ||
+	if (blob_parse(wrapped, wrapped_len, &bl, err) ||
 	    bind_hash(b, h, err) ||
-	    kv_url(ap, r, "keys", version, "unwrapkey", url, sizeof(url), err))
+	    slot_verify(ap, r, b, &bl, err) ||
+	    kv_url(ap, r, "keys", bl.version, "unwrapkey", url, sizeof(url),
+		   err))
 		return -1;
-	body = op_body(ct, ct_len, &blen);
+	body = op_body(bl.ct, bl.ct_len, &blen);
 	if (!body)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 	if (kv_call(ap, r, "POST", url, body, &resp, err)) {
@@ -1012,7 +1364,7 @@ static int wrap_ref(struct akv_priv *ap, const struct akv_ref *r,
 				      CMEK_DEK_MAX);
 	memcpy(pt, dek, dek_len);
 	if (!bind_hash(b, pt + dek_len, err))
-		ret = kv_wrap_payload(ap, r, pt, dek_len +
+		ret = kv_wrap_payload(ap, r, b, pt, dek_len +
 				      CMEK_AZURE_KV_BIND_LEN, wrapped,
 				      wrapped_len, err);
 	OPENSSL_cleanse(pt, sizeof(pt));
@@ -1188,17 +1540,15 @@ out:
 static int akv_slot_key(const char *key_ref, const uint8_t *wrapped,
 			size_t wrapped_len, char *id, size_t id_len)
 {
-	char version[AKV_VERSION_LEN + 1];
 	struct cmek_error err = { 0 };
-	const uint8_t *ct;
+	struct akv_blob bl;
 	struct akv_ref r;
-	size_t ct_len;
 
 	if (parse_ref(key_ref, &r, false, &err) ||
-	    blob_parse(wrapped, wrapped_len, version, &ct, &ct_len, &err))
+	    blob_parse(wrapped, wrapped_len, &bl, &err))
 		return -1;
 	return snprintf(id, id_len, "https://%s/keys/%s/%s", r.host, r.name,
-			version) < (int)id_len ? 0 : -1;
+			bl.version) < (int)id_len ? 0 : -1;
 }
 
 static int akv_slot_state(struct cmek_provider *p, const char *id,
@@ -1320,6 +1670,16 @@ static int akv_configure(struct cmek_provider *p, const char *key,
 					      "client_secret too long");
 		return 0;
 	}
+	if (!strcmp(key, "sign_key"))
+		return parse_ref(value, &ap->sign, false, err);
+	if (!strcmp(key, "unsigned_slots")) {
+		if (strcmp(value, "refuse") && strcmp(value, "accept"))
+			return cmek_error_set(err, CMEK_ERR_INVALID,
+					      "unsigned_slots '%.40s' is not refuse or accept",
+					      value);
+		ap->accept_unsigned = !strcmp(value, "accept");
+		return 0;
+	}
 	if (!strcmp(key, "credential")) {
 		if (!strcmp(value, "auto"))
 			ap->cred = AKV_CRED_AUTO;
@@ -1334,7 +1694,7 @@ static int akv_configure(struct cmek_provider *p, const char *key,
 		return 0;
 	}
 	return cmek_error_set(err, CMEK_ERR_INVALID,
-			      "unknown azure-kv setting '%.60s' (known: endpoint, authority_host, tenant_id, client_id, client_secret_file, client_secret, credential, imds_endpoint, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
+			      "unknown azure-kv setting '%.60s' (known: endpoint, authority_host, tenant_id, client_id, client_secret_file, client_secret, credential, imds_endpoint, sign_key, unsigned_slots, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
 			      key);
 }
 
@@ -1360,6 +1720,8 @@ static void akv_destroy(struct cmek_provider *p)
 		return;
 	for (i = 0; i < ARRAY_SIZE(ap->tok); i++)
 		token_drop(&ap->tok[i]);
+	for (i = 0; i < AKV_PUB_CACHE; i++)
+		EVP_PKEY_free(ap->pub[i].pk);
 	if (ap->secret) {
 		OPENSSL_cleanse(ap->secret, strlen(ap->secret));
 		free(ap->secret);

@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "volume.h"
+#include "volumes.h"
 
 #define ERR(e, ...)	cmek_ipc_err((e), __VA_ARGS__)
 
@@ -214,18 +214,7 @@ static int cached_refusal(struct daemon *d, const struct hdr_info *h,
 static bool vol_key_pinned(const struct vol *v, const char *provider,
 			   const char *key_ref)
 {
-	char want[CMEKD_PROV_MAX + CMEKD_KEYREF_MAX + 2], pins[sizeof(v->keys)];
-	char *save = NULL, *pin;
-
-	if (!v->keys[0])
-		return true;
-	snprintf(want, sizeof(want), "%s:%s", provider, key_ref);
-	snprintf(pins, sizeof(pins), "%s", v->keys);
-	for (pin = strtok_r(pins, " ", &save); pin;
-	     pin = strtok_r(NULL, " ", &save))
-		if (!fnmatch(pin, want, 0))
-			return true;
-	return false;
+	return cmek_volumes_keys_allow(v->keys, provider, key_ref);
 }
 
 /*

@@ -49,11 +49,11 @@ refused() {	# refused NAME TEXT: failed, said TEXT, audited, no mapping
 		! dmsetup info "$3" >/dev/null 2>&1
 }
 
-ktap_plan 16
+ktap_plan 17
 
 modprobe loop 2>/dev/null
 for i in 0 1 2 3 4 5 6; do
-	truncate -s 64M "$T/disk$i"
+	truncate -s 32M "$T/disk$i"
 	L=$(losetup -f --show "$T/disk$i")
 	LOOPS="$LOOPS $L"
 done
@@ -114,6 +114,11 @@ ktap_check "while the volume is open, mkfs.ext4 on its device fails (held exclus
 	eval '! rc_is mkfsopen 0 &&
 	[ "$(dd if="${D[0]}" bs=64K count=17 2>/dev/null | sha256sum)" = "$H0" ]'
 "$CMEKCTL" close p0 >/dev/null 2>&1
+# The gap cmek-host.rst documents: closed, nothing holds it, and mkfs
+# finds no signature it knows. (When libblkid learns cmek, this changes.)
+run mkfsclosed mkfs.ext4 -q "${D[0]}" </dev/null
+ktap_check "a closed cmek device: mkfs.ext4 does not see it (the documented gap)" \
+	eval 'rc_is mkfsclosed 0 && [ "$(fstype "${D[0]}")" = ext4 ]'
 
 # --- devices that are not blank: refused, audited, untouched ---------------
 mkfs.ext4 -q -F "${D[1]}"
@@ -169,7 +174,7 @@ printf '#!/bin/sh\nkill -9 $PPID\nexit 1\n' >"$T/bin/mkfs.ext4"
 chmod +x "$T/bin/mkfs.ext4"
 listed "p4 ${D[4]} format=local:ka,mkfs=ext4"
 mark
-PATH=$T/bin:$PATH run op4 "$CMEKCTL" open-listed --name p4
+{ PATH=$T/bin:$PATH run op4 "$CMEKCTL" open-listed --name p4; } 2>/dev/null
 U4=$("$CMEKCTL" dump "${D[4]}" --json 2>/dev/null | jq -r .uuid)
 ktap_check "crash after format, before mkfs: formatted, no file system, the pending record kept" \
 	eval '! rc_is op4 0 && [ -n "$U4" ] && [ "$U4" != null ] &&
@@ -188,7 +193,7 @@ ktap_check "the next open (cmekd restarted) makes the file system, once; the rec
 # there, its record not yet cleared. The next open must not mkfs again.
 printf '#!/bin/sh\n/sbin/mkfs.ext4 "$@" || exit 1\nkill -9 $PPID\nexit 1\n' >"$T/bin/mkfs.ext4"
 listed "p5 ${D[5]} format=local:ka,mkfs=ext4"
-PATH=$T/bin:$PATH run op5 "$CMEKCTL" open-listed --name p5
+{ PATH=$T/bin:$PATH run op5 "$CMEKCTL" open-listed --name p5; } 2>/dev/null
 U5=$("$CMEKCTL" dump "${D[5]}" --json 2>/dev/null | jq -r .uuid)
 mount /dev/mapper/p5 "$MNT" && head -c 64K /dev/urandom >"$MNT/g" && sync
 S5=$(sum "$MNT/g")

@@ -9,7 +9,7 @@
 # bytes in the first MiB, or a claim on them are refused, audited, and
 # their bytes unchanged; a crash between format and mkfs, and between
 # mkfs and its record, each end with exactly one mkfs; a uuid= pin names
-# the new volume. Also what blkid, wipefs and mkfs make of a cmek device.
+# the new volume, and a pinned uuid this host knows is refused. Also what blkid, wipefs and mkfs make of a cmek device.
 # Local provider, loop devices on tmpfs. In the VM as root with dm-cmek:
 #     tests/vm/run -- tests/kselftest/provision.sh
 #
@@ -27,7 +27,7 @@ export CMEK_VOLUMES=$T/volumes
 cleanup() {
 	local m l
 	umount "$MNT" 2>/dev/null
-	for m in p0 p1 p2 p3 p4 p5 p6 hold; do
+	for m in p0 p1 p2 p3 p4 p5 p6 p7 hold; do
 		dmsetup --noudevsync remove "$m" >/dev/null 2>&1
 	done
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
@@ -49,10 +49,10 @@ refused() {	# refused NAME TEXT: failed, said TEXT, audited, no mapping
 		! dmsetup info "$3" >/dev/null 2>&1
 }
 
-ktap_plan 17
+ktap_plan 18
 
 modprobe loop 2>/dev/null
-for i in 0 1 2 3 4 5 6; do
+for i in 0 1 2 3 4 5 6 7; do
 	truncate -s 32M "$T/disk$i"
 	L=$(losetup -f --show "$T/disk$i")
 	LOOPS="$LOOPS $L"
@@ -165,6 +165,13 @@ ol op6b p6
 ktap_check "with uuid= the provisioned volume has that uuid (and keys= allows the key)" \
 	eval 'rc_is op6b 0 && [ "$("$CMEKCTL" dump "${D[6]}" --json | jq -r .uuid)" = "$PIN" ]'
 "$CMEKCTL" close p6 >/dev/null 2>&1
+B7=$(sum "${D[7]}")
+listed "p7 ${D[7]} format=local:ka,uuid=$PIN"
+mark
+ol op7 p7
+ktap_check "a pinned uuid this host already knows is not reused: refused, audited, device untouched" \
+	eval 'refused op7 "already knows a volume with the pinned uuid" p7 &&
+	[ "$(sum "${D[7]}")" = "$B7" ]'
 
 # --- a crash between format and mkfs ----------------------------------------
 # A mkfs.ext4 that kills its parent (cmekctl) first: the crash comes after

@@ -2,7 +2,8 @@
 /*
  * Host unit tests of the blank-device check provisioning relies on
  * (userspace/lib/blank.c), on image files: libblkid's probing behind it
- * works the same on a regular file as on a block device.
+ * works the same on a regular file as on a block device. The images are
+ * made by the real tools: mkfs.ext4, mkfs.xfs, mkswap, cryptsetup.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,7 +72,7 @@ int main(void)
 	char what[256], cmd[160];
 	int r;
 
-	tap_plan(7);
+	tap_plan(9);
 	snprintf(img, sizeof(img), "/tmp/test_blank.%d", (int)getpid());
 
 	fresh();
@@ -114,6 +115,22 @@ int main(void)
 	r = system(cmd) ? -1 : check(what, sizeof(what));
 	tap_ok(r == -EEXIST && strstr(what, "xfs"),
 	       "an XFS file system is refused: %s", what);
+
+	fresh();
+	snprintf(cmd, sizeof(cmd), "mkswap %s >/dev/null 2>&1", img);
+	r = system(cmd) ? -1 : check(what, sizeof(what));
+	tap_ok(r == -EEXIST && strstr(what, "swap"),
+	       "swap space is refused: %s", what);
+
+	/* A fast PBKDF: the header is what matters, not the passphrase. */
+	fresh();
+	snprintf(cmd, sizeof(cmd), "echo pw | cryptsetup luksFormat -q "
+		 "--pbkdf pbkdf2 --pbkdf-force-iterations 1000 %s "
+		 ">/dev/null 2>&1", img);
+	r = system(cmd) ? -1 : check(what, sizeof(what));
+	tap_ok(r == -EEXIST && strstr(what, "crypto_LUKS") &&
+	       strstr(what, "crypto"),
+	       "a LUKS header is refused, as crypto: %s", what);
 
 	unlink(img);
 	return tap_done();

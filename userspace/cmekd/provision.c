@@ -251,9 +251,17 @@ struct json_object *op_provision_state(struct json_object *req, void *ctx)
 	struct vol *v;
 	char fs[8];
 
-	v = name ? state_find_name(d, name) : NULL;
+	if (!name)
+		return ERR(EINVAL, "missing \"name\"");
+	v = state_find_name(d, name);
+	/*
+	 * A mapping cmekd did not open (dmsetup, another host's tools) was
+	 * not provisioned here: nothing is owed to it.
+	 */
+	if (!v && !done && !fail)
+		return cmek_ipc_ok();
 	if (!v)
-		return ERR(ENOENT, "no open volume '%s'", name ? name : "");
+		return ERR(ENOENT, "no open volume '%s'", name);
 	marked(d, v->uuid, fs, sizeof(fs));
 	if (fs[0] && done) {
 		unmark(d, v->uuid);

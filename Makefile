@@ -16,7 +16,7 @@ export KERNELRELEASE KDIR
 
 B := build
 CC ?= cc
-PKGS := libmnl json-c libcrypto libssl libcurl devmapper
+PKGS := libmnl json-c libcrypto libssl libcurl devmapper blkid
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

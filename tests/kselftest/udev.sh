@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ktap_plan 15
+ktap_plan 17
 
 if [ ! -x "$UDEVD" ] || ! command -v udevadm >/dev/null; then
 	for i in $(seq 13); do echo "ok $i # SKIP no systemd-udevd"; done
@@ -119,6 +119,14 @@ if [ -L "$LINK" ] && [ "$(realpath "$LINK")" = "$L2" ]; then
 else
 	ktap_fail "by-cmek-uuid link" "$(ls -l /dev/disk/by-cmek-uuid 2>&1; udevadm info "$L2" 2>&1 | head -30)"
 fi
+# libblkid has no cmek prober: what says "crypto" is the udev database.
+udevadm info --query=property "$L2" >"$LC_T/udevprop.out" 2>&1
+ktap_check "the udev database says ID_FS_TYPE=cmek, ID_FS_USAGE=crypto, ID_FS_UUID" \
+	eval 'grep -qx "ID_FS_TYPE=cmek" "$LC_T/udevprop.out" &&
+	grep -qx "ID_FS_USAGE=crypto" "$LC_T/udevprop.out" &&
+	grep -qx "ID_FS_UUID=$UUID" "$LC_T/udevprop.out"'
+ktap_check "lsblk -f (which reads udev) shows the device as cmek with its uuid" \
+	eval '[ "$(lsblk -dno FSTYPE,UUID "$L2" | tr -s " ")" = "cmek $UUID" ]'
 if dmsetup info auto >/dev/null 2>&1; then
 	ktap_ok "listed volume opened automatically ($(( (T1 - T0) / 1000000 )) ms from hot-add)"
 	ktap_diag "hot-add to open: $(( (T1 - T0) / 1000000 )) ms"

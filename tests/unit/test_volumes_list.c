@@ -3,7 +3,8 @@
  * Host unit tests of the /etc/cmek/volumes parser (userspace/lib/volumes.c):
  * good lines, each kind of bad line reported as FILE:LINE and skipped,
  * duplicates, comments, a missing file, $CMEK_VOLUMES; the boot options
- * cmek-generator reads (noauto, _netdev, read-only, timeout=).
+ * cmek-generator reads (noauto, _netdev, read-only, timeout=); the
+ * provisioning options (format=, mkfs=) and what they need of the line.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -77,6 +78,65 @@ static void test_volumes_file_trusted_like_config(const char *path)
 	       "a volumes file owned by another user is refused: %s", msgs[0]);
 }
 
+/* format=PROVIDER:KEYREF and mkfs=, and what they need of the line. */
+static void test_provisioning_options(void)
+{
+	struct cmek_volumes vl;
+	int r;
+
+	r = parse("d /dev/vdb format=aws-kms:arn:aws:kms:eu-west-1:1111:key/ab,"
+		  "mkfs=ext4,nofail,uuid=0F6C1E2A-1111-2222-3333-444455556666,"
+		  "keys=aws-kms:arn:aws:kms:*:1111:key/*\n"
+		  "x /dev/vdc mkfs=xfs,format=local:k1\n"
+		  "n /dev/vdd format=local:k1\nplain /dev/vde\n", &vl);
+	tap_ok(r == 0 && vl.n == 4 &&
+	       !strcmp(vl.v[0].format_provider, "aws-kms") &&
+	       !strcmp(vl.v[0].format_key, "arn:aws:kms:eu-west-1:1111:key/ab") &&
+	       !strcmp(vl.v[0].mkfs, "ext4") && vl.v[0].nofail &&
+	       !strcmp(vl.v[0].uuid, "0f6c1e2a-1111-2222-3333-444455556666"),
+	       "format= splits at the first ':' (an ARN keeps its own), "
+	       "mkfs=ext4, with uuid= and a keys= pin that allows it");
+	tap_ok(vl.n == 4 && !strcmp(vl.v[1].mkfs, "xfs") &&
+	       !strcmp(vl.v[1].format_provider, "local") &&
+	       !strcmp(vl.v[1].format_key, "k1"),
+	       "mkfs= before format= on the line, xfs");
+	tap_ok(vl.n == 4 && vl.v[2].format_provider && !vl.v[2].mkfs[0] &&
+	       !vl.v[3].format_provider && !vl.v[3].format_key &&
+	       !vl.v[3].mkfs[0],
+	       "format= without mkfs= (a raw volume); neither on a plain line");
+	cmek_volumes_free(&vl);
+
+	bad("a /dev/a format=local\n", 1, "format: expected PROVIDER:KEYREF");
+	bad("a /dev/a format=:k\n", 1, "format: expected PROVIDER:KEYREF");
+	bad("a /dev/a format=local:\n", 1, "format: expected PROVIDER:KEYREF");
+	bad("a /dev/a format=\n", 1, "format: expected PROVIDER:KEYREF");
+	bad("a /dev/a format\n", 1, "format: expected PROVIDER:KEYREF");
+	bad("a /dev/a format=lo/cal:k\n", 1, "invalid provider name");
+	bad("a /dev/a format=local:k\033\n", 1, "not printable ASCII");
+	bad("a /dev/a format=local:k,mkfs=btrfs\n", 1,
+	    "mkfs: expected one of ext4|xfs");
+	bad("a /dev/a format=local:k,mkfs=\n", 1, "mkfs: expected one of");
+	bad("a /dev/a mkfs=ext4\n", 1, "mkfs: goes with format=");
+	bad("a UUID=0f6c1e2a-1111-2222-3333-444455556666 format=local:k\n", 1,
+	    "format: the device must be a path");
+	bad("a /dev/a format=local:k,header=/etc/cmek/h\n", 1,
+	    "format: not with header=");
+	bad("a /dev/a format=local:k,read-only\n", 1,
+	    "format: not with read-only");
+	bad("a /dev/a keys=local:other,format=local:k\n", 1,
+	    "format: key local:k is not allowed by this line's keys=");
+	bad("a /dev/a format=local:k,keys=aws-kms:*\n", 1,
+	    "is not allowed by this line's keys=");
+
+	tap_ok(cmek_volumes_keys_allow(NULL, "local", "k") &&
+	       cmek_volumes_keys_allow("", "local", "k") &&
+	       cmek_volumes_keys_allow("aws-kms:* local:k?", "local", "k1") &&
+	       !cmek_volumes_keys_allow("aws-kms:* local:k?", "local", "k10"),
+	       "keys= pins: fnmatch on PROVIDER:KEYREF, none allows any");
+	tap_ok(!cmek_volumes_keys_allow("local:k", "vault-transit", "k"),
+	       "keys= pins: another provider with the same key name is refused");
+}
+
 int main(void)
 {
 	struct cmek_volumes vl;
@@ -84,7 +144,7 @@ int main(void)
 	FILE *f;
 	int r;
 
-	tap_plan(40);
+	tap_plan(60);
 
 	r = parse("# volumes\n\n"
 		  "data  UUID=0F6C1E2A-1111-2222-3333-444455556666  nofail,hold=5000\n"
@@ -149,6 +209,8 @@ int main(void)
 	       !vl.v[2].netdev && !vl.v[2].read_only && !vl.v[2].timeout_s,
 	       "boot options: _netdev, noauto, read-only/readonly, timeout=");
 	cmek_volumes_free(&vl);
+
+	test_provisioning_options();
 
 	r = parse("db /dev/a keepfs,nofail\nweb /dev/b\n", &vl);
 	tap_ok(r == 0 && vl.n == 2 && vl.v[0].keepfs && vl.v[0].nofail &&

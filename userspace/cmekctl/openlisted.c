@@ -14,6 +14,10 @@
  * answering yet, the device not there yet; it backs off from 1 s to 60 s
  * and gives up after --timeout SEC (default: never), so a boot with the
  * KMS down opens the volume when the KMS comes back, with no operator.
+ * A line with format=PROVIDER:KEYREF provisions its device first when
+ * it has no cmek header (provision.h): cmekd formats it if blank and
+ * refuses it otherwise; with mkfs= the file system is made on the new
+ * mapping, once.
  * Exit status: 0 all good, 1 some open failed or a listed device is
  * missing (without nofail) or the file has bad lines, 2 usage.
  */
@@ -28,6 +32,7 @@
 
 #include "cmekctl.h"
 #include "daemon.h"
+#include "provision.h"
 #include "volume.h"
 #include "volumes.h"
 
@@ -93,7 +98,13 @@ static int open_one(const struct cmek_volume_entry *e, const char *dev,
 	if (!dm_cmek_lookup(e->name, &d)) {
 		if (!quiet)
 			info_msg("%s is already open", e->name);
-		return 0;
+		/* An earlier open whose mkfs failed: it is still owed. */
+		return e->mkfs[0] ? provision_mkfs(e) : 0;
+	}
+	if (e->format_provider) {
+		n = provision_format(e, dev, timeout_ms);
+		if (n)
+			return n;
 	}
 	if (e->uuid[0] && !e->header) {
 		char u[37];
@@ -129,6 +140,8 @@ static int open_one(const struct cmek_volume_entry *e, const char *dev,
 		info_msg("opened %s as /dev/mapper/%s", dev, e->name);
 	json_object_put(req);
 	json_object_put(reply);
+	if (!n && e->mkfs[0])
+		n = provision_mkfs(e);
 	return n;
 }
 

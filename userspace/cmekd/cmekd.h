@@ -7,6 +7,7 @@
  *   server.c      the control socket (ipc.h protocol), peer checks
  *   events.c      the netlink event group (key needed / set / revoked)
  *   volume_ops.c  format, open, close, revoke, shred, rewrap, status, check
+ *   provision.c   first-boot provisioning: blank check, pending mkfs
  *   watch.c       the KMS key-state watch loop (lock / unlock)
  *   fs.c          mounted file systems of a revoked volume
  *   dm.c          device-mapper through libdevmapper
@@ -243,6 +244,9 @@ void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
 /* volume_ops.c: the ops of the socket protocol */
 struct json_object *op_ping(struct json_object *req, void *ctx);
 struct json_object *op_format(struct json_object *req, void *ctx);
+struct json_object *vol_format(struct daemon *d, struct json_object *req,
+			       const uint8_t *uuid, bool blank_checked);
+void vol_new_uuid(uint8_t u[16]);
 struct json_object *op_open(struct json_object *req, void *ctx);
 struct json_object *op_close(struct json_object *req, void *ctx);
 struct json_object *op_revoke(struct json_object *req, void *ctx);
@@ -491,6 +495,10 @@ int trust_record(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		 const uint8_t *dek, size_t dek_len, uint64_t seq);
 void trust_written(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		   uint64_t seq);
+
+/* provision.c (format= of /etc/cmek/volumes) */
+struct json_object *op_provision(struct json_object *req, void *ctx);
+struct json_object *op_provision_state(struct json_object *req, void *ctx);
 
 /* audit.c */
 void audit_op(struct daemon *d, const char *op, const struct vol *v,

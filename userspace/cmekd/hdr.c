@@ -5,10 +5,13 @@
  * slot, shred. Every update goes through volume.h's crash-safe write.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "blank.h"
 #include "cmekd.h"
 #include "volume.h"
 
@@ -389,12 +392,20 @@ int hdr_probe(const char *device, char *what, size_t len)
 {
 	struct cmek_vol_dev *dev;
 	char err[256];
-	int ret;
+	int fd, ret;
 
 	ret = cmek_vol_dev_open(device, false, 0, &dev, err, sizeof(err));
 	if (ret)
 		return ret < 0 ? ret : -EIO;
 	ret = cmek_vol_probe(dev, what, len);
 	cmek_vol_dev_close(dev);
+	if (ret)
+		return ret;
+	/* Everything else libblkid knows: LVM, MD RAID, other file systems. */
+	fd = open(device, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = cmek_blkid_signature(fd, what, len);
+	close(fd);
 	return ret;
 }

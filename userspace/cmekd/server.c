@@ -42,6 +42,8 @@ static size_t nclients;
 static const struct cmek_ipc_op ops[] = {
 	{ "ping", op_ping, false },
 	{ "format", op_format, true },
+	{ "provision", op_provision, true },
+	{ "provision_state", op_provision_state, false },
 	{ "open", op_open, true },
 	{ "close", op_close, false },
 	{ "revoke", op_revoke, false },

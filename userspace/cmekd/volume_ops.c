@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "volume.h"
+#include "volumes.h"
 
 #define ERR(e, ...)	cmek_ipc_err((e), __VA_ARGS__)
 
@@ -214,18 +214,7 @@ static int cached_refusal(struct daemon *d, const struct hdr_info *h,
 static bool vol_key_pinned(const struct vol *v, const char *provider,
 			   const char *key_ref)
 {
-	char want[CMEKD_PROV_MAX + CMEKD_KEYREF_MAX + 2], pins[sizeof(v->keys)];
-	char *save = NULL, *pin;
-
-	if (!v->keys[0])
-		return true;
-	snprintf(want, sizeof(want), "%s:%s", provider, key_ref);
-	snprintf(pins, sizeof(pins), "%s", v->keys);
-	for (pin = strtok_r(pins, " ", &save); pin;
-	     pin = strtok_r(NULL, " ", &save))
-		if (!fnmatch(pin, want, 0))
-			return true;
-	return false;
+	return cmek_volumes_keys_allow(v->keys, provider, key_ref);
 }
 
 /*
@@ -738,7 +727,7 @@ void daemon_resync(struct daemon *d)
 
 /* ---- format ------------------------------------------------------------ */
 
-static void new_uuid(uint8_t u[16])
+void vol_new_uuid(uint8_t u[16])
 {
 	if (RAND_bytes(u, 16) != 1) {
 		int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -763,7 +752,17 @@ static struct vol *vol_by_device(struct daemon *d, const char *dev)
 
 struct json_object *op_format(struct json_object *req, void *ctx)
 {
-	struct daemon *d = ctx;
+	return vol_format(ctx, req, NULL, false);
+}
+
+/*
+ * @uuid: the new volume's, or NULL for a random one. @blank_checked:
+ * provisioning (provision.c) holds the device exclusively and found it
+ * blank, which is more than the checks --force skips.
+ */
+struct json_object *vol_format(struct daemon *d, struct json_object *req,
+			       const uint8_t *uuid, bool blank_checked)
+{
 	const char *dev = cmek_json_str(req, "device");
 	const char *hdrf = cmek_json_str(req, "header");
 	const char *prov = cmek_json_str(req, "provider");
@@ -804,7 +803,7 @@ struct json_object *op_format(struct json_object *req, void *ctx)
 	if (busy)
 		return ERR(EBUSY, "%s is open as %s: close it first", dev,
 			   busy->name);
-	if (!force) {
+	if (!force && !blank_checked) {
 		if (!hdr_read(dev, hdrf, &old, msg, sizeof(msg))) {
 			r = ERR(EEXIST, "%s already holds cmek volume %s: "
 				"formatting destroys it; add --force to do so",
@@ -827,7 +826,10 @@ struct json_object *op_format(struct json_object *req, void *ctx)
 		return ERR(EPERM, "%s", err.msg);
 
 	memset(&h, 0, sizeof(h));
-	new_uuid(h.uuid_bin);
+	if (uuid)
+		memcpy(h.uuid_bin, uuid, CMEK_UUID_LEN);
+	else
+		vol_new_uuid(h.uuid_bin);
 	cmek_uuid_unparse(h.uuid_bin, h.uuid);
 	h.sector_size = (unsigned int)ss;
 	h.data_offset = off >= 0 ? (uint64_t)off : (uint64_t)-1;

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,8 @@ static void entry_free(struct cmek_volume_entry *e)
 	free(e->device);
 	free(e->header);
 	free(e->keys);
+	free(e->format_provider);
+	free(e->format_key);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -106,6 +109,95 @@ static bool add_keys(struct pctx *p, struct cmek_volume_entry *e,
 	}
 	e->keys = n;
 	snprintf(n + old, strlen(v) + 2, "%s%s", old ? " " : "", v);
+	return true;
+}
+
+/*
+ * format=PROVIDER:KEYREF, split at the first ':' (a key reference may
+ * hold more: an AWS ARN).
+ */
+static bool set_format(struct pctx *p, struct cmek_volume_entry *e,
+		       const char *v)
+{
+	const char *colon = v ? strchr(v, ':') : NULL;
+	const char *c;
+
+	if (!colon || colon == v || !colon[1] ||
+	    (size_t)(colon - v) > CMEK_VOLUMES_PROV_MAX ||
+	    strlen(colon + 1) > CMEK_VOLUMES_KEYREF_MAX) {
+		perr(p, "format: expected PROVIDER:KEYREF, got '%s'",
+		     v ? v : "");
+		return false;
+	}
+	for (c = v; c < colon; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_') {
+			perr(p, "format: invalid provider name '%.*s'",
+			     (int)(colon - v), v);
+			return false;
+		}
+	for (c = colon + 1; *c; c++)
+		if (*c <= ' ' || *c > '~') {
+			perr(p, "format: the key reference holds a blank or a "
+			     "byte that is not printable ASCII");
+			return false;
+		}
+	free(e->format_provider);
+	free(e->format_key);
+	e->format_provider = strndup(v, (size_t)(colon - v));
+	e->format_key = strdup(colon + 1);
+	if (!e->format_provider || !e->format_key) {
+		perr(p, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+static bool set_mkfs(struct pctx *p, struct cmek_volume_entry *e,
+		     const char *v)
+{
+	if (!v || (strcmp(v, "ext4") && strcmp(v, "xfs"))) {
+		perr(p, "mkfs: expected one of " CMEK_VOLUMES_MKFS_TYPES
+		     ", got '%s'", v ? v : "");
+		return false;
+	}
+	snprintf(e->mkfs, sizeof(e->mkfs), "%s", v);
+	return true;
+}
+
+/*
+ * What provisioning needs of the whole line: a device path (a blank
+ * device has no volume uuid to be found by), its header on it, a
+ * writable mapping, and a format= key that keys= allows.
+ */
+static bool check_provisioning(struct pctx *p, struct cmek_volume_entry *e)
+{
+	if (e->mkfs[0] && !e->format_provider) {
+		perr(p, "mkfs: goes with format=PROVIDER:KEYREF");
+		return false;
+	}
+	if (!e->format_provider)
+		return true;
+	if (!e->device) {
+		perr(p, "format: the device must be a path: a blank device "
+		     "has no volume uuid (pin one with uuid=)");
+		return false;
+	}
+	if (e->header) {
+		perr(p, "format: not with header=: provisioning writes the "
+		     "header on the device");
+		return false;
+	}
+	if (e->read_only) {
+		perr(p, "format: not with read-only: provisioning writes the "
+		     "device");
+		return false;
+	}
+	if (!cmek_volumes_keys_allow(e->keys, e->format_provider,
+				     e->format_key)) {
+		perr(p, "format: key %s:%s is not allowed by this line's keys=",
+		     e->format_provider, e->format_key);
+		return false;
+	}
 	return true;
 }
 
@@ -193,6 +285,12 @@ static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
 		} else if (!strcmp(o, "keys")) {
 			if (!add_keys(p, e, v))
 				ok = false;
+		} else if (!strcmp(o, "format")) {
+			if (!set_format(p, e, v))
+				ok = false;
+		} else if (!strcmp(o, "mkfs")) {
+			if (!set_mkfs(p, e, v))
+				ok = false;
 		} else if (!*o) {
 			perr(p, "empty option");
 			ok = false;
@@ -207,11 +305,12 @@ static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
 			perr(p, "unknown option '%s' (known: nofail, noauto, "
 			     "_netdev, read-only, discard, keepfs, hold=MS, "
 			     "timeout=SEC, header=FILE, uuid=UUID, "
-			     "keys=PROVIDER:PATTERN)", o);
+			     "keys=PROVIDER:PATTERN, format=PROVIDER:KEYREF, "
+			     "mkfs=" CMEK_VOLUMES_MKFS_TYPES ")", o);
 			ok = false;
 		}
 	}
-	return ok;
+	return ok && check_provisioning(p, e);
 }
 
 static void parse_line(struct pctx *p, char *line, struct cmek_volumes *vl)
@@ -378,6 +477,25 @@ const struct cmek_volume_entry *cmek_volumes_find(const struct cmek_volumes *vl,
 		if (!strcmp(vl->v[i].name, name))
 			return &vl->v[i];
 	return NULL;
+}
+
+bool cmek_volumes_keys_allow(const char *keys, const char *provider,
+			     const char *key_ref)
+{
+	char *want, *pins, *save = NULL, *pin;
+	bool ok = false;
+
+	if (!keys || !*keys)
+		return true;
+	if (asprintf(&want, "%s:%s", provider, key_ref) < 0)
+		return false;
+	pins = strdup(keys);
+	for (pin = pins ? strtok_r(pins, " ", &save) : NULL; pin && !ok;
+	     pin = strtok_r(NULL, " ", &save))
+		ok = !fnmatch(pin, want, 0);
+	free(pins);
+	free(want);
+	return ok;
 }
 
 const char *cmek_volumes_path(void)

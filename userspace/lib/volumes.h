@@ -19,8 +19,12 @@
  * /dev/mapper/NAME), _netdev (the KMS is reached over the network: open
  * after network-online.target, before remote file systems), read-only
  * (also readonly: a read-only mapping), timeout=SEC (how long a boot open
- * retries an unreachable KMS; 0, the default, is no limit). Every bad
- * line is reported as "FILE:LINE: message" and skipped; parsing goes on.
+ * retries an unreachable KMS; 0, the default, is no limit), and
+ * first-boot provisioning: format=PROVIDER:KEYREF (a blank device is
+ * formatted under that KMS key on first use; a device with any signature
+ * or data is refused) with mkfs=ext4|xfs (the file system made on the
+ * new mapping). Every bad line is reported as "FILE:LINE: message" and
+ * skipped; parsing goes on.
  */
 #ifndef CMEK_VOLUMES_H
 #define CMEK_VOLUMES_H
@@ -34,6 +38,12 @@
 #define CMEK_VOLUMES_HOLD_MAX		600000	/* ms */
 #define CMEK_VOLUMES_KEYS_MAX		1100	/* one PROVIDER:PATTERN */
 #define CMEK_VOLUMES_TIMEOUT_MAX	86400	/* s: a day is "never" enough */
+#define CMEK_VOLUMES_PROV_MAX		63	/* cmekd's provider name limit */
+#define CMEK_VOLUMES_KEYREF_MAX		1023	/* cmekd's key reference limit */
+#define CMEK_VOLUMES_MKFS_MAX		7
+
+/* mkfs= values: the file systems provisioning knows how to make. */
+#define CMEK_VOLUMES_MKFS_TYPES		"ext4|xfs"
 
 struct cmek_volume_entry {
 	char *name;		/* device-mapper name */
@@ -41,6 +51,10 @@ struct cmek_volume_entry {
 	char uuid[37];		/* lower-case volume uuid, "" when by path */
 	char *header;		/* detached header file, or NULL */
 	char *keys;		/* "PROVIDER:PATTERN ...", or NULL */
+	/* format=PROVIDER:KEYREF: provision a blank device; NULL if not */
+	char *format_provider;
+	char *format_key;
+	char mkfs[CMEK_VOLUMES_MKFS_MAX + 1];	/* mkfs=, "" for none */
 	bool nofail;
 	bool discard;
 	bool keepfs;
@@ -78,6 +92,12 @@ void cmek_volumes_free(struct cmek_volumes *vl);
 /* The entry for the mapping @name, or NULL. */
 const struct cmek_volume_entry *cmek_volumes_find(const struct cmek_volumes *vl,
 						  const char *name);
+/*
+ * Whether "PROVIDER:KEYREF" is allowed by @keys ("PROVIDER:PATTERN ...",
+ * fnmatch(), as cmekd checks keys=); NULL or "" allows any.
+ */
+bool cmek_volumes_keys_allow(const char *keys, const char *provider,
+			     const char *key_ref);
 /* The path to use: $CMEK_VOLUMES or the default. */
 const char *cmek_volumes_path(void);
 

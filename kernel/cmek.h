@@ -160,6 +160,7 @@ struct cmek_entry *cmek_entry_find(const u8 *uuid);
 void cmek_entry_sum_stats(struct cmek_entry *e, u64 *reads, u64 *writes,
 			  u64 *errors);
 struct cmek_entry *cmek_entry_nth(unsigned int n);
+struct cmek_entry *cmek_entry_next(struct cmek_entry *e);
 /* Changes whenever an entry is added or removed; never 0. */
 unsigned int cmek_entries_seq(void);
 

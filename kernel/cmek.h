@@ -109,7 +109,10 @@ struct cmek_target {
 	mempool_t page_pool;
 	struct mutex alloc_lock;	/* the pool's second, waiting pass */
 
-	/* Bios waiting for a key (key_wait_ms), oldest first. */
+	/*
+	 * Bios waiting for a key (key_wait_ms), earliest deadline first;
+	 * hold_work is due at the head's.
+	 */
 	spinlock_t hold_lock;
 	struct bio_list held;
 	struct delayed_work hold_work;
@@ -173,7 +176,8 @@ void cmek_notify_key_needed(struct cmek_target *ct);
 /* crypt.c */
 void cmek_offload_init(struct cmek_target *ct);
 int cmek_map_rw(struct cmek_target *ct, struct bio *bio);
-void cmek_release_held(struct cmek_target *ct, bool fail);
+void cmek_release_held(struct cmek_target *ct, blk_status_t status);
+blk_status_t cmek_suspend_status(struct cmek_target *ct);
 void cmek_hold_timeout(struct work_struct *work);
 size_t cmek_io_size(unsigned int reqsize);
 

@@ -141,6 +141,7 @@ struct cmek_io {
 	unsigned long deadline;		/* jiffies, held bios only */
 	blk_status_t error;
 	bool probe;			/* sent to the workqueue to look */
+	bool in_work;			/* converted by a work item: may sleep */
 	struct scatterlist sg_in, sg_out;
 	__le64 iv[2];
 	/* struct skcipher_request follows, ct->reqsize bytes */

@@ -424,6 +424,9 @@ static void cmek_crypt_run(struct cmek_io *io, bool async)
 			io->error = BLK_STS_IOERR;
 			break;
 		}
+		/* A bio of 256 sectors is a long run for a shared worker. */
+		if (io->in_work && !async)
+			cond_resched();
 	}
 	cmek_crypt_finish(io, async);
 }
@@ -445,7 +448,10 @@ static void cmek_read_decrypt(struct cmek_io *io)
 
 static void cmek_read_work(struct work_struct *work)
 {
-	cmek_read_decrypt(container_of(work, struct cmek_io, work));
+	struct cmek_io *io = container_of(work, struct cmek_io, work);
+
+	io->in_work = true;
+	cmek_read_decrypt(io);
 }
 
 static void cmek_read_endio(struct bio *clone)
@@ -492,7 +498,10 @@ static void cmek_write(struct cmek_io *io)
 
 static void cmek_write_work(struct work_struct *work)
 {
-	cmek_write(container_of(work, struct cmek_io, work));
+	struct cmek_io *io = container_of(work, struct cmek_io, work);
+
+	io->in_work = true;
+	cmek_write(io);
 }
 
 static void cmek_submit_read(struct cmek_io *io)
@@ -555,6 +564,7 @@ int cmek_map_rw(struct cmek_target *ct, struct bio *bio)
 	io->key = NULL;
 	io->error = BLK_STS_OK;
 	io->probe = false;
+	io->in_work = false;
 	io->deadline = 0;
 	io->iter_in = bio->bi_iter;
 	io->iv_sector = offset + ct->iv_offset;

@@ -119,8 +119,14 @@ $(LINT):
 # Kernel-facing tests: run in the VM, not sanitized (the guest is slow enough).
 $(B)/kselftest/%: tests/kselftest/%.c $(wildcard tests/kselftest/*.h) $(KSFT_HDRS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -I$(B)/ksft $(CFLAGS) $(PKG_CFLAGS) -Wall -Wextra -Werror \
+	$(CC) $(CPPFLAGS) -I$(B)/ksft -I$(B)/gen $(CFLAGS) $(PKG_CFLAGS) -Wall -Wextra -Werror \
 		-Wno-unused-parameter -Wno-sign-compare -o $@ $< $(LIB) $(PKG_LIBS) -lpthread
+
+# nl_proto checks the module against the family's YNL spec.
+$(B)/gen/cmek_spec.h: Documentation/netlink/specs/cmek.yaml tests/kselftest/spec2h.sh
+	@mkdir -p $(dir $@)
+	bash tests/kselftest/spec2h.sh $< > $@.tmp && mv $@.tmp $@
+$(B)/kselftest/nl_proto: $(B)/gen/cmek_spec.h
 
 # Programs the VM tests call (never installed: cmek_unwrap prints a DEK).
 # They may use the test KMS code (mkcert: fakesrv's certificates), linked

@@ -109,7 +109,10 @@ struct cmek_target {
 	mempool_t page_pool;
 	struct mutex alloc_lock;	/* the pool's second, waiting pass */
 
-	/* Bios waiting for a key (key_wait_ms), oldest first. */
+	/*
+	 * Bios waiting for a key (key_wait_ms), earliest deadline first;
+	 * hold_work is due at the head's.
+	 */
 	spinlock_t hold_lock;
 	struct bio_list held;
 	struct delayed_work hold_work;
@@ -138,6 +141,7 @@ struct cmek_io {
 	unsigned long deadline;		/* jiffies, held bios only */
 	blk_status_t error;
 	bool probe;			/* sent to the workqueue to look */
+	bool in_work;			/* converted by a work item: may sleep */
 	struct scatterlist sg_in, sg_out;
 	__le64 iv[2];
 	/* struct skcipher_request follows, ct->reqsize bytes */
@@ -160,6 +164,7 @@ struct cmek_entry *cmek_entry_find(const u8 *uuid);
 void cmek_entry_sum_stats(struct cmek_entry *e, u64 *reads, u64 *writes,
 			  u64 *errors);
 struct cmek_entry *cmek_entry_nth(unsigned int n);
+struct cmek_entry *cmek_entry_next(struct cmek_entry *e);
 /* Changes whenever an entry is added or removed; never 0. */
 unsigned int cmek_entries_seq(void);
 
@@ -172,7 +177,8 @@ void cmek_notify_key_needed(struct cmek_target *ct);
 /* crypt.c */
 void cmek_offload_init(struct cmek_target *ct);
 int cmek_map_rw(struct cmek_target *ct, struct bio *bio);
-void cmek_release_held(struct cmek_target *ct, bool fail);
+void cmek_release_held(struct cmek_target *ct, blk_status_t status);
+blk_status_t cmek_suspend_status(struct cmek_target *ct);
 void cmek_hold_timeout(struct work_struct *work);
 size_t cmek_io_size(unsigned int reqsize);
 

@@ -112,12 +112,15 @@ static void cmek_complete(struct cmek_io *io, blk_status_t status)
 	struct cmek_target *ct = io->ct;
 	struct bio *bio = io->base_bio;
 
-	if (bio_data_dir(bio) == WRITE)
-		atomic64_inc(&ct->stats.writes);
-	else
-		atomic64_inc(&ct->stats.reads);
-	if (status)
-		atomic64_inc(&ct->stats.errors);
+	/* A bio dm gives to the next table is counted there. */
+	if (status != BLK_STS_DM_REQUEUE) {
+		if (bio_data_dir(bio) == WRITE)
+			atomic64_inc(&ct->stats.writes);
+		else
+			atomic64_inc(&ct->stats.reads);
+		if (status)
+			atomic64_inc(&ct->stats.errors);
+	}
 	if (io->probe)
 		cmek_probe_done(ct);
 	atomic_dec(&ct->inflight);
@@ -131,33 +134,91 @@ static void cmek_need_key(struct cmek_target *ct)
 		schedule_work(&ct->event_work);
 }
 
+static struct cmek_io *cmek_held_io(struct cmek_target *ct, struct bio *bio)
+{
+	return dm_per_bio_data(bio, ct->ti->per_io_data_size);
+}
+
+/*
+ * The held list is kept in deadline order, so that the timer only ever
+ * looks at its head. A bio held for the first time has the latest deadline
+ * (one key_wait_ms for the mapping) and goes to the tail; one held again
+ * (its key came and went before it ran) keeps its deadline and is put in
+ * its place. True if it is the new head.
+ */
+static bool cmek_held_insert(struct cmek_target *ct, struct cmek_io *io)
+{
+	struct bio **pp = &ct->held.head;
+	struct bio *bio = io->base_bio;
+
+	if (!ct->held.tail ||
+	    !time_before(io->deadline, cmek_held_io(ct, ct->held.tail)->deadline)) {
+		bio_list_add(&ct->held, bio);
+		return ct->held.head == bio;
+	}
+	while (!time_before(io->deadline, cmek_held_io(ct, *pp)->deadline))
+		pp = &(*pp)->bi_next;
+	bio->bi_next = *pp;
+	*pp = bio;
+	return pp == &ct->held.head;
+}
+
+/*
+ * The timer is due at the head's deadline; a key that is present wants
+ * it now. Looked at after arming, so that a key published meanwhile (whose
+ * cmek_target_key_changed() arms it for now) is never put off by this.
+ */
+static void cmek_hold_arm(struct cmek_target *ct, bool new_head)
+{
+	struct bio *head = bio_list_peek(&ct->held);
+	unsigned long now = jiffies, due;
+
+	if (new_head && head) {
+		due = cmek_held_io(ct, head)->deadline;
+		mod_delayed_work(ct->wq, &ct->hold_work,
+				 time_after(due, now) ? due - now : 0);
+	}
+	if (rcu_access_pointer(ct->entry->key))
+		mod_delayed_work(ct->wq, &ct->hold_work, 0);
+}
+
+/*
+ * How a bio that may not wait ends while the mapping suspends: on a noflush
+ * suspend (a table reload) dm takes it back and submits it again to the
+ * table that is resumed, as with dm-multipath's queue_if_no_path; on any
+ * other it fails.
+ */
+blk_status_t cmek_suspend_status(struct cmek_target *ct)
+{
+	return dm_noflush_suspending(ct->ti) ? BLK_STS_DM_REQUEUE :
+					       BLK_STS_IOERR;
+}
+
 /*
  * Park a bio until a key arrives or its key_wait_ms runs out. Once the bio
  * is on the list another CPU may release and complete it, so the timer is
- * set under the lock, from what was read before. A key that arrived since
- * cmek_no_key() looked has released the list already, perhaps before this
- * bio was on it: look again under the lock and release at once then.
+ * set under the lock. A key that arrived since cmek_no_key() looked has
+ * released the list already, perhaps before this bio was on it:
+ * cmek_hold_arm() looks again.
  */
 static void cmek_hold(struct cmek_io *io)
 {
 	struct cmek_target *ct = io->ct;
-	unsigned long flags, delay;
+	blk_status_t status = BLK_STS_OK;
+	unsigned long flags;
 
 	if (!io->deadline)
 		io->deadline = jiffies + msecs_to_jiffies(ct->key_wait_ms) ?: 1;
 	spin_lock_irqsave(&ct->hold_lock, flags);
-	if (ct->suspended || time_after_eq(jiffies, io->deadline)) {
-		spin_unlock_irqrestore(&ct->hold_lock, flags);
-		cmek_complete(io, BLK_STS_IOERR);
-		return;
-	}
-	delay = io->deadline - jiffies;
-	bio_list_add(&ct->held, io->base_bio);
-	if (rcu_access_pointer(ct->entry->key))
-		mod_delayed_work(ct->wq, &ct->hold_work, 0);
+	if (ct->suspended)
+		status = cmek_suspend_status(ct);
+	else if (time_after_eq(jiffies, io->deadline))
+		status = BLK_STS_IOERR;
 	else
-		queue_delayed_work(ct->wq, &ct->hold_work, delay);
+		cmek_hold_arm(ct, cmek_held_insert(ct, io));
 	spin_unlock_irqrestore(&ct->hold_lock, flags);
+	if (status)
+		cmek_complete(io, status);
 }
 
 static void cmek_no_key(struct cmek_io *io)
@@ -363,6 +424,9 @@ static void cmek_crypt_run(struct cmek_io *io, bool async)
 			io->error = BLK_STS_IOERR;
 			break;
 		}
+		/* A bio of 256 sectors is a long run for a shared worker. */
+		if (io->in_work && !async)
+			cond_resched();
 	}
 	cmek_crypt_finish(io, async);
 }
@@ -384,7 +448,10 @@ static void cmek_read_decrypt(struct cmek_io *io)
 
 static void cmek_read_work(struct work_struct *work)
 {
-	cmek_read_decrypt(container_of(work, struct cmek_io, work));
+	struct cmek_io *io = container_of(work, struct cmek_io, work);
+
+	io->in_work = true;
+	cmek_read_decrypt(io);
 }
 
 static void cmek_read_endio(struct bio *clone)
@@ -431,7 +498,10 @@ static void cmek_write(struct cmek_io *io)
 
 static void cmek_write_work(struct work_struct *work)
 {
-	cmek_write(container_of(work, struct cmek_io, work));
+	struct cmek_io *io = container_of(work, struct cmek_io, work);
+
+	io->in_work = true;
+	cmek_write(io);
 }
 
 static void cmek_submit_read(struct cmek_io *io)
@@ -494,6 +564,7 @@ int cmek_map_rw(struct cmek_target *ct, struct bio *bio)
 	io->key = NULL;
 	io->error = BLK_STS_OK;
 	io->probe = false;
+	io->in_work = false;
 	io->deadline = 0;
 	io->iter_in = bio->bi_iter;
 	io->iv_sector = offset + ct->iv_offset;
@@ -502,10 +573,10 @@ int cmek_map_rw(struct cmek_target *ct, struct bio *bio)
 }
 
 /*
- * Retry every held bio: the key may have arrived, a deadline may have
- * passed, or the target is suspending and must not keep anything.
+ * Take every held bio off the list: retry each (@status 0: the key may
+ * have arrived), or end it with @status (the target suspends or goes).
  */
-void cmek_release_held(struct cmek_target *ct, bool fail)
+void cmek_release_held(struct cmek_target *ct, blk_status_t status)
 {
 	struct bio_list list;
 	unsigned long flags;
@@ -517,14 +588,32 @@ void cmek_release_held(struct cmek_target *ct, bool fail)
 	spin_unlock_irqrestore(&ct->hold_lock, flags);
 
 	while ((bio = bio_list_pop(&list))) {
-		struct cmek_io *io = dm_per_bio_data(bio,
-						     ct->ti->per_io_data_size);
+		struct cmek_io *io = cmek_held_io(ct, bio);
 
-		if (fail)
-			cmek_complete(io, BLK_STS_IOERR);
+		if (status)
+			cmek_complete(io, status);
 		else
 			cmek_process(io);
 	}
+}
+
+/* Fail the bios whose deadline passed: a prefix of the list. */
+static void cmek_expire_held(struct cmek_target *ct)
+{
+	struct bio_list expired;
+	unsigned long flags;
+	struct bio *bio;
+
+	bio_list_init(&expired);
+	spin_lock_irqsave(&ct->hold_lock, flags);
+	while ((bio = bio_list_peek(&ct->held)) &&
+	       time_after_eq(jiffies, cmek_held_io(ct, bio)->deadline))
+		bio_list_add(&expired, bio_list_pop(&ct->held));
+	cmek_hold_arm(ct, true);
+	spin_unlock_irqrestore(&ct->hold_lock, flags);
+
+	while ((bio = bio_list_pop(&expired)))
+		cmek_complete(cmek_held_io(ct, bio), BLK_STS_IOERR);
 }
 
 void cmek_hold_timeout(struct work_struct *work)
@@ -532,5 +621,8 @@ void cmek_hold_timeout(struct work_struct *work)
 	struct cmek_target *ct = container_of(to_delayed_work(work),
 					      struct cmek_target, hold_work);
 
-	cmek_release_held(ct, false);
+	if (rcu_access_pointer(ct->entry->key))
+		cmek_release_held(ct, BLK_STS_OK);
+	else
+		cmek_expire_held(ct);
 }

@@ -619,6 +619,15 @@ struct cmek_entry *cmek_entry_nth(unsigned int n)
 	return NULL;
 }
 
+/* The entry after @e in the table's order, NULL after the last. */
+struct cmek_entry *cmek_entry_next(struct cmek_entry *e)
+{
+	lockdep_assert_held(&cmek_keys_lock);
+	if (list_is_last(&e->node, &cmek_entries))
+		return NULL;
+	return list_next_entry(e, node);
+}
+
 /*
  * Mappings hold a module reference, so only unmapped keys remain here, and
  * the netlink family is gone: nothing can set a key behind us.

@@ -14,37 +14,26 @@
 
 static struct genl_family cmek_family;
 
-static int cmek_validate_key(const struct nlattr *attr,
-			     struct netlink_ext_ack *extack)
-{
-	int len = nla_len(attr);
-
-	if (len == CMEK_KEY_SIZE_128 || len == CMEK_KEY_SIZE_256)
-		return 0;
-	NL_SET_ERR_MSG_ATTR(extack, attr, "key must be 32 or 64 bytes");
-	return -EINVAL;
-}
-
+/*
+ * The family's policy, which the genetlink core applies (strictly) before
+ * any code of ours runs: a request it refuses never reaches the family, so
+ * it is freed unwiped and, unless the sender set NETLINK_CAP_ACK, echoed
+ * back whole in the error reply (see the uapi header). CMEK_A_KEY is
+ * therefore any binary here, so that the core never refuses a request for
+ * its key: the key's size is checked in cmek_set_key(), after which
+ * post_doit wipes it.
+ */
 static const struct nla_policy cmek_policy[CMEK_A_MAX + 1] = {
 	[CMEK_A_UUID]		= NLA_POLICY_EXACT_LEN(CMEK_UUID_LEN),
-	[CMEK_A_KEY]		= NLA_POLICY_VALIDATE_FN(NLA_BINARY,
-							 cmek_validate_key,
-							 CMEK_KEY_SIZE_256),
+	[CMEK_A_KEY]		= { .type = NLA_BINARY },
 	[CMEK_A_GENERATION]	= { .type = NLA_U64 },
 	[CMEK_A_FLAGS]		= NLA_POLICY_MASK(NLA_U32, __CMEK_SET_F_ALL |
 						  __CMEK_REVOKE_F_ALL),
 };
 
-/*
- * The family declares no policy, so genetlink hands every request to us
- * unparsed: a malformed request that carries a key must still reach code
- * of ours that wipes the key from it, which a failed parse in the core
- * would skip. Each handler parses strictly with cmek_policy itself.
- */
-static int cmek_parse(struct genl_info *info, struct nlattr **tb)
+static bool cmek_key_size_ok(unsigned int len)
 {
-	return nlmsg_parse(info->nlhdr, GENL_HDRLEN, tb, CMEK_A_MAX,
-			   cmek_policy, info->extack);
+	return len == CMEK_KEY_SIZE_128 || len == CMEK_KEY_SIZE_256;
 }
 
 /*
@@ -92,16 +81,17 @@ static void cmek_post_doit(CMEK_GENL_OPS *ops, struct sk_buff *skb,
 
 static int cmek_set_key(struct sk_buff *skb, struct genl_info *info)
 {
-	struct nlattr *tb[CMEK_A_MAX + 1];
+	struct nlattr **tb = info->attrs;
 	u32 flags = 0;
 	u64 gen = 0;
-	int err;
 
-	err = cmek_parse(info, tb);
-	if (err)
-		return err;
 	if (!tb[CMEK_A_KEY]) {
 		GENL_SET_ERR_MSG(info, "the key (CMEK_A_KEY) is required");
+		return -EINVAL;
+	}
+	if (!cmek_key_size_ok(nla_len(tb[CMEK_A_KEY]))) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[CMEK_A_KEY],
+				    "key must be 32 or 64 bytes");
 		return -EINVAL;
 	}
 	if (!tb[CMEK_A_UUID]) {
@@ -125,13 +115,9 @@ static int cmek_set_key(struct sk_buff *skb, struct genl_info *info)
 
 static int cmek_revoke_key(struct sk_buff *skb, struct genl_info *info)
 {
-	struct nlattr *tb[CMEK_A_MAX + 1];
+	struct nlattr **tb = info->attrs;
 	u32 flags = 0;
-	int err;
 
-	err = cmek_parse(info, tb);
-	if (err)
-		return err;
 	if (tb[CMEK_A_FLAGS])
 		flags = nla_get_u32(tb[CMEK_A_FLAGS]);
 	if (flags & ~__CMEK_REVOKE_F_ALL) {
@@ -187,14 +173,11 @@ static int cmek_fill_entry(struct sk_buff *skb, struct cmek_entry *e, u8 cmd,
 
 static int cmek_get_key(struct sk_buff *skb, struct genl_info *info)
 {
-	struct nlattr *tb[CMEK_A_MAX + 1];
+	struct nlattr **tb = info->attrs;
 	struct cmek_entry *e;
 	struct sk_buff *msg;
 	int err;
 
-	err = cmek_parse(info, tb);
-	if (err)
-		return err;
 	if (!tb[CMEK_A_UUID]) {
 		GENL_SET_ERR_MSG(info, "the volume UUID (CMEK_A_UUID) is required");
 		return -EINVAL;
@@ -229,6 +212,13 @@ static int cmek_dump_start(struct netlink_callback *cb)
 	return 0;
 }
 
+/*
+ * cb->args: [0] how many entries were dumped, [1] the entry to go on with,
+ * [2] the table's generation when [1] was taken. The pointer is good only
+ * while no entry came or went, which the generation says; otherwise the
+ * dump walks to its index again (and is flagged interrupted anyway). So a
+ * dump of n entries takes O(n) steps, not one walk per entry.
+ */
 static int cmek_dump_keys(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	unsigned int idx = cb->args[0];
@@ -236,8 +226,12 @@ static int cmek_dump_keys(struct sk_buff *skb, struct netlink_callback *cb)
 	int err = 0;
 
 	mutex_lock(&cmek_keys_lock);
+	if (idx && cb->args[2] == cmek_entries_seq())
+		e = (struct cmek_entry *)cb->args[1];
+	else
+		e = cmek_entry_nth(idx);
 	cb->seq = cmek_entries_seq();
-	for (; (e = cmek_entry_nth(idx)); idx++) {
+	for (; e; e = cmek_entry_next(e), idx++) {
 		err = cmek_fill_entry(skb, e, CMEK_CMD_GET_KEY,
 				      NETLINK_CB(cb->skb).portid,
 				      cb->nlh->nlmsg_seq, NLM_F_MULTI, cb);
@@ -246,6 +240,8 @@ static int cmek_dump_keys(struct sk_buff *skb, struct netlink_callback *cb)
 	}
 	mutex_unlock(&cmek_keys_lock);
 	cb->args[0] = idx;
+	cb->args[1] = (unsigned long)e;
+	cb->args[2] = cb->seq;
 	/* A full skb is not an error: netlink calls us again for the rest. */
 	if (err == -EMSGSIZE && skb->len)
 		return skb->len;
@@ -276,7 +272,8 @@ static const struct genl_multicast_group cmek_mcgrps[] = {
 static struct genl_family cmek_family __ro_after_init = {
 	.name = CMEK_GENL_NAME,
 	.version = CMEK_GENL_VERSION,
-	/* No .maxattr/.policy: see cmek_parse(). */
+	.maxattr = CMEK_A_MAX,
+	.policy = cmek_policy,
 	/*
 	 * Our handlers lock what they touch themselves (cmek_keys_lock), so
 	 * no revoke holds genl_mutex while its key drains: requests of other
@@ -291,7 +288,11 @@ static struct genl_family cmek_family __ro_after_init = {
 	.module = THIS_MODULE,
 	.ops = cmek_ops,
 	.n_ops = ARRAY_SIZE(cmek_ops),
-	.resv_start_op = CMEK_CMD_MAX + 1,
+	/*
+	 * No .resv_start_op: every command is new, so the core checks the
+	 * genetlink header and nlmsg_flags of each, and validates its
+	 * attributes strictly with cmek_policy.
+	 */
 	.mcgrps = cmek_mcgrps,
 	.n_mcgrps = ARRAY_SIZE(cmek_mcgrps),
 };

@@ -286,7 +286,7 @@ static void cmek_dtr(struct dm_target *ti)
 	struct cmek_target *ct = ti->private;
 
 	cancel_delayed_work_sync(&ct->hold_work);
-	cmek_release_held(ct, true);
+	cmek_release_held(ct, BLK_STS_IOERR);
 	cancel_work_sync(&ct->event_work);
 	cmek_entry_detach(ct);
 	kfree(ct->args);
@@ -391,7 +391,11 @@ static void cmek_io_hints(struct dm_target *ti, struct queue_limits *limits)
 	limits->dma_alignment = limits->logical_block_size - 1;
 }
 
-/* Held bios must not keep a suspend waiting until they time out. */
+/*
+ * Held bios must not keep a suspend waiting until they time out: they end
+ * with cmek_suspend_status(), so a table reload carries them over to the
+ * new table, where they wait for the key anew.
+ */
 static void cmek_presuspend(struct dm_target *ti)
 {
 	struct cmek_target *ct = ti->private;
@@ -400,7 +404,7 @@ static void cmek_presuspend(struct dm_target *ti)
 	ct->suspended = true;
 	spin_unlock_irq(&ct->hold_lock);
 	cancel_delayed_work_sync(&ct->hold_work);
-	cmek_release_held(ct, true);
+	cmek_release_held(ct, cmek_suspend_status(ct));
 }
 
 /* A suspend that failed after presuspend: hold bios again. */

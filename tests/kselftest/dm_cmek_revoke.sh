@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 . tests/lib/dm.sh
 
 LOOPS=${LOOPS:-50}
-ktap_plan 13
+ktap_plan 17
 setup_ram 16
 U=$(new_uuid)
 key=$(new_key 64)
@@ -102,6 +102,43 @@ t=$(( ($(date +%s%N) - t0) / 1000000 ))
 ktap_check "with no key, held I/O fails after key_wait_ms (${t} ms)" \
 	bash -c "test $rc -ne 0 && test $t -ge 900 && test $t -lt 5000"
 dmsetup --noudevsync remove c3
+
+# Each held bio fails at its own deadline, the timer due at the earliest
+# each time: 6 reads started 300 ms apart in one process (held_reads), each
+# timed from its own start.
+cmek_create c5 "$U" /dev/ram0 0 "$sz" key_wait_ms:2000
+build/helpers/held_reads $(dmdev c5) 6 300 > /tmp/held
+times=$(awk '{ sub("ms=", "", $3); printf "%s ", $3 }' /tmp/held)
+ktap_check "held reads fail at their own deadline of 2000 ms (ms: $times)" \
+	awk '$2 == "rc=-5" { sub("ms=", "", $3) }
+	     $2 != "rc=-5" || $3 + 0 < 1990 || $3 + 0 > 2600 { bad = 1 }
+	     END { exit bad || NR != 6 }' /tmp/held
+dmsetup --noudevsync remove c5
+
+# A table reload (noflush suspend, load, resume) carries held bios over to
+# the new table, where the key releases them.
+cmek_create c6 "$U" /dev/ram0 0 "$sz" key_wait_ms:600000
+dev=$(dmdev c6)
+dd if=$dev of=/tmp/got bs=64k count=16 iflag=direct status=none 2>/dev/null &
+dd_pid=$!
+sleep 1
+dmsetup --noudevsync load c6 --table "0 $sz cmek $U /dev/ram0 0 1 key_wait_ms:600000"
+t0=$(date +%s%N)
+timeout 30 dmsetup --noudevsync suspend --noflush c6 &&
+	timeout 30 dmsetup --noudevsync resume c6
+rc=$?
+t=$(( ($(date +%s%N) - t0) / 1000000 ))
+ktap_check "reload with a read held: suspend and resume return (${t} ms)" \
+	test $rc -eq 0 -a $t -lt 10000
+sleep 1
+ktap_check "the held read is still waiting, on the new table" kill -0 $dd_pid
+set_key "$U" "$key"
+wait $dd_pid
+rc=$?
+ktap_check "the key releases it: no error, right data" \
+	bash -c "test $rc -eq 0 && cmp -s /tmp/got /tmp/ref"
+cmekctl key revoke "$U" > /dev/null
+dmsetup --noudevsync remove c6
 
 # A held bio must not keep a suspend waiting for its timeout.
 cmek_create c4 "$U" /dev/ram0 0 "$sz" key_wait_ms:600000

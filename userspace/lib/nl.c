@@ -609,9 +609,20 @@ static struct mnl_socket *open_sock(uint32_t *portid)
 		errno = e;
 		return NULL;
 	}
-	/* Both are best effort: old kernels lack them. */
+	/*
+	 * A request the genetlink core refuses never reaches dm-cmek, and
+	 * its error reply echoes it, a key included, unless the socket caps
+	 * acks: no socket without it (every kernel since 4.3 has it).
+	 * Extended acks are only for the messages.
+	 */
+	if (mnl_socket_setsockopt(sk, NETLINK_CAP_ACK, &one, sizeof(one)) < 0) {
+		int e = errno;
+
+		mnl_socket_close(sk);
+		errno = e;
+		return NULL;
+	}
 	(void)mnl_socket_setsockopt(sk, NETLINK_EXT_ACK, &one, sizeof(one));
-	(void)mnl_socket_setsockopt(sk, NETLINK_CAP_ACK, &one, sizeof(one));
 	if (portid)
 		*portid = mnl_socket_get_portid(sk);
 	return sk;

@@ -20,7 +20,11 @@
  * validated strictly: unknown attributes, attributes that only appear in
  * replies, missing required attributes and unknown flag bits are rejected
  * with EINVAL, attributes of the wrong length with ERANGE (EINVAL for a key
- * that is neither 32 nor 64 bytes), each with an extended-ack message.
+ * that is neither 32 nor 64 bytes), each with an extended-ack message. So
+ * are a non-zero genlmsghdr.reserved and nlmsg_flags other than
+ * NLM_F_REQUEST, NLM_F_ACK, NLM_F_ECHO and NLM_F_DUMP (on a dump). The
+ * family's policy can be read with CTRL_CMD_GETPOLICY (genl ctrl policy);
+ * Documentation/netlink/specs/cmek.yaml is its YNL specification.
  *
  * Volume UUIDs travel as 16 raw bytes (CMEK_A_UUID), the binary form of the
  * RFC 4122 string that appears in the dm table.
@@ -57,16 +61,34 @@
  *                                 (without it, setting a present key fails
  *                                 with EEXIST)
  *
- *     The kernel wipes every CMEK_A_KEY in the received message after use,
- *     also when it refuses the message (bad attributes, no permission), and
- *     everything after an attribute it cannot parse. A message the generic
- *     netlink core itself refuses never reaches the family (for example an
- *     unknown command, NLM_F_DUMP on a command that has no dump, a sender
- *     outside the initial network namespace, a message too short for its
- *     genetlink header): set NETLINK_CAP_ACK so that its error reply does
- *     not echo it back. On
- *     success it multicasts CMEK_CMD_EVENT_KEY_SET and replies with no
- *     payload. A SET for a volume whose revoke is under way waits for it.
+ *     What becomes of the key bytes in the request. The genetlink core
+ *     checks a request before dm-cmek sees it: its genetlink header and
+ *     nlmsg_flags, the command, and every attribute against the family's
+ *     policy. What it refuses (for example an unknown command or
+ *     attribute, a UUID of the wrong length, an unknown flag bit,
+ *     NLM_F_DUMP on a command that has no dump, bytes after the last
+ *     attribute, a sender outside the initial network namespace) never
+ *     reaches dm-cmek: the kernel frees the request without wiping it,
+ *     and, unless the socket set NETLINK_CAP_ACK, copies it whole, key
+ *     included, into the NLMSG_ERROR reply. No family can change that
+ *     (since 6.1 a new family's requests are always validated by the core
+ *     first). So:
+ *
+ *       - a client sets NETLINK_CAP_ACK on its socket before it sends a
+ *         key (userspace/lib/nl.c refuses a socket without it), and sends
+ *         well-formed requests;
+ *       - the policy accepts CMEK_A_KEY of any length, so the core never
+ *         refuses a request for its key; dm-cmek checks the size itself;
+ *       - every request dm-cmek is handed has each CMEK_A_KEY wiped before
+ *         its reply is sent, whatever the outcome (bad key size, missing
+ *         attributes, no permission, any error);
+ *       - what remains is the freed request of a refused message: kernel
+ *         memory, reused without being read by anyone but the kernel;
+ *         init_on_free=1 wipes it too. (A netlink tap, nlmon, sees every
+ *         request: it needs CAP_NET_ADMIN.)
+ *
+ *     On success the kernel multicasts CMEK_CMD_EVENT_KEY_SET and replies
+ *     with no payload. A SET for a volume whose revoke is under way waits for it.
  *
  *     Key binding: the entry is bound to the key of its last successful SET
  *     (the kernel keeps a SHA-256 fingerprint of the UUID and the key, not

@@ -233,7 +233,8 @@ dkms-install:
 # (git's list of them, untracked ones included, when there is a git tree)
 # under DEB_OUT/cmek, so that the .deb files land in DEB_OUT and nothing is
 # written beside the tree. DEB_VERSION= builds that version instead (a
-# changelog entry in the copy only). Documentation/admin-guide/cmek-packages.rst.
+# changelog entry in the copy only). Our command line (DEB_VERSION=, B=)
+# stays out of debian/rules' make. Documentation/admin-guide/cmek-packages.rst.
 DEB_OUT ?= $(B)/deb
 DEB_VERSION ?=
 DEB_JOBS ?= 2
@@ -250,7 +251,8 @@ deb:
 			"$(DEB_VERSION)" "$(DEB_VERSION)" \
 			"$$(dpkg-parsechangelog -S Maintainer)" "$$(dpkg-parsechangelog -S Date)" \
 			>changelog.new && cat changelog >>changelog.new && mv changelog.new changelog; }
-	cd $(DEB_OUT)/cmek && dpkg-buildpackage -us -uc -b -j$(DEB_JOBS)
+	cd $(DEB_OUT)/cmek && env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES \
+		dpkg-buildpackage -us -uc -b -j$(DEB_JOBS)
 	@ls -1 $(DEB_OUT)/*.deb
 
 clean:

@@ -51,7 +51,7 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(B)/helpers/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
 .PHONY: all module userspace tests unit kselftest fuzz check demo bench clean \
-	install dkms-install test-modules
+	install dkms-install deb test-modules
 all: module userspace
 
 module:
@@ -80,13 +80,13 @@ $(LIB_SAN): $(LIB_SAN_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/cmekctl: $(CMEKCTL_SRC:%.c=$(B)/obj/%.o) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/cmekd: $(CMEKD_SRC:%.c=$(B)/obj/%.o) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 $(B)/cmek-generator: $(GEN_SRC:%.c=$(B)/obj/%.o) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Host unit tests: ASan + UBSan, one binary per tests/unit/test_*.c.
 $(B)/unit/%: $(B)/san/tests/unit/%.o $(KMS_SAN_OBJ) $(LIB_SAN)
@@ -200,7 +200,7 @@ install: userspace
 	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/cmek
 	install -m 0755 $(B)/cmekctl $(B)/cmekd $(DESTDIR)$(SBINDIR)/
 	# The generator writes cmekctl's path into the units: built for SBINDIR.
-	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(PKG_CFLAGS) -std=gnu11 \
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(PKG_CFLAGS) -std=gnu11 $(LDFLAGS) \
 		-DCMEK_SBINDIR='"$(SBINDIR)"' -o $(B)/cmek-generator.install \
 		$(GEN_SRC) $(LIB) $(PKG_LIBS)
 	install -m 0755 $(B)/cmek-generator.install \
@@ -218,18 +218,48 @@ install: userspace
 	test -e $(DESTDIR)$(SYSCONFDIR)/cmek/cmekd.conf || \
 		install -m 0600 etc/cmekd.conf $(DESTDIR)$(SYSCONFDIR)/cmek/cmekd.conf
 
-# DKMS: sources to /usr/src/dm-cmek-VERSION, then add, build, install for
+# DKMS: sources to /usr/src/dm-cmek-VERSION (DKMS_VERSION=, default
+# dkms.conf's; the Debian package passes its own version), then add, build, install for
 # KERNELRELEASE (the running kernel may have no headers, as on the build
 # hosts; DKMS's own autoinstall takes care of kernels installed later).
 dkms-install:
 	install -d $(DESTDIR)/usr/src/dm-cmek-$(DKMS_VERSION)/include/uapi/linux
-	cp -r Kbuild kernel dkms.conf $(DESTDIR)/usr/src/dm-cmek-$(DKMS_VERSION)/
+	cp -r Kbuild kernel $(DESTDIR)/usr/src/dm-cmek-$(DKMS_VERSION)/
+	sed 's/^PACKAGE_VERSION=.*/PACKAGE_VERSION="$(DKMS_VERSION)"/' dkms.conf \
+		>$(DESTDIR)/usr/src/dm-cmek-$(DKMS_VERSION)/dkms.conf
 	cp include/uapi/linux/dm-cmek.h $(DESTDIR)/usr/src/dm-cmek-$(DKMS_VERSION)/include/uapi/linux/
 	test -n "$(DESTDIR)" || { \
 		{ dkms status dm-cmek/$(DKMS_VERSION) | grep -q . || \
 		  dkms add dm-cmek/$(DKMS_VERSION); } && \
 		dkms build -k $(KERNELRELEASE) dm-cmek/$(DKMS_VERSION) && \
 		dkms install -k $(KERNELRELEASE) dm-cmek/$(DKMS_VERSION); }
+
+# make deb [DEB_OUT=build/deb] [DEB_VERSION=]: the packages cmek and
+# cmek-dkms (dpkg-buildpackage -b), built in a copy of the tree's files
+# (git's list of them, untracked ones included, when there is a git tree)
+# under DEB_OUT/cmek, so that the .deb files land in DEB_OUT and nothing is
+# written beside the tree. DEB_VERSION= builds that version instead (a
+# changelog entry in the copy only). Our command line (DEB_VERSION=, B=)
+# stays out of debian/rules' make. Documentation/admin-guide/cmek-packages.rst.
+DEB_OUT ?= $(B)/deb
+DEB_VERSION ?=
+DEB_JOBS ?= 2
+
+deb:
+	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/cmek
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z -co --exclude-standard; \
+	else \
+		find . \( -path ./$(B) -o -path ./.git \) -prune -o -type f -print0; \
+	fi | tar -c --null --ignore-failed-read -T - -f - | tar -x -C $(DEB_OUT)/cmek
+	test -z "$(DEB_VERSION)" || { cd $(DEB_OUT)/cmek/debian && \
+		printf 'cmek (%s) unstable; urgency=medium\n\n  * Local build of %s.\n\n -- %s  %s\n\n' \
+			"$(DEB_VERSION)" "$(DEB_VERSION)" \
+			"$$(dpkg-parsechangelog -S Maintainer)" "$$(dpkg-parsechangelog -S Date)" \
+			>changelog.new && cat changelog >>changelog.new && mv changelog.new changelog; }
+	cd $(DEB_OUT)/cmek && env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES \
+		dpkg-buildpackage -us -uc -b -j$(DEB_JOBS)
+	@ls -1 $(DEB_OUT)/*.deb
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean

@@ -220,16 +220,18 @@ fuzz_tests() {
 }
 
 # Host-side shell tests (tests/host/*.sh, executable, TAP): install
-# layout, systemd units, man pages.
+# layout, systemd units, man pages. Each gets 300 s, or what a
+# "# check-timeout: SECS" line in it asks.
 host_tests() {
-	local t log rc
+	local t log rc to
 
 	echo "== host tests"
 	for t in tests/host/*.sh; do
 		[ -x "$t" ] || continue
 		selected "$t" || continue
 		log=$logs/host-$(basename "$t").log
-		timeout 300 "$t" > "$log" 2>&1
+		to=$(sed -n 's/^# check-timeout: \([0-9][0-9]*\)$/\1/p' "$t" | head -n1)
+		timeout "${to:-300}" "$t" > "$log" 2>&1
 		rc=$?
 		count "$(basename "$t")" "$log" $rc
 	done

@@ -245,7 +245,8 @@ sd_boot() {
 	fi
 	"$TOP/tests/vm/run" --timeout "${SD_TIMEOUT:-480}" --systemd "$TREE" \
 		--guestfwd "$PORT" "${DISKS[@]}" --log "$D/boot$n.console" -- \
-		"$0" --guest "$D" "$KTAP_N" "$n" "$@" 2>&1 | tee "$D/boot$n.out"
+		/bin/bash "$(cd "$(dirname "$0")" && pwd)/${0##*/}" --guest "$D" \
+		"$KTAP_N" "$n" "$@" 2>&1 | tee "$D/boot$n.out"
 	rc=${PIPESTATUS[0]}
 	[ -z "$wpid" ] || { kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null; }
 	BOOTS=$((BOOTS + 1))
@@ -263,13 +264,26 @@ sd_boot() {
 # formatted. Ends the test if moto or the disks are not there.
 sd_node() {
 	sd_host_init "$1" 2
-	ktap_check "moto_server answers on loopback" sd_moto_start || ktap_finish
+	sd_must "moto_server answers on loopback" sd_moto_start
 	ktap_check "cmek installed into the node's tree (make install DESTDIR=)" \
 		cmek_install "$TREE"
 	sd_base "$TREE"
 	ktap_check "the node's /etc/cmek: a local KEK, aws-kms credentials and CA" sd_node_conf
-	ktap_check "disks formatted (local, aws-kms) with ext4 inside, in the plain rig" sd_prep ||
+	sd_must "disks formatted (local, aws-kms) with ext4 inside, in the plain rig" sd_prep
+}
+
+# sd_must DESCRIPTION COMMAND...: a check the rest cannot do without; if
+# it fails, the test ends there (its missed plan is one more failure).
+sd_must() {
+	local desc=$1
+
+	shift
+	if "$@"; then
+		ktap_ok "$desc"
+	else
+		ktap_fail "$desc" "failed: $*"
 		ktap_finish
+	fi
 }
 
 # ---------------------------------------------------------------------------
@@ -287,7 +301,12 @@ sd_prep_guest() {
 	ip link set lo up
 	ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || return 1
 	export AWS_KMS_ENDPOINT=https://10.0.2.100
-	arn=$("$ADMIN" --ca-file "$d/ca.pem" CreateKey | awk '{ print $2 }')
+	# moto's first answer can take longer than aws_kms_admin waits on
+	# a loaded host: three tries.
+	for i in 1 2 3; do
+		arn=$("$ADMIN" --ca-file "$d/ca.pem" CreateKey | awk '{ print $2 }')
+		[ -z "$arn" ] || break
+	done
 	[ -n "$arn" ] || { echo "CreateKey failed"; return 1; }
 	sd_cmekd_conf "$p/sock" "$p/state" "$p/trust" "$d/tree/etc/cmek" >"$p/cmekd.conf"
 	chmod 600 "$p/cmekd.conf"

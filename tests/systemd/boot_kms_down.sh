@@ -32,6 +32,7 @@ if [ "${1:-}" = --guest ]; then
 	ktap_check "boot 1: /srv/cloud not mounted, cmek-open-cloud still retrying ($st)" \
 		eval '! findmnt /srv/cloud >/dev/null && [ "$st" = active ] &&
 		      journalctl -q -b -u cmek-open-cloud -o cat | grep -q "will try again"'
+	journalctl -q -b -u cmek-open-cloud -o short-monotonic | tail -n 8 | sed 's/^/# /'
 	# The interval cmekctl is sleeping when the KMS comes back.
 	iv=$(journalctl -q -b -u cmek-open-cloud -o cat | sed -n 's/.*will try again in \([0-9]*\) s.*/\1/p' | tail -n1)
 	t0=$(now_ms)

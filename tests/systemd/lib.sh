@@ -143,8 +143,12 @@ sd_moto_start() {
 
 # The KMS down and back: moto stopped (SIGSTOP) answers nothing, so
 # every call times out, a transient failure, and keeps its keys.
-sd_moto_pause() { kill -STOP -- "-$MPID"; }
-sd_moto_resume() { kill -CONT -- "-$MPID"; }
+sd_moto_pause() {
+	kill -STOP -- "-$MPID" && echo "# moto_server stopped at $(date +%T.%N)"
+}
+sd_moto_resume() {
+	kill -CONT -- "-$MPID" && echo "# moto_server running again at $(date +%T.%N)"
+}
 
 # sd_node_conf: the node's /etc/cmek: cmekd.conf with the local provider
 # (a KEK made here) and aws-kms at the forwarded moto, its credentials

@@ -31,7 +31,7 @@ sd_volumes "" ""
 PLAIN=$D/plain
 mkdir -p "$PLAIN"
 cp -a "$TREE/." "$PLAIN/"
-rm -rf "$PLAIN/usr" "$PLAIN/etc/cmek" "$PLAIN/etc/modprobe.d" \
+rm -rf "${PLAIN:?}/usr" "$PLAIN/etc/cmek" "$PLAIN/etc/modprobe.d" \
 	"$PLAIN/etc/systemd/system/sysinit.target.wants/cmekd.service"
 sed -i 's|^/dev/mapper/local |/dev/vda |; s|^/dev/mapper/cloud |/dev/vdb |' "$PLAIN/etc/fstab"
 cp "$D/disk0" "$D/plain0" && cp "$D/disk1" "$D/plain1"

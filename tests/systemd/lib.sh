@@ -197,7 +197,6 @@ sd_cmekd_conf() {
 sd_prep() {
 	local rc
 
-	tests_vm_run_out=$D/prep.out
 	"$TOP/tests/vm/run" --timeout 240 --guestfwd "$PORT" "${DISKS[@]}" \
 		--log "$D/prep.console" -- /bin/bash "$TOP/tests/systemd/lib.sh" \
 		prep "$D" >"$D/prep.out" 2>&1

@@ -141,13 +141,17 @@ sd_moto_start() {
 	return 1
 }
 
-# The KMS down and back: moto stopped (SIGSTOP) answers nothing, so
-# every call times out, a transient failure, and keeps its keys.
-sd_moto_pause() {
-	kill -STOP -- "-$MPID" && echo "# moto_server stopped at $(date +%T.%N)"
+# The KMS down and back, as the guest sees it: while $D/kms.down exists,
+# every guest connection to the forwarded port is accepted and never
+# answered (tests/vm/run --guestfwd-down), so every call times out, a
+# transient failure, and moto keeps running with its keys. Down is
+# decided where the guest's connection enters the host, not by what the
+# moto process does, so nothing can answer while down.
+sd_kms_down() {
+	: >"$D/kms.down" && echo "# KMS down for the guest at $(date +%T.%N)"
 }
-sd_moto_resume() {
-	kill -CONT -- "-$MPID" && echo "# moto_server running again at $(date +%T.%N)"
+sd_kms_up() {
+	rm -f "$D/kms.down" && echo "# KMS up for the guest at $(date +%T.%N)"
 }
 
 # sd_node_conf: the node's /etc/cmek: cmekd.conf with the local provider
@@ -247,7 +251,8 @@ sd_boot() {
 		wpid=$!
 	fi
 	"$TOP/tests/vm/run" --timeout "${SD_TIMEOUT:-480}" --systemd "$TREE" \
-		--guestfwd "$PORT" "${DISKS[@]}" --log "$D/boot$n.console" -- \
+		--guestfwd "$PORT" --guestfwd-down "$D/kms.down" "${DISKS[@]}" \
+		--log "$D/boot$n.console" -- \
 		/bin/bash "$(cd "$(dirname "$0")" && pwd)/${0##*/}" --guest "$D" \
 		"$KTAP_N" "$n" "$@" 2>&1 | tee "$D/boot$n.out"
 	rc=${PIPESTATUS[0]}

@@ -4,7 +4,7 @@
 # Boot-to-mounted time with and without cmek (a measurement, TAP, not in
 # make check: run it by hand, bash tests/systemd/boot_time.sh [ROUNDS]).
 # Each round boots the same node twice: once with cmek installed and the
-# two volumes of boot_clean.sh ("local", "cloud" over the forwarded moto,
+# two volumes of reboot.sh ("local", "cloud" over the forwarded moto,
 # _netdev) mounted from fstab, once without cmek with plain ext4 on the
 # same two disks and the same fstab options. The figure is the time from
 # the kernel's start to the later of the two mounts being active

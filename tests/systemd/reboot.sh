@@ -1,12 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# A reboot of a node under systemd (TAP): boot 1 writes a file on each of
-# the two volumes mounted from fstab ("local", the local provider;
-# "cloud", aws-kms over the forwarded moto_server) and powers off cleanly
-# (systemctl poweroff: the mounts and the mappings are taken down by
-# their units); boot 2, on the same disk files, must be judged as clean
-# as boot 1 and read both files back, byte for byte.
+# A clean boot and a reboot of a node under systemd (TAP): two cmek
+# volumes listed in /etc/cmek/volumes, "local" (the local provider) and
+# "cloud" (aws-kms, moto_server on the host forwarded into the VM,
+# _netdev), mounted from /etc/fstab. Each boot is judged as the operator
+# would: running, nothing failed, no ordering cycle in the journal, both
+# mounts there, cmekd's lines in the journal once each. Boot 1 writes a
+# file on each volume and powers off cleanly (systemctl poweroff: the
+# mounts and the mappings are taken down by their units); boot 2, on the
+# same disk files, must be judged as clean and read both files back, byte
+# for byte.
 #
 #   tests/systemd/reboot.sh              (root; moto_server, make all tests)
 #
@@ -21,8 +25,14 @@ if [ "${1:-}" = --guest ]; then
 	n=$4
 	token=$5
 	sd_check_boot "$n"
-	ktap_check "boot $n: /srv/local and /srv/cloud mounted" \
-		eval 'sd_mounted /srv/local local && sd_mounted /srv/cloud cloud'
+	ktap_check "boot $n: /srv/local is /dev/mapper/local (local provider), read-write" \
+		sd_mounted /srv/local local
+	ktap_check "boot $n: /srv/cloud is /dev/mapper/cloud (aws-kms over the network), read-write" \
+		sd_mounted /srv/cloud cloud
+	sd_check_cmekd_once "$n"
+	ktap_diag "boot $n: boot-to-mounted: /srv/local $(sd_mount_s srv-local.mount) s," \
+		"/srv/cloud $(sd_mount_s srv-cloud.mount) s;" \
+		"$(systemd-analyze 2>/dev/null | head -n1)"
 	for v in local cloud; do
 		f=/srv/$v/reboot-$token
 		if [ "$n" = 1 ]; then
@@ -38,7 +48,7 @@ if [ "${1:-}" = --guest ]; then
 fi
 
 cd "$TOP" || exit 1
-ktap_plan 18
+ktap_plan 22
 sd_node reboot
 sd_volumes "" ""
 token=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')

@@ -13,7 +13,9 @@
 #      (VM_JOBS of them at once, default 1). A boot that hung before user
 #      space and was retried by tests/vm/run is shown on the file's line
 #      and counted on the summary line, never hidden.
-#   5. the kernel-facing VM tests again (series_selected below) on each
+#   5. the systemd lane: each tests/systemd/*.sh boots a node with the
+#      host's systemd as PID 1 and cmek installed (tests/vm/run --systemd)
+#   6. the kernel-facing VM tests again (series_selected below) on each
 #      kernel series of CHECK_KERNELS (default 6.12): Debian's newest
 #      kernel of the series, unpacked
 #      under build/kimage (tests/vm/kimage.sh), the module built for it
@@ -251,6 +253,25 @@ rig_tests() {
 	done
 }
 
+# The systemd lane: each tests/systemd/*.sh (executable, TAP) boots the
+# node itself, a real systemd as PID 1 (tests/vm/run --systemd), with cmek
+# installed by make install DESTDIR= and moto_server on the host; a crash,
+# a missed plan or a timeout is a failure like any other.
+systemd_tests() {
+	local t log rc start
+
+	echo "== systemd lane (the host's systemd as PID 1 in the VM)"
+	for t in tests/systemd/*.sh; do
+		[ -x "$t" ] || continue
+		selected "$t" || continue
+		log=$logs/systemd-$(basename "$t").log
+		start=$SECONDS
+		timeout -k 10 "${SYSTEMD_TIMEOUT:-1500}" "$t" > "$log" 2>&1
+		rc=$?
+		took=$((SECONDS - start))s count "$(basename "$t")" "$log" $rc
+	done
+}
+
 # vm_one NAME FILE [SERIES]: one VM test file in its own boot, on the
 # default kernel or on Debian's kernel of SERIES (tests/vm/run's
 # VM_KERNEL); its exit status and seconds go to build/logs/vm-NAME.rc for
@@ -357,6 +378,7 @@ host_tests
 fuzz_tests
 [ -z "$pattern" ] && rig_tests
 vm_tests
+systemd_tests
 for series in ${CHECK_KERNELS-6.12}; do
 	vm_tests "$series"
 done

@@ -11,6 +11,13 @@
  * (measured: the second and later connections hang), and HTTPS clients
  * open several.
  *
+ * tcprelay -d FILE HOST PORT: while FILE exists, a new connection goes
+ * nowhere: the guest's bytes are read and dropped until it closes, and
+ * nothing ever answers, as with a KMS that stopped answering. The test
+ * that owns FILE decides when the server is "down" (tests/vm/run
+ * --guestfwd-down), so no answer can reach the guest while it is, whatever
+ * the server process does.
+ *
  * stderr is the guest connection too, so errors are reported only through
  * the exit status: 1 connect failed, 2 usage, 3 I/O error.
  */
@@ -21,6 +28,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* The guest's bytes go nowhere; done when it closes its end. */
+static int black_hole(void)
+{
+	char buf[4096];
+	ssize_t n;
+
+	do
+		n = read(0, buf, sizeof(buf));
+	while (n > 0 || (n < 0 && errno == EINTR));
+	return n ? 3 : 0;
+}
 
 static int dial(const char *host, const char *port)
 {
@@ -77,6 +96,12 @@ int main(int argc, char **argv)
 	ssize_t n;
 	int fd;
 
+	if (argc == 5 && !strcmp(argv[1], "-d")) {
+		if (!access(argv[2], F_OK))
+			return black_hole();
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc != 3)
 		return 2;
 	fd = dial(argv[1], argv[2]);

@@ -18,7 +18,7 @@ cd "$TOP" || exit 1
 T=$(mktemp -d /tmp/cmek_boot.XXXXXX)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$T"' EXIT
 
-ktap_plan 26
+ktap_plan 27
 
 make -s build/cmek-generator build/cmekctl build/cmekd >"$T/make.log" 2>&1
 ktap_check "cmek-generator builds" test -x build/cmek-generator
@@ -84,6 +84,11 @@ ktap_check "_netdev,nofail: wanted (not required) by remote-cryptsetup and remot
 	       test ! -e '$G/cryptsetup.target.requires/cmek-open-cloud.service' &&
 	       ! grep -q '^Before=.*\(remote-cryptsetup\|remote-fs\.target\)' '$G/cmek-open-cloud.service' &&
 	       test ! -e '$G/dev-mapper-cloud.device.d'"
+ktap_check "nofail: a simple service (the boot is not held while it retries), others oneshot" \
+	sh -c "grep -qxF 'Type=simple' '$G/cmek-open-cloud.service' &&
+	       grep -qxF 'RemainAfterExit=yes' '$G/cmek-open-cloud.service' &&
+	       grep -qxF 'Type=oneshot' '$G/cmek-open-data.service' &&
+	       grep -qxF 'Type=oneshot' '$G/cmek-open-lazy.service'"
 ktap_check "timeout=600: cmekctl gives up after 600 s, systemd a little later" \
 	sh -c "grep -qxF 'TimeoutStartSec=610s' '$G/cmek-open-cloud.service' &&
 	       grep -q -- '--retry --timeout 600$' '$G/cmek-open-cloud.service'"
@@ -121,10 +126,10 @@ ktap_check "open-listed --name without --retry: one try, exit 1" \
 	sh -c "test $rc = 1 && ! grep -q 'try again' '$T/once.out'"
 
 if ! command -v systemd-analyze >/dev/null || [ ! -e /lib/systemd/system/local-fs.target ]; then
-	for i in $(seq $((KTAP_N + 1)) 26); do
+	for i in $(seq $((KTAP_N + 1)) 27); do
 		echo "ok $i # SKIP systemd-analyze or systemd's units not installed"
 	done
-	KTAP_N=26
+	KTAP_N=27
 	ktap_finish
 fi
 

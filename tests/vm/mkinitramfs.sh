@@ -18,6 +18,9 @@ out=$2
 modroot=${3:-/}
 here=$(cd "$(dirname "$0")" && pwd)
 mods="virtio_pci 9pnet_virtio 9p"
+# Loaded only for a boot of systemd (tests/vm/run --systemd): the
+# writable overlay over the read-only host root.
+sdmods="overlay"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -27,20 +30,30 @@ cp /bin/busybox "$work/bin/busybox"
 cp "$here/initramfs-init" "$work/init"
 chmod 755 "$work/init"
 
-# Resolve dependencies on the host, in load order, once.
-: > "$work/modules.list"
-for m in $mods; do
-	modprobe -d "$modroot" -S "$krel" --show-depends "$m" |
-		awk '$1 == "insmod" { print $2 }'
-done | awk '!seen[$0]++' | while read -r ko; do
-	name=$(basename "$ko")
-	case $name in
-	*.ko.xz) name=${name%.xz}; xz -dc "$ko" > "$work/lib/modules/$name" ;;
-	*.ko.zst) name=${name%.zst}; zstd -q -dc "$ko" > "$work/lib/modules/$name" ;;
-	*) cp "$ko" "$work/lib/modules/" ;;
-	esac
-	echo "$name" >> "$work/modules.list"
-done
+# modlist LIST MODULE...: resolve dependencies on the host, in load
+# order, once; copy the modules in and list them in LIST.
+modlist() {
+	local list=$1
+
+	shift
+	: > "$work/$list"
+	for m in "$@"; do
+		modprobe -d "$modroot" -S "$krel" --show-depends "$m" |
+			awk '$1 == "insmod" { print $2 }'
+	done | awk '!seen[$0]++' | while read -r ko; do
+		name=$(basename "$ko")
+		case $name in
+		*.ko.xz) name=${name%.xz}; xz -dc "$ko" > "$work/lib/modules/$name" ;;
+		*.ko.zst) name=${name%.zst}; zstd -q -dc "$ko" > "$work/lib/modules/$name" ;;
+		*) cp "$ko" "$work/lib/modules/" ;;
+		esac
+		echo "$name" >> "$work/$list"
+	done
+}
+# shellcheck disable=SC2086 # lists of names
+modlist modules.list $mods
+# shellcheck disable=SC2086
+modlist modules-systemd.list $sdmods
 
 (cd "$work" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 > "$out.tmp.$$"
 mv "$out.tmp.$$" "$out"

@@ -8,7 +8,8 @@
  *
  * For a volume NAME it writes, into NORMAL_DIR:
  *   cmek-open-<NAME escaped>.service   runs "cmekctl open-listed --name
- *       NAME --retry"; Requires= and After= cmekd.service; BindsTo= and
+ *       NAME --retry" (a oneshot; with nofail a simple service, so that
+ *       the boot finishes while it retries); Requires= and After= cmekd.service; BindsTo= and
  *       After= the device unit of its device; ordered before
  *       blockdev@dev-mapper-NAME.target (mounts of /dev/mapper/NAME wait
  *       for it) and, unless nofail, before cryptsetup.target (local KMS)
@@ -213,16 +214,24 @@ static int gen_volume(const char *src, const struct cmek_volume_entry *e)
 	/* A little over cmekctl's own deadline, so that it says why. */
 	if (e->timeout_s)
 		snprintf(tmo, sizeof(tmo), "%us", e->timeout_s + 10);
+	/*
+	 * nofail: a oneshot's start job lasts as long as the open retries,
+	 * and while any job is queued the boot has not finished (systemctl
+	 * is-system-running says "starting" until the KMS is back). As a
+	 * simple service the job is done when cmekctl starts; the unit stays
+	 * active once it has opened the volume and fails if it gives up.
+	 * Nothing waits for it: its mounts follow the mapping's device.
+	 */
 	fprintf(f,
 		"\n"
 		"[Service]\n"
-		"Type=oneshot\n"
+		"Type=%s\n"
 		"RemainAfterExit=yes\n"
 		/* cmekctl retries an unreachable KMS, backing off; with
 		 * timeout= it gives up then, else systemd never stops it. */
 		"TimeoutStartSec=%s\n"
 		"ExecStart=%s open-listed --name %s --retry",
-		tmo, cmekctl, e->name);
+		e->nofail ? "simple" : "oneshot", tmo, cmekctl, e->name);
 	if (e->timeout_s)
 		fprintf(f, " --timeout %u", e->timeout_s);
 	fprintf(f, "\nExecStop=%s close %s\n", cmekctl, e->name);

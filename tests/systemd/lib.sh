@@ -1,0 +1,416 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Sourced by tests/systemd/*.sh: the root tree a systemd boot of the VM
+# copies over the host's (tests/vm/run --systemd TREE), cmek's install
+# into it, disks, and the host's KMS.
+
+TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+
+# sd_base TREE: what makes the host's root a small node: its own
+# machine-id and hostname, multi-user.target, the network on the one NIC
+# (systemd-networkd, the address tests/vm/run's --guestfwd expects), and
+# the host's own services that have no business in a test node masked.
+sd_base() {
+	local t=$1 u
+
+	mkdir -p "$t/etc/systemd/system" "$t/etc/systemd/network" \
+		"$t/etc/systemd/system/multi-user.target.wants" \
+		"$t/etc/systemd/system/sockets.target.wants" \
+		"$t/etc/systemd/system/network-online.target.wants"
+	od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$t/etc/machine-id"
+	echo >> "$t/etc/machine-id"
+	echo cmek-node > "$t/etc/hostname"
+	ln -sf /lib/systemd/system/multi-user.target "$t/etc/systemd/system/default.target"
+	for u in postgresql.service e2scrub_reap.service getty@tty1.service \
+		 serial-getty@ttyS0.service console-getty.service systemd-timesyncd.service \
+		 systemd-pstore.service apt-daily.timer apt-daily-upgrade.timer \
+		 dpkg-db-backup.timer e2scrub_all.timer fstrim.timer man-db.timer; do
+		ln -sf /dev/null "$t/etc/systemd/system/$u"
+	done
+	cat > "$t/etc/systemd/network/10-vm.network" <<-EOF2
+	[Match]
+	Driver=virtio_net
+
+	[Network]
+	Address=10.0.2.15/24
+	EOF2
+	ln -sf /lib/systemd/system/systemd-networkd.service \
+		"$t/etc/systemd/system/multi-user.target.wants/"
+	ln -sf /lib/systemd/system/systemd-networkd.socket \
+		"$t/etc/systemd/system/sockets.target.wants/"
+	ln -sf /lib/systemd/system/systemd-networkd-wait-online.service \
+		"$t/etc/systemd/system/network-online.target.wants/"
+	printf 'tmpfs /tmp tmpfs mode=1777,nosuid,nodev 0 0\n' > "$t/etc/fstab"
+}
+
+# ---------------------------------------------------------------------------
+# The host side.
+# ---------------------------------------------------------------------------
+ADMIN=$TOP/build/helpers/aws_kms_admin
+MKCERT=$TOP/build/helpers/mkcert
+# Any credentials do: moto checks no signatures unless told to.
+export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE
+export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+
+# sd_host_init NAME NDISKS: the test's directory under build/ (the guest
+# sees it through the 9p root), its root tree and NDISKS 64 MiB disks.
+sd_host_init() {
+	local i
+
+	D=$(mktemp -d "$TOP/build/sd-$1.XXXXXX")
+	TREE=$D/tree
+	DISKS=()
+	for i in $(seq 0 $(($2 - 1))); do
+		truncate -s 64M "$D/disk$i"
+		DISKS+=(--disk "$D/disk$i")
+	done
+	MPID=
+	BOOTS=0
+	trap sd_host_cleanup EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	mkdir -p "$TREE"
+}
+
+sd_host_cleanup() {
+	if [ -n "$MPID" ]; then
+		kill -CONT -- "-$MPID" 2>/dev/null
+		kill -TERM -- "-$MPID" 2>/dev/null
+		for _ in $(seq 20); do
+			kill -0 "$MPID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL -- "-$MPID" 2>/dev/null
+		wait "$MPID" 2>/dev/null
+	fi
+	[ -n "${KEEP:-}" ] || rm -rf "$D"
+}
+
+# cmek_install TREE: cmek as a developer installs it, into TREE: make
+# install (PREFIX=/usr, where systemd and udev look), the module the tree
+# built (modprobe dm-cmek finds it through an install line, as the
+# host's modules.dep cannot be rewritten) and cmekd enabled. The one
+# place that knows how cmek gets onto the node: packages replace it.
+cmek_install() {
+	local t=$1
+
+	make -s -C "$TOP" install DESTDIR="$t" PREFIX=/usr >"$D/install.log" 2>&1 ||
+		return 1
+	install -D -m 0644 "$TOP/dm-cmek.ko" "$t/usr/lib/cmek-test/dm-cmek.ko" || return 1
+	mkdir -p "$t/etc/modprobe.d" "$t/etc/systemd/system/sysinit.target.wants"
+	echo "install dm_cmek /sbin/modprobe dm-mod && /sbin/insmod /usr/lib/cmek-test/dm-cmek.ko" \
+		>"$t/etc/modprobe.d/cmek-test.conf"
+	ln -sf /usr/lib/systemd/system/cmekd.service \
+		"$t/etc/systemd/system/sysinit.target.wants/cmekd.service"
+}
+
+# sd_moto_start: moto_server on a free loopback port ($PORT) with a
+# certificate for 10.0.2.100 from a test CA ($D/ca.pem), as
+# tests/host/aws_kms_vm.sh runs it. Its own process group ($MPID).
+sd_moto_start() {
+	local moto t0
+
+	moto=${MOTO_SERVER:-$(command -v moto_server)}
+	moto=${moto:-/root/.pyenv/shims/moto_server}
+	if [ ! -x "$moto" ] || [ ! -x "$ADMIN" ] || [ ! -x "$MKCERT" ]; then
+		echo "# moto_server ($moto) and build/helpers (make kselftest) needed"
+		return 1
+	fi
+	"$MKCERT" "$D" moto IP:10.0.2.100 2>"$D/mkcert.err" || return 1
+	for _ in $(seq 20); do
+		PORT=$((20000 + RANDOM % 30000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || break
+	done
+	t0=$(date +%s%N)
+	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+		setsid "$moto" -H 127.0.0.1 -p "$PORT" -c "$D/moto.pem" \
+		-k "$D/moto.key" >"$D/moto.log" 2>&1 </dev/null &
+	MPID=$!
+	for _ in $(seq 600); do
+		kill -0 "$MPID" 2>/dev/null || break
+		if curl -s -m 5 --cacert "$D/ca.pem" -o /dev/null \
+			"https://127.0.0.1:$PORT/moto-api/"; then
+			echo "# moto_server up on 127.0.0.1:$PORT in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+			return 0
+		fi
+		sleep 0.1
+	done
+	tail -n 20 "$D/moto.log" | sed 's/^/# /'
+	return 1
+}
+
+# The KMS down and back, as the guest sees it: while $D/kms.down exists,
+# every guest connection to the forwarded port is accepted and never
+# answered (tests/vm/run --guestfwd-down), so every call times out, a
+# transient failure, and moto keeps running with its keys. Down is
+# decided where the guest's connection enters the host, not by what the
+# moto process does, so nothing can answer while down.
+sd_kms_down() {
+	: >"$D/kms.down" && echo "# KMS down for the guest at $(date +%T.%N)"
+}
+sd_kms_up() {
+	rm -f "$D/kms.down" && echo "# KMS up for the guest at $(date +%T.%N)"
+}
+
+# sd_node_conf: the node's /etc/cmek: cmekd.conf with the local provider
+# (a KEK made here) and aws-kms at the forwarded moto, its credentials
+# and CA.
+sd_node_conf() {
+	local e=$TREE/etc/cmek
+
+	mkdir -p "$e/keys"
+	chmod 700 "$e" "$e/keys"
+	CMEK_KEY_DIR=$e/keys "$TOP/build/cmekctl" kek create node >/dev/null 2>&1 || return 1
+	install -m 0644 "$D/ca.pem" "$e/ca.pem"
+	printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+		"$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$e/aws.credentials"
+	chmod 600 "$e/aws.credentials"
+	sd_cmekd_conf /run/cmek/cmekd.sock /var/lib/cmek /var/lib/cmek/trust /etc/cmek \
+		>"$e/cmekd.conf"
+	chmod 600 "$e/cmekd.conf"
+}
+
+# sd_cmekd_conf SOCKET STATE TRUST ETC: cmekd.conf for a node whose
+# /etc/cmek is ETC.
+sd_cmekd_conf() {
+	cat <<-EOF2
+	[daemon]
+	socket = $1
+	state_dir = $2
+	trust_dir = $3
+	key_dir = $4/keys
+
+	[provider local]
+	key_dir = $4/keys
+
+	[provider aws-kms]
+	endpoint = https://10.0.2.100
+	region = us-east-1
+	ca_file = $4/ca.pem
+	credentials_file = $4/aws.credentials
+	imds = no
+	timeout = 5s
+	EOF2
+}
+
+# sd_prep: one boot of the plain rig (busybox, no systemd) that makes a
+# KMS key in moto and formats disk0 (local provider, KEK "node") and
+# disk1 (aws-kms) with an ext4 inside each; sets UUID0, UUID1 and ARN.
+sd_prep() {
+	local rc
+
+	"$TOP/tests/vm/run" --timeout 240 --guestfwd "$PORT" "${DISKS[@]}" \
+		--log "$D/prep.console" -- /bin/bash "$TOP/tests/systemd/lib.sh" \
+		prep "$D" >"$D/prep.out" 2>&1
+	rc=$?
+	BOOTS=$((BOOTS + 1))
+	UUID0=$(sed -n 's/^SD-SET UUID0=//p' "$D/prep.out" | tr -d '\r')
+	UUID1=$(sed -n 's/^SD-SET UUID1=//p' "$D/prep.out" | tr -d '\r')
+	ARN=$(sed -n 's/^SD-SET ARN=//p' "$D/prep.out" | tr -d '\r')
+	[ "$rc" = 0 ] && [ -n "$UUID0" ] && [ -n "$UUID1" ] && [ -n "$ARN" ] && return 0
+	sed 's/^/# prep: /' "$D/prep.out" | tail -n 30
+	return 1
+}
+
+# sd_volumes VOLOPTS1 FSTABOPTS1: /etc/cmek/volumes and /etc/fstab:
+# "local" (disk0) at /srv/local before local-fs.target, "cloud" (disk1,
+# aws-kms, _netdev plus VOLOPTS1) at /srv/cloud with FSTABOPTS1.
+sd_volumes() {
+	cat >"$TREE/etc/cmek/volumes" <<-EOF2
+	# name  device       options
+	local   UUID=$UUID0  -
+	cloud   UUID=$UUID1  _netdev${1:+,$1}
+	EOF2
+	chmod 600 "$TREE/etc/cmek/volumes"
+	cat >>"$TREE/etc/fstab" <<-EOF2
+	/dev/mapper/local  /srv/local  ext4  defaults  0 2
+	/dev/mapper/cloud  /srv/cloud  ext4  _netdev${2:+,$2}  0 2
+	EOF2
+}
+
+# sd_boot N [ARGS...]: boot the node (systemd, the tree, the disks, moto
+# forwarded) and run "$0 --guest DIR KTAP_N N ARGS..." in it; its TAP
+# lines continue this stream's numbering. $D/bootN.out is its output.
+#
+# SD_ON_MARK=FUNCTION: FUNCTION runs here once the guest has printed a
+# line "SD-MARK" (sd_mark), within a fifth of a second.
+sd_boot() {
+	local n=$1 rc t0=$SECONDS wpid=
+
+	shift
+	: >"$D/boot$n.out"
+	if [ -n "${SD_ON_MARK:-}" ]; then
+		(
+			until grep -q '^SD-MARK' "$D/boot$n.out" 2>/dev/null; do
+				sleep 0.2
+			done
+			"$SD_ON_MARK"
+		) &
+		wpid=$!
+	fi
+	"$TOP/tests/vm/run" --timeout "${SD_TIMEOUT:-480}" --systemd "$TREE" \
+		--guestfwd "$PORT" --guestfwd-down "$D/kms.down" "${DISKS[@]}" \
+		--log "$D/boot$n.console" -- \
+		/bin/bash "$(cd "$(dirname "$0")" && pwd)/${0##*/}" --guest "$D" \
+		"$KTAP_N" "$n" "$@" 2>&1 | tee "$D/boot$n.out"
+	rc=${PIPESTATUS[0]}
+	[ -z "$wpid" ] || { kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null; }
+	BOOTS=$((BOOTS + 1))
+	KTAP_N=$((KTAP_N + $(grep -E -c '^(not )?ok [0-9]+' "$D/boot$n.out")))
+	KTAP_FAILED=$((KTAP_FAILED + $(grep -E -c '^not ok [0-9]+' "$D/boot$n.out")))
+	ktap_check "boot $n: the node ran the test to its end and powered off (exit $rc, $((SECONDS - t0)) s)" \
+		test "$rc" = 0
+	if [ "$rc" != 0 ]; then
+		sed 's/\x1b\[[0-9;]*[mK]//g' "$D/boot$n.console" | tail -n 25 | sed 's/^/# console: /'
+	fi
+}
+
+# sd_node NAME: the four host steps every test of the lane starts with
+# (four TAP lines): moto up, cmek installed, the node's /etc, the disks
+# formatted. Ends the test if moto or the disks are not there.
+sd_node() {
+	sd_host_init "$1" 2
+	sd_must "moto_server answers on loopback" sd_moto_start
+	ktap_check "cmek installed into the node's tree (make install DESTDIR=)" \
+		cmek_install "$TREE"
+	sd_base "$TREE"
+	ktap_check "the node's /etc/cmek: a local KEK, aws-kms credentials and CA" sd_node_conf
+	sd_must "disks formatted (local, aws-kms) with ext4 inside, in the plain rig" sd_prep
+}
+
+# sd_must DESCRIPTION COMMAND...: a check the rest cannot do without; if
+# it fails, the test ends there (its missed plan is one more failure).
+sd_must() {
+	local desc=$1
+
+	shift
+	if "$@"; then
+		ktap_ok "$desc"
+	else
+		ktap_fail "$desc" "failed: $*"
+		ktap_finish
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# The guest side.
+# ---------------------------------------------------------------------------
+
+# The plain rig's boot that formats the disks (sd_prep).
+sd_prep_guest() {
+	local d=$1 p=/tmp/prep arn u0 u1 pid i
+
+	mkdir -p "$p"
+	chmod 700 "$p"
+	modprobe -a virtio_net virtio_blk || return 1
+	wait_until 10 test -e /sys/class/net/eth0 -a -b /dev/vda -a -b /dev/vdb || return 1
+	ip link set lo up
+	ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || return 1
+	export AWS_KMS_ENDPOINT=https://10.0.2.100
+	# moto's first answer can take longer than aws_kms_admin waits on
+	# a loaded host: three tries.
+	for i in 1 2 3; do
+		arn=$("$ADMIN" --ca-file "$d/ca.pem" CreateKey | awk '{ print $2 }')
+		[ -z "$arn" ] || break
+	done
+	[ -n "$arn" ] || { echo "CreateKey failed"; return 1; }
+	sd_cmekd_conf "$p/sock" "$p/state" "$p/trust" "$d/tree/etc/cmek" >"$p/cmekd.conf"
+	chmod 600 "$p/cmekd.conf"
+	export CMEK_SOCKET=$p/sock
+	"$TOP/build/cmekd" -c "$p/cmekd.conf" --no-syslog >"$p/log" 2>&1 &
+	pid=$!
+	wait_until 10 "$TOP/build/helpers/cmekd_call" "$p/sock" '{"op":"ping"}' >/dev/null 2>&1 ||
+		{ cat "$p/log"; return 1; }
+	"$TOP/build/cmekctl" format /dev/vda --provider local --key node &&
+	"$TOP/build/cmekctl" format /dev/vdb --provider aws-kms --key "$arn" &&
+	"$TOP/build/cmekctl" open /dev/vda p0 && "$TOP/build/cmekctl" open /dev/vdb p1 &&
+	mkfs.ext4 -q /dev/mapper/p0 && mkfs.ext4 -q /dev/mapper/p1 &&
+	"$TOP/build/cmekctl" close p0 && "$TOP/build/cmekctl" close p1 ||
+		{ tail -n 20 "$p/log"; return 1; }
+	u0=$("$TOP/build/cmekctl" dump /dev/vda --json | jq -r .uuid)
+	u1=$("$TOP/build/cmekctl" dump /dev/vdb --json | jq -r .uuid)
+	kill "$pid"
+	for i in u0 u1; do
+		[ -n "${!i}" ] || return 1
+	done
+	echo "SD-SET UUID0=$u0"
+	echo "SD-SET UUID1=$u1"
+	echo "SD-SET ARN=$arn"
+	sync
+}
+
+# sd_guest_end: the end of a guest part: cmekd's and the open units'
+# journal if anything failed; exit status 0 only if nothing did.
+sd_guest_end() {
+	[ "$KTAP_FAILED" -eq 0 ] && exit 0
+	journalctl -q -b --no-pager -o short-monotonic -u cmekd -u 'cmek-open-*' \
+		-u 'srv-*.mount' | tail -n 40 | sed 's/^/# /'
+	exit 1
+}
+
+# sd_mark: tell the host (SD_ON_MARK) that the guest is ready for it.
+sd_mark() { echo "SD-MARK $*"; }
+
+# In a node: the boot's verdict, as the issue states it.
+sd_running() {
+	SD_STATE=$(timeout "${1:-300}" systemctl is-system-running --wait 2>&1)
+	[ "$SD_STATE" = running ]
+}
+
+sd_check_boot() {
+	local cyc failed
+
+	sd_running 300
+	ktap_check "boot $1: systemctl is-system-running: running (got '$SD_STATE')" \
+		test "$SD_STATE" = running
+	failed=$(systemctl --failed --no-legend --plain 2>&1)
+	ktap_check "boot $1: systemctl --failed lists nothing" test -z "$failed"
+	[ -z "$failed" ] || echo "$failed" | sed 's/^/# /'
+	cyc=$(journalctl -b --no-pager -o cat 2>&1 | grep -i -E 'ordering cycle|to break ordering')
+	ktap_check "boot $1: no ordering cycle in the journal" test -z "$cyc"
+	[ -z "$cyc" ] || echo "$cyc" | head -n 10 | sed 's/^/# /'
+	if [ -n "$failed" ] || [ "$SD_STATE" != running ]; then
+		systemctl list-jobs --no-pager 2>&1 | head -n 20 | sed 's/^/# jobs: /'
+		journalctl -b --no-pager -p warning -o short-monotonic 2>&1 | tail -n 30 | sed 's/^/# /'
+		for dev in /dev/vd?; do
+			echo "# udev $dev: $(udevadm info --query=property "$dev" |
+				grep -E '^(ID_FS_TYPE|CMEK_|DEVLINKS)' | tr '\n' ' ')"
+		done
+	fi
+}
+
+# sd_mounted MOUNTPOINT NAME: MOUNTPOINT is NAME's mapping, read-write.
+sd_mounted() {
+	[ "$(findmnt -n -o SOURCE "$1" 2>/dev/null)" = "/dev/mapper/$2" ] &&
+		findmnt -n -o OPTIONS "$1" | grep -q -w rw
+}
+
+# sd_mount_s UNIT: seconds from the kernel's start to UNIT active.
+sd_mount_s() {
+	local us
+
+	us=$(systemctl show -P ActiveEnterTimestampMonotonic "$1")
+	awk -v u="${us:-0}" 'BEGIN { printf "%.1f", u / 1e6 }'
+}
+
+# cmekd logs each line once: through syslog only, none through the
+# stdout stream, no line twice.
+sd_check_cmekd_once() {
+	local sys out dup
+
+	sys=$(journalctl -b --no-pager -o cat _SYSTEMD_UNIT=cmekd.service _TRANSPORT=syslog | wc -l)
+	out=$(journalctl -b --no-pager -o cat _SYSTEMD_UNIT=cmekd.service _TRANSPORT=stdout | wc -l)
+	dup=$(journalctl -q -b --no-pager -o short-monotonic _SYSTEMD_UNIT=cmekd.service |
+		sed 's/^\[[ 0-9.]*\] //' | sort | uniq -d)
+	ktap_check "boot $1: cmekd logs each line once ($sys via syslog, $out via stdout, no line twice)" \
+		test "$sys" -gt 0 -a "$out" = 0 -a -z "$dup"
+	[ -z "$dup" ] || echo "$dup" | head -n 5 | sed 's/^/# twice: /'
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ] && [ "${1:-}" = prep ]; then
+	. "$TOP/tests/lib/ktap.sh"
+	sd_prep_guest "$2"
+	exit $?
+fi

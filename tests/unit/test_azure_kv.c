@@ -679,7 +679,7 @@ static void test_faults(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err);
 	ms = ms_since(&t0);
-	tap_ok(ret == 0 && ms >= 1000 && ms < 3000,
+	tap_ok(ret == 0 && ms >= 1000 && ms < 6000,
 	       "429 Throttled with Retry-After: 1: waited %ld ms, then OK", ms);
 
 	cmek_provider_free(p);
@@ -695,7 +695,7 @@ static void test_faults(void)
 	ret = unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err);
 	ms = ms_since(&t0);
 	tap_ok(ret < 0 && err.cls == CMEK_ERR_TRANSIENT && ms >= 600 &&
-	       ms < 1500,
+	       ms < 5000,
 	       "vault never answers: transient after 2 x 300 ms (%ld ms): %s",
 	       ms, err.msg);
 	fakesrv_faults(&s, NULL);

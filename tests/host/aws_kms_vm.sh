@@ -33,6 +33,7 @@
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib/ktap.sh"
+. "$TOP/tests/lib/moto.sh"
 ADMIN=$TOP/build/helpers/aws_kms_admin
 MKCERT=$TOP/build/helpers/mkcert
 # Any credentials do: moto checks no signatures unless told to
@@ -328,30 +329,9 @@ ktap_check "certificate for 127.0.0.1 and 10.0.2.100 from a test CA" \
 	eval 'openssl verify -CAfile "$DIR/ca.pem" "$DIR/moto.pem" >/dev/null &&
 	      openssl x509 -in "$DIR/moto.pem" -noout -ext subjectAltName | grep -q "IP Address:10.0.2.100"'
 
-# A free port: nothing answers on it now; moto's bind fails loudly if
-# something takes it in between.
-for _ in $(seq 20); do
-	PORT=$((20000 + RANDOM % 30000))
-	(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || break
-done
-t0=$(date +%s%N)
-# Its own process group (setsid: this shell has no job control), so every
-# exit path kills moto and whatever the pyenv shim started.
-env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
-	setsid "$MOTO" -H 127.0.0.1 -p "$PORT" -c "$DIR/moto.pem" \
-	-k "$DIR/moto.key" >"$DIR/moto.log" 2>&1 </dev/null &
-MPID=$!
 up=no
-for _ in $(seq 600); do
-	kill -0 "$MPID" 2>/dev/null || break
-	if curl -s -m 5 --cacert "$DIR/ca.pem" -o /dev/null \
-		"https://127.0.0.1:$PORT/moto-api/"; then
-		up=yes
-		break
-	fi
-	sleep 0.1
-done
-ktap_check "moto_server answers over TLS on 127.0.0.1:$PORT ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" \
+moto_up "$MOTO" "$DIR" && up=yes
+ktap_check "moto_server answers over TLS on 127.0.0.1:$PORT ($MOTO_MS ms)" \
 	test $up = yes
 if [ $up != yes ]; then
 	sed 's/^/# /' "$DIR/moto.log" | tail -n 20

@@ -6,6 +6,7 @@
 # into it, disks, and the host's KMS.
 
 TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+. "$TOP/tests/lib/moto.sh"
 
 # sd_base TREE: what makes the host's root a small node: its own
 # machine-id and hostname, multi-user.target, the network on the one NIC
@@ -110,7 +111,7 @@ cmek_install() {
 # certificate for 10.0.2.100 from a test CA ($D/ca.pem), as
 # tests/host/aws_kms_vm.sh runs it. Its own process group ($MPID).
 sd_moto_start() {
-	local moto t0
+	local moto
 
 	moto=${MOTO_SERVER:-$(command -v moto_server)}
 	moto=${moto:-/root/.pyenv/shims/moto_server}
@@ -119,24 +120,10 @@ sd_moto_start() {
 		return 1
 	fi
 	"$MKCERT" "$D" moto IP:10.0.2.100 2>"$D/mkcert.err" || return 1
-	for _ in $(seq 20); do
-		PORT=$((20000 + RANDOM % 30000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || break
-	done
-	t0=$(date +%s%N)
-	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
-		setsid "$moto" -H 127.0.0.1 -p "$PORT" -c "$D/moto.pem" \
-		-k "$D/moto.key" >"$D/moto.log" 2>&1 </dev/null &
-	MPID=$!
-	for _ in $(seq 600); do
-		kill -0 "$MPID" 2>/dev/null || break
-		if curl -s -m 5 --cacert "$D/ca.pem" -o /dev/null \
-			"https://127.0.0.1:$PORT/moto-api/"; then
-			echo "# moto_server up on 127.0.0.1:$PORT in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-			return 0
-		fi
-		sleep 0.1
-	done
+	if moto_up "$moto" "$D"; then
+		echo "# moto_server up on 127.0.0.1:$PORT in $MOTO_MS ms"
+		return 0
+	fi
 	tail -n 20 "$D/moto.log" | sed 's/^/# /'
 	return 1
 }

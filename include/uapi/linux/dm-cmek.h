@@ -210,6 +210,17 @@
 #define CMEK_MAX_KEY_WAIT_MS	600000
 #define CMEK_DM_NAME_MAX	128
 
+/*
+ * Table options, as they appear after <#opts>. A valued option is the name,
+ * CMEK_OPT_SEP and a decimal number; the others are the name alone.
+ */
+#define CMEK_OPT_SECTOR_SIZE		"sector_size"
+#define CMEK_OPT_IV_LARGE_SECTORS	"iv_large_sectors"
+#define CMEK_OPT_IV_OFFSET		"iv_offset"
+#define CMEK_OPT_ALLOW_DISCARDS		"allow_discards"
+#define CMEK_OPT_KEY_WAIT_MS		"key_wait_ms"
+#define CMEK_OPT_SEP			':'
+
 enum cmek_cmd {
 	CMEK_CMD_UNSPEC,
 	CMEK_CMD_SET_KEY,

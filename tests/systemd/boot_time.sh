@@ -25,7 +25,7 @@ fi
 
 rounds=${1:-1}
 cd "$TOP" || exit 1
-ktap_plan $((4 + rounds * 10))
+ktap_plan $((5 + rounds * 10))
 sd_node time
 sd_volumes "" ""
 PLAIN=$D/plain

@@ -156,6 +156,16 @@ sd_pkg_install() {
 		! -name '*-old'
 }
 
+# sd_slow_node: under emulation on a loaded machine (other VMs on the
+# same two CPUs) udev's coldplug has taken over 90 s, systemd's default
+# wait for a device, and the boot went to emergency mode waiting for
+# disks that were there: the node waits up to 5 minutes.
+sd_slow_node() {
+	mkdir -p "$TREE/etc/systemd/system.conf.d" &&
+		printf '[Manager]\nDefaultTimeoutStartSec=300s\n' \
+			>"$TREE/etc/systemd/system.conf.d/50-emulated.conf"
+}
+
 # sd_state_disk: /var/lib/cmek (cmekd's trust records and pending-mkfs
 # records) on a disk file of its own, $D/state (ext4, made here), so that
 # it outlives the node's tmpfs root across the lane's reboots as it does
@@ -343,18 +353,25 @@ sd_boot() {
 }
 
 # sd_node NAME: the five host steps every test of the lane starts with
-# (five TAP lines): moto up, cmek installed, the state disk, the node's
-# /etc, the disks formatted. Ends the test if moto or the disks are not there.
+# (five TAP lines): sd_node_tree's four, and the disks formatted. Ends
+# the test if moto, cmek's install or the disks are not there.
 sd_node() {
 	sd_host_init "$1" 2
+	sd_node_tree
+	sd_must "disks formatted (local, aws-kms) with ext4 inside, in the plain rig" sd_prep
+}
+
+# sd_node_tree: the node's tree (four TAP lines): moto up, cmek
+# installed, the state disk, the node's /etc.
+sd_node_tree() {
 	sd_must "moto_server answers on loopback" sd_moto_start
 	sd_must "cmek installed into the node's tree from its packages (dpkg -i, DKMS)" \
 		cmek_install "$TREE"
 	ktap_diag "packages: $SD_PKG_SECS s (${SD_PKG##*/})"
 	sd_base "$TREE"
+	sd_slow_node
 	ktap_check "/var/lib/cmek on a disk of its own (ext4), mounted before cmekd" sd_state_disk
 	ktap_check "the node's /etc/cmek: a local KEK, aws-kms credentials and CA" sd_node_conf
-	sd_must "disks formatted (local, aws-kms) with ext4 inside, in the plain rig" sd_prep
 }
 
 # sd_must DESCRIPTION COMMAND...: a check the rest cannot do without; if

@@ -12,7 +12,8 @@ TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 # sd_base TREE: what makes the host's root a small node: its own
 # machine-id and hostname, multi-user.target, the network on the one NIC
 # (systemd-networkd, the address tests/vm/run's --guestfwd expects), and
-# the host's own services that have no business in a test node masked.
+# the host's own services that have no business in a test node masked,
+# cloud-init disabled.
 sd_base() {
 	local t=$1 u
 
@@ -44,6 +45,11 @@ sd_base() {
 	ln -sf /lib/systemd/system/systemd-networkd-wait-online.service \
 		"$t/etc/systemd/system/network-online.target.wants/"
 	printf 'tmpfs /tmp tmpfs mode=1777,nosuid,nodev 0 0\n' > "$t/etc/fstab"
+	# The host's cloud-init (for tests/systemd/cloudinit.sh) stays out
+	# of every other node: its generator then stops before ds-identify,
+	# and no cloud-init unit runs.
+	mkdir -p "$t/etc/cloud"
+	: >"$t/etc/cloud/cloud-init.disabled"
 }
 
 # ---------------------------------------------------------------------------

@@ -883,7 +883,7 @@ static void test_credentials(void)
 	write_file("empty.token", " \n", 0600);
 	p = mk(empty);
 	tap_ok(p && p->ops->key_state(p, "k1", &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "no token"),
+	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "is empty"),
 	       "an empty token_file: invalid: %s", M(&err));
 	cmek_provider_free(p);
 
@@ -989,7 +989,7 @@ static void test_malformed(struct cmek_provider *pa)
 		{ "{\"data\":{\"plaintext\":\"\"}}", "0 bytes", "empty plaintext" },
 		{ "{\"data\":{\"plaintext\":\"AAAA\"}} trailing", "not JSON",
 		  "trailing garbage" },
-		{ "[1,2,3]", "no \"data\" object", "an array" },
+		{ "[1,2,3]", "not a JSON object", "an array" },
 	};
 	struct cmek_error err = { 0 };
 	enum cmek_err_class cls;

@@ -141,29 +141,17 @@ int cmek_parse_bool(const char *s, bool *val)
 	return -EINVAL;
 }
 
-int cmek_check_secret_file(const char *path, uid_t uid, char *why,
-			   size_t whylen)
+int cmek_check_secret_fd(int fd, const char *path, uid_t uid, char *why,
+			 size_t whylen)
 {
 	struct stat st;
-	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0) {
-		int e = errno;
-
-		snprintf(why, whylen, "cannot open credentials file %s: %s%s",
-			 path, strerror(e),
-			 e == ELOOP ? " (symbolic links are refused)" : "");
-		return -e;
-	}
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
 
-		close(fd);
 		snprintf(why, whylen, "cannot stat %s: %s", path, strerror(e));
 		return -e;
 	}
-	close(fd);
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(why, whylen, "credentials file %s is not a regular file",
 			 path);
@@ -183,6 +171,40 @@ int cmek_check_secret_file(const char *path, uid_t uid, char *why,
 			 path, (unsigned)(st.st_mode & 07777), path);
 		return -EPERM;
 	}
+	return 0;
+}
+
+int cmek_open_secret_file(const char *path, uid_t uid, char *why,
+			  size_t whylen)
+{
+	int fd, ret;
+
+	/* O_NONBLOCK: a FIFO in its place must not hang the open. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+
+		snprintf(why, whylen, "cannot open credentials file %s: %s%s",
+			 path, strerror(e),
+			 e == ELOOP ? " (symbolic links are refused)" : "");
+		return -e;
+	}
+	ret = cmek_check_secret_fd(fd, path, uid, why, whylen);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int cmek_check_secret_file(const char *path, uid_t uid, char *why,
+			   size_t whylen)
+{
+	int fd = cmek_open_secret_file(path, uid, why, whylen);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
 	return 0;
 }
 

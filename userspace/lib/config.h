@@ -117,6 +117,12 @@ int cmek_check_admin_file(const struct stat *st, const char *path,
  */
 int cmek_check_secret_file(const char *path, uid_t uid, char *why,
 			   size_t whylen);
+/* The same rules on an open file. */
+int cmek_check_secret_fd(int fd, const char *path, uid_t uid, char *why,
+			 size_t whylen);
+/* Open a credentials file (no symbolic link) that passes them: fd or -errno. */
+int cmek_open_secret_file(const char *path, uid_t uid, char *why,
+			  size_t whylen);
 
 /*
  * Whether this host trusts KMS key @key_ref of @provider: the provider has

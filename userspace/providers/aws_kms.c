@@ -52,6 +52,7 @@
 #include "b64.h"
 #include "config.h"
 #include "http.h"
+#include "kit.h"
 #include "secjson.h"
 #include "secmem.h"
 
@@ -115,16 +116,6 @@ static void wipe_str(char *s)
 }
 
 /* ---- small parsers ---- */
-
-/* Printable ASCII only, so that an answer cannot forge log lines. */
-static void copy_clean(char *dst, size_t len, const char *src, size_t n)
-{
-	size_t i, j = 0;
-
-	for (i = 0; i < n && src[i] && j + 1 < len; i++)
-		dst[j++] = isprint((unsigned char)src[i]) ? src[i] : '?';
-	dst[j] = '\0';
-}
 
 static bool all_of(const char *s, size_t n, const char *set)
 {
@@ -226,7 +217,7 @@ int cmek_aws_kms_key_ref(const char *key_ref, char *region, size_t len,
 		    key_id_valid(key_ref))
 			return 0;
 	}
-	copy_clean(shown, sizeof(shown), key_ref ? key_ref : "", n);
+	cmek_kit_clean(shown, sizeof(shown), key_ref ? key_ref : "", n);
 	return cmek_error_set(err, CMEK_ERR_INVALID,
 			      "aws-kms: key reference '%s' is not a key ARN, alias ARN, key id or alias/NAME",
 			      shown);
@@ -264,51 +255,18 @@ int cmek_aws_kms_key_state_parse(const char *s, enum cmek_kms_key_state *st)
 
 /* ---- JSON ---- */
 
-/* A whole answer, which must be an object; see cmek_json_parse_secret(). */
-static struct json_object *json_parse(const char *s, size_t len)
-{
-	struct json_object *o = cmek_json_parse_secret(s, len, 16, NULL);
-
-	if (o && !json_object_is_type(o, json_type_object)) {
-		cmek_json_put_wiped(o);
-		o = NULL;
-	}
-	return o;
-}
-
 /* A base64 member of @min..@max bytes, decoded into a new buffer. */
 static int json_b64(struct json_object *o, const char *key, size_t min,
 		    size_t max, uint8_t **out, size_t *len, const char *what,
 		    struct cmek_error *err)
 {
-	struct json_object *v;
-	const char *s;
-	size_t n;
+	char why[80];
 
-	if (!json_object_object_get_ex(o, key, &v))
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
-				      "%s: malformed answer: no %s", what, key);
-	if (!json_object_is_type(v, json_type_string))
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
-				      "%s: malformed answer: %s is not a string",
-				      what, key);
-	s = json_object_get_string(v);
-	n = (size_t)json_object_get_string_len(v);
-	*out = n <= 4 * (max / 3 + 2) ? cmek_b64_decode(s, n, false, len) :
-	       NULL;
+	*out = cmek_kit_json_b64(o, key, min, max, len, why, sizeof(why));
 	if (!*out)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
-				      "%s: malformed answer: %s is not base64 of at most %zu bytes",
-				      what, key, max);
-	if (*len < min || *len > max) {
-		wipe_free(*out, *len);
-		*out = NULL;
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
-				      min == max ?
-				      "%s: malformed answer: %s is %zu bytes, expected %zu" :
-				      "%s: malformed answer: %s is %zu bytes, expected %zu to %zu",
-				      what, key, *len, min, max);
-	}
+				      "%s: malformed answer: %s %s", what, key,
+				      why);
 	return 0;
 }
 
@@ -391,7 +349,7 @@ static void xml_field(const char *body, const char *tag, char *out,
 	a = strstr(body, open);
 	b = a ? strstr(a, close) : NULL;
 	if (a && b)
-		copy_clean(out, len, a + strlen(open),
+		cmek_kit_clean(out, len, a + strlen(open),
 			   (size_t)(b - a - strlen(open)));
 }
 
@@ -412,7 +370,9 @@ static void error_parse(const char *body, char *type, size_t tlen, char *msg,
 	if (*p == '<') {
 		xml_field(p, "Code", raw, sizeof(raw));
 		xml_field(p, "Message", msg, mlen);
-	} else if (*p == '{' && (o = json_parse(body, strlen(body)))) {
+	} else if (*p == '{' &&
+		   (o = cmek_kit_json_answer("aws-kms", body, strlen(body),
+					     NULL))) {
 		t = cmek_json_str(o, "__type");
 		if (!t)
 			t = cmek_json_str(o, "code");
@@ -420,14 +380,14 @@ static void error_parse(const char *body, char *type, size_t tlen, char *msg,
 		if (!m)
 			m = cmek_json_str(o, "Message");
 		if (t)
-			copy_clean(raw, sizeof(raw), t, strlen(t));
+			cmek_kit_clean(raw, sizeof(raw), t, strlen(t));
 		if (m)
-			copy_clean(msg, mlen, m, strlen(m));
+			cmek_kit_clean(msg, mlen, m, strlen(m));
 		json_object_put(o);
 	}
 	t = strrchr(raw, '#');
 	t = t ? t + 1 : raw;
-	copy_clean(type, tlen, t, strcspn(t, ":"));
+	cmek_kit_clean(type, tlen, t, strcspn(t, ":"));
 }
 
 static const struct aws_err_row *error_row(const char *type)
@@ -599,39 +559,6 @@ static int set_field(char *dst, size_t len, const char *s, size_t n)
 	return 0;
 }
 
-/*
- * Read a credentials file into @buf (AWS_FILE_MAX, locked). It must not be
- * open to group or others, whoever reads the config.
- */
-static int secret_file_read(const char *path, char *buf,
-			    struct cmek_error *err)
-{
-	struct stat st;
-	ssize_t n, got = 0;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "aws-kms: cannot open %s: %s", path,
-				      strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		close(fd);
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "aws-kms: %s must be a regular file with mode 0600 or 0400",
-				      path);
-	}
-	while ((n = read(fd, buf + got, AWS_FILE_MAX - 1 - got)) > 0)
-		got += n;
-	close(fd);
-	if (n < 0 || got >= AWS_FILE_MAX - 1)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "aws-kms: cannot read %s (or larger than %d bytes)",
-				      path, AWS_FILE_MAX - 2);
-	buf[got] = '\0';
-	return 0;
-}
-
 static char *trim(char *s)
 {
 	char *e;
@@ -703,7 +630,8 @@ static int creds_from_config(struct aws_priv *ap, struct aws_creds *c,
 		goto out;
 	}
 	if (ap->credentials_file[0]) {
-		if (secret_file_read(ap->credentials_file, buf, err))
+		if (cmek_kit_secret_read("aws-kms", ap->credentials_file, buf,
+					 AWS_FILE_MAX, NULL, err))
 			goto out;
 		r = ini_creds(buf, ap->profile[0] ? ap->profile : "default", c);
 		if (r) {
@@ -722,13 +650,15 @@ static int creds_from_config(struct aws_priv *ap, struct aws_creds *c,
 				       "aws-kms: access_key_id needs secret_access_key_file");
 			goto out;
 		}
-		if (secret_file_read(ap->secret_file, buf, err))
+		if (cmek_kit_secret_read("aws-kms", ap->secret_file, buf,
+					 AWS_FILE_MAX, NULL, err))
 			goto out;
 		if (set_field(c->secret, sizeof(c->secret), trim(buf),
 			      strlen(trim(buf))))
 			goto toolong;
 		if (ap->token_file[0]) {
-			if (secret_file_read(ap->token_file, buf, err))
+			if (cmek_kit_secret_read("aws-kms", ap->token_file, buf,
+					 AWS_FILE_MAX, NULL, err))
 				goto out;
 			if (set_field(c->token, sizeof(c->token), trim(buf),
 				      strlen(trim(buf))))
@@ -846,7 +776,7 @@ static int creds_from_imds(struct aws_priv *ap, struct aws_creds *c,
 		 "/latest/meta-data/iam/security-credentials/%s", role);
 	if (imds_req(ap, "GET", path, hdr, &resp, err))
 		goto fail;
-	o = json_parse(resp.body, resp.len);
+	o = cmek_kit_json_answer("aws-kms", resp.body, resp.len, NULL);
 	code = cmek_json_str(o, "Code");
 	a = cmek_json_str(o, "AccessKeyId");
 	s = cmek_json_str(o, "SecretAccessKey");
@@ -941,16 +871,8 @@ static void creds_drop(struct aws_priv *ap)
 static void scrub(struct cmek_error *err, const struct aws_creds *c)
 {
 	const char *secrets[] = { c->secret, c->token };
-	char *p;
-	size_t i, n;
 
-	for (i = 0; err && i < 2; i++) {
-		n = strlen(secrets[i]);
-		while (n >= 8 && (p = strstr(err->msg, secrets[i]))) {
-			memset(p, '*', n);
-			memmove(p + 3, p + n, strlen(p + n) + 1);
-		}
-	}
+	cmek_kit_withhold(err, secrets, 2);
 }
 
 /* ---- the KMS call ---- */
@@ -1094,7 +1016,7 @@ static int kms_call(struct aws_priv *ap, struct kms_req *q,
 			goto out;
 		refreshed = true;
 	}
-	*out = json_parse(resp.body, resp.len);
+	*out = cmek_kit_json_answer("aws-kms", resp.body, resp.len, NULL);
 	if (*out)
 		ret = 0;
 	else
@@ -1497,7 +1419,8 @@ int cmek_aws_kms_describe_parse(const char *body, size_t len,
 				enum cmek_kms_key_state *state,
 				struct cmek_error *err)
 {
-	struct json_object *o = json_parse(body, len);
+	struct json_object *o = cmek_kit_json_answer("aws-kms", body, len,
+						     NULL);
 	int ret;
 
 	if (!o)

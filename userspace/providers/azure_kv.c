@@ -46,6 +46,7 @@
 #include "azure_kv.h"
 #include "b64.h"
 #include "http.h"
+#include "kit.h"
 #include "secjson.h"
 #include "secmem.h"
 
@@ -202,15 +203,6 @@ bad:
 
 /* ---- JSON ---- */
 
-/* An answer that may hold a secret: see cmek_json_parse_secret(). */
-static struct json_object *json_parse_secret(const char *body, size_t len)
-{
-	if (len > CMEK_HTTP_BODY_MAX)
-		return NULL;
-	return cmek_json_parse_secret(body, len, JSON_TOKENER_DEFAULT_DEPTH,
-				      NULL);
-}
-
 static const char *jstr(struct json_object *o, const char *key, size_t *len)
 {
 	struct json_object *v = cmek_json_get(o, key, json_type_string);
@@ -244,19 +236,6 @@ static long long jint(struct json_object *o, const char *key, bool *ok)
 	n = strtoll(s, &end, 10);
 	*ok = !errno && end != s && !*end;
 	return n;
-}
-
-/* A KMS message quoted in an error: one line, printable, bounded. */
-static void clean_msg(char *dst, size_t len, const char *src)
-{
-	size_t i = 0;
-
-	for (; src && *src && *src != '\r' && *src != '\n' && i + 1 < len;
-	     src++)
-		dst[i++] = isprint((unsigned char)*src) ? *src : '?';
-	while (i && dst[i - 1] == ' ')
-		i--;
-	dst[i] = '\0';
 }
 
 /* Put "@prefix: " before the message a lower layer left in @err. */
@@ -315,41 +294,6 @@ static void form_escape(char *dst, const char *src)
 	*dst = '\0';
 }
 
-static int read_secret_file(const char *path, char *buf, size_t len,
-			    struct cmek_error *err)
-{
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "cannot open client_secret_file %s: %s",
-				      path, strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		close(fd);
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "client_secret_file %s must be a regular file with mode 0600 or 0400",
-				      path);
-	}
-	n = read(fd, buf, len);
-	close(fd);
-	if (n < 0 || (size_t)n >= len) {
-		OPENSSL_cleanse(buf, len);
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "cannot read client_secret_file %s (or larger than %zu bytes)",
-				      path, len - 1);
-	}
-	while (n && isspace((unsigned char)buf[n - 1]))
-		n--;
-	buf[n] = '\0';
-	if (!n)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "client_secret_file %s is empty", path);
-	return 0;
-}
-
 /*
  * A token answer, from Entra ID ({"token_type", "expires_in": 3599,
  * "access_token"}) or IMDS (the same with numbers as strings). The token
@@ -360,7 +304,8 @@ static int read_secret_file(const char *path, char *buf, size_t len,
 static int token_parse(struct akv_token *t, const struct cmek_http_resp *resp,
 		       const char *who, struct cmek_error *err)
 {
-	struct json_object *o = json_parse_secret(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("azure-kv", resp->body,
+						     resp->len, NULL);
 	const char *at, *type;
 	long long life;
 	size_t len = 0, i;
@@ -405,12 +350,14 @@ out:
 static int token_fail(const struct cmek_http_resp *resp, const char *who,
 		      bool imds, struct cmek_error *err)
 {
-	struct json_object *o = json_parse_secret(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("azure-kv", resp->body,
+						     resp->len, NULL);
 	char code[64], desc[AKV_MSG_MAX];
 	long st = resp->status;
 
-	clean_msg(code, sizeof(code), jstr(o, "error", NULL));
-	clean_msg(desc, sizeof(desc), jstr(o, "error_description", NULL));
+	cmek_kit_clean_str(code, sizeof(code), jstr(o, "error", NULL));
+	cmek_kit_clean_str(desc, sizeof(desc),
+			   jstr(o, "error_description", NULL));
 	json_object_put(o);
 	/*
 	 * IMDS: 404 while it updates, 410 while it starts: retry later. An
@@ -453,8 +400,8 @@ static int token_from_secret(struct akv_priv *ap, const char *tenant,
 	if (ap->secret) {
 		snprintf(secret, sizeof(secret), "%s", ap->secret);
 	} else if (ap->secret_file[0]) {
-		if (read_secret_file(ap->secret_file, secret, sizeof(secret),
-				     err))
+		if (cmek_kit_secret_read("azure-kv", ap->secret_file, secret,
+					 sizeof(secret), NULL, err))
 			goto out;
 	} else {
 		env = getenv("AZURE_CLIENT_SECRET");
@@ -604,21 +551,17 @@ static int auth_header(struct akv_priv *ap, const struct akv_ref *r,
 /* Defence in depth: no message leaves with a secret or a token in it. */
 static int scrub(struct akv_priv *ap, int ret, struct cmek_error *err)
 {
-	const char *env = getenv("AZURE_CLIENT_SECRET");
 	const char *s[ARRAY_SIZE(akv_clouds) + 2];
 	size_t i, n = 0;
 
 	if (!ret || !err)
 		return ret;
 	s[n++] = ap->secret;
-	s[n++] = env;
+	s[n++] = getenv("AZURE_CLIENT_SECRET");
 	pthread_mutex_lock(&ap->lock);
 	for (i = 0; i < ARRAY_SIZE(akv_clouds); i++)
 		s[n++] = ap->tok[i].value;
-	for (i = 0; i < n; i++)
-		if (s[i] && strlen(s[i]) >= 4 && strstr(err->msg, s[i]))
-			snprintf(err->msg, sizeof(err->msg),
-				 "(error message withheld: it quoted a credential)");
+	cmek_kit_withhold(err, s, n);
 	pthread_mutex_unlock(&ap->lock);
 	return ret;
 }
@@ -687,14 +630,15 @@ struct kv_err {
 
 static bool kv_err_parse(const struct cmek_http_resp *resp, struct kv_err *e)
 {
-	struct json_object *o = json_parse_secret(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("azure-kv", resp->body,
+						     resp->len, NULL);
 	struct json_object *er = cmek_json_get(o, "error", json_type_object);
 	struct json_object *in = cmek_json_get(er, "innererror",
 					       json_type_object);
 
-	clean_msg(e->code, sizeof(e->code), jstr(er, "code", NULL));
-	clean_msg(e->inner, sizeof(e->inner), jstr(in, "code", NULL));
-	clean_msg(e->msg, sizeof(e->msg), jstr(er, "message", NULL));
+	cmek_kit_clean_str(e->code, sizeof(e->code), jstr(er, "code", NULL));
+	cmek_kit_clean_str(e->inner, sizeof(e->inner), jstr(in, "code", NULL));
+	cmek_kit_clean_str(e->msg, sizeof(e->msg), jstr(er, "message", NULL));
 	json_object_put(o);
 	return e->code[0] != '\0';
 }
@@ -805,7 +749,7 @@ static int kv_current_version(struct akv_priv *ap, const struct akv_ref *r,
 		kv_fail(&resp, r, "get", err);
 		goto out;
 	}
-	o = json_parse_secret(resp.body, resp.len);
+	o = cmek_kit_json_answer("azure-kv", resp.body, resp.len, NULL);
 	key = cmek_json_get(o, "key", json_type_object);
 	kty = jstr(key, "kty", NULL);
 	if (kid_check(jstr(key, "kid", NULL), r, version, err))
@@ -982,7 +926,7 @@ static EVP_PKEY *sign_pub(struct akv_priv *ap, const char *version,
 			err->cls = CMEK_ERR_INVALID;
 		goto out;
 	}
-	o = json_parse_secret(resp.body, resp.len);
+	o = cmek_kit_json_answer("azure-kv", resp.body, resp.len, NULL);
 	key = cmek_json_get(o, "key", json_type_object);
 	kty = jstr(key, "kty", NULL);
 	if (kid_check(jstr(key, "kid", NULL), &ap->sign, kidv, err))
@@ -1101,7 +1045,7 @@ static int kv_sign(struct akv_priv *ap, const struct akv_ref *r,
 		kv_fail(&resp, &ap->sign, "sign", err);
 		goto out;
 	}
-	o = json_parse_secret(resp.body, resp.len);
+	o = cmek_kit_json_answer("azure-kv", resp.body, resp.len, NULL);
 	v = jstr(o, "value", &vlen);
 	sg = v && vlen <= 2 * AKV_SIG_MAX ?
 	     cmek_b64_decode(v, vlen, true, &sl) : NULL;
@@ -1189,7 +1133,7 @@ static int kv_wrap_payload(struct akv_priv *ap, const struct akv_ref *r,
 		kv_fail(&resp, r, "wrapkey", err);
 		goto out;
 	}
-	o = json_parse_secret(resp.body, resp.len);
+	o = cmek_kit_json_answer("azure-kv", resp.body, resp.len, NULL);
 	if (kid_check(jstr(o, "kid", NULL), r, kidv, err))
 		goto out;
 	v = jstr(o, "value", &vlen);
@@ -1312,7 +1256,7 @@ static int kv_unwrap_payload(struct akv_priv *ap, const struct akv_ref *r,
 		kv_fail(&resp, r, "unwrapkey", err);
 		goto out;
 	}
-	o = json_parse_secret(resp.body, resp.len);
+	o = cmek_kit_json_answer("azure-kv", resp.body, resp.len, NULL);
 	v = jstr(o, "value", &vlen);
 	pt = v && vlen <= 4 * AKV_PAYLOAD_MAX ?
 	     cmek_b64_decode(v, vlen, true, &pt_len) : NULL;
@@ -1466,7 +1410,8 @@ static int key_attr_state(const struct cmek_http_resp *resp,
 			  enum cmek_kms_key_state *state,
 			  struct cmek_error *err)
 {
-	struct json_object *o = json_parse_secret(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("azure-kv", resp->body,
+						     resp->len, NULL);
 	struct json_object *a = cmek_json_get(o, "attributes",
 					      json_type_object);
 	struct json_object *en = cmek_json_get(a, "enabled", json_type_boolean);

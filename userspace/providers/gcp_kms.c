@@ -25,6 +25,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@
 #include "crc32c.h"
 #include "gcp_kms.h"
 #include "http.h"
+#include "kit.h"
 #include "secjson.h"
 
 #define TOKEN_MAX		4096	/* Google's are about 200-1000 bytes */
@@ -65,7 +67,6 @@ struct gcp_priv {
 	char endpoint[512];
 	char metadata[256];
 	char creds_path[PATH_MAX];
-	bool creds_from_env;
 	bool use_metadata;		/* metadata = yes */
 	struct gcp_sa *sa;		/* loaded service account, or NULL */
 
@@ -150,22 +151,6 @@ static bool version_name_valid(const char *name, const char *key_ref)
 	       strspn(v, "0123456789") == n;
 }
 
-/* An answer that may hold a key or a token; json-c's own depth limit. */
-static struct json_object *json_parse_wipe(const char *s, size_t len)
-{
-	return cmek_json_parse_secret(s, len, 32, NULL);
-}
-
-/* Copy a server's message for an error line: printable, bounded. */
-static void clean_copy(char *dst, size_t len, const char *src)
-{
-	size_t i;
-
-	for (i = 0; src && src[i] && i + 1 < len; i++)
-		dst[i] = isprint((unsigned char)src[i]) ? src[i] : '?';
-	dst[i] = '\0';
-}
-
 /*
  * The integrity fields are google.protobuf.Int64Value, which the JSON
  * mapping writes as a decimal string; a bare number is accepted too.
@@ -214,42 +199,6 @@ static int json_true(struct json_object *o, const char *field)
 	return json_object_get_boolean(v) ? 1 : 0;
 }
 
-/* Decode a base64 member: NULL (with @why) if absent, wrong or too long. */
-static uint8_t *json_b64(struct json_object *o, const char *field,
-			 size_t max, size_t *len, const char **why)
-{
-	struct json_object *v;
-	const char *s;
-	uint8_t *d;
-
-	if (!json_object_object_get_ex(o, field, &v)) {
-		*why = "is missing";
-		return NULL;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		*why = "is not a string";
-		return NULL;
-	}
-	s = json_object_get_string(v);
-	if ((size_t)json_object_get_string_len(v) > (max + 2) / 3 * 4) {
-		*why = "is too long";
-		return NULL;
-	}
-	d = cmek_b64_decode(s, (size_t)json_object_get_string_len(v), false,
-			    len);
-	if (!d) {
-		*why = "is not valid base64";
-		return NULL;
-	}
-	if (!*len || *len > max) {
-		OPENSSL_cleanse(d, *len);
-		free(d);
-		*why = *len ? "is too long" : "is empty";
-		return NULL;
-	}
-	return d;
-}
-
 /* ---- credentials ---- */
 
 static void sa_free(struct gcp_sa *sa)
@@ -267,42 +216,6 @@ static void token_drop(struct gcp_priv *gp)
 {
 	OPENSSL_cleanse(gp->token, sizeof(gp->token));
 	gp->token_refresh_ms = 0;
-}
-
-/* Read a whole (small) credentials file; the caller wipes and frees it. */
-static char *read_creds(const char *path, size_t *len, struct cmek_error *err)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	size_t n;
-
-	if (!f) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
-			       "gcp-kms: cannot read credentials file %s: %s",
-			       path, strerror(errno));
-		return NULL;
-	}
-	buf = malloc(CREDS_FILE_MAX + 1);
-	if (!buf) {
-		fclose(f);
-		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-		return NULL;
-	}
-	/* stdio's own buffer holds the key too: unbuffered, then. */
-	setvbuf(f, NULL, _IONBF, 0);
-	n = fread(buf, 1, CREDS_FILE_MAX + 1, f);
-	fclose(f);
-	if (n > CREDS_FILE_MAX) {
-		OPENSSL_cleanse(buf, CREDS_FILE_MAX + 1);
-		free(buf);
-		cmek_error_set(err, CMEK_ERR_INVALID,
-			       "gcp-kms: credentials file %s is larger than %d bytes",
-			       path, CREDS_FILE_MAX);
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
 }
 
 static bool field_ok(const char *s, size_t max, const char *extra)
@@ -394,15 +307,20 @@ static int sa_load(struct gcp_priv *gp, struct cmek_error *err)
 	char *buf;
 	int ret = -1;
 
-	buf = read_creds(gp->creds_path, &len, err);
+	buf = malloc(CREDS_FILE_MAX + 1);
 	if (!buf)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+	if (cmek_kit_secret_read("gcp-kms", gp->creds_path, buf,
+				 CREDS_FILE_MAX + 1, &len, err)) {
+		free(buf);
 		return -1;
+	}
 	sa = calloc(1, sizeof(*sa));
 	if (!sa) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 		goto out;
 	}
-	o = json_parse_wipe(buf, len);
+	o = cmek_kit_json_answer("gcp-kms", buf, len, NULL);
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		cmek_error_set(err, CMEK_ERR_INVALID,
 			       "gcp-kms: credentials file %s is not a JSON object",
@@ -420,7 +338,7 @@ out:
 	cmek_json_wipe_member(o, "private_key");
 	json_object_put(o);
 	sa_free(sa);
-	OPENSSL_cleanse(buf, len);
+	OPENSSL_cleanse(buf, CREDS_FILE_MAX + 1);
 	free(buf);
 	return ret;
 }
@@ -502,7 +420,8 @@ out:
 static int token_take(struct gcp_priv *gp, const struct cmek_http_resp *resp,
 		      const char *from, struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len), *v;
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL), *v;
 	const char *tok, *type;
 	int64_t ttl = 0;
 	long margin;
@@ -556,13 +475,15 @@ out:
 static int token_refused(const struct cmek_http_resp *resp, const char *from,
 			 struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL);
 	char code[64] = "", desc[KMS_MSG_MAX] = "";
 
 	if (o && json_object_is_type(o, json_type_object)) {
-		clean_copy(code, sizeof(code), cmek_json_str(o, "error"));
-		clean_copy(desc, sizeof(desc),
-			   cmek_json_str(o, "error_description"));
+		cmek_kit_clean_str(code, sizeof(code),
+				   cmek_json_str(o, "error"));
+		cmek_kit_clean_str(desc, sizeof(desc),
+				   cmek_json_str(o, "error_description"));
 	}
 	json_object_put(o);
 	/* cmekd's own credential refused: alarmed, not a revocation. */
@@ -661,22 +582,11 @@ static int token_from_metadata(struct gcp_priv *gp, struct cmek_error *err)
 /* A valid access token in gp->token, from the cache if it is fresh. */
 static int token_get(struct gcp_priv *gp, struct cmek_error *err)
 {
-	char why[PATH_MAX + 128];
-
 	if (gp->token[0] && cmek_http_now_ms() < gp->token_refresh_ms)
 		return 0;
 	token_drop(gp);
+	/* $GOOGLE_APPLICATION_CREDENTIALS too: sa_load() checks the file. */
 	if (!gp->sa && gp->creds_path[0]) {
-		/*
-		 * $GOOGLE_APPLICATION_CREDENTIALS: the config checked its
-		 * own files; this one gets the same rules, for our own uid.
-		 */
-		if (gp->creds_from_env &&
-		    cmek_check_secret_file(gp->creds_path, geteuid(), why,
-					   sizeof(why)))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "gcp-kms: GOOGLE_APPLICATION_CREDENTIALS: %s",
-					      why);
 		if (sa_load(gp, err))
 			return -1;
 	}
@@ -752,13 +662,14 @@ static const struct {
 static void kms_status(const struct cmek_http_resp *resp, char *status,
 		       size_t slen, char *msg, size_t mlen)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len), *e;
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL), *e;
 
 	*status = *msg = '\0';
 	if (o && json_object_object_get_ex(o, "error", &e) &&
 	    json_object_is_type(e, json_type_object)) {
-		clean_copy(status, slen, cmek_json_str(e, "status"));
-		clean_copy(msg, mlen, cmek_json_str(e, "message"));
+		cmek_kit_clean_str(status, slen, cmek_json_str(e, "status"));
+		cmek_kit_clean_str(msg, mlen, cmek_json_str(e, "message"));
 	}
 	json_object_put(o);
 }
@@ -849,9 +760,11 @@ static int encrypt_answer(const struct cmek_http_resp *resp,
 			  char *version, size_t version_len,
 			  struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len);
-	const char *name, *why = NULL;
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL);
 	size_t klen = strlen(key_ref);
+	const char *name;
+	char why[80];
 	uint32_t crc = 0;
 	int ret = ANSWER_BAD, vp, va, hc;
 
@@ -881,7 +794,8 @@ static int encrypt_answer(const struct cmek_http_resp *resp,
 			       key_ref);
 		goto out;
 	}
-	*ct = json_b64(o, "ciphertext", CIPHERTEXT_MAX, ct_len, &why);
+	*ct = cmek_kit_json_b64(o, "ciphertext", 1, CIPHERTEXT_MAX, ct_len,
+				why, sizeof(why));
 	if (!*ct) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms encrypt %s: ciphertext %s", key_ref,
@@ -1049,9 +963,10 @@ struct pt_out {
 static int decrypt_cb(const struct cmek_http_resp *resp, const char *key_ref,
 		      void *out, struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL);
 	struct pt_out *po = out;
-	const char *why = NULL;
+	char why[80];
 	uint8_t *pt = NULL;
 	size_t len = 0;
 	uint32_t crc = 0;
@@ -1071,7 +986,8 @@ static int decrypt_cb(const struct cmek_http_resp *resp, const char *key_ref,
 		goto out;
 	}
 	/* A few bytes more than a DEK, to tell "too long" from "corrupt". */
-	pt = json_b64(o, "plaintext", CMEK_DEK_MAX * 4, &len, &why);
+	pt = cmek_kit_json_b64(o, "plaintext", 1, CMEK_DEK_MAX * 4, &len, why,
+			       sizeof(why));
 	if (!pt) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms decrypt %s: plaintext %s", key_ref, why);
@@ -1181,7 +1097,8 @@ static const struct {
 static int key_answer(const struct cmek_http_resp *resp, const char *key_ref,
 		      enum cmek_kms_key_state *state, struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len), *pr;
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL), *pr;
 	const char *name, *purpose, *st;
 	int ret = -1;
 	size_t i;
@@ -1308,7 +1225,8 @@ static int version_answer(const struct cmek_http_resp *resp, const char *id,
 			  enum cmek_kms_key_state *state,
 			  struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL);
 	const char *name, *st = NULL;
 	int ret = -1;
 	size_t i;
@@ -1381,10 +1299,8 @@ static int gcp_init(struct cmek_provider *p, struct cmek_error *err)
 	snprintf(gp->endpoint, sizeof(gp->endpoint), "%s", CMEK_GCP_ENDPOINT);
 	snprintf(gp->metadata, sizeof(gp->metadata), "%s", CMEK_GCP_METADATA);
 	/* Read at the first request, so that a config line can override. */
-	if (env && *env && strlen(env) < sizeof(gp->creds_path)) {
+	if (env && *env && strlen(env) < sizeof(gp->creds_path))
 		snprintf(gp->creds_path, sizeof(gp->creds_path), "%s", env);
-		gp->creds_from_env = true;
-	}
 	p->priv = gp;
 	return 0;
 }
@@ -1439,7 +1355,6 @@ static int gcp_configure(struct cmek_provider *p, const char *key,
 			return cmek_error_set(err, CMEK_ERR_INVALID,
 					      "gcp-kms: credentials_file must be an absolute path");
 		snprintf(gp->creds_path, sizeof(gp->creds_path), "%s", value);
-		gp->creds_from_env = false;
 		/* Now, so that a bad file is reported with its config line. */
 		return sa_load(gp, err);
 	}

@@ -41,6 +41,7 @@
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "kit.h"
 #include "kmip.h"
 
 #define WRAP_V1		1	/* client IV: unwrap only */
@@ -168,16 +169,6 @@ enum cmek_err_class cmek_kmip_classify(uint32_t op, uint32_t status,
 
 /* ---- response decoding ---- */
 
-static void copy_printable(char *dst, size_t size, const struct ttlv_item *it)
-{
-	size_t n = 0;
-
-	for (uint32_t i = 0; i < it->len && n + 1 < size; i++)
-		dst[n++] = it->val[i] >= 0x20 && it->val[i] < 0x7f ?
-			   (char)it->val[i] : '?';
-	dst[n] = '\0';
-}
-
 int cmek_kmip_parse_response(const uint8_t *msg, size_t len, uint32_t op,
 			     struct cmek_kmip_reply *r, struct cmek_error *err)
 {
@@ -216,7 +207,8 @@ int cmek_kmip_parse_response(const uint8_t *msg, size_t len, uint32_t op,
 	if (ttlv_find(&item, KMIP_TAG_RESULT_REASON, TTLV_ENUM, &v))
 		r->reason = ttlv_u32(&v);
 	if (ttlv_find(&item, KMIP_TAG_RESULT_MESSAGE, TTLV_TEXT, &v))
-		copy_printable(r->message, sizeof(r->message), &v);
+		cmek_kit_clean(r->message, sizeof(r->message),
+			       (const char *)v.val, v.len);
 	r->has_payload = ttlv_find(&item, KMIP_TAG_RESPONSE_PAYLOAD,
 				   TTLV_STRUCT, &r->payload);
 	return 0;

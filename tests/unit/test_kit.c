@@ -190,6 +190,62 @@ static void test_json(void)
 	       CMEK_KIT_JSON_DEPTH);
 }
 
+static int take(struct cmek_kit_token *t, const char *body,
+		struct cmek_error *err)
+{
+	struct cmek_http_resp resp = { .status = 200 };
+
+	resp.body = (char *)body;
+	resp.len = strlen(body);
+	return cmek_kit_token_take(t, "idp", &resp, err);
+}
+
+static void test_token(void)
+{
+	struct cmek_kit_token t = { 0 };
+	struct cmek_error err = { 0 };
+	char hdr[64];
+	long now;
+	int r;
+
+	now = cmek_http_now_ms();
+	r = take(&t, "{\"access_token\":\"ya29.a-b_c\",\"token_type\":"
+		 "\"bearer\",\"expires_in\":3600}", &err);
+	tap_ok(r == 0 && t.value && !strcmp(t.value, "ya29.a-b_c") &&
+	       t.refresh_ms >= now + 3600000 - CMEK_KIT_TOKEN_MARGIN_MS &&
+	       t.refresh_ms <= cmek_http_now_ms() + 3600000 -
+			       CMEK_KIT_TOKEN_MARGIN_MS &&
+	       cmek_kit_token_fresh(&t),
+	       "token: an hour's token is renewed 5 minutes early: %s",
+	       err.msg);
+	tap_ok(!cmek_kit_token_header(&t, hdr, sizeof(hdr), &err) &&
+	       !strcmp(hdr, "Authorization: Bearer ya29.a-b_c"),
+	       "token: the header");
+	now = cmek_http_now_ms();
+	r = take(&t, "{\"access_token\":\"abc\",\"token_type\":\"Bearer\","
+		 "\"expires_in\":\"60\"}", &err);
+	tap_ok(r == 0 && t.refresh_ms >= now + 30000 &&
+	       t.refresh_ms <= cmek_http_now_ms() + 30000,
+	       "token: expires_in as a string; a minute's token halfway");
+	r = take(&t, "{\"access_token\":\"a\\r\\nX-Evil: 1\",\"token_type\":"
+		 "\"Bearer\",\"expires_in\":60}", &err);
+	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT &&
+	       strstr(err.msg, "header") && t.value && !strcmp(t.value, "abc"),
+	       "token: CR LF refused, the old token kept: %s", err.msg);
+	r = take(&t, "{\"access_token\":\"abc\",\"token_type\":\"mac\","
+		 "\"expires_in\":60}", &err);
+	tap_ok(r < 0 && strstr(err.msg, "not Bearer"),
+	       "token: not Bearer refused: %s", err.msg);
+	r = take(&t, "{\"access_token\":\"abc\",\"token_type\":\"Bearer\","
+		 "\"expires_in\":0}", &err);
+	tap_ok(r < 0 && strstr(err.msg, "expires_in"),
+	       "token: expires_in 0 refused: %s", err.msg);
+	cmek_kit_token_drop(&t);
+	tap_ok(!t.value && !cmek_kit_token_fresh(&t) &&
+	       cmek_kit_token_header(&t, hdr, sizeof(hdr), &err) < 0,
+	       "token: dropped, not fresh, no header");
+}
+
 static void cleanup(void)
 {
 	static const char *const names[] = {
@@ -208,7 +264,7 @@ static void cleanup(void)
 
 int main(void)
 {
-	tap_plan(24);
+	tap_plan(31);
 	if (!mkdtemp(dir)) {
 		tap_diag("mkdtemp failed");
 		return 1;
@@ -217,6 +273,7 @@ int main(void)
 	test_clean();
 	test_withhold();
 	test_json();
+	test_token();
 	cleanup();
 	return tap_done();
 }

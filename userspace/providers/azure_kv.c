@@ -57,7 +57,6 @@
 #define AKV_IMDS_API		"2018-02-01"
 #define AKV_VERSION_LEN		32	/* Key Vault versions: 32 hex digits */
 #define AKV_NAME_MAX		127
-#define AKV_TOKEN_MAX		8192
 #define AKV_SECRET_MAX		1024
 #define AKV_URL_MAX		2048
 #define AKV_CT_MIN		256	/* RSA-2048 */
@@ -91,11 +90,6 @@ struct akv_ref {
 
 enum akv_cred { AKV_CRED_AUTO, AKV_CRED_SECRET, AKV_CRED_MI };
 
-struct akv_token {
-	char *value;			/* wiped on free */
-	long refresh_ms;		/* CLOCK_MONOTONIC: fetch anew after */
-};
-
 struct akv_priv {
 	struct cmek_http_opts http;
 	char endpoint[256];		/* "" = https://<vault host> */
@@ -109,7 +103,7 @@ struct akv_priv {
 	struct akv_ref sign;		/* sign_key; name "" = slots unsigned */
 	bool accept_unsigned;		/* unsigned_slots = accept */
 	pthread_mutex_t lock;		/* over tok[] and pub[] */
-	struct akv_token tok[ARRAY_SIZE(akv_clouds)];
+	struct cmek_kit_token tok[ARRAY_SIZE(akv_clouds)];
 	struct {
 		char version[AKV_VERSION_LEN + 1];
 		EVP_PKEY *pk;
@@ -256,16 +250,6 @@ static void err_prefix(struct cmek_error *err, const char *prefix)
 
 /* ---- Microsoft Entra ID tokens ---- */
 
-static void token_drop(struct akv_token *t)
-{
-	if (t->value) {
-		OPENSSL_cleanse(t->value, strlen(t->value));
-		free(t->value);
-	}
-	t->value = NULL;
-	t->refresh_ms = 0;
-}
-
 /* Tenant (GUID or domain) and client (GUID) ids go into URLs and forms. */
 static bool id_ok(const char *s, size_t max)
 {
@@ -292,58 +276,6 @@ static void form_escape(char *dst, const char *src)
 		}
 	}
 	*dst = '\0';
-}
-
-/*
- * A token answer, from Entra ID ({"token_type", "expires_in": 3599,
- * "access_token"}) or IMDS (the same with numbers as strings). The token
- * goes into an HTTP header: printable ASCII only, so an answer cannot
- * inject header lines. Refreshed ahead of expiry by a tenth of its life,
- * at most 5 minutes.
- */
-static int token_parse(struct akv_token *t, const struct cmek_http_resp *resp,
-		       const char *who, struct cmek_error *err)
-{
-	struct json_object *o = cmek_kit_json_answer("azure-kv", resp->body,
-						     resp->len, NULL);
-	const char *at, *type;
-	long long life;
-	size_t len = 0, i;
-	bool ok = false;
-	int ret = -1;
-
-	at = jstr(o, "access_token", &len);
-	type = jstr(o, "token_type", NULL);
-	life = jint(o, "expires_in", &ok);
-	if (!o || !at || !len || len > AKV_TOKEN_MAX || !type ||
-	    strcasecmp(type, "Bearer") || !ok || life <= 0 ||
-	    life > 7 * 86400) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT,
-			       "%s: malformed token answer (want access_token, token_type Bearer, expires_in)",
-			       who);
-		goto out;
-	}
-	for (i = 0; i < len; i++)
-		if (at[i] <= ' ' || at[i] > '~')
-			break;
-	if (i != len) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT,
-			       "%s: access token holds characters that cannot go into a header",
-			       who);
-		goto out;
-	}
-	t->value = strndup(at, len);
-	if (!t->value) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-		goto out;
-	}
-	t->refresh_ms = cmek_http_now_ms() + life * 1000 -
-			(life * 100 < 300000 ? life * 100 : 300000);
-	ret = 0;
-out:
-	cmek_json_wipe_member(o, "access_token");
-	json_object_put(o);
-	return ret;
 }
 
 /* Entra ID: {"error": "invalid_client", "error_description": "AADSTS..."}. */
@@ -378,7 +310,7 @@ static int token_fail(const struct cmek_http_resp *resp, const char *who,
 
 static int token_from_secret(struct akv_priv *ap, const char *tenant,
 			     const char *client, const char *resource,
-			     struct akv_token *t, struct cmek_error *err)
+			     struct cmek_kit_token *t, struct cmek_error *err)
 {
 	struct cmek_http_req rq = { .method = "POST" };
 	struct cmek_http_resp resp = { 0 };
@@ -444,7 +376,7 @@ static int token_from_secret(struct akv_priv *ap, const char *tenant,
 	if (resp.status != 200)
 		token_fail(&resp, who, false, err);
 	else
-		ret = token_parse(t, &resp, who, err);
+		ret = cmek_kit_token_take(t, who, &resp, err);
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (form) {
@@ -457,7 +389,7 @@ out:
 
 /* Managed identity: GET .../metadata/identity/oauth2/token, "Metadata: true". */
 static int token_from_imds(struct akv_priv *ap, const char *client,
-			   const char *resource, struct akv_token *t,
+			   const char *resource, struct cmek_kit_token *t,
 			   struct cmek_error *err)
 {
 	struct cmek_http_req rq = { .method = "GET", .metadata = true };
@@ -487,13 +419,13 @@ static int token_from_imds(struct akv_priv *ap, const char *client,
 	if (resp.status != 200)
 		token_fail(&resp, who, true, err);
 	else
-		ret = token_parse(t, &resp, who, err);
+		ret = cmek_kit_token_take(t, who, &resp, err);
 out:
 	cmek_http_resp_free(&resp);
 	return ret;
 }
 
-static int token_fetch(struct akv_priv *ap, size_t cloud, struct akv_token *t,
+static int token_fetch(struct akv_priv *ap, size_t cloud, struct cmek_kit_token *t,
 		       struct cmek_error *err)
 {
 	const char *tenant = *ap->tenant ? ap->tenant : getenv("AZURE_TENANT_ID");
@@ -532,18 +464,16 @@ static int auth_header(struct akv_priv *ap, const struct akv_ref *r,
 		       bool fresh, char *hdr, size_t len,
 		       struct cmek_error *err)
 {
-	struct akv_token *t = &ap->tok[r->cloud];
+	struct cmek_kit_token *t = &ap->tok[r->cloud];
 	int ret = 0;
 
 	pthread_mutex_lock(&ap->lock);
-	if (fresh || !t->value || cmek_http_now_ms() >= t->refresh_ms) {
-		token_drop(t);
+	if (fresh || !cmek_kit_token_fresh(t)) {
+		cmek_kit_token_drop(t);
 		ret = token_fetch(ap, r->cloud, t, err);
 	}
-	if (!ret && snprintf(hdr, len, "Authorization: Bearer %s", t->value) >=
-		    (int)len)
-		ret = cmek_error_set(err, CMEK_ERR_INVALID,
-				     "access token too long");
+	if (!ret)
+		ret = cmek_kit_token_header(t, hdr, len, err);
 	pthread_mutex_unlock(&ap->lock);
 	return ret;
 }
@@ -585,40 +515,37 @@ static int kv_url(const struct akv_priv *ap, const struct akv_ref *r,
 	return 0;
 }
 
+struct auth_ctx {
+	struct akv_priv *ap;
+	const struct akv_ref *r;
+};
+
+static int auth(void *ctx, bool fresh, char *hdr, size_t len,
+		struct cmek_error *err)
+{
+	struct auth_ctx *a = ctx;
+
+	return auth_header(a->ap, a->r, fresh, hdr, len, err);
+}
+
 /*
- * One Key Vault request with a bearer token. A 401 means the token expired
- * or was revoked early: fetch a new one and try once more. Returns 0 with
- * whatever answer came (the caller classifies it), -1 with @err if none.
+ * One Key Vault request, with a fresh token after a 401. 0 with whatever
+ * answer came (the caller classifies it), -1 with @err if none.
  */
 static int kv_call(struct akv_priv *ap, const struct akv_ref *r,
 		   const char *method, const char *url, const char *body,
 		   struct cmek_http_resp *resp, struct cmek_error *err)
 {
-	char auth[AKV_TOKEN_MAX + 32];
-	struct cmek_http_req rq;
-	int ret = -1, i;
+	struct cmek_http_req rq = { .method = method, .url = url };
+	struct auth_ctx a = { ap, r };
 
-	for (i = 0; i < 2; i++) {
-		ret = auth_header(ap, r, i > 0, auth, sizeof(auth), err);
-		if (ret)
-			break;
-		memset(&rq, 0, sizeof(rq));
-		rq.method = method;
-		rq.url = url;
-		rq.headers[rq.nheaders++] = auth;
-		rq.headers[rq.nheaders++] = "Accept: application/json";
-		if (body) {
-			rq.body = body;
-			rq.body_len = strlen(body);
-			rq.headers[rq.nheaders++] =
-				"Content-Type: application/json";
-		}
-		ret = cmek_http_call(&ap->http, &rq, resp, err);
-		OPENSSL_cleanse(auth, sizeof(auth));
-		if (ret || resp->status != 401)
-			break;
+	rq.headers[rq.nheaders++] = "Accept: application/json";
+	if (body) {
+		rq.body = body;
+		rq.body_len = strlen(body);
+		rq.headers[rq.nheaders++] = "Content-Type: application/json";
 	}
-	return ret;
+	return cmek_kit_bearer_call(&ap->http, &rq, auth, &a, resp, err);
 }
 
 /* Key Vault errors: {"error": {"code", "message", "innererror": {"code"}}}. */
@@ -1664,7 +1591,7 @@ static void akv_destroy(struct cmek_provider *p)
 	if (!ap)
 		return;
 	for (i = 0; i < ARRAY_SIZE(ap->tok); i++)
-		token_drop(&ap->tok[i]);
+		cmek_kit_token_drop(&ap->tok[i]);
 	for (i = 0; i < AKV_PUB_CACHE; i++)
 		EVP_PKEY_free(ap->pub[i].pk);
 	if (ap->secret) {

@@ -48,7 +48,6 @@
 #include "kit.h"
 #include "secjson.h"
 
-#define TOKEN_MAX		4096	/* Google's are about 200-1000 bytes */
 #define CREDS_FILE_MAX		(64 * 1024)
 #define CIPHERTEXT_MAX		(64 * 1024 + 1024)
 #define INTEGRITY_TRIES		3	/* answers failing CRC32C checks */
@@ -70,8 +69,7 @@ struct gcp_priv {
 	bool use_metadata;		/* metadata = yes */
 	struct gcp_sa *sa;		/* loaded service account, or NULL */
 
-	char token[TOKEN_MAX + 1];	/* "" = none */
-	long token_refresh_ms;		/* monotonic time to get a new one */
+	struct cmek_kit_token token;
 };
 
 /* ---- small helpers ---- */
@@ -214,8 +212,7 @@ static void sa_free(struct gcp_sa *sa)
 
 static void token_drop(struct gcp_priv *gp)
 {
-	OPENSSL_cleanse(gp->token, sizeof(gp->token));
-	gp->token_refresh_ms = 0;
+	cmek_kit_token_drop(&gp->token);
 }
 
 static bool field_ok(const char *s, size_t max, const char *extra)
@@ -321,7 +318,7 @@ static int sa_load(struct gcp_priv *gp, struct cmek_error *err)
 		goto out;
 	}
 	o = cmek_kit_json_answer("gcp-kms", buf, len, NULL);
-	if (!o || !json_object_is_type(o, json_type_object)) {
+	if (!o) {
 		cmek_error_set(err, CMEK_ERR_INVALID,
 			       "gcp-kms: credentials file %s is not a JSON object",
 			       gp->creds_path);
@@ -413,62 +410,14 @@ out:
 	return jwt;
 }
 
-/*
- * {"access_token", "expires_in", "token_type": "Bearer"}, from the token
- * endpoint and the metadata server alike.
- */
+/* A token answer from the token endpoint or the metadata server. */
 static int token_take(struct gcp_priv *gp, const struct cmek_http_resp *resp,
 		      const char *from, struct cmek_error *err)
 {
-	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
-						     resp->len, NULL), *v;
-	const char *tok, *type;
-	int64_t ttl = 0;
-	long margin;
-	size_t n;
-	int ret = -1;
+	char who[700];
 
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT,
-			       "gcp-kms: %s: token answer is not a JSON object",
-			       from);
-		goto out;
-	}
-	tok = cmek_json_str(o, "access_token");
-	type = cmek_json_str(o, "token_type");
-	if (json_object_object_get_ex(o, "expires_in", &v) &&
-	    json_object_is_type(v, json_type_int))
-		ttl = json_object_get_int64(v);
-	n = tok ? strlen(tok) : 0;
-	if (!n || n > TOKEN_MAX || strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				    "abcdefghijklmnopqrstuvwxyz0123456789"
-				    "-._~+/=") != n) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT,
-			       "gcp-kms: %s: access_token missing or malformed",
-			       from);
-		goto out;
-	}
-	if (!type || strcasecmp(type, "Bearer")) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
-			       "gcp-kms: %s: token_type is not Bearer", from);
-		goto out;
-	}
-	if (ttl <= 0 || ttl > 86400) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
-			       "gcp-kms: %s: expires_in missing or out of range",
-			       from);
-		goto out;
-	}
-	token_drop(gp);
-	memcpy(gp->token, tok, n + 1);
-	/* Renew a minute early, or halfway through a short-lived token. */
-	margin = ttl * 1000 / 2 < 60000 ? ttl * 1000 / 2 : 60000;
-	gp->token_refresh_ms = cmek_http_now_ms() + ttl * 1000 - margin;
-	ret = 0;
-out:
-	cmek_json_wipe_member(o, "access_token");
-	json_object_put(o);
-	return ret;
+	snprintf(who, sizeof(who), "gcp-kms: %s", from);
+	return cmek_kit_token_take(&gp->token, who, resp, err);
 }
 
 /* A refusal from the token endpoint or the metadata server. */
@@ -479,7 +428,7 @@ static int token_refused(const struct cmek_http_resp *resp, const char *from,
 						     resp->len, NULL);
 	char code[64] = "", desc[KMS_MSG_MAX] = "";
 
-	if (o && json_object_is_type(o, json_type_object)) {
+	if (o) {
 		cmek_kit_clean_str(code, sizeof(code),
 				   cmek_json_str(o, "error"));
 		cmek_kit_clean_str(desc, sizeof(desc),
@@ -582,7 +531,7 @@ static int token_from_metadata(struct gcp_priv *gp, struct cmek_error *err)
 /* A valid access token in gp->token, from the cache if it is fresh. */
 static int token_get(struct gcp_priv *gp, struct cmek_error *err)
 {
-	if (gp->token[0] && cmek_http_now_ms() < gp->token_refresh_ms)
+	if (cmek_kit_token_fresh(&gp->token))
 		return 0;
 	token_drop(gp);
 	/* $GOOGLE_APPLICATION_CREDENTIALS too: sa_load() checks the file. */
@@ -601,40 +550,35 @@ static int token_get(struct gcp_priv *gp, struct cmek_error *err)
 
 /* ---- KMS requests and their errors ---- */
 
+static int auth(void *ctx, bool fresh, char *hdr, size_t len,
+		struct cmek_error *err)
+{
+	struct gcp_priv *gp = ctx;
+
+	if (fresh)
+		token_drop(gp);
+	if (token_get(gp, err))
+		return -1;
+	return cmek_kit_token_header(&gp->token, hdr, len, err);
+}
+
 /*
- * One KMS request with the shared retry policy. A 401 means the token
- * expired or was revoked early: get a new one and try once more. Returns
- * 0 with any answer in @resp (a second 401 included), -1 with no answer.
+ * One KMS request with the shared retry policy and a fresh token after a
+ * 401. 0 with any answer in @resp (a second 401 included), -1 with none.
  */
 static int kms_call(struct gcp_priv *gp, const char *method, const char *url,
 		    const char *body, size_t body_len,
 		    struct cmek_http_resp *resp, struct cmek_error *err)
 {
-	struct cmek_http_req r;
-	char auth[TOKEN_MAX + 32];
-	int attempt, ret = 0;
+	struct cmek_http_req r = {
+		.method = method, .url = url, .body = body,
+		.body_len = body_len,
+	};
 
-	for (attempt = 0; attempt < 2; attempt++) {
-		if (token_get(gp, err))
-			return -1;
-		memset(&r, 0, sizeof(r));
-		r.method = method;
-		r.url = url;
-		r.body = body;
-		r.body_len = body_len;
-		cmek_http_header(&r, auth, sizeof(auth),
-				 "Authorization: Bearer %s", gp->token);
-		r.headers[r.nheaders++] = "Accept: application/json";
-		if (body)
-			r.headers[r.nheaders++] =
-				"Content-Type: application/json";
-		ret = cmek_http_call(&gp->http, &r, resp, err);
-		OPENSSL_cleanse(auth, sizeof(auth));
-		if (ret || resp->status != 401)
-			break;
-		token_drop(gp);
-	}
-	return ret;
+	r.headers[r.nheaders++] = "Accept: application/json";
+	if (body)
+		r.headers[r.nheaders++] = "Content-Type: application/json";
+	return cmek_kit_bearer_call(&gp->http, &r, auth, gp, resp, err);
 }
 
 static const struct {
@@ -769,7 +713,7 @@ static int encrypt_answer(const struct cmek_http_resp *resp,
 	int ret = ANSWER_BAD, vp, va, hc;
 
 	*ct = NULL;
-	if (!o || !json_object_is_type(o, json_type_object)) {
+	if (!o) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms encrypt %s: answer is not a JSON object",
 			       key_ref);
@@ -972,7 +916,7 @@ static int decrypt_cb(const struct cmek_http_resp *resp, const char *key_ref,
 	uint32_t crc = 0;
 	int ret = ANSWER_BAD, hc;
 
-	if (!o || !json_object_is_type(o, json_type_object)) {
+	if (!o) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms decrypt %s: answer is not a JSON object",
 			       key_ref);
@@ -1103,7 +1047,7 @@ static int key_answer(const struct cmek_http_resp *resp, const char *key_ref,
 	int ret = -1;
 	size_t i;
 
-	if (!o || !json_object_is_type(o, json_type_object)) {
+	if (!o) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms get %s: answer is not a JSON object",
 			       key_ref);
@@ -1231,7 +1175,7 @@ static int version_answer(const struct cmek_http_resp *resp, const char *id,
 	int ret = -1;
 	size_t i;
 
-	if (!o || !json_object_is_type(o, json_type_object)) {
+	if (!o) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms get %s: answer is not a JSON object", id);
 		goto out;
@@ -1370,6 +1314,7 @@ static void gcp_destroy(struct cmek_provider *p)
 	if (!gp)
 		return;
 	sa_free(gp->sa);
+	token_drop(gp);
 	cmek_http_opts_free(&gp->http);
 	OPENSSL_cleanse(gp, sizeof(*gp));
 	free(gp);

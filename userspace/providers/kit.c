@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -179,4 +180,135 @@ uint8_t *cmek_kit_json_b64(struct json_object *o, const char *key,
 		return NULL;
 	}
 	return d;
+}
+
+void cmek_kit_token_drop(struct cmek_kit_token *t)
+{
+	if (t->value) {
+		OPENSSL_cleanse(t->value, strlen(t->value));
+		free(t->value);
+	}
+	t->value = NULL;
+	t->refresh_ms = 0;
+}
+
+bool cmek_kit_token_fresh(const struct cmek_kit_token *t)
+{
+	return t->value && cmek_http_now_ms() < t->refresh_ms;
+}
+
+/* A JSON number, or a decimal string; -1 if neither. */
+static long long json_count(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	const char *s;
+	long long n;
+	char *end;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return -1;
+	if (json_object_is_type(v, json_type_int))
+		return (long long)json_object_get_int64(v);
+	if (!json_object_is_type(v, json_type_string))
+		return -1;
+	s = json_object_get_string(v);
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	return errno || end == s || *end ? -1 : n;
+}
+
+int cmek_kit_token_take(struct cmek_kit_token *t, const char *who,
+			const struct cmek_http_resp *resp,
+			struct cmek_error *err)
+{
+	static const char b64token[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "abcdefghijklmnopqrstuvwxyz0123456789"
+				       "-._~+/=";
+	struct json_object *o;
+	const char *at, *type;
+	long long life;
+	long margin;
+	size_t n;
+	int ret = -1;
+
+	o = cmek_kit_json_answer(who, resp->body, resp->len, NULL);
+	if (!o) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
+			       "%s: malformed token answer: not a JSON object",
+			       who);
+		goto out;
+	}
+	at = cmek_json_str(o, "access_token");
+	type = cmek_json_str(o, "token_type");
+	life = json_count(o, "expires_in");
+	n = at ? strlen(at) : 0;
+	if (!n || n > CMEK_KIT_TOKEN_MAX || strspn(at, b64token) != n) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
+			       "%s: malformed token answer: access_token missing or malformed (it goes into a header)",
+			       who);
+		goto out;
+	}
+	if (!type || strcasecmp(type, "Bearer")) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
+			       "%s: malformed token answer: token_type is not Bearer",
+			       who);
+		goto out;
+	}
+	/* Up to a week: Entra ID's long-lived (CAE) tokens run past a day. */
+	if (life <= 0 || life > 7 * 86400) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT,
+			       "%s: malformed token answer: expires_in missing or out of range",
+			       who);
+		goto out;
+	}
+	cmek_kit_token_drop(t);
+	t->value = strndup(at, n);
+	if (!t->value) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+		goto out;
+	}
+	margin = life * 500 < CMEK_KIT_TOKEN_MARGIN_MS ? (long)life * 500 :
+		 CMEK_KIT_TOKEN_MARGIN_MS;
+	t->refresh_ms = cmek_http_now_ms() + life * 1000 - margin;
+	ret = 0;
+out:
+	cmek_json_put_wiped(o);
+	return ret;
+}
+
+int cmek_kit_token_header(const struct cmek_kit_token *t, char *hdr,
+			  size_t len, struct cmek_error *err)
+{
+	if (!t->value ||
+	    snprintf(hdr, len, "Authorization: Bearer %s", t->value) >= (int)len)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "access token missing or too long");
+	return 0;
+}
+
+int cmek_kit_bearer_call(const struct cmek_http_opts *o,
+			 struct cmek_http_req *r, cmek_kit_auth_fn auth,
+			 void *ctx, struct cmek_http_resp *resp,
+			 struct cmek_error *err)
+{
+	char hdr[CMEK_KIT_TOKEN_MAX + 32];
+	size_t n = r->nheaders;
+	int i, ret = -1;
+
+	if (n >= CMEK_HTTP_HEADERS_MAX)
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "too many request headers");
+	for (i = 0; i < 2; i++) {
+		ret = auth(ctx, i > 0, hdr, sizeof(hdr), err);
+		if (ret)
+			break;
+		r->headers[n] = hdr;
+		r->nheaders = n + 1;
+		ret = cmek_http_call(o, r, resp, err);
+		OPENSSL_cleanse(hdr, sizeof(hdr));
+		if (ret || resp->status != 401)
+			break;
+	}
+	r->nheaders = n;
+	return ret;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
+#include "http.h"
 #include "provider.h"
 
 /* Deeper than any KMS answer nests; bounds json-c's recursion. */
@@ -68,5 +69,55 @@ struct json_object *cmek_kit_json_answer(const char *who, const char *body,
 uint8_t *cmek_kit_json_b64(struct json_object *o, const char *key,
 			   size_t min, size_t max, size_t *len,
 			   char *why, size_t whylen);
+
+/* ---- OAuth2 bearer tokens (azure-kv, gcp-kms) ---- */
+
+#define CMEK_KIT_TOKEN_MAX	8192
+/*
+ * Fetch anew halfway through a token's life, at most this early: a token
+ * is never used in its last minutes, when clocks and queues could let it
+ * expire on the way.
+ */
+#define CMEK_KIT_TOKEN_MARGIN_MS	(5 * 60 * 1000L)
+
+struct cmek_kit_token {
+	char *value;		/* NULL = none; wiped on drop */
+	long refresh_ms;	/* cmek_http_now_ms(): fetch anew after */
+};
+
+void cmek_kit_token_drop(struct cmek_kit_token *t);
+bool cmek_kit_token_fresh(const struct cmek_kit_token *t);
+
+/*
+ * Take a token answer {"access_token", "token_type": "Bearer",
+ * "expires_in": N} (N a number or a decimal string, as Azure's IMDS sends
+ * it) into @t, replacing what it held. The token goes into a header, so it
+ * must be an RFC 6750 b64token of at most CMEK_KIT_TOKEN_MAX bytes. 0, or
+ * -1 with a TRANSIENT "@who: malformed token answer: ..." in @err.
+ */
+int cmek_kit_token_take(struct cmek_kit_token *t, const char *who,
+			const struct cmek_http_resp *resp,
+			struct cmek_error *err);
+
+/* "Authorization: Bearer <token>" into @hdr. */
+int cmek_kit_token_header(const struct cmek_kit_token *t, char *hdr,
+			  size_t len, struct cmek_error *err);
+
+/*
+ * Put the Authorization header into @hdr (@len bytes): from the cache, or
+ * a new token when @fresh (the last one got a 401) or the cache is stale.
+ */
+typedef int (*cmek_kit_auth_fn)(void *ctx, bool fresh, char *hdr, size_t len,
+				struct cmek_error *err);
+
+/*
+ * cmek_http_call() of @r with an Authorization header from @auth. A 401
+ * means the token expired or was revoked early: a fresh one, and one more
+ * try. 0 with whatever answer came (a second 401 included), -1 with @err.
+ */
+int cmek_kit_bearer_call(const struct cmek_http_opts *o,
+			 struct cmek_http_req *r, cmek_kit_auth_fn auth,
+			 void *ctx, struct cmek_http_resp *resp,
+			 struct cmek_error *err);
 
 #endif /* CMEK_KIT_H */

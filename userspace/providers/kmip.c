@@ -63,6 +63,7 @@ struct kmip_priv {
 	char *ca_file, *cert_file, *key_file;
 	char *server_name;		/* verified name; default host */
 	unsigned int timeout;		/* seconds */
+	struct cmek_http_opts retry;	/* retries, backoff, deadline */
 	char *username, *password;
 	SSL_CTX *ctx;			/* built on first use */
 };
@@ -664,13 +665,54 @@ static int exchange(struct kmip_priv *kp, const struct ttlv_buf *req,
 	return ret;
 }
 
+struct kmip_attempt {
+	struct kmip_priv *kp;
+	uint32_t op;
+	const struct ttlv_buf *req;
+	struct cmek_kmip_reply *r;
+};
+
+static int kmip_attempt(void *ctx, long *retry_after_ms,
+			struct cmek_error *err)
+{
+	struct kmip_attempt *a = ctx;
+	struct cmek_kmip_reply *r = a->r;
+	enum cmek_err_class cls;
+
+	cmek_kmip_reply_free(r);
+	if (exchange(a->kp, a->req, r, err) ||
+	    cmek_kmip_parse_response(r->msg, r->msg_len, a->op, r, err))
+		return -1;
+	cls = cmek_kmip_classify(a->op, r->status, r->reason);
+	if (cls == CMEK_ERR_NONE)
+		return 0;
+	return cmek_error_set(err, cls, "KMIP %s failed: %s (%u)%s%s%s",
+			      op_name(a->op), r->status == KMIP_STATUS_FAILED ?
+			      cmek_kmip_reason_name(r->reason) :
+			      "unexpected result status", r->reason,
+			      r->message[0] ? ": \"" : "", r->message,
+			      r->message[0] ? "\"" : "");
+}
+
+/*
+ * What may be sent again after a failure that might have reached the
+ * server: reads, and encryption (a new IV, a new ciphertext). Not Create,
+ * Activate, Revoke or Destroy.
+ */
+static bool op_idempotent(uint32_t op)
+{
+	return op == KMIP_OP_ENCRYPT || op == KMIP_OP_DECRYPT ||
+	       op == KMIP_OP_GET_ATTRIBUTES;
+}
+
 int cmek_kmip_call(struct cmek_provider *p, uint32_t op,
 		   const struct ttlv_buf *payload, struct cmek_kmip_reply *r,
 		   struct cmek_error *err)
 {
 	struct kmip_priv *kp = p->priv;
+	struct kmip_attempt a = { kp, op, NULL, r };
+	struct cmek_http_opts once;
 	struct ttlv_buf req;
-	enum cmek_err_class cls;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -686,21 +728,13 @@ int cmek_kmip_call(struct cmek_provider *p, uint32_t op,
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "KMIP %s request too large", op_name(op));
 	}
-	ret = exchange(kp, &req, r, err);
+	a.req = &req;
+	once = kp->retry;
+	if (!op_idempotent(op))
+		once.retries = 0;
+	ret = cmek_retry(&once, kp->timeout * 1000L, kmip_attempt, &a, err);
 	ttlv_buf_free(&req);	/* wipes the request: it may hold a DEK */
-	if (ret)
-		return -1;
-	if (cmek_kmip_parse_response(r->msg, r->msg_len, op, r, err))
-		return -1;
-	cls = cmek_kmip_classify(op, r->status, r->reason);
-	if (cls == CMEK_ERR_NONE)
-		return 0;
-	return cmek_error_set(err, cls, "KMIP %s failed: %s (%u)%s%s%s",
-			      op_name(op), r->status == KMIP_STATUS_FAILED ?
-			      cmek_kmip_reason_name(r->reason) :
-			      "unexpected result status", r->reason,
-			      r->message[0] ? ": \"" : "", r->message,
-			      r->message[0] ? "\"" : "");
+	return ret ? -1 : 0;
 }
 
 static bool key_ref_valid(const char *s)
@@ -973,6 +1007,7 @@ static int kmip_init(struct cmek_provider *p, struct cmek_error *err)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 	kp->port = KMIP_DEFAULT_PORT;
 	kp->timeout = KMIP_DEFAULT_TIMEOUT;
+	cmek_http_opts_init(&kp->retry);
 	p->priv = kp;
 	return 0;
 }
@@ -1038,6 +1073,8 @@ static int kmip_configure(struct cmek_provider *p, const char *key,
 		return set_file(&kp->key_file, key, value, err);
 	if (!strcmp(key, "server_name"))
 		return set_str(&kp->server_name, value, err);
+	if (!strcmp(key, "retries"))
+		return set_uint(&kp->retry.retries, key, value, 0, 10, err);
 	if (!strcmp(key, "timeout")) {
 		if (cmek_parse_duration(value, false, &secs) || secs < 1 ||
 		    secs > KMIP_TIMEOUT_MAX)
@@ -1052,7 +1089,7 @@ static int kmip_configure(struct cmek_provider *p, const char *key,
 	if (!strcmp(key, "password"))
 		return set_str(&kp->password, value, err);
 	return cmek_error_set(err, CMEK_ERR_INVALID,
-			      "unknown kmip provider setting '%s' (known: host, port, ca_file, cert_file, key_file, server_name, timeout, username, password)",
+			      "unknown kmip provider setting '%s' (known: host, port, ca_file, cert_file, key_file, server_name, timeout, retries, username, password)",
 			      key);
 }
 

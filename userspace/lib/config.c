@@ -243,34 +243,14 @@ static char *trim(char *s)
 	return s;
 }
 
-/* Keys whose value names a file holding a secret. */
-static bool is_secret_file_key(const char *key)
+/* CMEK_SETTING_SECRET, _SECRET_FILE: as provider @name declares @key. */
+static unsigned int setting_flags(const char *name, const char *key)
 {
-	static const char *const words[] = {
-		"credential", "token", "secret", "password", "passwd",
-		"private", "auth", "key", NULL
-	};
-	size_t n = strlen(key);
-	int i;
+	const struct cmek_provider_ops *ops = cmek_provider_lookup(name);
+	const struct cmek_setting *s;
 
-	if (n < 5 || strcmp(key + n - 5, "_file"))
-		return false;
-	if (!strncmp(key, "ca_", 3) || strstr(key, "cacert") ||
-	    !strcmp(key, "cert_file") || !strcmp(key, "client_cert_file"))
-		return false;
-	for (i = 0; words[i]; i++)
-		if (strstr(key, words[i]))
-			return true;
-	return false;
-}
-
-/* Keys whose inline value is itself a secret. */
-static bool is_inline_secret_key(const char *key)
-{
-	if (strlen(key) > 5 && !strcmp(key + strlen(key) - 5, "_file"))
-		return false;
-	return strstr(key, "secret") || strstr(key, "password") ||
-	       strstr(key, "token") || !strcmp(key, "client_secret");
+	s = ops ? cmek_setting_find(ops->settings, key) : NULL;
+	return s ? s->flags : 0;
 }
 
 static struct cmek_config_provider *find_section(struct cmek_config *c,
@@ -579,9 +559,10 @@ static void provider_line(struct parser *p, const char *key, const char *v)
 {
 	struct cmek_config_provider *sec = p->cur;
 	char abspath[PATH_MAX], why[PATH_MAX + 200];
+	unsigned int flags = setting_flags(sec->name, key);
 	struct cmek_error err = { 0 };
 
-	if (is_secret_file_key(key)) {
+	if (flags & CMEK_SETTING_SECRET_FILE) {
 		if (v[0] != '/' && p->dir) {
 			snprintf(abspath, sizeof(abspath), "%s/%s", p->dir, v);
 			v = abspath;
@@ -591,7 +572,7 @@ static void provider_line(struct parser *p, const char *key, const char *v)
 			perr(p, "%s", why);
 			return;
 		}
-	} else if (is_inline_secret_key(key) && (p->st.st_mode & 077)) {
+	} else if ((flags & CMEK_SETTING_SECRET) && (p->st.st_mode & 077)) {
 		perr(p, "'%s' holds a secret but %s has mode %04o: chmod 600 "
 		     "%s, or put the secret in a 0600 file and use %s_file",
 		     key, p->path, (unsigned)(p->st.st_mode & 07777), p->path,

@@ -49,6 +49,23 @@ struct cmek_http_opts {
 	long deadline_ms;		/* whole cmek_http_call(), retries included */
 };
 
+/* The settings cmek_http_configure() takes, for a provider's table. */
+#define CMEK_HTTP_SETTINGS \
+	{ "ca_file", CMEK_SETTING_PATH, 0, NULL, \
+	  "PEM CA bundle for every HTTPS request of the provider, instead of the system's" }, \
+	{ "pinned_pubkey", CMEK_SETTING_STRING, 0, NULL, \
+	  "sha256//BASE64 of the servers' public keys, ';'-separated, checked after the certificate" }, \
+	{ "timeout", CMEK_SETTING_DURATION, 0, "10s", \
+	  "Bound on one request, connect included" }, \
+	{ "connect_timeout", CMEK_SETTING_DURATION, 0, "5s", \
+	  "Bound on connecting" }, \
+	{ "retries", CMEK_SETTING_NUMBER, 0, "3", \
+	  "Attempts after the first for a transient failure (0-10)" }, \
+	{ "retry_backoff", CMEK_SETTING_DURATION, 0, "200ms", \
+	  "First backoff; doubles per attempt up to 5 s, full jitter" }, \
+	{ "deadline", CMEK_SETTING_DURATION, 0, "30s", \
+	  "Bound on one call, retries included" }
+
 struct cmek_http_resp;
 
 struct cmek_http_req {

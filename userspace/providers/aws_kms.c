@@ -1519,12 +1519,41 @@ static int set_path(char *dst, size_t len, const char *key, const char *v,
 	return 0;
 }
 
+static const struct cmek_setting aws_settings[] = {
+	{ "region", CMEK_SETTING_STRING, 0, NULL,
+	  "Region of key references that are not ARNs" },
+	{ "endpoint", CMEK_SETTING_URL, 0, "https://kms.REGION.amazonaws.com",
+	  "KMS endpoint (.com.cn for cn- regions)" },
+	{ "credentials_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
+	  "AWS shared credentials file (INI)" },
+	{ "profile", CMEK_SETTING_STRING, 0, "default",
+	  "Profile of credentials_file" },
+	{ "access_key_id", CMEK_SETTING_STRING, 0, NULL,
+	  "Access key id, with secret_access_key_file" },
+	{ "secret_access_key_file", CMEK_SETTING_PATH,
+	  CMEK_SETTING_SECRET_FILE, NULL,
+	  "File holding the secret access key of access_key_id" },
+	{ "session_token_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE,
+	  NULL, "File holding a session token, for temporary credentials" },
+	{ "imds", CMEK_SETTING_BOOL, 0, "no",
+	  "Use the instance's role from the instance metadata service" },
+	{ "imds_endpoint", CMEK_SETTING_URL, 0, "http://169.254.169.254",
+	  "Instance metadata service" },
+	{ "unwrap_checks_state", CMEK_SETTING_BOOL, 0, "no",
+	  "Ask DescribeKey before each unwrap" },
+	CMEK_HTTP_SETTINGS,
+	{ .name = NULL }
+};
+
 static int aws_configure(struct cmek_provider *p, const char *key,
 			 const char *value, struct cmek_error *err)
 {
 	struct aws_priv *ap = p->priv;
-	int r = cmek_http_configure(&ap->http, key, value, err);
+	int r;
 
+	if (cmek_setting_check("aws-kms", aws_settings, key, err))
+		return -1;
+	r = cmek_http_configure(&ap->http, key, value, err);
 	if (r)
 		return r < 0 ? -1 : 0;
 	if (!strcmp(key, "region")) {
@@ -1578,9 +1607,7 @@ static int aws_configure(struct cmek_provider *p, const char *key,
 			return cmek_error_set(err, CMEK_ERR_INVALID,
 					      "unwrap_checks_state must be yes or no");
 	} else {
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "unknown aws-kms setting '%.64s' (known: region, endpoint, credentials_file, profile, access_key_id, secret_access_key_file, session_token_file, imds, imds_endpoint, unwrap_checks_state, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
-				      key);
+		return cmek_setting_unhandled("aws-kms", key, err);
 	}
 	return 0;
 }
@@ -1601,6 +1628,7 @@ static void aws_destroy(struct cmek_provider *p)
 
 const struct cmek_provider_ops cmek_aws_kms_ops = {
 	.name = "aws-kms",
+	.settings = aws_settings,
 	.init = aws_init,
 	.configure = aws_configure,
 	.generate = aws_generate,

@@ -1494,12 +1494,41 @@ static int set_id(char *dst, size_t len, const char *key, const char *value,
 	return 0;
 }
 
+static const struct cmek_setting akv_settings[] = {
+	{ "endpoint", CMEK_SETTING_URL, 0, NULL,
+	  "Vault URL instead of the key reference's host (tests, private links)" },
+	{ "authority_host", CMEK_SETTING_URL, 0,
+	  "https://login.microsoftonline.com",
+	  "Entra ID authority; default also $AZURE_AUTHORITY_HOST" },
+	{ "tenant_id", CMEK_SETTING_STRING, 0, NULL,
+	  "Directory (tenant) id; default $AZURE_TENANT_ID" },
+	{ "client_id", CMEK_SETTING_STRING, 0, NULL,
+	  "Application (client) id; default $AZURE_CLIENT_ID" },
+	{ "client_secret_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE,
+	  NULL, "File holding the client secret" },
+	{ "client_secret", CMEK_SETTING_STRING, CMEK_SETTING_SECRET, NULL,
+	  "The client secret inline (cmekd.conf must then be 0600)" },
+	{ "credential", CMEK_SETTING_STRING, 0, "auto",
+	  "auto, client_secret or managed_identity" },
+	{ "imds_endpoint", CMEK_SETTING_URL, 0, "http://169.254.169.254",
+	  "Instance metadata service, for managed_identity" },
+	{ "sign_key", CMEK_SETTING_URL, 0, NULL,
+	  "Key Vault key that signs each slot's binding" },
+	{ "unsigned_slots", CMEK_SETTING_STRING, 0, "refuse",
+	  "refuse or accept slots without a signature when sign_key is set" },
+	CMEK_HTTP_SETTINGS,
+	{ .name = NULL }
+};
+
 static int akv_configure(struct cmek_provider *p, const char *key,
 			 const char *value, struct cmek_error *err)
 {
 	struct akv_priv *ap = p->priv;
-	int ret = cmek_http_configure(&ap->http, key, value, err);
+	int ret;
 
+	if (cmek_setting_check("azure-kv", akv_settings, key, err))
+		return -1;
+	ret = cmek_http_configure(&ap->http, key, value, err);
 	if (ret)
 		return ret < 0 ? -1 : 0;
 	if (!strcmp(key, "endpoint"))
@@ -1565,9 +1594,7 @@ static int akv_configure(struct cmek_provider *p, const char *key,
 					      value);
 		return 0;
 	}
-	return cmek_error_set(err, CMEK_ERR_INVALID,
-			      "unknown azure-kv setting '%.60s' (known: endpoint, authority_host, tenant_id, client_id, client_secret_file, client_secret, credential, imds_endpoint, sign_key, unsigned_slots, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
-			      key);
+	return cmek_setting_unhandled("azure-kv", key, err);
 }
 
 static int akv_init(struct cmek_provider *p, struct cmek_error *err)
@@ -1607,6 +1634,7 @@ static void akv_destroy(struct cmek_provider *p)
 
 const struct cmek_provider_ops cmek_azure_kv_ops = {
 	.name = "azure-kv",
+	.settings = akv_settings,
 	.init = akv_init,
 	.configure = akv_configure,
 	.generate = akv_generate,

@@ -1271,12 +1271,28 @@ static int set_url(char *dst, size_t len, const char *key, const char *value,
 	return 0;
 }
 
+static const struct cmek_setting gcp_settings[] = {
+	{ "credentials_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
+	  "Service-account key file (JSON); default $GOOGLE_APPLICATION_CREDENTIALS" },
+	{ "endpoint", CMEK_SETTING_URL, 0, "https://cloudkms.googleapis.com",
+	  "Cloud KMS endpoint" },
+	{ "metadata", CMEK_SETTING_BOOL, 0, "no",
+	  "Use the VM's service account from the metadata server" },
+	{ "metadata_endpoint", CMEK_SETTING_URL, 0, "http://169.254.169.254",
+	  "Metadata server" },
+	CMEK_HTTP_SETTINGS,
+	{ .name = NULL }
+};
+
 static int gcp_configure(struct cmek_provider *p, const char *key,
 			 const char *value, struct cmek_error *err)
 {
 	struct gcp_priv *gp = p->priv;
-	int r = cmek_http_configure(&gp->http, key, value, err);
+	int r;
 
+	if (cmek_setting_check("gcp-kms", gcp_settings, key, err))
+		return -1;
+	r = cmek_http_configure(&gp->http, key, value, err);
 	if (r)
 		return r < 0 ? -1 : 0;
 	if (!strcmp(key, "endpoint"))
@@ -1302,9 +1318,7 @@ static int gcp_configure(struct cmek_provider *p, const char *key,
 		/* Now, so that a bad file is reported with its config line. */
 		return sa_load(gp, err);
 	}
-	return cmek_error_set(err, CMEK_ERR_INVALID,
-			      "unknown gcp-kms setting '%s' (known: endpoint, credentials_file, metadata, metadata_endpoint, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
-			      key);
+	return cmek_setting_unhandled("gcp-kms", key, err);
 }
 
 static void gcp_destroy(struct cmek_provider *p)
@@ -1323,6 +1337,7 @@ static void gcp_destroy(struct cmek_provider *p)
 
 const struct cmek_provider_ops cmek_gcp_kms_ops = {
 	.name = "gcp-kms",
+	.settings = gcp_settings,
 	.init = gcp_init,
 	.configure = gcp_configure,
 	.generate = gcp_generate,

@@ -1052,12 +1052,37 @@ static int set_uint(unsigned int *dst, const char *key, const char *value,
 	return 0;
 }
 
+static const struct cmek_setting kmip_settings[] = {
+	{ "host", CMEK_SETTING_STRING, 0, NULL,
+	  "Server name or IP address (required)" },
+	{ "port", CMEK_SETTING_NUMBER, 0, "5696", "1 to 65535" },
+	{ "ca_file", CMEK_SETTING_PATH, 0, NULL,
+	  "PEM CA(s) that may sign the server certificate (required)" },
+	{ "cert_file", CMEK_SETTING_PATH, 0, NULL,
+	  "Client certificate, PEM (required)" },
+	{ "key_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
+	  "Private key of cert_file (required)" },
+	{ "server_name", CMEK_SETTING_STRING, 0, NULL,
+	  "Name the server certificate must carry; default host" },
+	{ "timeout", CMEK_SETTING_DURATION, 0, "10s",
+	  "Bound on one whole request (1s to 300s)" },
+	{ "retries", CMEK_SETTING_NUMBER, 0, "3",
+	  "Attempts after the first for a transient Encrypt, Decrypt or GetAttributes failure (0-10)" },
+	{ "username", CMEK_SETTING_STRING, 0, NULL,
+	  "KMIP Credential user name, for servers that want one" },
+	{ "password", CMEK_SETTING_STRING, CMEK_SETTING_SECRET, NULL,
+	  "KMIP Credential password (cmekd.conf must then be 0600)" },
+	{ .name = NULL }
+};
+
 static int kmip_configure(struct cmek_provider *p, const char *key,
 			  const char *value, struct cmek_error *err)
 {
 	struct kmip_priv *kp = p->priv;
 	long secs;
 
+	if (cmek_setting_check("kmip", kmip_settings, key, err))
+		return -1;
 	/* Any change invalidates a TLS context built from the old values. */
 	SSL_CTX_free(kp->ctx);
 	kp->ctx = NULL;
@@ -1088,9 +1113,7 @@ static int kmip_configure(struct cmek_provider *p, const char *key,
 		return set_str(&kp->username, value, err);
 	if (!strcmp(key, "password"))
 		return set_str(&kp->password, value, err);
-	return cmek_error_set(err, CMEK_ERR_INVALID,
-			      "unknown kmip provider setting '%s' (known: host, port, ca_file, cert_file, key_file, server_name, timeout, retries, username, password)",
-			      key);
+	return cmek_setting_unhandled("kmip", key, err);
 }
 
 static void free_str(char *s)
@@ -1118,6 +1141,7 @@ static void kmip_destroy(struct cmek_provider *p)
 
 const struct cmek_provider_ops cmek_kmip_ops = {
 	.name = "kmip",
+	.settings = kmip_settings,
 	.init = kmip_init,
 	.configure = kmip_configure,
 	.generate = kmip_generate,

@@ -1194,12 +1194,29 @@ fail:
 	return -1;
 }
 
+static const struct cmek_setting vt_settings[] = {
+	{ "endpoint", CMEK_SETTING_URL, 0, "https://127.0.0.1:8200",
+	  "Vault address; default also $VAULT_ADDR" },
+	{ "mount", CMEK_SETTING_STRING, 0, "transit",
+	  "Mount path of the transit engine" },
+	{ "namespace", CMEK_SETTING_STRING, 0, NULL,
+	  "Vault Enterprise namespace; default $VAULT_NAMESPACE" },
+	{ "token_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
+	  "File holding the Vault token, read at every request; default $VAULT_TOKEN" },
+	{ "binding", CMEK_SETTING_STRING, 0, "associated_data",
+	  "associated_data or context: how the volume binding is sent" },
+	CMEK_HTTP_SETTINGS,
+	{ .name = NULL }
+};
+
 static int vt_configure(struct cmek_provider *p, const char *key,
 			const char *value, struct cmek_error *err)
 {
 	struct vt_priv *vp = p->priv;
 	int r;
 
+	if (cmek_setting_check("vault-transit", vt_settings, key, err))
+		return -1;
 	if (!strcmp(key, "endpoint")) {
 		if (cmek_http_endpoint_valid(value, err))
 			return -1;
@@ -1234,9 +1251,7 @@ static int vt_configure(struct cmek_provider *p, const char *key,
 	r = cmek_http_configure(&vp->http, key, value, err);
 	if (r)
 		return r < 0 ? -1 : 0;
-	return cmek_error_set(err, CMEK_ERR_INVALID,
-			      "unknown vault-transit setting '%.64s' (known: endpoint, mount, namespace, token_file, binding, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
-			      key);
+	return cmek_setting_unhandled("vault-transit", key, err);
 }
 
 static void vt_destroy(struct cmek_provider *p)
@@ -1252,6 +1267,7 @@ static void vt_destroy(struct cmek_provider *p)
 
 const struct cmek_provider_ops cmek_vault_transit_ops = {
 	.name = "vault-transit",
+	.settings = vt_settings,
 	.init = vt_init,
 	.configure = vt_configure,
 	.generate = vt_generate,

@@ -400,22 +400,18 @@ static const struct aws_err_row *error_row(const char *type)
 	return NULL;
 }
 
-enum cmek_err_class cmek_aws_kms_error(long status, const char *body,
-				       char *type, size_t type_len,
-				       struct cmek_error *err)
+/* Class and message of an error answer whose code @t and text @m are parsed. */
+static enum cmek_err_class error_class(long status, const char *t,
+				       const char *m, struct cmek_error *err)
 {
 	const struct aws_err_row *row;
 	enum cmek_err_class cls;
-	char t[64], m[256];
 
-	error_parse(body ? body : "", t, sizeof(t), m, sizeof(m));
 	row = error_row(t);
 	if (row)
 		cls = row->cls;
 	else
 		cls = CMEK_ERR_TRANSIENT;	/* not KMS's own answer */
-	if (type && type_len)
-		snprintf(type, type_len, "%s", t);
 	cmek_error_set(err, cls, "HTTP %ld %s%s%s%s(%s)", status,
 		       *t ? t : "(no error code)", *m ? ": " : "", m,
 		       *m ? " " : " ",
@@ -426,6 +422,18 @@ enum cmek_err_class cmek_aws_kms_error(long status, const char *body,
 	if (err && row && (row->flags & (AWS_F_CREDS | AWS_F_CLOCK)))
 		err->credential = true;
 	return cls;
+}
+
+enum cmek_err_class cmek_aws_kms_error(long status, const char *body,
+				       char *type, size_t type_len,
+				       struct cmek_error *err)
+{
+	char t[64], m[256];
+
+	error_parse(body ? body : "", t, sizeof(t), m, sizeof(m));
+	if (type && type_len)
+		snprintf(type, type_len, "%s", t);
+	return error_class(status, t, m, err);
 }
 
 /* ---- request bodies ---- */
@@ -921,19 +929,23 @@ struct kms_req {
 	const char *body;
 	size_t body_len;
 	char type[64];			/* out: the error code, if any */
+	/* The error answer throttled() parsed, for kms_call() to reuse. */
+	char msg[256];
+	unsigned int parsed;		/* resp->attempts it is of; 0: none */
 };
 
 /* Throttling comes as HTTP 400, not a status that http.c would retry. */
 static bool throttled(const struct cmek_http_resp *resp, void *arg)
 {
 	const struct aws_err_row *row;
-	char type[64], msg[8];
+	struct kms_req *q = arg;
 
 	if (resp->status == 200)
 		return false;
-	error_parse(resp->body ? resp->body : "", type, sizeof(type), msg,
-		    sizeof(msg));
-	row = error_row(type);
+	error_parse(resp->body ? resp->body : "", q->type, sizeof(q->type),
+		    q->msg, sizeof(q->msg));
+	q->parsed = resp->attempts;
+	row = error_row(q->type);
 	return row && (row->flags & AWS_F_THROTTLE);
 }
 
@@ -958,6 +970,8 @@ static int kms_send(struct aws_priv *ap, struct kms_req *q,
 	r.aws_sigv4 = sigv4;
 	r.userpwd = sec->userpwd;
 	r.retry_if = throttled;
+	r.retry_arg = q;
+	q->parsed = 0;
 	r.headers[r.nheaders++] = AWS_CT;
 	r.headers[r.nheaders++] = target;
 	if (sec->c.token[0]) {
@@ -1004,8 +1018,11 @@ static int kms_call(struct aws_priv *ap, struct kms_req *q,
 			goto out;
 		if (resp.status == 200)
 			break;
-		cmek_aws_kms_error(resp.status, resp.body, q->type,
-				   sizeof(q->type), err);
+		/* Parsed once: by throttled(), unless a 5xx skipped it. */
+		if (q->parsed != resp.attempts)
+			error_parse(resp.body ? resp.body : "", q->type,
+				    sizeof(q->type), q->msg, sizeof(q->msg));
+		error_class(resp.status, q->type, q->msg, err);
 		row = error_row(q->type);
 		if ((row && (row->flags & AWS_F_THROTTLE)) ||
 		    resp.status == 429)

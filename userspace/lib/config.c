@@ -231,7 +231,7 @@ int cmek_check_admin_file(const struct stat *st, const char *path,
 	return 0;
 }
 
-static char *trim(char *s)
+char *cmek_trim(char *s)
 {
 	char *e;
 
@@ -308,12 +308,12 @@ static void section_header(struct parser *p, char *s)
 		perr(p, "section header '%s' has no closing ']'", s);
 		return;
 	}
-	if (*trim(end + 1)) {
+	if (*cmek_trim(end + 1)) {
 		perr(p, "unexpected text after ']' in section header");
 		return;
 	}
 	*end = '\0';
-	inner = trim(s + 1);
+	inner = cmek_trim(s + 1);
 	if (!strcmp(inner, "daemon")) {
 		if (p->daemon_line) {
 			perr(p, "[daemon] appears twice (first at line %d): "
@@ -330,7 +330,7 @@ static void section_header(struct parser *p, char *s)
 		     "[provider NAME]", inner);
 		return;
 	}
-	name = trim(inner + 8);
+	name = cmek_trim(inner + 8);
 	if (!*name || strpbrk(name, " \t\"'")) {
 		perr(p, "bad provider section [%s]: expected [provider NAME] "
 		     "with one word for NAME", inner);
@@ -599,7 +599,7 @@ static void provider_line(struct parser *p, const char *key, const char *v)
 
 static void parse_line(struct parser *p, char *raw)
 {
-	char *s = trim(raw), *eq, *key, *val;
+	char *s = cmek_trim(raw), *eq, *key, *val;
 	size_t n;
 
 	if (!*s || *s == '#' || *s == ';')
@@ -615,8 +615,8 @@ static void parse_line(struct parser *p, char *raw)
 		return;
 	}
 	*eq = '\0';
-	key = trim(s);
-	val = trim(eq + 1);
+	key = cmek_trim(s);
+	val = cmek_trim(eq + 1);
 	if (!*key) {
 		perr(p, "missing key before '='");
 		return;

@@ -101,6 +101,8 @@ struct cmek_provider *cmek_config_provider(struct cmek_config *c,
  */
 int cmek_parse_duration(const char *s, bool allow_never, long *secs);
 int cmek_parse_bool(const char *s, bool *val);
+/* @s without leading and trailing white space, cut in place. */
+char *cmek_trim(char *s);
 
 /*
  * A file root acts on as it stands (cmekd.conf, /etc/cmek/volumes): a

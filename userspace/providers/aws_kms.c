@@ -565,18 +565,6 @@ static int set_field(char *dst, size_t len, const char *s, size_t n)
 	return 0;
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 /*
  * The AWS shared credentials format: "[profile]" sections (also
  * "[profile NAME]", as in ~/.aws/config) of aws_access_key_id,
@@ -590,16 +578,16 @@ static int ini_creds(char *text, const char *profile, struct aws_creds *c)
 
 	for (line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		line = trim(line);
+		line = cmek_trim(line);
 		if (!*line || *line == '#' || *line == ';')
 			continue;
 		if (*line == '[') {
-			sect = trim(line + 1);
+			sect = cmek_trim(line + 1);
 			if (sect[0] && sect[strlen(sect) - 1] == ']')
 				sect[strlen(sect) - 1] = '\0';
-			sect = trim(sect);
+			sect = cmek_trim(sect);
 			if (!strncmp(sect, "profile ", 8))
-				sect = trim(sect + 8);
+				sect = cmek_trim(sect + 8);
 			in = !strcmp(sect, profile);
 			seen |= in;
 			continue;
@@ -608,8 +596,8 @@ static int ini_creds(char *text, const char *profile, struct aws_creds *c)
 		if (!in || !eq)
 			continue;
 		*eq = '\0';
-		k = trim(line);
-		v = trim(eq + 1);
+		k = cmek_trim(line);
+		v = cmek_trim(eq + 1);
 		if (!strcmp(k, "aws_access_key_id"))
 			bad |= set_field(c->akid, sizeof(c->akid), v, strlen(v));
 		else if (!strcmp(k, "aws_secret_access_key"))
@@ -659,15 +647,15 @@ static int creds_from_config(struct aws_priv *ap, struct aws_creds *c,
 		if (cmek_kit_secret_read("aws-kms", ap->secret_file, buf,
 					 AWS_FILE_MAX, NULL, err))
 			goto out;
-		if (set_field(c->secret, sizeof(c->secret), trim(buf),
-			      strlen(trim(buf))))
+		if (set_field(c->secret, sizeof(c->secret), cmek_trim(buf),
+			      strlen(cmek_trim(buf))))
 			goto toolong;
 		if (ap->token_file[0]) {
 			if (cmek_kit_secret_read("aws-kms", ap->token_file, buf,
 					 AWS_FILE_MAX, NULL, err))
 				goto out;
-			if (set_field(c->token, sizeof(c->token), trim(buf),
-				      strlen(trim(buf))))
+			if (set_field(c->token, sizeof(c->token), cmek_trim(buf),
+				      strlen(cmek_trim(buf))))
 				goto toolong;
 		}
 		c->source = "secret_access_key_file";

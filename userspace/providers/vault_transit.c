@@ -1213,6 +1213,10 @@ static int vt_configure(struct cmek_provider *p, const char *key,
 	struct vt_priv *vp = p->priv;
 	int r;
 
+	/* Not a setting, but a likely mistake: say what to do instead. */
+	if (!strcmp(key, "token"))
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "vault-transit: put the token in a 0600 file and name it with token_file (or set VAULT_TOKEN)");
 	if (cmek_setting_check("vault-transit", vt_settings, key, err))
 		return -1;
 	if (!strcmp(key, "endpoint")) {
@@ -1243,9 +1247,6 @@ static int vt_configure(struct cmek_provider *p, const char *key,
 					      value);
 		return 0;
 	}
-	if (!strcmp(key, "token"))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "vault-transit: put the token in a 0600 file and name it with token_file (or set VAULT_TOKEN)");
 	r = cmek_http_configure(&vp->http, key, value, err);
 	if (r)
 		return r < 0 ? -1 : 0;

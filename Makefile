@@ -51,7 +51,7 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(B)/helpers/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
 .PHONY: all module userspace tests unit kselftest fuzz check demo bench clean \
-	install dkms-install deb test-modules
+	install dkms-install deb test-modules provider-settings-doc
 all: module userspace
 
 module:
@@ -87,6 +87,16 @@ $(B)/cmekd: $(CMEKD_SRC:%.c=$(B)/obj/%.o) $(LIB)
 
 $(B)/cmek-generator: $(GEN_SRC:%.c=$(B)/obj/%.o) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The providers' settings reference, generated from their declared tables
+# (struct cmek_setting); tests/unit/test_settings.c checks the committed
+# copy against them.
+SETTINGS_RST := Documentation/admin-guide/cmek-provider-settings.rst
+$(B)/provider-settings: $(B)/obj/userspace/docgen/provider_settings.o $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+provider-settings-doc: $(B)/provider-settings
+	$(B)/provider-settings > $(SETTINGS_RST).tmp && mv $(SETTINGS_RST).tmp $(SETTINGS_RST)
 
 # Host unit tests: ASan + UBSan, one binary per tests/unit/test_*.c.
 $(B)/unit/%: $(B)/san/tests/unit/%.o $(KMS_SAN_OBJ) $(LIB_SAN)

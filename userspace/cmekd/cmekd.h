@@ -6,7 +6,9 @@
  *   kms.c         provider calls, made without the daemon lock
  *   server.c      the control socket (ipc.h protocol), peer checks
  *   events.c      the netlink event group (key needed / set / revoked)
- *   volume_ops.c  format, open, close, revoke, shred, rewrap, status, check
+ *   volume_ops.c  the socket's volume requests: format, open, close, revoke,
+ *                 shred, rewrap, status, check (JSON in, JSON out)
+ *   vol.c         the volume logic: push, revoke, adopt, resync, rewrap
  *   provision.c   first-boot provisioning: blank check, pending mkfs
  *   watch.c       the KMS key-state watch loop (lock / unlock)
  *   fs.c          mounted file systems of a revoked volume
@@ -25,11 +27,14 @@
 #include <stdint.h>
 #include <time.h>
 #include <sys/types.h>
-#include <json-c/json.h>
 
 #include "config.h"
 #include "nl.h"
 #include "provider.h"
+
+/* Only the socket's handlers build JSON; the rest never includes json-c. */
+struct json_object;
+struct hdr_info;
 
 #define CMEKD_VERSION		"0.1"
 #define CMEKD_NAME_MAX		CMEK_DM_NAME_MAX
@@ -241,28 +246,74 @@ void events_drain(struct daemon *d);
 /* Every known entry of volume @uuid was revoked: move their epochs. */
 void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
 
-/* volume_ops.c: the ops of the socket protocol */
+/* volume_ops.c: the ops of the socket protocol (thin: vol.c does the work) */
 struct json_object *op_ping(struct json_object *req, void *ctx);
 struct json_object *op_format(struct json_object *req, void *ctx);
 struct json_object *vol_format(struct daemon *d, struct json_object *req,
 			       const uint8_t *uuid, bool blank_checked);
-void vol_new_uuid(uint8_t u[16]);
 struct json_object *op_open(struct json_object *req, void *ctx);
 struct json_object *op_close(struct json_object *req, void *ctx);
 struct json_object *op_revoke(struct json_object *req, void *ctx);
 struct json_object *op_shred(struct json_object *req, void *ctx);
 struct json_object *op_rewrap(struct json_object *req, void *ctx);
-/* Rewrap @v's slots (or move its slot to nprov/nkey); slots done or -errno. */
-int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
-	       const char *nkey, char *msg, size_t len);
-/* The watch's periodic rewrap (rewrap_interval), once per due volume. */
-void auto_rewrap(struct daemon *d, time_t now);
 struct json_object *op_status(struct json_object *req, void *ctx);
 struct json_object *op_list(struct json_object *req, void *ctx);
 struct json_object *op_check(struct json_object *req, void *ctx);
 struct json_object *op_slot_add(struct json_object *req, void *ctx);
 struct json_object *op_slot_remove(struct json_object *req, void *ctx);
 struct json_object *op_upgrade(struct json_object *req, void *ctx);
+
+/*
+ * vol.c: the volume logic (push, revoke, adopt, resync, rewrap), no JSON.
+ * Called by the handlers, the events and the watch; calls only down.
+ */
+/* netlink ready, else -errno with @msg saying to load the module */
+int vol_nl_need(struct daemon *d, char *msg, size_t len);
+/* A provider failure as an errno: retry later / KMS said no / bad input. */
+int vol_cls_errno(enum cmek_err_class cls);
+/* keys= of the volume's line of /etc/cmek/volumes allows provider:key_ref */
+bool vol_key_pinned(const struct vol *v, const char *provider,
+		    const char *key_ref);
+/* How hard a push checks the other key slots (slot_policy any). */
+enum push_mode {
+	/* key-needed, resync, unlock: what the watch last saw, no KMS call */
+	PUSH_CACHED,
+	/* open: ask the KMS about every other slot's key now */
+	PUSH_VERIFY,
+	/* a fresh open: as PUSH_VERIFY, and never replaces a key */
+	PUSH_FRESH,
+	/*
+	 * a header update that only seals with the key (slot remove,
+	 * rewrap, upgrade): the first slot that unwraps, whatever the
+	 * slot_policy; the key goes nowhere else
+	 */
+	PUSH_UPDATE,
+};
+
+/*
+ * Unwrap @h's DEK from the first slot that works (slot_order), then
+ * trust_check(): 0 with *@dek the data key of a header this host trusts (a
+ * dek_alloc() buffer, the caller's to dek_free()), and its MAC key in
+ * @mac_key if not NULL (CMEK_VOL_MAC_KEY_LEN bytes of the caller's locked
+ * memory); else -errno with @msg and *@cls set.
+ */
+int vol_unwrap_trusted(struct daemon *d, struct vol *v,
+		       const struct hdr_info *h, const char *why,
+		       enum push_mode mode, bool legacy_ok, uint8_t **dek,
+		       size_t *dek_len, int *used, uint8_t *mac_key,
+		       char *msg, size_t msglen, enum cmek_err_class *cls);
+/* Unwrap @h's key for @v and push it (@mode); 0 or -errno, @msg, *@cls. */
+int vol_push_header(struct daemon *d, struct vol *v, const struct hdr_info *h,
+		    const char *why, enum push_mode mode, char *msg,
+		    size_t msglen, enum cmek_err_class *cls);
+void vol_new_uuid(uint8_t u[16]);
+/* @v's slot list as its header says now (after cmekd changed it). */
+void vol_refresh_slots(struct vol *v);
+/* Rewrap @v's slots (or move its slot to nprov/nkey); slots done or -errno. */
+int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
+	       const char *nkey, char *msg, size_t len);
+/* The watch's periodic rewrap (rewrap_interval), once per due volume. */
+void auto_rewrap(struct daemon *d, time_t now);
 /*
  * Unwrap the volume's DEK (one provider call) and push it with REPLACE.
  * @why goes to the audit log ("open", "key-needed", "unlock"). 0 or -errno

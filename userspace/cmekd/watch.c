@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/random.h>
+#include <json-c/json.h>
 
 #include "cmekd.h"
 #include "log.h"

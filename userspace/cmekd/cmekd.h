@@ -5,12 +5,14 @@
  *   jobs.c        the daemon lock, and threads for work that waits on a KMS
  *   kms.c         provider calls, made without the daemon lock
  *   server.c      the control socket (ipc.h protocol), peer checks
+ *   kernel.c      the netlink sockets, the events cmekd's own changes cause
  *   events.c      the netlink event group (key needed / set / revoked)
  *   volume_ops.c  the socket's volume requests: format, open, close, revoke,
  *                 shred, rewrap, status, check (JSON in, JSON out)
  *   vol.c         the volume logic: push, revoke, adopt, resync, rewrap
  *   provision.c   first-boot provisioning: blank check, pending mkfs
  *   watch.c       the KMS key-state watch loop (lock / unlock)
+ *   keystate.c    what the KMS last said about each key
  *   fs.c          mounted file systems of a revoked volume
  *   dm.c          device-mapper through libdevmapper
  *   state.c       known volumes, persisted in <state_dir>/volumes
@@ -156,12 +158,33 @@ struct daemon {
 		uint8_t uuid[CMEK_UUID_LEN];
 	} own[32];
 	size_t nown;
+	/*
+	 * Set when events may have been missed (netlink reopened, the
+	 * event queue overflowed): the main loop resyncs on its next turn,
+	 * so no path that found it out (a revoke among them) calls the
+	 * resync, which pushes keys, itself.
+	 */
+	bool resync_due;
+	/*
+	 * Read the kernel's queued events now (events.c, set by main.c): a
+	 * job calls it just before it pushes a key, so that a revoke made
+	 * outside cmekd while it waited for the KMS is seen first.
+	 */
+	void (*drain_events)(struct daemon *d);
 };
 
-extern struct daemon *D;
-
-/* main.c */
-int daemon_nl_ready(struct daemon *d);	/* (re)open netlink; 0 or -errno */
+/*
+ * kernel.c: the netlink sockets. daemon_nl_ready() (re)opens the command
+ * socket and joins the events group (0 or -errno); a fresh subscription
+ * sets resync_due. nl_expect_event(): a set or revoke of ours succeeded,
+ * so its event is not audited again as one made outside cmekd;
+ * nl_own_event() consumes such a match.
+ */
+int daemon_nl_ready(struct daemon *d);
+void nl_expect_event(struct daemon *d, uint8_t cmd,
+		     const uint8_t uuid[CMEK_UUID_LEN]);
+bool nl_own_event(struct daemon *d, uint8_t cmd,
+		  const uint8_t uuid[CMEK_UUID_LEN]);
 
 /*
  * jobs.c. One lock, the daemon lock, is held by whichever thread runs
@@ -227,24 +250,11 @@ size_t server_pollfds(struct daemon *d, struct pollfd *pfd, size_t max);
 void server_handle(struct daemon *d, struct pollfd *pfd, size_t n);
 
 /* events.c */
-int events_start(struct daemon *d);
 void events_handle(struct daemon *d);
 /* Retry failed key-needed pushes (as jobs). */
 void events_retry(struct daemon *d);
-/*
- * A set or revoke of ours succeeded: its event is not audited again as
- * one made outside cmekd.
- */
-void events_expect(struct daemon *d, uint8_t cmd,
-		   const uint8_t uuid[CMEK_UUID_LEN]);
-/*
- * Read the events the kernel has queued, without waiting; a job does so
- * just before it pushes a key, so a revoke made outside cmekd while it
- * waited for the KMS is seen first.
- */
+/* Read the events the kernel has queued, without waiting (drain_events). */
 void events_drain(struct daemon *d);
-/* Every known entry of volume @uuid was revoked: move their epochs. */
-void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
 
 /* volume_ops.c: the ops of the socket protocol (thin: vol.c does the work) */
 struct json_object *op_ping(struct json_object *req, void *ctx);
@@ -307,6 +317,8 @@ int vol_push_header(struct daemon *d, struct vol *v, const struct hdr_info *h,
 		    const char *why, enum push_mode mode, char *msg,
 		    size_t msglen, enum cmek_err_class *cls);
 void vol_new_uuid(uint8_t u[16]);
+/* Every known entry of volume @uuid was revoked: move their epochs. */
+void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
 /* @v's slot list as its header says now (after cmekd changed it). */
 void vol_refresh_slots(struct vol *v);
 /* Rewrap @v's slots (or move its slot to nprov/nkey); slots done or -errno. */
@@ -440,11 +452,24 @@ uint8_t *dek_alloc(void);
 void dek_free(uint8_t *dek);
 
 /* watch.c */
+/* Start the watch's tick as a serial job when it is due and none runs. */
+void watch_due(struct daemon *d, time_t now);
 void watch_run(struct daemon *d, const char *only_name,
 	       struct json_object *out);
 void watch_tick(struct daemon *d);
 /* When the next tick is due: the first key due, at most an interval on. */
 time_t watch_next_tick(const struct daemon *d, time_t now);
+/* Add the watch's view (kms_state, kms_error, per slot too) to a VOL. */
+void watch_annotate(struct daemon *d, const struct vol *v,
+		    struct json_object *o);
+void watch_free(struct daemon *d);
+
+/*
+ * keystate.c: the KMS's last answers per key (d->keys), which the watch
+ * fills and the volume logic reads.
+ */
+bool kms_key_is(const struct kms_key *k, const char *provider,
+		const char *key_ref, const char *key_id);
 /*
  * The entry for the object a slot needs: (@provider, @key_id), or
  * (@provider, @key_ref) when @key_id is "" or NULL; NULL if none and
@@ -464,10 +489,6 @@ enum cmek_slot_verdict kms_key_verdict(const struct daemon *d,
 /* "KMS key is disabled", "KMS refused: ...", "KMS unreachable for ...". */
 void kms_key_describe(const struct daemon *d, const struct kms_key *k,
 		      time_t now, char *buf, size_t len);
-/* Add the watch's view (kms_state, kms_error, per slot too) to a VOL. */
-void watch_annotate(struct daemon *d, const struct vol *v,
-		    struct json_object *o);
-void watch_free(struct daemon *d);
 
 /* dm.c */
 void dm_setup(bool udev_running);

@@ -17,25 +17,6 @@
 #include "cmekd.h"
 #include "log.h"
 
-int events_start(struct daemon *d)
-{
-	int ret;
-
-	if (d->ev)
-		return 0;
-	ret = cmek_nl_open(&d->ev);
-	if (ret)
-		return ret;
-	ret = cmek_nl_subscribe(d->ev);
-	if (ret) {
-		log_err("cannot join the cmek events group: %s",
-			strerror(-ret));
-		cmek_nl_close(d->ev);
-		d->ev = NULL;
-	}
-	return ret;
-}
-
 static void key_needed(struct daemon *d, const struct cmek_event *ev,
 		       const char *u)
 {
@@ -85,36 +66,6 @@ void events_retry(struct daemon *d)
 	}
 }
 
-void events_expect(struct daemon *d, uint8_t cmd,
-		   const uint8_t uuid[CMEK_UUID_LEN])
-{
-	const size_t max = sizeof(d->own) / sizeof(d->own[0]);
-
-	/* Full: an event was lost (ENOBUFS); forget the oldest. */
-	if (d->nown == max) {
-		memmove(d->own, d->own + 1, (max - 1) * sizeof(d->own[0]));
-		d->nown--;
-	}
-	d->own[d->nown].cmd = cmd;
-	memcpy(d->own[d->nown].uuid, uuid, CMEK_UUID_LEN);
-	d->nown++;
-}
-
-/* Was @ev caused by a set or revoke of ours? Consumes the match. */
-static bool own_event(struct daemon *d, const struct cmek_event *ev)
-{
-	for (size_t i = 0; i < d->nown; i++) {
-		if (d->own[i].cmd != ev->cmd ||
-		    memcmp(d->own[i].uuid, ev->uuid, CMEK_UUID_LEN))
-			continue;
-		memmove(d->own + i, d->own + i + 1,
-			(d->nown - i - 1) * sizeof(d->own[0]));
-		d->nown--;
-		return true;
-	}
-	return false;
-}
-
 static void on_event(const struct cmek_event *ev, void *data)
 {
 	struct daemon *d = data;
@@ -134,7 +85,7 @@ static void on_event(const struct cmek_event *ev, void *data)
 		log_info("event: key revoked uuid=%s generation=%llu", u,
 			 (unsigned long long)ev->generation);
 		vols_revoked(d, ev->uuid);	/* a push under way loses */
-		if (own_event(d, ev) || d->own_revoke_all)
+		if (nl_own_event(d, ev->cmd, ev->uuid) || d->own_revoke_all)
 			break;
 		known = false;
 		for (v = state_find_uuid(d, ev->uuid, NULL); v;
@@ -156,7 +107,7 @@ static void on_event(const struct cmek_event *ev, void *data)
 	case CMEK_CMD_EVENT_KEY_SET:
 		log_info("event: key set uuid=%s generation=%llu users=%u", u,
 			 (unsigned long long)ev->generation, ev->users);
-		if (own_event(d, ev)) {
+		if (nl_own_event(d, ev->cmd, ev->uuid)) {
 			for (v = state_find_uuid(d, ev->uuid, NULL); v;
 			     v = state_find_uuid(d, ev->uuid, v))
 				v->generation = ev->generation;
@@ -191,16 +142,10 @@ static void on_event(const struct cmek_event *ev, void *data)
 	}
 }
 
-void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
-{
-	struct vol *v;
-
-	for (v = state_find_uuid(d, uuid, NULL); v;
-	     v = state_find_uuid(d, uuid, v))
-		v->epoch++;
-}
-
-/* Read what is queued; after lost events, resync. The read that ended it. */
+/*
+ * Read what is queued; after lost events, the main loop resyncs. The read
+ * that ended it.
+ */
 static int read_queued(struct daemon *d)
 {
 	int ret;
@@ -211,7 +156,7 @@ static int read_queued(struct daemon *d)
 	if (ret == -ENOBUFS) {
 		log_warn("netlink events overflowed: resynchronising with "
 			 "the kernel's key table");
-		daemon_resync(d);
+		d->resync_due = true;
 	}
 	return ret;
 }

@@ -387,8 +387,8 @@ int vol_push_header(struct daemon *d, struct vol *v,
 	 * A shred (of any volume: this one may have another entry) makes it
 	 * start again, from the header as the shred left it.
 	 */
-	if (!ret)
-		events_drain(d);
+	if (!ret && d->drain_events)
+		d->drain_events(d);
 	if (!ret && (v->gone || v->epoch != epoch ||
 		     d->revoke_all_seq != all || d->shred_seq != shred)) {
 		ret = -ECANCELED;
@@ -421,7 +421,7 @@ int vol_push_header(struct daemon *d, struct vol *v,
 			 audit_q(msg));
 		return ret;
 	}
-	events_expect(d, CMEK_CMD_EVENT_KEY_SET, h->uuid_bin);
+	nl_expect_event(d, CMEK_CMD_EVENT_KEY_SET, h->uuid_bin);
 	if (!cmek_nl_get(d->nl, h->uuid_bin, &ki))
 		v->generation = ki.generation;
 	v->slot = s->index;
@@ -514,7 +514,7 @@ int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
 		return ret;
 	ret = cmek_nl_revoke(d->nl, v->uuid_bin, 0);
 	if (!ret)
-		events_expect(d, CMEK_CMD_EVENT_KEY_REVOKED, v->uuid_bin);
+		nl_expect_event(d, CMEK_CMD_EVENT_KEY_REVOKED, v->uuid_bin);
 	if (ret == -ENOKEY || ret == -ENOENT)
 		ret = 0;	/* nothing to wipe: already gone */
 	if (!ret)
@@ -629,6 +629,15 @@ void daemon_resync(struct daemon *d)
 		}
 		i++;
 	}
+}
+
+void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
+{
+	struct vol *v;
+
+	for (v = state_find_uuid(d, uuid, NULL); v;
+	     v = state_find_uuid(d, uuid, v))
+		v->epoch++;
 }
 
 /* ---- uuid, rewrap ------------------------------------------------------ */

@@ -171,6 +171,7 @@ struct daemon {
 	 * outside cmekd while it waited for the KMS is seen first.
 	 */
 	void (*drain_events)(struct daemon *d);
+	const struct kernel_ops *kernel;	/* NULL: kernel_ops */
 };
 
 /*
@@ -181,6 +182,27 @@ struct daemon {
  * nl_own_event() consumes such a match.
  */
 int daemon_nl_ready(struct daemon *d);
+/*
+ * What the volume logic asks of the kernel, as a table so that the host
+ * unit tests can stand a fake kernel in its place (d->kernel; NULL is
+ * kernel_ops, the real one). Same contracts as nl.h and dm.c's calls.
+ */
+struct kernel_ops {
+	int (*nl_ready)(struct daemon *d);
+	int (*set_key)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
+		       const uint8_t *key, size_t key_len, uint32_t flags);
+	int (*revoke)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
+	int (*get)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
+		   struct cmek_key_info *info);
+	const char *(*errmsg)(struct daemon *d);
+	int (*dm_get_cmek)(const char *name, char uuid[37], char *device,
+			   size_t devlen);
+	int (*dm_for_each_cmek)(int (*cb)(const char *name, const char *uuid,
+					  dev_t dev, void *data), void *data);
+};
+extern const struct kernel_ops kernel_ops;
+/* d->kernel, or the real kernel's */
+const struct kernel_ops *kernel(const struct daemon *d);
 void nl_expect_event(struct daemon *d, uint8_t cmd,
 		     const uint8_t uuid[CMEK_UUID_LEN]);
 bool nl_own_event(struct daemon *d, uint8_t cmd,

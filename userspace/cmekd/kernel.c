@@ -81,3 +81,46 @@ bool nl_own_event(struct daemon *d, uint8_t cmd,
 	}
 	return false;
 }
+
+static int nl_set_key(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
+		      const uint8_t *key, size_t key_len, uint32_t flags)
+{
+	return cmek_nl_set_key(d->nl, uuid, key, key_len, 0, false, flags);
+}
+
+static int nl_revoke(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
+{
+	return cmek_nl_revoke(d->nl, uuid, 0);
+}
+
+static int nl_get(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
+		  struct cmek_key_info *info)
+{
+	return cmek_nl_get(d->nl, uuid, info);
+}
+
+static const char *nl_errmsg(struct daemon *d)
+{
+	return cmek_nl_errmsg(d->nl);
+}
+
+static int get_cmek(const char *name, char uuid[37], char *device,
+		    size_t devlen)
+{
+	return dm_get_cmek(name, uuid, device, devlen, NULL, 0);
+}
+
+const struct kernel_ops kernel_ops = {
+	.nl_ready = daemon_nl_ready,
+	.set_key = nl_set_key,
+	.revoke = nl_revoke,
+	.get = nl_get,
+	.errmsg = nl_errmsg,
+	.dm_get_cmek = get_cmek,
+	.dm_for_each_cmek = dm_for_each_cmek,
+};
+
+const struct kernel_ops *kernel(const struct daemon *d)
+{
+	return d->kernel ? d->kernel : &kernel_ops;
+}

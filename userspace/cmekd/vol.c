@@ -27,7 +27,7 @@
 
 int vol_nl_need(struct daemon *d, char *msg, size_t len)
 {
-	int ret = daemon_nl_ready(d);
+	int ret = kernel(d)->nl_ready(d);
 
 	if (ret)
 		snprintf(msg, len, "the dm-cmek kernel module is not "
@@ -409,20 +409,20 @@ int vol_push_header(struct daemon *d, struct vol *v,
 		return ret;
 	}
 	s = &h->slots[used];
-	ret = cmek_nl_set_key(d->nl, h->uuid_bin, dek, dek_len, 0, false,
-			      mode == PUSH_FRESH ? 0 : CMEK_SET_F_REPLACE);
+	ret = kernel(d)->set_key(d, h->uuid_bin, dek, dek_len,
+				 mode == PUSH_FRESH ? 0 : CMEK_SET_F_REPLACE);
 	dek_free(dek);		/* wiped right after the push */
 	if (ret) {
 		snprintf(msg, msglen, "the kernel refused the key: %s%s%s",
-			 strerror(-ret), cmek_nl_errmsg(d->nl)[0] ? ": " : "",
-			 cmek_nl_errmsg(d->nl));
+			 strerror(-ret), kernel(d)->errmsg(d)[0] ? ": " : "",
+			 kernel(d)->errmsg(d));
 		audit_op(d, "push", v, s->provider, s->key_ref, h->uuid, ret,
 			 "why=%s slot=%d error=\"%s\"", why, s->index,
 			 audit_q(msg));
 		return ret;
 	}
 	nl_expect_event(d, CMEK_CMD_EVENT_KEY_SET, h->uuid_bin);
-	if (!cmek_nl_get(d->nl, h->uuid_bin, &ki))
+	if (!kernel(d)->get(d, h->uuid_bin, &ki))
 		v->generation = ki.generation;
 	v->slot = s->index;
 	snprintf(v->provider, sizeof(v->provider), "%s", s->provider);
@@ -512,7 +512,7 @@ int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
 	ret = vol_nl_need(d, msg, sizeof(msg));
 	if (ret)
 		return ret;
-	ret = cmek_nl_revoke(d->nl, v->uuid_bin, 0);
+	ret = kernel(d)->revoke(d, v->uuid_bin);
 	if (!ret)
 		nl_expect_event(d, CMEK_CMD_EVENT_KEY_REVOKED, v->uuid_bin);
 	if (ret == -ENOKEY || ret == -ENOENT)
@@ -533,7 +533,7 @@ struct vol *vol_adopt(struct daemon *d, const char *dm_name,
 	struct vol *nv;
 
 	cmek_uuid_unparse(uuid, u);
-	if (dm_get_cmek(dm_name, NULL, dev, sizeof(dev), NULL, 0)) {
+	if (kernel(d)->dm_get_cmek(dm_name, NULL, dev, sizeof(dev))) {
 		log_info("key needed for unknown volume %s (%s): no such "
 			 "cmek mapping", u, dm_name);
 		return NULL;
@@ -588,17 +588,17 @@ void daemon_resync(struct daemon *d)
 {
 	size_t i = 0;
 
-	if (!d->nl)
+	if (kernel(d)->nl_ready(d))
 		return;
 	/* Mappings made while cmekd was away (or whose state was lost). */
-	dm_for_each_cmek(adopt_cb, d);
+	kernel(d)->dm_for_each_cmek(adopt_cb, d);
 	while (i < d->nvols) {
 		struct vol *v = d->vols[i];
 		struct cmek_key_info ki;
 		char u[37];
 		int ret;
 
-		ret = dm_get_cmek(v->name, u, NULL, 0, NULL, 0);
+		ret = kernel(d)->dm_get_cmek(v->name, u, NULL, 0);
 		if (ret || strcasecmp(u, v->uuid)) {
 			log_notice("%s (%s): mapping is gone; forgetting it",
 				   v->name, v->uuid);
@@ -606,7 +606,7 @@ void daemon_resync(struct daemon *d)
 			state_save(d);
 			continue;
 		}
-		ret = cmek_nl_get(d->nl, v->uuid_bin, &ki);
+		ret = kernel(d)->get(d, v->uuid_bin, &ki);
 		if (!ret && ki.state == CMEK_KEY_MISSING && !v->revoked &&
 		    !v->locked && !v->shredded) {
 			vol_push_later(d, v, "resync");

@@ -38,7 +38,7 @@ static struct {
 
 static void log_call(const char *what, const uint8_t uuid[CMEK_UUID_LEN])
 {
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 
 	cmek_uuid_unparse(uuid, u);
 	snprintf(K.log + strlen(K.log), sizeof(K.log) - strlen(K.log),
@@ -68,7 +68,7 @@ static int f_revoke(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
 static int f_get(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		 struct cmek_key_info *ki)
 {
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 	int i;
 
 	log_call("get", uuid);
@@ -88,15 +88,15 @@ static const char *f_errmsg(struct daemon *d)
 	return "";
 }
 
-static int f_dm_get_cmek(const char *name, char uuid[37], char *dev,
-			 size_t devlen)
+static int f_dm_get_cmek(const char *name, char uuid[CMEK_UUID_STR_LEN],
+			 char *dev, size_t devlen)
 {
 	int i;
 
 	for (i = 0; i < K.nmaps; i++)
 		if (!strcmp(K.maps[i].name, name)) {
 			if (uuid)
-				snprintf(uuid, 37, "%s", K.maps[i].uuid);
+				snprintf(uuid, CMEK_UUID_STR_LEN, "%s", K.maps[i].uuid);
 			if (dev)
 				snprintf(dev, devlen, "/dev/fake%d", i);
 			return 0;

@@ -14,7 +14,6 @@
  *   watch.c       the KMS key-state watch loop (lock / unlock)
  *   keystate.c    what the KMS last said about each key
  *   fs.c          mounted file systems of a revoked volume
- *   dm.c          device-mapper through libdevmapper
  *   state.c       known volumes, persisted in <state_dir>/volumes
  *   trust.c       what the host recorded of each volume's key and header
  *   audit.c       the audit trail of key operations
@@ -31,6 +30,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "dm.h"
 #include "nl.h"
 #include "provider.h"
 
@@ -62,7 +62,7 @@ struct vol_slot {
 /* A volume cmekd knows: opened through it (or adopted on a key-needed event). */
 struct vol {
 	char name[CMEKD_NAME_MAX];	/* dm name */
-	char uuid[37];
+	char uuid[CMEK_UUID_STR_LEN];
 	uint8_t uuid_bin[CMEK_UUID_LEN];
 	char device[PATH_MAX];		/* backing device */
 	char header[PATH_MAX];		/* detached header file, "" = on device */
@@ -195,8 +195,8 @@ struct kernel_ops {
 	int (*get)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		   struct cmek_key_info *info);
 	const char *(*errmsg)(struct daemon *d);
-	int (*dm_get_cmek)(const char *name, char uuid[37], char *device,
-			   size_t devlen);
+	int (*dm_get_cmek)(const char *name, char uuid[CMEK_UUID_STR_LEN],
+			   char *device, size_t devlen);
 	int (*dm_for_each_cmek)(int (*cb)(const char *name, const char *uuid,
 					  dev_t dev, void *data), void *data);
 };
@@ -399,7 +399,7 @@ struct hdr_info {
 	struct cmek_vol_hdr *raw;	/* as read, for hdr_verify() */
 	uint32_t version;		/* CMEK_VOL_VERSION or _LEGACY */
 	uint64_t seq;
-	char uuid[37];
+	char uuid[CMEK_UUID_STR_LEN];
 	uint8_t uuid_bin[CMEK_UUID_LEN];
 	unsigned int sector_size;	/* bytes */
 	uint64_t data_offset;		/* bytes from the start of the device */
@@ -511,29 +511,6 @@ enum cmek_slot_verdict kms_key_verdict(const struct daemon *d,
 /* "KMS key is disabled", "KMS refused: ...", "KMS unreachable for ...". */
 void kms_key_describe(const struct daemon *d, const struct kms_key *k,
 		      time_t now, char *buf, size_t len);
-
-/* dm.c */
-void dm_setup(bool udev_running);
-int dm_create(const char *name, const char *dm_uuid, uint64_t len_sectors,
-	      const char *params, bool read_only, char *err, size_t errlen);
-int dm_remove(const char *name, char *err, size_t errlen);
-/* 0 if a mapping @name exists: its cmek table's volume uuid and device. */
-int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
-		char *params, size_t plen);
-/* "7:0" -> "/dev/loop0" (a /dev path for a table's device field). */
-void dm_resolve_dev(const char *in, char *out, size_t len);
-/* Name of the mapping whose dev_t is @dev; 0 or -ENOENT. */
-int dm_name_of_dev(uint32_t dev, char *name, size_t len);
-/* Status line of the mapping, "" if none. */
-int dm_get_status(const char *name, char *out, size_t len);
-/*
- * Call @cb for each cmek mapping, with its device number (stops on
- * non-zero); count or -errno.
- */
-int dm_for_each_cmek(int (*cb)(const char *name, const char *uuid,
-				dev_t dev, void *data), void *data);
-/* Count cmek mappings (other than @except) whose table names @uuid. */
-int dm_count_users(const char *uuid, const char *except);
 
 /* state.c */
 struct vol *state_find_name(struct daemon *d, const char *name);

@@ -26,7 +26,7 @@ static void key_needed(struct daemon *d, const struct cmek_event *ev,
 		char name[CMEK_DM_NAME_MAX] = "";
 
 		/* The dm name in the event, or the device number's. */
-		if (ev->dm_dev && dm_name_of_dev(ev->dm_dev, name, sizeof(name)))
+		if (ev->dm_dev && cmek_dm_name_of_dev(ev->dm_dev, name, sizeof(name)))
 			name[0] = '\0';
 		if (!name[0])
 			snprintf(name, sizeof(name), "%s", ev->dm_name);
@@ -71,7 +71,7 @@ static void on_event(const struct cmek_event *ev, void *data)
 	struct daemon *d = data;
 	bool known;
 	struct vol *v;
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 
 	cmek_uuid_unparse(ev->uuid, u);
 	switch (ev->cmd) {

@@ -104,10 +104,10 @@ static const char *nl_errmsg(struct daemon *d)
 	return cmek_nl_errmsg(d->nl);
 }
 
-static int get_cmek(const char *name, char uuid[37], char *device,
-		    size_t devlen)
+static int get_cmek(const char *name, char uuid[CMEK_UUID_STR_LEN],
+		    char *device, size_t devlen)
 {
-	return dm_get_cmek(name, uuid, device, devlen, NULL, 0);
+	return cmek_dm_get_cmek(name, uuid, device, devlen, NULL, 0);
 }
 
 const struct kernel_ops kernel_ops = {
@@ -117,7 +117,7 @@ const struct kernel_ops kernel_ops = {
 	.get = nl_get,
 	.errmsg = nl_errmsg,
 	.dm_get_cmek = get_cmek,
-	.dm_for_each_cmek = dm_for_each_cmek,
+	.dm_for_each_cmek = cmek_dm_for_each_cmek,
 };
 
 const struct kernel_ops *kernel(const struct daemon *d)

@@ -98,6 +98,11 @@ static void sd_notify_ready(void)
 	close(fd);
 }
 
+static void dm_log(const char *msg)
+{
+	log_debug("libdevmapper: %s", msg);
+}
+
 static int harden(void)
 {
 	struct rlimit rl = { 0, 0 };
@@ -258,7 +263,7 @@ int main(int argc, char **argv)
 	}
 
 	d.udev = access("/run/udev/control", F_OK) == 0;
-	dm_setup(d.udev);
+	cmek_dm_setup(d.udev, dm_log);
 	if (mkdir(d.cfg.state_dir, 0700) < 0 && errno != EEXIST) {
 		log_err("cannot create %s: %s", d.cfg.state_dir,
 			strerror(errno));

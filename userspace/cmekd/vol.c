@@ -527,7 +527,7 @@ int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
 struct vol *vol_adopt(struct daemon *d, const char *dm_name,
 		      const uint8_t uuid[CMEK_UUID_LEN])
 {
-	char u[37], dev[PATH_MAX], msg[512];
+	char u[CMEK_UUID_STR_LEN], dev[PATH_MAX], msg[512];
 	struct hdr_info h;
 	struct vol v = { .kms_state = -1, .slot = -1 };
 	struct vol *nv;
@@ -595,7 +595,7 @@ void daemon_resync(struct daemon *d)
 	while (i < d->nvols) {
 		struct vol *v = d->vols[i];
 		struct cmek_key_info ki;
-		char u[37];
+		char u[CMEK_UUID_STR_LEN];
 		int ret;
 
 		ret = kernel(d)->dm_get_cmek(v->name, u, NULL, 0);

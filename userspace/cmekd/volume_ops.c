@@ -268,47 +268,24 @@ static void table_params(struct daemon *d, const struct hdr_info *h,
 			 const char *dev, struct json_object *req,
 			 char *out, size_t len)
 {
-	char opts[256] = "";
-	int n = 0;
-	size_t o = 0;
-	long long kw = d->cfg.key_wait_ms;
-	bool discards = cmek_json_bool(req, "allow_discards",
-				       d->cfg.allow_discards);
+	struct cmek_dm_table t = {
+		.uuid = h->uuid,
+		.device = dev,
+		.offset = h->data_offset / 512,
+		.sector_size = h->sector_size,
+		.iv_large_sectors = h->iv_large_sectors,
+		.iv_offset = h->iv_offset,
+		.allow_discards = cmek_json_bool(req, "allow_discards",
+						 d->cfg.allow_discards),
+		.key_wait_ms = d->cfg.key_wait_ms,
+	};
 
-	cmek_json_int64(req, "key_wait_ms", &kw);
-	if (kw < 0)
-		kw = 0;
-	if (kw > CMEK_MAX_KEY_WAIT_MS)
-		kw = CMEK_MAX_KEY_WAIT_MS;
-	if (h->sector_size != 512) {
-		o += snprintf(opts + o, sizeof(opts) - o, " sector_size:%u",
-			      h->sector_size);
-		n++;
-	}
-	if (h->iv_large_sectors) {
-		o += snprintf(opts + o, sizeof(opts) - o, " iv_large_sectors");
-		n++;
-	}
-	if (h->iv_offset) {
-		o += snprintf(opts + o, sizeof(opts) - o, " iv_offset:%" PRIu64,
-			      h->iv_offset);
-		n++;
-	}
-	if (discards) {
-		o += snprintf(opts + o, sizeof(opts) - o, " allow_discards");
-		n++;
-	}
-	if (kw) {
-		o += snprintf(opts + o, sizeof(opts) - o, " key_wait_ms:%lld",
-			      kw);
-		n++;
-	}
-	if (n)
-		snprintf(out, len, "%s %s %" PRIu64 " %d%s", h->uuid, dev,
-			 h->data_offset / 512, n, opts);
-	else
-		snprintf(out, len, "%s %s %" PRIu64, h->uuid, dev,
-			 h->data_offset / 512);
+	cmek_json_int64(req, "key_wait_ms", &t.key_wait_ms);
+	if (t.key_wait_ms < 0)
+		t.key_wait_ms = 0;
+	if (t.key_wait_ms > CMEK_MAX_KEY_WAIT_MS)
+		t.key_wait_ms = CMEK_MAX_KEY_WAIT_MS;
+	cmek_dm_table_params(&t, out, len);
 }
 
 static struct json_object *open_reply(const struct vol *v)
@@ -378,7 +355,7 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	struct vol v = { .kms_state = -1, .slot = -1 }, *kv;
 	enum cmek_err_class cls;
 	char msg[4096], params[PATH_MAX + 512];
-	char u[37], dm_uuid[160];
+	char u[CMEK_UUID_STR_LEN], dm_uuid[160];
 	uint8_t want_bin[CMEK_UUID_LEN];
 	struct hdr_info h;
 	struct json_object *r;
@@ -412,7 +389,7 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	}
 
 	kv = state_find_name(d, name);
-	if (kv || !dm_get_cmek(name, u, NULL, 0, NULL, 0)) {
+	if (kv || !cmek_dm_get_cmek(name, u, NULL, 0, NULL, 0)) {
 		/* Already open: same volume? Then restore its key. */
 		if (!kv || strcmp(kv->uuid, h.uuid) ||
 		    strcmp(kv->device, dev)) {
@@ -488,11 +465,11 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	hdr_info_free(&h);
 	snprintf(dm_uuid, sizeof(dm_uuid), "CMEK-%s-%s", v.uuid, name);
 	/* read_only: a read-only mapping (crypttab's read-only). */
-	ret = dm_create(name, dm_uuid, len, params,
+	ret = cmek_dm_create(name, dm_uuid, len, params,
 			cmek_json_bool(req, "read_only", 0) > 0, msg,
 			sizeof(msg));
 	if (ret) {
-		if (dm_count_users(v.uuid, NULL) == 0)
+		if (cmek_dm_count_users(v.uuid, NULL) == 0)
 			vol_revoke_key(d, &v, "open-failed",
 				       REVOKE_FS_NONE);
 		audit_op(d, "open", &v, NULL, NULL, NULL, ret, "device=%s "
@@ -513,12 +490,12 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 static struct vol *lookup(struct daemon *d, const char *name, struct vol *tmp)
 {
 	struct vol *v = state_find_name(d, name);
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 
 	if (v)
 		return v;
 	memset(tmp, 0, sizeof(*tmp));
-	if (!name || dm_get_cmek(name, u, tmp->device, sizeof(tmp->device),
+	if (!name || cmek_dm_get_cmek(name, u, tmp->device, sizeof(tmp->device),
 				 NULL, 0))
 		return NULL;
 	if (cmek_uuid_parse(u, tmp->uuid_bin))
@@ -543,7 +520,7 @@ struct json_object *op_close(struct json_object *req, void *ctx)
 	v = lookup(d, name, &tmp);
 	if (!v)
 		return ERR(ENOENT, "no cmek volume named %s is open", name);
-	ret = dm_remove(name, msg, sizeof(msg));
+	ret = cmek_dm_remove(name, msg, sizeof(msg));
 	if (ret && ret != -ENXIO && ret != -ENOENT) {
 		audit_op(d, "close", v, NULL, NULL, NULL, ret, "error=\"%s\"",
 			 audit_q(msg));
@@ -551,7 +528,7 @@ struct json_object *op_close(struct json_object *req, void *ctx)
 			   ": the device is in use (mounted or open); unmount "
 			   "it first" : "");
 	}
-	users = dm_count_users(v->uuid, name);
+	users = cmek_dm_count_users(v->uuid, name);
 	if (users == 0) {
 		ret = vol_revoke_key(d, v, "close", REVOKE_FS_NONE);
 		revoked = ret == 0;
@@ -677,7 +654,7 @@ struct json_object *op_shred(struct json_object *req, void *ctx)
 			   "slots could not be destroyed: %s", name, msg);
 	}
 	v->shredded = true;
-	removed = dm_remove(name, msg, sizeof(msg)) == 0;
+	removed = cmek_dm_remove(name, msg, sizeof(msg)) == 0;
 	r = cmek_ipc_ok();
 	json_object_object_add(r, "uuid", json_object_new_string(v->uuid));
 	json_object_object_add(r, "mapping_removed",
@@ -750,7 +727,7 @@ static struct json_object *vol_status(struct daemon *d, const struct vol *v)
 		json_object_object_add(o, "generation",
 				       json_object_new_uint64(v->generation));
 	}
-	if (!dm_get_status(v->name, st, sizeof(st)))
+	if (!cmek_dm_get_status(v->name, st, sizeof(st)))
 		json_object_object_add(o, "dm_status",
 				       json_object_new_string(st));
 	watch_annotate(d, v, o);

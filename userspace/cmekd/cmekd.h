@@ -239,7 +239,8 @@ int job_start(struct daemon *d, enum job_lane lane,
  * kms.c: the provider calls, each made without the daemon lock, one at a
  * time per provider (a provider keeps tokens and connections), and never
  * on the main thread (refused, logged as a bug). Same contracts as the
- * cmek_provider_ops they call; @p's ops must have the call.
+ * cmek_provider_ops they call; @p's ops must have the call, except
+ * generate(), which falls back on cmek_generate_by_wrap().
  */
 int kms_generate(struct daemon *d, struct cmek_provider *p,
 		 const char *key_ref, const struct cmek_binding *b,

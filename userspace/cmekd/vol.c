@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "cmekd.h"

@@ -20,7 +20,6 @@
 #include <unistd.h>
 #include <linux/fs.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "cmekd.h"
 #include "ipc.h"
@@ -207,15 +206,8 @@ struct json_object *vol_format(struct daemon *d, struct json_object *req,
 		dek_free(mac_key);
 		return ERR(ENOMEM, "cannot allocate locked memory");
 	}
-	if (p->ops->generate)
-		ret = kms_generate(d, p, key, &b, dek, h.key_size, &wrapped,
-				   &wrapped_len, &err);
-	else if (RAND_priv_bytes(dek, (int)h.key_size) != 1)
-		ret = cmek_error_set(&err, CMEK_ERR_INVALID,
-				     "no randomness for a new key");
-	else
-		ret = kms_wrap(d, p, key, &b, dek, h.key_size, &wrapped,
-			       &wrapped_len, &err);
+	ret = kms_generate(d, p, key, &b, dek, h.key_size, &wrapped,
+			   &wrapped_len, &err);
 	if (!ret && cmek_vol_mac_key(h.uuid_bin, dek, h.key_size, mac_key))
 		ret = cmek_error_set(&err, CMEK_ERR_INVALID,
 				     "cannot derive the header MAC key");

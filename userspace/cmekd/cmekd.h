@@ -278,6 +278,8 @@ void events_handle(struct daemon *d);
 void events_retry(struct daemon *d);
 /* Read the events the kernel has queued, without waiting (drain_events). */
 void events_drain(struct daemon *d);
+/* The same for a revoke of ours: key-needed events go to the resync. */
+void events_drain_no_push(struct daemon *d);
 
 /* volume_ops.c: the ops of the socket protocol (thin: vol.c does the work) */
 struct json_object *op_ping(struct json_object *req, void *ctx);

@@ -66,21 +66,14 @@ void events_retry(struct daemon *d)
 	}
 }
 
-static void on_event(const struct cmek_event *ev, void *data)
+/* A key revoked or set (by us or anyone). */
+static void key_changed(struct daemon *d, const struct cmek_event *ev,
+			const char *u)
 {
-	struct daemon *d = data;
 	bool known;
 	struct vol *v;
-	char u[CMEK_UUID_STR_LEN];
 
-	cmek_uuid_unparse(ev->uuid, u);
 	switch (ev->cmd) {
-	case CMEK_CMD_EVENT_KEY_NEEDED:
-		log_info("event: key needed uuid=%s dm=%s state=%s", u,
-			 ev->dm_name[0] ? ev->dm_name : "-",
-			 cmek_key_state_name(ev->state));
-		key_needed(d, ev, u);
-		break;
 	case CMEK_CMD_EVENT_KEY_REVOKED:
 		log_info("event: key revoked uuid=%s generation=%llu", u,
 			 (unsigned long long)ev->generation);
@@ -142,16 +135,57 @@ static void on_event(const struct cmek_event *ev, void *data)
 	}
 }
 
+/* A key-needed event from a revoke's read: the main loop's resync has it. */
+static void key_needed_later(struct daemon *d, const struct cmek_event *ev,
+			     const char *u)
+{
+	d->resync_due = true;
+}
+
+static void dispatch(struct daemon *d, const struct cmek_event *ev,
+		     void (*needed)(struct daemon *d,
+				    const struct cmek_event *ev,
+				    const char *u))
+{
+	char u[CMEK_UUID_STR_LEN];
+
+	cmek_uuid_unparse(ev->uuid, u);
+	if (ev->cmd != CMEK_CMD_EVENT_KEY_NEEDED) {
+		key_changed(d, ev, u);
+		return;
+	}
+	log_info("event: key needed uuid=%s dm=%s state=%s", u,
+		 ev->dm_name[0] ? ev->dm_name : "-",
+		 cmek_key_state_name(ev->state));
+	needed(d, ev, u);
+}
+
+static void on_event(const struct cmek_event *ev, void *data)
+{
+	dispatch(data, ev, key_needed);
+}
+
+/*
+ * As on_event(), but a key-needed event is left to the main loop's
+ * resync, which pushes the keys still missing: a revoke never starts a
+ * push.
+ */
+static void on_event_no_push(const struct cmek_event *ev, void *data)
+{
+	dispatch(data, ev, key_needed_later);
+}
+
 /*
  * Read what is queued; after lost events, the main loop resyncs. The read
  * that ended it.
  */
-static int read_queued(struct daemon *d)
+static int read_queued(struct daemon *d,
+		       void (*cb)(const struct cmek_event *ev, void *data))
 {
 	int ret;
 
 	do
-		ret = cmek_nl_read_events(d->ev, on_event, d);
+		ret = cmek_nl_read_events(d->ev, cb, d);
 	while (ret >= 0);
 	if (ret == -ENOBUFS) {
 		log_warn("netlink events overflowed: resynchronising with "
@@ -165,7 +199,13 @@ static int read_queued(struct daemon *d)
 void events_drain(struct daemon *d)
 {
 	if (d->ev)
-		read_queued(d);
+		read_queued(d, on_event);
+}
+
+void events_drain_no_push(struct daemon *d)
+{
+	if (d->ev)
+		read_queued(d, on_event_no_push);
 }
 
 void events_handle(struct daemon *d)
@@ -174,7 +214,7 @@ void events_handle(struct daemon *d)
 
 	if (!d->ev)
 		return;
-	ret = read_queued(d);
+	ret = read_queued(d, on_event);
 	if (ret != -ENOBUFS && ret != -EAGAIN && ret != -EINTR) {
 		log_err("netlink events: %s; reconnecting", strerror(-ret));
 		cmek_nl_close(d->ev);

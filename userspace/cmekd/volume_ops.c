@@ -572,7 +572,7 @@ struct json_object *op_revoke(struct json_object *req, void *ctx)
 		if (!ret) {
 			/* Its events are queued by now: ours, not outsiders'. */
 			d->own_revoke_all = true;
-			events_drain(d);
+			events_drain_no_push(d);
 			d->own_revoke_all = false;
 		}
 		if (ret == -ENOKEY)

@@ -14,13 +14,19 @@
  * locks only when every slot's key says no.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <json-c/json.h>
 
 #include "../../userspace/cmekd/cmekd.h"
+#include "local.h"
 #include "../lib/tap.h"
 
 /* The fake kernel: a key table and mappings, and a log of the calls. */
@@ -34,6 +40,7 @@ static struct {
 	int nmaps;
 	struct { const char *uuid; int ret; int state; uint64_t gen; } keys[4];
 	int nkeys;
+	size_t key_len;			/* of the last key set */
 } K;
 
 static void log_call(const char *what, const uint8_t uuid[CMEK_UUID_LEN])
@@ -53,7 +60,8 @@ static int f_ready(struct daemon *d)
 static int f_set_key(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		     const uint8_t *key, size_t len, uint32_t flags)
 {
-	log_call("set", uuid);
+	log_call(flags & CMEK_SET_F_REPLACE ? "set-replace" : "set", uuid);
+	K.key_len = len;
 	return 0;
 }
 
@@ -311,25 +319,136 @@ static void watch_decisions(void)
 	d.cfg.slot_policy = CMEK_SLOT_POLICY_ANY;
 }
 
+/* The queued events, as a job reads them just before it pushes. */
+static int drain_revokes;		/* this many revokes arrive meanwhile */
+static bool drain_shreds;
+
+static void f_drain(struct daemon *dd)
+{
+	snprintf(K.log + strlen(K.log), sizeof(K.log) - strlen(K.log),
+		 "drain;");
+	if (drain_revokes) {
+		drain_revokes--;
+		vols_revoked(dd, K.watched->uuid_bin);
+	}
+	if (drain_shreds)
+		dd->shred_seq++;
+}
+
+static void push(const char *disk)
+{
+	struct json_object *req = json_object_new_object(), *r, *u;
+	enum cmek_err_class cls;
+	char msg[2048], want[128];
+	struct vol *v;
+	int ret;
+
+	json_object_object_add(req, "device", json_object_new_string(disk));
+	json_object_object_add(req, "key", json_object_new_string("k1"));
+	r = vol_format(&d, req, NULL, true);
+	json_object_put(req);
+	if (!tap_ok(json_object_object_get_ex(r, "uuid", &u),
+		    "format with the local provider: %s",
+		    json_object_to_json_string(r))) {
+		json_object_put(r);
+		return;
+	}
+	v = add("p", json_object_get_string(u));
+	json_object_put(r);
+	snprintf(v->device, sizeof(v->device), "%s", disk);
+	K.watched = v;
+	d.drain_events = f_drain;
+
+	reset();
+	K.watched = v;
+	K.keys[K.nkeys++] = (typeof(K.keys[0])){ v->uuid, 0,
+						 CMEK_KEY_PRESENT, 9 };
+	ret = vol_push_key(&d, v, "key-needed", msg, sizeof(msg), &cls);
+	snprintf(want, sizeof(want), "drain;set-replace %.8s;get %.8s;",
+		 v->uuid, v->uuid);
+	tap_ok(ret == 0 && !strcmp(K.log, want),
+	       "push: events read, then the key set (replace), then its "
+	       "generation read (%d %s %s)", ret, K.log, ret ? msg : "");
+	tap_ok(K.key_len == CMEK_KEY_SIZE_256 && v->generation == 9 &&
+	       d.nown == 1 && d.own[0].cmd == CMEK_CMD_EVENT_KEY_SET,
+	       "an AES-256-XTS key (%zu bytes), generation %llu, its KEY_SET "
+	       "event expected", K.key_len,
+	       (unsigned long long)v->generation);
+
+	reset();
+	K.watched = v;
+	drain_revokes = 1;
+	ret = vol_push_key(&d, v, "key-needed", msg, sizeof(msg), &cls);
+	tap_ok(ret == -ECANCELED && cls == CMEK_ERR_DEFINITIVE &&
+	       !strcmp(K.log, "drain;") && strstr(msg, "was revoked"),
+	       "revoked while the KMS answered: not pushed, definitive (%s)",
+	       msg);
+
+	reset();
+	K.watched = v;
+	drain_shreds = true;
+	ret = vol_push_key(&d, v, "key-needed", msg, sizeof(msg), &cls);
+	drain_shreds = false;
+	tap_ok(ret == -ECANCELED && cls == CMEK_ERR_TRANSIENT &&
+	       !strcmp(K.log, "drain;"),
+	       "a shred meanwhile: not pushed, to be tried again (%s)", msg);
+
+	reset();
+	K.ready = -ENOENT;
+	ret = vol_push_key(&d, v, "key-needed", msg, sizeof(msg), &cls);
+	tap_ok(ret == -ENOENT && !K.log[0] && strstr(msg, "modprobe dm-cmek"),
+	       "without the module: nothing pushed, and it says to load it "
+	       "(%s)", msg);
+
+	d.drain_events = NULL;
+	state_del(&d, v);
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag,
+		 struct FTW *ftw)
+{
+	return remove(path);
+}
+
 int main(void)
 {
-	char dir[] = "/tmp/cmekd-vol-XXXXXX";
+	char dir[] = "/tmp/cmekd-vol-XXXXXX", keys[64];
+	char trust[64], disk[64];
+	struct cmek_error err = { 0 };
+	int fd;
 
-	tap_plan(19);
+	tap_plan(25);
 	if (!mkdtemp(dir))
 		return 1;
+	snprintf(keys, sizeof(keys), "%s/keys", dir);
+	snprintf(trust, sizeof(trust), "%s/trust", dir);
+	snprintf(disk, sizeof(disk), "%s/disk", dir);
+	if (mkdir(keys, 0700) || cmek_local_kek_create(keys, "k1", &err))
+		return 1;
+	fd = open(disk, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || ftruncate(fd, 32 << 20) || close(fd))
+		return 1;
 	cmek_config_init(&d.cfg);
+	free(d.cfg.key_dir);
+	d.cfg.key_dir = strdup(keys);
+	free(d.cfg.trust_dir);
+	d.cfg.trust_dir = strdup(trust);
 	d.kernel = &fake;
 	snprintf(d.state_path, sizeof(d.state_path), "%s/volumes", dir);
+	/* The KMS calls let go of the daemon lock: hold it, as cmekd does. */
+	daemon_lock();
+	if (trust_init(&d))
+		return 1;
 	revoke_key();
 	resync_cases();
 	while (d.nvols)
 		state_del(&d, d.vols[0]);
 	watch_decisions();
 	watch_free(&d);
+	push(disk);
 	state_free(&d);
 	cmek_config_free(&d.cfg);
-	unlink(d.state_path);
-	rmdir(dir);
+	daemon_unlock();
+	nftw(dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
 	return tap_done();
 }

@@ -254,10 +254,10 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
  * refusal is definitive: retrying will not change what is on the disk.
  */
 int vol_unwrap_trusted(struct daemon *d, struct vol *v,
-			  const struct hdr_info *h, const char *why,
-			  enum push_mode mode, bool legacy_ok, uint8_t **dek,
-			  size_t *dek_len, int *used, uint8_t *mac_key,
-			  char *msg, size_t msglen, enum cmek_err_class *cls)
+		       const struct hdr_info *h, const char *why,
+		       enum push_mode mode, bool legacy_ok, uint8_t **dek,
+		       size_t *dek_len, int *used, uint8_t *mac_key,
+		       char *msg, size_t msglen, enum cmek_err_class *cls)
 {
 	uint8_t *k = dek_alloc(), *mk = mac_key ? mac_key : dek_alloc();
 	int ret;
@@ -349,10 +349,9 @@ static int verify_slots(struct daemon *d, const struct hdr_info *h,
 	return ret;
 }
 
-int vol_push_header(struct daemon *d, struct vol *v,
-			    const struct hdr_info *h, const char *why,
-			    enum push_mode mode, char *msg, size_t msglen,
-			    enum cmek_err_class *cls)
+int vol_push_header(struct daemon *d, struct vol *v, const struct hdr_info *h,
+		    const char *why, enum push_mode mode, char *msg,
+		    size_t msglen, enum cmek_err_class *cls)
 {
 	unsigned int epoch = v->epoch, all = d->revoke_all_seq;
 	unsigned int shred = d->shred_seq;
@@ -366,8 +365,8 @@ int vol_push_header(struct daemon *d, struct vol *v,
 	ret = vol_nl_need(d, msg, msglen);
 	if (ret)
 		return ret;
-	ret = vol_unwrap_trusted(d, v, h, why, mode, false, &dek, &dek_len, &used,
-			     NULL, msg, msglen, cls);
+	ret = vol_unwrap_trusted(d, v, h, why, mode, false, &dek, &dek_len,
+				 &used, NULL, msg, msglen, cls);
 	if (ret)
 		return ret;
 	vol_set_slots(v, h);

@@ -392,7 +392,7 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 				   kv ? " for another volume" : "");
 		}
 		ret = vol_push_header(d, kv, &h, "reopen", PUSH_VERIFY, msg,
-				       sizeof(msg), &cls);
+				      sizeof(msg), &cls);
 		hdr_info_free(&h);
 		if (ret)
 			return ERR(errno_of(ret, cls), "%s", msg);
@@ -446,7 +446,7 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	ret = uuid_live(d, &h, msg, sizeof(msg));
 	if (!ret)
 		ret = vol_push_header(d, &v, &h, "open", PUSH_FRESH, msg,
-				       sizeof(msg), &cls);
+				      sizeof(msg), &cls);
 	if (ret) {
 		hdr_info_free(&h);
 		audit_op(d, "open", &v, NULL, NULL, NULL, ret, "device=%s "
@@ -893,8 +893,8 @@ static int update_unwrap(struct daemon *d, struct update *u, const char *why,
 		return -ENOMEM;
 	}
 	ret = vol_unwrap_trusted(d, u->v, &u->h, why, mode, legacy_ok,
-			     &u->dek, &u->dek_len, &u->used, u->mac_key, msg,
-			     msglen, cls);
+				 &u->dek, &u->dek_len, &u->used, u->mac_key, msg,
+				 msglen, cls);
 	if (!ret && d->shred_seq != u->shred0) {
 		snprintf(msg, msglen, "a volume was shredded while the KMS "
 			 "answered: nothing written");

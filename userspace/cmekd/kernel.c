@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The kernel side's netlink: the command socket and the events group,
- * (re)opened on demand, and the events cmekd's own key changes will cause.
- * It calls nothing of cmekd's: whatever needs a resync after a
- * (re)subscription finds resync_due set, and the main loop does it.
+ * The kernel side: the netlink command socket and events group, (re)opened
+ * on demand; the events cmekd's own key changes will cause; and
+ * kernel_ops, what the volume logic asks of netlink and device-mapper, as
+ * a table a host test can replace. It calls nothing of cmekd's: whatever
+ * needs a resync after a (re)subscription finds resync_due set, and the
+ * main loop does it.
  */
 #include <errno.h>
 #include <string.h>

@@ -102,6 +102,13 @@ provider-settings-doc: $(B)/provider-settings
 $(B)/unit/%: $(B)/san/tests/unit/%.o $(KMS_SAN_OBJ) $(LIB_SAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+# cmekd's own files, all but main(), for the tests of its volume logic.
+CMEKD_SAN_OBJ := $(filter-out $(B)/san/userspace/cmekd/main.o,\
+	$(CMEKD_SRC:%.c=$(B)/san/%.o))
+$(B)/unit/test_cmekd: $(B)/san/tests/unit/test_cmekd.o $(CMEKD_SAN_OBJ) \
+		$(KMS_SAN_OBJ) $(LIB_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 # The kselftest harness and checkpatch come from Debian's linux-source-6.1,
 # extracted on demand; no kernel source is kept in this tree.

@@ -80,7 +80,7 @@ const char *human_size(uint64_t bytes, char *buf, size_t len);
 void dm_setup(void);
 struct dm_cmek_dev {
 	char name[128];
-	char uuid[37];		/* volume uuid, from the table */
+	char uuid[CMEK_UUID_STR_LEN];	/* volume uuid, from the table */
 	char device[256];	/* backing device, from the table */
 	char dm_uuid[130];	/* the dm device's own uuid, may be "" */
 	uint32_t major, minor;

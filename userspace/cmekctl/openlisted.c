@@ -44,7 +44,7 @@ static void report(void *ctx, const char *msg)
 }
 
 /* The volume uuid in @dev's header, "" if none. */
-static void dev_uuid(const char *dev, char out[37])
+static void dev_uuid(const char *dev, char out[CMEK_UUID_STR_LEN])
 {
 	struct cmek_vol_dev *d = NULL;
 	struct cmek_vol_read_info ri;
@@ -56,7 +56,7 @@ static void dev_uuid(const char *dev, char out[37])
 		return;
 	h = calloc(1, sizeof(*h));
 	if (h && !cmek_vol_read(d, h, &ri, err, sizeof(err)))
-		cmek_vol_uuid_str(h->uuid, out);
+		cmek_uuid_unparse(h->uuid, out);
 	free(h);
 	cmek_vol_dev_close(d);
 }
@@ -107,7 +107,7 @@ static int open_one(const struct cmek_volume_entry *e, const char *dev,
 			return n;
 	}
 	if (e->uuid[0] && !e->header) {
-		char u[37];
+		char u[CMEK_UUID_STR_LEN];
 
 		dev_uuid(dev, u);
 		if (strcmp(u, e->uuid)) {
@@ -223,7 +223,7 @@ int cmd_open_listed(int argc, char **argv)
 	bool all = false, retry = false;
 	const char *name = NULL;
 	unsigned long timeout_s = 0;
-	char dev[PATH_MAX], u[37], *end;
+	char dev[PATH_MAX], u[CMEK_UUID_STR_LEN], *end;
 	int i, nd = 0, bad = 0;
 	size_t k;
 

@@ -110,6 +110,6 @@ void fs_on_revoke(struct daemon *d, const char *uuid, enum revoke_fs fs,
 	/* A refused file counts as empty: no keepfs, the safe default. */
 	cmek_volumes_load(&c.vl, cmek_volumes_path(), false, 0, volumes_report,
 			  NULL);
-	dm_for_each_cmek(fs_cb, &c);
+	kernel(d)->dm_for_each_cmek(fs_cb, &c);
 	cmek_volumes_free(&c.vl);
 }

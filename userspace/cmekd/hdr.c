@@ -54,7 +54,7 @@ int hdr_verify(const struct hdr_info *h, const uint8_t *mac_key)
 static int check_auth(const struct cmek_vol_hdr *vh,
 		      const struct hdr_auth *a, char *err, size_t errlen)
 {
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 	int ret;
 
 	if (memcmp(vh->uuid, a->uuid, CMEK_UUID_LEN)) {

@@ -345,7 +345,7 @@ int trust_record(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 {
 	struct trust_rec r = { .version = CMEK_VOL_VERSION, .seq = seq,
 			       .recorded = time(NULL) };
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 
 	cmek_uuid_unparse(uuid, u);
 	if (cmek_vol_kcv(uuid, dek, dek_len, r.kcv))
@@ -357,7 +357,7 @@ void trust_written(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		   uint64_t seq)
 {
 	struct trust_rec r;
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 
 	cmek_uuid_unparse(uuid, u);
 	if (rec_load(d, u, &r))

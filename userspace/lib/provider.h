@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include "uuid.h"
+
 #define CMEK_DEK_MAX		64
 #define CMEK_ERRMSG_MAX		512
 
@@ -93,7 +95,7 @@ enum cmek_kms_key_state {
  * EncryptionContext) use {"cmek:volume": volume_uuid}.
  */
 struct cmek_binding {
-	char volume_uuid[37];		/* RFC 4122 string, lower case */
+	char volume_uuid[CMEK_UUID_STR_LEN];		/* RFC 4122 string, lower case */
 };
 
 struct cmek_provider;

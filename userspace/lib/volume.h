@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "uuid.h"
+
 #define CMEK_VOL_MAGIC			"CMEKVOL1"
 /* Version 2 adds the header MAC; version 1 headers are read and upgraded. */
 #define CMEK_VOL_VERSION		2
@@ -176,7 +178,6 @@ void cmek_vol_encode(const struct cmek_vol_hdr *h, uint8_t *buf);
 int cmek_vol_decode(const uint8_t *buf, struct cmek_vol_hdr *h,
 		    char *err, size_t errlen);
 
-void cmek_vol_uuid_str(const uint8_t uuid[16], char out[37]);
 const char *cmek_vol_slot_state_name(uint32_t state);
 
 #endif /* CMEK_VOLUME_H */

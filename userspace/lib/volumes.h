@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "uuid.h"
+
 #define CMEK_VOLUMES_DEFAULT_PATH	"/etc/cmek/volumes"
 #define CMEK_VOLUMES_NAME_MAX		127
 #define CMEK_VOLUMES_HOLD_MAX		600000	/* ms */
@@ -48,7 +50,7 @@
 struct cmek_volume_entry {
 	char *name;		/* device-mapper name */
 	char *device;		/* a path, or NULL when by uuid */
-	char uuid[37];		/* lower-case volume uuid, "" when by path */
+	char uuid[CMEK_UUID_STR_LEN];		/* lower-case volume uuid, "" when by path */
 	char *header;		/* detached header file, or NULL */
 	char *keys;		/* "PROVIDER:PATTERN ...", or NULL */
 	/* format=PROVIDER:KEYREF: provision a blank device; NULL if not */

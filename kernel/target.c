@@ -13,6 +13,13 @@
 #include <linux/slab.h>
 #include <linux/uuid.h>
 #include "cmek.h"
+#include "crypt.h"
+#include "debugfs.h"
+#include "keys.h"
+#include "netlink.h"
+#include "target.h"
+
+#define DM_MSG_PREFIX "cmek"
 
 #define CMEK_MAX_OPTS 5
 #define CMEK_OPTS_LEN 128
@@ -143,15 +150,18 @@ static int cmek_probe_cipher(struct dm_target *ti, struct cmek_target *ct)
 		ti->error = "Cannot allocate xts(aes) cipher";
 		return PTR_ERR(tfm);
 	}
-	ct->reqsize = crypto_skcipher_reqsize(tfm);
+	ct->map.reqsize = crypto_skcipher_reqsize(tfm);
 	crypto_free_skcipher(tfm);
 	return 0;
 }
 
 static void cmek_event_work(struct work_struct *work)
 {
-	cmek_notify_key_needed(container_of(work, struct cmek_target,
-					    event_work));
+	struct cmek_target *ct = container_of(work, struct cmek_target,
+					      event_work);
+
+	cmek_notify_key_needed(ct->ti, ct->entry->uuid,
+			       READ_ONCE(ct->entry->state));
 }
 
 static int cmek_parse_args(struct dm_target *ti, struct cmek_target *ct,
@@ -208,13 +218,10 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto err;
 	}
 	ct->ti = ti;
+	ct->map.ti = ti;
 	ct->sector_size = SECTOR_SIZE;
-	spin_lock_init(&ct->hold_lock);
-	mutex_init(&ct->alloc_lock);
-	bio_list_init(&ct->held);
-	INIT_DELAYED_WORK(&ct->hold_work, cmek_hold_timeout);
 	INIT_WORK(&ct->event_work, cmek_event_work);
-	cmek_offload_init(ct);
+	cmek_crypt_init(ct);
 
 	err = cmek_parse_args(ti, ct, argc, argv, args);
 	if (!err)
@@ -249,14 +256,14 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		err = -ENOMEM;
 		goto err;
 	}
-	ct->entry = cmek_entry_attach(args->uuid, ct);
+	ct->entry = cmek_entry_attach(args->uuid, &ct->map);
 	if (!ct->entry) {
 		ti->error = "Cannot allocate key table entry";
 		err = -ENOMEM;
 		goto err;
 	}
-	/* Sized now: attaching may have raised ct->reqsize for the key. */
-	ti->per_io_data_size = cmek_io_size(ct->reqsize);
+	/* Sized now: attaching may have raised the reqsize for the key. */
+	ti->per_io_data_size = cmek_io_size(ct->map.reqsize);
 	/* The table line is kept as given, so "dmsetup table" round-trips. */
 	ti->private = ct;
 	ct->args = args;
@@ -285,10 +292,9 @@ static void cmek_dtr(struct dm_target *ti)
 {
 	struct cmek_target *ct = ti->private;
 
-	cancel_delayed_work_sync(&ct->hold_work);
-	cmek_release_held(ct, BLK_STS_IOERR);
+	cmek_hold_exit(ct);
 	cancel_work_sync(&ct->event_work);
-	cmek_entry_detach(ct);
+	cmek_entry_detach(ct->entry, &ct->map);
 	kfree(ct->args);
 	cmek_free(ct);
 	atomic_dec(&cmek_nr_targets);
@@ -304,7 +310,7 @@ static int cmek_map(struct dm_target *ti, struct bio *bio)
 	 */
 	if (unlikely(bio_op(bio) == REQ_OP_DISCARD &&
 		     !rcu_access_pointer(ct->entry->key))) {
-		atomic64_inc(&ct->stats.errors);
+		atomic64_inc(&ct->map.stats.errors);
 		return DM_MAPIO_KILL;
 	}
 	/* Empty flushes and discards carry no data to encrypt. */
@@ -335,9 +341,9 @@ static void cmek_status(struct dm_target *ti, status_type_t type,
 		DMEMIT("%s %llu %lld %lld %lld",
 		       cmek_state_names[READ_ONCE(e->state)],
 		       READ_ONCE(e->generation),
-		       atomic64_read(&ct->stats.reads),
-		       atomic64_read(&ct->stats.writes),
-		       atomic64_read(&ct->stats.errors));
+		       atomic64_read(&ct->map.stats.reads),
+		       atomic64_read(&ct->map.stats.writes),
+		       atomic64_read(&ct->map.stats.errors));
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s %llu", ct->args->uuid_str, ct->dev->name,
@@ -391,48 +397,24 @@ static void cmek_io_hints(struct dm_target *ti, struct queue_limits *limits)
 	limits->dma_alignment = limits->logical_block_size - 1;
 }
 
-/*
- * Held bios must not keep a suspend waiting until they time out: they end
- * with cmek_suspend_status(), so a table reload carries them over to the
- * new table, where they wait for the key anew.
- */
 static void cmek_presuspend(struct dm_target *ti)
 {
-	struct cmek_target *ct = ti->private;
-
-	spin_lock_irq(&ct->hold_lock);
-	ct->suspended = true;
-	spin_unlock_irq(&ct->hold_lock);
-	cancel_delayed_work_sync(&ct->hold_work);
-	cmek_release_held(ct, cmek_suspend_status(ct));
+	cmek_hold_suspend(ti->private);
 }
 
-/* A suspend that failed after presuspend: hold bios again. */
 static void cmek_presuspend_undo(struct dm_target *ti)
 {
-	struct cmek_target *ct = ti->private;
-
-	spin_lock_irq(&ct->hold_lock);
-	ct->suspended = false;
-	spin_unlock_irq(&ct->hold_lock);
+	cmek_hold_resume(ti->private);
 }
 
 static void cmek_resume(struct dm_target *ti)
 {
 	struct cmek_target *ct = ti->private;
 
-	cmek_presuspend_undo(ti);
+	cmek_hold_resume(ct);
 	if (!rcu_access_pointer(ct->entry->key) &&
 	    !atomic_xchg(&ct->key_needed_sent, 1))
 		schedule_work(&ct->event_work);
-}
-
-/* Called with cmek_keys_lock held when the entry's key comes or goes. */
-void cmek_target_key_changed(struct cmek_target *ct, bool present)
-{
-	atomic_set(&ct->key_needed_sent, 0);
-	if (present)
-		mod_delayed_work(ct->wq, &ct->hold_work, 0);
 }
 
 static struct target_type cmek_target = {

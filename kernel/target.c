@@ -38,37 +38,50 @@ static const char *const cmek_state_names[] = {
 	[CMEK_KEY_REVOKED] = "revoked",
 };
 
+/* Is @opt @name, CMEK_OPT_SEP and a value? Then *@ret_value is the value. */
+static bool cmek_opt_valued(const char *opt, const char *name,
+			    const char **ret_value)
+{
+	size_t len = strlen(name);
+
+	if (strncmp(opt, name, len) || opt[len] != CMEK_OPT_SEP)
+		return false;
+	*ret_value = opt + len + 1;
+	return true;
+}
+
 static int cmek_parse_opt(struct cmek_target *ct, const char *opt,
 			  unsigned long *seen, char **error)
 {
 	unsigned long long ull;
 	unsigned int val, bit;
+	const char *v;
 
-	if (!strcmp(opt, "iv_large_sectors")) {
+	if (!strcmp(opt, CMEK_OPT_IV_LARGE_SECTORS)) {
 		bit = 0;
 		ct->iv_large_sectors = true;
-	} else if (!strcmp(opt, "allow_discards")) {
+	} else if (!strcmp(opt, CMEK_OPT_ALLOW_DISCARDS)) {
 		bit = 1;
 		ct->allow_discards = true;
-	} else if (!strncmp(opt, "sector_size:", 12)) {
+	} else if (cmek_opt_valued(opt, CMEK_OPT_SECTOR_SIZE, &v)) {
 		bit = 2;
-		if (kstrtouint(opt + 12, 10, &val) ||
+		if (kstrtouint(v, 10, &val) ||
 		    val < SECTOR_SIZE || val > 4096 || !is_power_of_2(val)) {
 			*error = "Invalid sector_size (512, 1024, 2048 or 4096)";
 			return -EINVAL;
 		}
 		ct->sector_size = val;
 		ct->sector_shift = __ffs(val) - SECTOR_SHIFT;
-	} else if (!strncmp(opt, "iv_offset:", 10)) {
+	} else if (cmek_opt_valued(opt, CMEK_OPT_IV_OFFSET, &v)) {
 		bit = 3;
-		if (kstrtoull(opt + 10, 10, &ull)) {
+		if (kstrtoull(v, 10, &ull)) {
 			*error = "Invalid iv_offset";
 			return -EINVAL;
 		}
 		ct->iv_offset = ull;
-	} else if (!strncmp(opt, "key_wait_ms:", 12)) {
+	} else if (cmek_opt_valued(opt, CMEK_OPT_KEY_WAIT_MS, &v)) {
 		bit = 4;
-		if (kstrtouint(opt + 12, 10, &val) ||
+		if (kstrtouint(v, 10, &val) ||
 		    val > CMEK_MAX_KEY_WAIT_MS) {
 			*error = "Invalid key_wait_ms (0 to 600000)";
 			return -EINVAL;
@@ -353,7 +366,8 @@ static void cmek_status(struct dm_target *ti, status_type_t type,
 		break;
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
-		DMEMIT(",volume_uuid=%s,sector_size=%u,iv_large_sectors=%c;",
+		DMEMIT(",volume_uuid=%s," CMEK_OPT_SECTOR_SIZE "=%u,"
+		       CMEK_OPT_IV_LARGE_SECTORS "=%c;",
 		       ct->args->uuid_str, ct->sector_size,
 		       ct->iv_large_sectors ? 'y' : 'n');
 		break;

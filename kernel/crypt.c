@@ -6,18 +6,19 @@
  * aes-xts-plain64.
  *
  * Where the crypto runs adapts to the load. A bio that is alone in the
- * mapping is converted in the context that already has the data: a write in
- * the submitter's context (map) into bounce pages, a read in place in its
- * completion context. That is dm-crypt's no_write_workqueue /
- * no_read_workqueue mode, which Cloudflare measured to give the lowest
- * latency: no workqueue hop. When other bios are in flight, the CPU that
- * submits them is the bottleneck, so the conversion goes to the mapping's
- * unbound workqueue and runs on every CPU, as dm-crypt's default mode does,
- * but without its second hop through a write thread. A completion in
- * hard-irq context, where the SIMD unit is unusable, always goes to the
- * workqueue. The transform may still be asynchronous (the x86 simd wrapper
- * defers to cryptd when the FPU is busy), so the per-sector loop continues
- * from the completion callback.
+ * mapping is converted in the context that already has the data, with no
+ * workqueue hop (dm-crypt's no_write_workqueue / no_read_workqueue): a
+ * write in the submitter's context (map) into bounce pages, a read in
+ * place in its completion context. When other bios are in flight, the CPU
+ * that submits them is the bottleneck, so the conversion goes to the
+ * mapping's unbound workqueue and runs on every CPU, as in dm-crypt's
+ * default mode, but without its second hop through a write thread. A
+ * completion in hard-irq context, where the SIMD unit is unusable, always
+ * goes to the workqueue. The transform may still be asynchronous (the x86
+ * simd wrapper defers to cryptd when the FPU is busy), so the per-sector
+ * loop continues from the completion callback. The measurements behind
+ * these choices are in Documentation/admin-guide/cmek-benchmark.rst ("How
+ * the data path got here").
  */
 
 #include <linux/blkdev.h>
@@ -69,21 +70,19 @@ size_t cmek_io_size(unsigned int reqsize)
  *
  * A device that completes in the submitter's context (brd, a fast NVMe
  * polled queue) hides the queue depth: converted inline, each bio is done
- * before the next is submitted, so the in-flight count stays at one even
- * under fio --iodepth=32. So one bio in ct->probe_every goes to the
- * workqueue anyway: if the submitter had more to send, the count then
- * grows, and the mapping stays on the workqueue until CMEK_BURST bios in a
- * row found nothing else in flight. The burst is long because under
- * fio --iodepth=32 runs of more than 32 bios do find nothing else in flight
- * (a worker preempting the submitter on its CPU completes everything before
- * the submitter sends more): with a burst of 32 a fifth of the reads fell
- * back inline until the next probe. A burst only starts when concurrency
+ * before the next is submitted, so the in-flight count stays at one
+ * however deep the submitter's queue. So one bio in ct->probe_every goes
+ * to the workqueue anyway: if the submitter had more to send, the count
+ * then grows, and the mapping stays on the workqueue until CMEK_BURST bios
+ * in a row found nothing else in flight. The burst is long because a
+ * worker that preempts the submitter on its CPU can finish everything in
+ * flight before the submitter sends more, so long runs find nothing else
+ * in flight even at a deep queue. A burst only starts when concurrency
  * was seen, so a queue-depth-one stream never pays it.
  *
  * A probe that finds the submitter waiting (nothing else in flight when it
- * completes) doubles the interval up to CMEK_PROBE_MAX, so a
- * queue-depth-one stream pays one hop in 1024 bios rather than one in 64;
- * any concurrency seen brings it back to CMEK_PROBE_MIN.
+ * completes) doubles the interval up to CMEK_PROBE_MAX; any concurrency
+ * seen brings it back to CMEK_PROBE_MIN.
  */
 #define CMEK_OFFLOAD_BYTES	(64 * 1024)
 #define CMEK_PROBE_MIN		64

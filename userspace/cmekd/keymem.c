@@ -19,5 +19,5 @@ uint8_t *dek_alloc(void)
 
 void dek_free(uint8_t *dek)
 {
-	cmek_secmem_free(dek, DEK_PAGE);
+	cmek_secmem_free(dek);
 }

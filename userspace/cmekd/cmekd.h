@@ -384,9 +384,12 @@ int hdr_probe(const char *device, char *what, size_t len);
 /* Overwrite every key slot in both copies of volume @uuid's header. */
 int hdr_shred(const char *device, const char *header,
 	      const uint8_t uuid[CMEK_UUID_LEN], char *err, size_t errlen);
-/* Locked, wiped-on-free buffer for a DEK. */
-uint8_t *dek_alloc(void);
-void dek_free(uint8_t *dek);
+/*
+ * A plaintext DEK or MAC key lives in cmek_secmem_alloc_locked(DEK_BUF_LEN)
+ * (secmem.h): unlike a provider's scratch page it must be locked, as
+ * cmekd refuses to hold a key it cannot keep out of swap.
+ */
+#define DEK_BUF_LEN 4096
 
 /* watch.c */
 void watch_run(struct daemon *d, const char *only_name,

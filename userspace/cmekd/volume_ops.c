@@ -4,7 +4,7 @@
  * rewrap, status, list, check, ping; and the two key paths the event loop
  * and the watch use (push a key, revoke a key).
  *
- * Key hygiene: a DEK exists in plaintext only in a dek_alloc() buffer
+ * Key hygiene: a DEK exists in plaintext only in a locked secmem buffer
  * (locked, not dumpable), from the provider's unwrap until the netlink push
  * returns, then it is wiped. It is never logged or sent over the socket.
  */
@@ -25,6 +25,7 @@
 #include "cmekd.h"
 #include "ipc.h"
 #include "log.h"
+#include "secmem.h"
 #include "volume.h"
 #include "volumes.h"
 
@@ -343,9 +344,9 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
 
 /*
  * unwrap_dek(), then trust_check(): 0 with *@dek the data key of a header
- * this host trusts (a dek_alloc() buffer, the caller's to dek_free()), and
- * its MAC key in @mac_key if not NULL (CMEK_VOL_MAC_KEY_LEN bytes of the
- * caller's locked memory); else -errno with @msg and *@cls set. A trust
+ * this host trusts (a locked secmem buffer, the caller's to
+ * cmek_secmem_free()), and its MAC key in @mac_key if not NULL
+ * (CMEK_VOL_MAC_KEY_LEN bytes of the caller's locked memory); else -errno with @msg and *@cls set. A trust
  * refusal is definitive: retrying will not change what is on the disk.
  */
 static int unwrap_trusted(struct daemon *d, struct vol *v,
@@ -354,7 +355,8 @@ static int unwrap_trusted(struct daemon *d, struct vol *v,
 			  size_t *dek_len, int *used, uint8_t *mac_key,
 			  char *msg, size_t msglen, enum cmek_err_class *cls)
 {
-	uint8_t *k = dek_alloc(), *mk = mac_key ? mac_key : dek_alloc();
+	uint8_t *k = cmek_secmem_alloc_locked(DEK_BUF_LEN);
+	uint8_t *mk = mac_key ? mac_key : cmek_secmem_alloc_locked(DEK_BUF_LEN);
 	int ret;
 
 	*dek = NULL;
@@ -383,9 +385,9 @@ static int unwrap_trusted(struct daemon *d, struct vol *v,
 	*dek = k;
 	k = NULL;
 out:
-	dek_free(k);
+	cmek_secmem_free(k);
 	if (!mac_key)
-		dek_free(mk);
+		cmek_secmem_free(mk);
 	return ret;
 }
 
@@ -499,13 +501,13 @@ static int push_from_header(struct daemon *d, struct vol *v,
 			 h->slots[used].index, audit_q(msg));
 	}
 	if (ret) {
-		dek_free(dek);
+		cmek_secmem_free(dek);
 		return ret;
 	}
 	s = &h->slots[used];
 	ret = cmek_nl_set_key(d->nl, h->uuid_bin, dek, dek_len, 0, false,
 			      mode == PUSH_FRESH ? 0 : CMEK_SET_F_REPLACE);
-	dek_free(dek);		/* wiped right after the push */
+	cmek_secmem_free(dek);		/* wiped right after the push */
 	if (ret) {
 		snprintf(msg, msglen, "the kernel refused the key: %s%s%s",
 			 strerror(-ret), cmek_nl_errmsg(d->nl)[0] ? ": " : "",
@@ -836,11 +838,11 @@ struct json_object *vol_format(struct daemon *d, struct json_object *req,
 	h.key_size = CMEK_KEY_SIZE_256;
 	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h.uuid);
 
-	dek = dek_alloc();
-	mac_key = dek_alloc();
+	dek = cmek_secmem_alloc_locked(DEK_BUF_LEN);
+	mac_key = cmek_secmem_alloc_locked(DEK_BUF_LEN);
 	if (!dek || !mac_key) {
-		dek_free(dek);
-		dek_free(mac_key);
+		cmek_secmem_free(dek);
+		cmek_secmem_free(mac_key);
 		return ERR(ENOMEM, "cannot allocate locked memory");
 	}
 	if (p->ops->generate)
@@ -857,8 +859,8 @@ struct json_object *vol_format(struct daemon *d, struct json_object *req,
 				     "cannot derive the header MAC key");
 	busy = ret ? NULL : vol_by_device(d, dev);
 	if (busy || ret) {
-		dek_free(dek);
-		dek_free(mac_key);
+		cmek_secmem_free(dek);
+		cmek_secmem_free(mac_key);
 		free(wrapped);
 	}
 	if (busy)
@@ -880,8 +882,8 @@ struct json_object *vol_format(struct daemon *d, struct json_object *req,
 	ret = hdr_format(dev, hdrf, &h, mac_key, force, msg, sizeof(msg));
 	if (!ret)
 		trust_record(d, h.uuid_bin, dek, h.key_size, 1);
-	dek_free(dek);
-	dek_free(mac_key);
+	cmek_secmem_free(dek);
+	cmek_secmem_free(mac_key);
 	hdr_info_free(&h);
 	audit_op(d, "format", NULL, prov, key, h.uuid, ret,
 		 "device=%s%s%s sector_size=%lld%s%s", dev,
@@ -1375,12 +1377,12 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 	 * The data key first, from whichever slot works: it seals the header
 	 * each update writes, and is wrapped under keys no rewrap() serves.
 	 */
-	mac_key = dek_alloc();
+	mac_key = cmek_secmem_alloc_locked(DEK_BUF_LEN);
 	ret = mac_key ? unwrap_trusted(d, v, &h, "rewrap", PUSH_UPDATE, false,
 				       &dek, &dek_len, &used, mac_key, msg,
 				       len, &cls) : -ENOMEM;
 	if (ret) {
-		dek_free(mac_key);
+		cmek_secmem_free(mac_key);
 		hdr_info_free(&h);
 		return ret;
 	}
@@ -1455,8 +1457,8 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 		}
 		done++;
 	}
-	dek_free(dek);
-	dek_free(mac_key);
+	cmek_secmem_free(dek);
+	cmek_secmem_free(mac_key);
 	hdr_info_free(&h);
 	if (done) {
 		refresh_vol_slots(v);
@@ -1646,7 +1648,7 @@ static int wrap_checked(struct daemon *d, struct cmek_provider *p,
 	ret = kms_wrap(d, p, key, b, dek, dek_len, wrapped, wl, err);
 	if (ret)
 		return ret;
-	back = dek_alloc();
+	back = cmek_secmem_alloc_locked(DEK_BUF_LEN);
 	if (!back)
 		ret = cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				     "cannot allocate locked memory");
@@ -1656,7 +1658,7 @@ static int wrap_checked(struct daemon *d, struct cmek_provider *p,
 	else if (back_len != dek_len || CRYPTO_memcmp(back, dek, dek_len))
 		ret = cmek_error_set(err, CMEK_ERR_INVALID, "the new slot "
 				     "does not unwrap to the data key");
-	dek_free(back);
+	cmek_secmem_free(back);
 	if (ret) {
 		free(*wrapped);
 		*wrapped = NULL;
@@ -1747,7 +1749,7 @@ static int update_unwrap(struct daemon *d, struct update *u, const char *why,
 {
 	int ret;
 
-	u->mac_key = dek_alloc();
+	u->mac_key = cmek_secmem_alloc_locked(DEK_BUF_LEN);
 	if (!u->mac_key) {
 		snprintf(msg, msglen, "cannot allocate locked memory");
 		*cls = CMEK_ERR_TRANSIENT;
@@ -1780,8 +1782,8 @@ static void update_written(struct daemon *d, struct update *u)
 
 static void update_done(struct update *u)
 {
-	dek_free(u->dek);
-	dek_free(u->mac_key);
+	cmek_secmem_free(u->dek);
+	cmek_secmem_free(u->mac_key);
 	u->dek = u->mac_key = NULL;
 	hdr_info_free(&u->h);
 }

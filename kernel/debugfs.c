@@ -16,7 +16,7 @@
 
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
-#include "cmek.h"
+#include "debugfs.h"
 
 atomic_t cmek_nr_entries = ATOMIC_INIT(0);
 atomic_t cmek_nr_keys = ATOMIC_INIT(0);

@@ -328,9 +328,9 @@ enum push_mode {
 /*
  * Unwrap @h's DEK from the first slot that works (slot_order), then
  * trust_check(): 0 with *@dek the data key of a header this host trusts (a
- * dek_alloc() buffer, the caller's to dek_free()), and its MAC key in
- * @mac_key if not NULL (CMEK_VOL_MAC_KEY_LEN bytes of the caller's locked
- * memory); else -errno with @msg and *@cls set.
+ * cmek_secmem_alloc_locked() buffer, the caller's to cmek_secmem_free()),
+ * and its MAC key in @mac_key if not NULL (CMEK_VOL_MAC_KEY_LEN bytes of
+ * the caller's locked memory); else -errno with @msg and *@cls set.
  */
 int vol_unwrap_trusted(struct daemon *d, struct vol *v,
 		       const struct hdr_info *h, const char *why,
@@ -472,9 +472,12 @@ int hdr_probe(const char *device, char *what, size_t len);
 /* Overwrite every key slot in both copies of volume @uuid's header. */
 int hdr_shred(const char *device, const char *header,
 	      const uint8_t uuid[CMEK_UUID_LEN], char *err, size_t errlen);
-/* Locked, wiped-on-free buffer for a DEK. */
-uint8_t *dek_alloc(void);
-void dek_free(uint8_t *dek);
+/*
+ * A plaintext DEK or MAC key lives in cmek_secmem_alloc_locked(DEK_BUF_LEN)
+ * (secmem.h): unlike a provider's scratch page it must be locked, as
+ * cmekd refuses to hold a key it cannot keep out of swap.
+ */
+#define DEK_BUF_LEN 4096
 
 /* watch.c */
 /* Start the watch's tick as a serial job when it is due and none runs. */

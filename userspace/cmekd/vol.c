@@ -6,9 +6,10 @@
  * The control socket's handlers (volume_ops.c), the events and the watch
  * call these; nothing here speaks the socket's JSON.
  *
- * Key hygiene: a DEK exists in plaintext only in a dek_alloc() buffer
- * (locked, not dumpable), from the provider's unwrap until the netlink push
- * returns, then it is wiped. It is never logged.
+ * Key hygiene: a DEK exists in plaintext only in a
+ * cmek_secmem_alloc_locked(DEK_BUF_LEN) buffer (locked, not dumpable), from
+ * the provider's unwrap until the netlink push returns, then it is wiped.
+ * It is never logged.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 
 #include "cmekd.h"
 #include "log.h"
+#include "secmem.h"
 #include "volume.h"
 #include "volumes.h"
 
@@ -248,9 +250,10 @@ static int unwrap_dek(struct daemon *d, struct vol *v,
 
 /*
  * unwrap_dek(), then trust_check(): 0 with *@dek the data key of a header
- * this host trusts (a dek_alloc() buffer, the caller's to dek_free()), and
- * its MAC key in @mac_key if not NULL (CMEK_VOL_MAC_KEY_LEN bytes of the
- * caller's locked memory); else -errno with @msg and *@cls set. A trust
+ * this host trusts (a cmek_secmem_alloc_locked(DEK_BUF_LEN) buffer, the
+ * caller's to cmek_secmem_free()), and its MAC key in @mac_key if not NULL
+ * (CMEK_VOL_MAC_KEY_LEN bytes of the caller's locked memory); else -errno
+ * with @msg and *@cls set. A trust
  * refusal is definitive: retrying will not change what is on the disk.
  */
 int vol_unwrap_trusted(struct daemon *d, struct vol *v,
@@ -259,7 +262,7 @@ int vol_unwrap_trusted(struct daemon *d, struct vol *v,
 		       size_t *dek_len, int *used, uint8_t *mac_key,
 		       char *msg, size_t msglen, enum cmek_err_class *cls)
 {
-	uint8_t *k = dek_alloc(), *mk = mac_key ? mac_key : dek_alloc();
+	uint8_t *k = cmek_secmem_alloc_locked(DEK_BUF_LEN), *mk = mac_key ? mac_key : cmek_secmem_alloc_locked(DEK_BUF_LEN);
 	int ret;
 
 	*dek = NULL;
@@ -288,9 +291,9 @@ int vol_unwrap_trusted(struct daemon *d, struct vol *v,
 	*dek = k;
 	k = NULL;
 out:
-	dek_free(k);
+	cmek_secmem_free(k);
 	if (!mac_key)
-		dek_free(mk);
+		cmek_secmem_free(mk);
 	return ret;
 }
 
@@ -403,13 +406,13 @@ int vol_push_header(struct daemon *d, struct vol *v, const struct hdr_info *h,
 			 h->slots[used].index, audit_q(msg));
 	}
 	if (ret) {
-		dek_free(dek);
+		cmek_secmem_free(dek);
 		return ret;
 	}
 	s = &h->slots[used];
 	ret = kernel(d)->set_key(d, h->uuid_bin, dek, dek_len,
 				 mode == PUSH_FRESH ? 0 : CMEK_SET_F_REPLACE);
-	dek_free(dek);		/* wiped right after the push */
+	cmek_secmem_free(dek);		/* wiped right after the push */
 	if (ret) {
 		snprintf(msg, msglen, "the kernel refused the key: %s%s%s",
 			 strerror(-ret), kernel(d)->errmsg(d)[0] ? ": " : "",
@@ -699,12 +702,12 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 	 * The data key first, from whichever slot works: it seals the header
 	 * each update writes, and is wrapped under keys no rewrap() serves.
 	 */
-	mac_key = dek_alloc();
+	mac_key = cmek_secmem_alloc_locked(DEK_BUF_LEN);
 	ret = mac_key ? vol_unwrap_trusted(d, v, &h, "rewrap", PUSH_UPDATE, false,
 				       &dek, &dek_len, &used, mac_key, msg,
 				       len, &cls) : -ENOMEM;
 	if (ret) {
-		dek_free(mac_key);
+		cmek_secmem_free(mac_key);
 		hdr_info_free(&h);
 		return ret;
 	}
@@ -779,8 +782,8 @@ int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
 		}
 		done++;
 	}
-	dek_free(dek);
-	dek_free(mac_key);
+	cmek_secmem_free(dek);
+	cmek_secmem_free(mac_key);
 	hdr_info_free(&h);
 	if (done) {
 		vol_refresh_slots(v);

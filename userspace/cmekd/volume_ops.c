@@ -4,7 +4,7 @@
  * rewrap, status, list, check, ping; and the two key paths the event loop
  * and the watch use (push a key, revoke a key).
  *
- * Key hygiene: a DEK exists in plaintext only in a dek_alloc() buffer
+ * Key hygiene: a DEK exists in plaintext only in a locked secmem buffer
  * (locked, not dumpable), from the provider's unwrap until the netlink push
  * returns, then it is wiped. It is never logged or sent over the socket.
  */
@@ -24,6 +24,7 @@
 #include "cmekd.h"
 #include "ipc.h"
 #include "log.h"
+#include "secmem.h"
 #include "volume.h"
 #include "volumes.h"
 
@@ -199,11 +200,11 @@ struct json_object *vol_format(struct daemon *d, struct json_object *req,
 	h.key_size = CMEK_KEY_SIZE_256;
 	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h.uuid);
 
-	dek = dek_alloc();
-	mac_key = dek_alloc();
+	dek = cmek_secmem_alloc_locked(DEK_BUF_LEN);
+	mac_key = cmek_secmem_alloc_locked(DEK_BUF_LEN);
 	if (!dek || !mac_key) {
-		dek_free(dek);
-		dek_free(mac_key);
+		cmek_secmem_free(dek);
+		cmek_secmem_free(mac_key);
 		return ERR(ENOMEM, "cannot allocate locked memory");
 	}
 	ret = kms_generate(d, p, key, &b, dek, h.key_size, &wrapped,
@@ -213,8 +214,8 @@ struct json_object *vol_format(struct daemon *d, struct json_object *req,
 				     "cannot derive the header MAC key");
 	busy = ret ? NULL : vol_by_device(d, dev);
 	if (busy || ret) {
-		dek_free(dek);
-		dek_free(mac_key);
+		cmek_secmem_free(dek);
+		cmek_secmem_free(mac_key);
 		free(wrapped);
 	}
 	if (busy)
@@ -236,8 +237,8 @@ struct json_object *vol_format(struct daemon *d, struct json_object *req,
 	ret = hdr_format(dev, hdrf, &h, mac_key, force, msg, sizeof(msg));
 	if (!ret)
 		trust_record(d, h.uuid_bin, dek, h.key_size, 1);
-	dek_free(dek);
-	dek_free(mac_key);
+	cmek_secmem_free(dek);
+	cmek_secmem_free(mac_key);
 	hdr_info_free(&h);
 	audit_op(d, "format", NULL, prov, key, h.uuid, ret,
 		 "device=%s%s%s sector_size=%lld%s%s", dev,
@@ -785,7 +786,7 @@ static int wrap_checked(struct daemon *d, struct cmek_provider *p,
 	ret = kms_wrap(d, p, key, b, dek, dek_len, wrapped, wl, err);
 	if (ret)
 		return ret;
-	back = dek_alloc();
+	back = cmek_secmem_alloc_locked(DEK_BUF_LEN);
 	if (!back)
 		ret = cmek_error_set(err, CMEK_ERR_TRANSIENT,
 				     "cannot allocate locked memory");
@@ -795,7 +796,7 @@ static int wrap_checked(struct daemon *d, struct cmek_provider *p,
 	else if (back_len != dek_len || CRYPTO_memcmp(back, dek, dek_len))
 		ret = cmek_error_set(err, CMEK_ERR_INVALID, "the new slot "
 				     "does not unwrap to the data key");
-	dek_free(back);
+	cmek_secmem_free(back);
 	if (ret) {
 		free(*wrapped);
 		*wrapped = NULL;
@@ -886,7 +887,7 @@ static int update_unwrap(struct daemon *d, struct update *u, const char *why,
 {
 	int ret;
 
-	u->mac_key = dek_alloc();
+	u->mac_key = cmek_secmem_alloc_locked(DEK_BUF_LEN);
 	if (!u->mac_key) {
 		snprintf(msg, msglen, "cannot allocate locked memory");
 		*cls = CMEK_ERR_TRANSIENT;
@@ -919,8 +920,8 @@ static void update_written(struct daemon *d, struct update *u)
 
 static void update_done(struct update *u)
 {
-	dek_free(u->dek);
-	dek_free(u->mac_key);
+	cmek_secmem_free(u->dek);
+	cmek_secmem_free(u->mac_key);
 	u->dek = u->mac_key = NULL;
 	hdr_info_free(&u->h);
 }

@@ -637,7 +637,7 @@ void cmek_nl_close(struct cmek_nl *nl)
 		mnl_socket_close(nl->sk);
 	if (nl->ev)
 		mnl_socket_close(nl->ev);
-	cmek_secmem_free(nl->buf, CMEK_NL_BUF_SIZE);
+	cmek_secmem_free(nl->buf);
 	free(nl);
 }
 

@@ -666,7 +666,7 @@ toolong:
 	cmek_error_set(err, CMEK_ERR_INVALID,
 		       "aws-kms: secret or token file too long");
 out:
-	cmek_secmem_free(buf, AWS_FILE_MAX);
+	cmek_secmem_free(buf);
 	return ret;
 }
 
@@ -1040,7 +1040,7 @@ out:
 		scrub(err, &sec->c);
 	}
 	cmek_http_resp_free(&resp);
-	cmek_secmem_free(sec, sizeof(*sec));
+	cmek_secmem_free(sec);
 	return ret;
 }
 
@@ -1621,7 +1621,7 @@ static void aws_destroy(struct cmek_provider *p)
 
 	if (!ap)
 		return;
-	cmek_secmem_free(ap->creds, sizeof(*ap->creds));
+	cmek_secmem_free(ap->creds);
 	pthread_mutex_destroy(&ap->lock);
 	cmek_http_opts_free(&ap->http);
 	OPENSSL_cleanse(ap, sizeof(*ap));

@@ -1309,7 +1309,7 @@ static int akv_rewrap(struct cmek_provider *p, const char *key_ref,
 	if (!ret)
 		ret = wrap_ref(p->priv, &nr, b, dek, dek_len, new_wrapped,
 			       new_wrapped_len, err);
-	cmek_secmem_free(dek, CMEK_DEK_MAX);
+	cmek_secmem_free(dek);
 	return scrub(p->priv, ret, err);
 }
 

@@ -310,7 +310,7 @@ static int local_wrap(struct cmek_provider *p, const char *key_ref,
 	*wrapped_len = WRAP_OVERHEAD + dek_len;
 	ret = 0;
 out:
-	cmek_secmem_free(kek, KEK_LEN);
+	cmek_secmem_free(kek);
 	return ret;
 }
 
@@ -355,7 +355,7 @@ static int local_unwrap(struct cmek_provider *p, const char *key_ref,
 	*dek_len = len;
 	ret = 0;
 out:
-	cmek_secmem_free(kek, KEK_LEN);
+	cmek_secmem_free(kek);
 	return ret;
 }
 

@@ -16,6 +16,7 @@
 #include <crypto/sha2.h>
 #include <crypto/skcipher.h>
 #include <linux/dm-cmek.h>
+#include "bounce.h"
 
 #define DM_MSG_PREFIX "cmek"
 
@@ -106,8 +107,8 @@ struct cmek_target {
 	atomic_t probe, burst;		/* see cmek_offload() */
 	atomic_t probe_every;
 	struct bio_set bs;
-	mempool_t page_pool;
-	struct mutex alloc_lock;	/* the pool's second, waiting pass */
+	struct cmek_bounce bounce;
+	struct mutex alloc_lock;	/* the bounce pool's waiting pass */
 
 	/*
 	 * Bios waiting for a key (key_wait_ms), earliest deadline first;

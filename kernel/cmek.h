@@ -13,6 +13,7 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
+#include "bounce.h"
 #include "keys.h"
 
 struct cmek_args;
@@ -43,8 +44,8 @@ struct cmek_target {
 	atomic_t probe, burst;		/* see cmek_offload() */
 	atomic_t probe_every;
 	struct bio_set bs;
-	mempool_t page_pool;
-	struct mutex alloc_lock;	/* the pool's second, waiting pass */
+	struct cmek_bounce bounce;
+	struct mutex alloc_lock;	/* the bounce pool's waiting pass */
 
 	/*
 	 * Bios waiting for a key (key_wait_ms), earliest deadline first;

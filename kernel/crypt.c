@@ -255,7 +255,7 @@ static void cmek_free_clone_pages(struct cmek_target *ct, struct bio *clone)
 	struct bvec_iter_all iter_all;
 
 	bio_for_each_segment_all(bv, clone, iter_all)
-		mempool_free(bv->bv_page, &ct->page_pool);
+		cmek_bounce_free(&ct->bounce, bv->bv_page);
 }
 
 static void cmek_write_endio(struct bio *clone)
@@ -293,7 +293,7 @@ retry:
 				 &ct->bs);
 	for (unsigned int left = size; left;) {
 		unsigned int len = min_t(unsigned int, left, PAGE_SIZE);
-		struct page *page = mempool_alloc(&ct->page_pool, gfp);
+		struct page *page = cmek_bounce_alloc(&ct->bounce, gfp);
 
 		if (!page) {
 			cmek_free_clone_pages(ct, clone);

@@ -206,7 +206,7 @@ static void cmek_free(struct cmek_target *ct)
 		destroy_workqueue(ct->wq);
 	if (ct->submit_wq)
 		destroy_workqueue(ct->submit_wq);
-	mempool_exit(&ct->page_pool);
+	cmek_bounce_exit(&ct->bounce);
 	bioset_exit(&ct->bs);
 	if (ct->dev)
 		dm_put_device(ct->ti, ct->dev);
@@ -253,7 +253,7 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	/* dm-crypt's reserve: writeback and swap progress on it alone. */
 	err = bioset_init(&ct->bs, CMEK_MIN_IOS, 0, BIOSET_NEED_BVECS);
 	if (!err)
-		err = mempool_init_page_pool(&ct->page_pool, BIO_MAX_VECS, 0);
+		err = cmek_bounce_init(&ct->bounce);
 	if (err) {
 		ti->error = "Cannot allocate mempools";
 		goto err;

@@ -196,7 +196,7 @@ bench: all
 -include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SRC:%.c=$(B)/obj/%.d) $(HELPER_SRC:%.c=$(B)/obj/%.d) \
 	$(GEN_SRC:%.c=$(B)/obj/%.d) \
 	$(LIB_SRC:%.c=$(B)/fuzz/obj/%.d) $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d) \
-	$(KMS_SAN_OBJ:.o=.d) $(KMS_SRC:%.c=$(B)/obj/%.d)
+	$(KMS_SAN_OBJ:.o=.d) $(KMS_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SAN_OBJ:.o=.d)
 
 # make install [DESTDIR=] [PREFIX=/usr/local] [SBINDIR=] ...: the programs,
 # udev rules, systemd units, man pages, and /etc/cmek/cmekd.conf unless one

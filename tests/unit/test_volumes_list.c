@@ -7,12 +7,14 @@
  * provisioning options (format=, mkfs=) and what they need of the line.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "volume.h"
 #include "volumes.h"
 #include "../lib/tap.h"
 
@@ -78,6 +80,33 @@ static void test_volumes_file_trusted_like_config(const char *path)
 	       "a volumes file owned by another user is refused: %s", msgs[0]);
 }
 
+/*
+ * One field of format= at its limit @max (which counts the NUL, as a
+ * header slot does): @max - 1 characters are taken, @max refused.
+ * @fmt places the field, "%s", in the line.
+ */
+static void format_limit(const char *fmt, size_t max, const char *what, bool key)
+{
+	char *field = malloc(max + 1), *line = malloc(max + 128);
+	struct cmek_volumes vl;
+	const char *got;
+
+	memset(field, 'x', max);
+	field[max - 1] = '\0';
+	snprintf(line, max + 128, fmt, field);
+	got = parse(line, &vl) == 0 && vl.n == 1 ?
+	      (key ? vl.v[0].format_key : vl.v[0].format_provider) : NULL;
+	tap_ok(got && strlen(got) == max - 1, "%s of %zu characters is taken",
+	       what, max - 1);
+	cmek_volumes_free(&vl);
+	field[max - 1] = 'x';
+	field[max] = '\0';
+	snprintf(line, max + 128, fmt, field);
+	bad(line, 1, "format: expected PROVIDER:KEYREF");
+	free(field);
+	free(line);
+}
+
 /* format=PROVIDER:KEYREF and mkfs=, and what they need of the line. */
 static void test_provisioning_options(void)
 {
@@ -112,6 +141,10 @@ static void test_provisioning_options(void)
 	bad("a /dev/a format=\n", 1, "format: expected PROVIDER:KEYREF");
 	bad("a /dev/a format\n", 1, "format: expected PROVIDER:KEYREF");
 	bad("a /dev/a format=lo/cal:k\n", 1, "invalid provider name");
+	format_limit("a /dev/a format=%s:k\n", CMEK_VOL_PROVIDER_MAX,
+		     "a provider name", false);
+	format_limit("a /dev/a format=local:%s\n", CMEK_VOL_KEYREF_MAX,
+		     "a key reference", true);
 	bad("a /dev/a format=local:k\033\n", 1, "not printable ASCII");
 	bad("a /dev/a format=local:k,mkfs=btrfs\n", 1,
 	    "mkfs: expected one of ext4|xfs");
@@ -144,7 +177,7 @@ int main(void)
 	FILE *f;
 	int r;
 
-	tap_plan(60);
+	tap_plan(64);
 
 	r = parse("# volumes\n\n"
 		  "data  UUID=0F6C1E2A-1111-2222-3333-444455556666  nofail,hold=5000\n"

@@ -33,6 +33,7 @@
 #include "dm.h"
 #include "nl.h"
 #include "provider.h"
+#include "volume.h"
 
 /* Only the socket's handlers build JSON; the rest never includes json-c. */
 struct json_object;
@@ -40,8 +41,6 @@ struct hdr_info;
 
 #define CMEKD_VERSION		"0.1"
 #define CMEKD_NAME_MAX		CMEK_DM_NAME_MAX
-#define CMEKD_KEYREF_MAX	1024
-#define CMEKD_PROV_MAX		64
 
 /* hdr.c reads at most this many active slots (the header has 8). */
 #define HDR_SLOTS_MAX	8
@@ -49,14 +48,14 @@ struct hdr_info;
 /* One key slot of a volume, as its header last said (no key material). */
 struct vol_slot {
 	int index;			/* in the header, 0..7 */
-	char provider[CMEKD_PROV_MAX];
-	char key_ref[CMEKD_KEYREF_MAX];
+	char provider[CMEK_VOL_PROVIDER_MAX];
+	char key_ref[CMEK_VOL_KEYREF_MAX];
 	/*
 	 * The exact KMS object the slot's wrapped key needs (provider.h,
 	 * slot_key), "" if its blob does not say: the watch then asks
 	 * about key_ref.
 	 */
-	char key_id[CMEKD_KEYREF_MAX];
+	char key_id[CMEK_VOL_KEYREF_MAX];
 };
 
 /* A volume cmekd knows: opened through it (or adopted on a key-needed event). */
@@ -68,8 +67,8 @@ struct vol {
 	char header[PATH_MAX];		/* detached header file, "" = on device */
 	/* keys= of /etc/cmek/volumes: "PROVIDER:PATTERN ...", "" = any */
 	char keys[2048];
-	char provider[CMEKD_PROV_MAX];	/* of the slot that opened it */
-	char key_ref[CMEKD_KEYREF_MAX];
+	char provider[CMEK_VOL_PROVIDER_MAX];	/* of the slot that opened it */
+	char key_ref[CMEK_VOL_KEYREF_MAX];
 	int slot;			/* header slot index used */
 	uint64_t generation;		/* last generation we pushed */
 	/* why the key is not pushed on key-needed events */
@@ -114,9 +113,9 @@ struct vol {
  * key_ref is then the first slot's, for messages.
  */
 struct kms_key {
-	char provider[CMEKD_PROV_MAX];
-	char key_ref[CMEKD_KEYREF_MAX];
-	char key_id[CMEKD_KEYREF_MAX];
+	char provider[CMEK_VOL_PROVIDER_MAX];
+	char key_ref[CMEK_VOL_KEYREF_MAX];
+	char key_id[CMEK_VOL_KEYREF_MAX];
 	bool answered;			/* asked at least once */
 	bool failed;			/* key_state() returned an error */
 	int state;			/* enum cmek_kms_key_state if !failed */
@@ -392,9 +391,9 @@ int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
 struct cmek_vol_hdr;
 struct hdr_slot {
 	int index;
-	char provider[CMEKD_PROV_MAX];
-	char key_ref[CMEKD_KEYREF_MAX];
-	char key_id[CMEKD_KEYREF_MAX];	/* from wrapped: struct vol_slot */
+	char provider[CMEK_VOL_PROVIDER_MAX];
+	char key_ref[CMEK_VOL_KEYREF_MAX];
+	char key_id[CMEK_VOL_KEYREF_MAX];	/* from wrapped: struct vol_slot */
 	uint8_t *wrapped;		/* malloc()ed */
 	size_t wrapped_len;
 };

@@ -109,8 +109,8 @@ struct kms_key *kms_key_ask(struct daemon *d, struct kms_key *k, time_t now)
 			       k->provider);
 	} else {
 		/* Without the daemon lock: copies, and @k found again. */
-		char prov[CMEKD_PROV_MAX], ref[CMEKD_KEYREF_MAX];
-		char id[CMEKD_KEYREF_MAX];
+		char prov[CMEK_VOL_PROVIDER_MAX], ref[CMEK_VOL_KEYREF_MAX];
+		char id[CMEK_VOL_KEYREF_MAX];
 
 		snprintf(prov, sizeof(prov), "%s", k->provider);
 		snprintf(ref, sizeof(ref), "%s", k->key_ref);

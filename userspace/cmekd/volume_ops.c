@@ -154,7 +154,7 @@ struct json_object *vol_format(struct daemon *d, struct json_object *req,
 	if (!key || !*key)
 		return ERR(EINVAL, "missing \"key\": the KMS key reference "
 			   "(for the local provider a KEK name)");
-	if (strlen(key) >= CMEKD_KEYREF_MAX || strlen(prov) >= CMEKD_PROV_MAX)
+	if (strlen(key) >= CMEK_VOL_KEYREF_MAX || strlen(prov) >= CMEK_VOL_PROVIDER_MAX)
 		return ERR(ENAMETOOLONG, "provider or key reference too long");
 	ret = cmek_json_int64(req, "sector_size", &ss);
 	if (ret == -EINVAL || ss < 512 || ss > 4096 || (ss & (ss - 1)))
@@ -948,9 +948,9 @@ struct json_object *op_slot_add(struct json_object *req, void *ctx)
 		return ERR(EINVAL, "missing \"key\": the KMS key reference "
 			   "to wrap the data key under (for the local "
 			   "provider a KEK name)");
-	if (strlen(key) >= CMEKD_KEYREF_MAX)
+	if (strlen(key) >= CMEK_VOL_KEYREF_MAX)
 		return ERR(ENAMETOOLONG, "key reference too long (at most "
-			   "%d bytes)", CMEKD_KEYREF_MAX - 1);
+			   "%d bytes)", CMEK_VOL_KEYREF_MAX - 1);
 	np = cmek_config_provider(&d->cfg, prov, &err);
 	if (!np)
 		return ERR(ENOPROTOOPT, "%s", err.msg);
@@ -1028,7 +1028,7 @@ out:
 struct json_object *op_slot_remove(struct json_object *req, void *ctx)
 {
 	struct daemon *d = ctx;
-	char msg[4096], was[CMEKD_PROV_MAX + CMEKD_KEYREF_MAX + 2] = "";
+	char msg[4096], was[CMEK_VOL_PROVIDER_MAX + CMEK_VOL_KEYREF_MAX + 2] = "";
 	enum cmek_err_class cls;
 	struct json_object *r;
 	struct update u;

@@ -32,6 +32,11 @@
 #define CMEK_VOL_AREA_SIZE		(CMEK_VOL_COPY_OFFSET_1 + CMEK_VOL_HDR_SIZE)
 #define CMEK_VOL_DEFAULT_DATA_OFFSET	(16ULL * 1024 * 1024)
 #define CMEK_VOL_SLOTS			8
+/*
+ * A slot's provider name and key reference, each with its NUL: the only
+ * limits on them anywhere (cmekd, /etc/cmek/volumes), since a name that
+ * does not fit a slot could never be written to one.
+ */
 #define CMEK_VOL_PROVIDER_MAX		32
 #define CMEK_VOL_KEYREF_MAX		1024
 #define CMEK_VOL_WRAPPED_MAX		6096

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "volume.h"
 #include "volumes.h"
 
 struct pctx {
@@ -123,8 +124,8 @@ static bool set_format(struct pctx *p, struct cmek_volume_entry *e,
 	const char *c;
 
 	if (!colon || colon == v || !colon[1] ||
-	    (size_t)(colon - v) > CMEK_VOLUMES_PROV_MAX ||
-	    strlen(colon + 1) > CMEK_VOLUMES_KEYREF_MAX) {
+	    (size_t)(colon - v) >= CMEK_VOL_PROVIDER_MAX ||
+	    strlen(colon + 1) >= CMEK_VOL_KEYREF_MAX) {
 		perr(p, "format: expected PROVIDER:KEYREF, got '%s'",
 		     v ? v : "");
 		return false;

@@ -40,8 +40,6 @@
 #define CMEK_VOLUMES_HOLD_MAX		600000	/* ms */
 #define CMEK_VOLUMES_KEYS_MAX		1100	/* one PROVIDER:PATTERN */
 #define CMEK_VOLUMES_TIMEOUT_MAX	86400	/* s: a day is "never" enough */
-#define CMEK_VOLUMES_PROV_MAX		63	/* cmekd's provider name limit */
-#define CMEK_VOLUMES_KEYREF_MAX		1023	/* cmekd's key reference limit */
 #define CMEK_VOLUMES_MKFS_MAX		7
 
 /* mkfs= values: the file systems provisioning knows how to make. */

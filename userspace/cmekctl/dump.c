@@ -2,7 +2,7 @@
 /*
  * cmekctl dump DEV [--header FILE] [--json]: print a volume header, read
  * directly from the device or the detached header file
- * (userspace/lib/volume.h). Never prints key bytes: a wrapped key is shown
+ * (userspace/lib/header.h). Never prints key bytes: a wrapped key is shown
  * by its length only. "cmekctl slot list" prints the same slots, with what
  * cmekd's watch last saw of each slot's key when cmekd runs.
  */
@@ -16,7 +16,7 @@
 #include "cmekctl.h"
 #include "daemon.h"
 #include "escape.h"
-#include "volume.h"
+#include "header.h"
 
 static const char *fmt_time(uint64_t t, char *buf, size_t len)
 {

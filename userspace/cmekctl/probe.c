@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cmekctl probe [--export] DEV: is DEV a cmek volume? For udev's
- * IMPORT{program}. Reads the header directly (userspace/lib/volume.h) and
+ * IMPORT{program}. Reads the header directly (userspace/lib/header.h) and
  * prints only public metadata: never key bytes, never wrapped keys.
  *
  * Exit status: 0 a valid cmek header was found, 1 an error (cannot open
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "cmekctl.h"
-#include "volume.h"
+#include "header.h"
 
 #define EXIT_NOT_CMEK	3
 

@@ -33,7 +33,7 @@
 #include "dm.h"
 #include "nl.h"
 #include "provider.h"
-#include "volume.h"
+#include "header.h"
 
 /* Only the socket's handlers build JSON; the rest never includes json-c. */
 struct json_object;
@@ -387,7 +387,7 @@ enum revoke_fs {
 int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
 		   enum revoke_fs fs);
 
-/* hdr.c: the volume header, through userspace/lib/volume.h */
+/* hdr.c: the volume header, through userspace/lib/header.h */
 struct cmek_vol_hdr;
 struct hdr_slot {
 	int index;

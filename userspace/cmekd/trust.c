@@ -4,7 +4,7 @@
  * so that whoever can write a disk cannot make cmekd open something else
  * under a volume's name. One file per volume, <trust_dir>/<uuid> (JSON,
  * 0600, replaced atomically, kept across reboots):
- *   kcv      the key check value of the data key (volume.h cmek_vol_kcv)
+ *   kcv      the key check value of the data key (header.h cmek_vol_kcv)
  *   version  the highest header version seen
  *   seq      the highest header sequence number seen or written
  * After every unwrap, before the key goes anywhere, trust_check() refuses:
@@ -37,7 +37,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "mountwait.h"
-#include "volume.h"
+#include "header.h"
 
 struct trust_rec {
 	uint8_t kcv[CMEK_VOL_KCV_LEN];

@@ -23,8 +23,8 @@
 #include "cmekd.h"
 #include "log.h"
 #include "secmem.h"
-#include "volume.h"
-#include "volumes.h"
+#include "header.h"
+#include "voltab.h"
 
 int vol_nl_need(struct daemon *d, char *msg, size_t len)
 {
@@ -121,7 +121,7 @@ static int cached_refusal(struct daemon *d, const struct hdr_info *h,
 bool vol_key_pinned(const struct vol *v, const char *provider,
 			   const char *key_ref)
 {
-	return cmek_volumes_keys_allow(v->keys, provider, key_ref);
+	return cmek_voltab_keys_allow(v->keys, provider, key_ref);
 }
 
 /*

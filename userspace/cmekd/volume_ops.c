@@ -25,8 +25,8 @@
 #include "ipc.h"
 #include "log.h"
 #include "secmem.h"
-#include "volume.h"
-#include "volumes.h"
+#include "header.h"
+#include "voltab.h"
 
 #define ERR(e, ...)	cmek_ipc_err((e), __VA_ARGS__)
 

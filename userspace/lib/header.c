@@ -22,7 +22,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include "volume.h"
+#include "header.h"
 
 /* Field offsets inside one 64 KiB copy; see cmek-header.rst. */
 #define OFF_MAGIC	0

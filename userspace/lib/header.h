@@ -10,8 +10,8 @@
  * followed by fdatasync(), so a crash at any point leaves at least one
  * valid copy holding every key slot of either the old or the new state.
  */
-#ifndef CMEK_VOLUME_H
-#define CMEK_VOLUME_H
+#ifndef CMEK_HEADER_H
+#define CMEK_HEADER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -185,4 +185,4 @@ int cmek_vol_decode(const uint8_t *buf, struct cmek_vol_hdr *h,
 
 const char *cmek_vol_slot_state_name(uint32_t state);
 
-#endif /* CMEK_VOLUME_H */
+#endif /* CMEK_HEADER_H */

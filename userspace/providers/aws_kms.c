@@ -1446,6 +1446,7 @@ static int aws_key_state(struct cmek_provider *p, const char *key_ref,
 	char region[CMEK_AWS_REGION_MAX + 1], type[64] = "";
 	int ret;
 
+	*state = CMEK_KMS_UNKNOWN;
 	o = prepare(p->priv, key_ref, NULL, region, NULL, err);
 	if (!o)
 		return -1;

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * azure-kv in the provider contract (tests/lib/contract.h), against the
+ * fake Entra ID and Key Vault (fake_azure.c): a client secret it knows,
+ * key versions and access policies set as a vault administrator would.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/contract.h"
+#include "fake_azure.h"
+#include "fakesrv.h"
+
+#define AZ_VAULT	"https://cmekcontract.vault.azure.net"
+#define AZ_TENANT	"72f988bf-86f1-41af-91ab-2d7cd011db47"
+#define AZ_CLIENT	"0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
+#define AZ_SECRET	"Zq8~s3cr3t+val/ue&x=%41 end"
+#define AZ_WRONG	"wrong-secret~Zq8s3cr3t"
+
+struct azure_env {
+	struct fakesrv s;
+	struct fake_azure fa;
+	char secret_file[300], wrong_file[300];
+	unsigned int nkeys;
+};
+
+static int azure_start(struct contract *c)
+{
+	struct azure_env *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -1;
+	c->priv = e;
+	if (fake_azure_init(&e->fa, AZ_VAULT, AZ_TENANT, AZ_CLIENT,
+			    AZ_SECRET)) {
+		free(e);
+		return -1;
+	}
+	if (contract_write_file(c->dir, "client.secret", AZ_SECRET "\n",
+				e->secret_file, sizeof(e->secret_file)) ||
+	    contract_write_file(c->dir, "wrong.secret", AZ_WRONG "\n",
+				e->wrong_file, sizeof(e->wrong_file)) ||
+	    fakesrv_start(&e->s, c->dir, fake_azure_handler, &e->fa)) {
+		fake_azure_free(&e->fa);
+		free(e);
+		return -1;
+	}
+	c->srv = &e->s;
+	c->secrets[0] = AZ_SECRET;
+	c->secrets[1] = "s3cr3t";
+	c->secrets[2] = AZ_WRONG;
+	c->secrets[3] = "eyJ0eXAi";	/* every token the fake issues */
+	return 0;
+}
+
+static void azure_stop(struct contract *c)
+{
+	struct azure_env *e = c->priv;
+
+	fakesrv_stop(&e->s);
+	fake_azure_free(&e->fa);
+	free(e);
+}
+
+static size_t azure_settings(struct contract *c, enum contract_conf conf,
+			     const char **kv)
+{
+	struct azure_env *e = c->priv;
+	bool quick = conf != CONTRACT_GOOD && conf != CONTRACT_DENIED;
+	const char *const base[] = {
+		"endpoint", conf == CONTRACT_NOWHERE ? "https://127.0.0.1:1" :
+			    e->s.url,
+		"authority_host", e->s.url,
+		"timeout", quick ? "500ms" : "2s",
+		"connect_timeout", "1s",
+		"retries", quick ? "1" : "2",
+		"retry_backoff", "10ms",
+		"tenant_id", AZ_TENANT,
+		"client_id", AZ_CLIENT,
+		"client_secret_file", conf == CONTRACT_BAD_CREDENTIAL ?
+				      e->wrong_file : e->secret_file,
+		"ca_file", e->s.ca_file,
+	};
+	size_t n = sizeof(base) / sizeof(base[0]);
+
+	if (conf == CONTRACT_WRONG_CA)
+		n -= 2;
+	memcpy(kv, base, n * sizeof(*kv));
+	return n / 2;
+}
+
+static int azure_new_key(struct contract *c, char *ref, size_t len)
+{
+	struct azure_env *e = c->priv;
+	char name[16];
+
+	snprintf(name, sizeof(name), "k%u", e->nkeys++);
+	snprintf(ref, len, AZ_VAULT "/keys/%s", name);
+	return fake_azure_key_add(&e->fa, name);
+}
+
+static void azure_missing_key(struct contract *c, char *ref, size_t len)
+{
+	(void)c;
+	snprintf(ref, len, AZ_VAULT "/keys/never-made");
+}
+
+static int azure_set_state(struct contract *c, const char *ref,
+			   enum cmek_kms_key_state st)
+{
+	struct azure_env *e = c->priv;
+	const char *name = strrchr(ref, '/');
+
+	if (!name)
+		return -1;
+	name++;
+	switch (st) {
+	case CMEK_KMS_ENABLED:
+		/* Access policies are the vault's: granted again to all. */
+		fake_azure_deny(&e->fa, FAKE_AZURE_ALLOW, 0);
+		fake_azure_key_recover(&e->fa, name);
+		return fake_azure_key_enable(&e->fa, name, NULL, true);
+	case CMEK_KMS_DISABLED:
+		return fake_azure_key_enable(&e->fa, name, NULL, false);
+	case CMEK_KMS_PENDING_DELETION:
+		return fake_azure_key_delete(&e->fa, name);
+	case CMEK_KMS_DELETED:
+		return fake_azure_key_delete(&e->fa, name) ||
+		       fake_azure_key_purge(&e->fa, name) ? -1 : 0;
+	case CMEK_KMS_ACCESS_DENIED:
+		fake_azure_deny(&e->fa, FAKE_AZURE_DENY_POLICY,
+				FAKE_AZURE_OP_ALL);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+const struct contract_adapter contract_azure_kv = {
+	.provider = "azure-kv",
+	.confs = CONTRACT_BIT(CONTRACT_NOWHERE) |
+		 CONTRACT_BIT(CONTRACT_WRONG_CA) |
+		 CONTRACT_BIT(CONTRACT_BAD_CREDENTIAL),
+	.states = CONTRACT_BIT(CMEK_KMS_DISABLED) |
+		  CONTRACT_BIT(CMEK_KMS_PENDING_DELETION) |
+		  CONTRACT_BIT(CMEK_KMS_DELETED) |
+		  CONTRACT_BIT(CMEK_KMS_ACCESS_DENIED),
+	.faults = CONTRACT_FAKESRV_FAULTS,
+	.credential_flag = true,
+	.bad_ref = AZ_VAULT "/secrets/k1",
+	.start = azure_start,
+	.stop = azure_stop,
+	.settings = azure_settings,
+	.new_key = azure_new_key,
+	.missing_key = azure_missing_key,
+	.set_state = azure_set_state,
+	.quick_timeout_ms = 500,
+};

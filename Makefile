@@ -26,16 +26,25 @@ CPPFLAGS += -Iinclude/uapi -Iuserspace/lib -Iuserspace/providers -D_GNU_SOURCE
 ALL_CFLAGS = $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(PKG_CFLAGS) -std=gnu11 -MMD -MP
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-LIB_SRC := $(wildcard userspace/lib/*.c userspace/providers/*.c)
+# One folder per provider, userspace/providers/NAME/: the provider NAME.c
+# (in the library), its unit test test_NAME.c and the test-only pieces that
+# test uses (a fake of the KMS's API, test data). What all providers share
+# (kit, settings, registry) sits in userspace/providers/ itself.
+PROVIDERS := $(notdir $(patsubst %/,%,$(wildcard userspace/providers/*/)))
+PROV_SRC := $(foreach p,$(PROVIDERS),userspace/providers/$(p)/$(p).c)
+PROV_TEST_SRC := $(wildcard userspace/providers/*/test_*.c)
+LIB_SRC := $(wildcard userspace/lib/*.c userspace/providers/*.c) $(PROV_SRC)
 CMEKCTL_SRC := $(wildcard userspace/cmekctl/*.c)
 CMEKD_SRC := $(wildcard userspace/cmekd/*.c)
 GEN_SRC := $(wildcard userspace/generator/*.c)
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c) $(PROV_TEST_SRC)
 KSFT_SRC := $(wildcard tests/kselftest/*.c)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-# Test-only KMS servers (tests/kms/), linked into every host unit test.
-KMS_SRC := $(wildcard tests/kms/*.c)
+# Test-only KMS servers (the generic HTTPS one in tests/lib/fakesrv.c, each
+# provider's fake of its API), linked into every host unit test.
+KMS_SRC := tests/lib/fakesrv.c $(filter-out $(PROV_SRC) $(PROV_TEST_SRC),\
+	$(wildcard userspace/providers/*/*.c))
 KMS_SAN_OBJ := $(KMS_SRC:%.c=$(B)/san/%.o)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
@@ -45,7 +54,7 @@ LIB_SAN := $(B)/libcmek-san.a
 
 PROGS := $(if $(CMEKCTL_SRC),$(B)/cmekctl) $(if $(CMEKD_SRC),$(B)/cmekd) \
 	$(if $(GEN_SRC),$(B)/cmek-generator)
-UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
+UNIT_BIN := $(addprefix $(B)/unit/,$(basename $(notdir $(UNIT_SRC))))
 KSFT_BIN := $(KSFT_SRC:tests/kselftest/%.c=$(B)/kselftest/%)
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(B)/helpers/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
@@ -98,8 +107,19 @@ $(B)/provider-settings: $(B)/obj/userspace/docgen/provider_settings.o $(LIB)
 provider-settings-doc: $(B)/provider-settings
 	$(B)/provider-settings > $(SETTINGS_RST).tmp && mv $(SETTINGS_RST).tmp $(SETTINGS_RST)
 
-# Host unit tests: ASan + UBSan, one binary per tests/unit/test_*.c.
+# Test code finds tests/lib's headers (tap.h, fakesrv.h) by name.
+TEST_OBJ := $(KMS_SRC:%.c=$(B)/san/%.o) $(KMS_SRC:%.c=$(B)/obj/%.o) \
+	$(PROV_TEST_SRC:%.c=$(B)/san/%.o) $(HELPER_SRC:%.c=$(B)/obj/%.o)
+$(TEST_OBJ): CPPFLAGS += -Itests/lib
+
+# Host unit tests: ASan + UBSan, one binary per tests/unit/test_*.c and
+# per provider's userspace/providers/NAME/test_NAME.c, named after the file.
 $(B)/unit/%: $(B)/san/tests/unit/%.o $(KMS_SAN_OBJ) $(LIB_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+.SECONDEXPANSION:
+$(PROVIDERS:%=$(B)/unit/test_%): $(B)/unit/test_%: \
+		$(B)/san/userspace/providers/%/test_$$*.o $(KMS_SAN_OBJ) $(LIB_SAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 # cmekd's own files, all but main(), for the tests of its volume logic.
@@ -195,7 +215,7 @@ bench: all
 -include $(LIB_OBJ:.o=.d) $(LIB_SAN_OBJ:.o=.d)
 -include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SRC:%.c=$(B)/obj/%.d) $(HELPER_SRC:%.c=$(B)/obj/%.d) \
 	$(GEN_SRC:%.c=$(B)/obj/%.d) \
-	$(LIB_SRC:%.c=$(B)/fuzz/obj/%.d) $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d) \
+	$(LIB_SRC:%.c=$(B)/fuzz/obj/%.d) $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.d) $(UNIT_SRC:%.c=$(B)/san/%.d) \
 	$(KMS_SAN_OBJ:.o=.d) $(KMS_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SAN_OBJ:.o=.d)
 
 # make install [DESTDIR=] [PREFIX=/usr/local] [SBINDIR=] ...: the programs,

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kmip.h"
+#include "kmip/kmip.h"
 
 static const uint32_t ops[] = {
 	KMIP_OP_ENCRYPT, KMIP_OP_DECRYPT, KMIP_OP_GET_ATTRIBUTES, KMIP_OP_CREATE,

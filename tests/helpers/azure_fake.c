@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Test helper: tests/kms/fake_azure.c as a process, for VM tests.
+ * Test helper: userspace/providers/azure_kv/fake_azure.c as a process, for
+ * VM tests.
  *
  *	azure_fake DIR PORT TENANT CLIENT SECRET KEY...
  *
@@ -14,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../kms/fake_azure.h"
+#include "azure_kv/fake_azure.h"
 
 int main(int argc, char **argv)
 {

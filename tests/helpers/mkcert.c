@@ -5,7 +5,7 @@
  * signed by it, valid for 127.0.0.1 and localhost and for SAN as well
  * (OpenSSL's subjectAltName syntax, "IP:10.0.2.100,DNS:kms.test").
  *
- * The same certificates the unit tests' servers use (tests/kms/fakesrv.c),
+ * The same certificates the unit tests' servers use (tests/lib/fakesrv.c),
  * for servers a shell test runs: moto_server on the host, which a VM guest
  * reaches at 10.0.2.100 (tests/host/aws_kms_vm.sh). Test use only: the
  * keys are unencrypted and valid for two days.
@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "../kms/fakesrv.h"
+#include "../lib/fakesrv.h"
 
 int main(int argc, char **argv)
 {

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vault_fake DIR PORT KEY TOKEN: the fake Vault transit engine of the unit
- * tests (tests/kms/fake_vault.c) as a server process, for VM tests that
- * kill the KMS in the middle of a request and start it again
- * (tests/kselftest/cmekd_kmsfail.sh).
+ * tests (userspace/providers/vault_transit/fake_vault.c) as a server
+ * process, for VM tests that kill the KMS in the middle of a request and
+ * start it again (tests/kselftest/cmekd_kmsfail.sh).
  *
  * It serves HTTPS on 127.0.0.1:PORT with a certificate from the CA in
  * DIR/ca.pem (made on first start, reused after), knows one transit key
@@ -40,7 +40,7 @@
 
 #include <openssl/rand.h>
 
-#include "../kms/fake_vault.h"
+#include "vault_transit/fake_vault.h"
 
 static char dir[256];
 static const char *key_name;

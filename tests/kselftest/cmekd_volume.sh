@@ -77,7 +77,7 @@ D1=$2
 D2=$3
 
 # --- set-up -------------------------------------------------------------
-# A local-provider KEK file (userspace/providers/local.h): "CMEKKEK1" and
+# A local-provider KEK file (userspace/providers/local/local.h): "CMEKKEK1" and
 # 32 random bytes, 0600, NAME.kek; disabled = NAME.kek.disabled (mkkek in
 # cmekd_lib.sh).
 ktap_check "KEK k1 in a temporary CMEK_KEY_DIR" mkkek k1

@@ -7,7 +7,7 @@
  * that point the provider at it, how to make a key and put that key into
  * a state, and which faults the fake can inject.
  *
- * Transport faults of the HTTPS fakes (tests/kms/fakesrv.h) are the
+ * Transport faults of the HTTPS fakes (tests/lib/fakesrv.h) are the
  * contract's own: an adapter whose fake runs on a fakesrv hands it over in
  * c->srv and the contract injects them. Other adapters inject what they
  * can through fault().

@@ -26,7 +26,7 @@
 #include <json-c/json.h>
 
 #include "../../userspace/cmekd/cmekd.h"
-#include "local.h"
+#include "local/local.h"
 #include "../lib/tap.h"
 
 /* The fake kernel: a key table and mappings, and a log of the calls. */

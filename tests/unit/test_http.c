@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The HTTPS layer the cloud providers share (userspace/lib/http.c) and the
- * base64 coders, against the test server in tests/kms/fakesrv.c: TLS
+ * base64 coders, against the test server in tests/lib/fakesrv.c: TLS
  * verification, status handling, the retry policy with its backoff, the
  * bounds on time and size, and the configuration keys.
  */
@@ -25,7 +25,7 @@
 
 #include "b64.h"
 #include "http.h"
-#include "../kms/fakesrv.h"
+#include "../lib/fakesrv.h"
 #include "../lib/tap.h"
 
 static char dir[] = "/tmp/cmek-test-http-XXXXXX";

@@ -27,7 +27,7 @@
 
 #include "b64.h"
 #include "provider.h"
-#include "../kms/fakesrv.h"
+#include "../lib/fakesrv.h"
 #include "../lib/contract.h"
 #include "../lib/tap.h"
 

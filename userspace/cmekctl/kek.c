@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cmekctl kek: the local provider's key-encryption keys
- * (userspace/providers/local.h).
+ * (userspace/providers/local/local.h).
  *
  *   kek create NAME [--key-dir DIR]
  *   kek list [--json] [--key-dir DIR]
@@ -20,7 +20,7 @@
 
 #include "cmekctl.h"
 #include "config.h"
-#include "local.h"
+#include "local/local.h"
 
 #define KEK_USAGE \
 	"usage: cmekctl kek create NAME [--key-dir DIR]\n" \

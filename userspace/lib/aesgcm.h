@@ -2,7 +2,7 @@
 /*
  * AES-256-GCM in one call, with the 12-byte nonce and 16-byte tag that the
  * local provider's wrapped keys use, and that the test KMS fakes
- * (tests/kms/) use to seal their own blobs.
+ * (each provider's fake_*.c) use to seal their own blobs.
  */
 #ifndef CMEK_AESGCM_H
 #define CMEK_AESGCM_H

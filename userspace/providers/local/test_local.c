@@ -10,7 +10,7 @@
 
 #include "local.h"
 #include "provider.h"
-#include "../lib/tap.h"
+#include "tap.h"
 
 static char dir[] = "/tmp/cmek-test-keys-XXXXXX";
 

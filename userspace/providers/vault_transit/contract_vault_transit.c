@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/contract.h"
+#include "contract.h"
 #include "fake_vault.h"
 #include "fakesrv.h"
 

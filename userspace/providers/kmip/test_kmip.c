@@ -22,8 +22,8 @@
 
 #include "kmip.h"
 #include "provider.h"
-#include "../kms/kmip_admin.h"
-#include "../lib/tap.h"
+#include "kmip_admin.h"
+#include "tap.h"
 
 #define PLAN	53
 

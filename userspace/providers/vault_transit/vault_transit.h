@@ -6,7 +6,7 @@
  *
  * The answer parsers and the classifier are exported for the tests, which
  * feed them recorded examples from the API reference
- * (tests/kms/data/vault_transit/).
+ * (data/).
  */
 #ifndef CMEK_VAULT_TRANSIT_H
 #define CMEK_VAULT_TRANSIT_H

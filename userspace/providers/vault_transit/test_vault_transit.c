@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The vault-transit provider against the fake transit engine
- * (tests/kms/fake_vault.c) over TLS: round trips, the volume binding,
+ * (fake_vault.c) over TLS: round trips, the volume binding,
  * rewrap on the server and through the provider, key states, every row of
  * the error table in Documentation/admin-guide/cmek-providers.rst, faults,
  * credentials, malformed answers, and the API reference's own examples
- * (tests/kms/data/vault_transit/) through the parsers.
+ * (data/) through the parsers.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,9 +24,9 @@
 #include "http.h"
 #include "provider.h"
 #include "vault_transit.h"
-#include "../kms/fake_vault.h"
-#include "../kms/fakesrv.h"
-#include "../lib/tap.h"
+#include "fake_vault.h"
+#include "fakesrv.h"
+#include "tap.h"
 
 #define TOKEN		"hvs.CAESIGk3x9testTokenForTheCmekSuite0123456789abcdefXY"
 #define TOKEN2		"hvs.CAESIRotatedByVaultAgent0123456789abcdefghijklmnopq"
@@ -1275,9 +1275,9 @@ int main(void)
 		snprintf(data_dir, sizeof(data_dir), "%s", env);
 	else
 		snprintf(data_dir, sizeof(data_dir), "%s", __FILE__);
-	slash = strstr(data_dir, "unit/test_vault_transit.c");
+	slash = strstr(data_dir, "test_vault_transit.c");
 	if (slash)
-		strcpy(slash, "kms/data/vault_transit");
+		strcpy(slash, "data");
 	unsetenv("VAULT_ADDR");
 	unsetenv("VAULT_TOKEN");
 	unsetenv("VAULT_NAMESPACE");

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The gcp-kms provider against tests/kms/fake_gcp.c: round trips, volume
+ * The gcp-kms provider against fake_gcp.c: round trips, volume
  * binding, rotation and rewrap, key states, every row of the error table
  * in Documentation/admin-guide/cmek-providers.rst, transport faults, the
  * CRC32C integrity checks, the three ways to get a token (service-account
  * key from the config or the environment, metadata server) and their
  * failures, malformed answers, and recorded answers of the documented
- * shape (tests/kms/data/gcp_kms/).
+ * shape (data/).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +18,9 @@
 #include "crc32c.h"
 #include "gcp_kms.h"
 #include "provider.h"
-#include "../kms/fake_gcp.h"
-#include "../kms/fakesrv.h"
-#include "../lib/tap.h"
+#include "fake_gcp.h"
+#include "fakesrv.h"
+#include "tap.h"
 
 #define KEY	"projects/cmek-test/locations/europe-west1/keyRings/cmek-ring/cryptoKeys/volumes"
 #define KEY2	"projects/cmek-test/locations/europe-west1/keyRings/cmek-ring/cryptoKeys/other"
@@ -136,7 +136,8 @@ static int do_state(struct cmek_provider *p, const char *key,
 static char *slurp(const char *name)
 {
 	static const char *const dirs[] = {
-		"tests/kms/data/gcp_kms", "../tests/kms/data/gcp_kms",
+		"userspace/providers/gcp_kms/data",
+		"../userspace/providers/gcp_kms/data",
 	};
 	char path[400];
 	FILE *fp = NULL;
@@ -959,7 +960,7 @@ static void test_malformed(struct cmek_provider *p, const uint8_t *blob,
 	fake_gcp_canned(f, 0, NULL, 0);
 }
 
-/* ---- answers of the documented shape, from tests/kms/data/gcp_kms ---- */
+/* ---- answers of the documented shape, from data/ ---- */
 
 static void test_recorded(struct cmek_provider *p)
 {

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The azure-kv provider against tests/kms/fake_azure.c: an HTTPS server
+ * The azure-kv provider against fake_azure.c: an HTTPS server
  * playing Entra ID's token endpoint and the vault (real RSA-OAEP-256 per
  * key version), and a plain one playing IMDS. Round trips, the volume
  * binding, rotation and rewrap, key states, every row of the error table
  * in Documentation/admin-guide/cmek-providers.rst (recorded answers from
- * tests/kms/data/azure_kv/ where they exist), faults, the three credential
+ * data/ where they exist), faults, the three credential
  * paths, token caching and refresh, malformed answers, and that no error
  * message carries a secret or a token.
  */
@@ -23,9 +23,9 @@
 #include "azure_kv.h"
 #include "b64.h"
 #include "http.h"
-#include "../kms/fake_azure.h"
-#include "../kms/fakesrv.h"
-#include "../lib/tap.h"
+#include "fake_azure.h"
+#include "fakesrv.h"
+#include "tap.h"
 
 #define VAULT	"https://cmektest.vault.azure.net"
 #define TENANT	"72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -36,7 +36,7 @@
 #define K1	VAULT "/keys/k1"
 #define K2	VAULT "/keys/k2"
 #define K3	VAULT "/keys/k3"
-#define DATA	"tests/kms/data/azure_kv/"
+#define DATA	"userspace/providers/azure_kv/data/"
 #define TOKEN_PREFIX	"eyJ0eXAi"	/* every token the fake issues */
 
 static char dir[] = "/tmp/cmek-test-azure-XXXXXX";

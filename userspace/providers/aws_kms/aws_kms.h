@@ -4,8 +4,8 @@
  * protocol, signed with libcurl's SigV4. Configuration, credentials and the
  * error table: Documentation/admin-guide/cmek-providers.rst, "aws-kms".
  *
- * The parsers below are exported for tests/unit/test_aws_kms.c, which feeds
- * them recorded answers from the API reference (tests/kms/data/aws_kms/).
+ * The parsers below are exported for test_aws_kms.c, which feeds
+ * them recorded answers from the API reference (data/).
  */
 #ifndef CMEK_AWS_KMS_H
 #define CMEK_AWS_KMS_H

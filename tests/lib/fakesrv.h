@@ -2,10 +2,11 @@
 /*
  * Test-only HTTPS server for the KMS provider tests: a thread in the test
  * process that answers one request per TLS connection through a handler
- * that follows a KMS's published API (tests/kms/fake_*.c), with faults the
- * test injects between calls (status codes, delays, a server that never
- * answers). Its certificate chains to a CA made for the run, so providers
- * are tested with TLS verification on, as they always run.
+ * that follows a KMS's published API (each provider's fake_*.c, in
+ * userspace/providers/NAME/), with faults the test injects between calls
+ * (status codes, delays, a server that never answers). Its certificate
+ * chains to a CA made for the run, so providers are tested with TLS
+ * verification on, as they always run.
  */
 #ifndef CMEK_FAKESRV_H
 #define CMEK_FAKESRV_H

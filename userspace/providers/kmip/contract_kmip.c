@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../lib/contract.h"
+#include "contract.h"
 #include "kmip_admin.h"
 
 #define KMIP_PASSWORD	"s3cret-contract-pw"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * A fake Google Cloud KMS for tests/unit/test_gcp_kms.c, served by
+ * A fake Google Cloud KMS for test_gcp_kms.c, served by
  * fakesrv: the v1 REST calls cmek uses, as the API reference describes
  * them, with real cryptography so that the provider's mistakes show.
  *

@@ -3,8 +3,8 @@
  * The aws-kms provider, three ways:
  *
  *  1. its parsers, fed the API reference's recorded answers
- *     (tests/kms/data/aws_kms/) and every row of the error table;
- *  2. against tests/kms/fake_aws.c (TLS, SigV4 checked, key states, faults
+ *     (data/) and every row of the error table;
+ *  2. against fake_aws.c (TLS, SigV4 checked, key states, faults
  *     moto cannot make: Decrypt refused under a disabled key, throttling,
  *     5xx, hangs, XML auth errors, malformed answers) and its fake IMDSv2;
  *  3. against moto_server, a third-party AWS implementation, over TLS with
@@ -31,11 +31,11 @@
 #include "b64.h"
 #include "http.h"
 #include "provider.h"
-#include "../kms/fake_aws.h"
-#include "../kms/fakesrv.h"
-#include "../lib/tap.h"
+#include "fake_aws.h"
+#include "fakesrv.h"
+#include "tap.h"
 
-#define DATA		"tests/kms/data/aws_kms/"
+#define DATA		"userspace/providers/aws_kms/data/"
 #define AKID		"AKIAIOSFODNN7EXAMPLE"
 #define SECRET		"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 #define STS_AKID	"ASIAIOSFODNN7EXAMPLE"

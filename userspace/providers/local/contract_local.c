@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../lib/contract.h"
+#include "contract.h"
 #include "local.h"
 
 struct local_env {

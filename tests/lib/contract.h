@@ -18,11 +18,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 
+#include "fakesrv.h"
 #include "provider.h"
-
-struct fakesrv;
 
 /* The settings an adapter writes for each kind of provider it is asked for. */
 enum contract_conf {
@@ -53,6 +53,15 @@ enum contract_fault {
 #define CONTRACT_BIT(x)		(1u << (x))
 /* What the contract injects itself into a fakesrv. */
 #define CONTRACT_FAKESRV_FAULTS	(CONTRACT_BIT(CONTRACT_FAULTS) - 1)
+/* The kinds of provider that every networked adapter can make. */
+#define CONTRACT_NET_CONFS	(CONTRACT_BIT(CONTRACT_NOWHERE) | \
+				 CONTRACT_BIT(CONTRACT_WRONG_CA) | \
+				 CONTRACT_BIT(CONTRACT_BAD_CREDENTIAL))
+/* Every state a KMS can put a key in. */
+#define CONTRACT_ALL_STATES	(CONTRACT_BIT(CMEK_KMS_DISABLED) | \
+				 CONTRACT_BIT(CMEK_KMS_PENDING_DELETION) | \
+				 CONTRACT_BIT(CMEK_KMS_DELETED) | \
+				 CONTRACT_BIT(CMEK_KMS_ACCESS_DENIED))
 
 #define CONTRACT_KV_MAX		24	/* "key", "value" pairs */
 #define CONTRACT_SECRETS_MAX	8
@@ -135,6 +144,34 @@ static inline int contract_write_file(const char *dir, const char *name,
 	fchmod(fileno(f), 0600);
 	fputs(text, f);
 	return fclose(f) ? -1 : 0;
+}
+
+/*
+ * The settings every HTTPS provider shares, for its fake @srv: endpoint
+ * (where nothing listens for CONTRACT_NOWHERE), timeouts and retries by
+ * @conf, and ca_file last, left out for CONTRACT_WRONG_CA (the system's
+ * CAs never signed the fake). Written to @kv, their number returned.
+ */
+static inline size_t contract_http_settings(const struct fakesrv *srv,
+					    enum contract_conf conf,
+					    const char **kv)
+{
+	bool quick = conf != CONTRACT_GOOD && conf != CONTRACT_DENIED;
+	const char *const base[] = {
+		"endpoint", conf == CONTRACT_NOWHERE ? "https://127.0.0.1:1" :
+			    srv->url,
+		"timeout", quick ? "500ms" : "2s",
+		"connect_timeout", "1s",
+		"retries", quick ? "1" : "2",
+		"retry_backoff", "20ms",
+		"ca_file", srv->ca_file,
+	};
+	size_t n = sizeof(base) / sizeof(base[0]);
+
+	if (conf == CONTRACT_WRONG_CA)
+		n -= 2;
+	memcpy(kv, base, n * sizeof(*kv));
+	return n / 2;
 }
 
 /* The adapters, each in its provider's folder. */

@@ -59,29 +59,18 @@ static size_t aws_settings(struct contract *c, enum contract_conf conf,
 			   const char **kv)
 {
 	struct aws_env *e = c->priv;
-	bool quick = conf != CONTRACT_GOOD && conf != CONTRACT_DENIED;
-	const char *const base[] = {
-		"endpoint", conf == CONTRACT_NOWHERE ? "https://127.0.0.1:1" :
-			    e->s.url,
+	size_t n = contract_http_settings(&e->s, conf, kv);
+	const char *const more[] = {
 		"region", "us-east-1",
-		"timeout", quick ? "500ms" : "2s",
-		"connect_timeout", "1s",
-		"retries", quick ? "1" : "2",
-		"retry_backoff", "20ms",
 		"deadline", "10s",
 		"imds", "no",
 		"access_key_id", AWS_AKID,
 		"secret_access_key_file", conf == CONTRACT_BAD_CREDENTIAL ?
 					  e->wrong_file : e->secret_file,
-		"ca_file", e->s.ca_file,
 	};
-	size_t n = sizeof(base) / sizeof(base[0]);
 
-	/* Without ca_file: the system's CAs, which never signed the fake. */
-	if (conf == CONTRACT_WRONG_CA)
-		n -= 2;
-	memcpy(kv, base, n * sizeof(*kv));
-	return n / 2;
+	memcpy(kv + 2 * n, more, sizeof(more));
+	return n + sizeof(more) / sizeof(more[0]) / 2;
 }
 
 static int aws_key(struct aws_env *e, const char *ref)
@@ -141,13 +130,8 @@ static int aws_set_state(struct contract *c, const char *ref,
 
 const struct contract_adapter contract_aws_kms = {
 	.provider = "aws-kms",
-	.confs = CONTRACT_BIT(CONTRACT_NOWHERE) |
-		 CONTRACT_BIT(CONTRACT_WRONG_CA) |
-		 CONTRACT_BIT(CONTRACT_BAD_CREDENTIAL),
-	.states = CONTRACT_BIT(CMEK_KMS_DISABLED) |
-		  CONTRACT_BIT(CMEK_KMS_PENDING_DELETION) |
-		  CONTRACT_BIT(CMEK_KMS_DELETED) |
-		  CONTRACT_BIT(CMEK_KMS_ACCESS_DENIED),
+	.confs = CONTRACT_NET_CONFS,
+	.states = CONTRACT_ALL_STATES,
 	.faults = CONTRACT_FAKESRV_FAULTS,
 	.credential_flag = true,
 	.bad_ref = "not a key",

@@ -67,27 +67,17 @@ static size_t azure_settings(struct contract *c, enum contract_conf conf,
 			     const char **kv)
 {
 	struct azure_env *e = c->priv;
-	bool quick = conf != CONTRACT_GOOD && conf != CONTRACT_DENIED;
-	const char *const base[] = {
-		"endpoint", conf == CONTRACT_NOWHERE ? "https://127.0.0.1:1" :
-			    e->s.url,
+	size_t n = contract_http_settings(&e->s, conf, kv);
+	const char *const more[] = {
 		"authority_host", e->s.url,
-		"timeout", quick ? "500ms" : "2s",
-		"connect_timeout", "1s",
-		"retries", quick ? "1" : "2",
-		"retry_backoff", "10ms",
 		"tenant_id", AZ_TENANT,
 		"client_id", AZ_CLIENT,
 		"client_secret_file", conf == CONTRACT_BAD_CREDENTIAL ?
 				      e->wrong_file : e->secret_file,
-		"ca_file", e->s.ca_file,
 	};
-	size_t n = sizeof(base) / sizeof(base[0]);
 
-	if (conf == CONTRACT_WRONG_CA)
-		n -= 2;
-	memcpy(kv, base, n * sizeof(*kv));
-	return n / 2;
+	memcpy(kv + 2 * n, more, sizeof(more));
+	return n + sizeof(more) / sizeof(more[0]) / 2;
 }
 
 static int azure_new_key(struct contract *c, char *ref, size_t len)
@@ -139,13 +129,8 @@ static int azure_set_state(struct contract *c, const char *ref,
 
 const struct contract_adapter contract_azure_kv = {
 	.provider = "azure-kv",
-	.confs = CONTRACT_BIT(CONTRACT_NOWHERE) |
-		 CONTRACT_BIT(CONTRACT_WRONG_CA) |
-		 CONTRACT_BIT(CONTRACT_BAD_CREDENTIAL),
-	.states = CONTRACT_BIT(CMEK_KMS_DISABLED) |
-		  CONTRACT_BIT(CMEK_KMS_PENDING_DELETION) |
-		  CONTRACT_BIT(CMEK_KMS_DELETED) |
-		  CONTRACT_BIT(CMEK_KMS_ACCESS_DENIED),
+	.confs = CONTRACT_NET_CONFS,
+	.states = CONTRACT_ALL_STATES,
 	.faults = CONTRACT_FAKESRV_FAULTS,
 	.credential_flag = true,
 	.bad_ref = AZ_VAULT "/secrets/k1",

@@ -80,24 +80,11 @@ static size_t gcp_settings(struct contract *c, enum contract_conf conf,
 			   const char **kv)
 {
 	struct gcp_env *e = c->priv;
-	bool quick = conf != CONTRACT_GOOD && conf != CONTRACT_DENIED;
-	const char *const base[] = {
-		"endpoint", conf == CONTRACT_NOWHERE ? "https://127.0.0.1:1" :
-			    e->s.url,
-		"timeout", quick ? "500ms" : "2s",
-		"connect_timeout", "1s",
-		"retries", quick ? "1" : "2",
-		"retry_backoff", "10ms",
-		"credentials_file", conf == CONTRACT_BAD_CREDENTIAL ?
-				    e->foreign : e->sa,
-		"ca_file", e->s.ca_file,
-	};
-	size_t n = sizeof(base) / sizeof(base[0]);
+	size_t n = contract_http_settings(&e->s, conf, kv);
 
-	if (conf == CONTRACT_WRONG_CA)
-		n -= 2;
-	memcpy(kv, base, n * sizeof(*kv));
-	return n / 2;
+	kv[2 * n] = "credentials_file";
+	kv[2 * n + 1] = conf == CONTRACT_BAD_CREDENTIAL ? e->foreign : e->sa;
+	return n + 1;
 }
 
 static int gcp_new_key(struct contract *c, char *ref, size_t len)
@@ -136,13 +123,8 @@ static int gcp_set_state(struct contract *c, const char *ref,
 
 const struct contract_adapter contract_gcp_kms = {
 	.provider = "gcp-kms",
-	.confs = CONTRACT_BIT(CONTRACT_NOWHERE) |
-		 CONTRACT_BIT(CONTRACT_WRONG_CA) |
-		 CONTRACT_BIT(CONTRACT_BAD_CREDENTIAL),
-	.states = CONTRACT_BIT(CMEK_KMS_DISABLED) |
-		  CONTRACT_BIT(CMEK_KMS_PENDING_DELETION) |
-		  CONTRACT_BIT(CMEK_KMS_DELETED) |
-		  CONTRACT_BIT(CMEK_KMS_ACCESS_DENIED),
+	.confs = CONTRACT_NET_CONFS,
+	.states = CONTRACT_ALL_STATES,
 	.faults = CONTRACT_FAKESRV_FAULTS,
 	.credential_flag = true,
 	.bad_ref = "projects/P/locations/l/keyRings/r/cryptoKeys/k",

@@ -242,9 +242,7 @@ static size_t kmip_fault(struct contract *c, enum contract_fault f,
 const struct contract_adapter contract_kmip = {
 	.provider = "kmip",
 	.gaps = "no HTTP: no status codes, Retry-After or proxy pages; no TLS alert to inject (the server's refusal of a client certificate is one: cmekd's credential refused); no pending deletion in KMIP",
-	.confs = CONTRACT_BIT(CONTRACT_NOWHERE) |
-		 CONTRACT_BIT(CONTRACT_WRONG_CA) |
-		 CONTRACT_BIT(CONTRACT_BAD_CREDENTIAL),
+	.confs = CONTRACT_NET_CONFS,
 	.states = CONTRACT_BIT(CMEK_KMS_DISABLED) |
 		  CONTRACT_BIT(CMEK_KMS_DELETED) |
 		  CONTRACT_BIT(CMEK_KMS_ACCESS_DENIED),

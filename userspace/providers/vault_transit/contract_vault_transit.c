@@ -67,26 +67,16 @@ static size_t vault_settings(struct contract *c, enum contract_conf conf,
 			     const char **kv)
 {
 	struct vault_env *e = c->priv;
-	bool quick = conf != CONTRACT_GOOD && conf != CONTRACT_DENIED;
-	const char *const base[] = {
-		"endpoint", conf == CONTRACT_NOWHERE ? "https://127.0.0.1:1" :
-			    e->s.url,
-		"timeout", quick ? "500ms" : "2s",
-		"connect_timeout", "1s",
-		"retries", quick ? "1" : "2",
-		"retry_backoff", "20ms",
+	size_t n = contract_http_settings(&e->s, conf, kv);
+	const char *const more[] = {
 		"deadline", "10s",
 		"namespace", VT_NS,
 		"token_file", conf == CONTRACT_BAD_CREDENTIAL ? e->bad :
 			      conf == CONTRACT_DENIED ? e->deny : e->token,
-		"ca_file", e->s.ca_file,
 	};
-	size_t n = sizeof(base) / sizeof(base[0]);
 
-	if (conf == CONTRACT_WRONG_CA)
-		n -= 2;
-	memcpy(kv, base, n * sizeof(*kv));
-	return n / 2;
+	memcpy(kv + 2 * n, more, sizeof(more));
+	return n + sizeof(more) / sizeof(more[0]) / 2;
 }
 
 static int vault_new_key(struct contract *c, char *ref, size_t len)
@@ -125,9 +115,7 @@ static int vault_set_state(struct contract *c, const char *ref,
 const struct contract_adapter contract_vault_transit = {
 	.provider = "vault-transit",
 	.gaps = "transit keys cannot be disabled (min_decryption_version retires versions, not the key: test_vault_transit)",
-	.confs = CONTRACT_BIT(CONTRACT_NOWHERE) |
-		 CONTRACT_BIT(CONTRACT_WRONG_CA) |
-		 CONTRACT_BIT(CONTRACT_BAD_CREDENTIAL),
+	.confs = CONTRACT_NET_CONFS,
 	.states = CONTRACT_BIT(CMEK_KMS_PENDING_DELETION) |
 		  CONTRACT_BIT(CMEK_KMS_DELETED) |
 		  CONTRACT_BIT(CMEK_KMS_ACCESS_DENIED),

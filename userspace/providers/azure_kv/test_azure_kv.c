@@ -2,12 +2,15 @@
 /*
  * The azure-kv provider against fake_azure.c: an HTTPS server
  * playing Entra ID's token endpoint and the vault (real RSA-OAEP-256 per
- * key version), and a plain one playing IMDS. Round trips, the volume
- * binding, rotation and rewrap, key states, every row of the error table
+ * key version), and a plain one playing IMDS. What is particular to Key
+ * Vault: the blob and its key version, rotation and rewrap, key states
+ * (expiry, RBAC, the firewall, recovery), every row of the error table
  * in Documentation/admin-guide/cmek-providers.rst (recorded answers from
- * data/ where they exist), faults, the three credential
- * paths, token caching and refresh, malformed answers, and that no error
- * message carries a secret or a token.
+ * data/ where they exist), the three credential paths, token caching and
+ * refresh, malformed answers, signed slots, and that no error message
+ * carries a secret or a token. The round trip, the bindings, the key
+ * states and the transport faults every provider shares are the provider
+ * contract's (tests/unit/test_provider_contract.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,25 +331,14 @@ static void test_round_trip(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = unwrap(p, K1, &vol_a, w, wl, out, &n, &err);
 	ms = ms_since(&t0);
-	tap_ok(ret == 0 && n == 64 && !memcmp(out, dek, 64),
-	       "unwrap returns the DEK (%ld ms round trip): %s", ms,
-	       ret ? err.msg : "");
-	tap_ok(fake_azure_requests(&fa, FAKE_AZURE_TOKEN) == tokens + 1,
+	tap_diag("unwrap: %ld ms %s", ms, ret ? err.msg : "");
+	tap_ok(ret == 0 && n == 64 && !memcmp(out, dek, 64) &&
+	       fake_azure_requests(&fa, FAKE_AZURE_TOKEN) == tokens + 1,
 	       "token cached across calls");
 	last_target(&s, hdr, sizeof(hdr));
 	snprintf(ref, sizeof(ref), "/keys/k1/%s/unwrapkey?api-version=7.4", v1);
 	tap_ok(!strcmp(hdr, ref), "unwrap asked the blob's version: %s", hdr);
 
-	tap_ok(unwrap(p, K1, &vol_b, w, wl, out, &n, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID &&
-	       strstr(err.msg, "does not belong to volume"),
-	       "another volume's binding: invalid: %s", err.msg);
-
-	tap_ok(wrap(p, K1, dek, 32, &w2, &wl2, &err) == 0 &&
-	       unwrap(p, K1, &vol_a, w2, wl2, out, &n, &err) == 0 && n == 32 &&
-	       !memcmp(out, dek, 32), "32-byte DEK round trip");
-	free(w2);
-	w2 = NULL;
 	snprintf(ref, sizeof(ref), K1 "/%s", v1);
 	tap_ok(wrap(p, ref, dek, 64, &w2, &wl2, &err) == 0 &&
 	       blob_version_is(w2, wl2, v1) &&
@@ -354,13 +346,6 @@ static void test_round_trip(void)
 	       "key_ref with a pinned version wraps under it");
 	free(w2);
 
-	w[100] ^= 0x40;
-	tap_ok(unwrap(p, K1, &vol_a, w, wl, out, &n, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "HTTP 400") &&
-	       strstr(err.msg, "BadParameter"),
-	       "corrupted ciphertext: Key Vault 400 BadParameter, invalid: %s",
-	       err.msg);
-	w[100] ^= 0x40;
 	w[0] = 9;
 	tap_ok(unwrap(p, K1, &vol_a, w, wl, out, &n, &err) < 0 &&
 	       err.cls == CMEK_ERR_INVALID && strstr(err.msg, "v1 or v2 blob"),
@@ -401,14 +386,6 @@ static void test_rotation(void)
 	tap_ok(w && strstr(t, v2) && strstr(t, "/wrapkey") &&
 	       unwrap(p, K1, &vol_a, w, wl, out, &n, &err) == 0 &&
 	       !memcmp(out, dek1, 64), "rewrapped blob unwraps under %s", v2);
-	memset(&err, 0, sizeof(err));
-	tap_ok(p->ops->rewrap(p, K1, K2, &vol_a, w, wl, &w2, &wl2, &err) == 0 &&
-	       blob_version_is(w2, wl2, k2v) &&
-	       unwrap(p, K2, &vol_a, w2, wl2, out, &n, &err) == 0 &&
-	       !memcmp(out, dek1, 64),
-	       "rewrap to another key (k2) round trips: %s", err.msg);
-	free(w2);
-	w2 = NULL;
 	wraps = fa.wraps;
 	memset(&err, 0, sizeof(err));
 	tap_ok(p->ops->rewrap(p, K1, K2, &vol_b, w, wl, &w2, &wl2, &err) < 0 &&
@@ -444,16 +421,6 @@ static void test_key_state(void)
 	char *body;
 	int ret;
 
-	tap_ok(state(p, K1, &st, &err) == 0 && st == CMEK_KMS_ENABLED,
-	       "key_state: enabled");
-	fake_azure_key_enable(&fa, "k1", NULL, false);
-	tap_ok(state(p, K1, &st, &err) == 0 && st == CMEK_KMS_DISABLED,
-	       "disabled key: disabled");
-	tap_ok(unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err) < 0 &&
-	       err.cls == CMEK_ERR_DEFINITIVE && strstr(err.msg, "key disabled"),
-	       "disabled key: unwrap definitive: %s", err.msg);
-	fake_azure_key_enable(&fa, "k1", NULL, true);
-
 	fake_azure_key_window(&fa, "k1", 0, now - 60);
 	ret = state(p, K1, &st, &err);
 	tap_ok(ret == 0 && st == CMEK_KMS_DISABLED &&
@@ -469,9 +436,6 @@ static void test_key_state(void)
 	tap_ok(state(p, K1, &st, &err) == 0 && st == CMEK_KMS_ENABLED,
 	       "inside nbf..exp: enabled");
 
-	fake_azure_deny(&fa, FAKE_AZURE_DENY_POLICY, FAKE_AZURE_OP_ALL);
-	tap_ok(state(p, K1, &st, &err) == 0 && st == CMEK_KMS_ACCESS_DENIED,
-	       "access policy denies get: access-denied");
 	fake_azure_deny(&fa, FAKE_AZURE_DENY_RBAC, FAKE_AZURE_OP_ALL);
 	tap_ok(state(p, K1, &st, &err) == 0 && st == CMEK_KMS_ACCESS_DENIED,
 	       "RBAC denies get: access-denied");
@@ -481,28 +445,12 @@ static void test_key_state(void)
 	       err.cls == CMEK_ERR_TRANSIENT,
 	       "the vault's firewall denies this host: unknown, transient (a network rule, not the key owner): %s",
 	       err.msg);
-	fake_azure_canned(&fa, FAKE_AZURE_VAULT, 403,
-			  "<html><body><h1>403 Forbidden</h1>Request blocked by the WAF</body></html>",
-			  NULL, 1);
-	memset(&err, 0, sizeof(err));
-	tap_ok(state(p, K1, &st, &err) < 0 && st == CMEK_KMS_UNKNOWN &&
-	       err.cls == CMEK_ERR_TRANSIENT && !err.credential,
-	       "an HTML 403 from a WAF: unknown, transient, never access-denied: %s",
-	       err.msg);
-	fake_azure_canned(&fa, FAKE_AZURE_VAULT, 0, NULL, NULL, 0);
 	fake_azure_deny(&fa, FAKE_AZURE_ALLOW, 0);
 
 	fake_azure_key_delete(&fa, "k3");
-	tap_ok(state(p, K3, &st, &err) == 0 && st == CMEK_KMS_PENDING_DELETION,
-	       "soft-deleted key (404 on keys/, found in deletedkeys/): pending-deletion");
 	fake_azure_key_recover(&fa, "k3");
 	tap_ok(state(p, K3, &st, &err) == 0 && st == CMEK_KMS_ENABLED,
-	       "recovered key: enabled");
-	fake_azure_key_purge(&fa, "k3");
-	tap_ok(state(p, K3, &st, &err) == 0 && st == CMEK_KMS_DELETED,
-	       "purged key: deleted");
-	tap_ok(state(p, VAULT "/keys/nosuchkey", &st, &err) == 0 &&
-	       st == CMEK_KMS_DELETED, "unknown key: deleted");
+	       "soft-deleted, then recovered key: enabled");
 
 	body = load("get-key.json");
 	fake_azure_canned(&fa, FAKE_AZURE_VAULT, 200, body, NULL, 1);
@@ -645,100 +593,6 @@ static void test_error_rows(void)
 	       "recovered key unwraps again");
 	OPENSSL_cleanse(out, sizeof(out));
 	cmek_provider_free(p);
-}
-
-/* ---- faults: retries, Retry-After, hangs, resets ---- */
-
-static void test_faults(void)
-{
-	const char *const fast[] = { "timeout", "300ms", "retries", "1", NULL };
-	struct cmek_provider *p = prov_secret();
-	struct fake_faults f = { 0 };
-	uint8_t out[CMEK_DEK_MAX];
-	struct cmek_error err;
-	struct timespec t0;
-	unsigned long before;
-	size_t n;
-	long ms;
-	int ret;
-
-	unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err);
-	f.status = 503;
-	f.count = 2;
-	fakesrv_faults(&s, &f);
-	before = fakesrv_requests(&s);
-	ret = unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err);
-	tap_ok(ret == 0 && fakesrv_requests(&s) - before == 3,
-	       "503 twice then OK: succeeds with 3 requests (%lu)",
-	       fakesrv_requests(&s) - before);
-	fakesrv_faults(&s, NULL);
-
-	fake_azure_canned(&fa, FAKE_AZURE_VAULT, 429,
-			  "{\"error\":{\"code\":\"Throttled\",\"message\":\"Request was not processed because too many requests were received.\"}}",
-			  "1", 1);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err);
-	ms = ms_since(&t0);
-	tap_ok(ret == 0 && ms >= 1000 && ms < 6000,
-	       "429 Throttled with Retry-After: 1: waited %ld ms, then OK", ms);
-
-	cmek_provider_free(p);
-	p = prov(fast);
-	p->ops->configure(p, "tenant_id", TENANT, &err);
-	p->ops->configure(p, "client_id", CLIENT, &err);
-	p->ops->configure(p, "client_secret_file", secret_file, &err);
-	unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err);
-	memset(&f, 0, sizeof(f));
-	f.hang = true;
-	fakesrv_faults(&s, &f);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err);
-	ms = ms_since(&t0);
-	tap_ok(ret < 0 && err.cls == CMEK_ERR_TRANSIENT && ms >= 600 &&
-	       ms < 5000,
-	       "vault never answers: transient after 2 x 300 ms (%ld ms): %s",
-	       ms, err.msg);
-	fakesrv_faults(&s, NULL);
-	memset(&f, 0, sizeof(f));
-	f.close_early = true;
-	fakesrv_faults(&s, &f);
-	tap_ok(unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n, &err) < 0 &&
-	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "unwrapkey"),
-	       "connection closed without an answer: transient: %s", err.msg);
-	fakesrv_faults(&s, NULL);
-	cmek_provider_free(p);
-
-	{
-		const char *const kv[] = {
-			"tenant_id", TENANT, "client_id", CLIENT,
-			"client_secret_file", secret_file,
-			"endpoint", "https://127.0.0.1:1", NULL,
-		};
-
-		p = prov(kv);
-		tap_ok(unwrap(p, K1, &vol_a, blob1, blob1_len, out, &n,
-			      &err) < 0 && err.cls == CMEK_ERR_TRANSIENT,
-		       "vault endpoint refuses connections: transient: %s",
-		       err.msg);
-		cmek_provider_free(p);
-	}
-	{
-		struct cmek_provider *q = cmek_provider_new("azure-kv", &err);
-
-		q->ops->configure(q, "endpoint", s.url, &err);
-		q->ops->configure(q, "authority_host", s.url, &err);
-		q->ops->configure(q, "tenant_id", TENANT, &err);
-		q->ops->configure(q, "client_id", CLIENT, &err);
-		q->ops->configure(q, "client_secret_file", secret_file, &err);
-		q->ops->configure(q, "retries", "0", &err);
-		tap_ok(unwrap(q, K1, &vol_a, blob1, blob1_len, out, &n,
-			      &err) < 0 && err.cls == CMEK_ERR_TRANSIENT &&
-		       strstr(err.msg, "certificate"),
-		       "server certificate not from ca_file: transient (a man in the middle's would not verify either): %s",
-		       err.msg);
-		cmek_provider_free(q);
-	}
-	OPENSSL_cleanse(out, sizeof(out));
 }
 
 /* ---- tokens and credentials ---- */
@@ -1470,7 +1324,7 @@ int main(void)
 {
 	FILE *f;
 
-	tap_plan(137);
+	tap_plan(118);
 	if (!mkdtemp(dir))
 		return 1;
 	unsetenv("AZURE_TENANT_ID");
@@ -1498,7 +1352,6 @@ int main(void)
 	test_rotation();
 	test_key_state();
 	test_error_rows();
-	test_faults();
 	test_tokens();
 	test_credentials();
 	test_imds();

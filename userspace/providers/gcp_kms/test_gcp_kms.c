@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The gcp-kms provider against fake_gcp.c: round trips, volume
- * binding, rotation and rewrap, key states, every row of the error table
- * in Documentation/admin-guide/cmek-providers.rst, transport faults, the
- * CRC32C integrity checks, the three ways to get a token (service-account
- * key from the config or the environment, metadata server) and their
- * failures, malformed answers, and recorded answers of the documented
- * shape (data/).
+ * The gcp-kms provider against fake_gcp.c, in what is particular to
+ * Cloud KMS: the request (AAD, token, headers), key versions, rotation,
+ * every CryptoKeyVersionState and every row of the error table in
+ * Documentation/admin-guide/cmek-providers.rst, the CRC32C integrity
+ * checks, the three ways to get a token (service-account key from the
+ * config or the environment, metadata server) and their failures,
+ * malformed answers, and recorded answers of the documented shape
+ * (data/). The round trip, the bindings, the key states and the transport
+ * faults every provider shares are the provider contract's
+ * (tests/unit/test_provider_contract.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +27,6 @@
 
 #define KEY	"projects/cmek-test/locations/europe-west1/keyRings/cmek-ring/cryptoKeys/volumes"
 #define KEY2	"projects/cmek-test/locations/europe-west1/keyRings/cmek-ring/cryptoKeys/other"
-#define GONE	"projects/cmek-test/locations/europe-west1/keyRings/cmek-ring/cryptoKeys/never-made"
 #define EMAIL	"cmekd@cmek-test.iam.gserviceaccount.com"
 
 static char dir[] = "/tmp/cmek-test-gcp-XXXXXX";
@@ -33,9 +35,6 @@ static struct fake_gcp *f;
 static char sa_path[300], token_uri[128];
 static const struct cmek_binding vol = {
 	"6f1c1d2e-8d4b-4d0c-9a65-2f7e1b0c3a11"
-};
-static const struct cmek_binding vol2 = {
-	"0b7f6a52-1111-4e22-8c33-9d44e55f6a77"
 };
 
 /* Every error message the provider gave, to look for secrets at the end. */
@@ -283,13 +282,12 @@ static void test_round_trip(struct cmek_provider *p, uint8_t **blob,
 		keep(&err);
 	r2 = r1 ? -1 : do_unwrap(p, KEY, &vol, *blob, wl, out, &dl, &err);
 	ms = ms_since(&t0);
-	tap_ok(!r1 && !r2 && dl == 64 && !memcmp(dek, out, 64) &&
-	       wl > 64 + 16,
-	       "generate (64-byte DEK) + unwrap round trip, first call gets a token: %ld ms %s",
-	       ms, err.msg);
+	tap_diag("generate + unwrap, the first call getting a token: %ld ms %s",
+		 ms, err.msg);
 	*blob_len = wl;
 	snprintf(aad, sizeof(aad), "cmek-dek-v1:%s", vol.volume_uuid);
-	tap_ok(!strcmp(stats().last_aad, aad) && stats().token_requests == 1 &&
+	tap_ok(!r1 && !r2 && dl == 64 && !memcmp(dek, out, 64) &&
+	       !strcmp(stats().last_aad, aad) && stats().token_requests == 1 &&
 	       stats().encrypts == 1 && stats().decrypts == 1,
 	       "AAD is the volume binding (%s); one token for both calls",
 	       stats().last_aad);
@@ -305,20 +303,6 @@ static void test_round_trip(struct cmek_provider *p, uint8_t **blob,
 	tap_ok(!r1 && stats().token_requests == 1,
 	       "10 more unwraps with the cached token: %ld ms each", ms / 10);
 	tap_diag("round trip against the fake: %ld ms per unwrap", ms / 10);
-
-	tap_ok(do_unwrap(p, KEY, &vol2, *blob, wl, out, &dl, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID &&
-	       strstr(err.msg, "INVALID_ARGUMENT") &&
-	       strstr(err.msg, "Decryption failed"),
-	       "bound to another volume: invalid: %s", err.msg);
-	(*blob)[wl / 2] ^= 0x40;
-	tap_ok(do_unwrap(p, KEY, &vol, *blob, wl, out, &dl, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID,
-	       "corrupted wrapped key: invalid: %s", err.msg);
-	(*blob)[wl / 2] ^= 0x40;
-	tap_ok(do_unwrap(p, KEY2, &vol, *blob, wl, out, &dl, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID,
-	       "wrapped key given to another key: invalid: %s", err.msg);
 }
 
 /*
@@ -342,8 +326,8 @@ static void test_rotation(struct cmek_provider *p, const uint8_t *old,
 {
 	struct cmek_error err = { 0 };
 	enum cmek_kms_key_state st = CMEK_KMS_UNKNOWN;
-	uint8_t dek[CMEK_DEK_MAX], dek2[CMEK_DEK_MAX], *nw = NULL, *ow = NULL;
-	size_t dl = 0, dl2 = 0, nl = 0, ol = 0;
+	uint8_t dek[CMEK_DEK_MAX], dek2[CMEK_DEK_MAX], *nw = NULL;
+	size_t dl = 0, dl2 = 0, nl = 0;
 	int v;
 
 	v = fake_gcp_add_version(f, KEY, true);
@@ -365,16 +349,7 @@ static void test_rotation(struct cmek_provider *p, const uint8_t *old,
 	       "old version disabled: its wrapped key is definitive (%s), the rewrapped one works, key_state (primary) stays enabled",
 	       err.msg);
 	fake_gcp_set_state(f, KEY, 1, "ENABLED");
-
-	/* To another key: unwrap under KEY, wrap under KEY2. */
-	tap_ok(!do_wrap(p, KEY2, &vol, dek, dl, &ow, &ol, &err) &&
-	       !do_unwrap(p, KEY2, &vol, ow, ol, dek2, &dl2, &err) &&
-	       dl2 == dl && !memcmp(dek, dek2, dl) &&
-	       do_unwrap(p, KEY, &vol, ow, ol, dek2, &dl2, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID,
-	       "rewrap to another key round trips, and only under that key");
 	free(nw);
-	free(ow);
 }
 
 static void test_states(struct cmek_provider *p, const uint8_t *blob,
@@ -423,24 +398,12 @@ static void test_states(struct cmek_provider *p, const uint8_t *blob,
 	       !do_state(p, KEY, &st, &err) && st == CMEK_KMS_DISABLED,
 	       "primary disabled: wrap definitive (%s), state disabled", err.msg);
 	fake_gcp_set_state(f, KEY, 0, "ENABLED");
-	fake_gcp_set_state(f, KEY, 1, "DESTROYED");
-	tap_ok(do_unwrap(p, KEY, &vol, blob, blob_len, dek, &wl, &err) < 0 &&
-	       err.cls == CMEK_ERR_DEFINITIVE &&
-	       strstr(err.msg, "current state is: DESTROYED"),
-	       "version destroyed: unwrap definitive: %s", err.msg);
-	fake_gcp_set_state(f, KEY, 1, "ENABLED");
 	fake_gcp_set_primary(f, KEY2, 0);
 	tap_ok(!do_state(p, KEY2, &st, &err) && st == CMEK_KMS_DISABLED &&
 	       do_wrap(p, KEY2, &vol, dek, 64, &w, &wl, &err) < 0 &&
 	       err.cls == CMEK_ERR_DEFINITIVE,
 	       "no primary version: disabled, wrap definitive");
 	fake_gcp_set_primary(f, KEY2, 1);
-	tap_ok(!do_state(p, GONE, &st, &err) && st == CMEK_KMS_DELETED,
-	       "unknown key: state deleted (NOT_FOUND)");
-	fake_gcp_deny(f, KEY, true);
-	tap_ok(!do_state(p, KEY, &st, &err) && st == CMEK_KMS_ACCESS_DENIED,
-	       "IAM binding removed: state access denied (PERMISSION_DENIED)");
-	fake_gcp_deny(f, KEY, false);
 
 	fake_gcp_canned(f, 503, "{\"error\":{\"code\":503,\"message\":\"x\",\"status\":\"UNAVAILABLE\"}}", 10);
 	ok = do_state(p, KEY, &st, &err) < 0 && err.cls == CMEK_ERR_TRANSIENT &&
@@ -545,79 +508,6 @@ static void test_error_rows(struct cmek_provider *p, const uint8_t *blob,
 	       "HTTP 401 UNAUTHENTICATED twice -> one token refresh, then a credential error (transient), token not in the message: %s",
 	       err.msg);
 	fake_gcp_reject_tokens(f, false);
-}
-
-/* ---- faults ---- */
-
-static void test_faults(struct cmek_provider *p, const uint8_t *blob,
-			size_t blob_len)
-{
-	const char *const quick[] = { "timeout", "300ms", "retries", "1",
-				      "credentials_file", sa_path, NULL };
-	struct cmek_error err = { 0 };
-	struct fake_faults ft = { 0 };
-	struct cmek_provider *q;
-	uint8_t dek[CMEK_DEK_MAX];
-	unsigned long before;
-	struct timespec t0;
-	size_t dl = 0;
-	long ms;
-	int r;
-
-	/* The 401 rows left no token: get one before counting requests. */
-	do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err);
-	ft.status = 503;
-	ft.count = 2;
-	fakesrv_faults(&s, &ft);
-	before = fakesrv_requests(&s);
-	r = do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err);
-	tap_ok(!r && dl == 64 && fakesrv_requests(&s) - before == 3,
-	       "503 twice then OK: succeeds with %lu requests",
-	       fakesrv_requests(&s) - before);
-
-	ft.status = 429;
-	ft.count = 1;
-	snprintf(ft.body, sizeof(ft.body),
-		 "{\"error\":{\"code\":429,\"message\":\"Quota exceeded\",\"status\":\"RESOURCE_EXHAUSTED\"}}");
-	snprintf(ft.retry_after, sizeof(ft.retry_after), "1");
-	fakesrv_faults(&s, &ft);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = do_unwrap(p, KEY, &vol, blob, blob_len, dek, &dl, &err);
-	ms = ms_since(&t0);
-	tap_ok(!r && ms >= 1000 && ms < 6000,
-	       "429 with Retry-After: 1 -> waited and succeeded (%ld ms)", ms);
-	fakesrv_faults(&s, NULL);
-
-	/*
-	 * A warm-up call gets q its token. It has the same 300 ms timeout as
-	 * the call under test, which a loaded machine can overrun: give it
-	 * three tries, so that only the hang below is measured.
-	 */
-	q = prov(quick);
-	r = -1;
-	for (int i = 0; q && r && i < 3; i++)
-		r = do_unwrap(q, KEY, &vol, blob, blob_len, dek, &dl, &err);
-	memset(&ft, 0, sizeof(ft));
-	ft.hang = true;
-	fakesrv_faults(&s, &ft);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = q && !r ? do_unwrap(q, KEY, &vol, blob, blob_len, dek, &dl, &err) : 0;
-	ms = ms_since(&t0);
-	fakesrv_faults(&s, NULL);
-	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT && ms >= 600 && ms < 5000,
-	       "server that never answers: transient after 2 x 300 ms (%ld ms): %s",
-	       ms, err.msg);
-	tap_diag("hang -> transient measured in %ld ms (timeout 300ms, retries 1)",
-		 ms);
-
-	ft.hang = false;
-	ft.close_early = true;
-	fakesrv_faults(&s, &ft);
-	r = q ? do_unwrap(q, KEY, &vol, blob, blob_len, dek, &dl, &err) : 0;
-	fakesrv_faults(&s, NULL);
-	tap_ok(r < 0 && err.cls == CMEK_ERR_TRANSIENT,
-	       "connection closed without an answer: transient: %s", err.msg);
-	cmek_provider_free(q);
 }
 
 /* ---- CRC32C integrity ---- */
@@ -1110,7 +1000,7 @@ int main(void)
 	size_t blob_len = 0;
 	const char *kv[3];
 
-	tap_plan(84);
+	tap_plan(72);
 	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
 	f = fake_gcp_new();
 	if (!f || !mkdtemp(dir) ||
@@ -1134,7 +1024,6 @@ int main(void)
 	test_rotation(p, blob, blob_len);
 	test_states(p, blob, blob_len);
 	test_error_rows(p, blob, blob_len);
-	test_faults(p, blob, blob_len);
 	test_integrity(p, blob, blob_len);
 	test_tokens(p, blob, blob_len);
 	test_credentials(blob, blob_len);

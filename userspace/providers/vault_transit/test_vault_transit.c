@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The vault-transit provider against the fake transit engine
- * (fake_vault.c) over TLS: round trips, the volume binding,
- * rewrap on the server and through the provider, key states, every row of
- * the error table in Documentation/admin-guide/cmek-providers.rst, faults,
- * credentials, malformed answers, and the API reference's own examples
- * (data/) through the parsers.
+ * (fake_vault.c) over TLS, in what is particular to Vault: the requests,
+ * the two bindings (associated_data, context), rewrap on the server and
+ * through the provider, min_decryption_version, soft deletion, policies,
+ * a sealed Vault, every row of the error table in
+ * Documentation/admin-guide/cmek-providers.rst, credentials, malformed
+ * answers, and the API reference's own examples (data/) through the
+ * parsers. The round trip, the bindings, the key states and the transport
+ * faults every provider shares are the provider contract's
+ * (tests/unit/test_provider_contract.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -342,11 +346,11 @@ static void test_roundtrip(struct cmek_provider *p)
 	memset(out, 0, sizeof(out));
 	ret = p->ops->unwrap(p, "k1", &vol, blob, blob_len, out, &ol, &err);
 	ms = ms_since(&t0);
-	tap_ok(ret == 0 && ol == 64 && !memcmp(out, dek, 64),
-	       "unwrap returns the same 64-byte DEK (generate + unwrap %ld ms)%s%s",
-	       ms, ret ? ": " : "", ret ? M(&err) : "");
+	tap_diag("generate + unwrap: %ld ms%s%s", ms, ret ? ": " : "",
+		 ret ? M(&err) : "");
 	last(method, path, sizeof(path), NULL);
-	tap_ok(!strcmp(path, "/v1/transit/decrypt/k1") &&
+	tap_ok(ret == 0 && ol == 64 && !memcmp(out, dek, 64) &&
+	       !strcmp(path, "/v1/transit/decrypt/k1") &&
 	       body_documented("decrypt", "ciphertext") && body_has(aad),
 	       "decrypt request: ciphertext and the same associated_data");
 	before = fakesrv_requests(&s);
@@ -365,25 +369,11 @@ static void test_roundtrip(struct cmek_provider *p)
 
 static void test_binding(struct cmek_provider *pa, struct cmek_provider *pc)
 {
-	uint8_t out[CMEK_DEK_MAX], *w = NULL, *bad;
+	uint8_t out[CMEK_DEK_MAX], *w = NULL;
 	struct cmek_error err = { 0 };
 	size_t ol, wl;
 	unsigned long before;
 
-	memset(out, 0xaa, sizeof(out));
-	tap_ok(pa->ops->unwrap(pa, "k1", &other, blob, blob_len, out, &ol,
-			       &err) < 0 && err.cls == CMEK_ERR_INVALID &&
-	       strstr(err.msg, "does not authenticate") &&
-	       out[0] == 0 && out[63] == 0,
-	       "bound to the volume: another volume's unwrap is invalid, output wiped: %s",
-	       M(&err));
-	bad = malloc(blob_len);
-	memcpy(bad, blob, blob_len);
-	bad[blob_len - 5] = bad[blob_len - 5] == 'A' ? 'B' : 'A';
-	tap_ok(pa->ops->unwrap(pa, "k1", &vol, bad, blob_len, out, &ol, &err) < 0 &&
-	       err.cls == CMEK_ERR_INVALID,
-	       "a corrupted ciphertext is invalid: %s", M(&err));
-	free(bad);
 	before = fakesrv_requests(&s);
 	tap_ok(pa->ops->unwrap(pa, "k1", &vol, (const uint8_t *)"AQIDBAUG", 8,
 			       out, &ol, &err) < 0 &&
@@ -501,9 +491,6 @@ static void test_key_state(struct cmek_provider *pa)
 	unsigned long before;
 	int ret;
 
-	tap_ok(pa->ops->key_state(pa, "k1", &st, &err) == 0 &&
-	       st == CMEK_KMS_ENABLED, "key_state: k1 enabled");
-
 	/* Retiring old versions: the state stays enabled, unwrap refuses. */
 	ret = pa->ops->generate(pa, "kmin", &vol, out, 64, &w, &wl, &err);
 	fake_vault_key_rotate(&v, "kmin");
@@ -533,17 +520,6 @@ static void test_key_state(struct cmek_provider *pa)
 	tap_ok(pa->ops->key_state(pa, "ksoft", &st, &err) == 0 &&
 	       st == CMEK_KMS_ENABLED, "restored: enabled again");
 
-	free(w);
-	w = NULL;
-	ret = pa->ops->generate(pa, "kgone", &vol, out, 64, &w, &wl, &err);
-	fake_vault_key_delete(&v, "kgone");
-	tap_ok(ret == 0 && pa->ops->key_state(pa, "kgone", &st, &err) == 0 &&
-	       st == CMEK_KMS_DELETED, "deleted key: GET keys/NAME 404 -> deleted");
-	tap_ok(pa->ops->unwrap(pa, "kgone", &vol, w, wl, out, &ol, &err) < 0 &&
-	       err.cls == CMEK_ERR_DEFINITIVE && strstr(err.msg, "deleted") &&
-	       strstr(err.msg, "encryption key not found"),
-	       "unwrap under a deleted key: 400 'encryption key not found' is definitive: %s",
-	       M(&err));
 	free(w);
 
 	pro = mk(ro);
@@ -703,121 +679,6 @@ static void test_rows(struct cmek_provider *pa)
 	tap_ok(ret < 0 && st == CMEK_KMS_UNKNOWN &&
 	       err.cls == CMEK_ERR_TRANSIENT && err.credential,
 	       "key state with cmekd's token expired: unknown, a credential error, not access_denied: %s",
-	       M(&err));
-	cmek_provider_free(p);
-}
-
-/* ---- faults ---- */
-
-static void test_faults(struct cmek_provider *pa)
-{
-	const char *quick[] = { "token_file", path_in("vault.token"),
-				"namespace", NS, "timeout", "300ms",
-				"retries", "1", NULL };
-	const char *nowhere[] = { "token_file", path_in("vault.token"),
-				  "namespace", NS, "endpoint",
-				  "https://127.0.0.1:1", NULL };
-	struct fake_faults f = { 0 };
-	struct cmek_error err = { 0 };
-	struct cmek_provider *p;
-	enum cmek_kms_key_state st;
-	uint8_t out[CMEK_DEK_MAX];
-	unsigned long before;
-	struct timespec t0;
-	size_t ol;
-	long ms;
-	int ret;
-
-	f.status = 503;
-	f.count = 2;
-	snprintf(f.body, sizeof(f.body), "{\"errors\":[\"Vault is sealed\"]}");
-	fakesrv_faults(&s, &f);
-	before = fakesrv_requests(&s);
-	ret = pa->ops->unwrap(pa, "k1", &vol, blob, blob_len, out, &ol, &err);
-	tap_ok(ret == 0 && !memcmp(out, dek, 64) &&
-	       fakesrv_requests(&s) == before + 3,
-	       "503 twice then the answer: unwrap succeeds with 3 requests");
-
-	memset(&f, 0, sizeof(f));
-	f.status = 429;
-	f.count = 1;
-	snprintf(f.retry_after, sizeof(f.retry_after), "1");
-	fakesrv_faults(&s, &f);
-	before = fakesrv_requests(&s);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = pa->ops->key_state(pa, "k1", &st, &err);
-	ms = ms_since(&t0);
-	tap_ok(ret == 0 && st == CMEK_KMS_ENABLED && ms >= 1000 && ms < 6000 &&
-	       fakesrv_requests(&s) == before + 2,
-	       "429 with Retry-After: 1 honoured (%ld ms), then the answer", ms);
-	fakesrv_faults(&s, NULL);
-
-	p = mk(quick);
-	memset(&f, 0, sizeof(f));
-	f.hang = true;
-	fakesrv_faults(&s, &f);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = p ? p->ops->unwrap(p, "k1", &vol, blob, blob_len, out, &ol, &err) :
-		  0;
-	ms = ms_since(&t0);
-	fakesrv_faults(&s, NULL);
-	tap_ok(ret < 0 && err.cls == CMEK_ERR_TRANSIENT && ms >= 600 &&
-	       ms < 5000,
-	       "a Vault that never answers: transient after 2 x 300 ms (%ld ms): %s",
-	       ms, M(&err));
-	memset(&f, 0, sizeof(f));
-	f.close_early = true;
-	fakesrv_faults(&s, &f);
-	ret = p ? p->ops->unwrap(p, "k1", &vol, blob, blob_len, out, &ol, &err) :
-		  0;
-	fakesrv_faults(&s, NULL);
-	tap_ok(ret < 0 && err.cls == CMEK_ERR_TRANSIENT,
-	       "connection closed without an answer: transient: %s", M(&err));
-	cmek_provider_free(p);
-
-	p = mk(nowhere);
-	tap_ok(p && p->ops->key_state(p, "k1", &st, &err) < 0 &&
-	       err.cls == CMEK_ERR_TRANSIENT && st == CMEK_KMS_UNKNOWN,
-	       "connection refused: transient, state unknown: %s", M(&err));
-	cmek_provider_free(p);
-
-	p = cmek_provider_new("vault-transit", &err);
-	if (p) {
-		p->ops->configure(p, "endpoint", s.url, &err);
-		p->ops->configure(p, "token_file", path_in("vault.token"), &err);
-		p->ops->configure(p, "retries", "0", &err);
-	}
-	before = fakesrv_requests(&s);
-	tap_ok(p && p->ops->key_state(p, "k1", &st, &err) < 0 &&
-	       st == CMEK_KMS_UNKNOWN && err.cls == CMEK_ERR_TRANSIENT &&
-	       strstr(err.msg, "certificate"),
-	       "a server certificate that does not verify (as a man in the middle's would not): transient, state unknown, counts toward the grace: %s",
-	       M(&err));
-	cmek_provider_free(p);
-
-	/* What else the path can do without breaking TLS. */
-	p = mk(quick);
-	memset(&f, 0, sizeof(f));
-	f.tls_alert = true;
-	fakesrv_faults(&s, &f);
-	memset(&err, 0, sizeof(err));
-	ret = p ? p->ops->key_state(p, "k1", &st, &err) : 0;
-	fakesrv_faults(&s, NULL);
-	tap_ok(ret < 0 && st == CMEK_KMS_UNKNOWN &&
-	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "TLS"),
-	       "an injected TLS alert: transient, state unknown, counts toward the grace: %s",
-	       M(&err));
-	memset(&f, 0, sizeof(f));
-	f.status = 200;
-	f.count = 1;
-	snprintf(f.body, sizeof(f.body), "<html>garbage</html>");
-	fakesrv_faults(&s, &f);
-	memset(&err, 0, sizeof(err));
-	ret = p ? p->ops->key_state(p, "k1", &st, &err) : 0;
-	fakesrv_faults(&s, NULL);
-	tap_ok(ret < 0 && st == CMEK_KMS_UNKNOWN &&
-	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "malformed"),
-	       "a garbage 200 answer to a key read: transient, state unknown, counts toward the grace: %s",
 	       M(&err));
 	cmek_provider_free(p);
 }
@@ -1245,7 +1106,6 @@ static void setup_vault(void)
 	fake_vault_key_add(&v, "kd", true);
 	fake_vault_key_add(&v, "kmin", false);
 	fake_vault_key_add(&v, "ksoft", false);
-	fake_vault_key_add(&v, "kgone", false);
 	fake_vault_key_add(&v, "kslot", false);
 	fake_vault_token_add(&v, TOKEN, NS, FAKE_VAULT_CAP_ALL, NULL);
 	fake_vault_token_add(&v, TOKEN2, NS, FAKE_VAULT_CAP_ALL, NULL);
@@ -1270,7 +1130,7 @@ int main(void)
 	struct cmek_provider *pa, *pc;
 	char *slash;
 
-	tap_plan(124);
+	tap_plan(110);
 	if (env)
 		snprintf(data_dir, sizeof(data_dir), "%s", env);
 	else
@@ -1305,7 +1165,6 @@ int main(void)
 	test_key_state(pa);
 	test_slot_object(pa);
 	test_rows(pa);
-	test_faults(pa);
 	test_credentials();
 	test_config_file();
 	test_malformed(pa);

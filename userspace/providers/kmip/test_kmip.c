@@ -4,19 +4,18 @@
  * (pykmip-server), started on 127.0.0.1 with a CA and certificates made
  * for the run. A missing pykmip-server is a failure, not a skip.
  *
- * Covers the data-key round trip, the volume binding, key state and the
- * lock-relevant error classes (revoked, destroyed, unknown, access
- * denied), TLS verification both ways, a dead server, a peer that never
- * answers (timing the timeout), and malformed answers, over the network
- * and by mutating a real response byte by byte.
+ * Covers what is particular to KMIP: the blob (server IV, version 1
+ * blobs), a username/password Credential, an unknown UID, revocation
+ * reasons, server_name, retries (and none for Destroy), a response
+ * announcing 16 MiB, the classification table, and malformed answers by
+ * mutating a real response byte by byte. The round trip, the bindings,
+ * the key states, a dead server, a silent one, a peer that hangs up or
+ * answers garbage, and TLS verification both ways are the provider
+ * contract's (tests/unit/test_provider_contract.c).
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,7 +24,7 @@
 #include "kmip_admin.h"
 #include "tap.h"
 
-#define PLAN	53
+#define PLAN	35
 
 static struct kmip_test_server srv;
 static struct cmek_error err;
@@ -175,20 +174,14 @@ static void test_bad_peers(const struct cmek_binding *b, const uint8_t *w,
 		0x42, 0x00, 0x7a, 0x01, 0x00, 0x00, 0x00, 0x40,	/* overruns */
 		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 	};
-	struct sockaddr_in a = {
-		.sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
 	struct kmip_fake_peer fp;
 	struct cmek_provider *p;
 	enum cmek_kms_key_state st;
 	uint8_t out[CMEK_DEK_MAX];
 	char cert[256], key[256];
-	socklen_t l = sizeof(a);
 	unsigned int served;
-	double t0, el;
 	size_t ol;
-	int fd, ret;
+	int ret;
 
 	snprintf(cert, sizeof(cert), "%s/pki/server.pem", srv.dir);
 	snprintf(key, sizeof(key), "%s/pki/server.key", srv.dir);
@@ -201,17 +194,9 @@ static void test_bad_peers(const struct cmek_binding *b, const uint8_t *w,
 	tap_ok(failed_as(ret, CMEK_ERR_TRANSIENT, "announced length"),
 	       "a response announcing 16 MiB is TRANSIENT, refused before any allocation: %s",
 	       err.msg);
+	/* the header, then the peer hangs up (garbage: the contract) */
 	fp.resp = junk;
-	fp.resp_len = sizeof(junk);
-	ret = state(p, "1", &st);
-	tap_ok(failed_as(ret, CMEK_ERR_TRANSIENT, "malformed KMIP response") &&
-	       st == CMEK_KMS_UNKNOWN,
-	       "a key state answer whose header overruns the message: TRANSIENT, state unknown: %s",
-	       err.msg);
-	fp.resp_len = 12;	/* the header, then the peer hangs up */
-	ret = state(p, "1", &st);
-	tap_ok(failed_as(ret, CMEK_ERR_TRANSIENT, "closed the connection"),
-	       "a response cut short by the peer is TRANSIENT: %s", err.msg);
+	fp.resp_len = 12;
 	served = fp.served;
 	ret = p->ops->configure(p, "retries", "2", &err);
 	ret = ret ? ret : state(p, "1", &st);
@@ -227,54 +212,21 @@ static void test_bad_peers(const struct cmek_binding *b, const uint8_t *w,
 	       fp.served - served);
 	cmek_provider_free(p);
 	kmip_fake_peer_stop(&fp);
-
-	/* A listener that never accepts: TCP connects, TLS never starts. */
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    getsockname(fd, (struct sockaddr *)&a, &l) || listen(fd, 4))
-		tap_diag("cannot make the silent listener: %s", strerror(errno));
-	p = provider(ntohs(a.sin_port), srv.ca_file, srv.cert_file,
-		     srv.key_file, "1");
-	t0 = now_ms();
-	ret = state(p, "1", &st);
-	el = now_ms() - t0;
-	tap_ok(failed_as(ret, CMEK_ERR_TRANSIENT, "did not answer within 1 s"),
-	       "a peer that never answers is TRANSIENT: %s", err.msg);
-	tap_ok(el >= 950 && el < 1500,
-	       "... after %.0f ms with timeout = 1 (expected 1000-1500)", el);
-	cmek_provider_free(p);
-	close(fd);
 }
 
+/*
+ * A server_name the certificate does not name (a CA that did not sign the
+ * server, a client certificate of another CA and another client of the
+ * same CA: the provider contract).
+ */
 static void test_tls(const char *uid, const struct cmek_binding *b,
 		     const uint8_t *w, size_t wl)
 {
-	char rca[256], rcert[256], rkey[256], icert[256], ikey[256];
 	enum cmek_kms_key_state st;
 	uint8_t out[CMEK_DEK_MAX];
 	struct cmek_provider *p;
 	size_t ol;
 	int ret;
-
-	snprintf(rca, sizeof(rca), "%s/rogue/ca.pem", srv.dir);
-	snprintf(rcert, sizeof(rcert), "%s/rogue/client.pem", srv.dir);
-	snprintf(rkey, sizeof(rkey), "%s/rogue/client.key", srv.dir);
-	snprintf(icert, sizeof(icert), "%s/pki/intruder.pem", srv.dir);
-	snprintf(ikey, sizeof(ikey), "%s/pki/intruder.key", srv.dir);
-
-	p = provider(srv.port, rca, srv.cert_file, srv.key_file, "5");
-	ret = unwrap(p, uid, b, w, wl, out, &ol);
-	tap_ok(failed_as(ret, CMEK_ERR_TRANSIENT, "cannot verify the certificate"),
-	       "a server whose CA is not ca_file is refused, as no answer (TRANSIENT): %s",
-	       err.msg);
-	cmek_provider_free(p);
-
-	p = provider(srv.port, srv.ca_file, rcert, rkey, "5");
-	ret = unwrap(p, uid, b, w, wl, out, &ol);
-	tap_ok(failed_as(ret, CMEK_ERR_TRANSIENT, "refused the TLS handshake"),
-	       "a client certificate from another CA is refused (an alert: TRANSIENT): %s",
-	       err.msg);
-	cmek_provider_free(p);
 
 	p = provider(srv.port, srv.ca_file, srv.cert_file, srv.key_file, "5");
 	p->ops->configure(p, "server_name", "kms.example.com", &err);
@@ -286,15 +238,6 @@ static void test_tls(const char *uid, const struct cmek_binding *b,
 	p->ops->configure(p, "server_name", "localhost", &err);
 	tap_ok(state(p, uid, &st) == 0 && st == CMEK_KMS_ENABLED,
 	       "server_name = localhost (a name in the certificate) verifies");
-	cmek_provider_free(p);
-
-	p = provider(srv.port, srv.ca_file, icert, ikey, "5");
-	ret = unwrap(p, uid, b, w, wl, out, &ol);
-	tap_ok(failed_as(ret, CMEK_ERR_DEFINITIVE, "Permission Denied"),
-	       "another client of the same CA is denied the key (DEFINITIVE): %s",
-	       err.msg);
-	tap_ok(state(p, uid, &st) == 0 && st == CMEK_KMS_ACCESS_DENIED,
-	       "... and key_state says access-denied");
 	cmek_provider_free(p);
 }
 
@@ -516,7 +459,6 @@ static int wrap_v1(struct cmek_provider *p, const char *uid,
 int main(void)
 {
 	struct cmek_binding b = { "0f8a3e7c-1b2d-4c5e-9f60-123456789abc" };
-	struct cmek_binding other = { "11111111-2222-4333-8444-555555555555" };
 	uint8_t dek[CMEK_DEK_MAX], out[CMEK_DEK_MAX], *w = NULL, *w2 = NULL;
 	uint8_t *w3 = NULL, *capture = NULL;
 	size_t wl = 0, wl2 = 0, wl3 = 0, ol = 0, capture_len = 0;
@@ -560,8 +502,8 @@ int main(void)
 	t0 = now_ms();
 	ret = state(p, uid, &st);
 	t_state = now_ms() - t0;
-	tap_ok(ret == 0 && st == CMEK_KMS_ENABLED,
-	       "key_state of an Active key is enabled %s", err.msg);
+	if (ret)
+		tap_diag("key_state: %s", err.msg);
 	t0 = now_ms();
 	ret = p->ops->generate(p, uid, &b, dek, 64, &w, &wl, &err);
 	t_wrap = now_ms() - t0;
@@ -571,26 +513,15 @@ int main(void)
 	t0 = now_ms();
 	ret = unwrap(p, uid, &b, w, wl, out, &ol);
 	t_unwrap = now_ms() - t0;
-	tap_ok(ret == 0 && ol == 64 && !memcmp(out, dek, 64),
-	       "unwrap returns the same DEK %s", err.msg);
 	tap_diag("latency: key_state %.1f ms, generate+wrap %.1f ms, unwrap %.1f ms",
 		 t_state, t_wrap, t_unwrap);
-	tap_ok(w && !memmem(w, wl, dek, 16) && w[0] == 2,
-	       "the blob is version 2 and does not contain the DEK");
+	tap_ok(ret == 0 && ol == 64 && !memcmp(out, dek, 64) && w &&
+	       w[0] == 2, "the blob is version 2 and unwraps %s", err.msg);
 	/* PyKMIP ignores IV Length and draws one AES block: 16 bytes. */
 	tap_ok(w && w[1] == 16,
 	       "the blob stores the IV PyKMIP drew (%u bytes; cmekd sends none) "
 	       "and unwraps with it", w ? w[1] : 0);
 
-	ret = unwrap(p, uid, &other, w, wl, out, &ol);
-	tap_ok(failed_as(ret, CMEK_ERR_INVALID, "another volume"),
-	       "another volume's binding fails the server's GCM check (INVALID): %s",
-	       err.msg);
-	w[wl - 1] ^= 1;
-	ret = unwrap(p, uid, &b, w, wl, out, &ol);
-	tap_ok(failed_as(ret, CMEK_ERR_INVALID, "does not authenticate"),
-	       "a corrupted ciphertext is INVALID");
-	w[wl - 1] ^= 1;
 	w[0] = 3;
 	ret = unwrap(p, uid, &b, w, wl, out, &ol);
 	w[0] = 2;
@@ -608,9 +539,6 @@ int main(void)
 		       "a version 1 blob (cmekd's own IV, before) still unwraps %s",
 		       err.msg);
 	}
-	tap_ok(p->ops->wrap(p, uid, &b, dek, 32, &w2, &wl2, &err) == 0 &&
-	       unwrap(p, uid, &b, w2, wl2, out, &ol) == 0 && ol == 32 &&
-	       !memcmp(out, dek, 32), "wrap/unwrap a 32-byte key");
 	tap_ok(p->ops->wrap(p, uid, &b, dek, 64, &w3, &wl3, &err) == 0 &&
 	       wl3 == wl && memcmp(w3, w, wl),
 	       "wrapping twice gives different blobs (fresh server IV)");
@@ -643,8 +571,6 @@ int main(void)
 	ret = unwrap(p, "999999", &b, w, wl, out, &ol);
 	tap_ok(failed_as(ret, CMEK_ERR_DEFINITIVE, "Item Not Found"),
 	       "an unknown UID is DEFINITIVE: %s", err.msg);
-	tap_ok(state(p, "999999", &st) == 0 && st == CMEK_KMS_DELETED,
-	       "... and key_state says deleted");
 
 	test_tls(uid, &b, w, wl);
 
@@ -654,13 +580,6 @@ int main(void)
 	tap_ok(ret == 0,
 	       "the key is revoked on the server (Cessation of Operation) %s",
 	       err.msg);
-	ret = state(p, uid, &st);
-	tap_ok(ret == 0 && st == CMEK_KMS_DISABLED,
-	       "key_state of the revoked (Deactivated) key is %s",
-	       ret ? err.msg : cmek_kms_key_state_name(st));
-	ret = unwrap(p, uid, &b, w, wl, out, &ol);
-	tap_ok(failed_as(ret, CMEK_ERR_DEFINITIVE, "Permission Denied"),
-	       "unwrap with the revoked key is DEFINITIVE: %s", err.msg);
 	free(w2);
 	w2 = NULL;
 	ret = p->ops->generate(p, uid, &b, dek, 64, &w2, &wl2, &err);
@@ -681,14 +600,6 @@ int main(void)
 	test_bad_peers(&b, w, wl);
 
 	kmip_server_stop(&srv);
-	t0 = now_ms();
-	ret = state(p, uid, &st);
-	tap_ok(failed_as(ret, CMEK_ERR_TRANSIENT, "cannot connect") &&
-	       now_ms() - t0 < 1000,
-	       "with the server killed key_state is TRANSIENT at once: %s", err.msg);
-	ret = unwrap(p, uid, &b, w, wl, out, &ol);
-	tap_ok(ret < 0 && err.cls == CMEK_ERR_TRANSIENT,
-	       "... and so is unwrap");
 
 	tap_ok(capture_len > 0, "a real GetAttributes response was captured (%zu bytes)",
 	       capture_len);

@@ -707,8 +707,10 @@ static bool applies(const struct contract_adapter *ad,
 static void run_adapter(const struct contract_adapter *ad, const char *top)
 {
 	struct run r = { .c.ad = ad };
+	struct timespec t0;
 	bool up;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	snprintf(r.c.dir, sizeof(r.c.dir), "%s/%s", top, ad->provider);
 	up = !mkdir(r.c.dir, 0700) && !ad->start(&r.c);
 	if (!up)
@@ -731,6 +733,7 @@ static void run_adapter(const struct contract_adapter *ad, const char *top)
 	cmek_provider_free(r.p);
 	if (up)
 		ad->stop(&r.c);
+	tap_diag("%s: %ld ms", ad->provider, ms_since(&t0));
 	free(r.blob);
 	for (size_t i = 0; i < r.nneedles; i++)
 		free(r.needles[i]);

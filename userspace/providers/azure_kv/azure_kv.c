@@ -476,21 +476,32 @@ static int auth_header(struct akv_priv *ap, const struct akv_ref *r,
 	return ret;
 }
 
-/* Defence in depth: no message leaves with a secret or a token in it. */
+/*
+ * Defence in depth: no message leaves with a secret or a token in it. The
+ * client_secret_file is read again for it: its secret is kept in memory
+ * only while a token is fetched.
+ */
 static int scrub(struct akv_priv *ap, int ret, struct cmek_error *err)
 {
-	const char *s[ARRAY_SIZE(akv_clouds) + 2];
+	const char *s[ARRAY_SIZE(akv_clouds) + 3];
+	struct cmek_error ferr = { 0 };
+	char secret[AKV_SECRET_MAX];
 	size_t i, n = 0;
 
 	if (!ret || !err)
 		return ret;
 	s[n++] = ap->secret;
 	s[n++] = getenv("AZURE_CLIENT_SECRET");
+	if (ap->secret_file[0] &&
+	    !cmek_kit_secret_read("azure-kv", ap->secret_file, secret,
+				  sizeof(secret), NULL, &ferr))
+		s[n++] = secret;
 	pthread_mutex_lock(&ap->lock);
 	for (i = 0; i < ARRAY_SIZE(akv_clouds); i++)
 		s[n++] = ap->tok[i].value;
 	cmek_kit_withhold(err, s, n);
 	pthread_mutex_unlock(&ap->lock);
+	OPENSSL_cleanse(secret, sizeof(secret));
 	return ret;
 }
 

@@ -620,9 +620,12 @@ static void kms_status(const struct cmek_http_resp *resp, char *status,
 /*
  * Classify a non-200 answer. The google.rpc.Status name decides; without
  * one (a proxy's page, an empty body) only the transport rows apply and
- * a 403 or 404 is not taken for a revoked key.
+ * a 403 or 404 is not taken for a revoked key. The answer's message is
+ * quoted without the token, whatever put it there (a proxy echoing
+ * headers).
  */
-static int kms_error(const struct cmek_http_resp *resp, const char *what,
+static int kms_error(const struct gcp_priv *gp,
+		     const struct cmek_http_resp *resp, const char *what,
 		     const char *key_ref, struct cmek_error *err)
 {
 	enum cmek_err_class cls = CMEK_ERR_TRANSIENT;
@@ -646,6 +649,7 @@ static int kms_error(const struct cmek_http_resp *resp, const char *what,
 		err->credential = true;
 	if (!strcmp(status, "RESOURCE_EXHAUSTED") || resp->status == 429)
 		cmek_error_throttled(err, resp->retry_after_ms);
+	cmek_kit_withhold(err, (const char *const *)&gp->token.value, 1);
 	return -1;
 }
 
@@ -791,7 +795,7 @@ static int kms_integrity_call(struct gcp_priv *gp, const char *what,
 			if (kms_checksum_refused(&resp) &&
 			    i + 1 < INTEGRITY_TRIES)
 				continue;
-			kms_error(&resp, what, key_ref, err);
+			kms_error(gp, &resp, what, key_ref, err);
 			r = ANSWER_BAD;
 			goto out;
 		}
@@ -1119,7 +1123,7 @@ static int get_state(struct gcp_priv *gp, const char *url, const char *name,
 		*state = CMEK_KMS_DELETED;
 		ret = 0;
 	} else {
-		kms_error(&resp, "get", name, err);
+		kms_error(gp, &resp, "get", name, err);
 	}
 out:
 	cmek_http_resp_free(&resp);

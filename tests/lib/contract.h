@@ -80,6 +80,14 @@ struct contract_adapter {
 	bool credential_flag;
 	/* A malformed key reference, refused before any request. */
 	const char *bad_ref;
+	/*
+	 * An error in the KMS's own shape, a printf format with one %s for
+	 * its message, and its HTTP status: CONTRACT_FAULT_ECHO quotes the
+	 * secrets there, where a provider takes the KMS's message into its
+	 * own. NULL: a plain-text body.
+	 */
+	const char *echo_body;
+	int echo_status;
 
 	/* Start the fake in @c->dir; fill c->srv, c->secrets, c->priv. */
 	int (*start)(struct contract *c);
@@ -119,10 +127,15 @@ struct contract {
 	struct fakesrv *srv;		/* an HTTPS fake the contract may fault */
 	/*
 	 * Strings no error message may carry: credentials, and what every
-	 * token the fake issues starts with. Those of at least 8 bytes are
-	 * also quoted back by CONTRACT_FAULT_ECHO.
+	 * token the fake issues starts with.
 	 */
 	const char *secrets[CONTRACT_SECRETS_MAX];
+	/*
+	 * The credential as a good provider sends it, which a server could
+	 * quote back: CONTRACT_FAULT_ECHO quotes these (and the bearer
+	 * token the fake last saw).
+	 */
+	const char *echo[CONTRACT_SECRETS_MAX];
 	void *priv;			/* the adapter's */
 };
 

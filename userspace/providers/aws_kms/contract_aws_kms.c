@@ -33,6 +33,7 @@ static int aws_start(struct contract *c)
 	fake_aws_cred_add(&e->f, AWS_AKID, AWS_SECRET, NULL);
 	c->secrets[0] = AWS_SECRET;
 	c->secrets[1] = AWS_WRONG;
+	c->echo[0] = AWS_SECRET;
 	if (contract_write_file(c->dir, "aws.secret", AWS_SECRET "\n",
 				e->secret_file, sizeof(e->secret_file)) ||
 	    contract_write_file(c->dir, "wrong.secret", AWS_WRONG "\n",
@@ -135,6 +136,8 @@ const struct contract_adapter contract_aws_kms = {
 	.faults = CONTRACT_FAKESRV_FAULTS,
 	.credential_flag = true,
 	.bad_ref = "not a key",
+	.echo_body = "{\"__type\":\"ValidationException\",\"message\":\"%s\"}",
+	.echo_status = 400,
 	.start = aws_start,
 	.stop = aws_stop,
 	.settings = aws_settings,

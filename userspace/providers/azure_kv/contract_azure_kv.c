@@ -51,6 +51,7 @@ static int azure_start(struct contract *c)
 	c->secrets[1] = "s3cr3t";
 	c->secrets[2] = AZ_WRONG;
 	c->secrets[3] = "eyJ0eXAi";	/* every token the fake issues */
+	c->echo[0] = AZ_SECRET;
 	return 0;
 }
 
@@ -134,6 +135,8 @@ const struct contract_adapter contract_azure_kv = {
 	.faults = CONTRACT_FAKESRV_FAULTS,
 	.credential_flag = true,
 	.bad_ref = AZ_VAULT "/secrets/k1",
+	.echo_body = "{\"error\":{\"code\":\"BadParameter\",\"message\":\"%s\"}}",
+	.echo_status = 400,
 	.start = azure_start,
 	.stop = azure_stop,
 	.settings = azure_settings,

@@ -131,6 +131,7 @@ static int kmip_start(struct contract *c)
 	kmip_key_line(e);
 	c->secrets[0] = KMIP_PASSWORD;
 	c->secrets[1] = e->key_line[0] ? e->key_line : "-no-key-line-";
+	c->echo[0] = KMIP_PASSWORD;
 	e->admin = cmek_provider_new("kmip", &err);
 	n = kmip_settings(c, CONTRACT_GOOD, kv);
 	for (size_t i = 0; e->admin && i < n; i++)

@@ -51,6 +51,7 @@ static int vault_start(struct contract *c)
 	c->secrets[0] = VT_TOKEN;
 	c->secrets[1] = VT_DENY;
 	c->secrets[2] = VT_BAD;
+	c->echo[0] = VT_TOKEN;
 	return 0;
 }
 
@@ -122,6 +123,8 @@ const struct contract_adapter contract_vault_transit = {
 	.faults = CONTRACT_FAKESRV_FAULTS,
 	.credential_flag = true,
 	.bad_ref = "../x",
+	.echo_body = "{\"errors\":[\"%s\"]}",
+	.echo_status = 400,
 	.start = vault_start,
 	.stop = vault_stop,
 	.settings = vault_settings,

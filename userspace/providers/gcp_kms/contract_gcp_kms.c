@@ -57,8 +57,12 @@ static int gcp_start(struct contract *c)
 	snprintf(e->foreign, sizeof(e->foreign), "%s/foreign.json", c->dir);
 	if (fake_gcp_write_sa(e->f, e->sa, e->token_uri, GCP_EMAIL, true) ||
 	    fake_gcp_write_sa(e->f, e->foreign, e->token_uri, GCP_EMAIL,
-			      false))
+			      false)) {
+		fakesrv_stop(&e->s);
+		fake_gcp_free(e->f);
+		free(e);
 		return -1;
+	}
 	gcp_pem_line(e);
 	c->secrets[0] = e->pem_line[0] ? e->pem_line : "-no-pem-line-";
 	c->secrets[1] = "BEGIN PRIVATE";

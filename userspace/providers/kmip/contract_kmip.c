@@ -136,9 +136,16 @@ static int kmip_start(struct contract *c)
 	n = kmip_settings(c, CONTRACT_GOOD, kv);
 	for (size_t i = 0; e->admin && i < n; i++)
 		if (e->admin->ops->configure(e->admin, kv[2 * i],
-					     kv[2 * i + 1], &err))
-			return -1;
-	return e->admin ? 0 : -1;
+					     kv[2 * i + 1], &err)) {
+			cmek_provider_free(e->admin);
+			e->admin = NULL;
+		}
+	if (e->admin)
+		return 0;
+	printf("# kmip: the key owner's provider: %s\n", err.msg);
+	kmip_server_stop(&e->srv);
+	free(e);
+	return -1;
 }
 
 static void kmip_fault_clear(struct contract *c)

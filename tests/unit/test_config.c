@@ -81,7 +81,7 @@ int main(void)
 	bool b;
 	int n;
 
-	tap_plan(58);
+	tap_plan(61);
 	snprintf(dir, sizeof(dir), "/tmp/cmek-test-config.XXXXXX");
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
@@ -292,8 +292,27 @@ int main(void)
 
 	/* Inline secret in a config others can read. */
 	n = load("[provider azure-kv]\nclient_secret = abc\n", 0644, false, &c);
-	tap_ok(n == 1 && strstr(msgs[0], "holds a secret") && !strstr(msgs[0], "abc"),
+	tap_ok(n == 1 && strstr(msgs[0], "holds a secret") && !strstr(msgs[0], "abc") &&
+	       strstr(msgs[0], "use client_secret_file"),
 	       "inline secret in a 0644 config refused (value not echoed): %s", msgs[0]);
+	cmek_config_free(&c);
+	/* kmip has no password_file: the message names no such setting. */
+	n = load("[provider kmip]\npassword = abc\n", 0644, false, &c);
+	tap_ok(n == 1 && strstr(msgs[0], "holds a secret") && !strstr(msgs[0], "abc") &&
+	       !strstr(msgs[0], "password_file"),
+	       "kmip password in a 0644 config: chmod, no made-up _file: %s", msgs[0]);
+	cmek_config_free(&c);
+
+	/* A provider setting given twice: refused, the first one stands. */
+	n = load("[provider local]\nkey_dir = /a\nkey_dir = /b\n", 0600, false, &c);
+	tap_ok(n == 1 && strstr(msgs[0], "cmekd.conf:3: ") &&
+	       strstr(msgs[0], "'key_dir' is set twice in [provider local]"),
+	       "a provider setting set twice is refused at its line: %s", msgs[0]);
+	cmek_config_free(&c);
+	n = load("[provider aws-kms]\nallow_keys = a*\nallow_keys = b*\n", 0600, false, &c);
+	tap_ok(n == 1 && strstr(msgs[0], "'allow_keys' is set twice") &&
+	       c.providers[0].nallow_keys == 1,
+	       "allow_keys set twice too: %s", msgs[0]);
 	cmek_config_free(&c);
 
 	unlink(text);

@@ -304,29 +304,46 @@ static void test_b64(void)
 	       "malformed base64 refused (length, '=' inside, space, wrong alphabet)");
 }
 
+/* The shared settings, as a provider's table holds them (o first). */
+struct http_conf {
+	struct cmek_http_opts o;
+};
+
+static const struct cmek_setting http_settings[] = {
+	CMEK_HTTP_SETTINGS(struct http_conf, o),
+	{ .name = NULL }
+};
+
+static int http_set(struct cmek_http_opts *o, const char *key,
+		    const char *value, struct cmek_error *err)
+{
+	return cmek_setting_set("http", http_settings, o, key, value, err);
+}
+
 static void test_config(void)
 {
 	struct cmek_http_opts o;
 	struct cmek_error err = { 0 };
 
 	cmek_http_opts_init(&o);
-	tap_ok(cmek_http_configure(&o, "timeout", "250ms", &err) == 1 &&
+	tap_ok(http_set(&o, "timeout", "250ms", &err) == 0 &&
 	       o.timeout_ms == 250 &&
-	       cmek_http_configure(&o, "deadline", "2m", &err) == 1 &&
+	       http_set(&o, "deadline", "2m", &err) == 0 &&
 	       o.deadline_ms == 120000 &&
-	       cmek_http_configure(&o, "retries", "0", &err) == 1 &&
+	       http_set(&o, "retries", "0", &err) == 0 &&
 	       o.retries == 0 &&
-	       cmek_http_configure(&o, "ca_file", "/x/ca.pem", &err) == 1 &&
+	       http_set(&o, "ca_file", "/x/ca.pem", &err) == 0 &&
 	       !strcmp(o.ca_file, "/x/ca.pem"),
 	       "timeout, deadline, retries, ca_file parsed");
-	tap_ok(cmek_http_configure(&o, "region", "x", &err) == 0,
-	       "a provider's own key is left to the provider");
-	tap_ok(cmek_http_configure(&o, "timeout", "0", &err) < 0 &&
+	tap_ok(http_set(&o, "region", "x", &err) < 0 &&
+	       strstr(err.msg, "unknown http setting 'region'"),
+	       "a provider's own key is not the shared table's: %s", err.msg);
+	tap_ok(http_set(&o, "timeout", "0", &err) < 0 &&
 	       strstr(err.msg, "timeout '0'") &&
-	       cmek_http_configure(&o, "timeout", "2h", &err) < 0 &&
-	       cmek_http_configure(&o, "connect_timeout", "5x", &err) < 0 &&
-	       cmek_http_configure(&o, "retries", "11", &err) < 0 &&
-	       cmek_http_configure(&o, "retries", "-1", &err) < 0 &&
+	       http_set(&o, "timeout", "2h", &err) < 0 &&
+	       http_set(&o, "connect_timeout", "5x", &err) < 0 &&
+	       http_set(&o, "retries", "11", &err) < 0 &&
+	       http_set(&o, "retries", "-1", &err) < 0 &&
 	       err.cls == CMEK_ERR_INVALID,
 	       "bad values refused: %s", err.msg);
 	tap_ok(cmek_http_endpoint_valid("http://127.0.0.1:1", &err) < 0 &&
@@ -445,19 +462,18 @@ int main(void)
 	/* pinned_pubkey: the server's key, or nothing. */
 	snprintf(seen, sizeof(seen), "%s/server.pem", dir);
 	pin_of(seen, pin, sizeof(pin));
-	tap_ok(cmek_http_configure(&o, "pinned_pubkey", pin, &err) == 1 &&
+	tap_ok(http_set(&o, "pinned_pubkey", pin, &err) == 0 &&
 	       cmek_http_do(&o, &r, &resp, &err) == 0 && resp.status == 200,
 	       "pinned_pubkey with the server's own key: the request goes through");
 	memcpy(pin + 8, "AAAAAAAA", 8);
-	tap_ok(cmek_http_configure(&o, "pinned_pubkey", pin, &err) == 1 &&
+	tap_ok(http_set(&o, "pinned_pubkey", pin, &err) == 0 &&
 	       cmek_http_do(&o, &r, &resp, &err) < 0 &&
 	       err.cls == CMEK_ERR_TRANSIENT && strstr(err.msg, "pinned_pubkey"),
 	       "pinned_pubkey with another key: refused, transient (the path, or a new key): %s",
 	       err.msg);
-	tap_ok(cmek_http_configure(&o, "pinned_pubkey", "/etc/ssl/pin.pem",
-				   &err) < 0 && err.cls == CMEK_ERR_INVALID &&
-	       cmek_http_configure(&o, "pinned_pubkey", "sha256//short",
-				   &err) < 0,
+	tap_ok(http_set(&o, "pinned_pubkey", "/etc/ssl/pin.pem", &err) < 0 &&
+	       err.cls == CMEK_ERR_INVALID &&
+	       http_set(&o, "pinned_pubkey", "sha256//short", &err) < 0,
 	       "pinned_pubkey must be sha256//BASE64 hashes: %s", err.msg);
 	free(o.pinned_pubkey);
 	o.pinned_pubkey = NULL;

@@ -243,14 +243,14 @@ char *cmek_trim(char *s)
 	return s;
 }
 
-/* CMEK_SETTING_SECRET, _SECRET_FILE: as provider @name declares @key. */
-static unsigned int setting_flags(const char *name, const char *key)
+/* @key as provider @name declares it in @tbl, or NULL. */
+static const struct cmek_setting *setting_of(const char *name, const char *key,
+					     const struct cmek_setting **tbl)
 {
 	const struct cmek_provider_ops *ops = cmek_provider_lookup(name);
-	const struct cmek_setting *s;
 
-	s = ops ? cmek_setting_find(ops->settings, key) : NULL;
-	return s ? s->flags : 0;
+	*tbl = ops ? ops->settings : NULL;
+	return cmek_setting_find(*tbl, key);
 }
 
 static struct cmek_config_provider *find_section(struct cmek_config *c,
@@ -558,10 +558,21 @@ static void add_allow_keys(struct parser *p, struct cmek_config_provider *sec,
 static void provider_line(struct parser *p, const char *key, const char *v)
 {
 	struct cmek_config_provider *sec = p->cur;
-	char abspath[PATH_MAX], why[PATH_MAX + 200];
-	unsigned int flags = setting_flags(sec->name, key);
+	char abspath[PATH_MAX], why[PATH_MAX + 200], twin[128];
+	const struct cmek_setting *tbl, *s = setting_of(sec->name, key, &tbl);
+	unsigned int flags = s ? s->flags : 0;
 	struct cmek_error err = { 0 };
+	uint64_t bit;
 
+	if (s && (size_t)(s - tbl) < 64) {
+		bit = UINT64_C(1) << (s - tbl);
+		if (sec->seen & bit) {
+			perr(p, "'%s' is set twice in [provider %s]", key,
+			     sec->name);
+			return;
+		}
+		sec->seen |= bit;
+	}
 	if (flags & CMEK_SETTING_SECRET_FILE) {
 		if (v[0] != '/' && p->dir) {
 			snprintf(abspath, sizeof(abspath), "%s/%s", p->dir, v);
@@ -573,14 +584,21 @@ static void provider_line(struct parser *p, const char *key, const char *v)
 			return;
 		}
 	} else if ((flags & CMEK_SETTING_SECRET) && (p->st.st_mode & 077)) {
+		/* Point to KEY_file only where the provider has one. */
+		snprintf(twin, sizeof(twin), "%s_file", key);
 		perr(p, "'%s' holds a secret but %s has mode %04o: chmod 600 "
-		     "%s, or put the secret in a 0600 file and use %s_file",
-		     key, p->path, (unsigned)(p->st.st_mode & 07777), p->path,
-		     key);
+		     "%s%s%s", key, p->path, (unsigned)(p->st.st_mode & 07777),
+		     p->path, cmek_setting_find(tbl, twin) ?
+		     ", or put the secret in a 0600 file and use " : "",
+		     cmek_setting_find(tbl, twin) ? twin : "");
 		return;
 	}
 	if (!strcmp(key, "allow_keys")) {
-		add_allow_keys(p, sec, v);
+		if (sec->nallow_keys)
+			perr(p, "'%s' is set twice in [provider %s]", key,
+			     sec->name);
+		else
+			add_allow_keys(p, sec, v);
 		return;
 	}
 	if (!strcmp(key, "key_dir"))

@@ -18,6 +18,7 @@
 #define CMEK_CONFIG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -34,6 +35,7 @@ struct cmek_config_provider {
 	char *name;			/* "local", "aws-kms", ... */
 	int line;			/* of the [provider NAME] header; 0 if implicit */
 	bool has_key_dir;		/* section set key_dir itself */
+	uint64_t seen;			/* settings set, by index in the table */
 	char **allow_keys;		/* fnmatch() patterns; none: any */
 	size_t nallow_keys;
 	struct cmek_provider *prov;	/* init()ed and configure()d */

@@ -106,30 +106,12 @@ void cmek_http_opts_free(struct cmek_http_opts *o)
 	o->pinned_pubkey = NULL;
 }
 
-/* "250ms", or a duration in seconds as the rest of the config writes it. */
-static int parse_ms(const char *s, long *ms)
-{
-	size_t n = strlen(s);
-	long secs;
-	char *end;
-
-	if (n > 2 && !strcmp(s + n - 2, "ms") && isdigit((unsigned char)*s)) {
-		errno = 0;
-		*ms = strtol(s, &end, 10);
-		return errno || end != s + n - 2 || *ms > 3600000 ? -1 : 0;
-	}
-	if (cmek_parse_duration(s, false, &secs) || secs > 3600)
-		return -1;
-	*ms = secs * 1000;
-	return 0;
-}
-
 /*
  * "sha256//BASE64[;sha256//BASE64...]", each the base64 of a SHA-256
  * (44 characters): libcurl would also take a PEM or DER file, which would
  * make a typo in a hash look like a missing file.
  */
-static bool pinned_valid(const char *v)
+bool cmek_http_pin_valid(const char *v)
 {
 	const char *p = v;
 	size_t n;
@@ -148,59 +130,6 @@ static bool pinned_valid(const char *v)
 			return false;
 		p++;
 	}
-}
-
-int cmek_http_configure(struct cmek_http_opts *o, const char *key,
-			const char *value, struct cmek_error *err)
-{
-	long *ms = NULL, v;
-	char *end;
-
-	if (!strcmp(key, "ca_file")) {
-		free(o->ca_file);
-		o->ca_file = strdup(value);
-		if (!o->ca_file)
-			return cmek_error_set(err, CMEK_ERR_TRANSIENT,
-					      "out of memory");
-		return 1;
-	}
-	if (!strcmp(key, "pinned_pubkey")) {
-		if (!pinned_valid(value))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "pinned_pubkey '%.120s' is not sha256//BASE64 (one or more, separated by ';')",
-					      value);
-		free(o->pinned_pubkey);
-		o->pinned_pubkey = strdup(value);
-		if (!o->pinned_pubkey)
-			return cmek_error_set(err, CMEK_ERR_TRANSIENT,
-					      "out of memory");
-		return 1;
-	}
-	if (!strcmp(key, "retries")) {
-		errno = 0;
-		v = strtol(value, &end, 10);
-		if (errno || end == value || *end || v < 0 || v > 10)
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "retries '%s' is not 0-10", value);
-		o->retries = v;
-		return 1;
-	}
-	if (!strcmp(key, "timeout"))
-		ms = &o->timeout_ms;
-	else if (!strcmp(key, "connect_timeout"))
-		ms = &o->connect_timeout_ms;
-	else if (!strcmp(key, "deadline"))
-		ms = &o->deadline_ms;
-	else if (!strcmp(key, "retry_backoff"))
-		ms = &o->backoff_ms;
-	else
-		return 0;
-	if (parse_ms(value, &v) || v <= 0)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "%s '%s' is not a duration between 1ms and 1h (e.g. 10s, 500ms)",
-				      key, value);
-	*ms = v;
-	return 1;
 }
 
 int cmek_http_header(struct cmek_http_req *r, char *buf, size_t len,

@@ -49,22 +49,46 @@ struct cmek_http_opts {
 	long deadline_ms;		/* whole cmek_http_call(), retries included */
 };
 
-/* The settings cmek_http_configure() takes, for a provider's table. */
-#define CMEK_HTTP_SETTINGS \
-	{ "ca_file", CMEK_SETTING_PATH, 0, NULL, \
-	  "PEM CA bundle for every HTTPS request of the provider, instead of the system's" }, \
-	{ "pinned_pubkey", CMEK_SETTING_STRING, 0, NULL, \
-	  "sha256//BASE64 of the servers' public keys, ';'-separated, checked after the certificate" }, \
+/*
+ * The settings every HTTP provider shares, for its table: @type is the
+ * provider's private struct, @opts its struct cmek_http_opts member.
+ */
+#define CMEK_HTTP_SETTING_AT(type, opts, field) \
+	CMEK_SETTING_AT(type, opts.field)
+#define CMEK_HTTP_SETTINGS(type, opts) \
+	{ "ca_file", CMEK_SETTING_PATH, CMEK_SETTING_ALLOC, NULL, \
+	  "PEM CA bundle for every HTTPS request of the provider, instead of the system's", \
+	  CMEK_HTTP_SETTING_AT(type, opts, ca_file) }, \
+	{ "pinned_pubkey", CMEK_SETTING_STRING, CMEK_SETTING_ALLOC, NULL, \
+	  "sha256//BASE64 of the servers' public keys, ';'-separated, checked after the certificate", \
+	  CMEK_HTTP_SETTING_AT(type, opts, pinned_pubkey), \
+	  .check = cmek_http_pin_valid, \
+	  .expect = "sha256//BASE64 (one or more, separated by ';')" }, \
 	{ "timeout", CMEK_SETTING_DURATION, 0, "10s", \
-	  "Bound on one request, connect included" }, \
+	  "Bound on one request, connect included", \
+	  CMEK_HTTP_SETTING_AT(type, opts, timeout_ms), \
+	  .min = 1, .max = 3600000 }, \
 	{ "connect_timeout", CMEK_SETTING_DURATION, 0, "5s", \
-	  "Bound on connecting" }, \
+	  "Bound on connecting", \
+	  CMEK_HTTP_SETTING_AT(type, opts, connect_timeout_ms), \
+	  .min = 1, .max = 3600000 }, \
 	{ "retries", CMEK_SETTING_NUMBER, 0, "3", \
-	  "Attempts after the first for a transient failure (0-10)" }, \
+	  "Attempts after the first for a transient failure (0-10)", \
+	  CMEK_HTTP_SETTING_AT(type, opts, retries), .min = 0, .max = 10 }, \
 	{ "retry_backoff", CMEK_SETTING_DURATION, 0, "200ms", \
-	  "First backoff; doubles per attempt up to 5 s, full jitter" }, \
+	  "First backoff; doubles per attempt up to 5 s, full jitter", \
+	  CMEK_HTTP_SETTING_AT(type, opts, backoff_ms), \
+	  .min = 1, .max = 3600000 }, \
 	{ "deadline", CMEK_SETTING_DURATION, 0, "30s", \
-	  "Bound on one call, retries included" }
+	  "Bound on one call, retries included", \
+	  CMEK_HTTP_SETTING_AT(type, opts, deadline_ms), \
+	  .min = 1, .max = 3600000 }
+
+/*
+ * "sha256//BASE64[;sha256//BASE64...]", each the base64 of a SHA-256: the
+ * pinned_pubkey setting.
+ */
+bool cmek_http_pin_valid(const char *v);
 
 struct cmek_http_resp;
 
@@ -120,16 +144,6 @@ int cmek_http_global_init(void);
 /* Timeouts 10 s, connect 5 s, 3 retries from 200 ms up to 5 s, 30 s in all. */
 void cmek_http_opts_init(struct cmek_http_opts *o);
 void cmek_http_opts_free(struct cmek_http_opts *o);
-
-/*
- * The configuration keys every HTTP provider shares: ca_file,
- * pinned_pubkey, timeout,
- * connect_timeout, retries, deadline (durations as cmek_parse_duration()
- * reads them: "10", "10s", "2m"), retry_backoff.
- * Returns 1 if @key was one of them, 0 if not, -1 with @err on a bad value.
- */
-int cmek_http_configure(struct cmek_http_opts *o, const char *key,
-			const char *value, struct cmek_error *err);
 
 /* Add a header line, formatted; -1 if the request is full. */
 int cmek_http_header(struct cmek_http_req *r, char *buf, size_t len,

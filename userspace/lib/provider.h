@@ -101,24 +101,28 @@ struct cmek_binding {
 struct cmek_provider;
 
 /*
- * A provider's settings, declared once: the table checks a setting's name
- * before the provider parses its value, says which are secrets (for the
- * config file's rules), gives the "known:" list of an unknown-setting
- * error and is the source of Documentation/admin-guide/
- * cmek-provider-settings.rst (make provider-settings-doc).
+ * A provider's settings, declared once: the table says where and how each
+ * value goes in the provider's private state (p->priv), so that one parser
+ * (cmek_setting_set()) checks the name, parses, validates and stores every
+ * value; it says which are secrets (for the config file's rules), gives
+ * the "known:" list of an unknown-setting error and is the source of
+ * Documentation/admin-guide/cmek-provider-settings.rst
+ * (make provider-settings-doc).
  */
 enum cmek_setting_type {
 	CMEK_SETTING_STRING,
 	CMEK_SETTING_PATH,		/* absolute file name */
-	CMEK_SETTING_URL,
-	CMEK_SETTING_NUMBER,
-	CMEK_SETTING_DURATION,		/* "10", "10s", "250ms", "2m" */
+	CMEK_SETTING_URL,		/* https://, trailing '/' dropped */
+	CMEK_SETTING_NUMBER,		/* min to max */
+	CMEK_SETTING_DURATION,		/* "10", "10s", "250ms", "2m": ms, min to max */
 	CMEK_SETTING_BOOL,		/* yes/no */
-	CMEK_SETTING_LIST,		/* comma-separated */
+	CMEK_SETTING_LIST,		/* comma-separated, no empty item */
+	CMEK_SETTING_CHOICE,		/* one of .choices: its index */
 };
 
 #define CMEK_SETTING_SECRET		0x1	/* the value itself */
 #define CMEK_SETTING_SECRET_FILE	0x2	/* a credentials file */
+#define CMEK_SETTING_ALLOC		0x4	/* a malloc()ed char *, not an array */
 
 struct cmek_setting {
 	const char *name;
@@ -126,7 +130,33 @@ struct cmek_setting {
 	unsigned int flags;
 	const char *def;		/* NULL: none, or computed */
 	const char *help;		/* one sentence */
+	/*
+	 * Where the value goes: @off into p->priv, a field of @size bytes.
+	 * Text: a char array (its size bounds the value), or a char * with
+	 * CMEK_SETTING_ALLOC (@max, else PATH_MAX - 1, bounds its length;
+	 * cmek_settings_free() frees it). NUMBER: an unsigned int or a
+	 * long, by @size. DURATION: a long, in ms. BOOL: a bool. CHOICE: an
+	 * int, the index in @choices.
+	 */
+	size_t off, size;
+	long min, max;
+	const char *const *choices;	/* NULL-terminated */
+	/* A rule of the setting's own: false is "'VALUE' is not EXPECT". */
+	bool (*check)(const char *value);
+	const char *expect;
+	/*
+	 * A setting with rules of its own: parses and stores it instead
+	 * (and may call cmek_setting_store() for the common part).
+	 */
+	int (*parse)(void *priv, const struct cmek_setting *s,
+		     const char *value, struct cmek_error *err);
+	/* After a value is stored: what depends on it (a cached token). */
+	int (*stored)(void *priv, struct cmek_error *err);
 };
+
+/* .off and .size of @field of @type, for a settings table. */
+#define CMEK_SETTING_AT(type, field) \
+	.off = offsetof(type, field), .size = sizeof(((type *)0)->field)
 
 struct cmek_provider_ops {
 	const char *name;		/* "local", "aws-kms", ... */
@@ -286,14 +316,23 @@ int cmek_slot_unprefix(const uint8_t *wrapped, size_t wrapped_len,
 const struct cmek_setting *cmek_setting_find(const struct cmek_setting *tbl,
 					     const char *name);
 /*
- * 0 if @key is in @tbl, the settings of @provider, else -1 with an INVALID
- * "unknown PROVIDER setting 'KEY' (known: ...)" error.
+ * Parse @value as @tbl (the settings of @provider) declares @key, check it
+ * and store it into @priv. -1 with an INVALID error naming the provider,
+ * the setting and what was expected (never a secret's value), and @priv
+ * as it was; "unknown PROVIDER setting 'KEY' (known: ...)" for a @key not
+ * in @tbl.
  */
-int cmek_setting_check(const char *provider, const struct cmek_setting *tbl,
-		       const char *key, struct cmek_error *err);
-/* A declared setting that configure() does not parse: a bug, said as one. */
-int cmek_setting_unhandled(const char *provider, const char *key,
-			   struct cmek_error *err);
+int cmek_setting_set(const char *provider, const struct cmek_setting *tbl,
+		     void *priv, const char *key, const char *value,
+		     struct cmek_error *err);
+/* The type's parse, check and store of one setting, @s, of @provider. */
+int cmek_setting_store(const char *provider, const struct cmek_setting *s,
+		       void *priv, const char *value, struct cmek_error *err);
+/* configure() of a provider whose settings are all its table's. */
+int cmek_settings_configure(struct cmek_provider *p, const char *key,
+			    const char *value, struct cmek_error *err);
+/* Free the CMEK_SETTING_ALLOC strings of @tbl in @priv (wiped first). */
+void cmek_settings_free(const struct cmek_setting *tbl, void *priv);
 /* The settings reference (RST) of every built-in provider. */
 void cmek_settings_rst(FILE *f);
 

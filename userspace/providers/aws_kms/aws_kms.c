@@ -1513,108 +1513,63 @@ static int aws_init(struct cmek_provider *p, struct cmek_error *err)
 	return 0;
 }
 
-static int set_path(char *dst, size_t len, const char *key, const char *v,
-		    struct cmek_error *err)
+static bool profile_valid(const char *v)
 {
-	if (v[0] != '/' || snprintf(dst, len, "%s", v) >= (int)len)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "%s must be an absolute path of less than %zu bytes",
-				      key, len);
+	return *v && !strpbrk(v, "[]\n");
+}
+
+/* The link-local service speaks plain HTTP; no user, query or fragment. */
+static bool imds_url_valid(const char *v)
+{
+	return !strncmp(v, "http://", 7) && !strpbrk(v, "@?# \t");
+}
+
+/* Requests name their own path: keep scheme, host and port. */
+static int imds_trim(void *priv, struct cmek_error *err)
+{
+	struct aws_priv *ap = priv;
+
+	ap->imds_endpoint[strcspn(ap->imds_endpoint + 7, "/") + 7] = '\0';
 	return 0;
 }
+
+#define AT(field)	CMEK_SETTING_AT(struct aws_priv, field)
 
 static const struct cmek_setting aws_settings[] = {
 	{ "region", CMEK_SETTING_STRING, 0, NULL,
-	  "Region of key references that are not ARNs" },
+	  "Region of key references that are not ARNs", AT(region),
+	  .check = region_valid,
+	  .expect = "an AWS region name (e.g. eu-west-1)" },
 	{ "endpoint", CMEK_SETTING_URL, 0, "https://kms.REGION.amazonaws.com",
-	  "KMS endpoint (.com.cn for cn- regions)" },
+	  "KMS endpoint (.com.cn for cn- regions)", AT(endpoint) },
 	{ "credentials_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
-	  "AWS shared credentials file (INI)" },
+	  "AWS shared credentials file (INI)", AT(credentials_file) },
 	{ "profile", CMEK_SETTING_STRING, 0, "default",
-	  "Profile of credentials_file" },
+	  "Profile of credentials_file", AT(profile), .check = profile_valid,
+	  .expect = "a profile name (no '[', ']' or newline)" },
 	{ "access_key_id", CMEK_SETTING_STRING, 0, NULL,
-	  "Access key id, with secret_access_key_file" },
+	  "Access key id, with secret_access_key_file", AT(access_key_id),
+	  .check = akid_valid, .expect = "an AWS access key id" },
 	{ "secret_access_key_file", CMEK_SETTING_PATH,
 	  CMEK_SETTING_SECRET_FILE, NULL,
-	  "File holding the secret access key of access_key_id" },
+	  "File holding the secret access key of access_key_id",
+	  AT(secret_file) },
 	{ "session_token_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE,
-	  NULL, "File holding a session token, for temporary credentials" },
+	  NULL, "File holding a session token, for temporary credentials",
+	  AT(token_file) },
 	{ "imds", CMEK_SETTING_BOOL, 0, "no",
-	  "Use the instance's role from the instance metadata service" },
+	  "Use the instance's role from the instance metadata service",
+	  AT(imds) },
 	{ "imds_endpoint", CMEK_SETTING_URL, 0, "http://169.254.169.254",
-	  "Instance metadata service" },
+	  "Instance metadata service", AT(imds_endpoint),
+	  .check = imds_url_valid,
+	  .expect = "http://HOST[:PORT] (the link-local service)",
+	  .stored = imds_trim },
 	{ "unwrap_checks_state", CMEK_SETTING_BOOL, 0, "no",
-	  "Ask DescribeKey before each unwrap" },
-	CMEK_HTTP_SETTINGS,
+	  "Ask DescribeKey before each unwrap", AT(unwrap_checks_state) },
+	CMEK_HTTP_SETTINGS(struct aws_priv, http),
 	{ .name = NULL }
 };
-
-static int aws_configure(struct cmek_provider *p, const char *key,
-			 const char *value, struct cmek_error *err)
-{
-	struct aws_priv *ap = p->priv;
-	int r;
-
-	if (cmek_setting_check("aws-kms", aws_settings, key, err))
-		return -1;
-	r = cmek_http_configure(&ap->http, key, value, err);
-	if (r)
-		return r < 0 ? -1 : 0;
-	if (!strcmp(key, "region")) {
-		if (!region_valid(value))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "region '%.64s' is not an AWS region name (e.g. eu-west-1)",
-					      value);
-		snprintf(ap->region, sizeof(ap->region), "%s", value);
-	} else if (!strcmp(key, "endpoint")) {
-		if (cmek_http_endpoint_valid(value, err))
-			return -1;
-		if (snprintf(ap->endpoint, sizeof(ap->endpoint), "%s", value) >=
-		    (int)sizeof(ap->endpoint))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "endpoint too long");
-	} else if (!strcmp(key, "credentials_file")) {
-		return set_path(ap->credentials_file,
-				sizeof(ap->credentials_file), key, value, err);
-	} else if (!strcmp(key, "profile")) {
-		if (!*value || strlen(value) >= sizeof(ap->profile) ||
-		    strpbrk(value, "[]\n"))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "bad profile name");
-		snprintf(ap->profile, sizeof(ap->profile), "%s", value);
-	} else if (!strcmp(key, "access_key_id")) {
-		if (!akid_valid(value))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "access_key_id is not an AWS access key id");
-		snprintf(ap->access_key_id, sizeof(ap->access_key_id), "%s",
-			 value);
-	} else if (!strcmp(key, "secret_access_key_file")) {
-		return set_path(ap->secret_file, sizeof(ap->secret_file), key,
-				value, err);
-	} else if (!strcmp(key, "session_token_file")) {
-		return set_path(ap->token_file, sizeof(ap->token_file), key,
-				value, err);
-	} else if (!strcmp(key, "imds")) {
-		if (cmek_parse_bool(value, &ap->imds))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "imds must be yes or no");
-	} else if (!strcmp(key, "imds_endpoint")) {
-		if (strncmp(value, "http://", 7) || strpbrk(value, "@?# \t") ||
-		    snprintf(ap->imds_endpoint, sizeof(ap->imds_endpoint),
-			     "%s", value) >= (int)sizeof(ap->imds_endpoint))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "imds_endpoint must be http://HOST[:PORT] (the link-local service)");
-		ap->imds_endpoint[strcspn(ap->imds_endpoint + 7, "/") + 7] =
-			'\0';
-	} else if (!strcmp(key, "unwrap_checks_state")) {
-		if (cmek_parse_bool(value, &ap->unwrap_checks_state))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "unwrap_checks_state must be yes or no");
-	} else {
-		return cmek_setting_unhandled("aws-kms", key, err);
-	}
-	return 0;
-}
 
 static void aws_destroy(struct cmek_provider *p)
 {
@@ -1634,7 +1589,7 @@ const struct cmek_provider_ops cmek_aws_kms_ops = {
 	.name = "aws-kms",
 	.settings = aws_settings,
 	.init = aws_init,
-	.configure = aws_configure,
+	.configure = cmek_settings_configure,
 	.generate = aws_generate,
 	.wrap = aws_wrap,
 	.unwrap = aws_unwrap,

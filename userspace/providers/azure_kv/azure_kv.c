@@ -87,6 +87,7 @@ struct akv_ref {
 };
 
 enum akv_cred { AKV_CRED_AUTO, AKV_CRED_SECRET, AKV_CRED_MI };
+enum akv_unsigned { AKV_UNSIGNED_REFUSE, AKV_UNSIGNED_ACCEPT };
 
 struct akv_priv {
 	struct cmek_http_opts http;
@@ -99,7 +100,7 @@ struct akv_priv {
 	char secret_file[512];
 	enum akv_cred cred;
 	struct akv_ref sign;		/* sign_key; name "" = slots unsigned */
-	bool accept_unsigned;		/* unsigned_slots = accept */
+	int unsigned_slots;		/* enum akv_unsigned */
 	pthread_mutex_t lock;		/* over tok[] and pub[] */
 	struct cmek_kit_token tok[ARRAY_SIZE(akv_clouds)];
 	struct {
@@ -922,7 +923,7 @@ static int slot_verify(struct akv_priv *ap, const struct akv_ref *r,
 	if (!ap->sign.name[0])
 		return 0;
 	if (!bl->sig)
-		return ap->accept_unsigned ? 0 :
+		return ap->unsigned_slots == AKV_UNSIGNED_ACCEPT ? 0 :
 		       cmek_error_set(err, CMEK_ERR_INVALID,
 				      "slot under %s/keys/%s carries no signature, and sign_key is set: anyone with the key's public half can make such a slot (unsigned_slots = accept takes it; a rewrap signs it)",
 				      r->host, r->name);
@@ -1475,136 +1476,80 @@ static bool imds_url_ok(const char *url)
 	return false;
 }
 
-static int set_url(char *dst, size_t len, const char *key, const char *value,
-		   struct cmek_error *err)
+static bool tenant_ok(const char *v)
 {
-	size_t n = strlen(value);
+	return id_ok(v, 100);
+}
 
-	if (cmek_http_endpoint_valid(value, err))
+static bool client_ok(const char *v)
+{
+	return id_ok(v, 64);
+}
+
+/* A key identifier, parsed whole before the old one is replaced. */
+static int sign_key_parse(void *priv, const struct cmek_setting *s,
+			  const char *value, struct cmek_error *err)
+{
+	struct akv_priv *ap = priv;
+	struct akv_ref r;
+
+	if (parse_ref(value, &r, false, err))
 		return -1;
-	while (n > 8 && value[n - 1] == '/')
-		n--;
-	if (n >= len)
-		return cmek_error_set(err, CMEK_ERR_INVALID, "%s too long",
-				      key);
-	memcpy(dst, value, n);
-	dst[n] = '\0';
+	ap->sign = r;
 	return 0;
 }
 
-static int set_id(char *dst, size_t len, const char *key, const char *value,
-		  size_t max, struct cmek_error *err)
-{
-	if (!id_ok(value, max) || strlen(value) >= len)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "%s '%.80s' is not a GUID or domain name",
-				      key, value);
-	snprintf(dst, len, "%s", value);
-	return 0;
-}
+static const char *const cred_names[] = {
+	[AKV_CRED_AUTO] = "auto",
+	[AKV_CRED_SECRET] = "client_secret",
+	[AKV_CRED_MI] = "managed_identity",
+	NULL
+};
+
+static const char *const unsigned_names[] = {
+	[AKV_UNSIGNED_REFUSE] = "refuse",
+	[AKV_UNSIGNED_ACCEPT] = "accept",
+	NULL
+};
+
+#define AT(field)	CMEK_SETTING_AT(struct akv_priv, field)
 
 static const struct cmek_setting akv_settings[] = {
 	{ "endpoint", CMEK_SETTING_URL, 0, NULL,
-	  "Vault URL instead of the key reference's host (tests, private links)" },
+	  "Vault URL instead of the key reference's host (tests, private links)",
+	  AT(endpoint) },
 	{ "authority_host", CMEK_SETTING_URL, 0,
 	  "https://login.microsoftonline.com",
-	  "Entra ID authority; default also $AZURE_AUTHORITY_HOST" },
+	  "Entra ID authority; default also $AZURE_AUTHORITY_HOST",
+	  AT(authority) },
 	{ "tenant_id", CMEK_SETTING_STRING, 0, NULL,
-	  "Directory (tenant) id; default $AZURE_TENANT_ID" },
+	  "Directory (tenant) id; default $AZURE_TENANT_ID", AT(tenant),
+	  .check = tenant_ok, .expect = "a GUID or domain name" },
 	{ "client_id", CMEK_SETTING_STRING, 0, NULL,
-	  "Application (client) id; default $AZURE_CLIENT_ID" },
+	  "Application (client) id; default $AZURE_CLIENT_ID", AT(client),
+	  .check = client_ok, .expect = "a GUID or domain name" },
 	{ "client_secret_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE,
-	  NULL, "File holding the client secret" },
-	{ "client_secret", CMEK_SETTING_STRING, CMEK_SETTING_SECRET, NULL,
-	  "The client secret inline (cmekd.conf must then be 0600)" },
-	{ "credential", CMEK_SETTING_STRING, 0, "auto",
-	  "auto, client_secret or managed_identity" },
+	  NULL, "File holding the client secret", AT(secret_file) },
+	{ "client_secret", CMEK_SETTING_STRING,
+	  CMEK_SETTING_SECRET | CMEK_SETTING_ALLOC, NULL,
+	  "The client secret inline (cmekd.conf must then be 0600)",
+	  AT(secret), .max = AKV_SECRET_MAX - 1 },
+	{ "credential", CMEK_SETTING_CHOICE, 0, "auto",
+	  "auto, client_secret or managed_identity", AT(cred),
+	  .choices = cred_names },
 	{ "imds_endpoint", CMEK_SETTING_URL, 0, "http://169.254.169.254",
-	  "Instance metadata service, for managed_identity" },
+	  "Instance metadata service, for managed_identity", AT(imds),
+	  .check = imds_url_ok,
+	  .expect = "http://169.254.169.254[:PORT] (or a loopback address, for tests)" },
 	{ "sign_key", CMEK_SETTING_URL, 0, NULL,
-	  "Key Vault key that signs each slot's binding" },
-	{ "unsigned_slots", CMEK_SETTING_STRING, 0, "refuse",
-	  "refuse or accept slots without a signature when sign_key is set" },
-	CMEK_HTTP_SETTINGS,
+	  "Key Vault key that signs each slot's binding",
+	  .parse = sign_key_parse },
+	{ "unsigned_slots", CMEK_SETTING_CHOICE, 0, "refuse",
+	  "refuse or accept slots without a signature when sign_key is set",
+	  AT(unsigned_slots), .choices = unsigned_names },
+	CMEK_HTTP_SETTINGS(struct akv_priv, http),
 	{ .name = NULL }
 };
-
-static int akv_configure(struct cmek_provider *p, const char *key,
-			 const char *value, struct cmek_error *err)
-{
-	struct akv_priv *ap = p->priv;
-	int ret;
-
-	if (cmek_setting_check("azure-kv", akv_settings, key, err))
-		return -1;
-	ret = cmek_http_configure(&ap->http, key, value, err);
-	if (ret)
-		return ret < 0 ? -1 : 0;
-	if (!strcmp(key, "endpoint"))
-		return set_url(ap->endpoint, sizeof(ap->endpoint), key, value,
-			       err);
-	if (!strcmp(key, "authority_host"))
-		return set_url(ap->authority, sizeof(ap->authority), key,
-			       value, err);
-	if (!strcmp(key, "tenant_id"))
-		return set_id(ap->tenant, sizeof(ap->tenant), key, value, 100,
-			      err);
-	if (!strcmp(key, "client_id"))
-		return set_id(ap->client, sizeof(ap->client), key, value, 64,
-			      err);
-	if (!strcmp(key, "imds_endpoint")) {
-		if (!imds_url_ok(value) || strlen(value) >= sizeof(ap->imds))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "imds_endpoint must be http://169.254.169.254[:PORT] (or a loopback address, for tests)");
-		snprintf(ap->imds, sizeof(ap->imds), "%s", value);
-		return 0;
-	}
-	if (!strcmp(key, "client_secret_file")) {
-		if (value[0] != '/' ||
-		    strlen(value) >= sizeof(ap->secret_file))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "client_secret_file must be an absolute path");
-		snprintf(ap->secret_file, sizeof(ap->secret_file), "%s",
-			 value);
-		return 0;
-	}
-	if (!strcmp(key, "client_secret")) {
-		if (ap->secret) {
-			OPENSSL_cleanse(ap->secret, strlen(ap->secret));
-			free(ap->secret);
-		}
-		ap->secret = strlen(value) < AKV_SECRET_MAX ? strdup(value) :
-			     NULL;
-		if (!ap->secret)
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "client_secret too long");
-		return 0;
-	}
-	if (!strcmp(key, "sign_key"))
-		return parse_ref(value, &ap->sign, false, err);
-	if (!strcmp(key, "unsigned_slots")) {
-		if (strcmp(value, "refuse") && strcmp(value, "accept"))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "unsigned_slots '%.40s' is not refuse or accept",
-					      value);
-		ap->accept_unsigned = !strcmp(value, "accept");
-		return 0;
-	}
-	if (!strcmp(key, "credential")) {
-		if (!strcmp(value, "auto"))
-			ap->cred = AKV_CRED_AUTO;
-		else if (!strcmp(value, "client_secret"))
-			ap->cred = AKV_CRED_SECRET;
-		else if (!strcmp(value, "managed_identity"))
-			ap->cred = AKV_CRED_MI;
-		else
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "credential '%.40s' is not auto, client_secret or managed_identity",
-					      value);
-		return 0;
-	}
-	return cmek_setting_unhandled("azure-kv", key, err);
-}
 
 static int akv_init(struct cmek_provider *p, struct cmek_error *err)
 {
@@ -1630,10 +1575,7 @@ static void akv_destroy(struct cmek_provider *p)
 		cmek_kit_token_drop(&ap->tok[i]);
 	for (i = 0; i < AKV_PUB_CACHE; i++)
 		EVP_PKEY_free(ap->pub[i].pk);
-	if (ap->secret) {
-		OPENSSL_cleanse(ap->secret, strlen(ap->secret));
-		free(ap->secret);
-	}
+	cmek_settings_free(akv_settings, ap);
 	cmek_http_opts_free(&ap->http);
 	pthread_mutex_destroy(&ap->lock);
 	OPENSSL_cleanse(ap, sizeof(*ap));
@@ -1645,7 +1587,7 @@ const struct cmek_provider_ops cmek_azure_kv_ops = {
 	.name = "azure-kv",
 	.settings = akv_settings,
 	.init = akv_init,
-	.configure = akv_configure,
+	.configure = cmek_settings_configure,
 	.generate = akv_generate,
 	.wrap = akv_wrap,
 	.unwrap = akv_unwrap,

@@ -1252,77 +1252,44 @@ static int gcp_init(struct cmek_provider *p, struct cmek_error *err)
 	return 0;
 }
 
-static int set_url(char *dst, size_t len, const char *key, const char *value,
-		   bool metadata, struct cmek_error *err)
+/* The metadata server speaks plain HTTP; no user, query or fragment. */
+static bool metadata_url_valid(const char *v)
 {
-	size_t n = strlen(value);
+	return !strncmp(v, "http://", 7) && v[7] &&
+	       !strpbrk(v + 7, "@?# \t\r\n");
+}
 
-	if (metadata ? strncmp(value, "http://", 7) ||
-		       strpbrk(value + 7, "@?# \t\r\n") || n == 7 :
-		       cmek_http_endpoint_valid(value, err) != 0)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "gcp-kms: %s '%s' is not %s", key, value,
-				      metadata ? "http://HOST[:PORT] (the metadata server speaks plain HTTP)" :
-				      "https://HOST[:PORT][/PATH]");
-	while (n > 8 && value[n - 1] == '/')
-		n--;
-	if (n >= len)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "gcp-kms: %s too long", key);
-	memcpy(dst, value, n);
-	dst[n] = '\0';
+/* A token from the old credentials must not outlive them. */
+static int creds_changed(void *priv, struct cmek_error *err)
+{
+	token_drop(priv);
 	return 0;
 }
 
+/* Now, so that a bad file is reported with its config line. */
+static int creds_file_changed(void *priv, struct cmek_error *err)
+{
+	return sa_load(priv, err);
+}
+
+#define AT(field)	CMEK_SETTING_AT(struct gcp_priv, field)
+
 static const struct cmek_setting gcp_settings[] = {
 	{ "credentials_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
-	  "Service-account key file (JSON); default $GOOGLE_APPLICATION_CREDENTIALS" },
+	  "Service-account key file (JSON); default $GOOGLE_APPLICATION_CREDENTIALS",
+	  AT(creds_path), .stored = creds_file_changed },
 	{ "endpoint", CMEK_SETTING_URL, 0, "https://cloudkms.googleapis.com",
-	  "Cloud KMS endpoint" },
+	  "Cloud KMS endpoint", AT(endpoint) },
 	{ "metadata", CMEK_SETTING_BOOL, 0, "no",
-	  "Use the VM's service account from the metadata server" },
+	  "Use the VM's service account from the metadata server",
+	  AT(use_metadata), .stored = creds_changed },
 	{ "metadata_endpoint", CMEK_SETTING_URL, 0, "http://169.254.169.254",
-	  "Metadata server" },
-	CMEK_HTTP_SETTINGS,
+	  "Metadata server", AT(metadata), .check = metadata_url_valid,
+	  .expect = "http://HOST[:PORT] (the metadata server speaks plain HTTP)",
+	  .stored = creds_changed },
+	CMEK_HTTP_SETTINGS(struct gcp_priv, http),
 	{ .name = NULL }
 };
-
-static int gcp_configure(struct cmek_provider *p, const char *key,
-			 const char *value, struct cmek_error *err)
-{
-	struct gcp_priv *gp = p->priv;
-	int r;
-
-	if (cmek_setting_check("gcp-kms", gcp_settings, key, err))
-		return -1;
-	r = cmek_http_configure(&gp->http, key, value, err);
-	if (r)
-		return r < 0 ? -1 : 0;
-	if (!strcmp(key, "endpoint"))
-		return set_url(gp->endpoint, sizeof(gp->endpoint), key, value,
-			       false, err);
-	if (!strcmp(key, "metadata")) {
-		token_drop(gp);
-		if (cmek_parse_bool(value, &gp->use_metadata))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "gcp-kms: metadata must be yes or no");
-		return 0;
-	}
-	if (!strcmp(key, "metadata_endpoint")) {
-		token_drop(gp);
-		return set_url(gp->metadata, sizeof(gp->metadata), key, value,
-			       true, err);
-	}
-	if (!strcmp(key, "credentials_file")) {
-		if (value[0] != '/' || strlen(value) >= sizeof(gp->creds_path))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "gcp-kms: credentials_file must be an absolute path");
-		snprintf(gp->creds_path, sizeof(gp->creds_path), "%s", value);
-		/* Now, so that a bad file is reported with its config line. */
-		return sa_load(gp, err);
-	}
-	return cmek_setting_unhandled("gcp-kms", key, err);
-}
 
 static void gcp_destroy(struct cmek_provider *p)
 {
@@ -1342,7 +1309,7 @@ const struct cmek_provider_ops cmek_gcp_kms_ops = {
 	.name = "gcp-kms",
 	.settings = gcp_settings,
 	.init = gcp_init,
-	.configure = gcp_configure,
+	.configure = cmek_settings_configure,
 	.generate = gcp_generate,
 	.wrap = gcp_wrap,
 	.unwrap = gcp_unwrap,

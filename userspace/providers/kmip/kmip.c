@@ -62,7 +62,7 @@ struct kmip_priv {
 	unsigned int port;
 	char *ca_file, *cert_file, *key_file;
 	char *server_name;		/* verified name; default host */
-	unsigned int timeout;		/* seconds */
+	long timeout_ms;		/* whole request */
 	struct cmek_http_opts retry;	/* retries, backoff, deadline */
 	char *username, *password;
 	SSL_CTX *ctx;			/* built on first use */
@@ -258,9 +258,13 @@ static int wait_fd(int fd, short events, const struct timespec *deadline)
 static int timeout_error(struct kmip_conn *c, const char *stage,
 			 struct cmek_error *err)
 {
+	long ms = c->kp->timeout_ms;
+
 	return cmek_error_set(err, CMEK_ERR_TRANSIENT,
-			      "KMIP server %s:%u did not answer within %u s (%s)",
-			      c->kp->host, c->kp->port, c->kp->timeout, stage);
+			      "KMIP server %s:%u did not answer within %ld %s (%s)",
+			      c->kp->host, c->kp->port,
+			      ms % 1000 ? ms : ms / 1000, ms % 1000 ? "ms" : "s",
+			      stage);
 }
 
 static int connect_one(struct kmip_conn *c, const struct addrinfo *ai)
@@ -651,7 +655,12 @@ static int exchange(struct kmip_priv *kp, const struct ttlv_buf *req,
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &c.deadline);
-	c.deadline.tv_sec += kp->timeout;
+	c.deadline.tv_sec += kp->timeout_ms / 1000;
+	c.deadline.tv_nsec += kp->timeout_ms % 1000 * 1000000;
+	if (c.deadline.tv_nsec >= 1000000000) {
+		c.deadline.tv_sec++;
+		c.deadline.tv_nsec -= 1000000000;
+	}
 	sigpipe_block(&old);
 	ret = tcp_connect(&c, err);
 	if (!ret)
@@ -732,7 +741,7 @@ int cmek_kmip_call(struct cmek_provider *p, uint32_t op,
 	once = kp->retry;
 	if (!op_idempotent(op))
 		once.retries = 0;
-	ret = cmek_retry(&once, kp->timeout * 1000L, kmip_attempt, &a, err);
+	ret = cmek_retry(&once, kp->timeout_ms, kmip_attempt, &a, err);
 	ttlv_buf_free(&req);	/* wipes the request: it may hold a DEK */
 	return ret ? -1 : 0;
 }
@@ -1006,72 +1015,55 @@ static int kmip_init(struct cmek_provider *p, struct cmek_error *err)
 	if (!kp)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 	kp->port = KMIP_DEFAULT_PORT;
-	kp->timeout = KMIP_DEFAULT_TIMEOUT;
+	kp->timeout_ms = KMIP_DEFAULT_TIMEOUT * 1000L;
 	cmek_http_opts_init(&kp->retry);
 	p->priv = kp;
 	return 0;
 }
 
-static int set_str(char **dst, const char *value, struct cmek_error *err)
-{
-	char *s = strdup(value);
-
-	if (!s)
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-	if (*dst) {
-		OPENSSL_cleanse(*dst, strlen(*dst));
-		free(*dst);
-	}
-	*dst = s;
-	return 0;
-}
-
-static int set_file(char **dst, const char *key, const char *value,
-		    struct cmek_error *err)
+/* Read now, so that a missing file is reported with its config line. */
+static int file_parse(void *priv, const struct cmek_setting *s,
+		      const char *value, struct cmek_error *err)
 {
 	if (access(value, R_OK))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "%s %s: %s", key, value, strerror(errno));
-	return set_str(dst, value, err);
+		return cmek_error_set(err, CMEK_ERR_INVALID, "%s %s: %s",
+				      s->name, value, strerror(errno));
+	return cmek_setting_store("kmip", s, priv, value, err);
 }
 
-static int set_uint(unsigned int *dst, const char *key, const char *value,
-		    unsigned long lo, unsigned long hi, struct cmek_error *err)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(value, &end, 10);
-	if (errno || end == value || *end || value[0] == '-' || v < lo ||
-	    v > hi)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "%s must be a number from %lu to %lu",
-				      key, lo, hi);
-	*dst = (unsigned int)v;
-	return 0;
-}
+#define AT(field)	CMEK_SETTING_AT(struct kmip_priv, field)
+#define TEXT		CMEK_SETTING_STRING, CMEK_SETTING_ALLOC
+#define FILE_AT(field)	AT(field), .parse = file_parse
 
 static const struct cmek_setting kmip_settings[] = {
-	{ "host", CMEK_SETTING_STRING, 0, NULL,
-	  "Server name or IP address (required)" },
-	{ "port", CMEK_SETTING_NUMBER, 0, "5696", "1 to 65535" },
-	{ "ca_file", CMEK_SETTING_PATH, 0, NULL,
-	  "PEM CA(s) that may sign the server certificate (required)" },
-	{ "cert_file", CMEK_SETTING_PATH, 0, NULL,
-	  "Client certificate, PEM (required)" },
-	{ "key_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
-	  "Private key of cert_file (required)" },
-	{ "server_name", CMEK_SETTING_STRING, 0, NULL,
-	  "Name the server certificate must carry; default host" },
+	{ "host", TEXT, NULL, "Server name or IP address (required)",
+	  AT(host) },
+	{ "port", CMEK_SETTING_NUMBER, 0, "5696", "1 to 65535", AT(port),
+	  .min = 1, .max = 65535 },
+	{ "ca_file", CMEK_SETTING_PATH, CMEK_SETTING_ALLOC, NULL,
+	  "PEM CA(s) that may sign the server certificate (required)",
+	  FILE_AT(ca_file) },
+	{ "cert_file", CMEK_SETTING_PATH, CMEK_SETTING_ALLOC, NULL,
+	  "Client certificate, PEM (required)", FILE_AT(cert_file) },
+	{ "key_file", CMEK_SETTING_PATH,
+	  CMEK_SETTING_SECRET_FILE | CMEK_SETTING_ALLOC, NULL,
+	  "Private key of cert_file (required)", FILE_AT(key_file) },
+	{ "server_name", TEXT, NULL,
+	  "Name the server certificate must carry; default host",
+	  AT(server_name) },
 	{ "timeout", CMEK_SETTING_DURATION, 0, "10s",
-	  "Bound on one whole request (1s to 300s)" },
+	  "Bound on one whole request (1s to 300s)", AT(timeout_ms),
+	  .min = 1000, .max = KMIP_TIMEOUT_MAX * 1000L },
 	{ "retries", CMEK_SETTING_NUMBER, 0, "3",
-	  "Attempts after the first for a transient Encrypt, Decrypt or GetAttributes failure (0-10)" },
-	{ "username", CMEK_SETTING_STRING, 0, NULL,
-	  "KMIP Credential user name, for servers that want one" },
-	{ "password", CMEK_SETTING_STRING, CMEK_SETTING_SECRET, NULL,
-	  "KMIP Credential password (cmekd.conf must then be 0600)" },
+	  "Attempts after the first for a transient Encrypt, Decrypt or GetAttributes failure (0-10)",
+	  AT(retry.retries), .min = 0, .max = 10 },
+	{ "username", TEXT, NULL,
+	  "KMIP Credential user name, for servers that want one",
+	  AT(username) },
+	{ "password", CMEK_SETTING_STRING,
+	  CMEK_SETTING_SECRET | CMEK_SETTING_ALLOC, NULL,
+	  "KMIP Credential password (cmekd.conf must then be 0600)",
+	  AT(password) },
 	{ .name = NULL }
 };
 
@@ -1079,47 +1071,11 @@ static int kmip_configure(struct cmek_provider *p, const char *key,
 			  const char *value, struct cmek_error *err)
 {
 	struct kmip_priv *kp = p->priv;
-	long secs;
 
-	if (cmek_setting_check("kmip", kmip_settings, key, err))
-		return -1;
 	/* Any change invalidates a TLS context built from the old values. */
 	SSL_CTX_free(kp->ctx);
 	kp->ctx = NULL;
-	if (!strcmp(key, "host"))
-		return set_str(&kp->host, value, err);
-	if (!strcmp(key, "port"))
-		return set_uint(&kp->port, key, value, 1, 65535, err);
-	if (!strcmp(key, "ca_file"))
-		return set_file(&kp->ca_file, key, value, err);
-	if (!strcmp(key, "cert_file"))
-		return set_file(&kp->cert_file, key, value, err);
-	if (!strcmp(key, "key_file"))
-		return set_file(&kp->key_file, key, value, err);
-	if (!strcmp(key, "server_name"))
-		return set_str(&kp->server_name, value, err);
-	if (!strcmp(key, "retries"))
-		return set_uint(&kp->retry.retries, key, value, 0, 10, err);
-	if (!strcmp(key, "timeout")) {
-		if (cmek_parse_duration(value, false, &secs) || secs < 1 ||
-		    secs > KMIP_TIMEOUT_MAX)
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "timeout must be 1s to %ds",
-					      KMIP_TIMEOUT_MAX);
-		kp->timeout = (unsigned int)secs;
-		return 0;
-	}
-	if (!strcmp(key, "username"))
-		return set_str(&kp->username, value, err);
-	if (!strcmp(key, "password"))
-		return set_str(&kp->password, value, err);
-	return cmek_setting_unhandled("kmip", key, err);
-}
-
-static void free_str(char *s)
-{
-	if (s)
-		OPENSSL_clear_free(s, strlen(s));
+	return cmek_settings_configure(p, key, value, err);
 }
 
 static void kmip_destroy(struct cmek_provider *p)
@@ -1129,13 +1085,7 @@ static void kmip_destroy(struct cmek_provider *p)
 	if (!kp)
 		return;
 	SSL_CTX_free(kp->ctx);
-	free_str(kp->host);
-	free_str(kp->ca_file);
-	free_str(kp->cert_file);
-	free_str(kp->key_file);
-	free_str(kp->server_name);
-	free_str(kp->username);
-	free_str(kp->password);
+	cmek_settings_free(kmip_settings, kp);
 	free(kp);
 }
 

@@ -392,24 +392,10 @@ static int local_init(struct cmek_provider *p, struct cmek_error *err)
 
 static const struct cmek_setting local_settings[] = {
 	{ "key_dir", CMEK_SETTING_PATH, 0, "/etc/cmek/keys",
-	  "Directory of the KEK files; default also $CMEK_KEY_DIR" },
+	  "Directory of the KEK files; default also $CMEK_KEY_DIR",
+	  CMEK_SETTING_AT(struct local_priv, key_dir) },
 	{ .name = NULL }
 };
-
-static int local_configure(struct cmek_provider *p, const char *key,
-			   const char *value, struct cmek_error *err)
-{
-	struct local_priv *lp = p->priv;
-
-	if (cmek_setting_check("local", local_settings, key, err))
-		return -1;
-	if (value[0] != '/' ||
-	    snprintf(lp->key_dir, sizeof(lp->key_dir), "%s", value) >=
-	    (int)sizeof(lp->key_dir))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "key_dir must be an absolute path");
-	return 0;
-}
 
 static void local_destroy(struct cmek_provider *p)
 {
@@ -420,7 +406,7 @@ const struct cmek_provider_ops cmek_local_ops = {
 	.name = "local",
 	.settings = local_settings,
 	.init = local_init,
-	.configure = local_configure,
+	.configure = cmek_settings_configure,
 	.generate = local_generate,
 	.wrap = local_wrap,
 	.unwrap = local_unwrap,

@@ -271,7 +271,7 @@ static void test_config(void)
 	       "binding is associated_data or context: %s", M(&err));
 	tap_ok(o->configure(p, "timeout", "500ms", &err) == 0 &&
 	       o->configure(p, "retries", "11", &err) < 0,
-	       "shared HTTP keys go through cmek_http_configure: %s", M(&err));
+	       "shared HTTP keys go through the shared table: %s", M(&err));
 	cmek_provider_free(p);
 }
 

@@ -1161,6 +1161,57 @@ static int endpoint_set(struct vt_priv *vp, const char *value, bool env,
 	return 0;
 }
 
+/* Set in cmekd.conf: errors about it need not name $VAULT_ADDR. */
+static int endpoint_stored(void *priv, struct cmek_error *err)
+{
+	((struct vt_priv *)priv)->endpoint_from_env = false;
+	return 0;
+}
+
+static int mount_parse(void *priv, const struct cmek_setting *s,
+		       const char *value, struct cmek_error *err)
+{
+	struct vt_priv *vp = priv;
+
+	return path_set(vp->mount, sizeof(vp->mount), "mount", value, false,
+			err);
+}
+
+static int ns_parse(void *priv, const struct cmek_setting *s,
+		    const char *value, struct cmek_error *err)
+{
+	struct vt_priv *vp = priv;
+
+	return path_set(vp->ns, sizeof(vp->ns), "namespace", value, true, err);
+}
+
+static const char *const binding_names[] = {
+	[VT_BIND_AD] = "associated_data",
+	[VT_BIND_CONTEXT] = "context",
+	NULL
+};
+
+#define AT(field)	CMEK_SETTING_AT(struct vt_priv, field)
+
+static const struct cmek_setting vt_settings[] = {
+	{ "endpoint", CMEK_SETTING_URL, 0, "https://127.0.0.1:8200",
+	  "Vault address; default also $VAULT_ADDR", AT(endpoint),
+	  .stored = endpoint_stored },
+	{ "mount", CMEK_SETTING_STRING, 0, "transit",
+	  "Mount path of the transit engine", .parse = mount_parse },
+	{ "namespace", CMEK_SETTING_STRING, 0, NULL,
+	  "Vault Enterprise namespace; default $VAULT_NAMESPACE",
+	  .parse = ns_parse },
+	{ "token_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
+	  "File holding the Vault token, read at every request; default $VAULT_TOKEN",
+	  AT(token_file) },
+	{ "binding", CMEK_SETTING_CHOICE, 0, "associated_data",
+	  "associated_data or context: how the volume binding is sent",
+	  AT(binding), .choices = binding_names },
+	CMEK_HTTP_SETTINGS(struct vt_priv, http),
+	{ .name = NULL }
+};
+
 static int vt_init(struct cmek_provider *p, struct cmek_error *err)
 {
 	struct vt_priv *vp = calloc(1, sizeof(*vp));
@@ -1180,9 +1231,10 @@ static int vt_init(struct cmek_provider *p, struct cmek_error *err)
 				    env, true, err))
 		goto fail;
 	env = getenv("VAULT_CACERT");
-	if (env && *env && cmek_http_configure(&vp->http, "ca_file", env,
-					       err) < 0)
+	if (env && *env && !(vp->http.ca_file = strdup(env))) {
+		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 		goto fail;
+	}
 	p->priv = vp;
 	return 0;
 fail:
@@ -1192,65 +1244,14 @@ fail:
 	return -1;
 }
 
-static const struct cmek_setting vt_settings[] = {
-	{ "endpoint", CMEK_SETTING_URL, 0, "https://127.0.0.1:8200",
-	  "Vault address; default also $VAULT_ADDR" },
-	{ "mount", CMEK_SETTING_STRING, 0, "transit",
-	  "Mount path of the transit engine" },
-	{ "namespace", CMEK_SETTING_STRING, 0, NULL,
-	  "Vault Enterprise namespace; default $VAULT_NAMESPACE" },
-	{ "token_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
-	  "File holding the Vault token, read at every request; default $VAULT_TOKEN" },
-	{ "binding", CMEK_SETTING_STRING, 0, "associated_data",
-	  "associated_data or context: how the volume binding is sent" },
-	CMEK_HTTP_SETTINGS,
-	{ .name = NULL }
-};
-
 static int vt_configure(struct cmek_provider *p, const char *key,
 			const char *value, struct cmek_error *err)
 {
-	struct vt_priv *vp = p->priv;
-	int r;
-
 	/* Not a setting, but a likely mistake: say what to do instead. */
 	if (!strcmp(key, "token"))
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "vault-transit: put the token in a 0600 file and name it with token_file (or set VAULT_TOKEN)");
-	if (cmek_setting_check("vault-transit", vt_settings, key, err))
-		return -1;
-	if (!strcmp(key, "endpoint")) {
-		if (cmek_http_endpoint_valid(value, err))
-			return -1;
-		return endpoint_set(vp, value, false, err);
-	}
-	if (!strcmp(key, "mount"))
-		return path_set(vp->mount, sizeof(vp->mount), key, value, false,
-				err);
-	if (!strcmp(key, "namespace"))
-		return path_set(vp->ns, sizeof(vp->ns), key, value, true, err);
-	if (!strcmp(key, "token_file")) {
-		if (snprintf(vp->token_file, sizeof(vp->token_file), "%s",
-			     value) >= (int)sizeof(vp->token_file))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "vault-transit: token_file path too long");
-		return 0;
-	}
-	if (!strcmp(key, "binding")) {
-		if (!strcmp(value, "associated_data"))
-			vp->binding = VT_BIND_AD;
-		else if (!strcmp(value, "context"))
-			vp->binding = VT_BIND_CONTEXT;
-		else
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "vault-transit: binding '%.40s' is not associated_data or context",
-					      value);
-		return 0;
-	}
-	r = cmek_http_configure(&vp->http, key, value, err);
-	if (r)
-		return r < 0 ? -1 : 0;
-	return cmek_setting_unhandled("vault-transit", key, err);
+	return cmek_settings_configure(p, key, value, err);
 }
 
 static void vt_destroy(struct cmek_provider *p)

@@ -139,6 +139,18 @@ static void test_withhold(void)
 	tap_ok(!strcmp(err.msg, "denied: [redacted] and [redacted], "
 		       "[redacted] again; abc stays"),
 	       "withhold: each occurrence, short ones left: %s", err.msg);
+	snprintf(err.msg, sizeof(err.msg),
+		 "403: 'x-vault-token: T0K' ... 'hunter2' hun");
+	cmek_kit_withhold(&err, secrets, 4);
+	tap_ok(!strcmp(err.msg, "403: 'x-vault-token: T0K' ... '[redacted]' hun"),
+	       "withhold: a cut secret's first 4 bytes or more go too: %s",
+	       err.msg);
+	memset(err.msg, 'x', sizeof(err.msg) - 9);
+	memcpy(err.msg + sizeof(err.msg) - 9, "hunter2", 8);
+	cmek_kit_withhold(&err, secrets, 4);
+	tap_ok(!strncmp(err.msg, "xxxx", 4) && !strstr(err.msg, "hunt"),
+	       "withhold: a secret cut by the message's end goes: ...%s",
+	       err.msg + sizeof(err.msg) - 16);
 	cmek_kit_withhold(NULL, secrets, 4);
 	tap_ok(1, "withhold: a NULL error is passed over");
 }
@@ -264,7 +276,7 @@ static void cleanup(void)
 
 int main(void)
 {
-	tap_plan(31);
+	tap_plan(33);
 	if (!mkdtemp(dir)) {
 		tap_diag("mkdtemp failed");
 		return 1;

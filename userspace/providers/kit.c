@@ -86,6 +86,26 @@ void cmek_kit_clean(char *dst, size_t len, const char *src, size_t n)
 	dst[o] = '\0';
 }
 
+/*
+ * The first run in @msg that is at least 4 bytes of @secret's beginning:
+ * a secret whose quote was cut (a server's text shortened for the
+ * message, the message itself cut at CMEK_ERRMSG_MAX) leaves that much.
+ */
+static char *secret_start(char *msg, const char *secret, size_t *len)
+{
+	size_t k;
+
+	for (; *msg; msg++) {
+		for (k = 0; msg[k] && secret[k] && msg[k] == secret[k]; k++)
+			;
+		if (k >= 4) {
+			*len = k;
+			return msg;
+		}
+	}
+	return NULL;
+}
+
 void cmek_kit_withhold(struct cmek_error *err, const char *const *secrets,
 		       size_t n)
 {
@@ -94,12 +114,9 @@ void cmek_kit_withhold(struct cmek_error *err, const char *const *secrets,
 	size_t i, sl;
 
 	for (i = 0; err && i < n; i++) {
-		if (!secrets[i])
+		if (!secrets[i] || strlen(secrets[i]) < 4)
 			continue;
-		sl = strlen(secrets[i]);
-		if (sl < 4)
-			continue;
-		while ((p = strstr(err->msg, secrets[i]))) {
+		while ((p = secret_start(err->msg, secrets[i], &sl))) {
 			snprintf(buf, sizeof(buf), "%.*s%s%s",
 				 (int)(p - err->msg), err->msg, mark, p + sl);
 			memcpy(err->msg, buf, sizeof(err->msg));

@@ -47,7 +47,8 @@ static inline void cmek_kit_clean_str(char *dst, size_t len, const char *src)
 /*
  * Replace every occurrence in @err's message of each of the @n secrets
  * (NULL and those shorter than 4 bytes are passed over) with "[redacted]",
- * whatever put it there (a proxy echoing a header).
+ * whatever put it there (a proxy echoing a header), and so every run of
+ * 4 bytes or more of a secret's beginning: what a cut quote leaves.
  */
 void cmek_kit_withhold(struct cmek_error *err, const char *const *secrets,
 		       size_t n);

@@ -340,7 +340,6 @@ int vol_unwrap_trusted(struct daemon *d, struct vol *v,
 int vol_push_header(struct daemon *d, struct vol *v, const struct hdr_info *h,
 		    const char *why, enum push_mode mode, char *msg,
 		    size_t msglen, enum cmek_err_class *cls);
-void vol_new_uuid(uint8_t u[16]);
 /* Every known entry of volume @uuid was revoked: move their epochs. */
 void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
 /* @v's slot list as its header says now (after cmekd changed it). */

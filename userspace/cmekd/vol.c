@@ -12,13 +12,11 @@
  * It is never logged.
  */
 #include <errno.h>
-#include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <openssl/rand.h>
 
 #include "cmekd.h"
 #include "log.h"
@@ -641,20 +639,7 @@ void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
 		v->epoch++;
 }
 
-/* ---- uuid, rewrap ------------------------------------------------------ */
-
-void vol_new_uuid(uint8_t u[16])
-{
-	if (RAND_bytes(u, 16) != 1) {
-		int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0 || read(fd, u, 16) != 16)
-			abort();
-		close(fd);
-	}
-	u[6] = (u[6] & 0x0f) | 0x40;	/* version 4 */
-	u[8] = (u[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
-}
+/* ---- rewrap ----------------------------------------------------------- */
 
 void vol_refresh_slots(struct vol *v)
 {

@@ -192,8 +192,9 @@ struct json_object *vol_format(struct daemon *d, struct json_object *req,
 	memset(&h, 0, sizeof(h));
 	if (uuid)
 		memcpy(h.uuid_bin, uuid, CMEK_UUID_LEN);
-	else
-		vol_new_uuid(h.uuid_bin);
+	else if (cmek_uuid_generate(h.uuid_bin, &err))
+		return ERR(vol_cls_errno(err.cls), "cannot make a volume "
+			   "uuid: %s", err.msg);
 	cmek_uuid_unparse(h.uuid_bin, h.uuid);
 	h.sector_size = (unsigned int)ss;
 	h.data_offset = off >= 0 ? (uint64_t)off : (uint64_t)-1;

@@ -11,7 +11,8 @@
  * earlier: a disabled key locks the volume through a kernel revoke, once;
  * an unreachable KMS within the grace changes nothing; a key enabled again
  * unlocks an admin-revoked volume without pushing its key; slot_policy all
- * locks only when every slot's key says no.
+ * locks only when every slot's key says no; the view of a slot the
+ * handlers turn into JSON says what the KMS said, and why it failed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -274,6 +275,7 @@ static void watch_decisions(void)
 {
 	struct vol *a = add_slots("wa", U1, "ka", NULL);
 	struct vol *b = add_slots("wb", U2, "kb", NULL);
+	struct watch_slot_view w;
 
 	reset();
 	K.maps[K.nmaps++] = (typeof(K.maps[0])){ "wa", U1 };
@@ -288,6 +290,14 @@ static void watch_decisions(void)
 	       K.log, a->lock_reason);
 	tap_ok(!b->locked && b->kms_state == -1,
 	       "an unreachable KMS within the grace changes nothing");
+	watch_slot_view(&d, a, 0, time(NULL), &w);
+	tap_ok(w.kms_state == CMEK_KMS_DISABLED && w.verdict == CMEK_SLOT_BAD &&
+	       !w.error[0], "the watch's view of the slot: disabled, bad, no "
+	       "failure (%d %d %s)", w.kms_state, w.verdict, w.error);
+	watch_slot_view(&d, b, 0, time(NULL), &w);
+	tap_ok(w.kms_state == -1 && w.verdict == CMEK_SLOT_UNKNOWN &&
+	       strstr(w.error, "unreachable"), "and of an unreachable one: "
+	       "unknown, with why (%s)", w.error);
 	reset();
 	watch_tick(&d);
 	tap_ok(a->locked && !K.log[0], "a locked volume is not revoked again");
@@ -417,7 +427,7 @@ int main(void)
 	struct cmek_error err = { 0 };
 	int fd;
 
-	tap_plan(25);
+	tap_plan(27);
 	if (!mkdtemp(dir))
 		return 1;
 	snprintf(keys, sizeof(keys), "%s/keys", dir);

@@ -480,14 +480,27 @@ int hdr_shred(const char *device, const char *header,
 /* watch.c */
 /* Start the watch's tick as a serial job when it is due and none runs. */
 void watch_due(struct daemon *d, time_t now);
-void watch_run(struct daemon *d, const char *only_name,
-	       struct json_object *out);
+/*
+ * Ask the KMS about the keys of every known volume (or of @only_name's)
+ * now, due or not, and let each slot policy decide, as a tick does.
+ */
+void watch_run(struct daemon *d, const char *only_name);
 void watch_tick(struct daemon *d);
 /* When the next tick is due: the first key due, at most an interval on. */
 time_t watch_next_tick(const struct daemon *d, time_t now);
-/* Add the watch's view (kms_state, kms_error, per slot too) to a VOL. */
-void watch_annotate(struct daemon *d, const struct vol *v,
-		    struct json_object *o);
+/*
+ * The watch's view of slot @i of @v (status and check replies): what the
+ * KMS last said of its key, the verdict on it, and why it failed or is
+ * unreachable ("" if neither). The volume's summary is v->kms_state and
+ * v->kms_error.
+ */
+struct watch_slot_view {
+	int kms_state;			/* enum cmek_kms_key_state, -1 unknown */
+	enum cmek_slot_verdict verdict;
+	char error[320];
+};
+void watch_slot_view(struct daemon *d, const struct vol *v, int i,
+		     time_t now, struct watch_slot_view *out);
 void watch_free(struct daemon *d);
 
 /*

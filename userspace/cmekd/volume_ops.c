@@ -694,6 +694,39 @@ struct json_object *op_rewrap(struct json_object *req, void *ctx)
 }
 /* ---- status / list / check --------------------------------------------- */
 
+/* The watch's view (kms_state, kms_error, per slot too) added to a VOL. */
+static void annotate(struct daemon *d, const struct vol *v,
+		     struct json_object *o)
+{
+	struct watch_slot_view w;
+	time_t now = time(NULL);
+	struct json_object *a, *so;
+	int i;
+
+	json_object_object_add(o, "kms_state", json_object_new_string(
+		v->kms_state < 0 ? "unknown" :
+		cmek_kms_key_state_name(v->kms_state)));
+	if (v->kms_error[0])
+		json_object_object_add(o, "kms_error",
+				       json_object_new_string(v->kms_error));
+	if (!json_object_object_get_ex(o, "slots", &a) ||
+	    !json_object_is_type(a, json_type_array))
+		return;
+	for (i = 0; i < v->nslots && i < (int)json_object_array_length(a);
+	     i++) {
+		watch_slot_view(d, v, i, now, &w);
+		so = json_object_array_get_idx(a, i);
+		json_object_object_add(so, "kms_state", json_object_new_string(
+			w.kms_state < 0 ? "unknown" :
+			cmek_kms_key_state_name(w.kms_state)));
+		json_object_object_add(so, "verdict", json_object_new_string(
+			cmek_slot_verdict_name(w.verdict)));
+		if (w.error[0])
+			json_object_object_add(so, "kms_error",
+					       json_object_new_string(w.error));
+	}
+}
+
 static struct json_object *vol_status(struct daemon *d, const struct vol *v)
 {
 	struct json_object *o = vol_to_json(v);
@@ -724,7 +757,7 @@ static struct json_object *vol_status(struct daemon *d, const struct vol *v)
 	if (!cmek_dm_get_status(v->name, st, sizeof(st)))
 		json_object_object_add(o, "dm_status",
 				       json_object_new_string(st));
-	watch_annotate(d, v, o);
+	annotate(d, v, o);
 	return o;
 }
 
@@ -757,12 +790,23 @@ struct json_object *op_check(struct json_object *req, void *ctx)
 	struct daemon *d = ctx;
 	const char *name = cmek_json_str(req, "name");
 	struct json_object *r, *arr;
+	size_t i;
 
 	if (name && !state_find_name(d, name))
 		return ERR(ENOENT, "cmekd does not know a volume named %s",
 			   name);
+	watch_run(d, name);
 	arr = json_object_new_array();
-	watch_run(d, name, arr);
+	for (i = 0; i < d->nvols; i++) {
+		struct vol *v = d->vols[i];
+		struct json_object *o;
+
+		if (name && strcmp(v->name, name))
+			continue;
+		o = vol_to_json(v);
+		annotate(d, v, o);
+		json_object_array_add(arr, o);
+	}
 	r = cmek_ipc_ok();
 	json_object_object_add(r, "volumes", arr);
 	return r;

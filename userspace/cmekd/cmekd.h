@@ -170,6 +170,12 @@ struct daemon {
 	 * outside cmekd while it waited for the KMS is seen first.
 	 */
 	void (*drain_events)(struct daemon *d);
+	/*
+	 * The same for a revoke --all of ours (events.c's
+	 * events_drain_no_push()): its events are not an outsider's, and a
+	 * key-needed event among them goes to the resync, never to a push.
+	 */
+	void (*drain_no_push)(struct daemon *d);
 	const struct kernel_ops *kernel;	/* NULL: kernel_ops */
 };
 
@@ -191,6 +197,8 @@ struct kernel_ops {
 	int (*set_key)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		       const uint8_t *key, size_t key_len, uint32_t flags);
 	int (*revoke)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
+	/* every key in the kernel (CMEK_REVOKE_F_ALL) */
+	int (*revoke_all)(struct daemon *d);
 	int (*get)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		   struct cmek_key_info *info);
 	const char *(*errmsg)(struct daemon *d);
@@ -198,6 +206,12 @@ struct kernel_ops {
 			   char *device, size_t devlen);
 	int (*dm_for_each_cmek)(int (*cb)(const char *name, const char *uuid,
 					  dev_t dev, void *data), void *data);
+	int (*dm_create)(const char *name, const char *dm_uuid,
+			 uint64_t sectors, const char *params, bool read_only,
+			 char *err, size_t errlen);
+	int (*dm_remove)(const char *name, char *err, size_t errlen);
+	int (*dm_count_users)(const char *uuid, const char *except);
+	int (*dm_get_status)(const char *name, char *out, size_t len);
 };
 extern const struct kernel_ops kernel_ops;
 /* d->kernel, or the real kernel's */
@@ -385,6 +399,22 @@ enum revoke_fs {
  */
 int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
 		   enum revoke_fs fs);
+/*
+ * A fresh open gives a key to a UUID no mapping uses and no key is set
+ * for: 0, or -EEXIST (or -errno of the kernel) with @msg.
+ */
+int vol_uuid_live(struct daemon *d, const struct hdr_info *h, char *msg,
+		  size_t len);
+int vol_map(struct daemon *d, struct vol *v, uint64_t sectors,
+	    const char *params, bool read_only, struct vol **kv, char *msg,
+	    size_t len);
+/* The known volume @name, or one described in @tmp from its mapping. */
+struct vol *vol_lookup(struct daemon *d, const char *name, struct vol *tmp);
+int vol_close(struct daemon *d, struct vol *v, char *msg, size_t len);
+int vol_revoke_all(struct daemon *d, enum revoke_fs fs, char *msg,
+		   size_t len);
+int vol_shred(struct daemon *d, struct vol *v, bool *removed, char *msg,
+	      size_t len);
 
 /* hdr.c: the volume header, through userspace/lib/header.h */
 struct cmek_vol_hdr;

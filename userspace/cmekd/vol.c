@@ -639,6 +639,213 @@ void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
 		v->epoch++;
 }
 
+/* ---- open, close, revoke --all, shred ---------------------------------- */
+
+/*
+ * A fresh open gives a key to a UUID no mapping uses and no key is set
+ * for: the header on its device may be a copy, a snapshot, or a disk made
+ * to look like a volume that is open. (Its push never replaces a key
+ * either, for a mapping made meanwhile.)
+ */
+int vol_uuid_live(struct daemon *d, const struct hdr_info *h, char *msg,
+		  size_t len)
+{
+	struct cmek_key_info ki;
+	int ret = vol_nl_need(d, msg, len);
+
+	if (ret)
+		return ret;
+	ret = kernel(d)->get(d, h->uuid_bin, &ki);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret) {
+		snprintf(msg, len, "cannot read the kernel's key table: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	if (!ki.users && ki.state != CMEK_KEY_PRESENT)
+		return 0;
+	snprintf(msg, len, "volume %s is already live in the kernel (%u "
+		 "mapping%s, key %s): a second device with its UUID is "
+		 "refused; close what uses it (or revoke its key) first",
+		 h->uuid, ki.users, ki.users == 1 ? "" : "s",
+		 cmek_key_state_name(ki.state));
+	return -EEXIST;
+}
+
+/*
+ * Make @v's mapping (its key is in the kernel): 0 with *@kv the volume
+ * now known, or -errno with @msg; a failed mapping takes the key back
+ * out of the kernel unless another mapping uses it. -ENOMEM: the
+ * mapping is made but cmekd could not record it.
+ */
+int vol_map(struct daemon *d, struct vol *v, uint64_t sectors,
+	    const char *params, bool read_only, struct vol **kv, char *msg,
+	    size_t len)
+{
+	char dm_uuid[160];
+	int ret;
+
+	/* "CMEK-" uuid "-" and as much of the name as fits */
+	snprintf(dm_uuid, sizeof(dm_uuid), "CMEK-%s-%.*s", v->uuid,
+		 (int)sizeof(dm_uuid) - 43, v->name);
+	ret = kernel(d)->dm_create(v->name, dm_uuid, sectors, params,
+				   read_only, msg, len);
+	if (ret) {
+		if (kernel(d)->dm_count_users(v->uuid, NULL) == 0)
+			vol_revoke_key(d, v, "open-failed", REVOKE_FS_NONE);
+		audit_op(d, "open", v, NULL, NULL, NULL, ret, "device=%s "
+			 "error=\"%s\"", v->device, audit_q(msg));
+		return ret;
+	}
+	*kv = state_add(d, v);
+	if (!*kv)
+		return -ENOMEM;
+	state_save(d);
+	audit_op(d, "open", *kv, NULL, NULL, NULL, 0, "device=%s table=\"0 %"
+		 PRIu64 " cmek %s\"", v->device, sectors, params);
+	return 0;
+}
+
+/* Find a volume by name: known, or a cmek mapping we can describe. */
+struct vol *vol_lookup(struct daemon *d, const char *name, struct vol *tmp)
+{
+	struct vol *v = state_find_name(d, name);
+	char u[CMEK_UUID_STR_LEN];
+
+	if (v)
+		return v;
+	memset(tmp, 0, sizeof(*tmp));
+	if (!name || kernel(d)->dm_get_cmek(name, u, tmp->device,
+					    sizeof(tmp->device)))
+		return NULL;
+	if (cmek_uuid_parse(u, tmp->uuid_bin))
+		return NULL;
+	snprintf(tmp->name, sizeof(tmp->name), "%s", name);
+	cmek_uuid_unparse(tmp->uuid_bin, tmp->uuid);
+	tmp->kms_state = -1;
+	return tmp;
+}
+
+static bool known(struct daemon *d, const struct vol *v)
+{
+	return state_find_name(d, v->name) == v;
+}
+
+/*
+ * Remove @v's mapping; if no other mapping uses the volume, revoke its
+ * key; forget @v if cmekd knew it. 0, or -errno of the removal with @msg.
+ */
+int vol_close(struct daemon *d, struct vol *v, char *msg, size_t len)
+{
+	bool revoked = false;
+	int ret, users;
+
+	ret = kernel(d)->dm_remove(v->name, msg, len);
+	if (ret && ret != -ENXIO && ret != -ENOENT) {
+		audit_op(d, "close", v, NULL, NULL, NULL, ret, "error=\"%s\"",
+			 audit_q(msg));
+		return ret;
+	}
+	users = kernel(d)->dm_count_users(v->uuid, v->name);
+	if (users == 0) {
+		ret = vol_revoke_key(d, v, "close", REVOKE_FS_NONE);
+		revoked = ret == 0;
+	}
+	audit_op(d, "close", v, NULL, NULL, NULL, 0, "key=%s",
+		 revoked ? "revoked" : users > 0 ? "kept (other mappings)" :
+		 "revoke failed");
+	if (known(d, v)) {
+		state_del(d, v);
+		state_save(d);
+	}
+	return 0;
+}
+
+/*
+ * Revoke every key in the kernel (revoke --all): every known volume is
+ * marked revoked first, so no push under way wins. 0, or -errno with
+ * @msg.
+ */
+int vol_revoke_all(struct daemon *d, enum revoke_fs fs, char *msg,
+		   size_t len)
+{
+	char fsd[1280] = "";
+	size_t i;
+	int ret;
+
+	ret = vol_nl_need(d, msg, len);
+	if (ret)
+		return ret;
+	d->revoke_all_seq++;
+	for (i = 0; i < d->nvols; i++) {
+		d->vols[i]->revoked = true;
+		d->vols[i]->epoch++;
+	}
+	state_save(d);
+	ret = kernel(d)->revoke_all(d);
+	if (!ret && d->drain_no_push) {
+		/* Its events are queued by now: ours, not outsiders'. */
+		d->own_revoke_all = true;
+		d->drain_no_push(d);
+		d->own_revoke_all = false;
+	}
+	if (ret == -ENOKEY)
+		ret = 0;	/* no key left: nothing to wipe */
+	if (!ret)
+		fs_on_revoke(d, NULL, fs, fsd, sizeof(fsd));
+	audit_op(d, "revoke-all", NULL, NULL, NULL, NULL, ret,
+		 "volumes_known=%zu%s%s%s", d->nvols,
+		 ret ? " error=" : "", ret ? strerror(-ret) : "", fsd);
+	if (ret)
+		snprintf(msg, len, "revoking every key failed: %s%s%s",
+			 strerror(-ret), kernel(d)->errmsg(d)[0] ? ": " : "",
+			 kernel(d)->errmsg(d));
+	return ret;
+}
+
+/*
+ * Revoke @v's key, then destroy every key slot of its header, then remove
+ * its mapping (*@removed says if that worked) and forget it. 0, or -errno
+ * with @msg saying what was done.
+ */
+int vol_shred(struct daemon *d, struct vol *v, bool *removed, char *msg,
+	      size_t len)
+{
+	char err[512];
+	int ret;
+
+	*removed = false;
+	v->revoked = true;
+	d->shred_seq++;
+	ret = vol_revoke_key(d, v, "shred", REVOKE_FS_CONFIG);
+	if (ret) {
+		snprintf(msg, len, "revoking the kernel key failed (%s); "
+			 "nothing was shredded", strerror(-ret));
+		return ret;
+	}
+	ret = hdr_shred(v->device, v->header[0] ? v->header : NULL,
+			v->uuid_bin, err, sizeof(err));
+	audit_op(d, "shred", v, NULL, NULL, NULL, ret, "device=%s%s%s%s%s",
+		 v->device, v->header[0] ? " header=" : "", v->header,
+		 ret ? " error=" : "", ret ? err : "");
+	if (ret) {
+		if (known(d, v))
+			state_save(d);
+		snprintf(msg, len, "the key is revoked but the key slots could "
+			 "not be destroyed: %s", err);
+		return ret;
+	}
+	v->shredded = true;
+	*removed = kernel(d)->dm_remove(v->name, err, sizeof(err)) == 0;
+	if (known(d, v)) {
+		if (*removed)
+			state_del(d, v);
+		state_save(d);
+	}
+	return 0;
+}
+
 /* ---- rewrap ----------------------------------------------------------- */
 
 void vol_refresh_slots(struct vol *v)

@@ -299,38 +299,6 @@ static struct json_object *open_reply(const struct vol *v)
 	return r;
 }
 
-/*
- * A fresh open gives a key to a UUID no mapping uses and no key is set
- * for: the header on its device may be a copy, a snapshot, or a disk made
- * to look like a volume that is open. (Its push never replaces a key
- * either, for a mapping made meanwhile.)
- */
-static int uuid_live(struct daemon *d, const struct hdr_info *h, char *msg,
-		     size_t len)
-{
-	struct cmek_key_info ki;
-	int ret = vol_nl_need(d, msg, len);
-
-	if (ret)
-		return ret;
-	ret = cmek_nl_get(d->nl, h->uuid_bin, &ki);
-	if (ret == -ENOENT)
-		return 0;
-	if (ret) {
-		snprintf(msg, len, "cannot read the kernel's key table: %s",
-			 strerror(-ret));
-		return ret;
-	}
-	if (!ki.users && ki.state != CMEK_KEY_PRESENT)
-		return 0;
-	snprintf(msg, len, "volume %s is already live in the kernel (%u "
-		 "mapping%s, key %s): a second device with its UUID is "
-		 "refused; close what uses it (or revoke its key) first",
-		 h->uuid, ki.users, ki.users == 1 ? "" : "s",
-		 cmek_key_state_name(ki.state));
-	return -EEXIST;
-}
-
 static int errno_of(int ret, enum cmek_err_class cls)
 {
 	if (ret == -EAGAIN || cls == CMEK_ERR_TRANSIENT)
@@ -349,7 +317,7 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	struct vol v = { .kms_state = -1, .slot = -1 }, *kv;
 	enum cmek_err_class cls;
 	char msg[4096], params[PATH_MAX + 512];
-	char u[CMEK_UUID_STR_LEN], dm_uuid[160];
+	char u[CMEK_UUID_STR_LEN];
 	uint8_t want_bin[CMEK_UUID_LEN];
 	struct hdr_info h;
 	struct json_object *r;
@@ -383,7 +351,7 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	}
 
 	kv = state_find_name(d, name);
-	if (kv || !cmek_dm_get_cmek(name, u, NULL, 0, NULL, 0)) {
+	if (kv || !kernel(d)->dm_get_cmek(name, u, NULL, 0)) {
 		/* Already open: same volume? Then restore its key. */
 		if (!kv || strcmp(kv->uuid, h.uuid) ||
 		    strcmp(kv->device, dev)) {
@@ -445,7 +413,7 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 
 	/* One unwrap, push (wiped right after), then the mapping. */
 	cls = CMEK_ERR_INVALID;
-	ret = uuid_live(d, &h, msg, sizeof(msg));
+	ret = vol_uuid_live(d, &h, msg, sizeof(msg));
 	if (!ret)
 		ret = vol_push_header(d, &v, &h, "open", PUSH_FRESH, msg,
 				      sizeof(msg), &cls);
@@ -457,47 +425,16 @@ struct json_object *op_open(struct json_object *req, void *ctx)
 	}
 	table_params(d, &h, dev, req, params, sizeof(params));
 	hdr_info_free(&h);
-	snprintf(dm_uuid, sizeof(dm_uuid), "CMEK-%s-%s", v.uuid, name);
 	/* read_only: a read-only mapping (crypttab's read-only). */
-	ret = cmek_dm_create(name, dm_uuid, len, params,
-			cmek_json_bool(req, "read_only", 0) > 0, msg,
-			sizeof(msg));
-	if (ret) {
-		if (cmek_dm_count_users(v.uuid, NULL) == 0)
-			vol_revoke_key(d, &v, "open-failed",
-				       REVOKE_FS_NONE);
-		audit_op(d, "open", &v, NULL, NULL, NULL, ret, "device=%s "
-			 "error=\"%s\"", dev, audit_q(msg));
+	ret = vol_map(d, &v, len, params,
+		      cmek_json_bool(req, "read_only", 0) > 0, &kv, msg,
+		      sizeof(msg));
+	if (ret == -ENOMEM)
+		return ERR(ENOMEM, "out of memory");
+	if (ret)
 		return ERR(-ret, "%s (table: 0 %" PRIu64 " cmek %s)", msg, len,
 			   params);
-	}
-	kv = state_add(d, &v);
-	if (!kv)
-		return ERR(ENOMEM, "out of memory");
-	state_save(d);
-	audit_op(d, "open", kv, NULL, NULL, NULL, 0, "device=%s table=\"0 %"
-		 PRIu64 " cmek %s\"", dev, len, params);
 	return open_reply(kv);
-}
-
-/* Find a volume by name: known, or a cmek mapping we can describe. */
-static struct vol *lookup(struct daemon *d, const char *name, struct vol *tmp)
-{
-	struct vol *v = state_find_name(d, name);
-	char u[CMEK_UUID_STR_LEN];
-
-	if (v)
-		return v;
-	memset(tmp, 0, sizeof(*tmp));
-	if (!name || cmek_dm_get_cmek(name, u, tmp->device, sizeof(tmp->device),
-				 NULL, 0))
-		return NULL;
-	if (cmek_uuid_parse(u, tmp->uuid_bin))
-		return NULL;
-	snprintf(tmp->name, sizeof(tmp->name), "%s", name);
-	cmek_uuid_unparse(tmp->uuid_bin, tmp->uuid);
-	tmp->kms_state = -1;
-	return tmp;
 }
 
 struct json_object *op_close(struct json_object *req, void *ctx)
@@ -506,34 +443,18 @@ struct json_object *op_close(struct json_object *req, void *ctx)
 	const char *name = cmek_json_str(req, "name");
 	char msg[512];
 	struct vol tmp, *v;
-	bool revoked = false;
-	int ret, users;
+	int ret;
 
 	if (!valid_name(name))
 		return ERR(EINVAL, "invalid or missing \"name\"");
-	v = lookup(d, name, &tmp);
+	v = vol_lookup(d, name, &tmp);
 	if (!v)
 		return ERR(ENOENT, "no cmek volume named %s is open", name);
-	ret = cmek_dm_remove(name, msg, sizeof(msg));
-	if (ret && ret != -ENXIO && ret != -ENOENT) {
-		audit_op(d, "close", v, NULL, NULL, NULL, ret, "error=\"%s\"",
-			 audit_q(msg));
+	ret = vol_close(d, v, msg, sizeof(msg));
+	if (ret)
 		return ERR(-ret, "%s%s", msg, ret == -EBUSY ?
 			   ": the device is in use (mounted or open); unmount "
 			   "it first" : "");
-	}
-	users = cmek_dm_count_users(v->uuid, name);
-	if (users == 0) {
-		ret = vol_revoke_key(d, v, "close", REVOKE_FS_NONE);
-		revoked = ret == 0;
-	}
-	audit_op(d, "close", v, NULL, NULL, NULL, 0, "key=%s",
-		 revoked ? "revoked" : users > 0 ? "kept (other mappings)" :
-		 "revoke failed");
-	if (v != &tmp) {
-		state_del(d, v);
-		state_save(d);
-	}
 	return cmek_ipc_ok();
 }
 
@@ -553,7 +474,7 @@ struct json_object *op_revoke(struct json_object *req, void *ctx)
 	struct daemon *d = ctx;
 	const char *name = cmek_json_str(req, "name");
 	struct json_object *r, *arr;
-	char msg[256], fsd[1280] = "";
+	char msg[CMEK_ERRMSG_MAX + 256];
 	struct vol tmp, *v;
 	size_t i;
 	int ret;
@@ -561,33 +482,9 @@ struct json_object *op_revoke(struct json_object *req, void *ctx)
 	if (cmek_json_bool(req, "all", 0)) {
 		if (name)
 			return ERR(EINVAL, "give either \"name\" or \"all\"");
-		ret = vol_nl_need(d, msg, sizeof(msg));
+		ret = vol_revoke_all(d, req_fs(req), msg, sizeof(msg));
 		if (ret)
 			return ERR(-ret, "%s", msg);
-		d->revoke_all_seq++;
-		for (i = 0; i < d->nvols; i++) {
-			d->vols[i]->revoked = true;
-			d->vols[i]->epoch++;
-		}
-		state_save(d);
-		ret = cmek_nl_revoke(d->nl, NULL, CMEK_REVOKE_F_ALL);
-		if (!ret) {
-			/* Its events are queued by now: ours, not outsiders'. */
-			d->own_revoke_all = true;
-			events_drain_no_push(d);
-			d->own_revoke_all = false;
-		}
-		if (ret == -ENOKEY)
-			ret = 0;	/* no key left: nothing to wipe */
-		if (!ret)
-			fs_on_revoke(d, NULL, req_fs(req), fsd, sizeof(fsd));
-		audit_op(d, "revoke-all", NULL, NULL, NULL, NULL, ret,
-			 "volumes_known=%zu%s%s%s", d->nvols,
-			 ret ? " error=" : "", ret ? strerror(-ret) : "", fsd);
-		if (ret)
-			return ERR(-ret, "revoking every key failed: %s%s%s",
-				   strerror(-ret), cmek_nl_errmsg(d->nl)[0] ?
-				   ": " : "", cmek_nl_errmsg(d->nl));
 		r = cmek_ipc_ok();
 		arr = json_object_new_array();
 		for (i = 0; i < d->nvols; i++)
@@ -598,7 +495,7 @@ struct json_object *op_revoke(struct json_object *req, void *ctx)
 	}
 	if (!valid_name(name))
 		return ERR(EINVAL, "give \"name\" or \"all\": true");
-	v = lookup(d, name, &tmp);
+	v = vol_lookup(d, name, &tmp);
 	if (!v)
 		return ERR(ENOENT, "no cmek volume named %s", name);
 	v->revoked = true;
@@ -619,45 +516,25 @@ struct json_object *op_shred(struct json_object *req, void *ctx)
 {
 	struct daemon *d = ctx;
 	const char *name = cmek_json_str(req, "name");
+	char msg[1024], uuid[CMEK_UUID_STR_LEN];
 	struct json_object *r;
-	char msg[512];
 	struct vol tmp, *v;
 	bool removed;
 	int ret;
 
 	if (!valid_name(name))
 		return ERR(EINVAL, "invalid or missing \"name\"");
-	v = lookup(d, name, &tmp);
+	v = vol_lookup(d, name, &tmp);
 	if (!v)
 		return ERR(ENOENT, "no cmek volume named %s", name);
-	v->revoked = true;
-	d->shred_seq++;
-	ret = vol_revoke_key(d, v, "shred", REVOKE_FS_CONFIG);
+	snprintf(uuid, sizeof(uuid), "%s", v->uuid);
+	ret = vol_shred(d, v, &removed, msg, sizeof(msg));
 	if (ret)
-		return ERR(-ret, "shred %s: revoking the kernel key failed "
-			   "(%s); nothing was shredded", name, strerror(-ret));
-	ret = hdr_shred(v->device, v->header[0] ? v->header : NULL,
-			v->uuid_bin, msg, sizeof(msg));
-	audit_op(d, "shred", v, NULL, NULL, NULL, ret, "device=%s%s%s%s%s",
-		 v->device, v->header[0] ? " header=" : "", v->header,
-		 ret ? " error=" : "", ret ? msg : "");
-	if (ret) {
-		if (v != &tmp)
-			state_save(d);
-		return ERR(-ret, "shred %s: the key is revoked but the key "
-			   "slots could not be destroyed: %s", name, msg);
-	}
-	v->shredded = true;
-	removed = cmek_dm_remove(name, msg, sizeof(msg)) == 0;
+		return ERR(-ret, "shred %s: %s", name, msg);
 	r = cmek_ipc_ok();
-	json_object_object_add(r, "uuid", json_object_new_string(v->uuid));
+	json_object_object_add(r, "uuid", json_object_new_string(uuid));
 	json_object_object_add(r, "mapping_removed",
 			       json_object_new_boolean(removed));
-	if (v != &tmp) {
-		if (removed)
-			state_del(d, v);
-		state_save(d);
-	}
 	return r;
 }
 
@@ -733,7 +610,7 @@ static struct json_object *vol_status(struct daemon *d, const struct vol *v)
 	struct cmek_key_info ki;
 	char st[512];
 
-	if (d->nl && !cmek_nl_get(d->nl, v->uuid_bin, &ki)) {
+	if (!kernel(d)->get(d, v->uuid_bin, &ki)) {
 		json_object_object_add(o, "state", json_object_new_string(
 			cmek_key_state_name(ki.state)));
 		json_object_object_add(o, "generation",
@@ -754,7 +631,7 @@ static struct json_object *vol_status(struct daemon *d, const struct vol *v)
 		json_object_object_add(o, "generation",
 				       json_object_new_uint64(v->generation));
 	}
-	if (!cmek_dm_get_status(v->name, st, sizeof(st)))
+	if (!kernel(d)->dm_get_status(v->name, st, sizeof(st)))
 		json_object_object_add(o, "dm_status",
 				       json_object_new_string(st));
 	annotate(d, v, o);
@@ -768,7 +645,7 @@ struct json_object *op_status(struct json_object *req, void *ctx)
 	struct json_object *r = cmek_ipc_ok(), *arr = json_object_new_array();
 	size_t i;
 
-	daemon_nl_ready(d);
+	kernel(d)->nl_ready(d);
 	for (i = 0; i < d->nvols; i++)
 		if (!name || !strcmp(d->vols[i]->name, name))
 			json_object_array_add(arr, vol_status(d, d->vols[i]));

@@ -229,7 +229,7 @@ struct json_object *op_provision(struct json_object *req, void *ctx)
 		return ERR(EIO, "cannot record the pending mkfs in %s: not "
 			   "formatted", d->cfg.trust_dir);
 	}
-	r = vol_format(d, req, uuid, true);
+	r = format_request(d, req, uuid, true);
 	if (mkfs && cmek_json_str(r, "error"))
 		unmark(d, u);
 	close(fd);

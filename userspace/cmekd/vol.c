@@ -44,6 +44,13 @@ int vol_cls_errno(enum cmek_err_class cls)
 	       cls == CMEK_ERR_DEFINITIVE ? EKEYREVOKED : EKEYREJECTED;
 }
 
+int vol_errno(int ret, enum cmek_err_class cls)
+{
+	if (ret == -EAGAIN || cls == CMEK_ERR_TRANSIENT)
+		return EAGAIN;
+	return ret < 0 ? -ret : EIO;
+}
+
 static __attribute__((format(printf, 3, 4)))
 void msg_add(char *msg, size_t len, const char *fmt, ...)
 {
@@ -432,6 +439,40 @@ int vol_push_header(struct daemon *d, struct vol *v, const struct hdr_info *h,
 	return 0;
 }
 
+int vol_read_header(const struct vol *v, struct hdr_info *h, char *msg,
+		    size_t len)
+{
+	int ret;
+
+	ret = hdr_read(v->device, v->header[0] ? v->header : NULL, h, msg, len);
+	if (ret)
+		return ret;
+	if (strcmp(h->uuid, v->uuid)) {
+		snprintf(msg, len, "the header on %s now belongs to volume %s, "
+			 "not %s", v->device, h->uuid, v->uuid);
+		hdr_info_free(h);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+int vol_provider(struct daemon *d, const char *prov, const char *key,
+		 struct cmek_provider **p, char *msg, size_t len)
+{
+	struct cmek_error err = { 0 };
+
+	*p = cmek_config_provider(&d->cfg, prov, &err);
+	if (!*p) {
+		snprintf(msg, len, "%s", err.msg);
+		return -ENOPROTOOPT;
+	}
+	if (cmek_config_key_trusted(&d->cfg, prov, key, &err)) {
+		snprintf(msg, len, "%s", err.msg);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int vol_push_key(struct daemon *d, struct vol *v, const char *why,
 		 char *msg, size_t msglen, enum cmek_err_class *cls)
 {
@@ -439,18 +480,10 @@ int vol_push_key(struct daemon *d, struct vol *v, const char *why,
 	int ret;
 
 	*cls = CMEK_ERR_NONE;
-	ret = hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
-		       msglen);
+	ret = vol_read_header(v, &h, msg, msglen);
 	if (ret) {
 		*cls = CMEK_ERR_INVALID;
 		return ret;
-	}
-	if (strcmp(h.uuid, v->uuid)) {
-		snprintf(msg, msglen, "the header on %s now belongs to volume "
-			 "%s, not %s", v->device, h.uuid, v->uuid);
-		hdr_info_free(&h);
-		*cls = CMEK_ERR_INVALID;
-		return -ESTALE;
 	}
 	ret = vol_push_header(d, v, &h, why, PUSH_CACHED, msg, msglen, cls);
 	hdr_info_free(&h);
@@ -639,128 +672,7 @@ void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
 		v->epoch++;
 }
 
-/* ---- open, close, revoke --all, shred ---------------------------------- */
-
-/*
- * A fresh open gives a key to a UUID no mapping uses and no key is set
- * for: the header on its device may be a copy, a snapshot, or a disk made
- * to look like a volume that is open. (Its push never replaces a key
- * either, for a mapping made meanwhile.)
- */
-int vol_uuid_live(struct daemon *d, const struct hdr_info *h, char *msg,
-		  size_t len)
-{
-	struct cmek_key_info ki;
-	int ret = vol_nl_need(d, msg, len);
-
-	if (ret)
-		return ret;
-	ret = kernel(d)->get(d, h->uuid_bin, &ki);
-	if (ret == -ENOENT)
-		return 0;
-	if (ret) {
-		snprintf(msg, len, "cannot read the kernel's key table: %s",
-			 strerror(-ret));
-		return ret;
-	}
-	if (!ki.users && ki.state != CMEK_KEY_PRESENT)
-		return 0;
-	snprintf(msg, len, "volume %s is already live in the kernel (%u "
-		 "mapping%s, key %s): a second device with its UUID is "
-		 "refused; close what uses it (or revoke its key) first",
-		 h->uuid, ki.users, ki.users == 1 ? "" : "s",
-		 cmek_key_state_name(ki.state));
-	return -EEXIST;
-}
-
-/*
- * Make @v's mapping (its key is in the kernel): 0 with *@kv the volume
- * now known, or -errno with @msg; a failed mapping takes the key back
- * out of the kernel unless another mapping uses it. -ENOMEM: the
- * mapping is made but cmekd could not record it.
- */
-int vol_map(struct daemon *d, struct vol *v, uint64_t sectors,
-	    const char *params, bool read_only, struct vol **kv, char *msg,
-	    size_t len)
-{
-	char dm_uuid[160];
-	int ret;
-
-	/* "CMEK-" uuid "-" and as much of the name as fits */
-	snprintf(dm_uuid, sizeof(dm_uuid), "CMEK-%s-%.*s", v->uuid,
-		 (int)sizeof(dm_uuid) - 43, v->name);
-	ret = kernel(d)->dm_create(v->name, dm_uuid, sectors, params,
-				   read_only, msg, len);
-	if (ret) {
-		if (kernel(d)->dm_count_users(v->uuid, NULL) == 0)
-			vol_revoke_key(d, v, "open-failed", REVOKE_FS_NONE);
-		audit_op(d, "open", v, NULL, NULL, NULL, ret, "device=%s "
-			 "error=\"%s\"", v->device, audit_q(msg));
-		return ret;
-	}
-	*kv = state_add(d, v);
-	if (!*kv)
-		return -ENOMEM;
-	state_save(d);
-	audit_op(d, "open", *kv, NULL, NULL, NULL, 0, "device=%s table=\"0 %"
-		 PRIu64 " cmek %s\"", v->device, sectors, params);
-	return 0;
-}
-
-/* Find a volume by name: known, or a cmek mapping we can describe. */
-struct vol *vol_lookup(struct daemon *d, const char *name, struct vol *tmp)
-{
-	struct vol *v = state_find_name(d, name);
-	char u[CMEK_UUID_STR_LEN];
-
-	if (v)
-		return v;
-	memset(tmp, 0, sizeof(*tmp));
-	if (!name || kernel(d)->dm_get_cmek(name, u, tmp->device,
-					    sizeof(tmp->device)))
-		return NULL;
-	if (cmek_uuid_parse(u, tmp->uuid_bin))
-		return NULL;
-	snprintf(tmp->name, sizeof(tmp->name), "%s", name);
-	cmek_uuid_unparse(tmp->uuid_bin, tmp->uuid);
-	tmp->kms_state = -1;
-	return tmp;
-}
-
-static bool known(struct daemon *d, const struct vol *v)
-{
-	return state_find_name(d, v->name) == v;
-}
-
-/*
- * Remove @v's mapping; if no other mapping uses the volume, revoke its
- * key; forget @v if cmekd knew it. 0, or -errno of the removal with @msg.
- */
-int vol_close(struct daemon *d, struct vol *v, char *msg, size_t len)
-{
-	bool revoked = false;
-	int ret, users;
-
-	ret = kernel(d)->dm_remove(v->name, msg, len);
-	if (ret && ret != -ENXIO && ret != -ENOENT) {
-		audit_op(d, "close", v, NULL, NULL, NULL, ret, "error=\"%s\"",
-			 audit_q(msg));
-		return ret;
-	}
-	users = kernel(d)->dm_count_users(v->uuid, v->name);
-	if (users == 0) {
-		ret = vol_revoke_key(d, v, "close", REVOKE_FS_NONE);
-		revoked = ret == 0;
-	}
-	audit_op(d, "close", v, NULL, NULL, NULL, 0, "key=%s",
-		 revoked ? "revoked" : users > 0 ? "kept (other mappings)" :
-		 "revoke failed");
-	if (known(d, v)) {
-		state_del(d, v);
-		state_save(d);
-	}
-	return 0;
-}
+/* ---- revoke --all ---------------------------------------------------- */
 
 /*
  * Revoke every key in the kernel (revoke --all): every known volume is
@@ -803,241 +715,3 @@ int vol_revoke_all(struct daemon *d, enum revoke_fs fs, char *msg,
 			 kernel(d)->errmsg(d));
 	return ret;
 }
-
-/*
- * Revoke @v's key, then destroy every key slot of its header, then remove
- * its mapping (*@removed says if that worked) and forget it. 0, or -errno
- * with @msg saying what was done.
- */
-int vol_shred(struct daemon *d, struct vol *v, bool *removed, char *msg,
-	      size_t len)
-{
-	char err[512];
-	int ret;
-
-	*removed = false;
-	v->revoked = true;
-	d->shred_seq++;
-	ret = vol_revoke_key(d, v, "shred", REVOKE_FS_CONFIG);
-	if (ret) {
-		snprintf(msg, len, "revoking the kernel key failed (%s); "
-			 "nothing was shredded", strerror(-ret));
-		return ret;
-	}
-	ret = hdr_shred(v->device, v->header[0] ? v->header : NULL,
-			v->uuid_bin, err, sizeof(err));
-	audit_op(d, "shred", v, NULL, NULL, NULL, ret, "device=%s%s%s%s%s",
-		 v->device, v->header[0] ? " header=" : "", v->header,
-		 ret ? " error=" : "", ret ? err : "");
-	if (ret) {
-		if (known(d, v))
-			state_save(d);
-		snprintf(msg, len, "the key is revoked but the key slots could "
-			 "not be destroyed: %s", err);
-		return ret;
-	}
-	v->shredded = true;
-	*removed = kernel(d)->dm_remove(v->name, err, sizeof(err)) == 0;
-	if (known(d, v)) {
-		if (*removed)
-			state_del(d, v);
-		state_save(d);
-	}
-	return 0;
-}
-
-/* ---- rewrap ----------------------------------------------------------- */
-
-void vol_refresh_slots(struct vol *v)
-{
-	char msg[512];
-	struct hdr_info h;
-
-	if (hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
-		     sizeof(msg)))
-		return;
-	if (!strcmp(h.uuid, v->uuid))
-		vol_set_slots(v, &h);
-	hdr_info_free(&h);
-}
-
-/*
- * Every slot under its key's current version, or, with @nprov/@nkey, the
- * slot cmekd opened with moved to that key. Stops at the first failure:
- * slots already done stay done, each update being crash-safe on its own.
- */
-int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
-	       const char *nkey, char *msg, size_t len)
-{
-	unsigned int shred0 = d->shred_seq;
-	struct cmek_error err = { 0 };
-	enum cmek_err_class cls;
-	struct cmek_binding b;
-	struct hdr_auth auth;
-	struct hdr_info h;
-	uint8_t *dek = NULL, *mac_key;
-	size_t dek_len = 0;
-	int i, ret, done = 0, used = -1;
-
-	ret = hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
-		       len);
-	if (ret)
-		return ret;
-	if (strcmp(h.uuid, v->uuid)) {
-		snprintf(msg, len, "the header on %s now belongs to volume %s, "
-			 "not %s", v->device, h.uuid, v->uuid);
-		hdr_info_free(&h);
-		return -ESTALE;
-	}
-	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h.uuid);
-	/*
-	 * The data key first, from whichever slot works: it seals the header
-	 * each update writes, and is wrapped under keys no rewrap() serves.
-	 */
-	mac_key = cmek_secmem_alloc_locked(DEK_BUF_LEN);
-	ret = mac_key ? vol_unwrap_trusted(d, v, &h, "rewrap", PUSH_UPDATE, false,
-				       &dek, &dek_len, &used, mac_key, msg,
-				       len, &cls) : -ENOMEM;
-	if (ret) {
-		cmek_secmem_free(mac_key);
-		hdr_info_free(&h);
-		return ret;
-	}
-	memcpy(auth.uuid, h.uuid_bin, CMEK_UUID_LEN);
-	auth.mac_key = mac_key;
-
-	for (i = 0; i < h.nslots; i++) {
-		struct hdr_slot *s = &h.slots[i];
-		const char *to_prov = s->provider, *to_key = s->key_ref;
-		struct cmek_provider *p, *np;
-		uint8_t *nw = NULL;
-		size_t nwl = 0;
-
-		/* Moving to another key: only the slot cmekd opened with. */
-		if (nprov || nkey) {
-			if (s->index != v->slot)
-				continue;
-			to_prov = nprov ? nprov : s->provider;
-			to_key = nkey ? nkey : s->key_ref;
-		}
-		p = cmek_config_provider(&d->cfg, s->provider, &err);
-		np = p && strcmp(to_prov, s->provider) ?
-		     cmek_config_provider(&d->cfg, to_prov, &err) : p;
-		if (np && cmek_config_key_trusted(&d->cfg, to_prov, to_key,
-						  &err))
-			np = NULL;
-		if (!p || !np) {
-			ret = -ENOPROTOOPT;
-			snprintf(msg, len, "slot %d: %s", s->index, err.msg);
-			break;
-		}
-		memset(&err, 0, sizeof(err));
-		if (np == p && p->ops->rewrap)
-			ret = kms_rewrap(d, p, s->key_ref, to_key, &b,
-					 s->wrapped, s->wrapped_len, &nw, &nwl,
-					 &err);
-		else
-			ret = kms_wrap(d, np, to_key, &b, dek, dek_len, &nw,
-				       &nwl, &err);
-		if (ret) {
-			ret = -vol_cls_errno(err.cls);
-			snprintf(msg, len, "slot %d (%s:%.200s): %.400s",
-				 s->index, s->provider, s->key_ref, err.msg);
-			audit_op(d, "rewrap", v, s->provider, s->key_ref, NULL,
-				 ret, "slot=%d error=\"%s\"", s->index,
-				 audit_q(err.msg));
-			break;
-		}
-		/* A shred while the KMS answered is final: write nothing. */
-		if (d->shred_seq != shred0 || v->shredded) {
-			free(nw);
-			ret = -ECANCELED;
-			snprintf(msg, len, "a volume was shredded while the KMS "
-				 "answered: nothing written");
-			break;
-		}
-		ret = hdr_update_slot(v->device, v->header[0] ? v->header :
-				      NULL, &auth, s->index, to_prov, to_key,
-				      nw, nwl, msg, len);
-		free(nw);
-		if (!ret)
-			trust_written(d, h.uuid_bin, auth.seq);
-		audit_op(d, "rewrap", v, to_prov, to_key, NULL, ret,
-			 "slot=%d from=%s:%s%s%s", s->index, s->provider,
-			 s->key_ref, ret ? " error=" : "", ret ? msg : "");
-		if (ret)
-			break;
-		if (s->index == v->slot) {
-			snprintf(v->provider, sizeof(v->provider), "%s",
-				 to_prov);
-			snprintf(v->key_ref, sizeof(v->key_ref), "%s", to_key);
-		}
-		done++;
-	}
-	cmek_secmem_free(dek);
-	cmek_secmem_free(mac_key);
-	hdr_info_free(&h);
-	if (done) {
-		vol_refresh_slots(v);
-		state_save(d);
-	}
-	if (ret && done) {
-		size_t n = strlen(msg);
-
-		snprintf(msg + n, len - n, " (earlier slots were rewrapped)");
-	}
-	if (!ret && !done) {
-		snprintf(msg, len, "no key slot to rewrap");
-		ret = -ENOENT;
-	}
-	return ret ? ret : done;
-}
-
-
-/*
- * KMS keys rotate (AWS yearly, GCP and Azure on a schedule); old versions
- * keep decrypting, but a customer who retires them expects every wrap to
- * move on. Rewrapping each volume once per rewrap_interval keeps the
- * header within one interval of the key's current version, whatever the
- * KMS, at one rewrap per volume per interval. A failure is retried after
- * a tenth of the interval (at least a check_interval), not every tick.
- */
-void auto_rewrap(struct daemon *d, time_t now)
-{
-	long every = d->cfg.rewrap_interval, retry;
-	char msg[CMEK_ERRMSG_MAX + 256];
-	struct vol **vs;
-	size_t i, n;
-	int ret;
-
-	if (every <= 0)
-		return;
-	retry = every / 10 > (long)d->cfg.check_interval ?
-		every / 10 : (long)d->cfg.check_interval;
-	vs = state_snapshot(d, &n);
-	for (i = 0; i < n; i++) {
-		struct vol *v = vs[i];
-
-		if (v->shredded || v->revoked || v->locked || v->gone)
-			continue;
-		if (!v->next_rewrap) {
-			v->next_rewrap = now + every;
-			continue;
-		}
-		if (now < v->next_rewrap)
-			continue;
-		ret = vol_rewrap(d, v, NULL, NULL, msg, sizeof(msg));
-		if (ret < 0) {
-			log_warn("%s (%s): automatic rewrap failed, next try "
-				 "in %ld s: %s", v->name, v->uuid, retry, msg);
-			v->next_rewrap = now + retry;
-		} else {
-			log_info("%s (%s): automatic rewrap of %d key slot%s",
-				 v->name, v->uuid, ret, ret == 1 ? "" : "s");
-			v->next_rewrap = now + every;
-		}
-		state_save(d);
-	}
-	free(vs);
-}
-

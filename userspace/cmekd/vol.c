@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The volume logic: push a volume's key (unwrap from its header's slots,
- * check what the host recorded, set it in the kernel), revoke it, adopt a
- * mapping, resynchronise with the kernel's key table, rewrap the slots.
- * The control socket's handlers (volume_ops.c), the events and the watch
- * call these; nothing here speaks the socket's JSON.
+ * The key paths: push a volume's key (unwrap from its header's slots,
+ * check what the host recorded, set it in the kernel), revoke it (or
+ * every key), adopt a mapping, resynchronise with the kernel's key table.
+ * life.c and slots.c, the control socket's handlers (volume_ops.c), the
+ * events and the watch call these; nothing here speaks the socket's JSON.
  *
  * Key hygiene: a DEK exists in plaintext only in a
  * cmek_secmem_alloc_locked(DEK_BUF_LEN) buffer (locked, not dumpable), from

@@ -11,7 +11,12 @@
  * earlier: a disabled key locks the volume through a kernel revoke, once;
  * an unreachable KMS within the grace changes nothing; a key enabled again
  * unlocks an admin-revoked volume without pushing its key; slot_policy all
- * locks only when every slot's key says no.
+ * locks only when every slot's key says no; the view of a slot the
+ * handlers turn into JSON says what the KMS said, and why it failed. And
+ * the socket's handlers (volume_ops.c) over life.c, slots.c and vol.c:
+ * format, open, status, slot add and remove, close, revoke --all and
+ * shred reach the kernel only through the fake, with the messages they
+ * always gave.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,9 +41,9 @@ static struct {
 	unsigned int epoch_at_revoke;	/* of the volume, when revoked */
 	struct vol *watched;
 	char log[512];
-	struct { const char *name; const char *uuid; } maps[4];
+	struct { char name[64]; char uuid[40]; } maps[4];
 	int nmaps;
-	struct { const char *uuid; int ret; int state; uint64_t gen; } keys[4];
+	struct { char uuid[40]; int ret; int state; uint64_t gen; } keys[4];
 	int nkeys;
 	size_t key_len;			/* of the last key set */
 } K;
@@ -57,19 +62,57 @@ static int f_ready(struct daemon *d)
 	return K.ready;
 }
 
+/* The fake key table's entry of @uuid, made if @create and room. */
+static typeof(K.keys[0]) *key_of(const uint8_t uuid[CMEK_UUID_LEN],
+				 bool create)
+{
+	char u[CMEK_UUID_STR_LEN];
+	int i;
+
+	cmek_uuid_unparse(uuid, u);
+	for (i = 0; i < K.nkeys; i++)
+		if (!strcmp(K.keys[i].uuid, u))
+			return &K.keys[i];
+	if (!create || K.nkeys == 4)
+		return NULL;
+	snprintf(K.keys[K.nkeys].uuid, sizeof(K.keys[0].uuid), "%s", u);
+	K.keys[K.nkeys].state = CMEK_KEY_MISSING;
+	K.keys[K.nkeys].gen = 1;
+	return &K.keys[K.nkeys++];
+}
+
 static int f_set_key(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		     const uint8_t *key, size_t len, uint32_t flags)
 {
+	typeof(K.keys[0]) *k = key_of(uuid, true);
+
 	log_call(flags & CMEK_SET_F_REPLACE ? "set-replace" : "set", uuid);
 	K.key_len = len;
+	if (k)
+		k->state = CMEK_KEY_PRESENT;
 	return 0;
 }
 
 static int f_revoke(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
 {
+	typeof(K.keys[0]) *k = key_of(uuid, false);
+
 	log_call("revoke", uuid);
 	if (K.watched)
 		K.epoch_at_revoke = K.watched->epoch;
+	if (k && !K.revoke_ret)
+		k->state = CMEK_KEY_REVOKED;
+	return K.revoke_ret;
+}
+
+static int f_revoke_all(struct daemon *d)
+{
+	int i;
+
+	snprintf(K.log + strlen(K.log), sizeof(K.log) - strlen(K.log),
+		 "revoke-all;");
+	for (i = 0; i < K.nkeys; i++)
+		K.keys[i].state = CMEK_KEY_REVOKED;
 	return K.revoke_ret;
 }
 
@@ -119,6 +162,59 @@ static int f_dm_for_each(int (*cb)(const char *, const char *, dev_t,
 	return 0;
 }
 
+static void log_dm(const char *what, const char *name)
+{
+	snprintf(K.log + strlen(K.log), sizeof(K.log) - strlen(K.log),
+		 "%s %s;", what, name);
+}
+
+/* dm_uuid is "CMEK-<uuid>-<name>": the fake keeps the volume's uuid. */
+static int f_dm_create(const char *name, const char *dm_uuid,
+		       uint64_t sectors, const char *params, bool read_only,
+		       char *err, size_t errlen)
+{
+	log_dm("create", name);
+	if (K.nmaps == 4 || strncmp(dm_uuid, "CMEK-", 5)) {
+		snprintf(err, errlen, "fake dm: no room");
+		return -ENOSPC;
+	}
+	snprintf(K.maps[K.nmaps].name, sizeof(K.maps[0].name), "%s", name);
+	snprintf(K.maps[K.nmaps].uuid, sizeof(K.maps[0].uuid), "%.36s",
+		 dm_uuid + 5);
+	K.nmaps++;
+	return 0;
+}
+
+static int f_dm_remove(const char *name, char *err, size_t errlen)
+{
+	int i;
+
+	log_dm("remove", name);
+	for (i = 0; i < K.nmaps; i++)
+		if (!strcmp(K.maps[i].name, name)) {
+			K.maps[i] = K.maps[--K.nmaps];
+			return 0;
+		}
+	snprintf(err, errlen, "fake dm: no mapping %s", name);
+	return -ENXIO;
+}
+
+static int f_dm_count_users(const char *uuid, const char *except)
+{
+	int i, n = 0;
+
+	for (i = 0; i < K.nmaps; i++)
+		n += !strcasecmp(K.maps[i].uuid, uuid) &&
+		     (!except || strcmp(K.maps[i].name, except));
+	return n;
+}
+
+static int f_dm_get_status(const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "fake status of %s", name);
+	return 0;
+}
+
 static const struct kernel_ops fake = {
 	.nl_ready = f_ready,
 	.set_key = f_set_key,
@@ -127,6 +223,11 @@ static const struct kernel_ops fake = {
 	.errmsg = f_errmsg,
 	.dm_get_cmek = f_dm_get_cmek,
 	.dm_for_each_cmek = f_dm_for_each,
+	.revoke_all = f_revoke_all,
+	.dm_create = f_dm_create,
+	.dm_remove = f_dm_remove,
+	.dm_count_users = f_dm_count_users,
+	.dm_get_status = f_dm_get_status,
 };
 
 static struct daemon d;
@@ -274,6 +375,7 @@ static void watch_decisions(void)
 {
 	struct vol *a = add_slots("wa", U1, "ka", NULL);
 	struct vol *b = add_slots("wb", U2, "kb", NULL);
+	struct watch_slot_view w;
 
 	reset();
 	K.maps[K.nmaps++] = (typeof(K.maps[0])){ "wa", U1 };
@@ -288,6 +390,14 @@ static void watch_decisions(void)
 	       K.log, a->lock_reason);
 	tap_ok(!b->locked && b->kms_state == -1,
 	       "an unreachable KMS within the grace changes nothing");
+	watch_slot_view(&d, a, 0, time(NULL), &w);
+	tap_ok(w.kms_state == CMEK_KMS_DISABLED && w.verdict == CMEK_SLOT_BAD &&
+	       !w.error[0], "the watch's view of the slot: disabled, bad, no "
+	       "failure (%d %d %s)", w.kms_state, w.verdict, w.error);
+	watch_slot_view(&d, b, 0, time(NULL), &w);
+	tap_ok(w.kms_state == -1 && w.verdict == CMEK_SLOT_UNKNOWN &&
+	       strstr(w.error, "unreachable"), "and of an unreachable one: "
+	       "unknown, with why (%s)", w.error);
 	reset();
 	watch_tick(&d);
 	tap_ok(a->locked && !K.log[0], "a locked volume is not revoked again");
@@ -337,32 +447,28 @@ static void f_drain(struct daemon *dd)
 
 static void push(const char *disk)
 {
-	struct json_object *req = json_object_new_object(), *r, *u;
+	struct vol_format f = {
+		.device = disk, .provider = "local", .key = "k1",
+		.sector_size = 512, .data_offset = -1, .blank_checked = true,
+	};
+	char msg[2048], want[128], u[CMEK_UUID_STR_LEN];
 	enum cmek_err_class cls;
-	char msg[2048], want[128];
 	struct vol *v;
 	int ret;
 
-	json_object_object_add(req, "device", json_object_new_string(disk));
-	json_object_object_add(req, "key", json_object_new_string("k1"));
-	r = vol_format(&d, req, NULL, true);
-	json_object_put(req);
-	if (!tap_ok(json_object_object_get_ex(r, "uuid", &u),
-		    "format with the local provider: %s",
-		    json_object_to_json_string(r))) {
-		json_object_put(r);
+	ret = vol_format(&d, &f, u, msg, sizeof(msg));
+	if (!tap_ok(ret == 0, "format with the local provider: %d %s", ret,
+		    ret ? msg : u))
 		return;
-	}
-	v = add("p", json_object_get_string(u));
-	json_object_put(r);
+	v = add("p", u);
 	snprintf(v->device, sizeof(v->device), "%s", disk);
 	K.watched = v;
 	d.drain_events = f_drain;
 
 	reset();
 	K.watched = v;
-	K.keys[K.nkeys++] = (typeof(K.keys[0])){ v->uuid, 0,
-						 CMEK_KEY_PRESENT, 9 };
+	key_of(v->uuid_bin, true)->state = CMEK_KEY_PRESENT;
+	K.keys[0].gen = 9;
 	ret = vol_push_key(&d, v, "key-needed", msg, sizeof(msg), &cls);
 	snprintf(want, sizeof(want), "drain;set-replace %.8s;get %.8s;",
 		 v->uuid, v->uuid);
@@ -404,6 +510,178 @@ static void push(const char *disk)
 	state_del(&d, v);
 }
 
+static bool drained_own;
+
+static void f_drain_no_push(struct daemon *dd)
+{
+	drained_own = dd->own_revoke_all;
+}
+
+/* A request to a handler, as JSON text; the reply's "error" or "". */
+static struct json_object *call(struct json_object *(*op)(struct json_object *,
+							  void *),
+				const char *text)
+{
+	struct json_object *req = json_tokener_parse(text), *r;
+
+	r = op(req, &d);
+	json_object_put(req);
+	return r;
+}
+
+static const char *str(struct json_object *r, const char *key)
+{
+	struct json_object *o;
+
+	return json_object_object_get_ex(r, key, &o) ?
+	       json_object_get_string(o) : "";
+}
+
+static int num(struct json_object *r, const char *key)
+{
+	struct json_object *o;
+
+	return json_object_object_get_ex(r, key, &o) ?
+	       json_object_get_int(o) : -1;
+}
+
+/*
+ * The socket's handlers, thin over life.c, vol.c and slots.c, against the
+ * fake kernel: format, open (the key set, then the mapping), status,
+ * slot add and remove, close, revoke --all, shred; and messages as they
+ * were.
+ */
+static void handlers(const char *disk)
+{
+	char req[512], want[256], uuid[CMEK_UUID_STR_LEN];
+	struct json_object *r, *a;
+
+	reset();
+	snprintf(req, sizeof(req), "{\"device\": \"%s\", \"key\": \"k1\", "
+		 "\"force\": true}", disk);
+	r = call(op_format, req);
+	snprintf(uuid, sizeof(uuid), "%s", str(r, "uuid"));
+	tap_ok(strlen(uuid) == 36 && !strcmp(str(r, "device"), disk),
+	       "format: %s", json_object_to_json_string(r));
+	json_object_put(r);
+
+	reset();
+	snprintf(req, sizeof(req), "{\"name\": \"h\", \"device\": \"%s\"}",
+		 disk);
+	r = call(op_open, req);
+	snprintf(want, sizeof(want), "get %.8s;set %.8s;get %.8s;create h;",
+		 uuid, uuid, uuid);
+	tap_ok(!strcmp(str(r, "path"), "/dev/mapper/h") &&
+	       !strcmp(K.log, want) && state_find_name(&d, "h"),
+	       "open: the uuid is not live, the key set (never replacing), "
+	       "then the mapping (%s; %s)", K.log,
+	       json_object_to_json_string(r));
+	json_object_put(r);
+
+	r = call(op_open, req);
+	tap_ok(r && !strcmp(str(r, "uuid"), uuid) && strstr(K.log, "set-replace"),
+	       "open again: the same volume's key restored (%s)", K.log);
+	json_object_put(r);
+	snprintf(req, sizeof(req), "{\"name\": \"h\", \"device\": \"%s\", "
+		 "\"uuid\": \"%s\"}", disk, U1);
+	r = call(op_open, req);
+	snprintf(want, sizeof(want), "the header of %s is volume %s, not %s "
+		 "as asked", disk, uuid, U1);
+	tap_ok(num(r, "errno") == ESTALE && !strcmp(str(r, "error"), want),
+	       "open of another uuid: ESTALE, as before (%s)", str(r, "error"));
+	json_object_put(r);
+
+	r = call(op_status, "{\"name\": \"h\"}");
+	a = json_object_array_get_idx(json_object_object_get(r, "volumes"), 0);
+	tap_ok(a && !strcmp(str(a, "state"), "present") &&
+	       !strcmp(str(a, "dm_status"), "fake status of h") &&
+	       !strcmp(str(a, "kms_state"), "unknown"),
+	       "status: the kernel's state, dm status, the watch's view (%s)",
+	       json_object_to_json_string(r));
+	json_object_put(r);
+
+	snprintf(req, sizeof(req), "{\"device\": \"%s\", \"key\": \"k2\"}",
+		 disk);
+	r = call(op_slot_add, req);
+	tap_ok(num(r, "slot") == 1 && num(r, "from_slot") == 0 &&
+	       num(r, "active_slots") == 2 &&
+	       state_find_name(&d, "h")->nslots == 2,
+	       "slot add: slot 1 under k2, from slot 0, recorded (%s)",
+	       json_object_to_json_string(r));
+	json_object_put(r);
+	r = call(op_slot_add, req);
+	snprintf(want, sizeof(want), "slot 1 already wraps the data key of %s "
+		 "under local:k2", uuid);
+	tap_ok(num(r, "errno") == EEXIST && !strcmp(str(r, "error"), want),
+	       "the same key again: EEXIST, as before (%s)", str(r, "error"));
+	json_object_put(r);
+	snprintf(req, sizeof(req), "{\"device\": \"%s\", \"slot\": 0}", disk);
+	r = call(op_slot_remove, req);
+	tap_ok(num(r, "slot") == 0 && num(r, "active_slots") == 1 &&
+	       !strcmp(state_find_name(&d, "h")->key_ref, "k2"),
+	       "slot remove: slot 0 goes, the volume now opens with k2 (%s)",
+	       json_object_to_json_string(r));
+	json_object_put(r);
+
+	reset();
+	K.maps[K.nmaps++] = (typeof(K.maps[0])){ "h", "" };
+	snprintf(K.maps[0].uuid, sizeof(K.maps[0].uuid), "%s", uuid);
+	key_of(state_find_name(&d, "h")->uuid_bin, true)->state =
+		CMEK_KEY_PRESENT;
+	r = call(op_close, "{\"name\": \"h\"}");
+	snprintf(want, sizeof(want), "remove h;revoke %.8s;", uuid);
+	tap_ok(json_object_get_boolean(json_object_object_get(r, "ok")) &&
+	       !strcmp(K.log, want) && !state_find_name(&d, "h"),
+	       "close: mapping removed, no other user: key revoked, volume "
+	       "forgotten (%s)", K.log);
+	json_object_put(r);
+	r = call(op_close, "{\"name\": \"h\"}");
+	tap_ok(num(r, "errno") == ENOENT &&
+	       !strcmp(str(r, "error"), "no cmek volume named h is open"),
+	       "close again: ENOENT, as before (%s)", str(r, "error"));
+	json_object_put(r);
+
+	reset();
+	snprintf(req, sizeof(req), "{\"name\": \"h\", \"device\": \"%s\"}",
+		 disk);
+	json_object_put(call(op_open, req));
+	d.drain_no_push = f_drain_no_push;
+	drained_own = false;
+	r = call(op_revoke, "{\"all\": true}");
+	a = json_object_object_get(r, "revoked");
+	tap_ok(strstr(K.log, "revoke-all;") && drained_own &&
+	       state_find_name(&d, "h")->revoked &&
+	       json_object_array_length(a) == 1,
+	       "revoke --all: the kernel's, its own events read as ours, the "
+	       "volume marked revoked (%s; %s)", K.log,
+	       json_object_to_json_string(r));
+	json_object_put(r);
+	K.revoke_ret = -EIO;
+	r = call(op_revoke, "{\"all\": true}");
+	tap_ok(num(r, "errno") == EIO && !strcmp(str(r, "error"),
+	       "revoking every key failed: Input/output error"),
+	       "a failed revoke --all says so, as before (%s)", str(r, "error"));
+	json_object_put(r);
+	K.revoke_ret = 0;
+	d.drain_no_push = NULL;
+
+	reset();
+	K.maps[K.nmaps++] = (typeof(K.maps[0])){ "h", "" };
+	snprintf(K.maps[0].uuid, sizeof(K.maps[0].uuid), "%s", uuid);
+	r = call(op_shred, "{\"name\": \"h\"}");
+	snprintf(want, sizeof(want), "revoke %.8s;remove h;", uuid);
+	tap_ok(json_object_get_boolean(json_object_object_get(r,
+	       "mapping_removed")) && !strcmp(str(r, "uuid"), uuid) &&
+	       !strcmp(K.log, want) && !state_find_name(&d, "h"),
+	       "shred: key revoked, slots destroyed, mapping removed, volume "
+	       "forgotten (%s)", K.log);
+	json_object_put(r);
+	r = call(op_open, req);
+	tap_ok(num(r, "errno") > 0 && !strstr(K.log, "set "),
+	       "a shredded volume no longer opens (%s)", str(r, "error"));
+	json_object_put(r);
+}
+
 static int rm_cb(const char *path, const struct stat *st, int flag,
 		 struct FTW *ftw)
 {
@@ -417,13 +695,14 @@ int main(void)
 	struct cmek_error err = { 0 };
 	int fd;
 
-	tap_plan(25);
+	tap_plan(41);
 	if (!mkdtemp(dir))
 		return 1;
 	snprintf(keys, sizeof(keys), "%s/keys", dir);
 	snprintf(trust, sizeof(trust), "%s/trust", dir);
 	snprintf(disk, sizeof(disk), "%s/disk", dir);
-	if (mkdir(keys, 0700) || cmek_local_kek_create(keys, "k1", &err))
+	if (mkdir(keys, 0700) || cmek_local_kek_create(keys, "k1", &err) ||
+	    cmek_local_kek_create(keys, "k2", &err))
 		return 1;
 	fd = open(disk, O_RDWR | O_CREAT | O_EXCL, 0600);
 	if (fd < 0 || ftruncate(fd, 32 << 20) || close(fd))
@@ -446,6 +725,7 @@ int main(void)
 	watch_decisions();
 	watch_free(&d);
 	push(disk);
+	handlers(disk);
 	state_free(&d);
 	cmek_config_free(&d.cfg);
 	daemon_unlock();

@@ -5,18 +5,39 @@
  *   jobs.c        the daemon lock, and threads for work that waits on a KMS
  *   kms.c         provider calls, made without the daemon lock
  *   server.c      the control socket (ipc.h protocol), peer checks
- *   kernel.c      the netlink sockets, the events cmekd's own changes cause
+ *   kernel.c      the netlink sockets, the events cmekd's own changes cause,
+ *                 and struct kernel_ops (netlink and dm, fakeable)
  *   events.c      the netlink event group (key needed / set / revoked)
- *   volume_ops.c  the socket's volume requests: format, open, close, revoke,
- *                 shred, rewrap, status, check (JSON in, JSON out)
- *   vol.c         the volume logic: push, revoke, adopt, resync, rewrap
+ *   volume_ops.c  the socket's volume requests: JSON in, a call to the
+ *                 volume logic, JSON out
  *   provision.c   first-boot provisioning: blank check, pending mkfs
+ *   life.c        a volume's life: format, open, close, shred
+ *   slots.c       header updates: slot add and remove, upgrade, rewrap
+ *   vol.c         the key paths: push, revoke (one, all), adopt, resync
  *   watch.c       the KMS key-state watch loop (lock / unlock)
  *   keystate.c    what the KMS last said about each key
+ *   hdr.c         the volume header, through lib/header.h
  *   fs.c          mounted file systems of a revoked volume
  *   state.c       known volumes, persisted in <state_dir>/volumes
  *   trust.c       what the host recorded of each volume's key and header
  *   audit.c       the audit trail of key operations
+ *
+ * Calls go one way, down this order (a file calls only files below it, and
+ * userspace/lib; no circle):
+ *   main.c
+ *   server.c
+ *   provision.c
+ *   volume_ops.c                 (the only ones that speak JSON, with
+ *                                 state.c's file and trust.c's records)
+ *   watch.c
+ *   slots.c
+ *   life.c, events.c
+ *   vol.c
+ *   keystate.c
+ *   fs.c, kms.c, state.c, trust.c
+ *   audit.c, hdr.c, jobs.c, kernel.c
+ * What runs upward is a callback the caller installs: drain_events and
+ * drain_no_push (events.c, set by main.c), the job functions (jobs.c).
  */
 #ifndef CMEKD_H
 #define CMEKD_H
@@ -170,6 +191,12 @@ struct daemon {
 	 * outside cmekd while it waited for the KMS is seen first.
 	 */
 	void (*drain_events)(struct daemon *d);
+	/*
+	 * The same for a revoke --all of ours (events.c's
+	 * events_drain_no_push()): its events are not an outsider's, and a
+	 * key-needed event among them goes to the resync, never to a push.
+	 */
+	void (*drain_no_push)(struct daemon *d);
 	const struct kernel_ops *kernel;	/* NULL: kernel_ops */
 };
 
@@ -191,6 +218,8 @@ struct kernel_ops {
 	int (*set_key)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		       const uint8_t *key, size_t key_len, uint32_t flags);
 	int (*revoke)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
+	/* every key in the kernel (CMEK_REVOKE_F_ALL) */
+	int (*revoke_all)(struct daemon *d);
 	int (*get)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		   struct cmek_key_info *info);
 	const char *(*errmsg)(struct daemon *d);
@@ -198,6 +227,12 @@ struct kernel_ops {
 			   char *device, size_t devlen);
 	int (*dm_for_each_cmek)(int (*cb)(const char *name, const char *uuid,
 					  dev_t dev, void *data), void *data);
+	int (*dm_create)(const char *name, const char *dm_uuid,
+			 uint64_t sectors, const char *params, bool read_only,
+			 char *err, size_t errlen);
+	int (*dm_remove)(const char *name, char *err, size_t errlen);
+	int (*dm_count_users)(const char *uuid, const char *except);
+	int (*dm_get_status)(const char *name, char *out, size_t len);
 };
 extern const struct kernel_ops kernel_ops;
 /* d->kernel, or the real kernel's */
@@ -280,11 +315,12 @@ void events_drain(struct daemon *d);
 /* The same for a revoke of ours: key-needed events go to the resync. */
 void events_drain_no_push(struct daemon *d);
 
-/* volume_ops.c: the ops of the socket protocol (thin: vol.c does the work) */
+/* volume_ops.c: the ops of the socket protocol (thin: life.c, slots.c, vol.c) */
 struct json_object *op_ping(struct json_object *req, void *ctx);
 struct json_object *op_format(struct json_object *req, void *ctx);
-struct json_object *vol_format(struct daemon *d, struct json_object *req,
-			       const uint8_t *uuid, bool blank_checked);
+/* op_format for provisioning: @uuid (NULL: random), @blank_checked. */
+struct json_object *format_request(struct daemon *d, struct json_object *req,
+				   const uint8_t *uuid, bool blank_checked);
 struct json_object *op_open(struct json_object *req, void *ctx);
 struct json_object *op_close(struct json_object *req, void *ctx);
 struct json_object *op_revoke(struct json_object *req, void *ctx);
@@ -298,13 +334,24 @@ struct json_object *op_slot_remove(struct json_object *req, void *ctx);
 struct json_object *op_upgrade(struct json_object *req, void *ctx);
 
 /*
- * vol.c: the volume logic (push, revoke, adopt, resync, rewrap), no JSON.
- * Called by the handlers, the events and the watch; calls only down.
+ * vol.c: the key paths (push, revoke, adopt, resync), no JSON. Called by
+ * life.c, slots.c, the handlers, the events and the watch.
  */
 /* netlink ready, else -errno with @msg saying to load the module */
 int vol_nl_need(struct daemon *d, char *msg, size_t len);
 /* A provider failure as an errno: retry later / KMS said no / bad input. */
 int vol_cls_errno(enum cmek_err_class cls);
+/*
+ * The provider @prov as configured, if @key is one the host trusts: 0,
+ * or -ENOPROTOOPT / -EPERM with @msg.
+ */
+int vol_provider(struct daemon *d, const char *prov, const char *key,
+		 struct cmek_provider **p, char *msg, size_t len);
+/* @v's header, if it is still @v's (-ESTALE if not); 0 or -errno, @msg. */
+int vol_read_header(const struct vol *v, struct hdr_info *h, char *msg,
+		    size_t len);
+/* A failed unwrap or push's errno for the reply: EAGAIN if transient. */
+int vol_errno(int ret, enum cmek_err_class cls);
 /* keys= of the volume's line of /etc/cmek/volumes allows provider:key_ref */
 bool vol_key_pinned(const struct vol *v, const char *provider,
 		    const char *key_ref);
@@ -340,16 +387,8 @@ int vol_unwrap_trusted(struct daemon *d, struct vol *v,
 int vol_push_header(struct daemon *d, struct vol *v, const struct hdr_info *h,
 		    const char *why, enum push_mode mode, char *msg,
 		    size_t msglen, enum cmek_err_class *cls);
-void vol_new_uuid(uint8_t u[16]);
 /* Every known entry of volume @uuid was revoked: move their epochs. */
 void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
-/* @v's slot list as its header says now (after cmekd changed it). */
-void vol_refresh_slots(struct vol *v);
-/* Rewrap @v's slots (or move its slot to nprov/nkey); slots done or -errno. */
-int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
-	       const char *nkey, char *msg, size_t len);
-/* The watch's periodic rewrap (rewrap_interval), once per due volume. */
-void auto_rewrap(struct daemon *d, time_t now);
 /*
  * Unwrap the volume's DEK (one provider call) and push it with REPLACE.
  * @why goes to the audit log ("open", "key-needed", "unlock"). 0 or -errno
@@ -386,6 +425,81 @@ enum revoke_fs {
  */
 int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
 		   enum revoke_fs fs);
+/*
+ * Revoke every key in the kernel (revoke --all), every known volume
+ * marked revoked first. 0, or -errno with @msg.
+ */
+int vol_revoke_all(struct daemon *d, enum revoke_fs fs, char *msg,
+		   size_t len);
+
+/*
+ * life.c: format, open, close, shred. Each returns 0 or -errno with @msg
+ * the reply's error text.
+ */
+/* @p an absolute path (to an existing block device or file). */
+int vol_check_path(const char *what, const char *p, bool must_exist,
+		   char *msg, size_t len);
+struct vol_format {
+	const char *device, *header;	/* header: detached, or NULL */
+	const char *provider, *key;
+	unsigned int sector_size;
+	long long data_offset;		/* bytes, -1: the default */
+	bool force;
+	/*
+	 * provisioning (provision.c) holds the device exclusively and found
+	 * it blank, which is more than the checks @force skips
+	 */
+	bool blank_checked;
+	const uint8_t *uuid;		/* the new volume's, NULL: random */
+};
+int vol_format(struct daemon *d, const struct vol_format *f,
+	       char uuid[CMEK_UUID_STR_LEN], char *msg, size_t len);
+struct vol_open {
+	const char *name, *device, *header;	/* header: detached, or NULL */
+	const char *want;		/* the uuid asked for, or NULL */
+	uint8_t want_bin[CMEK_UUID_LEN];
+	const char *keys;		/* keys= of /etc/cmek/volumes, or NULL */
+	bool allow_discards, read_only;
+	long long key_wait_ms;		/* clamped to 0..CMEK_MAX_KEY_WAIT_MS */
+};
+/* 0 with *@kv the volume open now (or again: its key restored). */
+int vol_open(struct daemon *d, const struct vol_open *o, struct vol **kv,
+	     char *msg, size_t len);
+/* The known volume @name, or one described in @tmp from its mapping. */
+struct vol *vol_lookup(struct daemon *d, const char *name, struct vol *tmp);
+int vol_close(struct daemon *d, struct vol *v, char *msg, size_t len);
+/* *@removed: the mapping went too (and with it cmekd's record). */
+int vol_shred(struct daemon *d, struct vol *v, bool *removed, char *msg,
+	      size_t len);
+
+/*
+ * slots.c: header updates of the volume on @dev (@hdrf: its detached
+ * header, NULL: the open volume's, or none). 0 with @res, or -errno with
+ * @msg.
+ */
+struct slot_result {
+	char uuid[CMEK_UUID_STR_LEN];
+	int slot;			/* added or removed */
+	int from_slot;			/* add: the slot that unwrapped */
+	int active_slots;		/* after the update */
+	uint32_t version;		/* of the header as read */
+	uint64_t seq;			/* the sequence number written */
+};
+int vol_slot_add(struct daemon *d, const char *dev, const char *hdrf,
+		 const char *prov, const char *key, struct slot_result *res,
+		 char *msg, size_t len);
+int vol_slot_remove(struct daemon *d, const char *dev, const char *hdrf,
+		    int idx, struct slot_result *res, char *msg, size_t len);
+/* A version 1 header rewritten unchanged as version 2, sealed. */
+int vol_upgrade(struct daemon *d, const char *dev, const char *hdrf,
+		struct slot_result *res, char *msg, size_t len);
+/* @v's slot list as its header says now (after cmekd changed it). */
+void vol_refresh_slots(struct vol *v);
+/* Rewrap @v's slots (or move its slot to nprov/nkey); slots done or -errno. */
+int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
+	       const char *nkey, char *msg, size_t len);
+/* The watch's periodic rewrap (rewrap_interval), once per due volume. */
+void auto_rewrap(struct daemon *d, time_t now);
 
 /* hdr.c: the volume header, through userspace/lib/header.h */
 struct cmek_vol_hdr;
@@ -481,14 +595,27 @@ int hdr_shred(const char *device, const char *header,
 /* watch.c */
 /* Start the watch's tick as a serial job when it is due and none runs. */
 void watch_due(struct daemon *d, time_t now);
-void watch_run(struct daemon *d, const char *only_name,
-	       struct json_object *out);
+/*
+ * Ask the KMS about the keys of every known volume (or of @only_name's)
+ * now, due or not, and let each slot policy decide, as a tick does.
+ */
+void watch_run(struct daemon *d, const char *only_name);
 void watch_tick(struct daemon *d);
 /* When the next tick is due: the first key due, at most an interval on. */
 time_t watch_next_tick(const struct daemon *d, time_t now);
-/* Add the watch's view (kms_state, kms_error, per slot too) to a VOL. */
-void watch_annotate(struct daemon *d, const struct vol *v,
-		    struct json_object *o);
+/*
+ * The watch's view of slot @i of @v (status and check replies): what the
+ * KMS last said of its key, the verdict on it, and why it failed or is
+ * unreachable ("" if neither). The volume's summary is v->kms_state and
+ * v->kms_error.
+ */
+struct watch_slot_view {
+	int kms_state;			/* enum cmek_kms_key_state, -1 unknown */
+	enum cmek_slot_verdict verdict;
+	char error[320];
+};
+void watch_slot_view(struct daemon *d, const struct vol *v, int i,
+		     time_t now, struct watch_slot_view *out);
 void watch_free(struct daemon *d);
 
 /*
@@ -519,6 +646,8 @@ void kms_key_describe(const struct daemon *d, const struct kms_key *k,
 
 /* state.c */
 struct vol *state_find_name(struct daemon *d, const char *name);
+/* The known volume whose backing device is @dev. */
+struct vol *state_find_device(struct daemon *d, const char *dev);
 struct vol *state_find_uuid(struct daemon *d, const uint8_t uuid[16],
 			    struct vol *after);
 struct vol *state_add(struct daemon *d, const struct vol *v);

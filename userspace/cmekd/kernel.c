@@ -2,8 +2,9 @@
 /*
  * The kernel side: the netlink command socket and events group, (re)opened
  * on demand; the events cmekd's own key changes will cause; and
- * kernel_ops, what the volume logic asks of netlink and device-mapper, as
- * a table a host test can replace. It calls nothing of cmekd's: whatever
+ * kernel_ops, what the volume logic and the handlers ask of netlink and
+ * device-mapper, as a table a host test can replace (without a command
+ * socket, its netlink calls fail -ENOTCONN). It calls nothing of cmekd's: whatever
  * needs a resync after a (re)subscription finds resync_due set, and the
  * main loop does it.
  */
@@ -87,17 +88,30 @@ bool nl_own_event(struct daemon *d, uint8_t cmd,
 static int nl_set_key(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		      const uint8_t *key, size_t key_len, uint32_t flags)
 {
+	if (!d->nl)
+		return -ENOTCONN;
 	return cmek_nl_set_key(d->nl, uuid, key, key_len, 0, false, flags);
 }
 
 static int nl_revoke(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
 {
+	if (!d->nl)
+		return -ENOTCONN;
 	return cmek_nl_revoke(d->nl, uuid, 0);
+}
+
+static int nl_revoke_all(struct daemon *d)
+{
+	if (!d->nl)
+		return -ENOTCONN;
+	return cmek_nl_revoke(d->nl, NULL, CMEK_REVOKE_F_ALL);
 }
 
 static int nl_get(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		  struct cmek_key_info *info)
 {
+	if (!d->nl)
+		return -ENOTCONN;
 	return cmek_nl_get(d->nl, uuid, info);
 }
 
@@ -120,6 +134,11 @@ const struct kernel_ops kernel_ops = {
 	.errmsg = nl_errmsg,
 	.dm_get_cmek = get_cmek,
 	.dm_for_each_cmek = cmek_dm_for_each_cmek,
+	.revoke_all = nl_revoke_all,
+	.dm_create = cmek_dm_create,
+	.dm_remove = cmek_dm_remove,
+	.dm_count_users = cmek_dm_count_users,
+	.dm_get_status = cmek_dm_get_status,
 };
 
 const struct kernel_ops *kernel(const struct daemon *d)

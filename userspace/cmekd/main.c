@@ -249,6 +249,7 @@ int main(int argc, char **argv)
 	}
 	daemon_lock();
 	d.drain_events = events_drain;
+	d.drain_no_push = events_drain_no_push;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);

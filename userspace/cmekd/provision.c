@@ -192,6 +192,7 @@ struct json_object *op_provision(struct json_object *req, void *ctx)
 	const char *key = cmek_json_str(req, "key");
 	const char *want = cmek_json_str(req, "uuid");
 	const char *mkfs = cmek_json_str(req, "mkfs");
+	struct cmek_error err = { 0 };
 	uint8_t uuid[CMEK_UUID_LEN];
 	struct json_object *r = NULL;
 	char u[CMEK_UUID_STR_LEN], msg[512], rec[PATH_MAX];
@@ -207,8 +208,9 @@ struct json_object *op_provision(struct json_object *req, void *ctx)
 		return ERR(EINVAL, "provision: no \"force\", no \"header\"");
 	if (want && cmek_uuid_parse(want, uuid))
 		return ERR(EINVAL, "uuid: malformed");
-	if (!want)
-		vol_new_uuid(uuid);
+	if (!want && cmek_uuid_generate(uuid, &err))
+		return ERR(vol_cls_errno(err.cls), "cannot make a volume "
+			   "uuid: %s", err.msg);
 	cmek_uuid_unparse(uuid, u);
 	/* A shredded volume's uuid stays refused (trust.c): not reused. */
 	snprintf(rec, sizeof(rec), "%s/%s", d->cfg.trust_dir, u);
@@ -227,7 +229,7 @@ struct json_object *op_provision(struct json_object *req, void *ctx)
 		return ERR(EIO, "cannot record the pending mkfs in %s: not "
 			   "formatted", d->cfg.trust_dir);
 	}
-	r = vol_format(d, req, uuid, true);
+	r = format_request(d, req, uuid, true);
 	if (mkfs && cmek_json_str(r, "error"))
 		unmark(d, u);
 	close(fd);

@@ -26,6 +26,16 @@ struct vol *state_find_name(struct daemon *d, const char *name)
 	return NULL;
 }
 
+struct vol *state_find_device(struct daemon *d, const char *dev)
+{
+	size_t i;
+
+	for (i = 0; i < d->nvols; i++)
+		if (!strcmp(d->vols[i]->device, dev))
+			return d->vols[i];
+	return NULL;
+}
+
 struct vol *state_find_uuid(struct daemon *d, const uint8_t uuid[16],
 			    struct vol *after)
 {

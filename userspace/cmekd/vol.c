@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The volume logic: push a volume's key (unwrap from its header's slots,
- * check what the host recorded, set it in the kernel), revoke it, adopt a
- * mapping, resynchronise with the kernel's key table, rewrap the slots.
- * The control socket's handlers (volume_ops.c), the events and the watch
- * call these; nothing here speaks the socket's JSON.
+ * The key paths: push a volume's key (unwrap from its header's slots,
+ * check what the host recorded, set it in the kernel), revoke it (or
+ * every key), adopt a mapping, resynchronise with the kernel's key table.
+ * life.c and slots.c, the control socket's handlers (volume_ops.c), the
+ * events and the watch call these; nothing here speaks the socket's JSON.
  *
  * Key hygiene: a DEK exists in plaintext only in a
  * cmek_secmem_alloc_locked(DEK_BUF_LEN) buffer (locked, not dumpable), from
@@ -12,13 +12,11 @@
  * It is never logged.
  */
 #include <errno.h>
-#include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <openssl/rand.h>
 
 #include "cmekd.h"
 #include "log.h"
@@ -44,6 +42,13 @@ int vol_cls_errno(enum cmek_err_class cls)
 {
 	return cls == CMEK_ERR_TRANSIENT ? EAGAIN :
 	       cls == CMEK_ERR_DEFINITIVE ? EKEYREVOKED : EKEYREJECTED;
+}
+
+int vol_errno(int ret, enum cmek_err_class cls)
+{
+	if (ret == -EAGAIN || cls == CMEK_ERR_TRANSIENT)
+		return EAGAIN;
+	return ret < 0 ? -ret : EIO;
 }
 
 static __attribute__((format(printf, 3, 4)))
@@ -434,6 +439,40 @@ int vol_push_header(struct daemon *d, struct vol *v, const struct hdr_info *h,
 	return 0;
 }
 
+int vol_read_header(const struct vol *v, struct hdr_info *h, char *msg,
+		    size_t len)
+{
+	int ret;
+
+	ret = hdr_read(v->device, v->header[0] ? v->header : NULL, h, msg, len);
+	if (ret)
+		return ret;
+	if (strcmp(h->uuid, v->uuid)) {
+		snprintf(msg, len, "the header on %s now belongs to volume %s, "
+			 "not %s", v->device, h->uuid, v->uuid);
+		hdr_info_free(h);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+int vol_provider(struct daemon *d, const char *prov, const char *key,
+		 struct cmek_provider **p, char *msg, size_t len)
+{
+	struct cmek_error err = { 0 };
+
+	*p = cmek_config_provider(&d->cfg, prov, &err);
+	if (!*p) {
+		snprintf(msg, len, "%s", err.msg);
+		return -ENOPROTOOPT;
+	}
+	if (cmek_config_key_trusted(&d->cfg, prov, key, &err)) {
+		snprintf(msg, len, "%s", err.msg);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int vol_push_key(struct daemon *d, struct vol *v, const char *why,
 		 char *msg, size_t msglen, enum cmek_err_class *cls)
 {
@@ -441,18 +480,10 @@ int vol_push_key(struct daemon *d, struct vol *v, const char *why,
 	int ret;
 
 	*cls = CMEK_ERR_NONE;
-	ret = hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
-		       msglen);
+	ret = vol_read_header(v, &h, msg, msglen);
 	if (ret) {
 		*cls = CMEK_ERR_INVALID;
 		return ret;
-	}
-	if (strcmp(h.uuid, v->uuid)) {
-		snprintf(msg, msglen, "the header on %s now belongs to volume "
-			 "%s, not %s", v->device, h.uuid, v->uuid);
-		hdr_info_free(&h);
-		*cls = CMEK_ERR_INVALID;
-		return -ESTALE;
 	}
 	ret = vol_push_header(d, v, &h, why, PUSH_CACHED, msg, msglen, cls);
 	hdr_info_free(&h);
@@ -641,211 +672,46 @@ void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
 		v->epoch++;
 }
 
-/* ---- uuid, rewrap ------------------------------------------------------ */
-
-void vol_new_uuid(uint8_t u[16])
-{
-	if (RAND_bytes(u, 16) != 1) {
-		int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0 || read(fd, u, 16) != 16)
-			abort();
-		close(fd);
-	}
-	u[6] = (u[6] & 0x0f) | 0x40;	/* version 4 */
-	u[8] = (u[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
-}
-
-void vol_refresh_slots(struct vol *v)
-{
-	char msg[512];
-	struct hdr_info h;
-
-	if (hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
-		     sizeof(msg)))
-		return;
-	if (!strcmp(h.uuid, v->uuid))
-		vol_set_slots(v, &h);
-	hdr_info_free(&h);
-}
+/* ---- revoke --all ---------------------------------------------------- */
 
 /*
- * Every slot under its key's current version, or, with @nprov/@nkey, the
- * slot cmekd opened with moved to that key. Stops at the first failure:
- * slots already done stay done, each update being crash-safe on its own.
+ * Revoke every key in the kernel (revoke --all): every known volume is
+ * marked revoked first, so no push under way wins. 0, or -errno with
+ * @msg.
  */
-int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
-	       const char *nkey, char *msg, size_t len)
+int vol_revoke_all(struct daemon *d, enum revoke_fs fs, char *msg,
+		   size_t len)
 {
-	unsigned int shred0 = d->shred_seq;
-	struct cmek_error err = { 0 };
-	enum cmek_err_class cls;
-	struct cmek_binding b;
-	struct hdr_auth auth;
-	struct hdr_info h;
-	uint8_t *dek = NULL, *mac_key;
-	size_t dek_len = 0;
-	int i, ret, done = 0, used = -1;
-
-	ret = hdr_read(v->device, v->header[0] ? v->header : NULL, &h, msg,
-		       len);
-	if (ret)
-		return ret;
-	if (strcmp(h.uuid, v->uuid)) {
-		snprintf(msg, len, "the header on %s now belongs to volume %s, "
-			 "not %s", v->device, h.uuid, v->uuid);
-		hdr_info_free(&h);
-		return -ESTALE;
-	}
-	snprintf(b.volume_uuid, sizeof(b.volume_uuid), "%s", h.uuid);
-	/*
-	 * The data key first, from whichever slot works: it seals the header
-	 * each update writes, and is wrapped under keys no rewrap() serves.
-	 */
-	mac_key = cmek_secmem_alloc_locked(DEK_BUF_LEN);
-	ret = mac_key ? vol_unwrap_trusted(d, v, &h, "rewrap", PUSH_UPDATE, false,
-				       &dek, &dek_len, &used, mac_key, msg,
-				       len, &cls) : -ENOMEM;
-	if (ret) {
-		cmek_secmem_free(mac_key);
-		hdr_info_free(&h);
-		return ret;
-	}
-	memcpy(auth.uuid, h.uuid_bin, CMEK_UUID_LEN);
-	auth.mac_key = mac_key;
-
-	for (i = 0; i < h.nslots; i++) {
-		struct hdr_slot *s = &h.slots[i];
-		const char *to_prov = s->provider, *to_key = s->key_ref;
-		struct cmek_provider *p, *np;
-		uint8_t *nw = NULL;
-		size_t nwl = 0;
-
-		/* Moving to another key: only the slot cmekd opened with. */
-		if (nprov || nkey) {
-			if (s->index != v->slot)
-				continue;
-			to_prov = nprov ? nprov : s->provider;
-			to_key = nkey ? nkey : s->key_ref;
-		}
-		p = cmek_config_provider(&d->cfg, s->provider, &err);
-		np = p && strcmp(to_prov, s->provider) ?
-		     cmek_config_provider(&d->cfg, to_prov, &err) : p;
-		if (np && cmek_config_key_trusted(&d->cfg, to_prov, to_key,
-						  &err))
-			np = NULL;
-		if (!p || !np) {
-			ret = -ENOPROTOOPT;
-			snprintf(msg, len, "slot %d: %s", s->index, err.msg);
-			break;
-		}
-		memset(&err, 0, sizeof(err));
-		if (np == p && p->ops->rewrap)
-			ret = kms_rewrap(d, p, s->key_ref, to_key, &b,
-					 s->wrapped, s->wrapped_len, &nw, &nwl,
-					 &err);
-		else
-			ret = kms_wrap(d, np, to_key, &b, dek, dek_len, &nw,
-				       &nwl, &err);
-		if (ret) {
-			ret = -vol_cls_errno(err.cls);
-			snprintf(msg, len, "slot %d (%s:%.200s): %.400s",
-				 s->index, s->provider, s->key_ref, err.msg);
-			audit_op(d, "rewrap", v, s->provider, s->key_ref, NULL,
-				 ret, "slot=%d error=\"%s\"", s->index,
-				 audit_q(err.msg));
-			break;
-		}
-		/* A shred while the KMS answered is final: write nothing. */
-		if (d->shred_seq != shred0 || v->shredded) {
-			free(nw);
-			ret = -ECANCELED;
-			snprintf(msg, len, "a volume was shredded while the KMS "
-				 "answered: nothing written");
-			break;
-		}
-		ret = hdr_update_slot(v->device, v->header[0] ? v->header :
-				      NULL, &auth, s->index, to_prov, to_key,
-				      nw, nwl, msg, len);
-		free(nw);
-		if (!ret)
-			trust_written(d, h.uuid_bin, auth.seq);
-		audit_op(d, "rewrap", v, to_prov, to_key, NULL, ret,
-			 "slot=%d from=%s:%s%s%s", s->index, s->provider,
-			 s->key_ref, ret ? " error=" : "", ret ? msg : "");
-		if (ret)
-			break;
-		if (s->index == v->slot) {
-			snprintf(v->provider, sizeof(v->provider), "%s",
-				 to_prov);
-			snprintf(v->key_ref, sizeof(v->key_ref), "%s", to_key);
-		}
-		done++;
-	}
-	cmek_secmem_free(dek);
-	cmek_secmem_free(mac_key);
-	hdr_info_free(&h);
-	if (done) {
-		vol_refresh_slots(v);
-		state_save(d);
-	}
-	if (ret && done) {
-		size_t n = strlen(msg);
-
-		snprintf(msg + n, len - n, " (earlier slots were rewrapped)");
-	}
-	if (!ret && !done) {
-		snprintf(msg, len, "no key slot to rewrap");
-		ret = -ENOENT;
-	}
-	return ret ? ret : done;
-}
-
-
-/*
- * KMS keys rotate (AWS yearly, GCP and Azure on a schedule); old versions
- * keep decrypting, but a customer who retires them expects every wrap to
- * move on. Rewrapping each volume once per rewrap_interval keeps the
- * header within one interval of the key's current version, whatever the
- * KMS, at one rewrap per volume per interval. A failure is retried after
- * a tenth of the interval (at least a check_interval), not every tick.
- */
-void auto_rewrap(struct daemon *d, time_t now)
-{
-	long every = d->cfg.rewrap_interval, retry;
-	char msg[CMEK_ERRMSG_MAX + 256];
-	struct vol **vs;
-	size_t i, n;
+	char fsd[1280] = "";
+	size_t i;
 	int ret;
 
-	if (every <= 0)
-		return;
-	retry = every / 10 > (long)d->cfg.check_interval ?
-		every / 10 : (long)d->cfg.check_interval;
-	vs = state_snapshot(d, &n);
-	for (i = 0; i < n; i++) {
-		struct vol *v = vs[i];
-
-		if (v->shredded || v->revoked || v->locked || v->gone)
-			continue;
-		if (!v->next_rewrap) {
-			v->next_rewrap = now + every;
-			continue;
-		}
-		if (now < v->next_rewrap)
-			continue;
-		ret = vol_rewrap(d, v, NULL, NULL, msg, sizeof(msg));
-		if (ret < 0) {
-			log_warn("%s (%s): automatic rewrap failed, next try "
-				 "in %ld s: %s", v->name, v->uuid, retry, msg);
-			v->next_rewrap = now + retry;
-		} else {
-			log_info("%s (%s): automatic rewrap of %d key slot%s",
-				 v->name, v->uuid, ret, ret == 1 ? "" : "s");
-			v->next_rewrap = now + every;
-		}
-		state_save(d);
+	ret = vol_nl_need(d, msg, len);
+	if (ret)
+		return ret;
+	d->revoke_all_seq++;
+	for (i = 0; i < d->nvols; i++) {
+		d->vols[i]->revoked = true;
+		d->vols[i]->epoch++;
 	}
-	free(vs);
+	state_save(d);
+	ret = kernel(d)->revoke_all(d);
+	if (!ret && d->drain_no_push) {
+		/* Its events are queued by now: ours, not outsiders'. */
+		d->own_revoke_all = true;
+		d->drain_no_push(d);
+		d->own_revoke_all = false;
+	}
+	if (ret == -ENOKEY)
+		ret = 0;	/* no key left: nothing to wipe */
+	if (!ret)
+		fs_on_revoke(d, NULL, fs, fsd, sizeof(fsd));
+	audit_op(d, "revoke-all", NULL, NULL, NULL, NULL, ret,
+		 "volumes_known=%zu%s%s%s", d->nvols,
+		 ret ? " error=" : "", ret ? strerror(-ret) : "", fsd);
+	if (ret)
+		snprintf(msg, len, "revoking every key failed: %s%s%s",
+			 strerror(-ret), kernel(d)->errmsg(d)[0] ? ": " : "",
+			 kernel(d)->errmsg(d));
+	return ret;
 }
-

@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <json-c/json.h>
 
 #include "cmekd.h"
 #include "log.h"
@@ -265,50 +264,25 @@ static void prune_keys(struct daemon *d)
 	}
 }
 
-void watch_annotate(struct daemon *d, const struct vol *v,
-		    struct json_object *o)
+void watch_slot_view(struct daemon *d, const struct vol *v, int i,
+		     time_t now, struct watch_slot_view *out)
 {
-	struct json_object *a, *so;
-	time_t now = time(NULL);
-	char what[320];
-	int i;
+	const struct kms_key *k = kms_key_get(d, v->slots[i].provider,
+					      v->slots[i].key_ref,
+					      v->slots[i].key_id, false);
 
-	json_object_object_add(o, "kms_state", json_object_new_string(
-		v->kms_state < 0 ? "unknown" :
-		cmek_kms_key_state_name(v->kms_state)));
-	if (v->kms_error[0])
-		json_object_object_add(o, "kms_error",
-				       json_object_new_string(v->kms_error));
-	if (!json_object_object_get_ex(o, "slots", &a) ||
-	    !json_object_is_type(a, json_type_array))
-		return;
-	for (i = 0; i < v->nslots && i < (int)json_object_array_length(a);
-	     i++) {
-		const struct kms_key *k = kms_key_get(d, v->slots[i].provider,
-						      v->slots[i].key_ref,
-						      v->slots[i].key_id,
-						      false);
-		int st = shown_state(k);
-
-		so = json_object_array_get_idx(a, i);
-		json_object_object_add(so, "kms_state", json_object_new_string(
-			st < 0 ? "unknown" : cmek_kms_key_state_name(st)));
-		json_object_object_add(so, "verdict", json_object_new_string(
-			cmek_slot_verdict_name(kms_key_verdict(d, k, now))));
-		if (k && k->answered && (k->failed || k->unreachable_since)) {
-			kms_key_describe(d, k, now, what, sizeof(what));
-			json_object_object_add(so, "kms_error",
-					       json_object_new_string(what));
-		}
-	}
+	out->kms_state = shown_state(k);
+	out->verdict = kms_key_verdict(d, k, now);
+	out->error[0] = '\0';
+	if (k && k->answered && (k->failed || k->unreachable_since))
+		kms_key_describe(d, k, now, out->error, sizeof(out->error));
 }
 
 /*
  * Ask about the keys of the selected volumes (all of them, or only those
  * due when @due_only), then let each volume's slot policy decide.
  */
-static void watch_pass(struct daemon *d, const char *only, bool due_only,
-		       struct json_object *out)
+static void watch_pass(struct daemon *d, const char *only, bool due_only)
 {
 	time_t now = time(NULL);
 	struct vol **vs;
@@ -352,23 +326,11 @@ static void watch_pass(struct daemon *d, const char *only, bool due_only,
 			decide(d, vs[i], now);
 	free(vs);
 	prune_keys(d);
-	if (!out)
-		return;
-	for (i = 0; i < d->nvols; i++) {
-		struct vol *v = d->vols[i];
-		struct json_object *o;
-
-		if (!selected(v, only))
-			continue;
-		o = vol_to_json(v);
-		watch_annotate(d, v, o);
-		json_object_array_add(out, o);
-	}
 }
 
-void watch_run(struct daemon *d, const char *only, struct json_object *out)
+void watch_run(struct daemon *d, const char *only)
 {
-	watch_pass(d, only, false, out);
+	watch_pass(d, only, false);
 }
 
 void watch_tick(struct daemon *d)
@@ -377,7 +339,7 @@ void watch_tick(struct daemon *d)
 		return;
 	log_debug("watch: tick, %zu known volume%s", d->nvols,
 		  d->nvols == 1 ? "" : "s");
-	watch_pass(d, NULL, true, NULL);
+	watch_pass(d, NULL, true);
 	auto_rewrap(d, time(NULL));
 }
 

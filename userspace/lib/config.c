@@ -7,7 +7,6 @@
 #include <fnmatch.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,36 +23,16 @@
 struct parser {
 	struct cmek_config *c;
 	const struct cmek_config_opts *opts;
-	cmek_config_report_fn report;
-	void *ctx;
-	const char *path;
+	struct cmek_diag diag;		/* path, line, errors, report */
 	char *dir;			/* directory of path, for relative files */
 	struct stat st;			/* of the config file */
-	int line;
-	int errors;
 	enum { SEC_NONE, SEC_DAEMON, SEC_PROVIDER, SEC_BAD } sec;
 	struct cmek_config_provider *cur;
 	unsigned int daemon_seen;	/* bitmask of daemon keys already set */
 	int daemon_line;
 };
 
-static __attribute__((format(printf, 2, 3)))
-void perr(struct parser *p, const char *fmt, ...)
-{
-	char msg[1024], full[1400];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (p->line)
-		snprintf(full, sizeof(full), "%s:%d: %s", p->path, p->line, msg);
-	else
-		snprintf(full, sizeof(full), "%s: %s", p->path, msg);
-	p->errors++;
-	if (p->report)
-		p->report(p->ctx, full);
-}
+#define perr(p, ...)	cmek_diag(&(p)->diag, __VA_ARGS__)
 
 void cmek_config_init(struct cmek_config *c)
 {
@@ -320,7 +299,7 @@ static void section_header(struct parser *p, char *s)
 			     "merge the two sections", p->daemon_line);
 			return;
 		}
-		p->daemon_line = p->line;
+		p->daemon_line = p->diag.line;
 		p->sec = SEC_DAEMON;
 		return;
 	}
@@ -348,7 +327,7 @@ static void section_header(struct parser *p, char *s)
 		     "merge the two sections", name, sec->line);
 		return;
 	}
-	sec = add_section(p->c, name, p->line);
+	sec = add_section(p->c, name, p->diag.line);
 	if (!sec) {
 		perr(p, "out of memory");
 		return;
@@ -587,8 +566,8 @@ static void provider_line(struct parser *p, const char *key, const char *v)
 		/* Point to KEY_file only where the provider has one. */
 		snprintf(twin, sizeof(twin), "%s_file", key);
 		perr(p, "'%s' holds a secret but %s has mode %04o: chmod 600 "
-		     "%s%s%s", key, p->path, (unsigned)(p->st.st_mode & 07777),
-		     p->path, cmek_setting_find(tbl, twin) ?
+		     "%s%s%s", key, p->diag.path, (unsigned)(p->st.st_mode & 07777),
+		     p->diag.path, cmek_setting_find(tbl, twin) ?
 		     ", or put the secret in a 0600 file and use " : "",
 		     cmek_setting_find(tbl, twin) ? twin : "");
 		return;
@@ -687,7 +666,7 @@ static void configure_local_default(struct cmek_config *c,
 		return;
 	if (sec->prov->ops->configure(sec->prov, "key_dir", c->key_dir, &err)) {
 		if (p) {
-			p->line = sec->line;
+			p->diag.line = sec->line;
 			perr(p, "[provider local] key_dir %s (from [daemon] "
 			     "key_dir): %s", c->key_dir, err.msg);
 		}
@@ -700,8 +679,8 @@ int cmek_config_load(struct cmek_config *c, const char *path, bool must_exist,
 {
 	static const struct cmek_config_opts defopts;
 	struct parser p = {
-		.c = c, .opts = opts ? opts : &defopts, .report = report,
-		.ctx = ctx, .path = path, .sec = SEC_NONE,
+		.c = c, .opts = opts ? opts : &defopts, .sec = SEC_NONE,
+		.diag = { .path = path, .report = report, .ctx = ctx },
 	};
 	char line[CMEK_CONFIG_MAX_LINE + 2], why[512] = "";
 	char *slash;
@@ -714,18 +693,18 @@ int cmek_config_load(struct cmek_config *c, const char *path, bool must_exist,
 		if (errno == ENOENT && !must_exist)
 			return 0;
 		perr(&p, "cannot open: %s", strerror(errno));
-		return p.errors;
+		return p.diag.errors;
 	}
 	if (fstat(fd, &p.st) < 0) {
 		perr(&p, "cannot stat: %s", strerror(errno));
 		close(fd);
-		return p.errors;
+		return p.diag.errors;
 	}
 	if (cmek_check_admin_file(&p.st, path, p.opts->owner_uid, why,
 				  sizeof(why)) == -EINVAL) {
 		perr(&p, "%s", why);
 		close(fd);
-		return p.errors;
+		return p.diag.errors;
 	} else if (why[0]) {
 		perr(&p, "%s", why);
 	}
@@ -733,7 +712,7 @@ int cmek_config_load(struct cmek_config *c, const char *path, bool must_exist,
 	if (!f) {
 		perr(&p, "%s", strerror(errno));
 		close(fd);
-		return p.errors;
+		return p.diag.errors;
 	}
 	free(c->path);
 	c->path = strdup(path);
@@ -751,7 +730,7 @@ int cmek_config_load(struct cmek_config *c, const char *path, bool must_exist,
 	while (fgets(line, sizeof(line), f)) {
 		size_t n = strlen(line);
 
-		p.line++;
+		p.diag.line++;
 		if (n && line[n - 1] != '\n' && !feof(f)) {
 			int ch;
 
@@ -768,14 +747,14 @@ int cmek_config_load(struct cmek_config *c, const char *path, bool must_exist,
 		parse_line(&p, line);
 	}
 	if (ferror(f)) {
-		p.line = 0;
+		p.diag.line = 0;
 		perr(&p, "read error: %s", strerror(errno));
 	}
 	fclose(f);
 	for (i = 0; i < c->nproviders; i++)
 		configure_local_default(c, &c->providers[i], &p);
 	free(p.dir);
-	return p.errors;
+	return p.diag.errors;
 }
 
 struct cmek_provider *cmek_config_provider(struct cmek_config *c,

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "diag.h"
 #include "provider.h"
 #include "slot_policy.h"
 
@@ -70,7 +71,7 @@ struct cmek_config_opts {
 	bool no_providers;
 };
 
-typedef void (*cmek_config_report_fn)(void *ctx, const char *msg);
+typedef cmek_diag_fn cmek_config_report_fn;
 
 /* Defaults for every field (no providers). */
 void cmek_config_init(struct cmek_config *c);

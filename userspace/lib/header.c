@@ -19,10 +19,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "header.h"
+#include "random.h"
 
 /* Field offsets inside one 64 KiB copy; see cmek-header.rst. */
 #define OFF_MAGIC	0
@@ -110,9 +110,8 @@ void cmek_vol_hdr_init(struct cmek_vol_hdr *h)
 {
 	memset(h, 0, sizeof(*h));
 	h->version = CMEK_VOL_VERSION;
-	RAND_bytes(h->uuid, sizeof(h->uuid));
-	h->uuid[6] = (h->uuid[6] & 0x0f) | 0x40;	/* RFC 4122 version 4 */
-	h->uuid[8] = (h->uuid[8] & 0x3f) | 0x80;
+	/* Every caller that writes a header sets the volume's own uuid. */
+	cmek_uuid_generate(h->uuid, NULL);
 	snprintf(h->cipher, sizeof(h->cipher), "%s", CMEK_VOL_CIPHER);
 	h->key_size = 64;
 	h->sector_size = 512;
@@ -658,7 +657,8 @@ int cmek_vol_shred(struct cmek_vol_dev *dev, const uint8_t uuid[16],
 			if (s->state == CMEK_SLOT_EMPTY)
 				continue;
 			if (pass == 0)
-				RAND_bytes(s->wrapped, sizeof(s->wrapped));
+				cmek_random_bytes(s->wrapped,
+						  sizeof(s->wrapped), NULL);
 			else
 				memset(s->wrapped, 0, sizeof(s->wrapped));
 			s->state = CMEK_SLOT_DESTROYED;

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "provider.h"
+#include "random.h"
 #include "secmem.h"
 
 const struct cmek_provider_ops *cmek_provider_lookup(const char *name)
@@ -104,8 +104,8 @@ int cmek_generate_by_wrap(struct cmek_provider *p, const char *key_ref,
 			  size_t dek_len, uint8_t **wrapped,
 			  size_t *wrapped_len, struct cmek_error *err)
 {
-	if (RAND_priv_bytes(dek, (int)dek_len) != 1)
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "RNG failure");
+	if (cmek_random_bytes(dek, dek_len, err))
+		return -1;
 	if (p->ops->wrap(p, key_ref, b, dek, dek_len, wrapped, wrapped_len,
 			 err)) {
 		/* No half-made key is left for a caller to use by mistake. */

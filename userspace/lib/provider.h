@@ -262,7 +262,7 @@ int cmek_error_set(struct cmek_error *err, enum cmek_err_class cls,
 
 /*
  * generate() for a provider whose KMS only wraps: @dek_len fresh bytes from
- * RAND_priv_bytes(), then p->ops->wrap(); @dek is wiped if the wrap fails.
+ * cmek_random_bytes() (random.h), then p->ops->wrap(); @dek is wiped if the wrap fails.
  * The caller has checked @dek_len, with its own words for a bad one.
  */
 int cmek_generate_by_wrap(struct cmek_provider *p, const char *key_ref,

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Volume UUIDs: the RFC 4122 string and back (uuid.h). */
+/* Volume UUIDs: made fresh, and the RFC 4122 string and back (uuid.h). */
 #include <errno.h>
 #include <string.h>
 #include <openssl/crypto.h>
 
+#include "random.h"
 #include "uuid.h"
 
 int cmek_uuid_parse(const char *s, uint8_t uuid[CMEK_UUID_LEN])
@@ -48,4 +49,13 @@ void cmek_uuid_unparse(const uint8_t uuid[CMEK_UUID_LEN],
 		out[o++] = hex[uuid[i] & 15];
 	}
 	out[o] = '\0';
+}
+
+int cmek_uuid_generate(uint8_t uuid[CMEK_UUID_LEN], struct cmek_error *err)
+{
+	if (cmek_random_bytes(uuid, CMEK_UUID_LEN, err))
+		return -1;
+	uuid[6] = (uuid[6] & 0x0f) | 0x40;	/* version 4 */
+	uuid[8] = (uuid[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	return 0;
 }

@@ -16,5 +16,11 @@
 int cmek_uuid_parse(const char *s, uint8_t uuid[CMEK_UUID_LEN]);
 void cmek_uuid_unparse(const uint8_t uuid[CMEK_UUID_LEN],
 		       char out[CMEK_UUID_STR_LEN]);
+/*
+ * A fresh random (version 4) UUID: 0, or -1 with @err set as
+ * cmek_random_bytes() sets it.
+ */
+struct cmek_error;
+int cmek_uuid_generate(uint8_t uuid[CMEK_UUID_LEN], struct cmek_error *err);
 
 #endif /* CMEK_UUID_H */

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,30 +17,10 @@
 #include "voltab.h"
 
 struct pctx {
-	const char *path;
-	int line;
-	int errors;
-	cmek_voltab_report_fn report;
-	void *ctx;
+	struct cmek_diag diag;
 };
 
-static __attribute__((format(printf, 2, 3)))
-void perr(struct pctx *p, const char *fmt, ...)
-{
-	char msg[512], full[1200];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (p->line)
-		snprintf(full, sizeof(full), "%s:%d: %s", p->path, p->line, msg);
-	else
-		snprintf(full, sizeof(full), "%s: %s", p->path, msg);
-	p->errors++;
-	if (p->report)
-		p->report(p->ctx, full);
-}
+#define perr(p, ...)	cmek_diag(&(p)->diag, __VA_ARGS__)
 
 static bool valid_uuid(const char *s)
 {
@@ -316,7 +295,7 @@ static bool parse_opts(struct pctx *p, char *opts, struct cmek_voltab_entry *e)
 
 static void parse_line(struct pctx *p, char *line, struct cmek_voltab *vl)
 {
-	struct cmek_voltab_entry e = { .line = p->line };
+	struct cmek_voltab_entry e = { .line = p->diag.line };
 	char *f[4], *save = NULL, *t, *hash;
 	int nf = 0;
 	size_t i;
@@ -383,7 +362,7 @@ int cmek_voltab_parse(struct cmek_voltab *vl, const char *path,
 		       const char *text, cmek_voltab_report_fn report,
 		       void *ctx)
 {
-	struct pctx p = { .path = path, .report = report, .ctx = ctx };
+	struct pctx p = { .diag = { .path = path, .report = report, .ctx = ctx } };
 	const char *s = text;
 
 	memset(vl, 0, sizeof(*vl));
@@ -392,7 +371,7 @@ int cmek_voltab_parse(struct cmek_voltab *vl, const char *path,
 		size_t len = nl ? (size_t)(nl - s) : strlen(s);
 		char *line = strndup(s, len);
 
-		p.line++;
+		p.diag.line++;
 		if (!line) {
 			perr(&p, "out of memory");
 			break;
@@ -404,14 +383,14 @@ int cmek_voltab_parse(struct cmek_voltab *vl, const char *path,
 		free(line);
 		s += len + (nl ? 1 : 0);
 	}
-	return p.errors;
+	return p.diag.errors;
 }
 
 int cmek_voltab_load(struct cmek_voltab *vl, const char *path,
 		      bool must_exist, uid_t owner_uid,
 		      cmek_voltab_report_fn report, void *ctx)
 {
-	struct pctx p = { .path = path, .report = report, .ctx = ctx };
+	struct pctx p = { .diag = { .path = path, .report = report, .ctx = ctx } };
 	char *buf = NULL, why[512];
 	size_t len = 0;
 	struct stat st;

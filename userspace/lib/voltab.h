@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "diag.h"
 #include "uuid.h"
 
 #define CMEK_VOLTAB_DEFAULT_PATH	"/etc/cmek/volumes"
@@ -72,7 +73,7 @@ struct cmek_voltab {
 	size_t n;
 };
 
-typedef void (*cmek_voltab_report_fn)(void *ctx, const char *msg);
+typedef cmek_diag_fn cmek_voltab_report_fn;
 
 /*
  * Read @path into @vl. A missing file is no error (an empty list) unless

@@ -51,7 +51,7 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(B)/helpers/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
 .PHONY: all module userspace tests unit kselftest fuzz check demo bench clean \
-	install dkms-install deb test-modules
+	install dkms-install deb test-modules provider-settings-doc
 all: module userspace
 
 module:
@@ -88,8 +88,25 @@ $(B)/cmekd: $(CMEKD_SRC:%.c=$(B)/obj/%.o) $(LIB)
 $(B)/cmek-generator: $(GEN_SRC:%.c=$(B)/obj/%.o) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# The providers' settings reference, generated from their declared tables
+# (struct cmek_setting); tests/unit/test_settings.c checks the committed
+# copy against them.
+SETTINGS_RST := Documentation/admin-guide/cmek-provider-settings.rst
+$(B)/provider-settings: $(B)/obj/userspace/docgen/provider_settings.o $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+provider-settings-doc: $(B)/provider-settings
+	$(B)/provider-settings > $(SETTINGS_RST).tmp && mv $(SETTINGS_RST).tmp $(SETTINGS_RST)
+
 # Host unit tests: ASan + UBSan, one binary per tests/unit/test_*.c.
 $(B)/unit/%: $(B)/san/tests/unit/%.o $(KMS_SAN_OBJ) $(LIB_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+# cmekd's own files, all but main(), for the tests of its volume logic.
+CMEKD_SAN_OBJ := $(filter-out $(B)/san/userspace/cmekd/main.o,\
+	$(CMEKD_SRC:%.c=$(B)/san/%.o))
+$(B)/unit/test_cmekd: $(B)/san/tests/unit/test_cmekd.o $(CMEKD_SAN_OBJ) \
+		$(KMS_SAN_OBJ) $(LIB_SAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
@@ -179,7 +196,7 @@ bench: all
 -include $(CMEKCTL_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SRC:%.c=$(B)/obj/%.d) $(HELPER_SRC:%.c=$(B)/obj/%.d) \
 	$(GEN_SRC:%.c=$(B)/obj/%.d) \
 	$(LIB_SRC:%.c=$(B)/fuzz/obj/%.d) $(FUZZ_SRC:%.c=$(B)/fuzz/obj/%.d) $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/unit/%.d) \
-	$(KMS_SAN_OBJ:.o=.d) $(KMS_SRC:%.c=$(B)/obj/%.d)
+	$(KMS_SAN_OBJ:.o=.d) $(KMS_SRC:%.c=$(B)/obj/%.d) $(CMEKD_SAN_OBJ:.o=.d)
 
 # make install [DESTDIR=] [PREFIX=/usr/local] [SBINDIR=] ...: the programs,
 # udev rules, systemd units, man pages, and /etc/cmek/cmekd.conf unless one

@@ -6,24 +6,47 @@
  * aes-xts-plain64.
  *
  * Where the crypto runs adapts to the load. A bio that is alone in the
- * mapping is converted in the context that already has the data: a write in
- * the submitter's context (map) into bounce pages, a read in place in its
- * completion context. That is dm-crypt's no_write_workqueue /
- * no_read_workqueue mode, which Cloudflare measured to give the lowest
- * latency: no workqueue hop. When other bios are in flight, the CPU that
- * submits them is the bottleneck, so the conversion goes to the mapping's
- * unbound workqueue and runs on every CPU, as dm-crypt's default mode does,
- * but without its second hop through a write thread. A completion in
- * hard-irq context, where the SIMD unit is unusable, always goes to the
- * workqueue. The transform may still be asynchronous (the x86 simd wrapper
- * defers to cryptd when the FPU is busy), so the per-sector loop continues
- * from the completion callback.
+ * mapping is converted in the context that already has the data, with no
+ * workqueue hop (dm-crypt's no_write_workqueue / no_read_workqueue): a
+ * write in the submitter's context (map) into bounce pages, a read in
+ * place in its completion context. When other bios are in flight, the CPU
+ * that submits them is the bottleneck, so the conversion goes to the
+ * mapping's unbound workqueue and runs on every CPU, as in dm-crypt's
+ * default mode, but without its second hop through a write thread. A
+ * completion in hard-irq context, where the SIMD unit is unusable, always
+ * goes to the workqueue. The transform may still be asynchronous (the x86
+ * simd wrapper defers to cryptd when the FPU is busy), so the per-sector
+ * loop continues from the completion callback. The measurements behind
+ * these choices are in Documentation/admin-guide/cmek-benchmark.rst ("How
+ * the data path got here").
  */
 
 #include <linux/blkdev.h>
 #include <linux/scatterlist.h>
 #include "cmek.h"
 #include "compat.h"
+#include "crypt.h"
+
+/* Per-bio state, in the dm clone's per_io_data, followed by the request. */
+struct cmek_io {
+	struct cmek_target *ct;
+	struct bio *base_bio;
+	struct bio *clone;
+	struct cmek_key *key;
+	struct work_struct work;
+	/* A write finished by an async cipher is submitted from here. */
+	struct work_struct submit_work;
+	struct bvec_iter iter_in;	/* base bio: plaintext or ciphertext */
+	struct bvec_iter iter_out;	/* where the result goes */
+	u64 iv_sector;			/* 512-byte units, iv_offset included */
+	unsigned long deadline;		/* jiffies, held bios only */
+	blk_status_t error;
+	bool probe;			/* sent to the workqueue to look */
+	bool in_work;			/* converted by a work item: may sleep */
+	struct scatterlist sg_in, sg_out;
+	__le64 iv[2];
+	/* struct skcipher_request follows, ct->map.reqsize bytes */
+};
 
 static void cmek_crypt_run(struct cmek_io *io, bool async);
 
@@ -47,31 +70,24 @@ size_t cmek_io_size(unsigned int reqsize)
  *
  * A device that completes in the submitter's context (brd, a fast NVMe
  * polled queue) hides the queue depth: converted inline, each bio is done
- * before the next is submitted, so the in-flight count stays at one even
- * under fio --iodepth=32. So one bio in ct->probe_every goes to the
- * workqueue anyway: if the submitter had more to send, the count then
- * grows, and the mapping stays on the workqueue until CMEK_BURST bios in a
- * row found nothing else in flight. The burst is long because under
- * fio --iodepth=32 runs of more than 32 bios do find nothing else in flight
- * (a worker preempting the submitter on its CPU completes everything before
- * the submitter sends more): with a burst of 32 a fifth of the reads fell
- * back inline until the next probe. A burst only starts when concurrency
+ * before the next is submitted, so the in-flight count stays at one
+ * however deep the submitter's queue. So one bio in ct->probe_every goes
+ * to the workqueue anyway: if the submitter had more to send, the count
+ * then grows, and the mapping stays on the workqueue until CMEK_BURST bios
+ * in a row found nothing else in flight. The burst is long because a
+ * worker that preempts the submitter on its CPU can finish everything in
+ * flight before the submitter sends more, so long runs find nothing else
+ * in flight even at a deep queue. A burst only starts when concurrency
  * was seen, so a queue-depth-one stream never pays it.
  *
  * A probe that finds the submitter waiting (nothing else in flight when it
- * completes) doubles the interval up to CMEK_PROBE_MAX, so a
- * queue-depth-one stream pays one hop in 1024 bios rather than one in 64;
- * any concurrency seen brings it back to CMEK_PROBE_MIN.
+ * completes) doubles the interval up to CMEK_PROBE_MAX; any concurrency
+ * seen brings it back to CMEK_PROBE_MIN.
  */
 #define CMEK_OFFLOAD_BYTES	(64 * 1024)
 #define CMEK_PROBE_MIN		64
 #define CMEK_PROBE_MAX		1024
 #define CMEK_BURST		256
-
-void cmek_offload_init(struct cmek_target *ct)
-{
-	atomic_set(&ct->probe_every, CMEK_PROBE_MIN);
-}
 
 static bool cmek_offload(struct cmek_io *io)
 {
@@ -115,11 +131,11 @@ static void cmek_complete(struct cmek_io *io, blk_status_t status)
 	/* A bio dm gives to the next table is counted there. */
 	if (status != BLK_STS_DM_REQUEUE) {
 		if (bio_data_dir(bio) == WRITE)
-			atomic64_inc(&ct->stats.writes);
+			atomic64_inc(&ct->map.stats.writes);
 		else
-			atomic64_inc(&ct->stats.reads);
+			atomic64_inc(&ct->map.stats.reads);
 		if (status)
-			atomic64_inc(&ct->stats.errors);
+			atomic64_inc(&ct->map.stats.errors);
 	}
 	if (io->probe)
 		cmek_probe_done(ct);
@@ -151,6 +167,7 @@ static bool cmek_held_insert(struct cmek_target *ct, struct cmek_io *io)
 	struct bio **pp = &ct->held.head;
 	struct bio *bio = io->base_bio;
 
+	lockdep_assert_held(&ct->hold_lock);
 	if (!ct->held.tail ||
 	    !time_before(io->deadline, cmek_held_io(ct, ct->held.tail)->deadline)) {
 		bio_list_add(&ct->held, bio);
@@ -166,13 +183,15 @@ static bool cmek_held_insert(struct cmek_target *ct, struct cmek_io *io)
 /*
  * The timer is due at the head's deadline; a key that is present wants
  * it now. Looked at after arming, so that a key published meanwhile (whose
- * cmek_target_key_changed() arms it for now) is never put off by this.
+ * cmek_key_changed() arms it for now) is never put off by this. Called
+ * with hold_lock held.
  */
 static void cmek_hold_arm(struct cmek_target *ct, bool new_head)
 {
 	struct bio *head = bio_list_peek(&ct->held);
 	unsigned long now = jiffies, due;
 
+	lockdep_assert_held(&ct->hold_lock);
 	if (new_head && head) {
 		due = cmek_held_io(ct, head)->deadline;
 		mod_delayed_work(ct->wq, &ct->hold_work,
@@ -188,7 +207,7 @@ static void cmek_hold_arm(struct cmek_target *ct, bool new_head)
  * table that is resumed, as with dm-multipath's queue_if_no_path; on any
  * other it fails.
  */
-blk_status_t cmek_suspend_status(struct cmek_target *ct)
+static blk_status_t cmek_suspend_status(struct cmek_target *ct)
 {
 	return dm_noflush_suspending(ct->ti) ? BLK_STS_DM_REQUEUE :
 					       BLK_STS_IOERR;
@@ -236,7 +255,7 @@ static void cmek_free_clone_pages(struct cmek_target *ct, struct bio *clone)
 	struct bvec_iter_all iter_all;
 
 	bio_for_each_segment_all(bv, clone, iter_all)
-		mempool_free(bv->bv_page, &ct->page_pool);
+		cmek_bounce_free(&ct->bounce, bv->bv_page);
 }
 
 static void cmek_write_endio(struct bio *clone)
@@ -274,7 +293,7 @@ retry:
 				 &ct->bs);
 	for (unsigned int left = size; left;) {
 		unsigned int len = min_t(unsigned int, left, PAGE_SIZE);
-		struct page *page = mempool_alloc(&ct->page_pool, gfp);
+		struct page *page = cmek_bounce_alloc(&ct->bounce, gfp);
 
 		if (!page) {
 			cmek_free_clone_pages(ct, clone);
@@ -554,7 +573,7 @@ int cmek_map_rw(struct cmek_target *ct, struct bio *bio)
 	offset = dm_target_offset(ct->ti, bio->bi_iter.bi_sector);
 	if (unlikely((offset & mask) ||
 		     (bio->bi_iter.bi_size & (ct->sector_size - 1)))) {
-		atomic64_inc(&ct->stats.errors);
+		atomic64_inc(&ct->map.stats.errors);
 		return DM_MAPIO_KILL;
 	}
 
@@ -576,7 +595,7 @@ int cmek_map_rw(struct cmek_target *ct, struct bio *bio)
  * Take every held bio off the list: retry each (@status 0: the key may
  * have arrived), or end it with @status (the target suspends or goes).
  */
-void cmek_release_held(struct cmek_target *ct, blk_status_t status)
+static void cmek_release_held(struct cmek_target *ct, blk_status_t status)
 {
 	struct bio_list list;
 	unsigned long flags;
@@ -616,7 +635,7 @@ static void cmek_expire_held(struct cmek_target *ct)
 		cmek_complete(cmek_held_io(ct, bio), BLK_STS_IOERR);
 }
 
-void cmek_hold_timeout(struct work_struct *work)
+static void cmek_hold_timeout(struct work_struct *work)
 {
 	struct cmek_target *ct = container_of(to_delayed_work(work),
 					      struct cmek_target, hold_work);
@@ -625,4 +644,57 @@ void cmek_hold_timeout(struct work_struct *work)
 		cmek_release_held(ct, BLK_STS_OK);
 	else
 		cmek_expire_held(ct);
+}
+
+/*
+ * Held bios must not keep a suspend waiting until they time out: they end
+ * with cmek_suspend_status(), so a table reload carries them over to the
+ * new table, where they wait for the key anew.
+ */
+void cmek_hold_suspend(struct cmek_target *ct)
+{
+	spin_lock_irq(&ct->hold_lock);
+	ct->suspended = true;
+	spin_unlock_irq(&ct->hold_lock);
+	cancel_delayed_work_sync(&ct->hold_work);
+	cmek_release_held(ct, cmek_suspend_status(ct));
+}
+
+/* Resumed, or a suspend that failed after presuspend: hold bios again. */
+void cmek_hold_resume(struct cmek_target *ct)
+{
+	spin_lock_irq(&ct->hold_lock);
+	ct->suspended = false;
+	spin_unlock_irq(&ct->hold_lock);
+}
+
+/* The mapping goes: what it holds fails. */
+void cmek_hold_exit(struct cmek_target *ct)
+{
+	cancel_delayed_work_sync(&ct->hold_work);
+	cmek_release_held(ct, BLK_STS_IOERR);
+}
+
+/*
+ * The key table calls it with its lock held when the entry's key comes or
+ * goes: the next bio without a key sends KEY_NEEDED again, and held bios
+ * go at once when a key came.
+ */
+static void cmek_key_changed(struct cmek_mapping *m, bool present)
+{
+	struct cmek_target *ct = container_of(m, struct cmek_target, map);
+
+	atomic_set(&ct->key_needed_sent, 0);
+	if (present)
+		mod_delayed_work(ct->wq, &ct->hold_work, 0);
+}
+
+void cmek_crypt_init(struct cmek_target *ct)
+{
+	spin_lock_init(&ct->hold_lock);
+	mutex_init(&ct->alloc_lock);
+	bio_list_init(&ct->held);
+	INIT_DELAYED_WORK(&ct->hold_work, cmek_hold_timeout);
+	atomic_set(&ct->probe_every, CMEK_PROBE_MIN);
+	ct->map.key_changed = cmek_key_changed;
 }

@@ -12,11 +12,14 @@
  *	entries N
  *	keys N
  *	targets N
+ *	bounce_pages N		(every mapping's, now)
+ *	bounce_budget N		(each mapping's, in pages)
  */
 
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
-#include "cmek.h"
+#include "bounce.h"
+#include "debugfs.h"
 
 atomic_t cmek_nr_entries = ATOMIC_INIT(0);
 atomic_t cmek_nr_keys = ATOMIC_INIT(0);
@@ -29,6 +32,8 @@ static int objects_show(struct seq_file *m, void *v)
 	seq_printf(m, "entries %d\nkeys %d\ntargets %d\n",
 		   atomic_read(&cmek_nr_entries), atomic_read(&cmek_nr_keys),
 		   atomic_read(&cmek_nr_targets));
+	seq_printf(m, "bounce_pages %lld\nbounce_budget %lu\n",
+		   cmek_bounce_pages_total(), cmek_bounce_budget());
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(objects);

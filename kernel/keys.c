@@ -18,14 +18,20 @@
 #include <linux/wait.h>
 #include <crypto/algapi.h>
 #include <crypto/sha2.h>
-#include "cmek.h"
+#include <linux/device-mapper.h>
 #include "compat.h"
+#include "debugfs.h"
+#include "keys.h"
+
+#define DM_MSG_PREFIX "cmek"
 
 /* Serialises the control plane; the I/O path never takes it. */
-DEFINE_MUTEX(cmek_keys_lock);
+static DEFINE_MUTEX(cmek_keys_lock);
 static LIST_HEAD(cmek_entries);
 /* Moves when an entry comes or goes; never 0 (a dump's "not yet seen"). */
 static unsigned int cmek_entries_gen = 1;
+/* Who tells user space of key events (netlink.c), while it can. */
+static cmek_key_event_fn cmek_event_handler;
 
 static void entries_changed(void)
 {
@@ -45,11 +51,6 @@ static struct cmek_entry *entry_find(const u8 *uuid)
 	return NULL;
 }
 
-struct cmek_entry *cmek_entry_find(const u8 *uuid)
-{
-	return entry_find(uuid);
-}
-
 static struct cmek_entry *entry_find_or_create(const u8 *uuid)
 {
 	struct cmek_entry *e = entry_find(uuid);
@@ -61,7 +62,7 @@ static struct cmek_entry *entry_find_or_create(const u8 *uuid)
 		return NULL;
 	memcpy(e->uuid, uuid, CMEK_UUID_LEN);
 	e->state = CMEK_KEY_MISSING;
-	INIT_LIST_HEAD(&e->targets);
+	INIT_LIST_HEAD(&e->mappings);
 	INIT_LIST_HEAD(&e->replaced);
 	list_add_tail(&e->node, &cmek_entries);
 	atomic_inc(&cmek_nr_entries);
@@ -99,7 +100,7 @@ static unsigned int key_reqsize(const struct cmek_key *key)
 	return crypto_skcipher_reqsize(key->tfm);
 }
 
-struct cmek_entry *cmek_entry_attach(const u8 *uuid, struct cmek_target *ct)
+struct cmek_entry *cmek_entry_attach(const u8 *uuid, struct cmek_mapping *m)
 {
 	struct cmek_key *key;
 	struct cmek_entry *e;
@@ -109,9 +110,9 @@ struct cmek_entry *cmek_entry_attach(const u8 *uuid, struct cmek_target *ct)
 	if (e) {
 		key = entry_key(e);
 		if (key)
-			ct->reqsize = max(ct->reqsize, key_reqsize(key));
+			m->reqsize = max(m->reqsize, key_reqsize(key));
 		e->users++;
-		list_add_tail(&ct->entry_node, &e->targets);
+		list_add_tail(&m->node, &e->mappings);
 	}
 	mutex_unlock(&cmek_keys_lock);
 	return e;
@@ -127,14 +128,15 @@ struct cmek_entry *cmek_entry_attach(const u8 *uuid, struct cmek_target *ct)
 static int entry_check_reqsize(struct cmek_entry *e, struct cmek_key *key,
 			       struct netlink_ext_ack *extack)
 {
-	struct cmek_target *ct;
+	struct cmek_mapping *m;
 
-	list_for_each_entry(ct, &e->targets, entry_node) {
-		if (key_reqsize(key) <= ct->reqsize)
+	lockdep_assert_held(&cmek_keys_lock);
+	list_for_each_entry(m, &e->mappings, node) {
+		if (key_reqsize(key) <= m->reqsize)
 			continue;
 		DMWARN("volume %pUb: xts(aes) is %s now, %u-byte requests, mapping sized for %u",
 		       e->uuid, crypto_skcipher_driver_name(key->tfm),
-		       key_reqsize(key), ct->reqsize);
+		       key_reqsize(key), m->reqsize);
 		NL_SET_ERR_MSG(extack,
 			       "xts(aes) changed driver since the mapping was loaded and its requests do not fit: reload the table (dmsetup reload, resume), then set the key");
 		return -EOPNOTSUPP;
@@ -142,12 +144,10 @@ static int entry_check_reqsize(struct cmek_entry *e, struct cmek_key *key,
 	return 0;
 }
 
-void cmek_entry_detach(struct cmek_target *ct)
+void cmek_entry_detach(struct cmek_entry *e, struct cmek_mapping *m)
 {
-	struct cmek_entry *e = ct->entry;
-
 	mutex_lock(&cmek_keys_lock);
-	list_del(&ct->entry_node);
+	list_del(&m->node);
 	e->users--;
 	entry_maybe_free(e);
 	mutex_unlock(&cmek_keys_lock);
@@ -252,12 +252,55 @@ static void cmek_key_drain(struct cmek_key *key)
 	cmek_key_free(key);
 }
 
-static void entry_targets_changed(struct cmek_entry *e, bool present)
+static void entry_mappings_changed(struct cmek_entry *e, bool present)
 {
-	struct cmek_target *ct;
+	struct cmek_mapping *m;
 
-	list_for_each_entry(ct, &e->targets, entry_node)
-		cmek_target_key_changed(ct, present);
+	lockdep_assert_held(&cmek_keys_lock);
+	list_for_each_entry(m, &e->mappings, node)
+		m->key_changed(m, present);
+}
+
+static void entry_info(struct cmek_entry *e, struct cmek_entry_info *info)
+{
+	struct cmek_mapping *m;
+
+	lockdep_assert_held(&cmek_keys_lock);
+	memcpy(info->uuid, e->uuid, CMEK_UUID_LEN);
+	info->state = e->state;
+	info->generation = e->generation;
+	info->key_size = e->key_size;
+	info->users = e->users;
+	info->reads = 0;
+	info->writes = 0;
+	info->errors = 0;
+	list_for_each_entry(m, &e->mappings, node) {
+		info->reads += atomic64_read(&m->stats.reads);
+		info->writes += atomic64_read(&m->stats.writes);
+		info->errors += atomic64_read(&m->stats.errors);
+	}
+}
+
+static void entry_notify(u8 cmd, struct cmek_entry *e)
+{
+	struct cmek_entry_info info;
+
+	lockdep_assert_held(&cmek_keys_lock);
+	if (!cmek_event_handler)
+		return;
+	entry_info(e, &info);
+	cmek_event_handler(cmd, &info);
+}
+
+/*
+ * Events stop (NULL) before their handler's family goes, so that the
+ * revokes that follow (cmek_keys_exit) never reach it.
+ */
+void cmek_keys_set_event_handler(cmek_key_event_fn fn)
+{
+	mutex_lock(&cmek_keys_lock);
+	cmek_event_handler = fn;
+	mutex_unlock(&cmek_keys_lock);
 }
 
 /* Woken whenever a key has drained or a revoke has finished. */
@@ -304,6 +347,7 @@ static void entry_wait_replaced(struct cmek_entry *e)
  */
 static void entry_drain_replaced(struct cmek_entry *e, struct cmek_key *old)
 {
+	lockdep_assert_held(&cmek_keys_lock);
 	cmek_key_kill(old);
 	old->entry = e;
 	list_add_tail(&old->drain_node, &e->replaced);
@@ -408,8 +452,8 @@ int cmek_key_set(const u8 *uuid, u8 *bytes, unsigned int size,
 	e->bound = true;
 	WRITE_ONCE(e->state, CMEK_KEY_PRESENT);
 	rcu_assign_pointer(e->key, key);
-	entry_targets_changed(e, true);
-	cmek_notify(CMEK_CMD_EVENT_KEY_SET, e);
+	entry_mappings_changed(e, true);
+	entry_notify(CMEK_CMD_EVENT_KEY_SET, e);
 	if (old)
 		entry_drain_replaced(e, old);	/* drops the lock */
 	else
@@ -436,10 +480,11 @@ err_unlock:
  */
 static void entry_invalidate_caches(struct cmek_entry *e)
 {
-	struct cmek_target *ct;
+	struct cmek_mapping *m;
 
-	list_for_each_entry(ct, &e->targets, entry_node) {
-		struct mapped_device *md = dm_table_get_md(ct->ti->table);
+	lockdep_assert_held(&cmek_keys_lock);
+	list_for_each_entry(m, &e->mappings, node) {
+		struct mapped_device *md = dm_table_get_md(m->ti->table);
 		struct block_device *bdev = dm_disk(md)->part0;
 		struct address_space *mapping = cmek_bdev_mapping(bdev);
 
@@ -473,7 +518,7 @@ static void entry_revoke_start(struct cmek_entry *e, struct cmek_key *key)
 	WRITE_ONCE(e->state, CMEK_KEY_REVOKED);
 	WRITE_ONCE(e->revoking, true);
 	e->revoke_seq = ++cmek_revoke_seq;
-	entry_targets_changed(e, false);
+	entry_mappings_changed(e, false);
 	entry_invalidate_caches(e);
 }
 
@@ -489,7 +534,7 @@ static void entry_revoke_finish(struct cmek_entry *e, ktime_t start)
 	entry_invalidate_caches(e);
 	DMINFO("volume %pUb: key revoked and wiped, %u mapping(s), in %lld us",
 	       e->uuid, e->users, ktime_us_delta(ktime_get(), start));
-	cmek_notify(CMEK_CMD_EVENT_KEY_REVOKED, e);
+	entry_notify(CMEK_CMD_EVENT_KEY_REVOKED, e);
 	WRITE_ONCE(e->revoke_done, e->revoke_seq);
 	WRITE_ONCE(e->revoking, false);
 	wake_up_all(&cmek_revoke_wq);
@@ -587,28 +632,19 @@ int cmek_key_revoke_all(void)
 	return 0;
 }
 
-void cmek_entry_sum_stats(struct cmek_entry *e, u64 *reads, u64 *writes,
-			  u64 *errors)
+int cmek_entry_get_info(const u8 *uuid, struct cmek_entry_info *info)
 {
-	struct cmek_target *ct;
+	struct cmek_entry *e;
 
-	*reads = 0;
-	*writes = 0;
-	*errors = 0;
-	list_for_each_entry(ct, &e->targets, entry_node) {
-		*reads += atomic64_read(&ct->stats.reads);
-		*writes += atomic64_read(&ct->stats.writes);
-		*errors += atomic64_read(&ct->stats.errors);
-	}
+	mutex_lock(&cmek_keys_lock);
+	e = entry_find(uuid);
+	if (e)
+		entry_info(e, info);
+	mutex_unlock(&cmek_keys_lock);
+	return e ? 0 : -ENOENT;
 }
 
-unsigned int cmek_entries_seq(void)
-{
-	lockdep_assert_held(&cmek_keys_lock);
-	return cmek_entries_gen;
-}
-
-struct cmek_entry *cmek_entry_nth(unsigned int n)
+static struct cmek_entry *entry_nth(unsigned int n)
 {
 	struct cmek_entry *e;
 
@@ -620,12 +656,38 @@ struct cmek_entry *cmek_entry_nth(unsigned int n)
 }
 
 /* The entry after @e in the table's order, NULL after the last. */
-struct cmek_entry *cmek_entry_next(struct cmek_entry *e)
+static struct cmek_entry *entry_next(struct cmek_entry *e)
 {
 	lockdep_assert_held(&cmek_keys_lock);
 	if (list_is_last(&e->node, &cmek_entries))
 		return NULL;
 	return list_next_entry(e, node);
+}
+
+/* A dump of n entries takes O(n) steps, not one walk per entry. */
+int cmek_keys_dump(struct cmek_keys_cursor *c,
+		   int (*fill)(const struct cmek_entry_info *info, void *arg),
+		   void *arg)
+{
+	struct cmek_entry_info info;
+	struct cmek_entry *e;
+	int err = 0;
+
+	mutex_lock(&cmek_keys_lock);
+	if (c->idx && c->gen == cmek_entries_gen)
+		e = c->pos;
+	else
+		e = entry_nth(c->idx);
+	c->gen = cmek_entries_gen;
+	for (; e; e = entry_next(e), c->idx++) {
+		entry_info(e, &info);
+		err = fill(&info, arg);
+		if (err)
+			break;
+	}
+	c->pos = e;
+	mutex_unlock(&cmek_keys_lock);
+	return err;
 }
 
 /*

@@ -8,8 +8,12 @@
  */
 
 #include <linux/module.h>
+#include <linux/device-mapper.h>
 #include <net/genetlink.h>
-#include "cmek.h"
+#include "debugfs.h"
+#include "keys.h"
+#include "netlink.h"
+#include "target.h"
 
 static int __init cmek_init(void)
 {

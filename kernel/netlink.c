@@ -7,10 +7,12 @@
  */
 
 #include <linux/capability.h>
+#include <linux/device-mapper.h>
 #include <linux/kdev_t.h>
 #include <net/genetlink.h>
-#include "cmek.h"
 #include "compat.h"
+#include "keys.h"
+#include "netlink.h"
 
 static struct genl_family cmek_family;
 
@@ -139,14 +141,14 @@ static int cmek_revoke_key(struct sk_buff *skb, struct genl_info *info)
 }
 
 /*
- * Called with cmek_keys_lock held. @cb for a dump: its messages carry
- * NLM_F_DUMP_INTR if the table changed between two of its parts.
+ * @cb for a dump: its messages carry NLM_F_DUMP_INTR if the table changed
+ * between two of its parts.
  */
-static int cmek_fill_entry(struct sk_buff *skb, struct cmek_entry *e, u8 cmd,
+static int cmek_fill_entry(struct sk_buff *skb,
+			   const struct cmek_entry_info *info, u8 cmd,
 			   u32 portid, u32 seq, int flags,
 			   struct netlink_callback *cb)
 {
-	u64 reads, writes, errors;
 	void *hdr;
 
 	hdr = genlmsg_put(skb, portid, seq, &cmek_family, flags, cmd);
@@ -154,16 +156,15 @@ static int cmek_fill_entry(struct sk_buff *skb, struct cmek_entry *e, u8 cmd,
 		return -EMSGSIZE;
 	if (cb)
 		genl_dump_check_consistent(cb, hdr);
-	cmek_entry_sum_stats(e, &reads, &writes, &errors);
-	if (nla_put(skb, CMEK_A_UUID, CMEK_UUID_LEN, e->uuid) ||
-	    nla_put_u32(skb, CMEK_A_STATE, e->state) ||
-	    nla_put_u64_64bit(skb, CMEK_A_GENERATION, e->generation,
+	if (nla_put(skb, CMEK_A_UUID, CMEK_UUID_LEN, info->uuid) ||
+	    nla_put_u32(skb, CMEK_A_STATE, info->state) ||
+	    nla_put_u64_64bit(skb, CMEK_A_GENERATION, info->generation,
 			      CMEK_A_PAD) ||
-	    nla_put_u32(skb, CMEK_A_KEY_SIZE, e->key_size) ||
-	    nla_put_u32(skb, CMEK_A_USERS, e->users) ||
-	    nla_put_u64_64bit(skb, CMEK_A_READS, reads, CMEK_A_PAD) ||
-	    nla_put_u64_64bit(skb, CMEK_A_WRITES, writes, CMEK_A_PAD) ||
-	    nla_put_u64_64bit(skb, CMEK_A_ERRORS, errors, CMEK_A_PAD)) {
+	    nla_put_u32(skb, CMEK_A_KEY_SIZE, info->key_size) ||
+	    nla_put_u32(skb, CMEK_A_USERS, info->users) ||
+	    nla_put_u64_64bit(skb, CMEK_A_READS, info->reads, CMEK_A_PAD) ||
+	    nla_put_u64_64bit(skb, CMEK_A_WRITES, info->writes, CMEK_A_PAD) ||
+	    nla_put_u64_64bit(skb, CMEK_A_ERRORS, info->errors, CMEK_A_PAD)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
 	}
@@ -174,7 +175,7 @@ static int cmek_fill_entry(struct sk_buff *skb, struct cmek_entry *e, u8 cmd,
 static int cmek_get_key(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr **tb = info->attrs;
-	struct cmek_entry *e;
+	struct cmek_entry_info entry;
 	struct sk_buff *msg;
 	int err;
 
@@ -186,16 +187,12 @@ static int cmek_get_key(struct sk_buff *skb, struct genl_info *info)
 	if (!msg)
 		return -ENOMEM;
 
-	mutex_lock(&cmek_keys_lock);
-	e = cmek_entry_find(nla_data(tb[CMEK_A_UUID]));
-	if (!e) {
+	err = cmek_entry_get_info(nla_data(tb[CMEK_A_UUID]), &entry);
+	if (err)
 		GENL_SET_ERR_MSG(info, "no key table entry for this volume");
-		err = -ENOENT;
-	} else {
-		err = cmek_fill_entry(msg, e, CMEK_CMD_GET_KEY, info->snd_portid,
-				      info->snd_seq, 0, NULL);
-	}
-	mutex_unlock(&cmek_keys_lock);
+	else
+		err = cmek_fill_entry(msg, &entry, CMEK_CMD_GET_KEY,
+				      info->snd_portid, info->snd_seq, 0, NULL);
 	if (err) {
 		nlmsg_free(msg);
 		return err;
@@ -212,36 +209,38 @@ static int cmek_dump_start(struct netlink_callback *cb)
 	return 0;
 }
 
-/*
- * cb->args: [0] how many entries were dumped, [1] the entry to go on with,
- * [2] the table's generation when [1] was taken. The pointer is good only
- * while no entry came or went, which the generation says; otherwise the
- * dump walks to its index again (and is flagged interrupted anyway). So a
- * dump of n entries takes O(n) steps, not one walk per entry.
- */
+/* The dump's place in the key table, zeroed by netlink for a new dump. */
+static struct cmek_keys_cursor *cmek_dump_cursor(struct netlink_callback *cb)
+{
+	BUILD_BUG_ON(sizeof(struct cmek_keys_cursor) > sizeof(cb->ctx));
+	return (struct cmek_keys_cursor *)cb->ctx;
+}
+
+struct cmek_dump {
+	struct sk_buff *skb;
+	struct netlink_callback *cb;
+};
+
+/* Called by cmek_keys_dump(), with the key table's lock held. */
+static int cmek_dump_one(const struct cmek_entry_info *info, void *arg)
+{
+	struct cmek_dump *d = arg;
+	struct netlink_callback *cb = d->cb;
+
+	cb->seq = cmek_dump_cursor(cb)->gen;
+	return cmek_fill_entry(d->skb, info, CMEK_CMD_GET_KEY,
+			       NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			       NLM_F_MULTI, cb);
+}
+
 static int cmek_dump_keys(struct sk_buff *skb, struct netlink_callback *cb)
 {
-	unsigned int idx = cb->args[0];
-	struct cmek_entry *e;
-	int err = 0;
+	struct cmek_keys_cursor *c = cmek_dump_cursor(cb);
+	struct cmek_dump d = { .skb = skb, .cb = cb };
+	int err;
 
-	mutex_lock(&cmek_keys_lock);
-	if (idx && cb->args[2] == cmek_entries_seq())
-		e = (struct cmek_entry *)cb->args[1];
-	else
-		e = cmek_entry_nth(idx);
-	cb->seq = cmek_entries_seq();
-	for (; e; e = cmek_entry_next(e), idx++) {
-		err = cmek_fill_entry(skb, e, CMEK_CMD_GET_KEY,
-				      NETLINK_CB(cb->skb).portid,
-				      cb->nlh->nlmsg_seq, NLM_F_MULTI, cb);
-		if (err)
-			break;
-	}
-	mutex_unlock(&cmek_keys_lock);
-	cb->args[0] = idx;
-	cb->args[1] = (unsigned long)e;
-	cb->args[2] = cb->seq;
+	err = cmek_keys_dump(c, cmek_dump_one, &d);
+	cb->seq = c->gen;
 	/* A full skb is not an error: netlink calls us again for the rest. */
 	if (err == -EMSGSIZE && skb->len)
 		return skb->len;
@@ -297,28 +296,26 @@ static struct genl_family cmek_family __ro_after_init = {
 	.n_mcgrps = ARRAY_SIZE(cmek_mcgrps),
 };
 
-/* The family's multicast group ids are valid; see cmek_genl_exit(). */
-static bool cmek_genl_live;
-
-/* Called with cmek_keys_lock held. */
-void cmek_notify(u8 cmd, struct cmek_entry *e)
+/*
+ * The key table calls it with its lock held, and only while the family is
+ * registered (cmek_genl_init() to cmek_genl_exit()).
+ */
+static void cmek_notify(u8 cmd, const struct cmek_entry_info *info)
 {
 	struct sk_buff *skb;
 	void *hdr;
 
-	lockdep_assert_held(&cmek_keys_lock);
-	if (!cmek_genl_live ||
-	    !genl_has_listeners(&cmek_family, &init_net, 0))
+	if (!genl_has_listeners(&cmek_family, &init_net, 0))
 		return;
 	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!skb)
 		return;
 	hdr = genlmsg_put(skb, 0, 0, &cmek_family, 0, cmd);
 	if (!hdr ||
-	    nla_put(skb, CMEK_A_UUID, CMEK_UUID_LEN, e->uuid) ||
-	    nla_put_u64_64bit(skb, CMEK_A_GENERATION, e->generation,
+	    nla_put(skb, CMEK_A_UUID, CMEK_UUID_LEN, info->uuid) ||
+	    nla_put_u64_64bit(skb, CMEK_A_GENERATION, info->generation,
 			      CMEK_A_PAD) ||
-	    nla_put_u32(skb, CMEK_A_USERS, e->users)) {
+	    nla_put_u32(skb, CMEK_A_USERS, info->users)) {
 		nlmsg_free(skb);
 		return;
 	}
@@ -327,9 +324,10 @@ void cmek_notify(u8 cmd, struct cmek_entry *e)
 }
 
 /* Process context (the target's event work). */
-void cmek_notify_key_needed(struct cmek_target *ct)
+void cmek_notify_key_needed(struct dm_target *ti, const u8 *uuid,
+			    enum cmek_key_state state)
 {
-	struct mapped_device *md = dm_table_get_md(ct->ti->table);
+	struct mapped_device *md = dm_table_get_md(ti->table);
 	char name[DM_NAME_LEN];
 	struct sk_buff *skb;
 	void *hdr;
@@ -345,11 +343,11 @@ void cmek_notify_key_needed(struct cmek_target *ct)
 	hdr = genlmsg_put(skb, 0, 0, &cmek_family, 0,
 			  CMEK_CMD_EVENT_KEY_NEEDED);
 	if (!hdr ||
-	    nla_put(skb, CMEK_A_UUID, CMEK_UUID_LEN, ct->entry->uuid) ||
+	    nla_put(skb, CMEK_A_UUID, CMEK_UUID_LEN, uuid) ||
 	    nla_put_string(skb, CMEK_A_DM_NAME, name) ||
 	    nla_put_u32(skb, CMEK_A_DM_DEV,
 			new_encode_dev(disk_devt(dm_disk(md)))) ||
-	    nla_put_u32(skb, CMEK_A_STATE, READ_ONCE(ct->entry->state))) {
+	    nla_put_u32(skb, CMEK_A_STATE, state)) {
 		nlmsg_free(skb);
 		return;
 	}
@@ -361,11 +359,8 @@ int __init cmek_genl_init(void)
 {
 	int err = genl_register_family(&cmek_family);
 
-	if (!err) {
-		mutex_lock(&cmek_keys_lock);
-		cmek_genl_live = true;
-		mutex_unlock(&cmek_keys_lock);
-	}
+	if (!err)
+		cmek_keys_set_event_handler(cmek_notify);
 	return err;
 }
 
@@ -375,8 +370,6 @@ int __init cmek_genl_init(void)
  */
 void cmek_genl_exit(void)
 {
-	mutex_lock(&cmek_keys_lock);
-	cmek_genl_live = false;
-	mutex_unlock(&cmek_keys_lock);
+	cmek_keys_set_event_handler(NULL);
 	genl_unregister_family(&cmek_family);
 }

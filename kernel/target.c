@@ -13,6 +13,13 @@
 #include <linux/slab.h>
 #include <linux/uuid.h>
 #include "cmek.h"
+#include "crypt.h"
+#include "debugfs.h"
+#include "keys.h"
+#include "netlink.h"
+#include "target.h"
+
+#define DM_MSG_PREFIX "cmek"
 
 #define CMEK_MAX_OPTS 5
 #define CMEK_OPTS_LEN 128
@@ -31,37 +38,50 @@ static const char *const cmek_state_names[] = {
 	[CMEK_KEY_REVOKED] = "revoked",
 };
 
+/* Is @opt @name, CMEK_OPT_SEP and a value? Then *@ret_value is the value. */
+static bool cmek_opt_valued(const char *opt, const char *name,
+			    const char **ret_value)
+{
+	size_t len = strlen(name);
+
+	if (strncmp(opt, name, len) || opt[len] != CMEK_OPT_SEP)
+		return false;
+	*ret_value = opt + len + 1;
+	return true;
+}
+
 static int cmek_parse_opt(struct cmek_target *ct, const char *opt,
 			  unsigned long *seen, char **error)
 {
 	unsigned long long ull;
 	unsigned int val, bit;
+	const char *v;
 
-	if (!strcmp(opt, "iv_large_sectors")) {
+	if (!strcmp(opt, CMEK_OPT_IV_LARGE_SECTORS)) {
 		bit = 0;
 		ct->iv_large_sectors = true;
-	} else if (!strcmp(opt, "allow_discards")) {
+	} else if (!strcmp(opt, CMEK_OPT_ALLOW_DISCARDS)) {
 		bit = 1;
 		ct->allow_discards = true;
-	} else if (!strncmp(opt, "sector_size:", 12)) {
+	} else if (cmek_opt_valued(opt, CMEK_OPT_SECTOR_SIZE, &v)) {
 		bit = 2;
-		if (kstrtouint(opt + 12, 10, &val) ||
+		if (kstrtouint(v, 10, &val) ||
 		    val < SECTOR_SIZE || val > 4096 || !is_power_of_2(val)) {
 			*error = "Invalid sector_size (512, 1024, 2048 or 4096)";
 			return -EINVAL;
 		}
 		ct->sector_size = val;
 		ct->sector_shift = __ffs(val) - SECTOR_SHIFT;
-	} else if (!strncmp(opt, "iv_offset:", 10)) {
+	} else if (cmek_opt_valued(opt, CMEK_OPT_IV_OFFSET, &v)) {
 		bit = 3;
-		if (kstrtoull(opt + 10, 10, &ull)) {
+		if (kstrtoull(v, 10, &ull)) {
 			*error = "Invalid iv_offset";
 			return -EINVAL;
 		}
 		ct->iv_offset = ull;
-	} else if (!strncmp(opt, "key_wait_ms:", 12)) {
+	} else if (cmek_opt_valued(opt, CMEK_OPT_KEY_WAIT_MS, &v)) {
 		bit = 4;
-		if (kstrtouint(opt + 12, 10, &val) ||
+		if (kstrtouint(v, 10, &val) ||
 		    val > CMEK_MAX_KEY_WAIT_MS) {
 			*error = "Invalid key_wait_ms (0 to 600000)";
 			return -EINVAL;
@@ -143,15 +163,18 @@ static int cmek_probe_cipher(struct dm_target *ti, struct cmek_target *ct)
 		ti->error = "Cannot allocate xts(aes) cipher";
 		return PTR_ERR(tfm);
 	}
-	ct->reqsize = crypto_skcipher_reqsize(tfm);
+	ct->map.reqsize = crypto_skcipher_reqsize(tfm);
 	crypto_free_skcipher(tfm);
 	return 0;
 }
 
 static void cmek_event_work(struct work_struct *work)
 {
-	cmek_notify_key_needed(container_of(work, struct cmek_target,
-					    event_work));
+	struct cmek_target *ct = container_of(work, struct cmek_target,
+					      event_work);
+
+	cmek_notify_key_needed(ct->ti, ct->entry->uuid,
+			       READ_ONCE(ct->entry->state));
 }
 
 static int cmek_parse_args(struct dm_target *ti, struct cmek_target *ct,
@@ -183,7 +206,7 @@ static void cmek_free(struct cmek_target *ct)
 		destroy_workqueue(ct->wq);
 	if (ct->submit_wq)
 		destroy_workqueue(ct->submit_wq);
-	mempool_exit(&ct->page_pool);
+	cmek_bounce_exit(&ct->bounce);
 	bioset_exit(&ct->bs);
 	if (ct->dev)
 		dm_put_device(ct->ti, ct->dev);
@@ -208,13 +231,10 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto err;
 	}
 	ct->ti = ti;
+	ct->map.ti = ti;
 	ct->sector_size = SECTOR_SIZE;
-	spin_lock_init(&ct->hold_lock);
-	mutex_init(&ct->alloc_lock);
-	bio_list_init(&ct->held);
-	INIT_DELAYED_WORK(&ct->hold_work, cmek_hold_timeout);
 	INIT_WORK(&ct->event_work, cmek_event_work);
-	cmek_offload_init(ct);
+	cmek_crypt_init(ct);
 
 	err = cmek_parse_args(ti, ct, argc, argv, args);
 	if (!err)
@@ -233,7 +253,7 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	/* dm-crypt's reserve: writeback and swap progress on it alone. */
 	err = bioset_init(&ct->bs, CMEK_MIN_IOS, 0, BIOSET_NEED_BVECS);
 	if (!err)
-		err = mempool_init_page_pool(&ct->page_pool, BIO_MAX_VECS, 0);
+		err = cmek_bounce_init(&ct->bounce);
 	if (err) {
 		ti->error = "Cannot allocate mempools";
 		goto err;
@@ -249,14 +269,14 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		err = -ENOMEM;
 		goto err;
 	}
-	ct->entry = cmek_entry_attach(args->uuid, ct);
+	ct->entry = cmek_entry_attach(args->uuid, &ct->map);
 	if (!ct->entry) {
 		ti->error = "Cannot allocate key table entry";
 		err = -ENOMEM;
 		goto err;
 	}
-	/* Sized now: attaching may have raised ct->reqsize for the key. */
-	ti->per_io_data_size = cmek_io_size(ct->reqsize);
+	/* Sized now: attaching may have raised the reqsize for the key. */
+	ti->per_io_data_size = cmek_io_size(ct->map.reqsize);
 	/* The table line is kept as given, so "dmsetup table" round-trips. */
 	ti->private = ct;
 	ct->args = args;
@@ -285,10 +305,9 @@ static void cmek_dtr(struct dm_target *ti)
 {
 	struct cmek_target *ct = ti->private;
 
-	cancel_delayed_work_sync(&ct->hold_work);
-	cmek_release_held(ct, BLK_STS_IOERR);
+	cmek_hold_exit(ct);
 	cancel_work_sync(&ct->event_work);
-	cmek_entry_detach(ct);
+	cmek_entry_detach(ct->entry, &ct->map);
 	kfree(ct->args);
 	cmek_free(ct);
 	atomic_dec(&cmek_nr_targets);
@@ -304,7 +323,7 @@ static int cmek_map(struct dm_target *ti, struct bio *bio)
 	 */
 	if (unlikely(bio_op(bio) == REQ_OP_DISCARD &&
 		     !rcu_access_pointer(ct->entry->key))) {
-		atomic64_inc(&ct->stats.errors);
+		atomic64_inc(&ct->map.stats.errors);
 		return DM_MAPIO_KILL;
 	}
 	/* Empty flushes and discards carry no data to encrypt. */
@@ -335,9 +354,9 @@ static void cmek_status(struct dm_target *ti, status_type_t type,
 		DMEMIT("%s %llu %lld %lld %lld",
 		       cmek_state_names[READ_ONCE(e->state)],
 		       READ_ONCE(e->generation),
-		       atomic64_read(&ct->stats.reads),
-		       atomic64_read(&ct->stats.writes),
-		       atomic64_read(&ct->stats.errors));
+		       atomic64_read(&ct->map.stats.reads),
+		       atomic64_read(&ct->map.stats.writes),
+		       atomic64_read(&ct->map.stats.errors));
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s %llu", ct->args->uuid_str, ct->dev->name,
@@ -347,7 +366,8 @@ static void cmek_status(struct dm_target *ti, status_type_t type,
 		break;
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
-		DMEMIT(",volume_uuid=%s,sector_size=%u,iv_large_sectors=%c;",
+		DMEMIT(",volume_uuid=%s," CMEK_OPT_SECTOR_SIZE "=%u,"
+		       CMEK_OPT_IV_LARGE_SECTORS "=%c;",
 		       ct->args->uuid_str, ct->sector_size,
 		       ct->iv_large_sectors ? 'y' : 'n');
 		break;
@@ -391,48 +411,24 @@ static void cmek_io_hints(struct dm_target *ti, struct queue_limits *limits)
 	limits->dma_alignment = limits->logical_block_size - 1;
 }
 
-/*
- * Held bios must not keep a suspend waiting until they time out: they end
- * with cmek_suspend_status(), so a table reload carries them over to the
- * new table, where they wait for the key anew.
- */
 static void cmek_presuspend(struct dm_target *ti)
 {
-	struct cmek_target *ct = ti->private;
-
-	spin_lock_irq(&ct->hold_lock);
-	ct->suspended = true;
-	spin_unlock_irq(&ct->hold_lock);
-	cancel_delayed_work_sync(&ct->hold_work);
-	cmek_release_held(ct, cmek_suspend_status(ct));
+	cmek_hold_suspend(ti->private);
 }
 
-/* A suspend that failed after presuspend: hold bios again. */
 static void cmek_presuspend_undo(struct dm_target *ti)
 {
-	struct cmek_target *ct = ti->private;
-
-	spin_lock_irq(&ct->hold_lock);
-	ct->suspended = false;
-	spin_unlock_irq(&ct->hold_lock);
+	cmek_hold_resume(ti->private);
 }
 
 static void cmek_resume(struct dm_target *ti)
 {
 	struct cmek_target *ct = ti->private;
 
-	cmek_presuspend_undo(ti);
+	cmek_hold_resume(ct);
 	if (!rcu_access_pointer(ct->entry->key) &&
 	    !atomic_xchg(&ct->key_needed_sent, 1))
 		schedule_work(&ct->event_work);
-}
-
-/* Called with cmek_keys_lock held when the entry's key comes or goes. */
-void cmek_target_key_changed(struct cmek_target *ct, bool present)
-{
-	atomic_set(&ct->key_needed_sent, 0);
-	if (present)
-		mod_delayed_work(ct->wq, &ct->hold_work, 0);
 }
 
 static struct target_type cmek_target = {

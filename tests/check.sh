@@ -257,7 +257,7 @@ rig_tests() {
 
 # The systemd lane: each tests/systemd/*.sh (executable, TAP) boots the
 # node itself, a real systemd as PID 1 (tests/vm/run --systemd), with cmek
-# installed by make install DESTDIR= and moto_server on the host; a crash,
+# installed from its Debian packages and moto_server on the host; a crash,
 # a missed plan or a timeout is a failure like any other.
 systemd_tests() {
 	local t log rc start

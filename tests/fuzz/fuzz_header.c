@@ -11,9 +11,9 @@
  * error message is a terminated string, and a header that decodes encodes
  * and decodes again to the same structure.
  *
- * Includes volume.c to reach the layout constants, which are private.
+ * Includes header.c to reach the layout constants, which are private.
  */
-#include "../../userspace/lib/volume.c"
+#include "../../userspace/lib/header.c"
 
 static uint8_t buf[CMEK_VOL_HDR_SIZE], again[CMEK_VOL_HDR_SIZE];
 static struct cmek_vol_hdr h, h2;

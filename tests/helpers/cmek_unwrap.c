@@ -20,7 +20,7 @@
 #include <openssl/crypto.h>
 #include "nl.h"
 #include "provider.h"
-#include "volume.h"
+#include "header.h"
 
 static int configure(struct cmek_provider *p, struct cmek_error *err)
 {

@@ -29,7 +29,7 @@
 
 #include "nl.h"
 #include "provider.h"
-#include "volume.h"
+#include "header.h"
 
 static int put_copies(const char *dev, const struct cmek_vol_hdr *h)
 {

@@ -41,7 +41,7 @@
 #include <openssl/crypto.h>
 #include "nl.h"
 #include "provider.h"
-#include "volume.h"
+#include "header.h"
 
 #define LOG_FLUSH_FLAG		(1 << 0)
 #define LOG_FUA_FLAG		(1 << 1)

@@ -30,13 +30,11 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$TOP" || exit 1
 # Under build/: the guest sees the host's /tmp as its own empty tmpfs.
 D=$TOP/build/deb-vm
-KR=${KERNELRELEASE:-$(make -s -f /dev/null -f Makefile \
-	--eval 'print-krel: ; @echo $(KERNELRELEASE)' print-krel)}
+KR=$(deb_krel)
 V1=$(dpkg-parsechangelog -S Version)
 V2=$V1+up1
 KO=/lib/modules/$KR/updates/dkms/dm-cmek.ko
 ARCH=$(dpkg --print-architecture)
-R=$D/ovl/root
 
 # dkms_ok VERSION: DKMS built and installed that version for KR.
 dkms_ok() { in_root dkms status dm-cmek | grep -q "^dm-cmek/$1, $KR, x86_64: installed"; }
@@ -50,11 +48,7 @@ hcheck() {
 
 # The host's half, in its own mount namespace (the overlay goes with it).
 host_phase() {
-	mount -t tmpfs tmpfs "$D/ovl" && mkdir -p "$D/ovl/upper" "$D/ovl/work" "$R" &&
-	mount -t overlay overlay -o lowerdir=/,upperdir="$D/ovl/upper",workdir="$D/ovl/work" "$R" &&
-	mount -t proc proc "$R/proc" && mount --rbind /dev "$R/dev" &&
-	mount -t sysfs sys "$R/sys" && mount -t tmpfs tmpfs "$R/tmp" &&
-	mount -t tmpfs tmpfs "$R/run" && mkdir -p "$R/debs" && mount --bind "$D" "$R/debs" || {
+	deb_root_up "$D" "$D" || {
 		echo "FAIL host: overlay of / for dpkg (mount failed)"
 		return
 	}
@@ -72,10 +66,8 @@ host_phase() {
 	hcheck "host: cmekd --check-config accepts the packaged cmekd.conf" \
 		in_root cmekd --check-config -c /etc/cmek/cmekd.conf
 
-	# The installed V1 for the guest: the overlay's new files (not its
-	# whiteouts, which 9p would show as character devices).
-	(cd "$D/ovl/upper" && find . ! -type c ! -path ./tmp ! -path './tmp/*' ! -path ./debs -print0 |
-		tar -c --null --no-recursion -T - -f "$D/v1-state.tar")
+	# The installed V1 for the guest.
+	deb_upper_tar "$D" "$D/v1-state.tar"
 	hcheck "host: V1 state saved for the guest" test -s "$D/v1-state.tar"
 
 	echo '# mine' >> "$R/etc/cmek/cmekd.conf"

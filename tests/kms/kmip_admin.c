@@ -346,6 +346,7 @@ static void *peer_main(void *arg)
 				break;
 			continue;
 		}
+		fp->served++;
 		serve_one(fp, c);
 	}
 	return NULL;

@@ -60,6 +60,7 @@ struct kmip_fake_peer {
 	/* The last request (whole TTLV message), stored before answering. */
 	uint8_t req[8192];
 	size_t req_len;
+	volatile unsigned int served;	/* connections accepted */
 	volatile bool stop;
 };
 

@@ -110,11 +110,11 @@ fi
 echo secret >"$T/creds"
 chmod 644 "$T/creds"
 conf "$T/creds.conf" "$GOOD
-[provider local]
-credentials_file = creds"
+[provider vault-transit]
+token_file = creds"
 out=$("$CMEKD" -c "$T/creds.conf" --no-syslog 2>&1)
 rc=$?
-CREDS_LINE=$(grep -n '^credentials_file' "$T/creds.conf" | cut -d: -f1)
+CREDS_LINE=$(grep -n '^token_file' "$T/creds.conf" | cut -d: -f1)
 ktap_check "a 0644 credentials file refuses start-up with FILE:LINE" \
 	sh -c '[ "$1" -eq 1 ] && echo "$2" | grep -q "creds.conf:$3: .*0644"' _ $rc "$out" "$CREDS_LINE"
 

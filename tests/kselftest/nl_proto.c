@@ -23,6 +23,7 @@
 
 #include "kselftest_harness.h"
 #include "nl_conn.h"
+#include "uuid.h"
 #include "cmek_spec.h"
 
 struct reply {
@@ -567,13 +568,6 @@ TEST_F(nl, revoke_errors)
 	EXPECT_EQ(-EINVAL, simple(&self->c, CMEK_CMD_GET_KEY, NULL, 0, r));
 }
 
-static void uuid_str(const uint8_t *u, char *s)
-{
-	sprintf(s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
-		u[10], u[11], u[12], u[13], u[14], u[15]);
-}
-
 static int sh(const char *fmt, ...)
 {
 	char cmd[512];
@@ -590,9 +584,9 @@ TEST_F(nl, mapping_entry_and_revoke_all)
 {
 	uint8_t uuid2[16];
 	struct reply *r = &self->r;
-	char us[37];
+	char us[CMEK_UUID_STR_LEN];
 
-	uuid_str(self->uuid, us);
+	cmek_uuid_unparse(self->uuid, us);
 	ASSERT_EQ(0, sh("dmsetup --noudevsync create nlt --table '0 8 cmek %s /dev/ram0 0'", us));
 	ASSERT_EQ(0, simple(&self->c, CMEK_CMD_GET_KEY, self->uuid, 0, r));
 	EXPECT_EQ(CMEK_KEY_MISSING, r->state);
@@ -734,14 +728,14 @@ TEST_F(nl, events)
 	struct conn ev;
 	struct event e;
 	struct reply *r = &self->r;
-	char us[37], devno[32];
+	char us[CMEK_UUID_STR_LEN], devno[32];
 	int grp;
 
 	ASSERT_EQ(0, conn_open(&ev));
 	grp = ev.mcgrp;
 	ASSERT_EQ(0, mnl_socket_setsockopt(ev.nl, NETLINK_ADD_MEMBERSHIP,
 					   &grp, sizeof(grp)));
-	uuid_str(self->uuid, us);
+	cmek_uuid_unparse(self->uuid, us);
 
 	ASSERT_EQ(0, sh("dmsetup --noudevsync create nlev --table '0 8 cmek %s /dev/ram0 0'", us));
 	ASSERT_EQ(0, wait_event(&ev, CMEK_CMD_EVENT_KEY_NEEDED, self->uuid, &e));
@@ -818,11 +812,11 @@ static int map_volume(const char *name, const uint8_t *uuid, const char *bdev,
 		      char *dev, size_t len)
 {
 	unsigned int minor;
-	char us[37], cmd[128];
+	char us[CMEK_UUID_STR_LEN], cmd[128];
 	FILE *f;
 	int n;
 
-	uuid_str(uuid, us);
+	cmek_uuid_unparse(uuid, us);
 	if (sh("dmsetup --noudevsync create %s --table '0 8 cmek %s %s 0'",
 	       name, us, bdev))
 		return -1;
@@ -1043,7 +1037,7 @@ TEST_F(bind, unmapped_volume_accepts_rebind)
 TEST_F(bind, same_key_replace_allowed)
 {
 	struct reply *r = &self->r;
-	char us[37];
+	char us[CMEK_UUID_STR_LEN];
 
 	ASSERT_EQ(0, map_volume("nlbind1", self->uuid, "/dev/ram1", self->dev,
 				sizeof(self->dev)));
@@ -1051,7 +1045,7 @@ TEST_F(bind, same_key_replace_allowed)
 	ASSERT_EQ(0, dev_io(self->dev, self->data, true));
 	EXPECT_EQ(0, set_key(&self->c, self->uuid, self->key_a, 64,
 			     CMEK_SET_F_REPLACE, r));
-	uuid_str(self->uuid, us);
+	cmek_uuid_unparse(self->uuid, us);
 	EXPECT_EQ(0, sh("dmsetup --noudevsync reload nlbind1 --table '0 8 cmek %s /dev/ram1 0'",
 			us));
 	EXPECT_EQ(0, sh("dmsetup --noudevsync resume nlbind1"));

@@ -61,7 +61,7 @@ if [ "${1:-}" = --guest ]; then
 fi
 
 cd "$TOP" || exit 1
-ktap_plan 13
+ktap_plan 14
 sd_node kmsdown
 sd_volumes nofail "nofail,x-systemd.wanted-by=dev-mapper-cloud.device"
 ktap_check "the KMS down for the guest for the boot (no connection answered)" sd_kms_down

@@ -25,14 +25,15 @@ fi
 
 rounds=${1:-1}
 cd "$TOP" || exit 1
-ktap_plan $((4 + rounds * 10))
+ktap_plan $((5 + rounds * 10))
 sd_node time
 sd_volumes "" ""
 PLAIN=$D/plain
 mkdir -p "$PLAIN"
 cp -a "$TREE/." "$PLAIN/"
-rm -rf "${PLAIN:?}/usr" "$PLAIN/etc/cmek" "$PLAIN/etc/modprobe.d" \
-	"$PLAIN/etc/systemd/system/sysinit.target.wants/cmekd.service"
+rm -rf "${PLAIN:?}/usr" "${PLAIN:?}/var" "$PLAIN/etc/cmek" \
+	"$PLAIN/etc/systemd/system/sysinit.target.wants/cmekd.service" \
+	"$PLAIN/etc/systemd/system/cmekd.service.d" "$PLAIN/etc/systemd/system/var-lib-cmek.mount"
 sed -i 's|^/dev/mapper/local |/dev/vda |; s|^/dev/mapper/cloud |/dev/vdb |' "$PLAIN/etc/fstab"
 cp "$D/disk0" "$D/plain0" && cp "$D/disk1" "$D/plain1"
 mkfs.ext4 -q -F "$D/plain0" && mkfs.ext4 -q -F "$D/plain1"

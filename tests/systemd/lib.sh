@@ -7,11 +7,13 @@
 
 TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 . "$TOP/tests/lib/moto.sh"
+. "$TOP/tests/lib/deb.sh"
 
 # sd_base TREE: what makes the host's root a small node: its own
 # machine-id and hostname, multi-user.target, the network on the one NIC
 # (systemd-networkd, the address tests/vm/run's --guestfwd expects), and
-# the host's own services that have no business in a test node masked.
+# the host's own services that have no business in a test node masked,
+# cloud-init disabled.
 sd_base() {
 	local t=$1 u
 
@@ -43,6 +45,11 @@ sd_base() {
 	ln -sf /lib/systemd/system/systemd-networkd-wait-online.service \
 		"$t/etc/systemd/system/network-online.target.wants/"
 	printf 'tmpfs /tmp tmpfs mode=1777,nosuid,nodev 0 0\n' > "$t/etc/fstab"
+	# The host's cloud-init (for tests/systemd/cloudinit.sh) stays out
+	# of every other node: its generator then stops before ds-identify,
+	# and no cloud-init unit runs.
+	mkdir -p "$t/etc/cloud"
+	: >"$t/etc/cloud/cloud-init.disabled"
 }
 
 # ---------------------------------------------------------------------------
@@ -89,22 +96,119 @@ sd_host_cleanup() {
 	[ -n "${KEEP:-}" ] || rm -rf "$D"
 }
 
-# cmek_install TREE: cmek as a developer installs it, into TREE: make
-# install (PREFIX=/usr, where systemd and udev look), the module the tree
-# built (modprobe dm-cmek finds it through an install line, as the
-# host's modules.dep cannot be rewritten) and cmekd enabled. The one
-# place that knows how cmek gets onto the node: packages replace it.
+# cmek_install TREE: cmek as a node gets it, from its Debian packages:
+# the node's share of sd_pkg's install (dpkg's database, the files of
+# cmek and cmek-dkms, DKMS's build of dm-cmek.ko for the VM's kernel with
+# the modules.dep that finds it, cmekd.service enabled by the package's
+# postinst) copied into TREE. The one place that knows how cmek gets onto
+# the node; developers keep make install.
 cmek_install() {
-	local t=$1
+	sd_pkg && tar -x -f "$SD_PKG/node.tar" -C "$1"
+}
 
-	make -s -C "$TOP" install DESTDIR="$t" PREFIX=/usr >"$D/install.log" 2>&1 ||
+# sd_pkg: SD_PKG, build/sd-pkg/KREL-VERSION, VERSION a hash of the files
+# the packages are built from (git's list, untracked included, but
+# tests/): make deb there and dpkg -i of both packages in a chroot over an
+# overlay of / on the host (tests/lib/deb.sh, as tests/host/deb_vm.sh),
+# its upper layer kept as node.tar; made once per tree version and kernel,
+# then reused. dpkg and DKMS run on the host because under TCG a DKMS
+# compile takes over five minutes and depmod over 9p minutes more
+# (Documentation/testing.rst). SD_PKG_SECS: what this call took.
+sd_pkg() {
+	local c v kr t0=$SECONDS rc
+
+	kr=$(deb_krel) || return 1
+	v=$(cd "$TOP" && git ls-files -z -co --exclude-standard -- . ':(exclude)tests' |
+		xargs -0 sha1sum 2>/dev/null | sha1sum | cut -c1-16)
+	[ -n "$v" ] || return 1
+	c=$TOP/build/sd-pkg/$kr-$v
+	mkdir -p "$TOP/build/sd-pkg" || return 1
+	(
+		flock 9 || exit 1
+		[ -e "$c/done" ] && exit 0
+		rm -rf "$TOP"/build/sd-pkg/*-* && mkdir -p "$c" || exit 1
+		make -s -C "$TOP" deb DEB_OUT="$c/debs" >"$c/deb.log" 2>&1 || {
+			tail -n 20 "$c/deb.log" | sed 's/^/# make deb: /'
+			exit 1
+		}
+		unshare -m --propagation private \
+			bash "$TOP/tests/systemd/lib.sh" pkg-install "$c" "$kr" >"$c/install.out" 2>&1
+		rc=$?
+		sed 's/^/# /' "$c/install.out"
+		[ "$rc" = 0 ] && : >"$c/done"
+	) 9>"$TOP/build/sd-pkg/.lock" || return 1
+	SD_PKG=$c
+	SD_PKG_SECS=$((SECONDS - t0))
+}
+
+# sd_pkg_install DIR KREL (in a private mount namespace): dpkg -i of the
+# packages in DIR/debs in a chroot over an overlay of /; DKMS must have
+# built and installed dm-cmek.ko for KREL. Its upper layer, less dpkg's
+# and man-db's caches and logs, becomes DIR/node.tar.
+sd_pkg_install() {
+	local c=$1 kr=$2 v arch ko
+
+	v=$(dpkg-parsechangelog -l "$TOP/debian/changelog" -S Version)
+	arch=$(dpkg --print-architecture)
+	ko=/lib/modules/$kr/updates/dkms/dm-cmek.ko
+	deb_root_up "$c" "$c/debs" || { echo "overlay of / for dpkg: mount failed"; return 1; }
+	# man-db's trigger would index every manual page (a minute).
+	rm -f "$R/var/lib/man-db/auto-update"
+	timed "$c/dpkg.log" dpkg -i /debs/cmek-dkms_"${v}"_all.deb /debs/cmek_"${v}_$arch".deb ||
 		return 1
-	install -D -m 0644 "$TOP/dm-cmek.ko" "$t/usr/lib/cmek-test/dm-cmek.ko" || return 1
-	mkdir -p "$t/etc/modprobe.d" "$t/etc/systemd/system/sysinit.target.wants"
-	echo "install dm_cmek /sbin/modprobe dm-mod && /sbin/insmod /usr/lib/cmek-test/dm-cmek.ko" \
-		>"$t/etc/modprobe.d/cmek-test.conf"
-	ln -sf /usr/lib/systemd/system/cmekd.service \
-		"$t/etc/systemd/system/sysinit.target.wants/cmekd.service"
+	echo "dpkg -i cmek-dkms cmek $v: ${SECS} s, DKMS's build for $kr included"
+	[ -s "$R$ko" ] || { echo "DKMS built no $ko"; return 1; }
+	deb_upper_tar "$c" "$c/node.tar" ! -path './var/cache/*' ! -path './var/log/*' \
+		! -name '*-old'
+}
+
+# sd_slow_node: under emulation on a loaded machine (other VMs on the
+# same two CPUs) udev's coldplug has taken over 90 s, systemd's default
+# wait for a device, and the boot went to emergency mode waiting for
+# disks that were there: the node waits up to 5 minutes.
+sd_slow_node() {
+	mkdir -p "$TREE/etc/systemd/system.conf.d" &&
+		printf '[Manager]\nDefaultTimeoutStartSec=300s\n' \
+			>"$TREE/etc/systemd/system.conf.d/50-emulated.conf"
+}
+
+# sd_state_disk: /var/lib/cmek (cmekd's trust records and pending-mkfs
+# records) on a disk file of its own, $D/state (ext4, made here), so that
+# it outlives the node's tmpfs root across the lane's reboots as it does
+# on a node's /. cmekd runs before local-fs-pre.target and an fstab
+# line's mount is after it, so this is a mount unit without default
+# dependencies, and cmekd.service requires it (RequiresMountsFor=): what
+# a node whose /var/lib/cmek is not on / needs (cmek-host.rst).
+sd_state_disk() {
+	local n=$((${#DISKS[@]} / 2)) u=$TREE/etc/systemd/system
+
+	truncate -s 16M "$D/state" && mkfs.ext4 -q -F -L cmek-state "$D/state" || return 1
+	DISKS+=(--disk "$D/state")
+	mkdir -p "$u/cmekd.service.d" || return 1
+	cat >"$u/var-lib-cmek.mount" <<-EOF2
+	[Unit]
+	Description=cmek's state, on a disk of its own (the test node's / is a tmpfs)
+	DefaultDependencies=no
+	Conflicts=umount.target
+	Before=umount.target
+
+	[Mount]
+	What=/dev/disk/by-id/virtio-cmek$n
+	Where=/var/lib/cmek
+	Type=ext4
+	EOF2
+	printf '[Unit]\nRequiresMountsFor=/var/lib/cmek\n' >"$u/cmekd.service.d/50-state-disk.conf"
+}
+
+# sd_trust_on_disk UUID...: the state disk's file system (read on the
+# host, the node powered off) holds a trust record for each UUID.
+sd_trust_on_disk() {
+	local l u
+
+	l=$(debugfs -R 'ls -l /trust' "$D/state" 2>/dev/null) || return 1
+	for u in "$@"; do
+		echo "$l" | grep -q -w -- "$u" || return 1
+	done
 }
 
 # sd_moto_start: moto_server on a free loopback port ($PORT) with a
@@ -254,17 +358,26 @@ sd_boot() {
 	fi
 }
 
-# sd_node NAME: the four host steps every test of the lane starts with
-# (four TAP lines): moto up, cmek installed, the node's /etc, the disks
-# formatted. Ends the test if moto or the disks are not there.
+# sd_node NAME: the five host steps every test of the lane starts with
+# (five TAP lines): sd_node_tree's four, and the disks formatted. Ends
+# the test if moto, cmek's install or the disks are not there.
 sd_node() {
 	sd_host_init "$1" 2
-	sd_must "moto_server answers on loopback" sd_moto_start
-	ktap_check "cmek installed into the node's tree (make install DESTDIR=)" \
-		cmek_install "$TREE"
-	sd_base "$TREE"
-	ktap_check "the node's /etc/cmek: a local KEK, aws-kms credentials and CA" sd_node_conf
+	sd_node_tree
 	sd_must "disks formatted (local, aws-kms) with ext4 inside, in the plain rig" sd_prep
+}
+
+# sd_node_tree: the node's tree (four TAP lines): moto up, cmek
+# installed, the state disk, the node's /etc.
+sd_node_tree() {
+	sd_must "moto_server answers on loopback" sd_moto_start
+	sd_must "cmek installed into the node's tree from its packages (dpkg -i, DKMS)" \
+		cmek_install "$TREE"
+	ktap_diag "packages: $SD_PKG_SECS s (${SD_PKG##*/})"
+	sd_base "$TREE"
+	sd_slow_node
+	ktap_check "/var/lib/cmek on a disk of its own (ext4), mounted before cmekd" sd_state_disk
+	ktap_check "the node's /etc/cmek: a local KEK, aws-kms credentials and CA" sd_node_conf
 }
 
 # sd_must DESCRIPTION COMMAND...: a check the rest cannot do without; if
@@ -368,6 +481,49 @@ sd_check_boot() {
 	fi
 }
 
+# sd_check_pkg N: cmek is on the node as its packages put it there (three
+# TAP lines): dpkg has both installed; the dm_cmek running is DKMS's
+# build: modinfo resolves the name to DKMS's file and the module's GNU
+# build-id note in sysfs is that file's (Debian's kernel keeps no
+# srcversion for a module without MODULE_VERSION); cmekd.service is
+# enabled, and deb-systemd-helper's record says the package's postinst
+# enabled it (the test enables nothing).
+sd_check_pkg() {
+	local ko st got id want en
+
+	ko=/lib/modules/$(uname -r)/updates/dkms/dm-cmek.ko
+	st=$(dpkg-query -W -f '${Package}=${Status}\n' cmek cmek-dkms 2>&1 | sort | tr '\n' ' ')
+	ktap_check "boot $1: dpkg: $st" \
+		test "$st" = "cmek-dkms=install ok installed cmek=install ok installed "
+	got=$(modinfo -n dm_cmek 2>&1)
+	id=$(od -An -tx1 -v -j16 /sys/module/dm_cmek/notes/.note.gnu.build-id 2>/dev/null | tr -d ' \n')
+	want=$(readelf -n "$ko" 2>/dev/null | sed -n 's/^ *Build ID: //p')
+	ktap_check "boot $1: the dm_cmek loaded is DKMS's build: modinfo -n $got, build-id ${id:-none} (the file's ${want:-none})" \
+		test "$got" = "$ko" -a -n "$id" -a "$id" = "$want"
+	en=$(systemctl is-enabled cmekd.service 2>&1)
+	ktap_check "boot $1: cmekd.service $en, by the package's postinst (deb-systemd-helper's record)" \
+		test "$en" = enabled -a -e /var/lib/systemd/deb-systemd-helper-enabled/cmekd.service.dsh-also
+}
+
+# sd_first_use: this boot's audit lines of volumes cmekd recorded as seen
+# for the first time.
+sd_first_use() {
+	journalctl -b --no-pager -o cat 2>/dev/null | grep 'op=trust .*recorded=first-use'
+}
+
+# sd_trust_kept UUID...: each UUID's trust record was there before this
+# boot (its "recorded" time is before the kernel started).
+sd_trust_kept() {
+	local u t bt
+
+	bt=$(awk '/^btime/ { print $2 }' /proc/stat)
+	for u in "$@"; do
+		t=$(sed -n 's/.*"recorded": *\([0-9]*\).*/\1/p' "/var/lib/cmek/trust/$u" 2>/dev/null)
+		echo "# trust record of $u: recorded ${t:-none}, this boot began $bt"
+		[ -n "$t" ] && [ "$t" -lt "$bt" ] || return 1
+	done
+}
+
 # sd_mounted MOUNTPOINT NAME: MOUNTPOINT is NAME's mapping, read-write.
 sd_mounted() {
 	[ "$(findmnt -n -o SOURCE "$1" 2>/dev/null)" = "/dev/mapper/$2" ] &&
@@ -399,5 +555,9 @@ sd_check_cmekd_once() {
 if [ "${BASH_SOURCE[0]}" = "$0" ] && [ "${1:-}" = prep ]; then
 	. "$TOP/tests/lib/ktap.sh"
 	sd_prep_guest "$2"
+	exit $?
+fi
+if [ "${BASH_SOURCE[0]}" = "$0" ] && [ "${1:-}" = pkg-install ]; then
+	sd_pkg_install "$2" "$3"
 	exit $?
 fi

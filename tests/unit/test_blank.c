@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "blank.h"
-#include "volume.h"
+#include "header.h"
 #include "../lib/tap.h"
 
 /* Sparse; mkfs.xfs wants 300 MiB at least. */

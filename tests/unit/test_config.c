@@ -249,16 +249,16 @@ int main(void)
 	/* Credentials files: 0600 and ours, relative to the config's dir. */
 	snprintf(cred, sizeof(cred), "%s/aws.credentials", dir);
 	write_file(cred, "secret\n", 0600);
-	n = load("[provider local]\ncredentials_file = aws.credentials\n", 0600, false, &c);
+	n = load("[provider aws-kms]\ncredentials_file = aws.credentials\n", 0600, false, &c);
 	tap_ok(n == 0, "0600 credentials file beside the config accepted (%s)", msgs[0]);
 	cmek_config_free(&c);
 	chmod(cred, 0640);
-	n = load("[provider local]\ncredentials_file = aws.credentials\n", 0600, false, &c);
+	n = load("[provider aws-kms]\ncredentials_file = aws.credentials\n", 0600, false, &c);
 	tap_ok(n == 1 && strstr(msgs[0], "cmekd.conf:2: ") && strstr(msgs[0], "0640") &&
 	       strstr(msgs[0], "chmod 600"), "group-readable credentials file refused: %s", msgs[0]);
 	cmek_config_free(&c);
 	chmod(cred, 0604);
-	n = load("[provider local]\ntoken_file = aws.credentials\n", 0600, false, &c);
+	n = load("[provider vault-transit]\ntoken_file = aws.credentials\n", 0600, false, &c);
 	tap_ok(n == 1 && strstr(msgs[0], "0604"), "world-readable token file refused: %s", msgs[0]);
 	cmek_config_free(&c);
 	chmod(cred, 0600);
@@ -266,7 +266,7 @@ int main(void)
 		if (chown(cred, 65534, 65534)) {
 			perror("chown");
 		}
-		n = load("[provider local]\ncredentials_file = aws.credentials\n", 0600, false, &c);
+		n = load("[provider aws-kms]\ncredentials_file = aws.credentials\n", 0600, false, &c);
 		tap_ok(n == 1 && strstr(msgs[0], "owned by uid 65534"),
 		       "credentials file not owned by root refused: %s", msgs[0]);
 		cmek_config_free(&c);
@@ -279,19 +279,19 @@ int main(void)
 	unlink(text);
 	if (symlink(cred, text))
 		perror("symlink");
-	n = load("[provider local]\ncredentials_file = link\n", 0600, false, &c);
+	n = load("[provider gcp-kms]\ncredentials_file = link\n", 0600, false, &c);
 	tap_ok(n == 1 && strstr(msgs[0], "symbolic"), "symlinked credentials file refused: %s", msgs[0]);
 	cmek_config_free(&c);
-	n = load("[provider local]\nkey_file = nonexistent\n", 0600, false, &c);
+	n = load("[provider kmip]\nkey_file = nonexistent\n", 0600, false, &c);
 	tap_ok(n == 1 && strstr(msgs[0], "cannot open credentials file"),
 	       "missing credentials file refused: %s", msgs[0]);
 	cmek_config_free(&c);
-	n = load("[provider local]\nca_file = nonexistent-but-not-secret\n", 0600, false, &c);
+	n = load("[provider kmip]\nca_file = nonexistent-but-not-secret\n", 0600, false, &c);
 	tap_ok(n == 0, "ca_file is not treated as a secret");
 	cmek_config_free(&c);
 
 	/* Inline secret in a config others can read. */
-	n = load("[provider local]\nsecret_access_key = abc\n", 0644, false, &c);
+	n = load("[provider azure-kv]\nclient_secret = abc\n", 0644, false, &c);
 	tap_ok(n == 1 && strstr(msgs[0], "holds a secret") && !strstr(msgs[0], "abc"),
 	       "inline secret in a 0644 config refused (value not echoed): %s", msgs[0]);
 	cmek_config_free(&c);

@@ -207,6 +207,7 @@ static void test_config(void)
 	fp = fopen(path, "w");
 	fputs("{\"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMIIsecret", fp);
 	fclose(fp);
+	chmod(path, 0600);
 	r = p->ops->configure(p, "credentials_file", path, &err);
 	keep(&err);
 	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
@@ -218,6 +219,7 @@ static void test_config(void)
 		"\"private_key_id\":\"abc\",\"private_key\":\"-----BEGIN PRIVATE KEY-----\\nMIIsecret\\n-----END PRIVATE KEY-----\\n\"}",
 		EMAIL);
 	fclose(fp);
+	chmod(path, 0600);
 	r = p->ops->configure(p, "credentials_file", path, &err);
 	keep(&err);
 	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
@@ -227,6 +229,7 @@ static void test_config(void)
 	fp = fopen(path, "w");
 	fputs("{\"type\":\"authorized_user\",\"refresh_token\":\"1//secret\"}", fp);
 	fclose(fp);
+	chmod(path, 0600);
 	r = p->ops->configure(p, "credentials_file", path, &err);
 	keep(&err);
 	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
@@ -237,7 +240,7 @@ static void test_config(void)
 	r = p->ops->configure(p, "credentials_file", path, &err);
 	keep(&err);
 	tap_ok(r < 0 && err.cls == CMEK_ERR_INVALID &&
-	       strstr(err.msg, "cannot read credentials file"),
+	       strstr(err.msg, "cannot open credentials file"),
 	       "missing credentials file: %s", err.msg);
 	cmek_provider_free(p);
 

@@ -25,7 +25,7 @@
 #include "../kms/kmip_admin.h"
 #include "../lib/tap.h"
 
-#define PLAN	51
+#define PLAN	53
 
 static struct kmip_test_server srv;
 static struct cmek_error err;
@@ -63,7 +63,8 @@ static struct cmek_provider *provider(int port, const char *ca,
 	    p->ops->configure(p, "ca_file", ca, &err) ||
 	    p->ops->configure(p, "cert_file", cert, &err) ||
 	    p->ops->configure(p, "key_file", key, &err) ||
-	    p->ops->configure(p, "timeout", timeout, &err)) {
+	    p->ops->configure(p, "timeout", timeout, &err) ||
+	    p->ops->configure(p, "retries", "0", &err)) {
 		cmek_provider_free(p);
 		return NULL;
 	}
@@ -184,6 +185,7 @@ static void test_bad_peers(const struct cmek_binding *b, const uint8_t *w,
 	uint8_t out[CMEK_DEK_MAX];
 	char cert[256], key[256];
 	socklen_t l = sizeof(a);
+	unsigned int served;
 	double t0, el;
 	size_t ol;
 	int fd, ret;
@@ -210,6 +212,19 @@ static void test_bad_peers(const struct cmek_binding *b, const uint8_t *w,
 	ret = state(p, "1", &st);
 	tap_ok(failed_as(ret, CMEK_ERR_TRANSIENT, "closed the connection"),
 	       "a response cut short by the peer is TRANSIENT: %s", err.msg);
+	served = fp.served;
+	ret = p->ops->configure(p, "retries", "2", &err);
+	ret = ret ? ret : state(p, "1", &st);
+	tap_ok(failed_as(ret, CMEK_ERR_TRANSIENT, "closed the connection") &&
+	       fp.served == served + 3,
+	       "retries = 2: GetAttributes is sent 3 times (%u): %s",
+	       fp.served - served, err.msg);
+	served = fp.served;
+	ret = kmip_admin_destroy(p, "1", &err);
+	tap_ok(ret < 0 && err.cls == CMEK_ERR_TRANSIENT &&
+	       fp.served == served + 1,
+	       "... but Destroy, which must not run twice, once (%u)",
+	       fp.served - served);
 	cmek_provider_free(p);
 	kmip_fake_peer_stop(&fp);
 

@@ -63,7 +63,7 @@ static int collect(const struct nlmsghdr *nlh, const struct nlattr **tb,
 static void test_uuid(void)
 {
 	uint8_t u[16];
-	char s[37];
+	char s[CMEK_UUID_STR_LEN];
 	static const char *bad[] = {
 		"",
 		"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f",		/* short */
@@ -361,7 +361,7 @@ static void test_info_event(void)
 	struct cmek_key_info info;
 	struct cmek_event ev;
 	struct nlmsghdr *nlh;
-	char s[37];
+	char s[CMEK_UUID_STR_LEN];
 
 	nlh = put_report(CMEK_CMD_GET_KEY);
 	mnl_attr_put(nlh, CMEK_A_UUID, 16, UUID_B);

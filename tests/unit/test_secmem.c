@@ -1,20 +1,47 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * secmem.h: pages of their own, zeroed, left out of core dumps and fork()ed
- * children (as /proc/self/smaps shows them), freed without complaint (the
- * lock is not checked: ASan turns mlock() into a no-op); and
+ * children (as /proc/self/smaps shows them), freed by the pointer alone:
+ * the whole mapping, header included, wiped (seen by munmap() below) and
+ * gone; NULL a no-op, a pointer it did not give or a second free fatal
+ * (the lock is not checked: ASan turns mlock() into a no-op); and
  * aesgcm.h against the AES-256 vectors of the GCM specification (McGrew &
  * Viega, test cases 13 and 14), a round trip with AAD, and a forged tag.
  */
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "aesgcm.h"
 #include "secmem.h"
 #include "../lib/tap.h"
+
+/* What the last munmap() of this process was given, and whether all zero. */
+static void *unmapped;
+static size_t unmapped_len;
+static bool unmapped_zero;
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	while (n--)
+		if (*p++)
+			return false;
+	return true;
+}
+
+/* Ours, ahead of libc's: see what secmem frees, as it goes. */
+int munmap(void *addr, size_t len)
+{
+	unmapped = addr;
+	unmapped_len = len;
+	unmapped_zero = all_zero(addr, len);
+	return (int)syscall(SYS_munmap, addr, len);
+}
 
 /* The VmFlags line of the mapping that starts at @p, "" if none. */
 static void vmflags(const void *p, char *out, size_t len)
@@ -37,47 +64,118 @@ static void vmflags(const void *p, char *out, size_t len)
 		fclose(f);
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
+static uint8_t *page_of(const void *p)
 {
-	while (n--)
-		if (*p++)
-			return false;
-	return true;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (uint8_t *)((uintptr_t)p / pg * pg);
+}
+
+/* Run @fn(@p) in a child: true if the child died rather than returned. */
+static bool dies(void (*fn)(void *), void *p)
+{
+	int status, fd;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		/* ASan's report of the fault is expected: keep it off the TAP. */
+		fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0)
+			dup2(fd, 2);
+		fn(p);
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return false;
+	return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
+static void free_twice(void *len)
+{
+	uint8_t *p = cmek_secmem_alloc((size_t)(uintptr_t)len);
+
+	cmek_secmem_free(p);
+	cmek_secmem_free(p);
+}
+
+static void free_inside(void *len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	uint8_t *p = cmek_secmem_alloc((size_t)(uintptr_t)len);
+
+	/* The second page's start: page aligned, but no header there. */
+	cmek_secmem_free(page_of(p) + pg + (p - page_of(p)));
+}
+
+static void free_off(void *len)
+{
+	uint8_t *p = cmek_secmem_alloc((size_t)(uintptr_t)len);
+
+	cmek_secmem_free(p + 16);
 }
 
 static void test_secmem(void)
 {
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 	char flags[512];
-	uint8_t *p, *q;
+	uint8_t *p, *q, *base;
 
 	p = cmek_secmem_alloc(32);
-	tap_ok(p && !((uintptr_t)p % pg) && all_zero(p, pg),
-	       "32 bytes: a whole zeroed page of its own");
+	tap_ok(p && !((uintptr_t)p % 16) && all_zero(p, 32) &&
+	       page_of(p) + pg >= p + 32,
+	       "32 bytes: zeroed, aligned, in a page of their own");
 	if (!p)
 		return;
-	memset(p, 0xa5, pg);
-	vmflags(p, flags, sizeof(flags));
+	memset(p, 0xa5, 32);
+	vmflags(page_of(p), flags, sizeof(flags));
 	tap_ok(strstr(flags, " dd") && strstr(flags, " dc"),
 	       "not dumped (dd), not inherited by fork (dc): %s", flags);
-	cmek_secmem_free(p, 32);
+	base = page_of(p);
+	cmek_secmem_free(p);
+	tap_ok(unmapped == base && unmapped_len == pg && unmapped_zero,
+	       "free without a length: its page wiped, header included, and unmapped");
+	vmflags(base, flags, sizeof(flags));
+	tap_ok(!flags[0], "and gone from the process's mappings");
 
 	q = cmek_secmem_alloc(pg + 1);
-	tap_ok(q && all_zero(q, 2 * pg), "a page and a byte: two zeroed pages");
-	if (q)
-		memset(q, 0x5a, 2 * pg);
-	cmek_secmem_free(q, pg + 1);
+	tap_ok(q && all_zero(q, pg + 1), "a page and a byte: zeroed");
+	if (q) {
+		memset(q, 0x5a, pg + 1);
+		base = page_of(q);
+	}
+	cmek_secmem_free(q);
+	tap_ok(q && unmapped == base && unmapped_len == 2 * pg && unmapped_zero,
+	       "a page and a byte and the header: two pages wiped and unmapped");
+
+	p = cmek_secmem_alloc(0);
+	tap_ok(p != NULL, "0 bytes: a pointer that can be freed");
+	cmek_secmem_free(p);
 
 	/*
 	 * mlock() may fail for an unprivileged user: then NULL, not a leak.
 	 * ASan makes mlock() a no-op, so "lo" cannot be checked here.
 	 */
 	p = cmek_secmem_alloc_locked(64);
-	tap_ok(!p || (!((uintptr_t)p % pg) && all_zero(p, pg)),
-	       "alloc_locked: a zeroed page, or NULL if it cannot be locked");
-	cmek_secmem_free(p, 64);
-	cmek_secmem_free(NULL, 64);
-	tap_ok(1, "freeing NULL is a no-op");
+	tap_ok(!p || (!((uintptr_t)p % 16) && all_zero(p, 64)),
+	       "alloc_locked: 64 zeroed bytes, or NULL if they cannot be locked");
+	if (p) {
+		memset(p, 0x3c, 64);
+		base = page_of(p);
+	}
+	cmek_secmem_free(p);
+	tap_ok(!p || (unmapped == base && unmapped_len == pg && unmapped_zero),
+	       "alloc_locked: freed without a length, wiped and unmapped");
+
+	unmapped = NULL;
+	cmek_secmem_free(NULL);
+	tap_ok(!unmapped, "freeing NULL is a no-op");
+
+	tap_ok(dies(free_twice, (void *)(uintptr_t)64),
+	       "freeing twice is fatal, not a second unmap");
+	tap_ok(dies(free_inside, (void *)(uintptr_t)(2 * pg)),
+	       "freeing a page-aligned pointer inside an allocation is fatal");
+	tap_ok(dies(free_off, (void *)(uintptr_t)64),
+	       "freeing a pointer secmem did not give is fatal");
 }
 
 static int unhex(const char *s, uint8_t *out)
@@ -128,7 +226,7 @@ static void test_aesgcm(void)
 
 int main(void)
 {
-	tap_plan(10);
+	tap_plan(18);
 	test_secmem();
 	test_aesgcm();
 	return tap_done();

@@ -42,10 +42,10 @@ void print_cmd_usage(const char *cmd, int fd);
 void err_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void info_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Locked (mlock, MADV_DONTDUMP) buffer for key bytes; wiped on free. */
+/* Key bytes in locked memory (secmem.h), @len of them; wiped on free. */
 struct secbuf {
 	uint8_t *p;
-	size_t len, cap;
+	size_t len;
 };
 int secbuf_alloc(struct secbuf *b, size_t cap);
 void secbuf_free(struct secbuf *b);
@@ -80,7 +80,7 @@ const char *human_size(uint64_t bytes, char *buf, size_t len);
 void dm_setup(void);
 struct dm_cmek_dev {
 	char name[128];
-	char uuid[37];		/* volume uuid, from the table */
+	char uuid[CMEK_UUID_STR_LEN];	/* volume uuid, from the table */
 	char device[256];	/* backing device, from the table */
 	char dm_uuid[130];	/* the dm device's own uuid, may be "" */
 	uint32_t major, minor;

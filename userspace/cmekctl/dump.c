@@ -2,7 +2,7 @@
 /*
  * cmekctl dump DEV [--header FILE] [--json]: print a volume header, read
  * directly from the device or the detached header file
- * (userspace/lib/volume.h). Never prints key bytes: a wrapped key is shown
+ * (userspace/lib/header.h). Never prints key bytes: a wrapped key is shown
  * by its length only. "cmekctl slot list" prints the same slots, with what
  * cmekd's watch last saw of each slot's key when cmekd runs.
  */
@@ -16,7 +16,7 @@
 #include "cmekctl.h"
 #include "daemon.h"
 #include "escape.h"
-#include "volume.h"
+#include "header.h"
 
 static const char *fmt_time(uint64_t t, char *buf, size_t len)
 {
@@ -99,10 +99,10 @@ static struct json_object *hdr_json(const char *dev, const char *hfile,
 				    const struct cmek_vol_read_info *ri)
 {
 	struct json_object *o = json_object_new_object(), *a;
-	char u[37], tb[32];
+	char u[CMEK_UUID_STR_LEN], tb[32];
 	int i;
 
-	cmek_vol_uuid_str(h->uuid, u);
+	cmek_uuid_unparse(h->uuid, u);
 	json_object_object_add(o, "device", json_object_new_string(dev));
 	json_object_object_add(o, "header", hfile ?
 			       json_object_new_string(hfile) : NULL);
@@ -154,10 +154,10 @@ static void print_human(const struct cmek_vol_hdr *h,
 			const struct cmek_vol_read_info *ri, const char *dev,
 			const char *hfile)
 {
-	char u[37], tb[32], sz[32];
+	char u[CMEK_UUID_STR_LEN], tb[32], sz[32];
 	int i;
 
-	cmek_vol_uuid_str(h->uuid, u);
+	cmek_uuid_unparse(h->uuid, u);
 	printf("cmek volume header (version %u%s)\n", h->version,
 	       h->version == CMEK_VOL_VERSION_LEGACY ?
 	       ", no MAC: cmekctl upgrade" : "");
@@ -346,7 +346,7 @@ int cmd_slot_list(int argc, char **argv)
 	struct json_object *states, *a, *e, *st;
 	struct cmek_vol_read_info ri;
 	struct cmek_vol_hdr *h;
-	char u[37], idx[16];
+	char u[CMEK_UUID_STR_LEN], idx[16];
 	bool json;
 	size_t i;
 	int ret;
@@ -356,7 +356,7 @@ int cmd_slot_list(int argc, char **argv)
 		return ret == -2 ? EXIT_OK : EXIT_USAGE;
 	if (read_hdr("slot list", dev, hfile, &h, &ri))
 		return EXIT_ERR;
-	cmek_vol_uuid_str(h->uuid, u);
+	cmek_uuid_unparse(h->uuid, u);
 	states = daemon_slot_states(u, &policy);
 	a = slots_json(h);
 	for (i = 0; i < json_object_array_length(a); i++) {

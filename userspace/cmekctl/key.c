@@ -188,7 +188,7 @@ static int key_revoke(int argc, char **argv)
 
 static void print_info_human(const struct cmek_key_info *ki)
 {
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 
 	cmek_uuid_unparse(ki->uuid, u);
 	printf("uuid:       %s\n", u);
@@ -275,7 +275,7 @@ struct list_ctx {
 static int list_cb(const struct cmek_key_info *ki, void *data)
 {
 	struct list_ctx *c = data;
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 
 	c->n++;
 	if (c->json) {

@@ -33,8 +33,8 @@
 #include "cmekctl.h"
 #include "daemon.h"
 #include "provision.h"
-#include "volume.h"
-#include "volumes.h"
+#include "header.h"
+#include "voltab.h"
 
 static bool quiet;
 
@@ -44,7 +44,7 @@ static void report(void *ctx, const char *msg)
 }
 
 /* The volume uuid in @dev's header, "" if none. */
-static void dev_uuid(const char *dev, char out[37])
+static void dev_uuid(const char *dev, char out[CMEK_UUID_STR_LEN])
 {
 	struct cmek_vol_dev *d = NULL;
 	struct cmek_vol_read_info ri;
@@ -56,7 +56,7 @@ static void dev_uuid(const char *dev, char out[37])
 		return;
 	h = calloc(1, sizeof(*h));
 	if (h && !cmek_vol_read(d, h, &ri, err, sizeof(err)))
-		cmek_vol_uuid_str(h->uuid, out);
+		cmek_uuid_unparse(h->uuid, out);
 	free(h);
 	cmek_vol_dev_close(d);
 }
@@ -73,7 +73,7 @@ static bool same_dev(const char *a, const char *b)
 }
 
 /* Where the entry's device is now, or false when absent. */
-static bool entry_dev(const struct cmek_volume_entry *e, char *out)
+static bool entry_dev(const struct cmek_voltab_entry *e, char *out)
 {
 	char link[128];
 
@@ -86,7 +86,7 @@ static bool entry_dev(const struct cmek_volume_entry *e, char *out)
 }
 
 /* Returns 0 or -errno: cmekd's, or the transport's (daemon.h). */
-static int open_one(const struct cmek_volume_entry *e, const char *dev,
+static int open_one(const struct cmek_voltab_entry *e, const char *dev,
 		    int timeout_ms)
 {
 	struct json_object *req, *reply = NULL;
@@ -107,7 +107,7 @@ static int open_one(const struct cmek_volume_entry *e, const char *dev,
 			return n;
 	}
 	if (e->uuid[0] && !e->header) {
-		char u[37];
+		char u[CMEK_UUID_STR_LEN];
 
 		dev_uuid(dev, u);
 		if (strcmp(u, e->uuid)) {
@@ -168,10 +168,10 @@ static time_t now_s(void)
  * unit. Backs off 1, 2, 4 ... 60 s between tries: a KMS that is down
  * for an hour costs about 60 calls, not thousands.
  */
-static int open_named(const struct cmek_volumes *vl, const char *name,
+static int open_named(const struct cmek_voltab *vl, const char *name,
 		      bool retry, unsigned int timeout_s)
 {
-	const struct cmek_volume_entry *e = cmek_volumes_find(vl, name);
+	const struct cmek_voltab_entry *e = cmek_voltab_find(vl, name);
 	time_t start = now_s(), left;
 	unsigned int delay = 1;
 	char dev[PATH_MAX];
@@ -180,7 +180,7 @@ static int open_named(const struct cmek_volumes *vl, const char *name,
 
 	if (!e) {
 		err_msg("open-listed: %s: no such volume in %s", name,
-			cmek_volumes_path());
+			cmek_voltab_path());
 		return -ENOENT;
 	}
 	for (;;) {
@@ -219,11 +219,11 @@ static int open_named(const struct cmek_volumes *vl, const char *name,
 
 int cmd_open_listed(int argc, char **argv)
 {
-	struct cmek_volumes vl;
+	struct cmek_voltab vl;
 	bool all = false, retry = false;
 	const char *name = NULL;
 	unsigned long timeout_s = 0;
-	char dev[PATH_MAX], u[37], *end;
+	char dev[PATH_MAX], u[CMEK_UUID_STR_LEN], *end;
 	int i, nd = 0, bad = 0;
 	size_t k;
 
@@ -256,7 +256,7 @@ int cmd_open_listed(int argc, char **argv)
 		return usage_error("open-listed", "--retry and --timeout go "
 				   "with --name");
 
-	bad = cmek_volumes_load(&vl, cmek_volumes_path(), all || name, 0,
+	bad = cmek_voltab_load(&vl, cmek_voltab_path(), all || name, 0,
 				report, NULL);
 	if (bad < 0)
 		return EXIT_ERR;
@@ -264,7 +264,7 @@ int cmd_open_listed(int argc, char **argv)
 		/* Another line's error is not this volume's. */
 		bad = open_named(&vl, name, retry, (unsigned int)timeout_s) ?
 			1 : 0;
-		cmek_volumes_free(&vl);
+		cmek_voltab_free(&vl);
 		return bad ? EXIT_ERR : EXIT_OK;
 	}
 
@@ -297,7 +297,7 @@ int cmd_open_listed(int argc, char **argv)
 		}
 		dev_uuid(dev, u);
 		for (k = 0; k < vl.n; k++) {
-			const struct cmek_volume_entry *e = &vl.v[k];
+			const struct cmek_voltab_entry *e = &vl.v[k];
 
 			if ((e->uuid[0] && !strcmp(e->uuid, u)) ||
 			    (e->device && same_dev(e->device, dev)))
@@ -308,6 +308,6 @@ int cmd_open_listed(int argc, char **argv)
 		if (open_one(&vl.v[k], dev, DAEMON_TIMEOUT_MS))
 			bad++;
 	}
-	cmek_volumes_free(&vl);
+	cmek_voltab_free(&vl);
 	return bad ? EXIT_ERR : EXIT_OK;
 }

@@ -18,7 +18,7 @@ void json_print(struct json_object *o)
 struct json_object *key_info_json(const struct cmek_key_info *ki)
 {
 	struct json_object *o = json_object_new_object();
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 
 	cmek_uuid_unparse(ki->uuid, u);
 	json_object_object_add(o, "uuid", json_object_new_string(u));

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cmekctl probe [--export] DEV: is DEV a cmek volume? For udev's
- * IMPORT{program}. Reads the header directly (userspace/lib/volume.h) and
+ * IMPORT{program}. Reads the header directly (userspace/lib/header.h) and
  * prints only public metadata: never key bytes, never wrapped keys.
  *
  * Exit status: 0 a valid cmek header was found, 1 an error (cannot open
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "cmekctl.h"
-#include "volume.h"
+#include "header.h"
 
 #define EXIT_NOT_CMEK	3
 
@@ -25,7 +25,7 @@ int cmd_probe(int argc, char **argv)
 	struct cmek_vol_read_info ri;
 	struct cmek_vol_hdr *h;
 	bool export = false;
-	char err[256], u[37];
+	char err[256], u[CMEK_UUID_STR_LEN];
 	int i, r;
 
 	for (i = 1; i < argc; i++) {
@@ -62,7 +62,7 @@ int cmd_probe(int argc, char **argv)
 		free(h);
 		return EXIT_ERR;
 	}
-	cmek_vol_uuid_str(h->uuid, u);
+	cmek_uuid_unparse(h->uuid, u);
 	if (export) {
 		printf("ID_FS_TYPE=cmek\nID_FS_USAGE=crypto\n"
 		       "ID_FS_VERSION=%u\nID_FS_UUID=%s\nID_FS_UUID_ENC=%s\n"

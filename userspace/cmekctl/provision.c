@@ -17,7 +17,7 @@
 #include "cmekctl.h"
 #include "daemon.h"
 #include "provision.h"
-#include "volume.h"
+#include "header.h"
 
 /* 0: a cmek header; -ENOENT: none at all; else -errno (printed). */
 static int has_header(const char *dev)
@@ -43,7 +43,7 @@ static int has_header(const char *dev)
 	return ret;
 }
 
-int provision_format(const struct cmek_volume_entry *e, const char *dev,
+int provision_format(const struct cmek_voltab_entry *e, const char *dev,
 		     int timeout_ms)
 {
 	struct json_object *req, *reply = NULL;
@@ -116,7 +116,7 @@ static int run_mkfs(const char *fs, const char *path)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-int provision_mkfs(const struct cmek_volume_entry *e)
+int provision_mkfs(const struct cmek_voltab_entry *e)
 {
 	struct json_object *req, *reply = NULL;
 	char path[PATH_MAX], what[256], fs[8], why[128];

@@ -49,7 +49,7 @@ static int kernel_cb(const struct cmek_key_info *ki, void *data)
 {
 	struct view *v = data;
 	struct json_object *o, *k;
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 	bool new_vol = false;
 
 	cmek_uuid_unparse(ki->uuid, u);

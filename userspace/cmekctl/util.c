@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
@@ -18,6 +17,7 @@
 #include "escape.h"
 #include "nl-priv.h"
 #include "ipc.h"
+#include "secmem.h"
 
 /*
  * Messages quote what the header or cmekd's answer said (key references,
@@ -53,37 +53,30 @@ void info_msg(const char *fmt, ...)
 
 int secbuf_alloc(struct secbuf *b, size_t cap)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t len = (cap + pg - 1) / pg * pg;
-	void *p;
+	void *probe;
+	int e;
 
 	memset(b, 0, sizeof(*b));
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
+	b->p = cmek_secmem_alloc_locked(cap);
+	if (b->p)
+		return 0;
+	/* Say which failed: the memory, or its lock. */
+	e = errno;
+	probe = cmek_secmem_alloc(cap);
+	if (!probe) {
 		err_msg("cannot allocate memory for the key: %s",
 			strerror(errno));
 		return -1;
 	}
-	if (mlock(p, len) < 0) {
-		err_msg("cannot lock memory for the key (mlock: %s): "
-			"raise RLIMIT_MEMLOCK or run as root", strerror(errno));
-		munmap(p, len);
-		return -1;
-	}
-	(void)madvise(p, len, MADV_DONTDUMP);
-	b->p = p;
-	b->cap = len;
-	return 0;
+	cmek_secmem_free(probe);
+	err_msg("cannot lock memory for the key (mlock: %s): "
+		"raise RLIMIT_MEMLOCK or run as root", strerror(e));
+	return -1;
 }
 
 void secbuf_free(struct secbuf *b)
 {
-	if (!b->p)
-		return;
-	explicit_bzero(b->p, b->cap);
-	munlock(b->p, b->cap);
-	munmap(b->p, b->cap);
+	cmek_secmem_free(b->p);
 	memset(b, 0, sizeof(*b));
 }
 

@@ -17,7 +17,7 @@
 #include "daemon.h"
 #include "escape.h"
 #include "fs_shutdown.h"
-#include "volumes.h"
+#include "voltab.h"
 
 /*
  * cmekd is told after the kernel revoke, for its record only, so a cmekd
@@ -498,9 +498,9 @@ static int revoke_kernel(const struct dm_cmek_dev *d,
  * happened and who still has its files mmapped.
  */
 static void revoke_fs(const struct dm_cmek_dev *d, bool keep,
-		      const struct cmek_volumes *vl)
+		      const struct cmek_voltab *vl)
 {
-	const struct cmek_volume_entry *e = cmek_volumes_find(vl, d->name);
+	const struct cmek_voltab_entry *e = cmek_voltab_find(vl, d->name);
 	struct cmek_fs_result r;
 	char mp[512], who[CMEK_FS_HOLDERS_MAX * CMEK_FS_HOLDER_LEN + 32];
 	char ns[48] = "";
@@ -524,7 +524,7 @@ static void revoke_fs(const struct dm_cmek_dev *d, bool keep,
 	case CMEK_FS_KEPT:
 		info_msg("%s: %s on %s%s %s%s%s%s", d->name, r.fstype, mp, ns,
 			 r.why, e && e->keepfs ? " (keepfs in " : "",
-			 e && e->keepfs ? cmek_volumes_path() : "",
+			 e && e->keepfs ? cmek_voltab_path() : "",
 			 e && e->keepfs ? ")" : "");
 		break;
 	default:
@@ -581,7 +581,7 @@ static void revoke_tell_daemon(const char *name, bool keep_fs)
 int cmd_revoke(int argc, char **argv)
 {
 	struct dm_cmek_dev d, *all = NULL;
-	struct cmek_volumes vl;
+	struct cmek_voltab vl;
 	uint8_t uuid[CMEK_UUID_LEN] = { 0 };
 	struct vopts o;
 	size_t i, nall = 0;
@@ -595,7 +595,7 @@ int cmd_revoke(int argc, char **argv)
 		return EXIT_ERR;
 	if (revoke_kernel(o.all ? NULL : &d, uuid))
 		return EXIT_ERR;
-	cmek_volumes_load(&vl, cmek_volumes_path(), false, 0, NULL, NULL);
+	cmek_voltab_load(&vl, cmek_voltab_path(), false, 0, NULL, NULL);
 	if (!o.all) {
 		revoke_fs(&d, o.keep_fs, &vl);
 	} else if (!(n = dm_cmek_list(&all, &nall))) {
@@ -606,7 +606,7 @@ int cmd_revoke(int argc, char **argv)
 			"systems: %s", strerror(-n));
 	}
 	free(all);
-	cmek_volumes_free(&vl);
+	cmek_voltab_free(&vl);
 	revoke_tell_daemon(o.all ? NULL : argv[1], o.keep_fs);
 	return EXIT_OK;
 }

@@ -21,8 +21,8 @@ void audit_op(struct daemon *d, const char *op, const struct vol *v,
 	      int result, const char *fmt, ...)
 {
 	char detail[1600] = "", peer[32] = "";
-	char prov_e[CMEK_ESC_SIZE(CMEKD_PROV_MAX)];
-	char key_e[CMEK_ESC_SIZE(CMEKD_KEYREF_MAX)];
+	char prov_e[CMEK_ESC_SIZE(CMEK_VOL_PROVIDER_MAX)];
+	char key_e[CMEK_ESC_SIZE(CMEK_VOL_KEYREF_MAX)];
 	char name_e[CMEK_ESC_SIZE(CMEKD_NAME_MAX)];
 	va_list ap;
 

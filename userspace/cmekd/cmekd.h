@@ -5,12 +5,15 @@
  *   jobs.c        the daemon lock, and threads for work that waits on a KMS
  *   kms.c         provider calls, made without the daemon lock
  *   server.c      the control socket (ipc.h protocol), peer checks
+ *   kernel.c      the netlink sockets, the events cmekd's own changes cause
  *   events.c      the netlink event group (key needed / set / revoked)
- *   volume_ops.c  format, open, close, revoke, shred, rewrap, status, check
+ *   volume_ops.c  the socket's volume requests: format, open, close, revoke,
+ *                 shred, rewrap, status, check (JSON in, JSON out)
+ *   vol.c         the volume logic: push, revoke, adopt, resync, rewrap
  *   provision.c   first-boot provisioning: blank check, pending mkfs
  *   watch.c       the KMS key-state watch loop (lock / unlock)
+ *   keystate.c    what the KMS last said about each key
  *   fs.c          mounted file systems of a revoked volume
- *   dm.c          device-mapper through libdevmapper
  *   state.c       known volumes, persisted in <state_dir>/volumes
  *   trust.c       what the host recorded of each volume's key and header
  *   audit.c       the audit trail of key operations
@@ -25,16 +28,19 @@
 #include <stdint.h>
 #include <time.h>
 #include <sys/types.h>
-#include <json-c/json.h>
 
 #include "config.h"
+#include "dm.h"
 #include "nl.h"
 #include "provider.h"
+#include "header.h"
+
+/* Only the socket's handlers build JSON; the rest never includes json-c. */
+struct json_object;
+struct hdr_info;
 
 #define CMEKD_VERSION		"0.1"
 #define CMEKD_NAME_MAX		CMEK_DM_NAME_MAX
-#define CMEKD_KEYREF_MAX	1024
-#define CMEKD_PROV_MAX		64
 
 /* hdr.c reads at most this many active slots (the header has 8). */
 #define HDR_SLOTS_MAX	8
@@ -42,27 +48,27 @@
 /* One key slot of a volume, as its header last said (no key material). */
 struct vol_slot {
 	int index;			/* in the header, 0..7 */
-	char provider[CMEKD_PROV_MAX];
-	char key_ref[CMEKD_KEYREF_MAX];
+	char provider[CMEK_VOL_PROVIDER_MAX];
+	char key_ref[CMEK_VOL_KEYREF_MAX];
 	/*
 	 * The exact KMS object the slot's wrapped key needs (provider.h,
 	 * slot_key), "" if its blob does not say: the watch then asks
 	 * about key_ref.
 	 */
-	char key_id[CMEKD_KEYREF_MAX];
+	char key_id[CMEK_VOL_KEYREF_MAX];
 };
 
 /* A volume cmekd knows: opened through it (or adopted on a key-needed event). */
 struct vol {
 	char name[CMEKD_NAME_MAX];	/* dm name */
-	char uuid[37];
+	char uuid[CMEK_UUID_STR_LEN];
 	uint8_t uuid_bin[CMEK_UUID_LEN];
 	char device[PATH_MAX];		/* backing device */
 	char header[PATH_MAX];		/* detached header file, "" = on device */
 	/* keys= of /etc/cmek/volumes: "PROVIDER:PATTERN ...", "" = any */
 	char keys[2048];
-	char provider[CMEKD_PROV_MAX];	/* of the slot that opened it */
-	char key_ref[CMEKD_KEYREF_MAX];
+	char provider[CMEK_VOL_PROVIDER_MAX];	/* of the slot that opened it */
+	char key_ref[CMEK_VOL_KEYREF_MAX];
 	int slot;			/* header slot index used */
 	uint64_t generation;		/* last generation we pushed */
 	/* why the key is not pushed on key-needed events */
@@ -107,9 +113,9 @@ struct vol {
  * key_ref is then the first slot's, for messages.
  */
 struct kms_key {
-	char provider[CMEKD_PROV_MAX];
-	char key_ref[CMEKD_KEYREF_MAX];
-	char key_id[CMEKD_KEYREF_MAX];
+	char provider[CMEK_VOL_PROVIDER_MAX];
+	char key_ref[CMEK_VOL_KEYREF_MAX];
+	char key_id[CMEK_VOL_KEYREF_MAX];
 	bool answered;			/* asked at least once */
 	bool failed;			/* key_state() returned an error */
 	int state;			/* enum cmek_kms_key_state if !failed */
@@ -151,12 +157,55 @@ struct daemon {
 		uint8_t uuid[CMEK_UUID_LEN];
 	} own[32];
 	size_t nown;
+	/*
+	 * Set when events may have been missed (netlink reopened, the
+	 * event queue overflowed): the main loop resyncs on its next turn,
+	 * so no path that found it out (a revoke among them) calls the
+	 * resync, which pushes keys, itself.
+	 */
+	bool resync_due;
+	/*
+	 * Read the kernel's queued events now (events.c, set by main.c): a
+	 * job calls it just before it pushes a key, so that a revoke made
+	 * outside cmekd while it waited for the KMS is seen first.
+	 */
+	void (*drain_events)(struct daemon *d);
+	const struct kernel_ops *kernel;	/* NULL: kernel_ops */
 };
 
-extern struct daemon *D;
-
-/* main.c */
-int daemon_nl_ready(struct daemon *d);	/* (re)open netlink; 0 or -errno */
+/*
+ * kernel.c: the netlink sockets. daemon_nl_ready() (re)opens the command
+ * socket and joins the events group (0 or -errno); a fresh subscription
+ * sets resync_due. nl_expect_event(): a set or revoke of ours succeeded,
+ * so its event is not audited again as one made outside cmekd;
+ * nl_own_event() consumes such a match.
+ */
+int daemon_nl_ready(struct daemon *d);
+/*
+ * What the volume logic asks of the kernel, as a table so that the host
+ * unit tests can stand a fake kernel in its place (d->kernel; NULL is
+ * kernel_ops, the real one). Same contracts as nl.h and dm.c's calls.
+ */
+struct kernel_ops {
+	int (*nl_ready)(struct daemon *d);
+	int (*set_key)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
+		       const uint8_t *key, size_t key_len, uint32_t flags);
+	int (*revoke)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
+	int (*get)(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
+		   struct cmek_key_info *info);
+	const char *(*errmsg)(struct daemon *d);
+	int (*dm_get_cmek)(const char *name, char uuid[CMEK_UUID_STR_LEN],
+			   char *device, size_t devlen);
+	int (*dm_for_each_cmek)(int (*cb)(const char *name, const char *uuid,
+					  dev_t dev, void *data), void *data);
+};
+extern const struct kernel_ops kernel_ops;
+/* d->kernel, or the real kernel's */
+const struct kernel_ops *kernel(const struct daemon *d);
+void nl_expect_event(struct daemon *d, uint8_t cmd,
+		     const uint8_t uuid[CMEK_UUID_LEN]);
+bool nl_own_event(struct daemon *d, uint8_t cmd,
+		  const uint8_t uuid[CMEK_UUID_LEN]);
 
 /*
  * jobs.c. One lock, the daemon lock, is held by whichever thread runs
@@ -189,7 +238,8 @@ int job_start(struct daemon *d, enum job_lane lane,
  * kms.c: the provider calls, each made without the daemon lock, one at a
  * time per provider (a provider keeps tokens and connections), and never
  * on the main thread (refused, logged as a bug). Same contracts as the
- * cmek_provider_ops they call; @p's ops must have the call.
+ * cmek_provider_ops they call; @p's ops must have the call, except
+ * generate(), which falls back on cmek_generate_by_wrap().
  */
 int kms_generate(struct daemon *d, struct cmek_provider *p,
 		 const char *key_ref, const struct cmek_binding *b,
@@ -222,47 +272,84 @@ size_t server_pollfds(struct daemon *d, struct pollfd *pfd, size_t max);
 void server_handle(struct daemon *d, struct pollfd *pfd, size_t n);
 
 /* events.c */
-int events_start(struct daemon *d);
 void events_handle(struct daemon *d);
 /* Retry failed key-needed pushes (as jobs). */
 void events_retry(struct daemon *d);
-/*
- * A set or revoke of ours succeeded: its event is not audited again as
- * one made outside cmekd.
- */
-void events_expect(struct daemon *d, uint8_t cmd,
-		   const uint8_t uuid[CMEK_UUID_LEN]);
-/*
- * Read the events the kernel has queued, without waiting; a job does so
- * just before it pushes a key, so a revoke made outside cmekd while it
- * waited for the KMS is seen first.
- */
+/* Read the events the kernel has queued, without waiting (drain_events). */
 void events_drain(struct daemon *d);
-/* Every known entry of volume @uuid was revoked: move their epochs. */
-void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
+/* The same for a revoke of ours: key-needed events go to the resync. */
+void events_drain_no_push(struct daemon *d);
 
-/* volume_ops.c: the ops of the socket protocol */
+/* volume_ops.c: the ops of the socket protocol (thin: vol.c does the work) */
 struct json_object *op_ping(struct json_object *req, void *ctx);
 struct json_object *op_format(struct json_object *req, void *ctx);
 struct json_object *vol_format(struct daemon *d, struct json_object *req,
 			       const uint8_t *uuid, bool blank_checked);
-void vol_new_uuid(uint8_t u[16]);
 struct json_object *op_open(struct json_object *req, void *ctx);
 struct json_object *op_close(struct json_object *req, void *ctx);
 struct json_object *op_revoke(struct json_object *req, void *ctx);
 struct json_object *op_shred(struct json_object *req, void *ctx);
 struct json_object *op_rewrap(struct json_object *req, void *ctx);
-/* Rewrap @v's slots (or move its slot to nprov/nkey); slots done or -errno. */
-int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
-	       const char *nkey, char *msg, size_t len);
-/* The watch's periodic rewrap (rewrap_interval), once per due volume. */
-void auto_rewrap(struct daemon *d, time_t now);
 struct json_object *op_status(struct json_object *req, void *ctx);
 struct json_object *op_list(struct json_object *req, void *ctx);
 struct json_object *op_check(struct json_object *req, void *ctx);
 struct json_object *op_slot_add(struct json_object *req, void *ctx);
 struct json_object *op_slot_remove(struct json_object *req, void *ctx);
 struct json_object *op_upgrade(struct json_object *req, void *ctx);
+
+/*
+ * vol.c: the volume logic (push, revoke, adopt, resync, rewrap), no JSON.
+ * Called by the handlers, the events and the watch; calls only down.
+ */
+/* netlink ready, else -errno with @msg saying to load the module */
+int vol_nl_need(struct daemon *d, char *msg, size_t len);
+/* A provider failure as an errno: retry later / KMS said no / bad input. */
+int vol_cls_errno(enum cmek_err_class cls);
+/* keys= of the volume's line of /etc/cmek/volumes allows provider:key_ref */
+bool vol_key_pinned(const struct vol *v, const char *provider,
+		    const char *key_ref);
+/* How hard a push checks the other key slots (slot_policy any). */
+enum push_mode {
+	/* key-needed, resync, unlock: what the watch last saw, no KMS call */
+	PUSH_CACHED,
+	/* open: ask the KMS about every other slot's key now */
+	PUSH_VERIFY,
+	/* a fresh open: as PUSH_VERIFY, and never replaces a key */
+	PUSH_FRESH,
+	/*
+	 * a header update that only seals with the key (slot remove,
+	 * rewrap, upgrade): the first slot that unwraps, whatever the
+	 * slot_policy; the key goes nowhere else
+	 */
+	PUSH_UPDATE,
+};
+
+/*
+ * Unwrap @h's DEK from the first slot that works (slot_order), then
+ * trust_check(): 0 with *@dek the data key of a header this host trusts (a
+ * cmek_secmem_alloc_locked() buffer, the caller's to cmek_secmem_free()),
+ * and its MAC key in @mac_key if not NULL (CMEK_VOL_MAC_KEY_LEN bytes of
+ * the caller's locked memory); else -errno with @msg and *@cls set.
+ */
+int vol_unwrap_trusted(struct daemon *d, struct vol *v,
+		       const struct hdr_info *h, const char *why,
+		       enum push_mode mode, bool legacy_ok, uint8_t **dek,
+		       size_t *dek_len, int *used, uint8_t *mac_key,
+		       char *msg, size_t msglen, enum cmek_err_class *cls);
+/* Unwrap @h's key for @v and push it (@mode); 0 or -errno, @msg, *@cls. */
+int vol_push_header(struct daemon *d, struct vol *v, const struct hdr_info *h,
+		    const char *why, enum push_mode mode, char *msg,
+		    size_t msglen, enum cmek_err_class *cls);
+void vol_new_uuid(uint8_t u[16]);
+/* Every known entry of volume @uuid was revoked: move their epochs. */
+void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN]);
+/* @v's slot list as its header says now (after cmekd changed it). */
+void vol_refresh_slots(struct vol *v);
+/* Rewrap @v's slots (or move its slot to nprov/nkey); slots done or -errno. */
+int vol_rewrap(struct daemon *d, struct vol *v, const char *nprov,
+	       const char *nkey, char *msg, size_t len);
+/* The watch's periodic rewrap (rewrap_interval), once per due volume. */
+void auto_rewrap(struct daemon *d, time_t now);
 /*
  * Unwrap the volume's DEK (one provider call) and push it with REPLACE.
  * @why goes to the audit log ("open", "key-needed", "unlock"). 0 or -errno
@@ -300,13 +387,13 @@ enum revoke_fs {
 int vol_revoke_key(struct daemon *d, struct vol *v, const char *why,
 		   enum revoke_fs fs);
 
-/* hdr.c: the volume header, through userspace/lib/volume.h */
+/* hdr.c: the volume header, through userspace/lib/header.h */
 struct cmek_vol_hdr;
 struct hdr_slot {
 	int index;
-	char provider[CMEKD_PROV_MAX];
-	char key_ref[CMEKD_KEYREF_MAX];
-	char key_id[CMEKD_KEYREF_MAX];	/* from wrapped: struct vol_slot */
+	char provider[CMEK_VOL_PROVIDER_MAX];
+	char key_ref[CMEK_VOL_KEYREF_MAX];
+	char key_id[CMEK_VOL_KEYREF_MAX];	/* from wrapped: struct vol_slot */
 	uint8_t *wrapped;		/* malloc()ed */
 	size_t wrapped_len;
 };
@@ -314,7 +401,7 @@ struct hdr_info {
 	struct cmek_vol_hdr *raw;	/* as read, for hdr_verify() */
 	uint32_t version;		/* CMEK_VOL_VERSION or _LEGACY */
 	uint64_t seq;
-	char uuid[37];
+	char uuid[CMEK_UUID_STR_LEN];
 	uint8_t uuid_bin[CMEK_UUID_LEN];
 	unsigned int sector_size;	/* bytes */
 	uint64_t data_offset;		/* bytes from the start of the device */
@@ -384,16 +471,32 @@ int hdr_probe(const char *device, char *what, size_t len);
 /* Overwrite every key slot in both copies of volume @uuid's header. */
 int hdr_shred(const char *device, const char *header,
 	      const uint8_t uuid[CMEK_UUID_LEN], char *err, size_t errlen);
-/* Locked, wiped-on-free buffer for a DEK. */
-uint8_t *dek_alloc(void);
-void dek_free(uint8_t *dek);
+/*
+ * A plaintext DEK or MAC key lives in cmek_secmem_alloc_locked(DEK_BUF_LEN)
+ * (secmem.h): unlike a provider's scratch page it must be locked, as
+ * cmekd refuses to hold a key it cannot keep out of swap.
+ */
+#define DEK_BUF_LEN 4096
 
 /* watch.c */
+/* Start the watch's tick as a serial job when it is due and none runs. */
+void watch_due(struct daemon *d, time_t now);
 void watch_run(struct daemon *d, const char *only_name,
 	       struct json_object *out);
 void watch_tick(struct daemon *d);
 /* When the next tick is due: the first key due, at most an interval on. */
 time_t watch_next_tick(const struct daemon *d, time_t now);
+/* Add the watch's view (kms_state, kms_error, per slot too) to a VOL. */
+void watch_annotate(struct daemon *d, const struct vol *v,
+		    struct json_object *o);
+void watch_free(struct daemon *d);
+
+/*
+ * keystate.c: the KMS's last answers per key (d->keys), which the watch
+ * fills and the volume logic reads.
+ */
+bool kms_key_is(const struct kms_key *k, const char *provider,
+		const char *key_ref, const char *key_id);
 /*
  * The entry for the object a slot needs: (@provider, @key_id), or
  * (@provider, @key_ref) when @key_id is "" or NULL; NULL if none and
@@ -413,33 +516,6 @@ enum cmek_slot_verdict kms_key_verdict(const struct daemon *d,
 /* "KMS key is disabled", "KMS refused: ...", "KMS unreachable for ...". */
 void kms_key_describe(const struct daemon *d, const struct kms_key *k,
 		      time_t now, char *buf, size_t len);
-/* Add the watch's view (kms_state, kms_error, per slot too) to a VOL. */
-void watch_annotate(struct daemon *d, const struct vol *v,
-		    struct json_object *o);
-void watch_free(struct daemon *d);
-
-/* dm.c */
-void dm_setup(bool udev_running);
-int dm_create(const char *name, const char *dm_uuid, uint64_t len_sectors,
-	      const char *params, bool read_only, char *err, size_t errlen);
-int dm_remove(const char *name, char *err, size_t errlen);
-/* 0 if a mapping @name exists: its cmek table's volume uuid and device. */
-int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
-		char *params, size_t plen);
-/* "7:0" -> "/dev/loop0" (a /dev path for a table's device field). */
-void dm_resolve_dev(const char *in, char *out, size_t len);
-/* Name of the mapping whose dev_t is @dev; 0 or -ENOENT. */
-int dm_name_of_dev(uint32_t dev, char *name, size_t len);
-/* Status line of the mapping, "" if none. */
-int dm_get_status(const char *name, char *out, size_t len);
-/*
- * Call @cb for each cmek mapping, with its device number (stops on
- * non-zero); count or -errno.
- */
-int dm_for_each_cmek(int (*cb)(const char *name, const char *uuid,
-				dev_t dev, void *data), void *data);
-/* Count cmek mappings (other than @except) whose table names @uuid. */
-int dm_count_users(const char *uuid, const char *except);
 
 /* state.c */
 struct vol *state_find_name(struct daemon *d, const char *name);

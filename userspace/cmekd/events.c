@@ -17,25 +17,6 @@
 #include "cmekd.h"
 #include "log.h"
 
-int events_start(struct daemon *d)
-{
-	int ret;
-
-	if (d->ev)
-		return 0;
-	ret = cmek_nl_open(&d->ev);
-	if (ret)
-		return ret;
-	ret = cmek_nl_subscribe(d->ev);
-	if (ret) {
-		log_err("cannot join the cmek events group: %s",
-			strerror(-ret));
-		cmek_nl_close(d->ev);
-		d->ev = NULL;
-	}
-	return ret;
-}
-
 static void key_needed(struct daemon *d, const struct cmek_event *ev,
 		       const char *u)
 {
@@ -45,7 +26,7 @@ static void key_needed(struct daemon *d, const struct cmek_event *ev,
 		char name[CMEK_DM_NAME_MAX] = "";
 
 		/* The dm name in the event, or the device number's. */
-		if (ev->dm_dev && dm_name_of_dev(ev->dm_dev, name, sizeof(name)))
+		if (ev->dm_dev && cmek_dm_name_of_dev(ev->dm_dev, name, sizeof(name)))
 			name[0] = '\0';
 		if (!name[0])
 			snprintf(name, sizeof(name), "%s", ev->dm_name);
@@ -85,56 +66,19 @@ void events_retry(struct daemon *d)
 	}
 }
 
-void events_expect(struct daemon *d, uint8_t cmd,
-		   const uint8_t uuid[CMEK_UUID_LEN])
+/* A key revoked or set (by us or anyone). */
+static void key_changed(struct daemon *d, const struct cmek_event *ev,
+			const char *u)
 {
-	const size_t max = sizeof(d->own) / sizeof(d->own[0]);
-
-	/* Full: an event was lost (ENOBUFS); forget the oldest. */
-	if (d->nown == max) {
-		memmove(d->own, d->own + 1, (max - 1) * sizeof(d->own[0]));
-		d->nown--;
-	}
-	d->own[d->nown].cmd = cmd;
-	memcpy(d->own[d->nown].uuid, uuid, CMEK_UUID_LEN);
-	d->nown++;
-}
-
-/* Was @ev caused by a set or revoke of ours? Consumes the match. */
-static bool own_event(struct daemon *d, const struct cmek_event *ev)
-{
-	for (size_t i = 0; i < d->nown; i++) {
-		if (d->own[i].cmd != ev->cmd ||
-		    memcmp(d->own[i].uuid, ev->uuid, CMEK_UUID_LEN))
-			continue;
-		memmove(d->own + i, d->own + i + 1,
-			(d->nown - i - 1) * sizeof(d->own[0]));
-		d->nown--;
-		return true;
-	}
-	return false;
-}
-
-static void on_event(const struct cmek_event *ev, void *data)
-{
-	struct daemon *d = data;
 	bool known;
 	struct vol *v;
-	char u[37];
 
-	cmek_uuid_unparse(ev->uuid, u);
 	switch (ev->cmd) {
-	case CMEK_CMD_EVENT_KEY_NEEDED:
-		log_info("event: key needed uuid=%s dm=%s state=%s", u,
-			 ev->dm_name[0] ? ev->dm_name : "-",
-			 cmek_key_state_name(ev->state));
-		key_needed(d, ev, u);
-		break;
 	case CMEK_CMD_EVENT_KEY_REVOKED:
 		log_info("event: key revoked uuid=%s generation=%llu", u,
 			 (unsigned long long)ev->generation);
 		vols_revoked(d, ev->uuid);	/* a push under way loses */
-		if (own_event(d, ev) || d->own_revoke_all)
+		if (nl_own_event(d, ev->cmd, ev->uuid) || d->own_revoke_all)
 			break;
 		known = false;
 		for (v = state_find_uuid(d, ev->uuid, NULL); v;
@@ -156,7 +100,7 @@ static void on_event(const struct cmek_event *ev, void *data)
 	case CMEK_CMD_EVENT_KEY_SET:
 		log_info("event: key set uuid=%s generation=%llu users=%u", u,
 			 (unsigned long long)ev->generation, ev->users);
-		if (own_event(d, ev)) {
+		if (nl_own_event(d, ev->cmd, ev->uuid)) {
 			for (v = state_find_uuid(d, ev->uuid, NULL); v;
 			     v = state_find_uuid(d, ev->uuid, v))
 				v->generation = ev->generation;
@@ -191,27 +135,62 @@ static void on_event(const struct cmek_event *ev, void *data)
 	}
 }
 
-void vols_revoked(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN])
+/* A key-needed event from a revoke's read: the main loop's resync has it. */
+static void key_needed_later(struct daemon *d, const struct cmek_event *ev,
+			     const char *u)
 {
-	struct vol *v;
-
-	for (v = state_find_uuid(d, uuid, NULL); v;
-	     v = state_find_uuid(d, uuid, v))
-		v->epoch++;
+	d->resync_due = true;
 }
 
-/* Read what is queued; after lost events, resync. The read that ended it. */
-static int read_queued(struct daemon *d)
+static void dispatch(struct daemon *d, const struct cmek_event *ev,
+		     void (*needed)(struct daemon *d,
+				    const struct cmek_event *ev,
+				    const char *u))
+{
+	char u[CMEK_UUID_STR_LEN];
+
+	cmek_uuid_unparse(ev->uuid, u);
+	if (ev->cmd != CMEK_CMD_EVENT_KEY_NEEDED) {
+		key_changed(d, ev, u);
+		return;
+	}
+	log_info("event: key needed uuid=%s dm=%s state=%s", u,
+		 ev->dm_name[0] ? ev->dm_name : "-",
+		 cmek_key_state_name(ev->state));
+	needed(d, ev, u);
+}
+
+static void on_event(const struct cmek_event *ev, void *data)
+{
+	dispatch(data, ev, key_needed);
+}
+
+/*
+ * As on_event(), but a key-needed event is left to the main loop's
+ * resync, which pushes the keys still missing: a revoke never starts a
+ * push.
+ */
+static void on_event_no_push(const struct cmek_event *ev, void *data)
+{
+	dispatch(data, ev, key_needed_later);
+}
+
+/*
+ * Read what is queued; after lost events, the main loop resyncs. The read
+ * that ended it.
+ */
+static int read_queued(struct daemon *d,
+		       void (*cb)(const struct cmek_event *ev, void *data))
 {
 	int ret;
 
 	do
-		ret = cmek_nl_read_events(d->ev, on_event, d);
+		ret = cmek_nl_read_events(d->ev, cb, d);
 	while (ret >= 0);
 	if (ret == -ENOBUFS) {
 		log_warn("netlink events overflowed: resynchronising with "
 			 "the kernel's key table");
-		daemon_resync(d);
+		d->resync_due = true;
 	}
 	return ret;
 }
@@ -220,7 +199,13 @@ static int read_queued(struct daemon *d)
 void events_drain(struct daemon *d)
 {
 	if (d->ev)
-		read_queued(d);
+		read_queued(d, on_event);
+}
+
+void events_drain_no_push(struct daemon *d)
+{
+	if (d->ev)
+		read_queued(d, on_event_no_push);
 }
 
 void events_handle(struct daemon *d)
@@ -229,7 +214,7 @@ void events_handle(struct daemon *d)
 
 	if (!d->ev)
 		return;
-	ret = read_queued(d);
+	ret = read_queued(d, on_event);
 	if (ret != -ENOBUFS && ret != -EAGAIN && ret != -EINTR) {
 		log_err("netlink events: %s; reconnecting", strerror(-ret));
 		cmek_nl_close(d->ev);

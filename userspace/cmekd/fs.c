@@ -17,13 +17,13 @@
 #include "escape.h"
 #include "fs_shutdown.h"
 #include "log.h"
-#include "volumes.h"
+#include "voltab.h"
 
 struct fs_ctx {
 	struct daemon *d;
 	const char *uuid;		/* NULL: every mapping */
 	enum revoke_fs fs;
-	struct cmek_volumes vl;
+	struct cmek_voltab vl;
 	char *out;
 	size_t len, off;
 };
@@ -45,7 +45,7 @@ void add(struct fs_ctx *c, const char *fmt, ...)
 
 static bool keep_it(const struct fs_ctx *c, const char *name, bool *by_entry)
 {
-	const struct cmek_volume_entry *e = cmek_volumes_find(&c->vl, name);
+	const struct cmek_voltab_entry *e = cmek_voltab_find(&c->vl, name);
 
 	*by_entry = e && e->keepfs;
 	if (*by_entry)
@@ -108,8 +108,8 @@ void fs_on_revoke(struct daemon *d, const char *uuid, enum revoke_fs fs,
 	if (fs == REVOKE_FS_NONE)
 		return;
 	/* A refused file counts as empty: no keepfs, the safe default. */
-	cmek_volumes_load(&c.vl, cmek_volumes_path(), false, 0, volumes_report,
+	cmek_voltab_load(&c.vl, cmek_voltab_path(), false, 0, volumes_report,
 			  NULL);
-	dm_for_each_cmek(fs_cb, &c);
-	cmek_volumes_free(&c.vl);
+	kernel(d)->dm_for_each_cmek(fs_cb, &c);
+	cmek_voltab_free(&c.vl);
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * cmekd's view of the volume header, on top of userspace/lib/volume.h:
+ * cmekd's view of the volume header, on top of userspace/lib/header.h:
  * read it into a struct hdr_info (active slots only), format, replace one
- * slot, shred. Every update goes through volume.h's crash-safe write.
+ * slot, shred. Every update goes through header.h's crash-safe write.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 
 #include "blank.h"
 #include "cmekd.h"
-#include "volume.h"
+#include "header.h"
 
 static struct cmek_vol_hdr *hdr_new(void)
 {
@@ -54,7 +54,7 @@ int hdr_verify(const struct hdr_info *h, const uint8_t *mac_key)
 static int check_auth(const struct cmek_vol_hdr *vh,
 		      const struct hdr_auth *a, char *err, size_t errlen)
 {
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 	int ret;
 
 	if (memcmp(vh->uuid, a->uuid, CMEK_UUID_LEN)) {

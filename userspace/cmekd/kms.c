@@ -88,6 +88,10 @@ int kms_generate(struct daemon *d, struct cmek_provider *p,
 
 	if (ret)
 		return ret;
+	if (!p->ops->generate)
+		return kms_leave(&c, cmek_generate_by_wrap(p, key_ref, b, dek,
+							   dek_len, wrapped,
+							   wrapped_len, err));
 	return kms_leave(&c, p->ops->generate(p, key_ref, b, dek, dek_len,
 					      wrapped, wrapped_len, err));
 }

@@ -33,8 +33,6 @@
 #include "http.h"
 #include "log.h"
 
-struct daemon *D;
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -100,6 +98,11 @@ static void sd_notify_ready(void)
 	close(fd);
 }
 
+static void dm_log(const char *msg)
+{
+	log_debug("libdevmapper: %s", msg);
+}
+
 static int harden(void)
 {
 	struct rlimit rl = { 0, 0 };
@@ -121,44 +124,17 @@ static int harden(void)
 	return 0;
 }
 
-int daemon_nl_ready(struct daemon *d)
+/*
+ * After events may have been missed (daemon_nl_ready() subscribed anew,
+ * the event queue overflowed): here, on the main loop's turn, not in
+ * whatever path found it out, which may be a revoke.
+ */
+static void resync_if_due(struct daemon *d)
 {
-	int ret;
-
-	if (!d->nl) {
-		ret = cmek_nl_open(&d->nl);
-		if (ret) {
-			d->nl = NULL;
-			return ret;
-		}
-	}
-	if (!d->ev) {
-		ret = events_start(d);
-		if (ret)
-			return ret;
-		/* We may have missed events while not subscribed. */
-		daemon_resync(d);
-	}
-	return 0;
-}
-
-static void watch_job(struct daemon *d, void *arg)
-{
-	watch_tick(d);
-	d->next_check = watch_next_tick(d, time(NULL));
-	d->watch_busy = false;
-}
-
-/* The watch's tick, as a serial job, when it is due and none runs. */
-static void watch_due(struct daemon *d, time_t now)
-{
-	if (!d->next_check || d->watch_busy || now < d->next_check)
+	if (!d->resync_due)
 		return;
-	d->watch_busy = true;
-	if (job_start(d, JOB_SERIAL, watch_job, NULL)) {
-		d->watch_busy = false;
-		d->next_check = now + 1;
-	}
+	d->resync_due = false;
+	daemon_resync(d);
 }
 
 int main(int argc, char **argv)
@@ -272,7 +248,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	daemon_lock();
-	D = &d;
+	d.drain_events = events_drain;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -287,7 +263,7 @@ int main(int argc, char **argv)
 	}
 
 	d.udev = access("/run/udev/control", F_OK) == 0;
-	dm_setup(d.udev);
+	cmek_dm_setup(d.udev, dm_log);
 	if (mkdir(d.cfg.state_dir, 0700) < 0 && errno != EEXIST) {
 		log_err("cannot create %s: %s", d.cfg.state_dir,
 			strerror(errno));
@@ -310,6 +286,7 @@ int main(int argc, char **argv)
 		   d.cfg.path ? d.cfg.path : "none (defaults)", d.nvols,
 		   d.nvols == 1 ? "" : "s", d.cfg.check_interval,
 		   d.udev ? "yes" : "no");
+	resync_if_due(&d);
 	d.next_check = d.cfg.check_interval ?
 		time(NULL) + d.cfg.check_interval : 0;
 	sd_notify_ready();
@@ -319,6 +296,7 @@ int main(int argc, char **argv)
 		int timeout = -1;
 		time_t now = time(NULL);
 
+		resync_if_due(&d);
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = jobs_wake_fd(),
 					    .events = POLLIN };

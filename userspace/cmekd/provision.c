@@ -194,7 +194,7 @@ struct json_object *op_provision(struct json_object *req, void *ctx)
 	const char *mkfs = cmek_json_str(req, "mkfs");
 	uint8_t uuid[CMEK_UUID_LEN];
 	struct json_object *r = NULL;
-	char u[37], msg[512], rec[PATH_MAX];
+	char u[CMEK_UUID_STR_LEN], msg[512], rec[PATH_MAX];
 	int fd;
 
 	if (!dev || dev[0] != '/' || strlen(dev) >= PATH_MAX || !name ||

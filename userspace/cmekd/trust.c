@@ -4,7 +4,7 @@
  * so that whoever can write a disk cannot make cmekd open something else
  * under a volume's name. One file per volume, <trust_dir>/<uuid> (JSON,
  * 0600, replaced atomically, kept across reboots):
- *   kcv      the key check value of the data key (volume.h cmek_vol_kcv)
+ *   kcv      the key check value of the data key (header.h cmek_vol_kcv)
  *   version  the highest header version seen
  *   seq      the highest header sequence number seen or written
  * After every unwrap, before the key goes anywhere, trust_check() refuses:
@@ -37,7 +37,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "mountwait.h"
-#include "volume.h"
+#include "header.h"
 
 struct trust_rec {
 	uint8_t kcv[CMEK_VOL_KCV_LEN];
@@ -345,7 +345,7 @@ int trust_record(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 {
 	struct trust_rec r = { .version = CMEK_VOL_VERSION, .seq = seq,
 			       .recorded = time(NULL) };
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 
 	cmek_uuid_unparse(uuid, u);
 	if (cmek_vol_kcv(uuid, dek, dek_len, r.kcv))
@@ -357,7 +357,7 @@ void trust_written(struct daemon *d, const uint8_t uuid[CMEK_UUID_LEN],
 		   uint64_t seq)
 {
 	struct trust_rec r;
-	char u[37];
+	char u[CMEK_UUID_STR_LEN];
 
 	cmek_uuid_unparse(uuid, u);
 	if (rec_load(d, u, &r))

@@ -44,7 +44,7 @@
 #include <unistd.h>
 
 #include "unitname.h"
-#include "volumes.h"
+#include "voltab.h"
 
 /* Where cmekctl is installed; "make install" builds with its SBINDIR. */
 #ifndef CMEK_SBINDIR
@@ -125,7 +125,7 @@ static int write_file(const char *path, const char *text)
 }
 
 /* The device unit the volume's device appears as, and its path. */
-static int source_unit(const struct cmek_volume_entry *e, char *path,
+static int source_unit(const struct cmek_voltab_entry *e, char *path,
 		       size_t plen, char *unit, size_t ulen)
 {
 	if (e->device)
@@ -135,7 +135,7 @@ static int source_unit(const struct cmek_volume_entry *e, char *path,
 	return cmek_unit_from_path(path, ".device", unit, ulen);
 }
 
-static int gen_volume(const char *src, const struct cmek_volume_entry *e)
+static int gen_volume(const char *src, const struct cmek_voltab_entry *e)
 {
 	char esc[CMEK_UNIT_NAME_MAX], unit[CMEK_UNIT_NAME_MAX];
 	char dm_unit[CMEK_UNIT_NAME_MAX], dev_unit[CMEK_UNIT_NAME_MAX];
@@ -150,7 +150,7 @@ static int gen_volume(const char *src, const struct cmek_volume_entry *e)
 	int ret;
 
 	/*
-	 * Names are letters, digits and -_.+#@: (volumes.c): nothing in
+	 * Names are letters, digits and -_.+#@: (voltab.c): nothing in
 	 * them is a unit-file specifier, quote or separator, so they go
 	 * into ExecStart= as they are.
 	 */
@@ -272,9 +272,9 @@ static int gen_volume(const char *src, const struct cmek_volume_entry *e)
 
 int main(int argc, char **argv)
 {
-	const char *src = cmek_volumes_path();
+	const char *src = cmek_voltab_path();
 	const char *ctl = getenv("CMEK_GENERATOR_CMEKCTL");
-	struct cmek_volumes vl;
+	struct cmek_voltab vl;
 	size_t i;
 	int ret = 0, r;
 
@@ -290,7 +290,7 @@ int main(int argc, char **argv)
 	 * Root's file, as for cmekctl; geteuid() so that a test run as a
 	 * user reads its own file (systemd runs generators as root).
 	 */
-	r = cmek_volumes_load(&vl, src, false, geteuid(), report, NULL);
+	r = cmek_voltab_load(&vl, src, false, geteuid(), report, NULL);
 	if (r < 0)
 		return 0;	/* reported; no volumes is a valid boot */
 	for (i = 0; i < vl.n; i++) {
@@ -301,6 +301,6 @@ int main(int argc, char **argv)
 			ret = 1;
 		}
 	}
-	cmek_volumes_free(&vl);
+	cmek_voltab_free(&vl);
 	return ret;
 }

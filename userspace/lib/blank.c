@@ -12,7 +12,7 @@
 #include <blkid/blkid.h>
 
 #include "blank.h"
-#include "volume.h"
+#include "header.h"
 
 /* "TYPE" or "PTTYPE", with USAGE when there is one. */
 static void describe(blkid_probe pr, char *what, size_t len)

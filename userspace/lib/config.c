@@ -141,29 +141,17 @@ int cmek_parse_bool(const char *s, bool *val)
 	return -EINVAL;
 }
 
-int cmek_check_secret_file(const char *path, uid_t uid, char *why,
-			   size_t whylen)
+int cmek_check_secret_fd(int fd, const char *path, uid_t uid, char *why,
+			 size_t whylen)
 {
 	struct stat st;
-	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0) {
-		int e = errno;
-
-		snprintf(why, whylen, "cannot open credentials file %s: %s%s",
-			 path, strerror(e),
-			 e == ELOOP ? " (symbolic links are refused)" : "");
-		return -e;
-	}
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
 
-		close(fd);
 		snprintf(why, whylen, "cannot stat %s: %s", path, strerror(e));
 		return -e;
 	}
-	close(fd);
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(why, whylen, "credentials file %s is not a regular file",
 			 path);
@@ -183,6 +171,40 @@ int cmek_check_secret_file(const char *path, uid_t uid, char *why,
 			 path, (unsigned)(st.st_mode & 07777), path);
 		return -EPERM;
 	}
+	return 0;
+}
+
+int cmek_open_secret_file(const char *path, uid_t uid, char *why,
+			  size_t whylen)
+{
+	int fd, ret;
+
+	/* O_NONBLOCK: a FIFO in its place must not hang the open. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+
+		snprintf(why, whylen, "cannot open credentials file %s: %s%s",
+			 path, strerror(e),
+			 e == ELOOP ? " (symbolic links are refused)" : "");
+		return -e;
+	}
+	ret = cmek_check_secret_fd(fd, path, uid, why, whylen);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int cmek_check_secret_file(const char *path, uid_t uid, char *why,
+			   size_t whylen)
+{
+	int fd = cmek_open_secret_file(path, uid, why, whylen);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
 	return 0;
 }
 
@@ -209,7 +231,7 @@ int cmek_check_admin_file(const struct stat *st, const char *path,
 	return 0;
 }
 
-static char *trim(char *s)
+char *cmek_trim(char *s)
 {
 	char *e;
 
@@ -221,34 +243,14 @@ static char *trim(char *s)
 	return s;
 }
 
-/* Keys whose value names a file holding a secret. */
-static bool is_secret_file_key(const char *key)
+/* CMEK_SETTING_SECRET, _SECRET_FILE: as provider @name declares @key. */
+static unsigned int setting_flags(const char *name, const char *key)
 {
-	static const char *const words[] = {
-		"credential", "token", "secret", "password", "passwd",
-		"private", "auth", "key", NULL
-	};
-	size_t n = strlen(key);
-	int i;
+	const struct cmek_provider_ops *ops = cmek_provider_lookup(name);
+	const struct cmek_setting *s;
 
-	if (n < 5 || strcmp(key + n - 5, "_file"))
-		return false;
-	if (!strncmp(key, "ca_", 3) || strstr(key, "cacert") ||
-	    !strcmp(key, "cert_file") || !strcmp(key, "client_cert_file"))
-		return false;
-	for (i = 0; words[i]; i++)
-		if (strstr(key, words[i]))
-			return true;
-	return false;
-}
-
-/* Keys whose inline value is itself a secret. */
-static bool is_inline_secret_key(const char *key)
-{
-	if (strlen(key) > 5 && !strcmp(key + strlen(key) - 5, "_file"))
-		return false;
-	return strstr(key, "secret") || strstr(key, "password") ||
-	       strstr(key, "token") || !strcmp(key, "client_secret");
+	s = ops ? cmek_setting_find(ops->settings, key) : NULL;
+	return s ? s->flags : 0;
 }
 
 static struct cmek_config_provider *find_section(struct cmek_config *c,
@@ -306,12 +308,12 @@ static void section_header(struct parser *p, char *s)
 		perr(p, "section header '%s' has no closing ']'", s);
 		return;
 	}
-	if (*trim(end + 1)) {
+	if (*cmek_trim(end + 1)) {
 		perr(p, "unexpected text after ']' in section header");
 		return;
 	}
 	*end = '\0';
-	inner = trim(s + 1);
+	inner = cmek_trim(s + 1);
 	if (!strcmp(inner, "daemon")) {
 		if (p->daemon_line) {
 			perr(p, "[daemon] appears twice (first at line %d): "
@@ -328,7 +330,7 @@ static void section_header(struct parser *p, char *s)
 		     "[provider NAME]", inner);
 		return;
 	}
-	name = trim(inner + 8);
+	name = cmek_trim(inner + 8);
 	if (!*name || strpbrk(name, " \t\"'")) {
 		perr(p, "bad provider section [%s]: expected [provider NAME] "
 		     "with one word for NAME", inner);
@@ -557,9 +559,10 @@ static void provider_line(struct parser *p, const char *key, const char *v)
 {
 	struct cmek_config_provider *sec = p->cur;
 	char abspath[PATH_MAX], why[PATH_MAX + 200];
+	unsigned int flags = setting_flags(sec->name, key);
 	struct cmek_error err = { 0 };
 
-	if (is_secret_file_key(key)) {
+	if (flags & CMEK_SETTING_SECRET_FILE) {
 		if (v[0] != '/' && p->dir) {
 			snprintf(abspath, sizeof(abspath), "%s/%s", p->dir, v);
 			v = abspath;
@@ -569,7 +572,7 @@ static void provider_line(struct parser *p, const char *key, const char *v)
 			perr(p, "%s", why);
 			return;
 		}
-	} else if (is_inline_secret_key(key) && (p->st.st_mode & 077)) {
+	} else if ((flags & CMEK_SETTING_SECRET) && (p->st.st_mode & 077)) {
 		perr(p, "'%s' holds a secret but %s has mode %04o: chmod 600 "
 		     "%s, or put the secret in a 0600 file and use %s_file",
 		     key, p->path, (unsigned)(p->st.st_mode & 07777), p->path,
@@ -596,7 +599,7 @@ static void provider_line(struct parser *p, const char *key, const char *v)
 
 static void parse_line(struct parser *p, char *raw)
 {
-	char *s = trim(raw), *eq, *key, *val;
+	char *s = cmek_trim(raw), *eq, *key, *val;
 	size_t n;
 
 	if (!*s || *s == '#' || *s == ';')
@@ -612,8 +615,8 @@ static void parse_line(struct parser *p, char *raw)
 		return;
 	}
 	*eq = '\0';
-	key = trim(s);
-	val = trim(eq + 1);
+	key = cmek_trim(s);
+	val = cmek_trim(eq + 1);
 	if (!*key) {
 		perr(p, "missing key before '='");
 		return;

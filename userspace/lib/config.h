@@ -101,6 +101,8 @@ struct cmek_provider *cmek_config_provider(struct cmek_config *c,
  */
 int cmek_parse_duration(const char *s, bool allow_never, long *secs);
 int cmek_parse_bool(const char *s, bool *val);
+/* @s without leading and trailing white space, cut in place. */
+char *cmek_trim(char *s);
 
 /*
  * A file root acts on as it stands (cmekd.conf, /etc/cmek/volumes): a
@@ -117,6 +119,12 @@ int cmek_check_admin_file(const struct stat *st, const char *path,
  */
 int cmek_check_secret_file(const char *path, uid_t uid, char *why,
 			   size_t whylen);
+/* The same rules on an open file. */
+int cmek_check_secret_fd(int fd, const char *path, uid_t uid, char *why,
+			 size_t whylen);
+/* Open a credentials file (no symbolic link) that passes them: fd or -errno. */
+int cmek_open_secret_file(const char *path, uid_t uid, char *why,
+			  size_t whylen);
 
 /*
  * Whether this host trusts KMS key @key_ref of @provider: the provider has

@@ -535,32 +535,64 @@ static void sleep_ms(long ms)
 		;
 }
 
-int cmek_http_call(const struct cmek_http_opts *o,
-		   const struct cmek_http_req *r, struct cmek_http_resp *resp,
-		   struct cmek_error *err)
+int cmek_retry(const struct cmek_http_opts *o, long attempt_ms,
+	       cmek_attempt_fn attempt, void *ctx, struct cmek_error *err)
 {
-	long start = cmek_http_now_ms(), wait;
-	unsigned int attempt;
+	long start = cmek_http_now_ms(), wait, after;
+	unsigned int n;
 	int ret;
 
-	resp->attempts = 0;
-	for (attempt = 0;; attempt++) {
-		ret = cmek_http_do(o, r, resp, err);
-		if (ret == 0 && !cmek_http_status_transient(resp->status) &&
-		    !(r->retry_if && r->retry_if(resp, r->retry_arg)))
+	for (n = 0;; n++) {
+		after = 0;
+		ret = attempt(ctx, &after, err);
+		if (ret == 0)
 			return 0;
 		if (ret < 0 && err && err->cls != CMEK_ERR_TRANSIENT)
-			return -1;
-		if (attempt >= o->retries)
+			return ret;
+		if (n >= o->retries)
 			break;
-		wait = cmek_http_backoff_ms(o, attempt);
-		if (ret == 0 && resp->retry_after_ms > wait)
-			wait = resp->retry_after_ms;
-		if (cmek_http_now_ms() + wait + o->timeout_ms >
+		wait = cmek_http_backoff_ms(o, n);
+		if (after > wait)
+			wait = after;
+		if (cmek_http_now_ms() + wait + attempt_ms >
 		    start + o->deadline_ms)
 			break;
 		sleep_ms(wait);
 	}
-	/* Out of attempts: the last answer (a 5xx/429 body) is the caller's. */
 	return ret;
+}
+
+struct http_attempt {
+	const struct cmek_http_opts *o;
+	const struct cmek_http_req *r;
+	struct cmek_http_resp *resp;
+};
+
+/* An answer worth another attempt is 1, with the KMS's Retry-After. */
+static int http_attempt(void *ctx, long *retry_after_ms,
+			struct cmek_error *err)
+{
+	struct http_attempt *a = ctx;
+	const struct cmek_http_req *r = a->r;
+
+	if (cmek_http_do(a->o, r, a->resp, err))
+		return -1;
+	if (!cmek_http_status_transient(a->resp->status) &&
+	    !(r->retry_if && r->retry_if(a->resp, r->retry_arg)))
+		return 0;
+	*retry_after_ms = a->resp->retry_after_ms;
+	return 1;
+}
+
+int cmek_http_call(const struct cmek_http_opts *o,
+		   const struct cmek_http_req *r, struct cmek_http_resp *resp,
+		   struct cmek_error *err)
+{
+	struct http_attempt a = { o, r, resp };
+	int ret;
+
+	resp->attempts = 0;
+	ret = cmek_retry(o, o->timeout_ms, http_attempt, &a, err);
+	/* Out of attempts: the last answer (a 5xx/429 body) is the caller's. */
+	return ret > 0 ? 0 : ret;
 }

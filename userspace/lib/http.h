@@ -49,6 +49,23 @@ struct cmek_http_opts {
 	long deadline_ms;		/* whole cmek_http_call(), retries included */
 };
 
+/* The settings cmek_http_configure() takes, for a provider's table. */
+#define CMEK_HTTP_SETTINGS \
+	{ "ca_file", CMEK_SETTING_PATH, 0, NULL, \
+	  "PEM CA bundle for every HTTPS request of the provider, instead of the system's" }, \
+	{ "pinned_pubkey", CMEK_SETTING_STRING, 0, NULL, \
+	  "sha256//BASE64 of the servers' public keys, ';'-separated, checked after the certificate" }, \
+	{ "timeout", CMEK_SETTING_DURATION, 0, "10s", \
+	  "Bound on one request, connect included" }, \
+	{ "connect_timeout", CMEK_SETTING_DURATION, 0, "5s", \
+	  "Bound on connecting" }, \
+	{ "retries", CMEK_SETTING_NUMBER, 0, "3", \
+	  "Attempts after the first for a transient failure (0-10)" }, \
+	{ "retry_backoff", CMEK_SETTING_DURATION, 0, "200ms", \
+	  "First backoff; doubles per attempt up to 5 s, full jitter" }, \
+	{ "deadline", CMEK_SETTING_DURATION, 0, "30s", \
+	  "Bound on one call, retries included" }
+
 struct cmek_http_resp;
 
 struct cmek_http_req {
@@ -121,6 +138,24 @@ int cmek_http_header(struct cmek_http_req *r, char *buf, size_t len,
 
 int cmek_http_do(const struct cmek_http_opts *o, const struct cmek_http_req *r,
 		 struct cmek_http_resp *resp, struct cmek_error *err);
+
+/*
+ * One attempt at a KMS operation: 0 done; -1 failed with @err (another
+ * attempt follows only if @err is TRANSIENT, or NULL); 1 an answer worth
+ * another attempt, with the KMS's Retry-After in @retry_after_ms.
+ */
+typedef int (*cmek_attempt_fn)(void *ctx, long *retry_after_ms,
+			       struct cmek_error *err);
+
+/*
+ * The one retry policy of every provider, over HTTP or not (KMIP): run
+ * @attempt until it is done or fails for good, backing off between
+ * attempts (cmek_http_backoff_ms(), or longer for a Retry-After), at most
+ * @o->retries more times and never past @o->deadline_ms when another
+ * attempt may take @attempt_ms. The last attempt's result.
+ */
+int cmek_retry(const struct cmek_http_opts *o, long attempt_ms,
+	       cmek_attempt_fn attempt, void *ctx, struct cmek_error *err);
 int cmek_http_call(const struct cmek_http_opts *o,
 		   const struct cmek_http_req *r, struct cmek_http_resp *resp,
 		   struct cmek_error *err);

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <linux/dm-cmek.h>
 
+#include "uuid.h"
+
 struct cmek_nl;
 
 struct cmek_key_info {
@@ -65,9 +67,6 @@ int cmek_nl_read_events(struct cmek_nl *nl,
 			void (*cb)(const struct cmek_event *ev, void *data),
 			void *data);
 
-/* UUID string <-> 16 bytes. Parsing accepts upper or lower case. */
-int cmek_uuid_parse(const char *s, uint8_t uuid[CMEK_UUID_LEN]);
-void cmek_uuid_unparse(const uint8_t uuid[CMEK_UUID_LEN], char out[37]);
 const char *cmek_key_state_name(uint32_t state);
 
 #endif /* CMEK_NL_H */

@@ -131,7 +131,7 @@ int cmek_rewrap_by_unwrap(struct cmek_provider *p, const char *key_ref,
 	if (!ret)
 		ret = p->ops->wrap(p, new_key_ref, b, dek, n, new_wrapped,
 				   new_wrapped_len, err);
-	cmek_secmem_free(dek, CMEK_DEK_MAX);
+	cmek_secmem_free(dek);
 	return ret;
 }
 

@@ -17,7 +17,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
+
+#include "uuid.h"
 
 #define CMEK_DEK_MAX		64
 #define CMEK_ERRMSG_MAX		512
@@ -92,16 +95,46 @@ enum cmek_kms_key_state {
  * EncryptionContext) use {"cmek:volume": volume_uuid}.
  */
 struct cmek_binding {
-	char volume_uuid[37];		/* RFC 4122 string, lower case */
+	char volume_uuid[CMEK_UUID_STR_LEN];		/* RFC 4122 string, lower case */
 };
 
 struct cmek_provider;
+
+/*
+ * A provider's settings, declared once: the table checks a setting's name
+ * before the provider parses its value, says which are secrets (for the
+ * config file's rules), gives the "known:" list of an unknown-setting
+ * error and is the source of Documentation/admin-guide/
+ * cmek-provider-settings.rst (make provider-settings-doc).
+ */
+enum cmek_setting_type {
+	CMEK_SETTING_STRING,
+	CMEK_SETTING_PATH,		/* absolute file name */
+	CMEK_SETTING_URL,
+	CMEK_SETTING_NUMBER,
+	CMEK_SETTING_DURATION,		/* "10", "10s", "250ms", "2m" */
+	CMEK_SETTING_BOOL,		/* yes/no */
+	CMEK_SETTING_LIST,		/* comma-separated */
+};
+
+#define CMEK_SETTING_SECRET		0x1	/* the value itself */
+#define CMEK_SETTING_SECRET_FILE	0x2	/* a credentials file */
+
+struct cmek_setting {
+	const char *name;
+	enum cmek_setting_type type;
+	unsigned int flags;
+	const char *def;		/* NULL: none, or computed */
+	const char *help;		/* one sentence */
+};
 
 struct cmek_provider_ops {
 	const char *name;		/* "local", "aws-kms", ... */
 
 	/* Allocate p->priv; called once before any configure(). */
 	int (*init)(struct cmek_provider *p, struct cmek_error *err);
+	/* Its settings, ended by a NULL name; every one goes to configure(). */
+	const struct cmek_setting *settings;
 	/* One "key = value" line of the provider's cmekd.conf section. */
 	int (*configure)(struct cmek_provider *p, const char *key,
 			 const char *value, struct cmek_error *err);
@@ -248,5 +281,20 @@ uint8_t *cmek_slot_prefix(const char *name, const uint8_t *ct, size_t ct_len,
 int cmek_slot_unprefix(const uint8_t *wrapped, size_t wrapped_len,
 		       char *name, size_t name_len, const uint8_t **ct,
 		       size_t *ct_len);
+
+/* @name in a settings table, or NULL. */
+const struct cmek_setting *cmek_setting_find(const struct cmek_setting *tbl,
+					     const char *name);
+/*
+ * 0 if @key is in @tbl, the settings of @provider, else -1 with an INVALID
+ * "unknown PROVIDER setting 'KEY' (known: ...)" error.
+ */
+int cmek_setting_check(const char *provider, const struct cmek_setting *tbl,
+		       const char *key, struct cmek_error *err);
+/* A declared setting that configure() does not parse: a bug, said as one. */
+int cmek_setting_unhandled(const char *provider, const char *key,
+			   struct cmek_error *err);
+/* The settings reference (RST) of every built-in provider. */
+void cmek_settings_rst(FILE *f);
 
 #endif /* CMEK_PROVIDER_H */

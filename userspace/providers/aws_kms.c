@@ -36,12 +36,10 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +50,7 @@
 #include "b64.h"
 #include "config.h"
 #include "http.h"
+#include "kit.h"
 #include "secjson.h"
 #include "secmem.h"
 
@@ -115,16 +114,6 @@ static void wipe_str(char *s)
 }
 
 /* ---- small parsers ---- */
-
-/* Printable ASCII only, so that an answer cannot forge log lines. */
-static void copy_clean(char *dst, size_t len, const char *src, size_t n)
-{
-	size_t i, j = 0;
-
-	for (i = 0; i < n && src[i] && j + 1 < len; i++)
-		dst[j++] = isprint((unsigned char)src[i]) ? src[i] : '?';
-	dst[j] = '\0';
-}
 
 static bool all_of(const char *s, size_t n, const char *set)
 {
@@ -226,7 +215,7 @@ int cmek_aws_kms_key_ref(const char *key_ref, char *region, size_t len,
 		    key_id_valid(key_ref))
 			return 0;
 	}
-	copy_clean(shown, sizeof(shown), key_ref ? key_ref : "", n);
+	cmek_kit_clean(shown, sizeof(shown), key_ref ? key_ref : "", n);
 	return cmek_error_set(err, CMEK_ERR_INVALID,
 			      "aws-kms: key reference '%s' is not a key ARN, alias ARN, key id or alias/NAME",
 			      shown);
@@ -264,51 +253,18 @@ int cmek_aws_kms_key_state_parse(const char *s, enum cmek_kms_key_state *st)
 
 /* ---- JSON ---- */
 
-/* A whole answer, which must be an object; see cmek_json_parse_secret(). */
-static struct json_object *json_parse(const char *s, size_t len)
-{
-	struct json_object *o = cmek_json_parse_secret(s, len, 16, NULL);
-
-	if (o && !json_object_is_type(o, json_type_object)) {
-		cmek_json_put_wiped(o);
-		o = NULL;
-	}
-	return o;
-}
-
 /* A base64 member of @min..@max bytes, decoded into a new buffer. */
 static int json_b64(struct json_object *o, const char *key, size_t min,
 		    size_t max, uint8_t **out, size_t *len, const char *what,
 		    struct cmek_error *err)
 {
-	struct json_object *v;
-	const char *s;
-	size_t n;
+	char why[80];
 
-	if (!json_object_object_get_ex(o, key, &v))
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
-				      "%s: malformed answer: no %s", what, key);
-	if (!json_object_is_type(v, json_type_string))
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
-				      "%s: malformed answer: %s is not a string",
-				      what, key);
-	s = json_object_get_string(v);
-	n = (size_t)json_object_get_string_len(v);
-	*out = n <= 4 * (max / 3 + 2) ? cmek_b64_decode(s, n, false, len) :
-	       NULL;
+	*out = cmek_kit_json_b64(o, key, min, max, len, why, sizeof(why));
 	if (!*out)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
-				      "%s: malformed answer: %s is not base64 of at most %zu bytes",
-				      what, key, max);
-	if (*len < min || *len > max) {
-		wipe_free(*out, *len);
-		*out = NULL;
-		return cmek_error_set(err, CMEK_ERR_TRANSIENT,
-				      min == max ?
-				      "%s: malformed answer: %s is %zu bytes, expected %zu" :
-				      "%s: malformed answer: %s is %zu bytes, expected %zu to %zu",
-				      what, key, *len, min, max);
-	}
+				      "%s: malformed answer: %s %s", what, key,
+				      why);
 	return 0;
 }
 
@@ -391,7 +347,7 @@ static void xml_field(const char *body, const char *tag, char *out,
 	a = strstr(body, open);
 	b = a ? strstr(a, close) : NULL;
 	if (a && b)
-		copy_clean(out, len, a + strlen(open),
+		cmek_kit_clean(out, len, a + strlen(open),
 			   (size_t)(b - a - strlen(open)));
 }
 
@@ -412,7 +368,9 @@ static void error_parse(const char *body, char *type, size_t tlen, char *msg,
 	if (*p == '<') {
 		xml_field(p, "Code", raw, sizeof(raw));
 		xml_field(p, "Message", msg, mlen);
-	} else if (*p == '{' && (o = json_parse(body, strlen(body)))) {
+	} else if (*p == '{' &&
+		   (o = cmek_kit_json_answer("aws-kms", body, strlen(body),
+					     NULL))) {
 		t = cmek_json_str(o, "__type");
 		if (!t)
 			t = cmek_json_str(o, "code");
@@ -420,14 +378,14 @@ static void error_parse(const char *body, char *type, size_t tlen, char *msg,
 		if (!m)
 			m = cmek_json_str(o, "Message");
 		if (t)
-			copy_clean(raw, sizeof(raw), t, strlen(t));
+			cmek_kit_clean(raw, sizeof(raw), t, strlen(t));
 		if (m)
-			copy_clean(msg, mlen, m, strlen(m));
+			cmek_kit_clean(msg, mlen, m, strlen(m));
 		json_object_put(o);
 	}
 	t = strrchr(raw, '#');
 	t = t ? t + 1 : raw;
-	copy_clean(type, tlen, t, strcspn(t, ":"));
+	cmek_kit_clean(type, tlen, t, strcspn(t, ":"));
 }
 
 static const struct aws_err_row *error_row(const char *type)
@@ -440,22 +398,18 @@ static const struct aws_err_row *error_row(const char *type)
 	return NULL;
 }
 
-enum cmek_err_class cmek_aws_kms_error(long status, const char *body,
-				       char *type, size_t type_len,
-				       struct cmek_error *err)
+/* Class and message of an error answer whose code @t and text @m are parsed. */
+static enum cmek_err_class error_class(long status, const char *t,
+				       const char *m, struct cmek_error *err)
 {
 	const struct aws_err_row *row;
 	enum cmek_err_class cls;
-	char t[64], m[256];
 
-	error_parse(body ? body : "", t, sizeof(t), m, sizeof(m));
 	row = error_row(t);
 	if (row)
 		cls = row->cls;
 	else
 		cls = CMEK_ERR_TRANSIENT;	/* not KMS's own answer */
-	if (type && type_len)
-		snprintf(type, type_len, "%s", t);
 	cmek_error_set(err, cls, "HTTP %ld %s%s%s%s(%s)", status,
 		       *t ? t : "(no error code)", *m ? ": " : "", m,
 		       *m ? " " : " ",
@@ -466,6 +420,18 @@ enum cmek_err_class cmek_aws_kms_error(long status, const char *body,
 	if (err && row && (row->flags & (AWS_F_CREDS | AWS_F_CLOCK)))
 		err->credential = true;
 	return cls;
+}
+
+enum cmek_err_class cmek_aws_kms_error(long status, const char *body,
+				       char *type, size_t type_len,
+				       struct cmek_error *err)
+{
+	char t[64], m[256];
+
+	error_parse(body ? body : "", t, sizeof(t), m, sizeof(m));
+	if (type && type_len)
+		snprintf(type, type_len, "%s", t);
+	return error_class(status, t, m, err);
 }
 
 /* ---- request bodies ---- */
@@ -600,51 +566,6 @@ static int set_field(char *dst, size_t len, const char *s, size_t n)
 }
 
 /*
- * Read a credentials file into @buf (AWS_FILE_MAX, locked). It must not be
- * open to group or others, whoever reads the config.
- */
-static int secret_file_read(const char *path, char *buf,
-			    struct cmek_error *err)
-{
-	struct stat st;
-	ssize_t n, got = 0;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "aws-kms: cannot open %s: %s", path,
-				      strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		close(fd);
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "aws-kms: %s must be a regular file with mode 0600 or 0400",
-				      path);
-	}
-	while ((n = read(fd, buf + got, AWS_FILE_MAX - 1 - got)) > 0)
-		got += n;
-	close(fd);
-	if (n < 0 || got >= AWS_FILE_MAX - 1)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "aws-kms: cannot read %s (or larger than %d bytes)",
-				      path, AWS_FILE_MAX - 2);
-	buf[got] = '\0';
-	return 0;
-}
-
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-/*
  * The AWS shared credentials format: "[profile]" sections (also
  * "[profile NAME]", as in ~/.aws/config) of aws_access_key_id,
  * aws_secret_access_key and aws_session_token lines.
@@ -657,16 +578,16 @@ static int ini_creds(char *text, const char *profile, struct aws_creds *c)
 
 	for (line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		line = trim(line);
+		line = cmek_trim(line);
 		if (!*line || *line == '#' || *line == ';')
 			continue;
 		if (*line == '[') {
-			sect = trim(line + 1);
+			sect = cmek_trim(line + 1);
 			if (sect[0] && sect[strlen(sect) - 1] == ']')
 				sect[strlen(sect) - 1] = '\0';
-			sect = trim(sect);
+			sect = cmek_trim(sect);
 			if (!strncmp(sect, "profile ", 8))
-				sect = trim(sect + 8);
+				sect = cmek_trim(sect + 8);
 			in = !strcmp(sect, profile);
 			seen |= in;
 			continue;
@@ -675,8 +596,8 @@ static int ini_creds(char *text, const char *profile, struct aws_creds *c)
 		if (!in || !eq)
 			continue;
 		*eq = '\0';
-		k = trim(line);
-		v = trim(eq + 1);
+		k = cmek_trim(line);
+		v = cmek_trim(eq + 1);
 		if (!strcmp(k, "aws_access_key_id"))
 			bad |= set_field(c->akid, sizeof(c->akid), v, strlen(v));
 		else if (!strcmp(k, "aws_secret_access_key"))
@@ -703,7 +624,8 @@ static int creds_from_config(struct aws_priv *ap, struct aws_creds *c,
 		goto out;
 	}
 	if (ap->credentials_file[0]) {
-		if (secret_file_read(ap->credentials_file, buf, err))
+		if (cmek_kit_secret_read("aws-kms", ap->credentials_file, buf,
+					 AWS_FILE_MAX, NULL, err))
 			goto out;
 		r = ini_creds(buf, ap->profile[0] ? ap->profile : "default", c);
 		if (r) {
@@ -722,16 +644,18 @@ static int creds_from_config(struct aws_priv *ap, struct aws_creds *c,
 				       "aws-kms: access_key_id needs secret_access_key_file");
 			goto out;
 		}
-		if (secret_file_read(ap->secret_file, buf, err))
+		if (cmek_kit_secret_read("aws-kms", ap->secret_file, buf,
+					 AWS_FILE_MAX, NULL, err))
 			goto out;
-		if (set_field(c->secret, sizeof(c->secret), trim(buf),
-			      strlen(trim(buf))))
+		if (set_field(c->secret, sizeof(c->secret), cmek_trim(buf),
+			      strlen(cmek_trim(buf))))
 			goto toolong;
 		if (ap->token_file[0]) {
-			if (secret_file_read(ap->token_file, buf, err))
+			if (cmek_kit_secret_read("aws-kms", ap->token_file, buf,
+					 AWS_FILE_MAX, NULL, err))
 				goto out;
-			if (set_field(c->token, sizeof(c->token), trim(buf),
-				      strlen(trim(buf))))
+			if (set_field(c->token, sizeof(c->token), cmek_trim(buf),
+				      strlen(cmek_trim(buf))))
 				goto toolong;
 		}
 		c->source = "secret_access_key_file";
@@ -742,7 +666,7 @@ toolong:
 	cmek_error_set(err, CMEK_ERR_INVALID,
 		       "aws-kms: secret or token file too long");
 out:
-	cmek_secmem_free(buf, AWS_FILE_MAX);
+	cmek_secmem_free(buf);
 	return ret;
 }
 
@@ -846,7 +770,7 @@ static int creds_from_imds(struct aws_priv *ap, struct aws_creds *c,
 		 "/latest/meta-data/iam/security-credentials/%s", role);
 	if (imds_req(ap, "GET", path, hdr, &resp, err))
 		goto fail;
-	o = json_parse(resp.body, resp.len);
+	o = cmek_kit_json_answer("aws-kms", resp.body, resp.len, NULL);
 	code = cmek_json_str(o, "Code");
 	a = cmek_json_str(o, "AccessKeyId");
 	s = cmek_json_str(o, "SecretAccessKey");
@@ -941,16 +865,8 @@ static void creds_drop(struct aws_priv *ap)
 static void scrub(struct cmek_error *err, const struct aws_creds *c)
 {
 	const char *secrets[] = { c->secret, c->token };
-	char *p;
-	size_t i, n;
 
-	for (i = 0; err && i < 2; i++) {
-		n = strlen(secrets[i]);
-		while (n >= 8 && (p = strstr(err->msg, secrets[i]))) {
-			memset(p, '*', n);
-			memmove(p + 3, p + n, strlen(p + n) + 1);
-		}
-	}
+	cmek_kit_withhold(err, secrets, 2);
 }
 
 /* ---- the KMS call ---- */
@@ -999,19 +915,23 @@ struct kms_req {
 	const char *body;
 	size_t body_len;
 	char type[64];			/* out: the error code, if any */
+	/* The error answer throttled() parsed, for kms_call() to reuse. */
+	char msg[256];
+	unsigned int parsed;		/* resp->attempts it is of; 0: none */
 };
 
 /* Throttling comes as HTTP 400, not a status that http.c would retry. */
 static bool throttled(const struct cmek_http_resp *resp, void *arg)
 {
 	const struct aws_err_row *row;
-	char type[64], msg[8];
+	struct kms_req *q = arg;
 
 	if (resp->status == 200)
 		return false;
-	error_parse(resp->body ? resp->body : "", type, sizeof(type), msg,
-		    sizeof(msg));
-	row = error_row(type);
+	error_parse(resp->body ? resp->body : "", q->type, sizeof(q->type),
+		    q->msg, sizeof(q->msg));
+	q->parsed = resp->attempts;
+	row = error_row(q->type);
 	return row && (row->flags & AWS_F_THROTTLE);
 }
 
@@ -1036,6 +956,8 @@ static int kms_send(struct aws_priv *ap, struct kms_req *q,
 	r.aws_sigv4 = sigv4;
 	r.userpwd = sec->userpwd;
 	r.retry_if = throttled;
+	r.retry_arg = q;
+	q->parsed = 0;
 	r.headers[r.nheaders++] = AWS_CT;
 	r.headers[r.nheaders++] = target;
 	if (sec->c.token[0]) {
@@ -1082,8 +1004,11 @@ static int kms_call(struct aws_priv *ap, struct kms_req *q,
 			goto out;
 		if (resp.status == 200)
 			break;
-		cmek_aws_kms_error(resp.status, resp.body, q->type,
-				   sizeof(q->type), err);
+		/* Parsed once: by throttled(), unless a 5xx skipped it. */
+		if (q->parsed != resp.attempts)
+			error_parse(resp.body ? resp.body : "", q->type,
+				    sizeof(q->type), q->msg, sizeof(q->msg));
+		error_class(resp.status, q->type, q->msg, err);
 		row = error_row(q->type);
 		if ((row && (row->flags & AWS_F_THROTTLE)) ||
 		    resp.status == 429)
@@ -1094,7 +1019,7 @@ static int kms_call(struct aws_priv *ap, struct kms_req *q,
 			goto out;
 		refreshed = true;
 	}
-	*out = json_parse(resp.body, resp.len);
+	*out = cmek_kit_json_answer("aws-kms", resp.body, resp.len, NULL);
 	if (*out)
 		ret = 0;
 	else
@@ -1115,7 +1040,7 @@ out:
 		scrub(err, &sec->c);
 	}
 	cmek_http_resp_free(&resp);
-	cmek_secmem_free(sec, sizeof(*sec));
+	cmek_secmem_free(sec);
 	return ret;
 }
 
@@ -1497,7 +1422,8 @@ int cmek_aws_kms_describe_parse(const char *body, size_t len,
 				enum cmek_kms_key_state *state,
 				struct cmek_error *err)
 {
-	struct json_object *o = json_parse(body, len);
+	struct json_object *o = cmek_kit_json_answer("aws-kms", body, len,
+						     NULL);
 	int ret;
 
 	if (!o)
@@ -1596,12 +1522,41 @@ static int set_path(char *dst, size_t len, const char *key, const char *v,
 	return 0;
 }
 
+static const struct cmek_setting aws_settings[] = {
+	{ "region", CMEK_SETTING_STRING, 0, NULL,
+	  "Region of key references that are not ARNs" },
+	{ "endpoint", CMEK_SETTING_URL, 0, "https://kms.REGION.amazonaws.com",
+	  "KMS endpoint (.com.cn for cn- regions)" },
+	{ "credentials_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
+	  "AWS shared credentials file (INI)" },
+	{ "profile", CMEK_SETTING_STRING, 0, "default",
+	  "Profile of credentials_file" },
+	{ "access_key_id", CMEK_SETTING_STRING, 0, NULL,
+	  "Access key id, with secret_access_key_file" },
+	{ "secret_access_key_file", CMEK_SETTING_PATH,
+	  CMEK_SETTING_SECRET_FILE, NULL,
+	  "File holding the secret access key of access_key_id" },
+	{ "session_token_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE,
+	  NULL, "File holding a session token, for temporary credentials" },
+	{ "imds", CMEK_SETTING_BOOL, 0, "no",
+	  "Use the instance's role from the instance metadata service" },
+	{ "imds_endpoint", CMEK_SETTING_URL, 0, "http://169.254.169.254",
+	  "Instance metadata service" },
+	{ "unwrap_checks_state", CMEK_SETTING_BOOL, 0, "no",
+	  "Ask DescribeKey before each unwrap" },
+	CMEK_HTTP_SETTINGS,
+	{ .name = NULL }
+};
+
 static int aws_configure(struct cmek_provider *p, const char *key,
 			 const char *value, struct cmek_error *err)
 {
 	struct aws_priv *ap = p->priv;
-	int r = cmek_http_configure(&ap->http, key, value, err);
+	int r;
 
+	if (cmek_setting_check("aws-kms", aws_settings, key, err))
+		return -1;
+	r = cmek_http_configure(&ap->http, key, value, err);
 	if (r)
 		return r < 0 ? -1 : 0;
 	if (!strcmp(key, "region")) {
@@ -1655,9 +1610,7 @@ static int aws_configure(struct cmek_provider *p, const char *key,
 			return cmek_error_set(err, CMEK_ERR_INVALID,
 					      "unwrap_checks_state must be yes or no");
 	} else {
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "unknown aws-kms setting '%.64s' (known: region, endpoint, credentials_file, profile, access_key_id, secret_access_key_file, session_token_file, imds, imds_endpoint, unwrap_checks_state, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
-				      key);
+		return cmek_setting_unhandled("aws-kms", key, err);
 	}
 	return 0;
 }
@@ -1668,7 +1621,7 @@ static void aws_destroy(struct cmek_provider *p)
 
 	if (!ap)
 		return;
-	cmek_secmem_free(ap->creds, sizeof(*ap->creds));
+	cmek_secmem_free(ap->creds);
 	pthread_mutex_destroy(&ap->lock);
 	cmek_http_opts_free(&ap->http);
 	OPENSSL_cleanse(ap, sizeof(*ap));
@@ -1678,6 +1631,7 @@ static void aws_destroy(struct cmek_provider *p)
 
 const struct cmek_provider_ops cmek_aws_kms_ops = {
 	.name = "aws-kms",
+	.settings = aws_settings,
 	.init = aws_init,
 	.configure = aws_configure,
 	.generate = aws_generate,

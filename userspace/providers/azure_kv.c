@@ -25,13 +25,11 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +44,7 @@
 #include "azure_kv.h"
 #include "b64.h"
 #include "http.h"
+#include "kit.h"
 #include "secjson.h"
 #include "secmem.h"
 
@@ -56,7 +55,6 @@
 #define AKV_IMDS_API		"2018-02-01"
 #define AKV_VERSION_LEN		32	/* Key Vault versions: 32 hex digits */
 #define AKV_NAME_MAX		127
-#define AKV_TOKEN_MAX		8192
 #define AKV_SECRET_MAX		1024
 #define AKV_URL_MAX		2048
 #define AKV_CT_MIN		256	/* RSA-2048 */
@@ -90,11 +88,6 @@ struct akv_ref {
 
 enum akv_cred { AKV_CRED_AUTO, AKV_CRED_SECRET, AKV_CRED_MI };
 
-struct akv_token {
-	char *value;			/* wiped on free */
-	long refresh_ms;		/* CLOCK_MONOTONIC: fetch anew after */
-};
-
 struct akv_priv {
 	struct cmek_http_opts http;
 	char endpoint[256];		/* "" = https://<vault host> */
@@ -108,7 +101,7 @@ struct akv_priv {
 	struct akv_ref sign;		/* sign_key; name "" = slots unsigned */
 	bool accept_unsigned;		/* unsigned_slots = accept */
 	pthread_mutex_t lock;		/* over tok[] and pub[] */
-	struct akv_token tok[ARRAY_SIZE(akv_clouds)];
+	struct cmek_kit_token tok[ARRAY_SIZE(akv_clouds)];
 	struct {
 		char version[AKV_VERSION_LEN + 1];
 		EVP_PKEY *pk;
@@ -202,15 +195,6 @@ bad:
 
 /* ---- JSON ---- */
 
-/* An answer that may hold a secret: see cmek_json_parse_secret(). */
-static struct json_object *json_parse_secret(const char *body, size_t len)
-{
-	if (len > CMEK_HTTP_BODY_MAX)
-		return NULL;
-	return cmek_json_parse_secret(body, len, JSON_TOKENER_DEFAULT_DEPTH,
-				      NULL);
-}
-
 static const char *jstr(struct json_object *o, const char *key, size_t *len)
 {
 	struct json_object *v = cmek_json_get(o, key, json_type_string);
@@ -246,19 +230,6 @@ static long long jint(struct json_object *o, const char *key, bool *ok)
 	return n;
 }
 
-/* A KMS message quoted in an error: one line, printable, bounded. */
-static void clean_msg(char *dst, size_t len, const char *src)
-{
-	size_t i = 0;
-
-	for (; src && *src && *src != '\r' && *src != '\n' && i + 1 < len;
-	     src++)
-		dst[i++] = isprint((unsigned char)*src) ? *src : '?';
-	while (i && dst[i - 1] == ' ')
-		i--;
-	dst[i] = '\0';
-}
-
 /* Put "@prefix: " before the message a lower layer left in @err. */
 static void err_prefix(struct cmek_error *err, const char *prefix)
 {
@@ -276,16 +247,6 @@ static void err_prefix(struct cmek_error *err, const char *prefix)
 }
 
 /* ---- Microsoft Entra ID tokens ---- */
-
-static void token_drop(struct akv_token *t)
-{
-	if (t->value) {
-		OPENSSL_cleanse(t->value, strlen(t->value));
-		free(t->value);
-	}
-	t->value = NULL;
-	t->refresh_ms = 0;
-}
 
 /* Tenant (GUID or domain) and client (GUID) ids go into URLs and forms. */
 static bool id_ok(const char *s, size_t max)
@@ -315,102 +276,18 @@ static void form_escape(char *dst, const char *src)
 	*dst = '\0';
 }
 
-static int read_secret_file(const char *path, char *buf, size_t len,
-			    struct cmek_error *err)
-{
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "cannot open client_secret_file %s: %s",
-				      path, strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		close(fd);
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "client_secret_file %s must be a regular file with mode 0600 or 0400",
-				      path);
-	}
-	n = read(fd, buf, len);
-	close(fd);
-	if (n < 0 || (size_t)n >= len) {
-		OPENSSL_cleanse(buf, len);
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "cannot read client_secret_file %s (or larger than %zu bytes)",
-				      path, len - 1);
-	}
-	while (n && isspace((unsigned char)buf[n - 1]))
-		n--;
-	buf[n] = '\0';
-	if (!n)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "client_secret_file %s is empty", path);
-	return 0;
-}
-
-/*
- * A token answer, from Entra ID ({"token_type", "expires_in": 3599,
- * "access_token"}) or IMDS (the same with numbers as strings). The token
- * goes into an HTTP header: printable ASCII only, so an answer cannot
- * inject header lines. Refreshed ahead of expiry by a tenth of its life,
- * at most 5 minutes.
- */
-static int token_parse(struct akv_token *t, const struct cmek_http_resp *resp,
-		       const char *who, struct cmek_error *err)
-{
-	struct json_object *o = json_parse_secret(resp->body, resp->len);
-	const char *at, *type;
-	long long life;
-	size_t len = 0, i;
-	bool ok = false;
-	int ret = -1;
-
-	at = jstr(o, "access_token", &len);
-	type = jstr(o, "token_type", NULL);
-	life = jint(o, "expires_in", &ok);
-	if (!o || !at || !len || len > AKV_TOKEN_MAX || !type ||
-	    strcasecmp(type, "Bearer") || !ok || life <= 0 ||
-	    life > 7 * 86400) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT,
-			       "%s: malformed token answer (want access_token, token_type Bearer, expires_in)",
-			       who);
-		goto out;
-	}
-	for (i = 0; i < len; i++)
-		if (at[i] <= ' ' || at[i] > '~')
-			break;
-	if (i != len) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT,
-			       "%s: access token holds characters that cannot go into a header",
-			       who);
-		goto out;
-	}
-	t->value = strndup(at, len);
-	if (!t->value) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-		goto out;
-	}
-	t->refresh_ms = cmek_http_now_ms() + life * 1000 -
-			(life * 100 < 300000 ? life * 100 : 300000);
-	ret = 0;
-out:
-	cmek_json_wipe_member(o, "access_token");
-	json_object_put(o);
-	return ret;
-}
-
 /* Entra ID: {"error": "invalid_client", "error_description": "AADSTS..."}. */
 static int token_fail(const struct cmek_http_resp *resp, const char *who,
 		      bool imds, struct cmek_error *err)
 {
-	struct json_object *o = json_parse_secret(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("azure-kv", resp->body,
+						     resp->len, NULL);
 	char code[64], desc[AKV_MSG_MAX];
 	long st = resp->status;
 
-	clean_msg(code, sizeof(code), jstr(o, "error", NULL));
-	clean_msg(desc, sizeof(desc), jstr(o, "error_description", NULL));
+	cmek_kit_clean_str(code, sizeof(code), jstr(o, "error", NULL));
+	cmek_kit_clean_str(desc, sizeof(desc),
+			   jstr(o, "error_description", NULL));
 	json_object_put(o);
 	/*
 	 * IMDS: 404 while it updates, 410 while it starts: retry later. An
@@ -431,7 +308,7 @@ static int token_fail(const struct cmek_http_resp *resp, const char *who,
 
 static int token_from_secret(struct akv_priv *ap, const char *tenant,
 			     const char *client, const char *resource,
-			     struct akv_token *t, struct cmek_error *err)
+			     struct cmek_kit_token *t, struct cmek_error *err)
 {
 	struct cmek_http_req rq = { .method = "POST" };
 	struct cmek_http_resp resp = { 0 };
@@ -453,8 +330,8 @@ static int token_from_secret(struct akv_priv *ap, const char *tenant,
 	if (ap->secret) {
 		snprintf(secret, sizeof(secret), "%s", ap->secret);
 	} else if (ap->secret_file[0]) {
-		if (read_secret_file(ap->secret_file, secret, sizeof(secret),
-				     err))
+		if (cmek_kit_secret_read("azure-kv", ap->secret_file, secret,
+					 sizeof(secret), NULL, err))
 			goto out;
 	} else {
 		env = getenv("AZURE_CLIENT_SECRET");
@@ -497,7 +374,7 @@ static int token_from_secret(struct akv_priv *ap, const char *tenant,
 	if (resp.status != 200)
 		token_fail(&resp, who, false, err);
 	else
-		ret = token_parse(t, &resp, who, err);
+		ret = cmek_kit_token_take(t, who, &resp, err);
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (form) {
@@ -510,7 +387,7 @@ out:
 
 /* Managed identity: GET .../metadata/identity/oauth2/token, "Metadata: true". */
 static int token_from_imds(struct akv_priv *ap, const char *client,
-			   const char *resource, struct akv_token *t,
+			   const char *resource, struct cmek_kit_token *t,
 			   struct cmek_error *err)
 {
 	struct cmek_http_req rq = { .method = "GET", .metadata = true };
@@ -540,13 +417,13 @@ static int token_from_imds(struct akv_priv *ap, const char *client,
 	if (resp.status != 200)
 		token_fail(&resp, who, true, err);
 	else
-		ret = token_parse(t, &resp, who, err);
+		ret = cmek_kit_token_take(t, who, &resp, err);
 out:
 	cmek_http_resp_free(&resp);
 	return ret;
 }
 
-static int token_fetch(struct akv_priv *ap, size_t cloud, struct akv_token *t,
+static int token_fetch(struct akv_priv *ap, size_t cloud, struct cmek_kit_token *t,
 		       struct cmek_error *err)
 {
 	const char *tenant = *ap->tenant ? ap->tenant : getenv("AZURE_TENANT_ID");
@@ -585,18 +462,16 @@ static int auth_header(struct akv_priv *ap, const struct akv_ref *r,
 		       bool fresh, char *hdr, size_t len,
 		       struct cmek_error *err)
 {
-	struct akv_token *t = &ap->tok[r->cloud];
+	struct cmek_kit_token *t = &ap->tok[r->cloud];
 	int ret = 0;
 
 	pthread_mutex_lock(&ap->lock);
-	if (fresh || !t->value || cmek_http_now_ms() >= t->refresh_ms) {
-		token_drop(t);
+	if (fresh || !cmek_kit_token_fresh(t)) {
+		cmek_kit_token_drop(t);
 		ret = token_fetch(ap, r->cloud, t, err);
 	}
-	if (!ret && snprintf(hdr, len, "Authorization: Bearer %s", t->value) >=
-		    (int)len)
-		ret = cmek_error_set(err, CMEK_ERR_INVALID,
-				     "access token too long");
+	if (!ret)
+		ret = cmek_kit_token_header(t, hdr, len, err);
 	pthread_mutex_unlock(&ap->lock);
 	return ret;
 }
@@ -604,21 +479,17 @@ static int auth_header(struct akv_priv *ap, const struct akv_ref *r,
 /* Defence in depth: no message leaves with a secret or a token in it. */
 static int scrub(struct akv_priv *ap, int ret, struct cmek_error *err)
 {
-	const char *env = getenv("AZURE_CLIENT_SECRET");
 	const char *s[ARRAY_SIZE(akv_clouds) + 2];
 	size_t i, n = 0;
 
 	if (!ret || !err)
 		return ret;
 	s[n++] = ap->secret;
-	s[n++] = env;
+	s[n++] = getenv("AZURE_CLIENT_SECRET");
 	pthread_mutex_lock(&ap->lock);
 	for (i = 0; i < ARRAY_SIZE(akv_clouds); i++)
 		s[n++] = ap->tok[i].value;
-	for (i = 0; i < n; i++)
-		if (s[i] && strlen(s[i]) >= 4 && strstr(err->msg, s[i]))
-			snprintf(err->msg, sizeof(err->msg),
-				 "(error message withheld: it quoted a credential)");
+	cmek_kit_withhold(err, s, n);
 	pthread_mutex_unlock(&ap->lock);
 	return ret;
 }
@@ -642,40 +513,37 @@ static int kv_url(const struct akv_priv *ap, const struct akv_ref *r,
 	return 0;
 }
 
+struct auth_ctx {
+	struct akv_priv *ap;
+	const struct akv_ref *r;
+};
+
+static int auth(void *ctx, bool fresh, char *hdr, size_t len,
+		struct cmek_error *err)
+{
+	struct auth_ctx *a = ctx;
+
+	return auth_header(a->ap, a->r, fresh, hdr, len, err);
+}
+
 /*
- * One Key Vault request with a bearer token. A 401 means the token expired
- * or was revoked early: fetch a new one and try once more. Returns 0 with
- * whatever answer came (the caller classifies it), -1 with @err if none.
+ * One Key Vault request, with a fresh token after a 401. 0 with whatever
+ * answer came (the caller classifies it), -1 with @err if none.
  */
 static int kv_call(struct akv_priv *ap, const struct akv_ref *r,
 		   const char *method, const char *url, const char *body,
 		   struct cmek_http_resp *resp, struct cmek_error *err)
 {
-	char auth[AKV_TOKEN_MAX + 32];
-	struct cmek_http_req rq;
-	int ret = -1, i;
+	struct cmek_http_req rq = { .method = method, .url = url };
+	struct auth_ctx a = { ap, r };
 
-	for (i = 0; i < 2; i++) {
-		ret = auth_header(ap, r, i > 0, auth, sizeof(auth), err);
-		if (ret)
-			break;
-		memset(&rq, 0, sizeof(rq));
-		rq.method = method;
-		rq.url = url;
-		rq.headers[rq.nheaders++] = auth;
-		rq.headers[rq.nheaders++] = "Accept: application/json";
-		if (body) {
-			rq.body = body;
-			rq.body_len = strlen(body);
-			rq.headers[rq.nheaders++] =
-				"Content-Type: application/json";
-		}
-		ret = cmek_http_call(&ap->http, &rq, resp, err);
-		OPENSSL_cleanse(auth, sizeof(auth));
-		if (ret || resp->status != 401)
-			break;
+	rq.headers[rq.nheaders++] = "Accept: application/json";
+	if (body) {
+		rq.body = body;
+		rq.body_len = strlen(body);
+		rq.headers[rq.nheaders++] = "Content-Type: application/json";
 	}
-	return ret;
+	return cmek_kit_bearer_call(&ap->http, &rq, auth, &a, resp, err);
 }
 
 /* Key Vault errors: {"error": {"code", "message", "innererror": {"code"}}}. */
@@ -687,14 +555,15 @@ struct kv_err {
 
 static bool kv_err_parse(const struct cmek_http_resp *resp, struct kv_err *e)
 {
-	struct json_object *o = json_parse_secret(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("azure-kv", resp->body,
+						     resp->len, NULL);
 	struct json_object *er = cmek_json_get(o, "error", json_type_object);
 	struct json_object *in = cmek_json_get(er, "innererror",
 					       json_type_object);
 
-	clean_msg(e->code, sizeof(e->code), jstr(er, "code", NULL));
-	clean_msg(e->inner, sizeof(e->inner), jstr(in, "code", NULL));
-	clean_msg(e->msg, sizeof(e->msg), jstr(er, "message", NULL));
+	cmek_kit_clean_str(e->code, sizeof(e->code), jstr(er, "code", NULL));
+	cmek_kit_clean_str(e->inner, sizeof(e->inner), jstr(in, "code", NULL));
+	cmek_kit_clean_str(e->msg, sizeof(e->msg), jstr(er, "message", NULL));
 	json_object_put(o);
 	return e->code[0] != '\0';
 }
@@ -805,7 +674,7 @@ static int kv_current_version(struct akv_priv *ap, const struct akv_ref *r,
 		kv_fail(&resp, r, "get", err);
 		goto out;
 	}
-	o = json_parse_secret(resp.body, resp.len);
+	o = cmek_kit_json_answer("azure-kv", resp.body, resp.len, NULL);
 	key = cmek_json_get(o, "key", json_type_object);
 	kty = jstr(key, "kty", NULL);
 	if (kid_check(jstr(key, "kid", NULL), r, version, err))
@@ -982,7 +851,7 @@ static EVP_PKEY *sign_pub(struct akv_priv *ap, const char *version,
 			err->cls = CMEK_ERR_INVALID;
 		goto out;
 	}
-	o = json_parse_secret(resp.body, resp.len);
+	o = cmek_kit_json_answer("azure-kv", resp.body, resp.len, NULL);
 	key = cmek_json_get(o, "key", json_type_object);
 	kty = jstr(key, "kty", NULL);
 	if (kid_check(jstr(key, "kid", NULL), &ap->sign, kidv, err))
@@ -1101,7 +970,7 @@ static int kv_sign(struct akv_priv *ap, const struct akv_ref *r,
 		kv_fail(&resp, &ap->sign, "sign", err);
 		goto out;
 	}
-	o = json_parse_secret(resp.body, resp.len);
+	o = cmek_kit_json_answer("azure-kv", resp.body, resp.len, NULL);
 	v = jstr(o, "value", &vlen);
 	sg = v && vlen <= 2 * AKV_SIG_MAX ?
 	     cmek_b64_decode(v, vlen, true, &sl) : NULL;
@@ -1189,7 +1058,7 @@ static int kv_wrap_payload(struct akv_priv *ap, const struct akv_ref *r,
 		kv_fail(&resp, r, "wrapkey", err);
 		goto out;
 	}
-	o = json_parse_secret(resp.body, resp.len);
+	o = cmek_kit_json_answer("azure-kv", resp.body, resp.len, NULL);
 	if (kid_check(jstr(o, "kid", NULL), r, kidv, err))
 		goto out;
 	v = jstr(o, "value", &vlen);
@@ -1312,7 +1181,7 @@ static int kv_unwrap_payload(struct akv_priv *ap, const struct akv_ref *r,
 		kv_fail(&resp, r, "unwrapkey", err);
 		goto out;
 	}
-	o = json_parse_secret(resp.body, resp.len);
+	o = cmek_kit_json_answer("azure-kv", resp.body, resp.len, NULL);
 	v = jstr(o, "value", &vlen);
 	pt = v && vlen <= 4 * AKV_PAYLOAD_MAX ?
 	     cmek_b64_decode(v, vlen, true, &pt_len) : NULL;
@@ -1440,7 +1309,7 @@ static int akv_rewrap(struct cmek_provider *p, const char *key_ref,
 	if (!ret)
 		ret = wrap_ref(p->priv, &nr, b, dek, dek_len, new_wrapped,
 			       new_wrapped_len, err);
-	cmek_secmem_free(dek, CMEK_DEK_MAX);
+	cmek_secmem_free(dek);
 	return scrub(p->priv, ret, err);
 }
 
@@ -1466,7 +1335,8 @@ static int key_attr_state(const struct cmek_http_resp *resp,
 			  enum cmek_kms_key_state *state,
 			  struct cmek_error *err)
 {
-	struct json_object *o = json_parse_secret(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("azure-kv", resp->body,
+						     resp->len, NULL);
 	struct json_object *a = cmek_json_get(o, "attributes",
 					      json_type_object);
 	struct json_object *en = cmek_json_get(a, "enabled", json_type_boolean);
@@ -1622,12 +1492,41 @@ static int set_id(char *dst, size_t len, const char *key, const char *value,
 	return 0;
 }
 
+static const struct cmek_setting akv_settings[] = {
+	{ "endpoint", CMEK_SETTING_URL, 0, NULL,
+	  "Vault URL instead of the key reference's host (tests, private links)" },
+	{ "authority_host", CMEK_SETTING_URL, 0,
+	  "https://login.microsoftonline.com",
+	  "Entra ID authority; default also $AZURE_AUTHORITY_HOST" },
+	{ "tenant_id", CMEK_SETTING_STRING, 0, NULL,
+	  "Directory (tenant) id; default $AZURE_TENANT_ID" },
+	{ "client_id", CMEK_SETTING_STRING, 0, NULL,
+	  "Application (client) id; default $AZURE_CLIENT_ID" },
+	{ "client_secret_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE,
+	  NULL, "File holding the client secret" },
+	{ "client_secret", CMEK_SETTING_STRING, CMEK_SETTING_SECRET, NULL,
+	  "The client secret inline (cmekd.conf must then be 0600)" },
+	{ "credential", CMEK_SETTING_STRING, 0, "auto",
+	  "auto, client_secret or managed_identity" },
+	{ "imds_endpoint", CMEK_SETTING_URL, 0, "http://169.254.169.254",
+	  "Instance metadata service, for managed_identity" },
+	{ "sign_key", CMEK_SETTING_URL, 0, NULL,
+	  "Key Vault key that signs each slot's binding" },
+	{ "unsigned_slots", CMEK_SETTING_STRING, 0, "refuse",
+	  "refuse or accept slots without a signature when sign_key is set" },
+	CMEK_HTTP_SETTINGS,
+	{ .name = NULL }
+};
+
 static int akv_configure(struct cmek_provider *p, const char *key,
 			 const char *value, struct cmek_error *err)
 {
 	struct akv_priv *ap = p->priv;
-	int ret = cmek_http_configure(&ap->http, key, value, err);
+	int ret;
 
+	if (cmek_setting_check("azure-kv", akv_settings, key, err))
+		return -1;
+	ret = cmek_http_configure(&ap->http, key, value, err);
 	if (ret)
 		return ret < 0 ? -1 : 0;
 	if (!strcmp(key, "endpoint"))
@@ -1693,9 +1592,7 @@ static int akv_configure(struct cmek_provider *p, const char *key,
 					      value);
 		return 0;
 	}
-	return cmek_error_set(err, CMEK_ERR_INVALID,
-			      "unknown azure-kv setting '%.60s' (known: endpoint, authority_host, tenant_id, client_id, client_secret_file, client_secret, credential, imds_endpoint, sign_key, unsigned_slots, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
-			      key);
+	return cmek_setting_unhandled("azure-kv", key, err);
 }
 
 static int akv_init(struct cmek_provider *p, struct cmek_error *err)
@@ -1719,7 +1616,7 @@ static void akv_destroy(struct cmek_provider *p)
 	if (!ap)
 		return;
 	for (i = 0; i < ARRAY_SIZE(ap->tok); i++)
-		token_drop(&ap->tok[i]);
+		cmek_kit_token_drop(&ap->tok[i]);
 	for (i = 0; i < AKV_PUB_CACHE; i++)
 		EVP_PKEY_free(ap->pub[i].pk);
 	if (ap->secret) {
@@ -1735,6 +1632,7 @@ static void akv_destroy(struct cmek_provider *p)
 
 const struct cmek_provider_ops cmek_azure_kv_ops = {
 	.name = "azure-kv",
+	.settings = akv_settings,
 	.init = akv_init,
 	.configure = akv_configure,
 	.generate = akv_generate,

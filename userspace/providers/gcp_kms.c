@@ -25,10 +25,10 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,9 +44,9 @@
 #include "crc32c.h"
 #include "gcp_kms.h"
 #include "http.h"
+#include "kit.h"
 #include "secjson.h"
 
-#define TOKEN_MAX		4096	/* Google's are about 200-1000 bytes */
 #define CREDS_FILE_MAX		(64 * 1024)
 #define CIPHERTEXT_MAX		(64 * 1024 + 1024)
 #define INTEGRITY_TRIES		3	/* answers failing CRC32C checks */
@@ -65,12 +65,10 @@ struct gcp_priv {
 	char endpoint[512];
 	char metadata[256];
 	char creds_path[PATH_MAX];
-	bool creds_from_env;
 	bool use_metadata;		/* metadata = yes */
 	struct gcp_sa *sa;		/* loaded service account, or NULL */
 
-	char token[TOKEN_MAX + 1];	/* "" = none */
-	long token_refresh_ms;		/* monotonic time to get a new one */
+	struct cmek_kit_token token;
 };
 
 /* ---- small helpers ---- */
@@ -150,22 +148,6 @@ static bool version_name_valid(const char *name, const char *key_ref)
 	       strspn(v, "0123456789") == n;
 }
 
-/* An answer that may hold a key or a token; json-c's own depth limit. */
-static struct json_object *json_parse_wipe(const char *s, size_t len)
-{
-	return cmek_json_parse_secret(s, len, 32, NULL);
-}
-
-/* Copy a server's message for an error line: printable, bounded. */
-static void clean_copy(char *dst, size_t len, const char *src)
-{
-	size_t i;
-
-	for (i = 0; src && src[i] && i + 1 < len; i++)
-		dst[i] = isprint((unsigned char)src[i]) ? src[i] : '?';
-	dst[i] = '\0';
-}
-
 /*
  * The integrity fields are google.protobuf.Int64Value, which the JSON
  * mapping writes as a decimal string; a bare number is accepted too.
@@ -214,42 +196,6 @@ static int json_true(struct json_object *o, const char *field)
 	return json_object_get_boolean(v) ? 1 : 0;
 }
 
-/* Decode a base64 member: NULL (with @why) if absent, wrong or too long. */
-static uint8_t *json_b64(struct json_object *o, const char *field,
-			 size_t max, size_t *len, const char **why)
-{
-	struct json_object *v;
-	const char *s;
-	uint8_t *d;
-
-	if (!json_object_object_get_ex(o, field, &v)) {
-		*why = "is missing";
-		return NULL;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		*why = "is not a string";
-		return NULL;
-	}
-	s = json_object_get_string(v);
-	if ((size_t)json_object_get_string_len(v) > (max + 2) / 3 * 4) {
-		*why = "is too long";
-		return NULL;
-	}
-	d = cmek_b64_decode(s, (size_t)json_object_get_string_len(v), false,
-			    len);
-	if (!d) {
-		*why = "is not valid base64";
-		return NULL;
-	}
-	if (!*len || *len > max) {
-		OPENSSL_cleanse(d, *len);
-		free(d);
-		*why = *len ? "is too long" : "is empty";
-		return NULL;
-	}
-	return d;
-}
-
 /* ---- credentials ---- */
 
 static void sa_free(struct gcp_sa *sa)
@@ -265,44 +211,7 @@ static void sa_free(struct gcp_sa *sa)
 
 static void token_drop(struct gcp_priv *gp)
 {
-	OPENSSL_cleanse(gp->token, sizeof(gp->token));
-	gp->token_refresh_ms = 0;
-}
-
-/* Read a whole (small) credentials file; the caller wipes and frees it. */
-static char *read_creds(const char *path, size_t *len, struct cmek_error *err)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	size_t n;
-
-	if (!f) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
-			       "gcp-kms: cannot read credentials file %s: %s",
-			       path, strerror(errno));
-		return NULL;
-	}
-	buf = malloc(CREDS_FILE_MAX + 1);
-	if (!buf) {
-		fclose(f);
-		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-		return NULL;
-	}
-	/* stdio's own buffer holds the key too: unbuffered, then. */
-	setvbuf(f, NULL, _IONBF, 0);
-	n = fread(buf, 1, CREDS_FILE_MAX + 1, f);
-	fclose(f);
-	if (n > CREDS_FILE_MAX) {
-		OPENSSL_cleanse(buf, CREDS_FILE_MAX + 1);
-		free(buf);
-		cmek_error_set(err, CMEK_ERR_INVALID,
-			       "gcp-kms: credentials file %s is larger than %d bytes",
-			       path, CREDS_FILE_MAX);
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
+	cmek_kit_token_drop(&gp->token);
 }
 
 static bool field_ok(const char *s, size_t max, const char *extra)
@@ -394,16 +303,21 @@ static int sa_load(struct gcp_priv *gp, struct cmek_error *err)
 	char *buf;
 	int ret = -1;
 
-	buf = read_creds(gp->creds_path, &len, err);
+	buf = malloc(CREDS_FILE_MAX + 1);
 	if (!buf)
+		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
+	if (cmek_kit_secret_read("gcp-kms", gp->creds_path, buf,
+				 CREDS_FILE_MAX + 1, &len, err)) {
+		free(buf);
 		return -1;
+	}
 	sa = calloc(1, sizeof(*sa));
 	if (!sa) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 		goto out;
 	}
-	o = json_parse_wipe(buf, len);
-	if (!o || !json_object_is_type(o, json_type_object)) {
+	o = cmek_kit_json_answer("gcp-kms", buf, len, NULL);
+	if (!o) {
 		cmek_error_set(err, CMEK_ERR_INVALID,
 			       "gcp-kms: credentials file %s is not a JSON object",
 			       gp->creds_path);
@@ -420,7 +334,7 @@ out:
 	cmek_json_wipe_member(o, "private_key");
 	json_object_put(o);
 	sa_free(sa);
-	OPENSSL_cleanse(buf, len);
+	OPENSSL_cleanse(buf, CREDS_FILE_MAX + 1);
 	free(buf);
 	return ret;
 }
@@ -495,74 +409,29 @@ out:
 	return jwt;
 }
 
-/*
- * {"access_token", "expires_in", "token_type": "Bearer"}, from the token
- * endpoint and the metadata server alike.
- */
+/* A token answer from the token endpoint or the metadata server. */
 static int token_take(struct gcp_priv *gp, const struct cmek_http_resp *resp,
 		      const char *from, struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len), *v;
-	const char *tok, *type;
-	int64_t ttl = 0;
-	long margin;
-	size_t n;
-	int ret = -1;
+	char who[700];
 
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT,
-			       "gcp-kms: %s: token answer is not a JSON object",
-			       from);
-		goto out;
-	}
-	tok = cmek_json_str(o, "access_token");
-	type = cmek_json_str(o, "token_type");
-	if (json_object_object_get_ex(o, "expires_in", &v) &&
-	    json_object_is_type(v, json_type_int))
-		ttl = json_object_get_int64(v);
-	n = tok ? strlen(tok) : 0;
-	if (!n || n > TOKEN_MAX || strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				    "abcdefghijklmnopqrstuvwxyz0123456789"
-				    "-._~+/=") != n) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT,
-			       "gcp-kms: %s: access_token missing or malformed",
-			       from);
-		goto out;
-	}
-	if (!type || strcasecmp(type, "Bearer")) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
-			       "gcp-kms: %s: token_type is not Bearer", from);
-		goto out;
-	}
-	if (ttl <= 0 || ttl > 86400) {
-		cmek_error_set(err, CMEK_ERR_INVALID,
-			       "gcp-kms: %s: expires_in missing or out of range",
-			       from);
-		goto out;
-	}
-	token_drop(gp);
-	memcpy(gp->token, tok, n + 1);
-	/* Renew a minute early, or halfway through a short-lived token. */
-	margin = ttl * 1000 / 2 < 60000 ? ttl * 1000 / 2 : 60000;
-	gp->token_refresh_ms = cmek_http_now_ms() + ttl * 1000 - margin;
-	ret = 0;
-out:
-	cmek_json_wipe_member(o, "access_token");
-	json_object_put(o);
-	return ret;
+	snprintf(who, sizeof(who), "gcp-kms: %s", from);
+	return cmek_kit_token_take(&gp->token, who, resp, err);
 }
 
 /* A refusal from the token endpoint or the metadata server. */
 static int token_refused(const struct cmek_http_resp *resp, const char *from,
 			 struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL);
 	char code[64] = "", desc[KMS_MSG_MAX] = "";
 
-	if (o && json_object_is_type(o, json_type_object)) {
-		clean_copy(code, sizeof(code), cmek_json_str(o, "error"));
-		clean_copy(desc, sizeof(desc),
-			   cmek_json_str(o, "error_description"));
+	if (o) {
+		cmek_kit_clean_str(code, sizeof(code),
+				   cmek_json_str(o, "error"));
+		cmek_kit_clean_str(desc, sizeof(desc),
+				   cmek_json_str(o, "error_description"));
 	}
 	json_object_put(o);
 	/* cmekd's own credential refused: alarmed, not a revocation. */
@@ -661,22 +530,11 @@ static int token_from_metadata(struct gcp_priv *gp, struct cmek_error *err)
 /* A valid access token in gp->token, from the cache if it is fresh. */
 static int token_get(struct gcp_priv *gp, struct cmek_error *err)
 {
-	char why[PATH_MAX + 128];
-
-	if (gp->token[0] && cmek_http_now_ms() < gp->token_refresh_ms)
+	if (cmek_kit_token_fresh(&gp->token))
 		return 0;
 	token_drop(gp);
+	/* $GOOGLE_APPLICATION_CREDENTIALS too: sa_load() checks the file. */
 	if (!gp->sa && gp->creds_path[0]) {
-		/*
-		 * $GOOGLE_APPLICATION_CREDENTIALS: the config checked its
-		 * own files; this one gets the same rules, for our own uid.
-		 */
-		if (gp->creds_from_env &&
-		    cmek_check_secret_file(gp->creds_path, geteuid(), why,
-					   sizeof(why)))
-			return cmek_error_set(err, CMEK_ERR_INVALID,
-					      "gcp-kms: GOOGLE_APPLICATION_CREDENTIALS: %s",
-					      why);
 		if (sa_load(gp, err))
 			return -1;
 	}
@@ -691,40 +549,35 @@ static int token_get(struct gcp_priv *gp, struct cmek_error *err)
 
 /* ---- KMS requests and their errors ---- */
 
+static int auth(void *ctx, bool fresh, char *hdr, size_t len,
+		struct cmek_error *err)
+{
+	struct gcp_priv *gp = ctx;
+
+	if (fresh)
+		token_drop(gp);
+	if (token_get(gp, err))
+		return -1;
+	return cmek_kit_token_header(&gp->token, hdr, len, err);
+}
+
 /*
- * One KMS request with the shared retry policy. A 401 means the token
- * expired or was revoked early: get a new one and try once more. Returns
- * 0 with any answer in @resp (a second 401 included), -1 with no answer.
+ * One KMS request with the shared retry policy and a fresh token after a
+ * 401. 0 with any answer in @resp (a second 401 included), -1 with none.
  */
 static int kms_call(struct gcp_priv *gp, const char *method, const char *url,
 		    const char *body, size_t body_len,
 		    struct cmek_http_resp *resp, struct cmek_error *err)
 {
-	struct cmek_http_req r;
-	char auth[TOKEN_MAX + 32];
-	int attempt, ret = 0;
+	struct cmek_http_req r = {
+		.method = method, .url = url, .body = body,
+		.body_len = body_len,
+	};
 
-	for (attempt = 0; attempt < 2; attempt++) {
-		if (token_get(gp, err))
-			return -1;
-		memset(&r, 0, sizeof(r));
-		r.method = method;
-		r.url = url;
-		r.body = body;
-		r.body_len = body_len;
-		cmek_http_header(&r, auth, sizeof(auth),
-				 "Authorization: Bearer %s", gp->token);
-		r.headers[r.nheaders++] = "Accept: application/json";
-		if (body)
-			r.headers[r.nheaders++] =
-				"Content-Type: application/json";
-		ret = cmek_http_call(&gp->http, &r, resp, err);
-		OPENSSL_cleanse(auth, sizeof(auth));
-		if (ret || resp->status != 401)
-			break;
-		token_drop(gp);
-	}
-	return ret;
+	r.headers[r.nheaders++] = "Accept: application/json";
+	if (body)
+		r.headers[r.nheaders++] = "Content-Type: application/json";
+	return cmek_kit_bearer_call(&gp->http, &r, auth, gp, resp, err);
 }
 
 static const struct {
@@ -752,13 +605,14 @@ static const struct {
 static void kms_status(const struct cmek_http_resp *resp, char *status,
 		       size_t slen, char *msg, size_t mlen)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len), *e;
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL), *e;
 
 	*status = *msg = '\0';
 	if (o && json_object_object_get_ex(o, "error", &e) &&
 	    json_object_is_type(e, json_type_object)) {
-		clean_copy(status, slen, cmek_json_str(e, "status"));
-		clean_copy(msg, mlen, cmek_json_str(e, "message"));
+		cmek_kit_clean_str(status, slen, cmek_json_str(e, "status"));
+		cmek_kit_clean_str(msg, mlen, cmek_json_str(e, "message"));
 	}
 	json_object_put(o);
 }
@@ -849,14 +703,16 @@ static int encrypt_answer(const struct cmek_http_resp *resp,
 			  char *version, size_t version_len,
 			  struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len);
-	const char *name, *why = NULL;
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL);
 	size_t klen = strlen(key_ref);
+	const char *name;
+	char why[80];
 	uint32_t crc = 0;
 	int ret = ANSWER_BAD, vp, va, hc;
 
 	*ct = NULL;
-	if (!o || !json_object_is_type(o, json_type_object)) {
+	if (!o) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms encrypt %s: answer is not a JSON object",
 			       key_ref);
@@ -881,7 +737,8 @@ static int encrypt_answer(const struct cmek_http_resp *resp,
 			       key_ref);
 		goto out;
 	}
-	*ct = json_b64(o, "ciphertext", CIPHERTEXT_MAX, ct_len, &why);
+	*ct = cmek_kit_json_b64(o, "ciphertext", 1, CIPHERTEXT_MAX, ct_len,
+				why, sizeof(why));
 	if (!*ct) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms encrypt %s: ciphertext %s", key_ref,
@@ -1049,15 +906,16 @@ struct pt_out {
 static int decrypt_cb(const struct cmek_http_resp *resp, const char *key_ref,
 		      void *out, struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL);
 	struct pt_out *po = out;
-	const char *why = NULL;
+	char why[80];
 	uint8_t *pt = NULL;
 	size_t len = 0;
 	uint32_t crc = 0;
 	int ret = ANSWER_BAD, hc;
 
-	if (!o || !json_object_is_type(o, json_type_object)) {
+	if (!o) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms decrypt %s: answer is not a JSON object",
 			       key_ref);
@@ -1071,7 +929,8 @@ static int decrypt_cb(const struct cmek_http_resp *resp, const char *key_ref,
 		goto out;
 	}
 	/* A few bytes more than a DEK, to tell "too long" from "corrupt". */
-	pt = json_b64(o, "plaintext", CMEK_DEK_MAX * 4, &len, &why);
+	pt = cmek_kit_json_b64(o, "plaintext", 1, CMEK_DEK_MAX * 4, &len, why,
+			       sizeof(why));
 	if (!pt) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms decrypt %s: plaintext %s", key_ref, why);
@@ -1181,12 +1040,13 @@ static const struct {
 static int key_answer(const struct cmek_http_resp *resp, const char *key_ref,
 		      enum cmek_kms_key_state *state, struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len), *pr;
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL), *pr;
 	const char *name, *purpose, *st;
 	int ret = -1;
 	size_t i;
 
-	if (!o || !json_object_is_type(o, json_type_object)) {
+	if (!o) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms get %s: answer is not a JSON object",
 			       key_ref);
@@ -1308,12 +1168,13 @@ static int version_answer(const struct cmek_http_resp *resp, const char *id,
 			  enum cmek_kms_key_state *state,
 			  struct cmek_error *err)
 {
-	struct json_object *o = json_parse_wipe(resp->body, resp->len);
+	struct json_object *o = cmek_kit_json_answer("gcp-kms", resp->body,
+						     resp->len, NULL);
 	const char *name, *st = NULL;
 	int ret = -1;
 	size_t i;
 
-	if (!o || !json_object_is_type(o, json_type_object)) {
+	if (!o) {
 		cmek_error_set(err, CMEK_ERR_TRANSIENT,
 			       "gcp-kms get %s: answer is not a JSON object", id);
 		goto out;
@@ -1381,10 +1242,8 @@ static int gcp_init(struct cmek_provider *p, struct cmek_error *err)
 	snprintf(gp->endpoint, sizeof(gp->endpoint), "%s", CMEK_GCP_ENDPOINT);
 	snprintf(gp->metadata, sizeof(gp->metadata), "%s", CMEK_GCP_METADATA);
 	/* Read at the first request, so that a config line can override. */
-	if (env && *env && strlen(env) < sizeof(gp->creds_path)) {
+	if (env && *env && strlen(env) < sizeof(gp->creds_path))
 		snprintf(gp->creds_path, sizeof(gp->creds_path), "%s", env);
-		gp->creds_from_env = true;
-	}
 	p->priv = gp;
 	return 0;
 }
@@ -1411,12 +1270,28 @@ static int set_url(char *dst, size_t len, const char *key, const char *value,
 	return 0;
 }
 
+static const struct cmek_setting gcp_settings[] = {
+	{ "credentials_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
+	  "Service-account key file (JSON); default $GOOGLE_APPLICATION_CREDENTIALS" },
+	{ "endpoint", CMEK_SETTING_URL, 0, "https://cloudkms.googleapis.com",
+	  "Cloud KMS endpoint" },
+	{ "metadata", CMEK_SETTING_BOOL, 0, "no",
+	  "Use the VM's service account from the metadata server" },
+	{ "metadata_endpoint", CMEK_SETTING_URL, 0, "http://169.254.169.254",
+	  "Metadata server" },
+	CMEK_HTTP_SETTINGS,
+	{ .name = NULL }
+};
+
 static int gcp_configure(struct cmek_provider *p, const char *key,
 			 const char *value, struct cmek_error *err)
 {
 	struct gcp_priv *gp = p->priv;
-	int r = cmek_http_configure(&gp->http, key, value, err);
+	int r;
 
+	if (cmek_setting_check("gcp-kms", gcp_settings, key, err))
+		return -1;
+	r = cmek_http_configure(&gp->http, key, value, err);
 	if (r)
 		return r < 0 ? -1 : 0;
 	if (!strcmp(key, "endpoint"))
@@ -1439,13 +1314,10 @@ static int gcp_configure(struct cmek_provider *p, const char *key,
 			return cmek_error_set(err, CMEK_ERR_INVALID,
 					      "gcp-kms: credentials_file must be an absolute path");
 		snprintf(gp->creds_path, sizeof(gp->creds_path), "%s", value);
-		gp->creds_from_env = false;
 		/* Now, so that a bad file is reported with its config line. */
 		return sa_load(gp, err);
 	}
-	return cmek_error_set(err, CMEK_ERR_INVALID,
-			      "unknown gcp-kms setting '%s' (known: endpoint, credentials_file, metadata, metadata_endpoint, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
-			      key);
+	return cmek_setting_unhandled("gcp-kms", key, err);
 }
 
 static void gcp_destroy(struct cmek_provider *p)
@@ -1455,6 +1327,7 @@ static void gcp_destroy(struct cmek_provider *p)
 	if (!gp)
 		return;
 	sa_free(gp->sa);
+	token_drop(gp);
 	cmek_http_opts_free(&gp->http);
 	OPENSSL_cleanse(gp, sizeof(*gp));
 	free(gp);
@@ -1463,6 +1336,7 @@ static void gcp_destroy(struct cmek_provider *p)
 
 const struct cmek_provider_ops cmek_gcp_kms_ops = {
 	.name = "gcp-kms",
+	.settings = gcp_settings,
 	.init = gcp_init,
 	.configure = gcp_configure,
 	.generate = gcp_generate,

@@ -41,6 +41,7 @@
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "kit.h"
 #include "kmip.h"
 
 #define WRAP_V1		1	/* client IV: unwrap only */
@@ -62,6 +63,7 @@ struct kmip_priv {
 	char *ca_file, *cert_file, *key_file;
 	char *server_name;		/* verified name; default host */
 	unsigned int timeout;		/* seconds */
+	struct cmek_http_opts retry;	/* retries, backoff, deadline */
 	char *username, *password;
 	SSL_CTX *ctx;			/* built on first use */
 };
@@ -168,16 +170,6 @@ enum cmek_err_class cmek_kmip_classify(uint32_t op, uint32_t status,
 
 /* ---- response decoding ---- */
 
-static void copy_printable(char *dst, size_t size, const struct ttlv_item *it)
-{
-	size_t n = 0;
-
-	for (uint32_t i = 0; i < it->len && n + 1 < size; i++)
-		dst[n++] = it->val[i] >= 0x20 && it->val[i] < 0x7f ?
-			   (char)it->val[i] : '?';
-	dst[n] = '\0';
-}
-
 int cmek_kmip_parse_response(const uint8_t *msg, size_t len, uint32_t op,
 			     struct cmek_kmip_reply *r, struct cmek_error *err)
 {
@@ -216,7 +208,8 @@ int cmek_kmip_parse_response(const uint8_t *msg, size_t len, uint32_t op,
 	if (ttlv_find(&item, KMIP_TAG_RESULT_REASON, TTLV_ENUM, &v))
 		r->reason = ttlv_u32(&v);
 	if (ttlv_find(&item, KMIP_TAG_RESULT_MESSAGE, TTLV_TEXT, &v))
-		copy_printable(r->message, sizeof(r->message), &v);
+		cmek_kit_clean(r->message, sizeof(r->message),
+			       (const char *)v.val, v.len);
 	r->has_payload = ttlv_find(&item, KMIP_TAG_RESPONSE_PAYLOAD,
 				   TTLV_STRUCT, &r->payload);
 	return 0;
@@ -672,13 +665,54 @@ static int exchange(struct kmip_priv *kp, const struct ttlv_buf *req,
 	return ret;
 }
 
+struct kmip_attempt {
+	struct kmip_priv *kp;
+	uint32_t op;
+	const struct ttlv_buf *req;
+	struct cmek_kmip_reply *r;
+};
+
+static int kmip_attempt(void *ctx, long *retry_after_ms,
+			struct cmek_error *err)
+{
+	struct kmip_attempt *a = ctx;
+	struct cmek_kmip_reply *r = a->r;
+	enum cmek_err_class cls;
+
+	cmek_kmip_reply_free(r);
+	if (exchange(a->kp, a->req, r, err) ||
+	    cmek_kmip_parse_response(r->msg, r->msg_len, a->op, r, err))
+		return -1;
+	cls = cmek_kmip_classify(a->op, r->status, r->reason);
+	if (cls == CMEK_ERR_NONE)
+		return 0;
+	return cmek_error_set(err, cls, "KMIP %s failed: %s (%u)%s%s%s",
+			      op_name(a->op), r->status == KMIP_STATUS_FAILED ?
+			      cmek_kmip_reason_name(r->reason) :
+			      "unexpected result status", r->reason,
+			      r->message[0] ? ": \"" : "", r->message,
+			      r->message[0] ? "\"" : "");
+}
+
+/*
+ * What may be sent again after a failure that might have reached the
+ * server: reads, and encryption (a new IV, a new ciphertext). Not Create,
+ * Activate, Revoke or Destroy.
+ */
+static bool op_idempotent(uint32_t op)
+{
+	return op == KMIP_OP_ENCRYPT || op == KMIP_OP_DECRYPT ||
+	       op == KMIP_OP_GET_ATTRIBUTES;
+}
+
 int cmek_kmip_call(struct cmek_provider *p, uint32_t op,
 		   const struct ttlv_buf *payload, struct cmek_kmip_reply *r,
 		   struct cmek_error *err)
 {
 	struct kmip_priv *kp = p->priv;
+	struct kmip_attempt a = { kp, op, NULL, r };
+	struct cmek_http_opts once;
 	struct ttlv_buf req;
-	enum cmek_err_class cls;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -694,21 +728,13 @@ int cmek_kmip_call(struct cmek_provider *p, uint32_t op,
 		return cmek_error_set(err, CMEK_ERR_INVALID,
 				      "KMIP %s request too large", op_name(op));
 	}
-	ret = exchange(kp, &req, r, err);
+	a.req = &req;
+	once = kp->retry;
+	if (!op_idempotent(op))
+		once.retries = 0;
+	ret = cmek_retry(&once, kp->timeout * 1000L, kmip_attempt, &a, err);
 	ttlv_buf_free(&req);	/* wipes the request: it may hold a DEK */
-	if (ret)
-		return -1;
-	if (cmek_kmip_parse_response(r->msg, r->msg_len, op, r, err))
-		return -1;
-	cls = cmek_kmip_classify(op, r->status, r->reason);
-	if (cls == CMEK_ERR_NONE)
-		return 0;
-	return cmek_error_set(err, cls, "KMIP %s failed: %s (%u)%s%s%s",
-			      op_name(op), r->status == KMIP_STATUS_FAILED ?
-			      cmek_kmip_reason_name(r->reason) :
-			      "unexpected result status", r->reason,
-			      r->message[0] ? ": \"" : "", r->message,
-			      r->message[0] ? "\"" : "");
+	return ret ? -1 : 0;
 }
 
 static bool key_ref_valid(const char *s)
@@ -981,6 +1007,7 @@ static int kmip_init(struct cmek_provider *p, struct cmek_error *err)
 		return cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
 	kp->port = KMIP_DEFAULT_PORT;
 	kp->timeout = KMIP_DEFAULT_TIMEOUT;
+	cmek_http_opts_init(&kp->retry);
 	p->priv = kp;
 	return 0;
 }
@@ -1025,12 +1052,37 @@ static int set_uint(unsigned int *dst, const char *key, const char *value,
 	return 0;
 }
 
+static const struct cmek_setting kmip_settings[] = {
+	{ "host", CMEK_SETTING_STRING, 0, NULL,
+	  "Server name or IP address (required)" },
+	{ "port", CMEK_SETTING_NUMBER, 0, "5696", "1 to 65535" },
+	{ "ca_file", CMEK_SETTING_PATH, 0, NULL,
+	  "PEM CA(s) that may sign the server certificate (required)" },
+	{ "cert_file", CMEK_SETTING_PATH, 0, NULL,
+	  "Client certificate, PEM (required)" },
+	{ "key_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
+	  "Private key of cert_file (required)" },
+	{ "server_name", CMEK_SETTING_STRING, 0, NULL,
+	  "Name the server certificate must carry; default host" },
+	{ "timeout", CMEK_SETTING_DURATION, 0, "10s",
+	  "Bound on one whole request (1s to 300s)" },
+	{ "retries", CMEK_SETTING_NUMBER, 0, "3",
+	  "Attempts after the first for a transient Encrypt, Decrypt or GetAttributes failure (0-10)" },
+	{ "username", CMEK_SETTING_STRING, 0, NULL,
+	  "KMIP Credential user name, for servers that want one" },
+	{ "password", CMEK_SETTING_STRING, CMEK_SETTING_SECRET, NULL,
+	  "KMIP Credential password (cmekd.conf must then be 0600)" },
+	{ .name = NULL }
+};
+
 static int kmip_configure(struct cmek_provider *p, const char *key,
 			  const char *value, struct cmek_error *err)
 {
 	struct kmip_priv *kp = p->priv;
 	long secs;
 
+	if (cmek_setting_check("kmip", kmip_settings, key, err))
+		return -1;
 	/* Any change invalidates a TLS context built from the old values. */
 	SSL_CTX_free(kp->ctx);
 	kp->ctx = NULL;
@@ -1046,6 +1098,8 @@ static int kmip_configure(struct cmek_provider *p, const char *key,
 		return set_file(&kp->key_file, key, value, err);
 	if (!strcmp(key, "server_name"))
 		return set_str(&kp->server_name, value, err);
+	if (!strcmp(key, "retries"))
+		return set_uint(&kp->retry.retries, key, value, 0, 10, err);
 	if (!strcmp(key, "timeout")) {
 		if (cmek_parse_duration(value, false, &secs) || secs < 1 ||
 		    secs > KMIP_TIMEOUT_MAX)
@@ -1059,9 +1113,7 @@ static int kmip_configure(struct cmek_provider *p, const char *key,
 		return set_str(&kp->username, value, err);
 	if (!strcmp(key, "password"))
 		return set_str(&kp->password, value, err);
-	return cmek_error_set(err, CMEK_ERR_INVALID,
-			      "unknown kmip provider setting '%s' (known: host, port, ca_file, cert_file, key_file, server_name, timeout, username, password)",
-			      key);
+	return cmek_setting_unhandled("kmip", key, err);
 }
 
 static void free_str(char *s)
@@ -1089,6 +1141,7 @@ static void kmip_destroy(struct cmek_provider *p)
 
 const struct cmek_provider_ops cmek_kmip_ops = {
 	.name = "kmip",
+	.settings = kmip_settings,
 	.init = kmip_init,
 	.configure = kmip_configure,
 	.generate = kmip_generate,

@@ -310,7 +310,7 @@ static int local_wrap(struct cmek_provider *p, const char *key_ref,
 	*wrapped_len = WRAP_OVERHEAD + dek_len;
 	ret = 0;
 out:
-	cmek_secmem_free(kek, KEK_LEN);
+	cmek_secmem_free(kek);
 	return ret;
 }
 
@@ -355,7 +355,7 @@ static int local_unwrap(struct cmek_provider *p, const char *key_ref,
 	*dek_len = len;
 	ret = 0;
 out:
-	cmek_secmem_free(kek, KEK_LEN);
+	cmek_secmem_free(kek);
 	return ret;
 }
 
@@ -390,15 +390,19 @@ static int local_init(struct cmek_provider *p, struct cmek_error *err)
 	return 0;
 }
 
+static const struct cmek_setting local_settings[] = {
+	{ "key_dir", CMEK_SETTING_PATH, 0, "/etc/cmek/keys",
+	  "Directory of the KEK files; default also $CMEK_KEY_DIR" },
+	{ .name = NULL }
+};
+
 static int local_configure(struct cmek_provider *p, const char *key,
 			   const char *value, struct cmek_error *err)
 {
 	struct local_priv *lp = p->priv;
 
-	if (strcmp(key, "key_dir"))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "unknown local provider setting '%s' (known: key_dir)",
-				      key);
+	if (cmek_setting_check("local", local_settings, key, err))
+		return -1;
 	if (value[0] != '/' ||
 	    snprintf(lp->key_dir, sizeof(lp->key_dir), "%s", value) >=
 	    (int)sizeof(lp->key_dir))
@@ -414,6 +418,7 @@ static void local_destroy(struct cmek_provider *p)
 
 const struct cmek_provider_ops cmek_local_ops = {
 	.name = "local",
+	.settings = local_settings,
 	.init = local_init,
 	.configure = local_configure,
 	.generate = local_generate,

@@ -30,11 +30,9 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,12 +42,12 @@
 
 #include "b64.h"
 #include "http.h"
+#include "kit.h"
 #include "secjson.h"
 #include "vault_transit.h"
 
 #define VT_DEFAULT_ENDPOINT	"https://127.0.0.1:8200"
 #define VT_PATH_MAX		256
-#define VT_JSON_DEPTH		16
 #define VT_NAME_CHARS		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \
 				"0123456789_"
 
@@ -175,60 +173,18 @@ static int token_check(char *tok, const char *from, struct cmek_error *err)
 	return 0;
 }
 
-static int token_read_file(const char *path, char *tok,
-			   struct cmek_error *err)
-{
-	size_t got = 0;
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "vault-transit: cannot open token_file %s: %s",
-				      path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "vault-transit: token_file %s is not a regular file",
-				      path);
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "vault-transit: token_file %s is accessible to group or others (mode %03o): chmod 600 it",
-				      path, (unsigned int)(st.st_mode & 0777));
-	}
-	while (got < CMEK_VT_TOKEN_MAX + 1) {
-		n = read(fd, tok + got, CMEK_VT_TOKEN_MAX + 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	tok[got] = '\0';
-	if (n < 0)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "vault-transit: cannot read token_file %s",
-				      path);
-	if (got > CMEK_VT_TOKEN_MAX)
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "vault-transit: token_file %s is larger than %d bytes",
-				      path, CMEK_VT_TOKEN_MAX);
-	return token_check(tok, "token_file", err);
-}
-
 static int token_load(const struct vt_priv *vp, char *tok,
 		      struct cmek_error *err)
 {
 	const char *env;
 	size_t n;
 
-	if (vp->token_file[0])
-		return token_read_file(vp->token_file, tok, err);
+	if (vp->token_file[0]) {
+		if (cmek_kit_secret_read("vault-transit", vp->token_file, tok,
+					 CMEK_VT_TOKEN_MAX + 1, NULL, err))
+			return -1;
+		return token_check(tok, "token_file", err);
+	}
 	env = getenv("VAULT_TOKEN");
 	if (!env || !*env)
 		return cmek_error_set(err, CMEK_ERR_INVALID,
@@ -245,45 +201,7 @@ static int token_load(const struct vt_priv *vp, char *tok,
 /* Whatever put the token in a message (a proxy echoing headers), cut it. */
 static void scrub(struct cmek_error *err, const char *secret)
 {
-	static const char mark[] = "[redacted]";
-	size_t n = strlen(secret);
-	char buf[CMEK_ERRMSG_MAX], *p;
-
-	if (!err || n < 4)
-		return;
-	while ((p = strstr(err->msg, secret))) {
-		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(p - err->msg),
-			 err->msg, mark, p + n);
-		memcpy(err->msg, buf, sizeof(err->msg));
-	}
-	OPENSSL_cleanse(buf, sizeof(buf));
-}
-
-/* ---- JSON ---- */
-
-/*
- * Parse an answer that may hold a plaintext key (secjson.h); the strings
- * in the tree are wiped by cmek_json_put_wiped().
- */
-static struct json_object *json_parse(const char *body, size_t len,
-				      struct cmek_error *err)
-{
-	enum json_tokener_error jerr;
-	struct json_object *o;
-
-	if (!body || !len || len > CMEK_HTTP_BODY_MAX) {
-		cmek_error_set(err, CMEK_ERR_TRANSIENT,
-			       "vault-transit: malformed answer: empty or too large");
-		return NULL;
-	}
-	o = cmek_json_parse_secret(body, len, VT_JSON_DEPTH, &jerr);
-	if (!o && jerr == json_tokener_success)
-		cmek_error_set(err, CMEK_ERR_TRANSIENT, "out of memory");
-	else if (!o)
-		cmek_error_set(err, CMEK_ERR_TRANSIENT,
-			       "vault-transit: malformed answer: not JSON (%s)",
-			       json_tokener_error_desc(jerr));
-	return o;
+	cmek_kit_withhold(err, &secret, 1);
 }
 
 static struct json_object *data_of(struct json_object *root,
@@ -370,7 +288,7 @@ int cmek_vt_parse_plaintext(const char *body, size_t len, size_t want,
 	const char *s;
 	int ret = -1;
 
-	root = json_parse(body, len, err);
+	root = cmek_kit_json_answer("vault-transit", body, len, err);
 	if (!root)
 		return -1;
 	d = data_of(root, err);
@@ -416,7 +334,7 @@ int cmek_vt_parse_ciphertext(const char *body, size_t len, char **ct,
 {
 	struct json_object *root, *d;
 
-	root = json_parse(body, len, err);
+	root = cmek_kit_json_answer("vault-transit", body, len, err);
 	if (!root)
 		return -1;
 	d = data_of(root, err);
@@ -497,7 +415,7 @@ int cmek_vt_parse_key(const char *body, size_t len,
 
 	memset(ki, 0, sizeof(*ki));
 	ki->supports_decryption = true;
-	root = json_parse(body, len, err);
+	root = cmek_kit_json_answer("vault-transit", body, len, err);
 	if (!root)
 		return -1;
 	d = data_of(root, err);
@@ -556,7 +474,7 @@ static int check_warnings(const struct vt_priv *vp, const char *body,
 	size_t i, n;
 	int ret = 0;
 
-	root = json_parse(body, len, err);
+	root = cmek_kit_json_answer("vault-transit", body, len, err);
 	if (!root)
 		return -1;
 	if (json_object_object_get_ex(root, "warnings", &w) &&
@@ -588,44 +506,34 @@ static int check_warnings(const struct vt_priv *vp, const char *body,
 static bool vault_message(const char *body, char *out, size_t len)
 {
 	struct json_object *root = NULL, *errs, *e;
-	size_t i, n, o = 0;
-	const char *s, *p;
-	bool space = false;
+	size_t i, n, o = 0, sep;
 
 	out[0] = '\0';
-	if (body && *body)
-		root = json_tokener_parse(body);
-	if (!json_object_is_type(root, json_type_object) ||
-	    !json_object_object_get_ex(root, "errors", &errs) ||
-	    !json_object_is_type(errs, json_type_array)) {
-		for (p = body; p && *p && o + 1 < len && o < 80; p++)
-			out[o++] = isprint((unsigned char)*p) ? *p : ' ';
-		out[o] = '\0';
-		json_object_put(root);
+	if (body)
+		root = cmek_kit_json_answer("vault-transit", body, strlen(body),
+					    NULL);
+	errs = cmek_json_get(root, "errors", json_type_array);
+	if (!errs) {
+		cmek_kit_clean_str(out, len < 81 ? len : 81, body);
+		cmek_json_put_wiped(root);
 		return false;
 	}
 	n = json_object_array_length(errs);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && o + 3 < len; i++) {
 		e = json_object_array_get_idx(errs, i);
 		if (!json_object_is_type(e, json_type_string))
 			continue;
-		if (o && o + 2 < len) {
-			out[o++] = ';';
-			space = true;
+		sep = o ? 2 : 0;
+		cmek_kit_clean_str(out + o + sep, len - o - sep,        json_object_get_string(e));
+		if (!out[o + sep]) {
+			out[o] = '\0';
+			continue;
 		}
-		for (s = json_object_get_string(e); *s && o + 2 < len; s++) {
-			if (isspace((unsigned char)*s) || !isprint((unsigned char)*s)) {
-				space = o > 0;
-				continue;
-			}
-			if (space)
-				out[o++] = ' ';
-			space = false;
-			out[o++] = *s;
-		}
+		if (sep)
+			memcpy(out + o, "; ", 2);
+		o += sep + strlen(out + o + sep);
 	}
-	out[o] = '\0';
-	json_object_put(root);
+	cmek_json_put_wiped(root);
 	return true;
 }
 
@@ -1284,12 +1192,33 @@ fail:
 	return -1;
 }
 
+static const struct cmek_setting vt_settings[] = {
+	{ "endpoint", CMEK_SETTING_URL, 0, "https://127.0.0.1:8200",
+	  "Vault address; default also $VAULT_ADDR" },
+	{ "mount", CMEK_SETTING_STRING, 0, "transit",
+	  "Mount path of the transit engine" },
+	{ "namespace", CMEK_SETTING_STRING, 0, NULL,
+	  "Vault Enterprise namespace; default $VAULT_NAMESPACE" },
+	{ "token_file", CMEK_SETTING_PATH, CMEK_SETTING_SECRET_FILE, NULL,
+	  "File holding the Vault token, read at every request; default $VAULT_TOKEN" },
+	{ "binding", CMEK_SETTING_STRING, 0, "associated_data",
+	  "associated_data or context: how the volume binding is sent" },
+	CMEK_HTTP_SETTINGS,
+	{ .name = NULL }
+};
+
 static int vt_configure(struct cmek_provider *p, const char *key,
 			const char *value, struct cmek_error *err)
 {
 	struct vt_priv *vp = p->priv;
 	int r;
 
+	/* Not a setting, but a likely mistake: say what to do instead. */
+	if (!strcmp(key, "token"))
+		return cmek_error_set(err, CMEK_ERR_INVALID,
+				      "vault-transit: put the token in a 0600 file and name it with token_file (or set VAULT_TOKEN)");
+	if (cmek_setting_check("vault-transit", vt_settings, key, err))
+		return -1;
 	if (!strcmp(key, "endpoint")) {
 		if (cmek_http_endpoint_valid(value, err))
 			return -1;
@@ -1318,15 +1247,10 @@ static int vt_configure(struct cmek_provider *p, const char *key,
 					      value);
 		return 0;
 	}
-	if (!strcmp(key, "token"))
-		return cmek_error_set(err, CMEK_ERR_INVALID,
-				      "vault-transit: put the token in a 0600 file and name it with token_file (or set VAULT_TOKEN)");
 	r = cmek_http_configure(&vp->http, key, value, err);
 	if (r)
 		return r < 0 ? -1 : 0;
-	return cmek_error_set(err, CMEK_ERR_INVALID,
-			      "unknown vault-transit setting '%.64s' (known: endpoint, mount, namespace, token_file, binding, ca_file, timeout, connect_timeout, retries, retry_backoff, deadline)",
-			      key);
+	return cmek_setting_unhandled("vault-transit", key, err);
 }
 
 static void vt_destroy(struct cmek_provider *p)
@@ -1342,6 +1266,7 @@ static void vt_destroy(struct cmek_provider *p)
 
 const struct cmek_provider_ops cmek_vault_transit_ops = {
 	.name = "vault-transit",
+	.settings = vt_settings,
 	.init = vt_init,
 	.configure = vt_configure,
 	.generate = vt_generate,

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Device-mapper through libdevmapper: create and remove cmek mappings, read
- * their tables and status. Without udev (the test VM, early boot) libdm is
- * told not to wait for udev and creates the /dev/mapper nodes itself.
+ * Device-mapper through libdevmapper (dm.h): create and remove cmek
+ * mappings, read their tables and status, and build their table line.
+ * Without udev (the test VM, early boot) libdm is told not to wait for
+ * udev and creates the /dev/mapper nodes itself.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,14 +14,16 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <libdevmapper.h>
+#include <linux/dm-cmek.h>
 
-#include "cmekd.h"
-#include "log.h"
+#include "dm.h"
+#include "nl.h"
 
 static char dm_last_err[512];
+static void (*dm_log_cb)(const char *msg);
 
-static void cmekd_dm_log(int level, const char *file, int line, int dm_errno,
-		      const char *f, ...)
+static void dm_log(int level, const char *file, int line, int dm_errno,
+		   const char *f, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -30,15 +34,17 @@ static void cmekd_dm_log(int level, const char *file, int line, int dm_errno,
 	vsnprintf(msg, sizeof(msg), f, ap);
 	va_end(ap);
 	snprintf(dm_last_err, sizeof(dm_last_err), "%s", msg);
-	log_debug("libdevmapper: %s", msg);
+	if (dm_log_cb)
+		dm_log_cb(msg);
 }
 
 static bool dm_udev;
 
-void dm_setup(bool udev_running)
+void cmek_dm_setup(bool udev_running, void (*log)(const char *msg))
 {
 	dm_udev = udev_running;
-	dm_log_with_errno_init(cmekd_dm_log);
+	dm_log_cb = log;
+	dm_log_with_errno_init(dm_log);
 	if (!udev_running)
 		dm_udev_set_sync_support(0);
 }
@@ -70,8 +76,9 @@ static int run(struct dm_task *dmt, bool cookie, char *err, size_t errlen,
 	return ret;
 }
 
-int dm_create(const char *name, const char *dm_uuid, uint64_t len_sectors,
-	      const char *params, bool read_only, char *err, size_t errlen)
+int cmek_dm_create(const char *name, const char *dm_uuid,
+		   uint64_t len_sectors, const char *params, bool read_only,
+		   char *err, size_t errlen)
 {
 	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
 	int ret;
@@ -93,7 +100,7 @@ int dm_create(const char *name, const char *dm_uuid, uint64_t len_sectors,
 	return ret;
 }
 
-int dm_remove(const char *name, char *err, size_t errlen)
+int cmek_dm_remove(const char *name, char *err, size_t errlen)
 {
 	struct dm_task *dmt = dm_task_create(DM_DEVICE_REMOVE);
 	int ret;
@@ -135,12 +142,7 @@ fail:
 	return NULL;
 }
 
-/*
- * Tables name devices as MAJOR:MINOR. Turn that into a /dev path: the
- * kernel's name from /sys/dev/block/M:m/uevent, checked against the node's
- * rdev; else /dev/block/M:m (udev's link). Other strings are kept.
- */
-void dm_resolve_dev(const char *in, char *out, size_t len)
+void cmek_dm_resolve_dev(const char *in, char *out, size_t len)
 {
 	unsigned int maj, min;
 	char path[300], line[256], extra;
@@ -169,8 +171,7 @@ void dm_resolve_dev(const char *in, char *out, size_t len)
 	snprintf(out, len, "/dev/block/%u:%u", maj, min);
 }
 
-/* Name of the mapping with device number @dev (makedev() style). */
-int dm_name_of_dev(uint32_t dev, char *name, size_t len)
+int cmek_dm_name_of_dev(uint32_t dev, char *name, size_t len)
 {
 	struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
 	struct dm_info info;
@@ -192,8 +193,8 @@ out:
 	return ret;
 }
 
-int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
-		char *params, size_t plen)
+int cmek_dm_get_cmek(const char *name, char uuid[CMEK_UUID_STR_LEN],
+		     char *device, size_t devlen, char *params, size_t plen)
 {
 	uint64_t start, len;
 	char *type = NULL, *p = NULL;
@@ -211,16 +212,16 @@ int dm_get_cmek(const char *name, char uuid[37], char *device, size_t devlen,
 		return -EMEDIUMTYPE;
 	}
 	if (uuid)
-		snprintf(uuid, 37, "%.36s", u);
+		snprintf(uuid, CMEK_UUID_STR_LEN, "%.36s", u);
 	if (device)
-		dm_resolve_dev(dev, device, devlen);
+		cmek_dm_resolve_dev(dev, device, devlen);
 	if (params)
 		snprintf(params, plen, "%s", p);
 	dm_task_destroy(dmt);
 	return 0;
 }
 
-int dm_get_status(const char *name, char *out, size_t len)
+int cmek_dm_get_status(const char *name, char *out, size_t len)
 {
 	uint64_t start, l;
 	char *type = NULL, *p = NULL;
@@ -237,8 +238,8 @@ int dm_get_status(const char *name, char *out, size_t len)
 	return 0;
 }
 
-int dm_for_each_cmek(int (*cb)(const char *name, const char *uuid,
-				dev_t dev, void *data), void *data)
+int cmek_dm_for_each_cmek(int (*cb)(const char *name, const char *uuid,
+				    dev_t dev, void *data), void *data)
 {
 	struct dm_task *dmt = dm_task_create(DM_DEVICE_LIST);
 	struct dm_names *n;
@@ -248,16 +249,18 @@ int dm_for_each_cmek(int (*cb)(const char *name, const char *uuid,
 	if (!dmt)
 		return -ENOMEM;
 	if (!dm_task_run(dmt)) {
+		int e = dm_task_get_errno(dmt);
+
 		dm_task_destroy(dmt);
-		return -EIO;
+		return e > 0 ? -e : -EIO;
 	}
 	n = dm_task_get_names(dmt);
 	if (n && n->dev) {
 		do {
-			char u[37];
+			char u[CMEK_UUID_STR_LEN];
 
 			n = (struct dm_names *)((char *)n + next);
-			if (!dm_get_cmek(n->name, u, NULL, 0, NULL, 0)) {
+			if (!cmek_dm_get_cmek(n->name, u, NULL, 0, NULL, 0)) {
 				count++;
 				if (cb(n->name, u, (dev_t)n->dev, data))
 					break;
@@ -285,10 +288,91 @@ static int count_cb(const char *name, const char *uuid, dev_t dev,
 	return 0;
 }
 
-int dm_count_users(const char *uuid, const char *except)
+int cmek_dm_count_users(const char *uuid, const char *except)
 {
 	struct count_ctx c = { uuid, except, 0 };
-	int ret = dm_for_each_cmek(count_cb, &c);
+	int ret = cmek_dm_for_each_cmek(count_cb, &c);
 
 	return ret < 0 ? ret : c.n;
+}
+
+int cmek_dm_info(const char *name, uint32_t *major, uint32_t *minor,
+		 bool *suspended)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
+	struct dm_info info;
+	int ret;
+
+	if (!dmt)
+		return -ENOMEM;
+	ret = -EINVAL;
+	if (!dm_task_set_name(dmt, name) || !dm_task_no_open_count(dmt))
+		goto out;
+	ret = run(dmt, false, NULL, 0, "info");
+	if (ret == -ENXIO)
+		ret = -ENOENT;
+	if (ret)
+		goto out;
+	ret = -EIO;
+	if (!dm_task_get_info(dmt, &info))
+		goto out;
+	ret = -ENOENT;
+	if (!info.exists)
+		goto out;
+	*major = info.major;
+	*minor = info.minor;
+	*suspended = info.suspended;
+	ret = 0;
+out:
+	dm_task_destroy(dmt);
+	return ret;
+}
+
+/* " name" or " name:value" (CMEK_OPT_SEP) appended at @o; the new end. */
+static size_t opt_add(char *buf, size_t len, size_t o, int *n,
+		      const char *name, const char *value)
+{
+	int w;
+
+	if (o >= len)
+		return o;
+	w = value ? snprintf(buf + o, len - o, " %s%c%s", name, CMEK_OPT_SEP,
+			     value) :
+		    snprintf(buf + o, len - o, " %s", name);
+	(*n)++;
+	return o + (size_t)(w > 0 ? w : 0);
+}
+
+int cmek_dm_table_params(const struct cmek_dm_table *t, char *out,
+			 size_t len)
+{
+	char opts[256] = "", v[32];
+	size_t o = 0;
+	int n = 0, w;
+
+	if (t->sector_size != 512) {
+		snprintf(v, sizeof(v), "%u", t->sector_size);
+		o = opt_add(opts, sizeof(opts), o, &n, CMEK_OPT_SECTOR_SIZE, v);
+	}
+	if (t->iv_large_sectors)
+		o = opt_add(opts, sizeof(opts), o, &n,
+			    CMEK_OPT_IV_LARGE_SECTORS, NULL);
+	if (t->iv_offset) {
+		snprintf(v, sizeof(v), "%" PRIu64, t->iv_offset);
+		o = opt_add(opts, sizeof(opts), o, &n, CMEK_OPT_IV_OFFSET, v);
+	}
+	if (t->allow_discards)
+		o = opt_add(opts, sizeof(opts), o, &n, CMEK_OPT_ALLOW_DISCARDS,
+			    NULL);
+	if (t->key_wait_ms) {
+		snprintf(v, sizeof(v), "%lld", t->key_wait_ms);
+		o = opt_add(opts, sizeof(opts), o, &n, CMEK_OPT_KEY_WAIT_MS, v);
+	}
+	if (n)
+		w = snprintf(out, len, "%s %s %" PRIu64 " %d%s", t->uuid,
+			     t->device, t->offset, n, opts);
+	else
+		w = snprintf(out, len, "%s %s %" PRIu64, t->uuid, t->device,
+			     t->offset);
+	return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /etc/cmek/volumes parser (userspace/lib/volumes.h).
+ * /etc/cmek/volumes parser (userspace/lib/voltab.h).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,13 +14,14 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "volumes.h"
+#include "header.h"
+#include "voltab.h"
 
 struct pctx {
 	const char *path;
 	int line;
 	int errors;
-	cmek_volumes_report_fn report;
+	cmek_voltab_report_fn report;
 	void *ctx;
 };
 
@@ -63,7 +64,7 @@ static bool valid_name(const char *s)
 {
 	const char *c;
 
-	if (!*s || strlen(s) > CMEK_VOLUMES_NAME_MAX || !strcmp(s, ".") ||
+	if (!*s || strlen(s) > CMEK_VOLTAB_NAME_MAX || !strcmp(s, ".") ||
 	    !strcmp(s, "..") || !strcmp(s, "control"))
 		return false;
 	for (c = s; *c; c++)
@@ -72,7 +73,7 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-static void entry_free(struct cmek_volume_entry *e)
+static void entry_free(struct cmek_voltab_entry *e)
 {
 	free(e->name);
 	free(e->device);
@@ -84,7 +85,7 @@ static void entry_free(struct cmek_volume_entry *e)
 }
 
 /* keys=PROVIDER:PATTERN, appended to e->keys (blank-separated). */
-static bool add_keys(struct pctx *p, struct cmek_volume_entry *e,
+static bool add_keys(struct pctx *p, struct cmek_voltab_entry *e,
 		     const char *v)
 {
 	size_t old = e->keys ? strlen(e->keys) : 0;
@@ -92,7 +93,7 @@ static bool add_keys(struct pctx *p, struct cmek_volume_entry *e,
 	char *n;
 
 	if (!v || !strchr(v, ':') || v[0] == ':' || v[strlen(v) - 1] == ':' ||
-	    strlen(v) > CMEK_VOLUMES_KEYS_MAX) {
+	    strlen(v) > CMEK_VOLTAB_KEYS_MAX) {
 		perr(p, "keys: expected PROVIDER:PATTERN, got '%s'", v ? v : "");
 		return false;
 	}
@@ -116,15 +117,15 @@ static bool add_keys(struct pctx *p, struct cmek_volume_entry *e,
  * format=PROVIDER:KEYREF, split at the first ':' (a key reference may
  * hold more: an AWS ARN).
  */
-static bool set_format(struct pctx *p, struct cmek_volume_entry *e,
+static bool set_format(struct pctx *p, struct cmek_voltab_entry *e,
 		       const char *v)
 {
 	const char *colon = v ? strchr(v, ':') : NULL;
 	const char *c;
 
 	if (!colon || colon == v || !colon[1] ||
-	    (size_t)(colon - v) > CMEK_VOLUMES_PROV_MAX ||
-	    strlen(colon + 1) > CMEK_VOLUMES_KEYREF_MAX) {
+	    (size_t)(colon - v) >= CMEK_VOL_PROVIDER_MAX ||
+	    strlen(colon + 1) >= CMEK_VOL_KEYREF_MAX) {
 		perr(p, "format: expected PROVIDER:KEYREF, got '%s'",
 		     v ? v : "");
 		return false;
@@ -152,11 +153,11 @@ static bool set_format(struct pctx *p, struct cmek_volume_entry *e,
 	return true;
 }
 
-static bool set_mkfs(struct pctx *p, struct cmek_volume_entry *e,
+static bool set_mkfs(struct pctx *p, struct cmek_voltab_entry *e,
 		     const char *v)
 {
 	if (!v || (strcmp(v, "ext4") && strcmp(v, "xfs"))) {
-		perr(p, "mkfs: expected one of " CMEK_VOLUMES_MKFS_TYPES
+		perr(p, "mkfs: expected one of " CMEK_VOLTAB_MKFS_TYPES
 		     ", got '%s'", v ? v : "");
 		return false;
 	}
@@ -169,7 +170,7 @@ static bool set_mkfs(struct pctx *p, struct cmek_volume_entry *e,
  * device has no volume uuid to be found by), its header on it, a
  * writable mapping, and a format= key that keys= allows.
  */
-static bool check_provisioning(struct pctx *p, struct cmek_volume_entry *e)
+static bool check_provisioning(struct pctx *p, struct cmek_voltab_entry *e)
 {
 	if (e->mkfs[0] && !e->format_provider) {
 		perr(p, "mkfs: goes with format=PROVIDER:KEYREF");
@@ -192,7 +193,7 @@ static bool check_provisioning(struct pctx *p, struct cmek_volume_entry *e)
 		     "device");
 		return false;
 	}
-	if (!cmek_volumes_keys_allow(e->keys, e->format_provider,
+	if (!cmek_voltab_keys_allow(e->keys, e->format_provider,
 				     e->format_key)) {
 		perr(p, "format: key %s:%s is not allowed by this line's keys=",
 		     e->format_provider, e->format_key);
@@ -218,7 +219,7 @@ static int parse_uint(const char *v, unsigned int max, unsigned int *out)
 }
 
 /* Parse "a,b=c" into @e; false (reported) on a bad option. */
-static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
+static bool parse_opts(struct pctx *p, char *opts, struct cmek_voltab_entry *e)
 {
 	char *save = NULL, *o;
 	bool ok = true;
@@ -246,19 +247,19 @@ static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
 		} else if (!strcmp(o, "hold")) {
 			unsigned int ms;
 
-			if (parse_uint(v, CMEK_VOLUMES_HOLD_MAX, &ms)) {
+			if (parse_uint(v, CMEK_VOLTAB_HOLD_MAX, &ms)) {
 				perr(p, "hold: expected milliseconds 0..%d, got '%s'",
-				     CMEK_VOLUMES_HOLD_MAX, v ? v : "");
+				     CMEK_VOLTAB_HOLD_MAX, v ? v : "");
 				ok = false;
 				continue;
 			}
 			e->has_hold = true;
 			e->hold_ms = ms;
 		} else if (!strcmp(o, "timeout")) {
-			if (parse_uint(v, CMEK_VOLUMES_TIMEOUT_MAX,
+			if (parse_uint(v, CMEK_VOLTAB_TIMEOUT_MAX,
 				       &e->timeout_s)) {
 				perr(p, "timeout: expected seconds 0..%d, got '%s'",
-				     CMEK_VOLUMES_TIMEOUT_MAX, v ? v : "");
+				     CMEK_VOLTAB_TIMEOUT_MAX, v ? v : "");
 				ok = false;
 				continue;
 			}
@@ -306,16 +307,16 @@ static bool parse_opts(struct pctx *p, char *opts, struct cmek_volume_entry *e)
 			     "_netdev, read-only, discard, keepfs, hold=MS, "
 			     "timeout=SEC, header=FILE, uuid=UUID, "
 			     "keys=PROVIDER:PATTERN, format=PROVIDER:KEYREF, "
-			     "mkfs=" CMEK_VOLUMES_MKFS_TYPES ")", o);
+			     "mkfs=" CMEK_VOLTAB_MKFS_TYPES ")", o);
 			ok = false;
 		}
 	}
 	return ok && check_provisioning(p, e);
 }
 
-static void parse_line(struct pctx *p, char *line, struct cmek_volumes *vl)
+static void parse_line(struct pctx *p, char *line, struct cmek_voltab *vl)
 {
-	struct cmek_volume_entry e = { .line = p->line };
+	struct cmek_voltab_entry e = { .line = p->line };
 	char *f[4], *save = NULL, *t, *hash;
 	int nf = 0;
 	size_t i;
@@ -339,7 +340,7 @@ static void parse_line(struct pctx *p, char *line, struct cmek_volumes *vl)
 	}
 	if (!valid_name(f[0])) {
 		perr(p, "invalid name '%s': letters, digits and -_.+#@: only, "
-		     "at most %d", f[0], CMEK_VOLUMES_NAME_MAX);
+		     "at most %d", f[0], CMEK_VOLTAB_NAME_MAX);
 		return;
 	}
 	for (i = 0; i < vl->n; i++)
@@ -374,12 +375,12 @@ static void parse_line(struct pctx *p, char *line, struct cmek_volumes *vl)
 		entry_free(&e);
 		return;
 	}
-	vl->v = (struct cmek_volume_entry *)t;
+	vl->v = (struct cmek_voltab_entry *)t;
 	vl->v[vl->n++] = e;
 }
 
-int cmek_volumes_parse(struct cmek_volumes *vl, const char *path,
-		       const char *text, cmek_volumes_report_fn report,
+int cmek_voltab_parse(struct cmek_voltab *vl, const char *path,
+		       const char *text, cmek_voltab_report_fn report,
 		       void *ctx)
 {
 	struct pctx p = { .path = path, .report = report, .ctx = ctx };
@@ -406,9 +407,9 @@ int cmek_volumes_parse(struct cmek_volumes *vl, const char *path,
 	return p.errors;
 }
 
-int cmek_volumes_load(struct cmek_volumes *vl, const char *path,
+int cmek_voltab_load(struct cmek_voltab *vl, const char *path,
 		      bool must_exist, uid_t owner_uid,
-		      cmek_volumes_report_fn report, void *ctx)
+		      cmek_voltab_report_fn report, void *ctx)
 {
 	struct pctx p = { .path = path, .report = report, .ctx = ctx };
 	char *buf = NULL, why[512];
@@ -453,12 +454,12 @@ int cmek_volumes_load(struct cmek_volumes *vl, const char *path,
 		fputc(c == '\0' ? 0x01 : c, m);
 	fclose(f);
 	fclose(m);
-	r = cmek_volumes_parse(vl, path, buf, report, ctx);
+	r = cmek_voltab_parse(vl, path, buf, report, ctx);
 	free(buf);
 	return r;
 }
 
-void cmek_volumes_free(struct cmek_volumes *vl)
+void cmek_voltab_free(struct cmek_voltab *vl)
 {
 	size_t i;
 
@@ -468,7 +469,7 @@ void cmek_volumes_free(struct cmek_volumes *vl)
 	memset(vl, 0, sizeof(*vl));
 }
 
-const struct cmek_volume_entry *cmek_volumes_find(const struct cmek_volumes *vl,
+const struct cmek_voltab_entry *cmek_voltab_find(const struct cmek_voltab *vl,
 						  const char *name)
 {
 	size_t i;
@@ -479,7 +480,7 @@ const struct cmek_volume_entry *cmek_volumes_find(const struct cmek_volumes *vl,
 	return NULL;
 }
 
-bool cmek_volumes_keys_allow(const char *keys, const char *provider,
+bool cmek_voltab_keys_allow(const char *keys, const char *provider,
 			     const char *key_ref)
 {
 	char *want, *pins, *save = NULL, *pin;
@@ -498,9 +499,9 @@ bool cmek_volumes_keys_allow(const char *keys, const char *provider,
 	return ok;
 }
 
-const char *cmek_volumes_path(void)
+const char *cmek_voltab_path(void)
 {
 	const char *e = getenv("CMEK_VOLUMES");
 
-	return e && *e ? e : CMEK_VOLUMES_DEFAULT_PATH;
+	return e && *e ? e : CMEK_VOLTAB_DEFAULT_PATH;
 }

@@ -22,7 +22,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include "volume.h"
+#include "header.h"
 
 /* Field offsets inside one 64 KiB copy; see cmek-header.rst. */
 #define OFF_MAGIC	0
@@ -91,14 +91,6 @@ static uint32_t get32(const uint8_t *p)
 static uint64_t get64(const uint8_t *p)
 {
 	return get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-void cmek_vol_uuid_str(const uint8_t u[16], char out[37])
-{
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
-		 u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-		 u[15]);
 }
 
 const char *cmek_vol_slot_state_name(uint32_t state)
@@ -652,9 +644,9 @@ int cmek_vol_shred(struct cmek_vol_dev *dev, const uint8_t uuid[16],
 	if (ret)
 		goto out;
 	if (uuid && memcmp(uuid, h->uuid, 16)) {
-		char u[37];
+		char u[CMEK_UUID_STR_LEN];
 
-		cmek_vol_uuid_str(h->uuid, u);
+		cmek_uuid_unparse(h->uuid, u);
 		ret = ERR(-ESTALE, "%s: the header now belongs to volume %s",
 			  dev->path, u);
 		goto out;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "volume.h"
+#include "header.h"
 #include "../lib/tap.h"
 
 static char path[] = "/tmp/cmek-test-volume-XXXXXX";

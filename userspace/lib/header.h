@@ -10,12 +10,14 @@
  * followed by fdatasync(), so a crash at any point leaves at least one
  * valid copy holding every key slot of either the old or the new state.
  */
-#ifndef CMEK_VOLUME_H
-#define CMEK_VOLUME_H
+#ifndef CMEK_HEADER_H
+#define CMEK_HEADER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "uuid.h"
 
 #define CMEK_VOL_MAGIC			"CMEKVOL1"
 /* Version 2 adds the header MAC; version 1 headers are read and upgraded. */
@@ -30,6 +32,11 @@
 #define CMEK_VOL_AREA_SIZE		(CMEK_VOL_COPY_OFFSET_1 + CMEK_VOL_HDR_SIZE)
 #define CMEK_VOL_DEFAULT_DATA_OFFSET	(16ULL * 1024 * 1024)
 #define CMEK_VOL_SLOTS			8
+/*
+ * A slot's provider name and key reference, each with its NUL: the only
+ * limits on them anywhere (cmekd, /etc/cmek/volumes), since a name that
+ * does not fit a slot could never be written to one.
+ */
 #define CMEK_VOL_PROVIDER_MAX		32
 #define CMEK_VOL_KEYREF_MAX		1024
 #define CMEK_VOL_WRAPPED_MAX		6096
@@ -176,7 +183,6 @@ void cmek_vol_encode(const struct cmek_vol_hdr *h, uint8_t *buf);
 int cmek_vol_decode(const uint8_t *buf, struct cmek_vol_hdr *h,
 		    char *err, size_t errlen);
 
-void cmek_vol_uuid_str(const uint8_t uuid[16], char out[37]);
 const char *cmek_vol_slot_state_name(uint32_t state);
 
-#endif /* CMEK_VOLUME_H */
+#endif /* CMEK_HEADER_H */

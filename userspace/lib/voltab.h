@@ -26,35 +26,35 @@
  * new mapping). Every bad line is reported as "FILE:LINE: message" and
  * skipped; parsing goes on.
  */
-#ifndef CMEK_VOLUMES_H
-#define CMEK_VOLUMES_H
+#ifndef CMEK_VOLTAB_H
+#define CMEK_VOLTAB_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
-#define CMEK_VOLUMES_DEFAULT_PATH	"/etc/cmek/volumes"
-#define CMEK_VOLUMES_NAME_MAX		127
-#define CMEK_VOLUMES_HOLD_MAX		600000	/* ms */
-#define CMEK_VOLUMES_KEYS_MAX		1100	/* one PROVIDER:PATTERN */
-#define CMEK_VOLUMES_TIMEOUT_MAX	86400	/* s: a day is "never" enough */
-#define CMEK_VOLUMES_PROV_MAX		63	/* cmekd's provider name limit */
-#define CMEK_VOLUMES_KEYREF_MAX		1023	/* cmekd's key reference limit */
-#define CMEK_VOLUMES_MKFS_MAX		7
+#include "uuid.h"
+
+#define CMEK_VOLTAB_DEFAULT_PATH	"/etc/cmek/volumes"
+#define CMEK_VOLTAB_NAME_MAX		127
+#define CMEK_VOLTAB_HOLD_MAX		600000	/* ms */
+#define CMEK_VOLTAB_KEYS_MAX		1100	/* one PROVIDER:PATTERN */
+#define CMEK_VOLTAB_TIMEOUT_MAX	86400	/* s: a day is "never" enough */
+#define CMEK_VOLTAB_MKFS_MAX		7
 
 /* mkfs= values: the file systems provisioning knows how to make. */
-#define CMEK_VOLUMES_MKFS_TYPES		"ext4|xfs"
+#define CMEK_VOLTAB_MKFS_TYPES		"ext4|xfs"
 
-struct cmek_volume_entry {
+struct cmek_voltab_entry {
 	char *name;		/* device-mapper name */
 	char *device;		/* a path, or NULL when by uuid */
-	char uuid[37];		/* lower-case volume uuid, "" when by path */
+	char uuid[CMEK_UUID_STR_LEN];		/* lower-case volume uuid, "" when by path */
 	char *header;		/* detached header file, or NULL */
 	char *keys;		/* "PROVIDER:PATTERN ...", or NULL */
 	/* format=PROVIDER:KEYREF: provision a blank device; NULL if not */
 	char *format_provider;
 	char *format_key;
-	char mkfs[CMEK_VOLUMES_MKFS_MAX + 1];	/* mkfs=, "" for none */
+	char mkfs[CMEK_VOLTAB_MKFS_MAX + 1];	/* mkfs=, "" for none */
 	bool nofail;
 	bool discard;
 	bool keepfs;
@@ -67,12 +67,12 @@ struct cmek_volume_entry {
 	int line;
 };
 
-struct cmek_volumes {
-	struct cmek_volume_entry *v;
+struct cmek_voltab {
+	struct cmek_voltab_entry *v;
 	size_t n;
 };
 
-typedef void (*cmek_volumes_report_fn)(void *ctx, const char *msg);
+typedef void (*cmek_voltab_report_fn)(void *ctx, const char *msg);
 
 /*
  * Read @path into @vl. A missing file is no error (an empty list) unless
@@ -81,24 +81,24 @@ typedef void (*cmek_volumes_report_fn)(void *ctx, const char *msg);
  * of errors reported; good lines are kept. -errno only when the file
  * cannot be read at all (also reported).
  */
-int cmek_volumes_load(struct cmek_volumes *vl, const char *path,
+int cmek_voltab_load(struct cmek_voltab *vl, const char *path,
 		      bool must_exist, uid_t owner_uid,
-		      cmek_volumes_report_fn report, void *ctx);
+		      cmek_voltab_report_fn report, void *ctx);
 /* Same, from a string (tests); @path names it in messages. */
-int cmek_volumes_parse(struct cmek_volumes *vl, const char *path,
-		       const char *text, cmek_volumes_report_fn report,
+int cmek_voltab_parse(struct cmek_voltab *vl, const char *path,
+		       const char *text, cmek_voltab_report_fn report,
 		       void *ctx);
-void cmek_volumes_free(struct cmek_volumes *vl);
+void cmek_voltab_free(struct cmek_voltab *vl);
 /* The entry for the mapping @name, or NULL. */
-const struct cmek_volume_entry *cmek_volumes_find(const struct cmek_volumes *vl,
+const struct cmek_voltab_entry *cmek_voltab_find(const struct cmek_voltab *vl,
 						  const char *name);
 /*
  * Whether "PROVIDER:KEYREF" is allowed by @keys ("PROVIDER:PATTERN ...",
  * fnmatch(), as cmekd checks keys=); NULL or "" allows any.
  */
-bool cmek_volumes_keys_allow(const char *keys, const char *provider,
+bool cmek_voltab_keys_allow(const char *keys, const char *provider,
 			     const char *key_ref);
 /* The path to use: $CMEK_VOLUMES or the default. */
-const char *cmek_volumes_path(void);
+const char *cmek_voltab_path(void);
 
-#endif /* CMEK_VOLUMES_H */
+#endif /* CMEK_VOLTAB_H */

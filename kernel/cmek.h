@@ -44,6 +44,7 @@ struct cmek_target {
 	atomic_t probe, burst;		/* see cmek_offload() */
 	atomic_t probe_every;
 	struct bio_set bs;
+	mempool_t req_pool;		/* crypto requests past a bio's first */
 	struct cmek_bounce bounce;
 	struct mutex alloc_lock;	/* the bounce pool's waiting pass */
 

@@ -207,6 +207,7 @@ static void cmek_free(struct cmek_target *ct)
 	if (ct->submit_wq)
 		destroy_workqueue(ct->submit_wq);
 	cmek_bounce_exit(&ct->bounce);
+	mempool_exit(&ct->req_pool);
 	bioset_exit(&ct->bs);
 	if (ct->dev)
 		dm_put_device(ct->ti, ct->dev);
@@ -276,7 +277,12 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto err;
 	}
 	/* Sized now: attaching may have raised the reqsize for the key. */
-	ti->per_io_data_size = cmek_io_size(ct->map.reqsize);
+	err = cmek_crypt_alloc(ct);
+	if (err) {
+		cmek_entry_detach(ct->entry, &ct->map);
+		ti->error = "Cannot allocate mempools";
+		goto err;
+	}
 	/* The table line is kept as given, so "dmsetup table" round-trips. */
 	ti->private = ct;
 	ct->args = args;

@@ -149,11 +149,11 @@ static void cmek_complete(struct cmek_io *io, blk_status_t status)
 	/* A bio dm gives to the next table is counted there. */
 	if (status != BLK_STS_DM_REQUEUE) {
 		if (bio_data_dir(bio) == WRITE)
-			atomic64_inc(&ct->map.stats.writes);
+			this_cpu_inc(ct->map.stats->writes);
 		else
-			atomic64_inc(&ct->map.stats.reads);
+			this_cpu_inc(ct->map.stats->reads);
 		if (status)
-			atomic64_inc(&ct->map.stats.errors);
+			this_cpu_inc(ct->map.stats->errors);
 	}
 	if (io->probe)
 		cmek_probe_done(ct);
@@ -680,7 +680,7 @@ int cmek_map_rw(struct cmek_target *ct, struct bio *bio)
 	offset = dm_target_offset(ct->ti, bio->bi_iter.bi_sector);
 	if (unlikely((offset & mask) ||
 		     (bio->bi_iter.bi_size & (ct->sector_size - 1)))) {
-		atomic64_inc(&ct->map.stats.errors);
+		this_cpu_inc(ct->map.stats->errors);
 		return DM_MAPIO_KILL;
 	}
 

@@ -208,6 +208,7 @@ static void cmek_free(struct cmek_target *ct)
 		destroy_workqueue(ct->submit_wq);
 	cmek_bounce_exit(&ct->bounce);
 	mempool_exit(&ct->req_pool);
+	free_percpu(ct->map.stats);
 	bioset_exit(&ct->bs);
 	if (ct->dev)
 		dm_put_device(ct->ti, ct->dev);
@@ -233,6 +234,12 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	ct->ti = ti;
 	ct->map.ti = ti;
+	ct->map.stats = alloc_percpu(struct cmek_stats);
+	if (!ct->map.stats) {
+		ti->error = "Cannot allocate target";
+		err = -ENOMEM;
+		goto err;
+	}
 	ct->sector_size = SECTOR_SIZE;
 	INIT_WORK(&ct->event_work, cmek_event_work);
 	cmek_crypt_init(ct);
@@ -329,7 +336,7 @@ static int cmek_map(struct dm_target *ti, struct bio *bio)
 	 */
 	if (unlikely(bio_op(bio) == REQ_OP_DISCARD &&
 		     !rcu_access_pointer(ct->entry->key))) {
-		atomic64_inc(&ct->map.stats.errors);
+		this_cpu_inc(ct->map.stats->errors);
 		return DM_MAPIO_KILL;
 	}
 	/* Empty flushes and discards carry no data to encrypt. */
@@ -353,16 +360,16 @@ static void cmek_status(struct dm_target *ti, status_type_t type,
 {
 	struct cmek_target *ct = ti->private;
 	struct cmek_entry *e = ct->entry;
+	struct cmek_stats sum;
 	unsigned int sz = 0;
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		DMEMIT("%s %llu %lld %lld %lld",
+		cmek_mapping_stats(&ct->map, &sum);
+		DMEMIT("%s %llu %llu %llu %llu",
 		       cmek_state_names[READ_ONCE(e->state)],
-		       READ_ONCE(e->generation),
-		       atomic64_read(&ct->map.stats.reads),
-		       atomic64_read(&ct->map.stats.writes),
-		       atomic64_read(&ct->map.stats.errors));
+		       READ_ONCE(e->generation), sum.reads, sum.writes,
+		       sum.errors);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s %llu", ct->args->uuid_str, ct->dev->name,

@@ -416,6 +416,12 @@ static void cmek_io_hints(struct dm_target *ti, struct queue_limits *limits)
 	struct cmek_target *ct = ti->private;
 	unsigned int ss = ct->sector_size;
 
+	/*
+	 * max_segment_size stays the device's: a write's clone, a bounce page
+	 * per page, may have more segments than the bio, but the block layer
+	 * splits it to the device's limits (dm-crypt dropped its PAGE_SIZE
+	 * limit in 6.10 for that reason).
+	 */
 	limits->logical_block_size = max_t(unsigned int,
 					   limits->logical_block_size, ss);
 	limits->physical_block_size = max_t(unsigned int,

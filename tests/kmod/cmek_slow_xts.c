@@ -179,13 +179,17 @@ static void slow_run(struct work_struct *work)
 	slow_schedule();
 	spin_unlock_bh(&slow_lock);
 
-	/* Told before the queue can complete it: slow_run() is serialised. */
-	list_for_each_entry_safe(r, tmp, &started, started)
-		skcipher_request_complete(r->req, -EINPROGRESS);
+	/*
+	 * Those done first, as an engine frees its queue before it starts the
+	 * backlog. The started are told before the queue can complete them:
+	 * slow_run() is serialised.
+	 */
 	list_for_each_entry_safe(r, tmp, &due, node) {
 		list_del(&r->node);
 		slow_complete(r);
 	}
+	list_for_each_entry_safe(r, tmp, &started, started)
+		skcipher_request_complete(r->req, -EINPROGRESS);
 }
 
 static int slow_queue(struct skcipher_request *req, bool encrypt)

@@ -40,10 +40,8 @@ struct cmek_target {
 	 * give back (dm-crypt has its write thread for them).
 	 */
 	struct workqueue_struct *submit_wq;
-	atomic_t inflight;		/* bios between map and completion */
-	atomic_t probe, burst;		/* see cmek_offload() */
-	atomic_t probe_every;
 	struct bio_set bs;
+	mempool_t req_pool;		/* crypto requests past a bio's first */
 	struct cmek_bounce bounce;
 	struct mutex alloc_lock;	/* the bounce pool's waiting pass */
 
@@ -62,6 +60,17 @@ struct cmek_target {
 	struct work_struct event_work;
 
 	struct cmek_args *args;
+
+	/*
+	 * Shared atomics, not per-CPU counters: cmek_offload() reads them on
+	 * every bio and needs the mapping's value then, not a sum. @inflight
+	 * is written by every bio; the others only while at most one bio is
+	 * in flight, and only read under load. On a line of their own, so
+	 * that the writes do not bounce the read-mostly fields above.
+	 */
+	atomic_t inflight ____cacheline_aligned_in_smp;	/* map to completion */
+	atomic_t probe, burst;		/* see cmek_offload() */
+	atomic_t probe_every;
 };
 
 #endif /* _DM_CMEK_H */

@@ -15,8 +15,9 @@
  * default mode, but without its second hop through a write thread. A
  * completion in hard-irq context, where the SIMD unit is unusable, always
  * goes to the workqueue. The transform may still be asynchronous (the x86
- * simd wrapper defers to cryptd when the FPU is busy), so the per-sector
- * loop continues from the completion callback. The measurements behind
+ * simd wrapper defers to cryptd when the FPU is busy, a hardware engine
+ * always is): then every sector of the bio is in flight at once, and the
+ * last completion finishes the bio. The measurements behind
  * these choices are in Documentation/admin-guide/cmek-benchmark.rst ("How
  * the data path got here").
  */
@@ -27,7 +28,20 @@
 #include "compat.h"
 #include "crypt.h"
 
-/* Per-bio state, in the dm clone's per_io_data, followed by the request. */
+/*
+ * One crypto sector's request. The bio's first is in its per-bio data; the
+ * others, needed only while the first is in an asynchronous cipher, come
+ * from ct->req_pool. Both are sized for ct->map.reqsize, which covers the
+ * transform of any key the mapping is given (cmek_entry_attach()).
+ */
+struct cmek_req {
+	struct cmek_io *io;
+	struct scatterlist sg_in, sg_out;
+	__le64 iv[2];
+	struct skcipher_request req;	/* last: its context follows */
+};
+
+/* Per-bio state, in the dm clone's per_io_data. */
 struct cmek_io {
 	struct cmek_target *ct;
 	struct bio *base_bio;
@@ -43,24 +57,28 @@ struct cmek_io {
 	blk_status_t error;
 	bool probe;			/* sent to the workqueue to look */
 	bool in_work;			/* converted by a work item: may sleep */
-	struct scatterlist sg_in, sg_out;
-	__le64 iv[2];
-	/* struct skcipher_request follows, ct->map.reqsize bytes */
+	/* See cmek_crypt_run(). */
+	atomic_t pending;
+	unsigned int nr_async;
+	struct completion restart;	/* a backlogged request was started */
+	struct cmek_req req;		/* last: its context follows */
 };
 
-static void cmek_crypt_run(struct cmek_io *io, bool async);
+/* Requests kept in reserve per mapping, as dm-crypt's req_pool. */
+#define CMEK_MIN_REQS	64
 
-static struct skcipher_request *io_req(struct cmek_io *io)
+/*
+ * The per-bio data, rounded as dm-crypt rounds its own (dm's dm_target_io
+ * follows it), and the pool of further requests.
+ */
+int cmek_crypt_alloc(struct cmek_target *ct)
 {
-	return (void *)io + ALIGN(sizeof(*io), CRYPTO_MINALIGN);
-}
+	unsigned int reqsize = ct->map.reqsize;
 
-/* Rounded as dm-crypt rounds its own: dm's dm_target_io follows it. */
-size_t cmek_io_size(unsigned int reqsize)
-{
-	return ALIGN(ALIGN(sizeof(struct cmek_io), CRYPTO_MINALIGN) +
-		     sizeof(struct skcipher_request) + reqsize,
-		     ARCH_KMALLOC_MINALIGN);
+	ct->ti->per_io_data_size = ALIGN(sizeof(struct cmek_io) + reqsize,
+					 ARCH_KMALLOC_MINALIGN);
+	return mempool_init_kmalloc_pool(&ct->req_pool, CMEK_MIN_REQS,
+					 sizeof(struct cmek_req) + reqsize);
 }
 
 /*
@@ -131,11 +149,11 @@ static void cmek_complete(struct cmek_io *io, blk_status_t status)
 	/* A bio dm gives to the next table is counted there. */
 	if (status != BLK_STS_DM_REQUEUE) {
 		if (bio_data_dir(bio) == WRITE)
-			atomic64_inc(&ct->map.stats.writes);
+			this_cpu_inc(ct->map.stats->writes);
 		else
-			atomic64_inc(&ct->map.stats.reads);
+			this_cpu_inc(ct->map.stats->reads);
 		if (status)
-			atomic64_inc(&ct->map.stats.errors);
+			this_cpu_inc(ct->map.stats->errors);
 	}
 	if (io->probe)
 		cmek_probe_done(ct);
@@ -378,30 +396,86 @@ static void cmek_crypt_finish(struct cmek_io *io, bool async)
 
 static void cmek_crypt_done(CMEK_CRYPTO_DONE_ARG arg, int err)
 {
-	struct cmek_io *io = cmek_crypto_done_data(arg);
+	struct cmek_req *r = cmek_crypto_done_data(arg);
+	struct cmek_io *io = r->io;
 
-	/* A backlogged request has just been started; the result follows. */
-	if (err == -EINPROGRESS)
+	/* A backlogged request was started: its issuer may go on. */
+	if (err == -EINPROGRESS) {
+		complete(&io->restart);
 		return;
+	}
 	if (err)
 		io->error = BLK_STS_IOERR;
-	if (io->error)
+	if (r != &io->req)
+		mempool_free(r, &io->ct->req_pool);
+	if (atomic_dec_and_test(&io->pending))
 		cmek_crypt_finish(io, true);
-	else
-		cmek_crypt_run(io, true);
+}
+
+static void cmek_crypt_run(struct cmek_io *io);
+
+/* Go on where a read's completion context could not wait. */
+static void cmek_crypt_resume(struct work_struct *work)
+{
+	struct cmek_io *io = container_of(work, struct cmek_io, work);
+
+	wait_for_completion(&io->restart);
+	reinit_completion(&io->restart);
+	io->in_work = true;
+	cmek_crypt_run(io);
+}
+
+static void cmek_crypt_defer(struct cmek_io *io)
+{
+	INIT_WORK(&io->work, cmek_crypt_resume);
+	queue_work(io->ct->wq, &io->work);
+}
+
+/*
+ * The next request: the one the last sector used if that one completed
+ * synchronously, so that a synchronous cipher only ever uses the first.
+ * The first is free until a request goes asynchronous, and that is always
+ * the first.
+ */
+static struct cmek_req *cmek_req_alloc(struct cmek_io *io, bool may_sleep)
+{
+	struct cmek_req *r;
+
+	if (!io->nr_async)
+		return &io->req;
+	r = mempool_alloc(&io->ct->req_pool, may_sleep ? GFP_NOIO : GFP_ATOMIC);
+	if (r)
+		r->io = io;
+	return r;
 }
 
 /*
  * Convert the rest of the bio, one crypto sector per request, as dm-crypt
- * does: each sector has its own IV. Returns when done or when a request went
- * asynchronous, in which case cmek_crypt_done() picks up from here, @async.
+ * does: each sector has its own IV. A request an asynchronous cipher takes
+ * stays in flight while the next sectors are issued, so an engine sees the
+ * whole bio at once, not one round trip per sector; the last to complete
+ * finishes the bio. The key's reference, which a revoke waits for, is
+ * dropped only then (cmek_crypt_finish()): it covers every request.
+ *
+ * @pending counts the requests in flight, plus a bias that keeps it above
+ * zero until every sector is issued; the issuer counts them in @nr_async
+ * and settles at the end. Counting each request before it is issued, as
+ * dm-crypt does, would cost two atomics a sector on a synchronous cipher
+ * (AES-NI), which never completes one asynchronously.
+ *
+ * -EBUSY: the cipher's queue is full and the request waits in its backlog;
+ * issue no more until it was started, as dm-crypt. A read converted in its
+ * completion context may not wait: the rest goes to the workqueue.
  */
-static void cmek_crypt_run(struct cmek_io *io, bool async)
+#define CMEK_PENDING_BIAS	BIT(30)	/* more than any bio's sectors */
+
+static void cmek_crypt_run(struct cmek_io *io)
 {
 	struct cmek_target *ct = io->ct;
-	struct skcipher_request *req = io_req(io);
 	bool write = bio_data_dir(io->base_bio) == WRITE;
+	bool may_sleep = write || io->in_work;
 	unsigned int ss = ct->sector_size;
+	struct cmek_req *r = NULL;
 	int err;
 
 	while (io->iter_in.bi_size) {
@@ -414,40 +488,73 @@ static void cmek_crypt_run(struct cmek_io *io, bool async)
 			io->error = BLK_STS_IOERR;
 			break;
 		}
+		if (!r) {
+			r = cmek_req_alloc(io, may_sleep);
+			if (unlikely(!r)) {
+				/* Nothing is backlogged: let the worker pass. */
+				complete(&io->restart);
+				cmek_crypt_defer(io);
+				return;
+			}
+		}
 		if (ct->iv_large_sectors)
 			iv >>= ct->sector_shift;
-		io->iv[0] = cpu_to_le64(iv);
-		io->iv[1] = 0;
+		r->iv[0] = cpu_to_le64(iv);
+		r->iv[1] = 0;
 
-		sg_init_table(&io->sg_in, 1);
-		sg_set_page(&io->sg_in, in.bv_page, ss, in.bv_offset);
-		sg_init_table(&io->sg_out, 1);
-		sg_set_page(&io->sg_out, out.bv_page, ss, out.bv_offset);
+		sg_init_table(&r->sg_in, 1);
+		sg_set_page(&r->sg_in, in.bv_page, ss, in.bv_offset);
+		sg_init_table(&r->sg_out, 1);
+		sg_set_page(&r->sg_out, out.bv_page, ss, out.bv_offset);
 
-		skcipher_request_set_tfm(req, io->key->tfm);
-		skcipher_request_set_callback(req, CRYPTO_TFM_REQ_MAY_BACKLOG,
-					      cmek_crypt_done, io);
-		skcipher_request_set_crypt(req, &io->sg_in, &io->sg_out, ss,
-					   io->iv);
+		skcipher_request_set_tfm(&r->req, io->key->tfm);
+		skcipher_request_set_callback(&r->req, CRYPTO_TFM_REQ_MAY_BACKLOG,
+					      cmek_crypt_done, r);
+		skcipher_request_set_crypt(&r->req, &r->sg_in, &r->sg_out, ss,
+					   r->iv);
 
-		/* Advance first: the callback may run before we return. */
 		bio_advance_iter_single(io->base_bio, &io->iter_in, ss);
 		bio_advance_iter_single(io->clone, &io->iter_out, ss);
 		io->iv_sector += ss >> SECTOR_SHIFT;
 
-		err = write ? crypto_skcipher_encrypt(req) :
-			      crypto_skcipher_decrypt(req);
-		if (err == -EINPROGRESS || err == -EBUSY)
-			return;
+		err = write ? crypto_skcipher_encrypt(&r->req) :
+			      crypto_skcipher_decrypt(&r->req);
+		if (err == -EINPROGRESS || err == -EBUSY) {
+			io->nr_async++;
+			r = NULL;
+			if (err == -EINPROGRESS)
+				continue;
+			if (may_sleep) {
+				wait_for_completion(&io->restart);
+			} else if (!try_wait_for_completion(&io->restart)) {
+				cmek_crypt_defer(io);
+				return;
+			}
+			reinit_completion(&io->restart);
+			continue;
+		}
 		if (unlikely(err)) {
 			io->error = BLK_STS_IOERR;
 			break;
 		}
 		/* A bio of 256 sectors is a long run for a shared worker. */
-		if (io->in_work && !async)
+		if (io->in_work)
 			cond_resched();
 	}
-	cmek_crypt_finish(io, async);
+	if (r && r != &io->req)
+		mempool_free(r, &ct->req_pool);
+	if (!io->nr_async ||
+	    atomic_sub_and_test(CMEK_PENDING_BIAS - io->nr_async, &io->pending))
+		cmek_crypt_finish(io, false);
+}
+
+static void cmek_crypt_start(struct cmek_io *io)
+{
+	io->nr_async = 0;
+	atomic_set(&io->pending, CMEK_PENDING_BIAS);
+	init_completion(&io->restart);
+	io->req.io = io;
+	cmek_crypt_run(io);
 }
 
 static void cmek_read_decrypt(struct cmek_io *io)
@@ -462,7 +569,7 @@ static void cmek_read_decrypt(struct cmek_io *io)
 	/* Decrypt in place: the "clone" we write into is the base bio. */
 	io->clone = io->base_bio;
 	io->iter_out = io->iter_in;
-	cmek_crypt_run(io, false);
+	cmek_crypt_start(io);
 }
 
 static void cmek_read_work(struct work_struct *work)
@@ -512,7 +619,7 @@ static void cmek_write(struct cmek_io *io)
 		return;
 	}
 	io->iter_out = io->clone->bi_iter;
-	cmek_crypt_run(io, false);
+	cmek_crypt_start(io);
 }
 
 static void cmek_write_work(struct work_struct *work)
@@ -573,7 +680,7 @@ int cmek_map_rw(struct cmek_target *ct, struct bio *bio)
 	offset = dm_target_offset(ct->ti, bio->bi_iter.bi_sector);
 	if (unlikely((offset & mask) ||
 		     (bio->bi_iter.bi_size & (ct->sector_size - 1)))) {
-		atomic64_inc(&ct->map.stats.errors);
+		this_cpu_inc(ct->map.stats->errors);
 		return DM_MAPIO_KILL;
 	}
 

@@ -14,7 +14,7 @@ struct bio;
 struct cmek_target;
 
 void cmek_crypt_init(struct cmek_target *ct);
-size_t cmek_io_size(unsigned int reqsize);
+int cmek_crypt_alloc(struct cmek_target *ct);
 int cmek_map_rw(struct cmek_target *ct, struct bio *bio);
 void cmek_hold_suspend(struct cmek_target *ct);
 void cmek_hold_resume(struct cmek_target *ct);

@@ -170,6 +170,20 @@ void cmek_key_put(struct cmek_key *key)
 	percpu_ref_put(&key->ref);
 }
 
+void cmek_mapping_stats(const struct cmek_mapping *m, struct cmek_stats *sum)
+{
+	int cpu;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		const struct cmek_stats *s = per_cpu_ptr(m->stats, cpu);
+
+		sum->reads += READ_ONCE(s->reads);
+		sum->writes += READ_ONCE(s->writes);
+		sum->errors += READ_ONCE(s->errors);
+	}
+}
+
 static void cmek_key_release(struct percpu_ref *ref)
 {
 	struct cmek_key *key = container_of(ref, struct cmek_key, ref);
@@ -275,9 +289,12 @@ static void entry_info(struct cmek_entry *e, struct cmek_entry_info *info)
 	info->writes = 0;
 	info->errors = 0;
 	list_for_each_entry(m, &e->mappings, node) {
-		info->reads += atomic64_read(&m->stats.reads);
-		info->writes += atomic64_read(&m->stats.writes);
-		info->errors += atomic64_read(&m->stats.errors);
+		struct cmek_stats sum;
+
+		cmek_mapping_stats(m, &sum);
+		info->reads += sum.reads;
+		info->writes += sum.writes;
+		info->errors += sum.errors;
 	}
 }
 

@@ -76,10 +76,15 @@ struct cmek_entry {
 	bool bound;
 };
 
+/*
+ * A mapping's bio counts, per CPU so that CPUs completing its bios do not
+ * share a cache line for them; summed when read (cmek_mapping_stats()).
+ * Only statistics: a sum may miss a bio that is completing meanwhile.
+ */
 struct cmek_stats {
-	atomic64_t reads;
-	atomic64_t writes;
-	atomic64_t errors;
+	u64 reads;
+	u64 writes;
+	u64 errors;
 };
 
 /*
@@ -91,7 +96,7 @@ struct cmek_mapping {
 	struct list_head node;		/* entry->mappings, cmek_keys_lock */
 	struct dm_target *ti;		/* whose page cache a revoke drops */
 	unsigned int reqsize;		/* room for a request, per bio */
-	struct cmek_stats stats;	/* summed into the entry's */
+	struct cmek_stats __percpu *stats;	/* summed into the entry's */
 	/*
 	 * Called with cmek_keys_lock held (keys.c asserts it) when the
 	 * entry's key comes (@present) or goes. Must not sleep for I/O.
@@ -124,6 +129,7 @@ struct cmek_entry *cmek_entry_attach(const u8 *uuid, struct cmek_mapping *m);
 void cmek_entry_detach(struct cmek_entry *e, struct cmek_mapping *m);
 struct cmek_key *cmek_key_get(struct cmek_entry *e);
 void cmek_key_put(struct cmek_key *key);
+void cmek_mapping_stats(const struct cmek_mapping *m, struct cmek_stats *sum);
 
 int cmek_key_set(const u8 *uuid, u8 *key, unsigned int key_size,
 		 u64 generation, bool has_generation, bool replace,

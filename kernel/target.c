@@ -207,6 +207,8 @@ static void cmek_free(struct cmek_target *ct)
 	if (ct->submit_wq)
 		destroy_workqueue(ct->submit_wq);
 	cmek_bounce_exit(&ct->bounce);
+	mempool_exit(&ct->req_pool);
+	free_percpu(ct->map.stats);
 	bioset_exit(&ct->bs);
 	if (ct->dev)
 		dm_put_device(ct->ti, ct->dev);
@@ -232,6 +234,12 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	ct->ti = ti;
 	ct->map.ti = ti;
+	ct->map.stats = alloc_percpu(struct cmek_stats);
+	if (!ct->map.stats) {
+		ti->error = "Cannot allocate target";
+		err = -ENOMEM;
+		goto err;
+	}
 	ct->sector_size = SECTOR_SIZE;
 	INIT_WORK(&ct->event_work, cmek_event_work);
 	cmek_crypt_init(ct);
@@ -276,7 +284,12 @@ static int cmek_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto err;
 	}
 	/* Sized now: attaching may have raised the reqsize for the key. */
-	ti->per_io_data_size = cmek_io_size(ct->map.reqsize);
+	err = cmek_crypt_alloc(ct);
+	if (err) {
+		cmek_entry_detach(ct->entry, &ct->map);
+		ti->error = "Cannot allocate mempools";
+		goto err;
+	}
 	/* The table line is kept as given, so "dmsetup table" round-trips. */
 	ti->private = ct;
 	ct->args = args;
@@ -323,7 +336,7 @@ static int cmek_map(struct dm_target *ti, struct bio *bio)
 	 */
 	if (unlikely(bio_op(bio) == REQ_OP_DISCARD &&
 		     !rcu_access_pointer(ct->entry->key))) {
-		atomic64_inc(&ct->map.stats.errors);
+		this_cpu_inc(ct->map.stats->errors);
 		return DM_MAPIO_KILL;
 	}
 	/* Empty flushes and discards carry no data to encrypt. */
@@ -347,16 +360,16 @@ static void cmek_status(struct dm_target *ti, status_type_t type,
 {
 	struct cmek_target *ct = ti->private;
 	struct cmek_entry *e = ct->entry;
+	struct cmek_stats sum;
 	unsigned int sz = 0;
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		DMEMIT("%s %llu %lld %lld %lld",
+		cmek_mapping_stats(&ct->map, &sum);
+		DMEMIT("%s %llu %llu %llu %llu",
 		       cmek_state_names[READ_ONCE(e->state)],
-		       READ_ONCE(e->generation),
-		       atomic64_read(&ct->map.stats.reads),
-		       atomic64_read(&ct->map.stats.writes),
-		       atomic64_read(&ct->map.stats.errors));
+		       READ_ONCE(e->generation), sum.reads, sum.writes,
+		       sum.errors);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s %llu", ct->args->uuid_str, ct->dev->name,
@@ -403,6 +416,12 @@ static void cmek_io_hints(struct dm_target *ti, struct queue_limits *limits)
 	struct cmek_target *ct = ti->private;
 	unsigned int ss = ct->sector_size;
 
+	/*
+	 * max_segment_size stays the device's: a write's clone, a bounce page
+	 * per page, may have more segments than the bio, but the block layer
+	 * splits it to the device's limits (dm-crypt dropped its PAGE_SIZE
+	 * limit in 6.10 for that reason).
+	 */
 	limits->logical_block_size = max_t(unsigned int,
 					   limits->logical_block_size, ss);
 	limits->physical_block_size = max_t(unsigned int,

@@ -16,12 +16,14 @@
 #   5. the systemd lane: each tests/systemd/*.sh boots a node with the
 #      host's systemd as PID 1 and cmek installed (tests/vm/run --systemd)
 #   6. the kernel-facing VM tests again (series_selected below) on each
-#      kernel series of CHECK_KERNELS (default 6.12): Debian's newest
-#      kernel of the series, unpacked
-#      under build/kimage (tests/vm/kimage.sh), the module built for it
-#      (tests/vm/kbuild.sh), each file's line labelled "[6.12] NAME" and
-#      counted in the same totals. A kernel that cannot be had (no
-#      network) is one failure on its lane, never a silent skip.
+#      kernel series of CHECK_KERNELS (default "6.12 debug"): Debian's
+#      newest kernel of the series, unpacked under build/kimage
+#      (tests/vm/kimage.sh), or for "debug" the KASAN and lockdep build of
+#      Debian's 6.1 source (tests/vm/kdebug.sh, built once per machine),
+#      the module built for it (tests/vm/kbuild.sh), each file's line
+#      labelled "[6.12] NAME" and counted in the same totals. A kernel
+#      that cannot be had (no network, a failed build) is one failure on
+#      its lane, never a silent skip.
 #
 # Every TAP line counts; a file that crashes, misses its plan or exits
 # non-zero without saying why counts as one more failure. Ends with exactly
@@ -303,15 +305,30 @@ vm_reap() {
 # trust, KMS failure classes, slots, rotation) through the same kernel
 # calls these cover. CHECK_SERIES_TESTS (glob patterns) replaces the list;
 # CHECK_SERIES_TESTS='*' runs every file.
+#
+# The debug kernel's lane (series "debug", tests/vm/kdebug.sh) runs the
+# files whose kernel paths its checkers watch: the data path with its
+# bounce pages, async crypto and stacking, the hold queue and revoke
+# racing I/O, swap under memory pressure, and netlink's parsing. Under
+# KASAN and lockdep in emulation each takes about three times as long, so
+# the rest stay on the stock kernels. CHECK_DEBUG_TESTS replaces this list.
 series_selected() {
 	local p pats
 
 	# Patterns, not file names: no pathname expansion here.
 	set -f
-	# shellcheck disable=SC2206
-	pats=(${CHECK_SERIES_TESTS:-build/kselftest/* tests/kselftest/dm_*.sh
-		tests/kselftest/revoke_fs.sh tests/kselftest/lifecycle.sh
-		tests/kselftest/cmekd_daemon.sh tests/kselftest/udev.sh})
+	if [ "$2" = debug ]; then
+		# shellcheck disable=SC2206
+		pats=(${CHECK_DEBUG_TESTS:-build/kselftest/nl_proto
+			tests/kselftest/dm_cmek_table.sh tests/kselftest/dm_cmek_cipher.sh
+			tests/kselftest/dm_cmek_revoke_race.sh tests/kselftest/dm_cmek_stack.sh
+			tests/kselftest/dm_cmek_swap.sh tests/kselftest/dm_cmek_flush.sh})
+	else
+		# shellcheck disable=SC2206
+		pats=(${CHECK_SERIES_TESTS:-build/kselftest/* tests/kselftest/dm_*.sh
+			tests/kselftest/revoke_fs.sh tests/kselftest/lifecycle.sh
+			tests/kselftest/cmekd_daemon.sh tests/kselftest/udev.sh})
+	fi
 	set +f
 	for p in "${pats[@]}"; do
 		# shellcheck disable=SC2053
@@ -333,7 +350,7 @@ vm_tests() {
 		# Sourced helpers are not executable; only test files are.
 		[ -x "$t" ] || continue
 		selected "$t" || continue
-		[ -z "$series" ] || series_selected "$t" || continue
+		[ -z "$series" ] || series_selected "$t" "$series" || continue
 		files+=("$t")
 	done
 	[ ${#files[@]} -gt 0 ] || return 0
@@ -348,7 +365,11 @@ vm_tests() {
 		kroot=$(tests/vm/kimage.sh "$series" "$repo/build/kimage" 2> "$log") &&
 			tests/vm/kbuild.sh "$series" > /dev/null 2>> "$log"
 		rc=$?
-		echo "== VM tests on $series (${kroot:+Debian ${kroot##*/} }under QEMU, $jobs at a time)"
+		if [ "$series" = debug ]; then
+			echo "== VM tests on the debug kernel (Debian's 6.1 source, KASAN, lockdep; tests/vm/kdebug.sh)"
+		else
+			echo "== VM tests on $series (${kroot:+Debian ${kroot##*/} }under QEMU, $jobs at a time)"
+		fi
 		result "[$series] kernel image and module build" $rc "$log"
 		[ $rc -eq 0 ] || return 0
 	fi
@@ -379,7 +400,7 @@ fuzz_tests
 [ -z "$pattern" ] && rig_tests
 vm_tests
 systemd_tests
-for series in ${CHECK_KERNELS-6.12}; do
+for series in ${CHECK_KERNELS-6.12 debug}; do
 	vm_tests "$series"
 done
 

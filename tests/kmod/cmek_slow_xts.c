@@ -14,6 +14,12 @@
  * afterwards, other requests that must not wait behind it. Loaded after a
  * table, its larger requests are the driver change a mapping must not be
  * given a key for until it is reloaded.
+ *
+ * "peak" tells how many requests were in flight at once, and with "busy"
+ * set its queue holds that many: further requests flagged
+ * CRYPTO_TFM_REQ_MAY_BACKLOG wait in a backlog (-EBUSY) and are started
+ * (-EINPROGRESS to their callback) as the queue drains, as
+ * crypto_enqueue_request() does for a real engine.
  */
 
 #include <linux/module.h>
@@ -43,12 +49,27 @@ static atomic_t inflight = ATOMIC_INIT(0);
 module_param_named(inflight, inflight.counter, int, 0444);
 MODULE_PARM_DESC(inflight, "requests in flight now (read only)");
 
+/* Under slow_lock, as the queue and the backlog. */
+static int peak;
+module_param(peak, int, 0644);
+MODULE_PARM_DESC(peak, "most requests in flight at once, backlog included");
+
+static unsigned int busy;
+module_param(busy, uint, 0644);
+MODULE_PARM_DESC(busy, "queue length past which requests go to the backlog (0: none)");
+
+static int backlogged;
+module_param(backlogged, int, 0444);
+MODULE_PARM_DESC(backlogged, "requests answered -EBUSY since load (read only)");
+
 /*
  * One work item completes every request that is due, so that a release
  * never races a request's own timer: a request is on slow_pending until
  * the work takes it off, under slow_lock, and is completed only by that.
  */
 static LIST_HEAD(slow_pending);
+static LIST_HEAD(slow_backlog);
+static unsigned int slow_queued;	/* on slow_pending */
 static DEFINE_SPINLOCK(slow_lock);
 static void slow_run(struct work_struct *work);
 static DECLARE_DELAYED_WORK(slow_dwork, slow_run);
@@ -68,6 +89,7 @@ struct slow_req {
 	struct list_head node;
 	unsigned long due;		/* jiffies */
 	struct skcipher_request *req;
+	struct list_head started;	/* to be told -EINPROGRESS */
 	bool encrypt;
 	u8 pad[SLOW_REQ_PAD];
 	struct skcipher_request subreq;	/* the fallback's context follows */
@@ -120,38 +142,80 @@ static void slow_schedule(void)
 				 time_after(next, jiffies) ? next - jiffies : 0);
 }
 
+static bool slow_queue_full(void)
+{
+	unsigned int max = READ_ONCE(busy);
+
+	return max && slow_queued >= max;
+}
+
+/* Called with slow_lock held: onto the queue, due delay_ms from now. */
+static void slow_start(struct slow_req *r)
+{
+	r->due = jiffies + msecs_to_jiffies(READ_ONCE(delay_ms));
+	list_add_tail(&r->node, &slow_pending);
+	slow_queued++;
+}
+
 static void slow_run(struct work_struct *work)
 {
 	struct slow_req *r, *tmp;
 	LIST_HEAD(due);
+	LIST_HEAD(started);
 
 	spin_lock_bh(&slow_lock);
 	list_for_each_entry_safe(r, tmp, &slow_pending, node)
-		if (!time_before(jiffies, r->due))
+		if (!time_before(jiffies, r->due)) {
 			list_move_tail(&r->node, &due);
+			slow_queued--;
+		}
+	/* Room in the queue: start the backlog's oldest. */
+	while (!slow_queue_full() && !list_empty(&slow_backlog)) {
+		r = list_first_entry(&slow_backlog, struct slow_req, node);
+		list_del(&r->node);
+		slow_start(r);
+		list_add_tail(&r->started, &started);
+	}
 	slow_schedule();
 	spin_unlock_bh(&slow_lock);
 
+	/*
+	 * Those done first, as an engine frees its queue before it starts the
+	 * backlog. The started are told before the queue can complete them:
+	 * slow_run() is serialised.
+	 */
 	list_for_each_entry_safe(r, tmp, &due, node) {
 		list_del(&r->node);
 		slow_complete(r);
 	}
+	list_for_each_entry_safe(r, tmp, &started, started)
+		skcipher_request_complete(r->req, -EINPROGRESS);
 }
 
 static int slow_queue(struct skcipher_request *req, bool encrypt)
 {
 	struct slow_req *r = skcipher_request_ctx(req);
+	int ret = -EINPROGRESS;
 
-	atomic_inc(&requests);
 	r->req = req;
 	r->encrypt = encrypt;
-	r->due = jiffies + msecs_to_jiffies(READ_ONCE(delay_ms));
-	atomic_inc(&inflight);
 	spin_lock_bh(&slow_lock);
-	list_add_tail(&r->node, &slow_pending);
+	if (slow_queue_full()) {
+		if (!(req->base.flags & CRYPTO_TFM_REQ_MAY_BACKLOG)) {
+			spin_unlock_bh(&slow_lock);
+			return -ENOSPC;
+		}
+		list_add_tail(&r->node, &slow_backlog);
+		backlogged++;
+		ret = -EBUSY;
+	} else {
+		slow_start(r);
+	}
+	atomic_inc(&requests);
+	peak = max(peak, atomic_inc_return(&inflight));
 	slow_schedule();
 	spin_unlock_bh(&slow_lock);
-	return -EINPROGRESS;
+	return ret;
 }
 
 /* Writing anything to "release" makes every request held now due. */

@@ -3,7 +3,8 @@
 #
 # tests/vm/kbuild.sh SERIES: dm-cmek.ko and the test modules (tests/kmod/)
 # built against Debian's headers of the kernel series SERIES
-# (tests/vm/kheaders.sh), in a copy of the sources under build/kSERIES
+# (tests/vm/kheaders.sh), or for the series "debug" against the debug
+# kernel's tree (tests/vm/kdebug.sh), in a copy of the sources under build/kSERIES
 # (build/k612 for 6.12) so that the tree's own build for the VM's default
 # kernel stays as it is: build/k612/dm-cmek.ko and
 # build/k612/kmod/cmek_slow_xts.ko. The build's output goes to stderr, the
@@ -15,7 +16,11 @@ series=$1
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out=$repo/build/k${series//./}
 
-kdir=$("$repo/tests/vm/kheaders.sh" "$series" "$repo/build/kheaders")
+if [ "$series" = debug ]; then
+	kdir=$("$repo/tests/vm/kdebug.sh")/build
+else
+	kdir=$("$repo/tests/vm/kheaders.sh" "$series" "$repo/build/kheaders")
+fi
 mkdir -p "$out/kernel" "$out/kmod"
 # Sources only: objects of the other kernel must not look up to date.
 cp -rp "$repo/include" "$repo/Kbuild" "$out/"

@@ -14,6 +14,8 @@ set -euo pipefail
 series=$1
 dir=$2
 here=$(cd "$(dirname "$0")" && pwd)
+# The series "debug" is no Debian image but a build of Debian's source.
+[ "$series" != debug ] || exec "$here/kdebug.sh"
 
 # The image must be the headers' version: the module is built against those.
 kdir=$("$here/kheaders.sh" "$series" "$(dirname "$dir")/kheaders")

@@ -342,6 +342,9 @@ series_selected() {
 # files run at once, each in its own guest.
 vm_tests() {
 	local series=${1:-} t name files=() jobs=${VM_JOBS:-1} log kroot rc
+
+	# The debug kernel's guests have one vCPU (tests/vm/run): two at once.
+	[ "$series" != debug ] || jobs=${VM_JOBS_DEBUG:-2}
 	declare -g -A vm_running=() vm_label=()
 
 	# CHECK_VM_TESTS replaces the list (the rig's self-test uses it).
@@ -362,7 +365,13 @@ vm_tests() {
 		# image (no network, no apt-get update) is this one failure,
 		# never a silent skip nor one per file.
 		log=$logs/vm-kernel-$series.log
-		kroot=$(tests/vm/kimage.sh "$series" "$repo/build/kimage" 2> "$log") &&
+		: > "$log"
+		# The debug kernel's build started first, in the background.
+		if [ "$series" = debug ] && [ -n "$kdebug_pid" ]; then
+			wait "$kdebug_pid"
+			cat "$logs/kdebug-build.log" > "$log"
+		fi
+		kroot=$(tests/vm/kimage.sh "$series" "$repo/build/kimage" 2>> "$log") &&
 			tests/vm/kbuild.sh "$series" > /dev/null 2>> "$log"
 		rc=$?
 		if [ "$series" = debug ]; then
@@ -392,6 +401,19 @@ export KERNELRELEASE=${KERNELRELEASE:-$(make -s -f /dev/null -f Makefile \
 export KDIR=${KDIR:-/lib/modules/$KERNELRELEASE/build}
 
 start=$(date +%s)
+# The debug kernel takes about a quarter of an hour of both CPUs to build,
+# once per machine (tests/vm/kdebug.sh caches it). Started first at the
+# lowest priority, it takes the CPU time the tests before its lane leave
+# idle (a guest waiting, a test sleeping) and barely slows them; its lock
+# makes the lane wait for this build rather than start a second one.
+kdebug_pid=
+case " ${CHECK_KERNELS-6.12 debug} " in
+*" debug "*)
+	nice -n 19 tests/vm/kdebug.sh > /dev/null 2> "$logs/kdebug-build.log" &
+	kdebug_pid=$!
+	;;
+esac
+
 [ -z "$pattern" ] && build_all
 [ -z "$pattern" ] && static_checks
 unit_tests

@@ -307,11 +307,15 @@ vm_reap() {
 # CHECK_SERIES_TESTS='*' runs every file.
 #
 # The debug kernel's lane (series "debug", tests/vm/kdebug.sh) runs the
-# files whose kernel paths its checkers watch: the data path with its
-# bounce pages, async crypto and stacking, the hold queue and revoke
-# racing I/O, swap under memory pressure, and netlink's parsing. Under
-# KASAN and lockdep in emulation each takes about three times as long, so
-# the rest stay on the stock kernels. CHECK_DEBUG_TESTS replaces this list.
+# files whose kernel paths its checkers watch: netlink's parsing (and the
+# fuzzer, a tenth of its messages), the table, async crypto with its
+# backlog, flushes, stacking, swap under memory pressure, and revoke racing
+# held and in-flight I/O. Under KASAN and lockdep in emulation each takes
+# three to ten times as long (Documentation/testing.rst, "The debug
+# kernel"), so dm_cmek_revoke.sh and dm_cmek_interop.sh, whose paths these
+# take as well, stay on the stock kernels, as does dm_cmek_module.sh: its
+# leak check is the slab's growth, which KASAN's quarantine swamps.
+# CHECK_DEBUG_TESTS replaces this list.
 series_selected() {
 	local p pats
 
@@ -319,7 +323,7 @@ series_selected() {
 	set -f
 	if [ "$2" = debug ]; then
 		# shellcheck disable=SC2206
-		pats=(${CHECK_DEBUG_TESTS:-build/kselftest/nl_proto
+		pats=(${CHECK_DEBUG_TESTS:-build/kselftest/*
 			tests/kselftest/dm_cmek_table.sh tests/kselftest/dm_cmek_cipher.sh
 			tests/kselftest/dm_cmek_revoke_race.sh tests/kselftest/dm_cmek_stack.sh
 			tests/kselftest/dm_cmek_swap.sh tests/kselftest/dm_cmek_flush.sh})

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Module life cycle: 100 rounds (20 on the debug kernel) of load, set a key, map, write and read,
+# Module life cycle: 100 rounds of load, set a key, map, write and read,
 # unmap, (usually) revoke, unload; every tenth round unloads with the key
 # still set, so module exit must free live entries and their transforms.
 # Afterwards the kernel's unreclaimable slab and per-CPU memory must not
@@ -14,10 +14,7 @@ cd "$(dirname "$0")/../.."
 . tests/lib/ktap.sh
 . tests/lib/dm.sh
 
-# On the debug kernel a round takes several times as long, and kmemleak
-# names any leak by itself (tests/vm/guest-init.sh): 20 rounds there.
 ROUNDS=100
-[ "${CMEK_VM_KERNEL:-}" != debug ] || ROUNDS=20
 ktap_plan 6
 mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
 # expect WHEN ENTRIES KEYS TARGETS: note the first mismatch. Each idle
